@@ -1,0 +1,198 @@
+package cgroupfs
+
+import "fmt"
+
+// Optional selects memory files that are read only when a metric needs them,
+// so that the default scrape reads as few files as possible.
+type Optional uint8
+
+// Optional files.
+const (
+	WithKernel   Optional = 1 << iota // v1 memory.kmem.usage_in_bytes (v2 reads kernel from memory.stat)
+	WithSwap                          // v2 memory.swap.current (v1 reads total_swap from memory.stat)
+	WithPressure                      // v2 memory.pressure
+)
+
+// fileSpec is one memory file of a cgroup version and how its contents
+// become Sample fields.
+type fileSpec struct {
+	name     string
+	optional Optional // 0: always read
+	// required files make a cgroup without them unsampleable (the v2 root
+	// cgroup has no memory.current).
+	required bool
+	parse    func(b []byte, s *Sample) error
+}
+
+// The file sets are fixed per version; the order is the read order.
+var v1Files = []fileSpec{
+	{name: "memory.usage_in_bytes", required: true, parse: single(Usage)},
+	{name: "memory.limit_in_bytes", parse: limit},
+	{name: "memory.max_usage_in_bytes", parse: single(Peak)},
+	{name: "memory.failcnt", parse: single(Failcnt)},
+	{name: "memory.stat", parse: v1Stat},
+	{name: "memory.oom_control", parse: v1OOMControl},
+	{name: "memory.kmem.usage_in_bytes", optional: WithKernel, parse: single(Kernel)},
+}
+
+var v2Files = []fileSpec{
+	{name: "memory.current", required: true, parse: single(Usage)},
+	{name: "memory.max", parse: limit},
+	{name: "memory.peak", parse: single(Peak)},
+	{name: "memory.stat", parse: v2Stat},
+	{name: "memory.events", parse: v2Events},
+	{name: "memory.swap.current", optional: WithSwap, parse: single(Swap)},
+	{name: "memory.pressure", optional: WithPressure, parse: pressure},
+}
+
+func specsFor(v Version) []fileSpec {
+	if v == V2 {
+		return v2Files
+	}
+	return v1Files
+}
+
+func single(f Field) func([]byte, *Sample) error {
+	return func(b []byte, s *Sample) error {
+		v, err := ParseUint(b)
+		if err != nil {
+			return err
+		}
+		s.Set(f, v)
+		return nil
+	}
+}
+
+func limit(b []byte, s *Sample) error {
+	v, limited, err := ParseLimit(b)
+	if err != nil {
+		return err
+	}
+	if limited {
+		s.Set(Limit, v)
+	}
+	return nil
+}
+
+// v1Stat uses the hierarchical total_* keys, as cAdvisor does: usage is
+// hierarchical, so its parts must be too.
+func v1Stat(b []byte, s *Sample) error {
+	kv := KeyValues{Data: b}
+	for kv.Next() {
+		var f Field
+		switch string(kv.Key()) {
+		case "total_rss":
+			f = Anon
+		case "total_cache":
+			f = File
+		case "total_active_file":
+			f = ActiveFile
+		case "total_inactive_file":
+			f = InactiveFile
+		case "total_shmem":
+			f = Shmem
+		case "total_mapped_file":
+			f = MappedFile
+		case "total_swap":
+			f = Swap
+		case "total_pgfault":
+			f = PgFault
+		case "total_pgmajfault":
+			f = PgMajFault
+		default:
+			continue
+		}
+		s.Set(f, kv.Value())
+	}
+	return kv.Err()
+}
+
+// v2Stat reads memory.stat, which is hierarchical in v2.
+func v2Stat(b []byte, s *Sample) error {
+	kv := KeyValues{Data: b}
+	for kv.Next() {
+		var f Field
+		switch string(kv.Key()) {
+		case "anon":
+			f = Anon
+		case "file":
+			f = File
+		case "active_file":
+			f = ActiveFile
+		case "inactive_file":
+			f = InactiveFile
+		case "shmem":
+			f = Shmem
+		case "file_mapped":
+			f = MappedFile
+		case "kernel":
+			f = Kernel
+		case "sock":
+			f = Sock
+		case "slab":
+			f = Slab
+		case "pgfault":
+			f = PgFault
+		case "pgmajfault":
+			f = PgMajFault
+		default:
+			continue
+		}
+		s.Set(f, kv.Value())
+	}
+	return kv.Err()
+}
+
+// v1OOMControl reads oom_kill (4.13+) from memory.oom_control.
+func v1OOMControl(b []byte, s *Sample) error {
+	kv := KeyValues{Data: b}
+	for kv.Next() {
+		if string(kv.Key()) == "oom_kill" {
+			s.Set(OOMKills, kv.Value())
+		}
+	}
+	return kv.Err()
+}
+
+// v2Events reads memory.events: "max" counts the times usage hit memory.max
+// (v1's failcnt), "oom_kill" the processes the OOM killer took.
+func v2Events(b []byte, s *Sample) error {
+	kv := KeyValues{Data: b}
+	for kv.Next() {
+		switch string(kv.Key()) {
+		case "max":
+			s.Set(Failcnt, kv.Value())
+		case "oom_kill":
+			s.Set(OOMKills, kv.Value())
+		}
+	}
+	return kv.Err()
+}
+
+func pressure(b []byte, s *Sample) error {
+	some, full, hasSome, hasFull, err := ParsePressure(b)
+	if err != nil {
+		return err
+	}
+	if hasSome {
+		s.Set(PressureSome, some)
+	}
+	if hasFull {
+		s.Set(PressureFull, full)
+	}
+	return nil
+}
+
+// FileError is a memory file that could not be read or parsed; the fields it
+// provides are left out of the sample.
+type FileError struct {
+	Path string // cgroup path
+	File string
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	return fmt.Sprintf("cgroup %s: %s: %v", e.Path, e.File, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }

@@ -1,0 +1,164 @@
+package cgroupfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// v1Unlimited is the smallest memory.limit_in_bytes value that means "no
+// limit": the kernel prints PAGE_COUNTER_MAX pages, which is just below 2^63
+// for any page size. No real limit comes near 2^62 bytes.
+const v1Unlimited = 1 << 62
+
+var errEmpty = errors.New("empty file")
+
+// ParseUint parses a file holding one decimal number and a newline.
+func ParseUint(b []byte) (uint64, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0, errEmpty
+	}
+	return parseDecimal(b)
+}
+
+// ParseLimit parses a limit file: v2 memory.max ("max" or a number) or v1
+// memory.limit_in_bytes (a huge number when unlimited). limited is false when
+// there is no limit.
+func ParseLimit(b []byte) (v uint64, limited bool, err error) {
+	b = bytes.TrimSpace(b)
+	if string(b) == "max" {
+		return 0, false, nil
+	}
+	v, err = ParseUint(b)
+	if err != nil {
+		return 0, false, err
+	}
+	return v, v < v1Unlimited, nil
+}
+
+// KeyValues iterates over the "key value" lines of flat-keyed files such as
+// memory.stat, memory.events and memory.oom_control without allocating.
+// Kernels add keys over time, so unknown keys are simply returned too.
+//
+//	kv := KeyValues{Data: b}
+//	for kv.Next() { use(kv.Key(), kv.Value()) }
+//	if err := kv.Err(); err != nil { ... }
+type KeyValues struct {
+	Data []byte
+	key  []byte
+	val  uint64
+	line int
+	err  error
+}
+
+// Next advances to the next well-formed line; it returns false at the end or
+// at the first malformed line (see Err).
+func (kv *KeyValues) Next() bool {
+	for kv.err == nil && len(kv.Data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(kv.Data, '\n'); i >= 0 {
+			line, kv.Data = kv.Data[:i], kv.Data[i+1:]
+		} else {
+			line, kv.Data = kv.Data, nil
+		}
+		kv.line++
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		sp := bytes.IndexByte(line, ' ')
+		if sp <= 0 {
+			kv.err = fmt.Errorf("line %d: want \"key value\", got %q", kv.line, line)
+			return false
+		}
+		v, err := parseDecimal(bytes.TrimSpace(line[sp+1:]))
+		if err != nil {
+			kv.err = fmt.Errorf("line %d: key %s: %w", kv.line, line[:sp], err)
+			return false
+		}
+		kv.key, kv.val = line[:sp], v
+		return true
+	}
+	return false
+}
+
+// Key is the key of the current line; it aliases Data.
+func (kv *KeyValues) Key() []byte { return kv.key }
+
+// Value is the value of the current line.
+func (kv *KeyValues) Value() uint64 { return kv.val }
+
+// Err is the first malformed line met, if any.
+func (kv *KeyValues) Err() error { return kv.err }
+
+// ParseKeyValues parses a whole flat-keyed file into a map, for callers that
+// want every key (OOM enrichment, tests) rather than the hot sampling path.
+func ParseKeyValues(b []byte) (map[string]uint64, error) {
+	m := make(map[string]uint64)
+	kv := KeyValues{Data: b}
+	for kv.Next() {
+		m[string(kv.Key())] = kv.Value()
+	}
+	return m, kv.Err()
+}
+
+// ParsePressure parses a PSI file (memory.pressure):
+//
+//	some avg10=0.00 avg60=0.00 avg300=0.00 total=1234
+//	full avg10=0.00 avg60=0.00 avg300=0.00 total=567
+//
+// and returns the cumulative stall totals in microseconds.
+func ParsePressure(b []byte) (some, full uint64, hasSome, hasFull bool, err error) {
+	for len(b) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			line, b = b, nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		i := bytes.Index(line, []byte(" total="))
+		if i < 0 {
+			return 0, 0, false, false, fmt.Errorf("pressure line %q has no total=", line)
+		}
+		rest := line[i+len(" total="):]
+		if j := bytes.IndexByte(rest, ' '); j >= 0 {
+			rest = rest[:j]
+		}
+		v, perr := parseDecimal(rest)
+		if perr != nil {
+			return 0, 0, false, false, fmt.Errorf("pressure line %q: %w", line, perr)
+		}
+		switch {
+		case bytes.HasPrefix(line, []byte("some ")):
+			some, hasSome = v, true
+		case bytes.HasPrefix(line, []byte("full ")):
+			full, hasFull = v, true
+		}
+	}
+	return some, full, hasSome, hasFull, nil
+}
+
+// parseDecimal parses an unsigned decimal number without allocating. Some
+// v1 counters can read as negative (e.g. a racy hierarchical sum); those are
+// rejected rather than wrapped into huge values.
+func parseDecimal(b []byte) (uint64, error) {
+	if len(b) == 0 {
+		return 0, errEmpty
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("not an unsigned number: %q", b)
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, &strconv.NumError{Func: "parseDecimal", Num: string(b), Err: strconv.ErrRange}
+		}
+		v = v*10 + d
+	}
+	return v, nil
+}

@@ -1,0 +1,105 @@
+package cgroupfs
+
+import "time"
+
+// Field is one quantity read from a cgroup's memory files, independent of
+// the cgroup version it came from.
+type Field uint8
+
+// The fields a Sample can hold. Byte amounts unless said otherwise.
+const (
+	Usage        Field = iota // v1 memory.usage_in_bytes, v2 memory.current
+	WorkingSet                // Usage - InactiveFile, floored at 0
+	Limit                     // absent when unlimited
+	Peak                      // v1 memory.max_usage_in_bytes, v2 memory.peak
+	Anon                      // v1 total_rss, v2 anon
+	File                      // v1 total_cache, v2 file
+	ActiveFile                // v1 total_active_file, v2 active_file
+	InactiveFile              // v1 total_inactive_file, v2 inactive_file
+	Shmem                     // v1 total_shmem, v2 shmem
+	Failcnt                   // count: v1 memory.failcnt, v2 memory.events max
+	OOMKills                  // count: v1 memory.oom_control oom_kill, v2 memory.events oom_kill
+	MappedFile                // v1 total_mapped_file, v2 file_mapped
+	Kernel                    // v1 memory.kmem.usage_in_bytes, v2 kernel
+	Sock                      // v2 sock
+	Slab                      // v2 slab
+	Swap                      // v1 total_swap, v2 memory.swap.current
+	PgFault                   // count of all page faults: v1 total_pgfault, v2 pgfault
+	PgMajFault                // count of major faults: v1 total_pgmajfault, v2 pgmajfault
+	PressureSome              // microseconds: v2 memory.pressure "some" total
+	PressureFull              // microseconds: v2 memory.pressure "full" total
+	numFields
+)
+
+var fieldNames = [numFields]string{
+	"usage", "working_set", "limit", "peak", "anon", "file", "active_file",
+	"inactive_file", "shmem", "failcnt", "oom_kills", "mapped_file", "kernel",
+	"sock", "slab", "swap", "pgfault", "pgmajfault", "pressure_some_us",
+	"pressure_full_us",
+}
+
+func (f Field) String() string {
+	if f < numFields {
+		return fieldNames[f]
+	}
+	return "unknown"
+}
+
+// Fields lists every field, in order.
+func Fields() []Field {
+	fs := make([]Field, numFields)
+	for i := range fs {
+		fs[i] = Field(i)
+	}
+	return fs
+}
+
+// Sample is one reading of a cgroup. A field the kernel did not provide (an
+// old kernel, an unlimited limit, an unreadable file) is absent rather than
+// zero, so that no wrong number is ever reported.
+type Sample struct {
+	Time time.Time
+	vals [numFields]uint64
+	has  uint32
+}
+
+// Get returns the value of f and whether it is present.
+func (s *Sample) Get(f Field) (uint64, bool) {
+	if f >= numFields || s.has&(1<<f) == 0 {
+		return 0, false
+	}
+	return s.vals[f], true
+}
+
+// Set stores v as the value of f.
+func (s *Sample) Set(f Field, v uint64) {
+	if f >= numFields {
+		return
+	}
+	s.vals[f] = v
+	s.has |= 1 << f
+}
+
+// Reset clears every field, keeping the value usable for the next reading.
+func (s *Sample) Reset() {
+	*s = Sample{}
+}
+
+// deriveWorkingSet sets WorkingSet from Usage and InactiveFile the way
+// kubelet and cAdvisor do, floored at 0 because the two are read at slightly
+// different times.
+func (s *Sample) deriveWorkingSet() {
+	usage, ok := s.Get(Usage)
+	if !ok {
+		return
+	}
+	inactive, ok := s.Get(InactiveFile)
+	if !ok {
+		return
+	}
+	ws := uint64(0)
+	if usage > inactive {
+		ws = usage - inactive
+	}
+	s.Set(WorkingSet, ws)
+}

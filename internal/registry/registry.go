@@ -1,0 +1,190 @@
+// Package registry keeps the live cgroups of a memory hierarchy: each with
+// its identity, its open memory files and the per-cgroup state the sampler
+// keeps between samples. Discovery refreshes it; the sampler and (out of
+// band) the OOM enrichment read from it.
+package registry // import "github.com/oomsight/oomsight/internal/registry"
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/identity"
+)
+
+// Entry is one live cgroup. Path, Identity and Cgroup never change; the
+// failure bookkeeping belongs to the one goroutine that samples on schedule.
+type Entry struct {
+	Path     string
+	Identity identity.Identity
+	Cgroup   *cgroupfs.Cgroup
+
+	failing map[string]struct{}
+}
+
+// FirstFailure records that file failed and reports whether that is news:
+// a file that stays unreadable is reported once, not on every sample.
+func (e *Entry) FirstFailure(file string) bool {
+	if _, ok := e.failing[file]; ok {
+		return false
+	}
+	if e.failing == nil {
+		e.failing = make(map[string]struct{})
+	}
+	e.failing[file] = struct{}{}
+	return true
+}
+
+// Recovered forgets earlier failures, so that a file failing again later is
+// reported again.
+func (e *Entry) Recovered() {
+	clear(e.failing)
+}
+
+// Changes is what one Refresh did.
+type Changes struct {
+	Added, Removed int
+	// Skipped lists cgroups that could not be opened for another reason than
+	// vanishing or having no memory accounting; each is reported once.
+	Skipped []error
+}
+
+// Registry is the set of live cgroups. It is safe for concurrent use.
+type Registry struct {
+	h      cgroupfs.Hierarchy
+	filter *discovery.Filter
+	opt    cgroupfs.Optional
+
+	mu      sync.Mutex
+	entries map[string]*Entry
+	sorted  []*Entry
+	// ignored remembers cgroups that cannot be sampled (no memory
+	// accounting, or a file that failed to open) so that they are not
+	// retried and reported on every refresh.
+	ignored map[string]struct{}
+}
+
+// New returns an empty registry over h; Refresh fills it.
+func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional) *Registry {
+	return &Registry{
+		h:       h,
+		filter:  filter,
+		opt:     opt,
+		entries: make(map[string]*Entry),
+		ignored: make(map[string]struct{}),
+	}
+}
+
+// Hierarchy is the memory hierarchy the registry covers.
+func (r *Registry) Hierarchy() cgroupfs.Hierarchy { return r.h }
+
+// Refresh walks the hierarchy, opens cgroups that appeared and closes those
+// that are gone. A walk error is returned with the changes that were made.
+func (r *Registry) Refresh() (Changes, error) {
+	paths, walkErr := discovery.Walk(r.h.Dir, r.filter)
+	if walkErr != nil && paths == nil {
+		return Changes{}, fmt.Errorf("listing cgroups below %s: %w", r.h.Dir, walkErr)
+	}
+	live := make(map[string]struct{}, len(paths))
+	var ch Changes
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range paths {
+		live[p] = struct{}{}
+		if _, ok := r.entries[p]; ok {
+			continue
+		}
+		if _, ok := r.ignored[p]; ok {
+			continue
+		}
+		cg, err := cgroupfs.Open(r.h, p, r.opt)
+		switch {
+		case err == nil:
+			r.entries[p] = &Entry{Path: p, Identity: identity.FromPath(p), Cgroup: cg}
+			ch.Added++
+		case errors.Is(err, cgroupfs.ErrVanished):
+		case errors.Is(err, cgroupfs.ErrNotAccounted):
+			r.ignored[p] = struct{}{}
+		default:
+			r.ignored[p] = struct{}{}
+			ch.Skipped = append(ch.Skipped, err)
+		}
+	}
+	for p, e := range r.entries {
+		if _, ok := live[p]; !ok {
+			e.Cgroup.Close()
+			delete(r.entries, p)
+			ch.Removed++
+		}
+	}
+	for p := range r.ignored {
+		if _, ok := live[p]; !ok {
+			delete(r.ignored, p)
+		}
+	}
+	if ch.Added > 0 || ch.Removed > 0 {
+		r.resort()
+	}
+	if walkErr != nil {
+		return ch, fmt.Errorf("listing cgroups below %s: %w", r.h.Dir, walkErr)
+	}
+	return ch, nil
+}
+
+func (r *Registry) resort() {
+	r.sorted = r.sorted[:0]
+	for _, e := range r.entries {
+		r.sorted = append(r.sorted, e)
+	}
+	sort.Slice(r.sorted, func(i, j int) bool { return r.sorted[i].Path < r.sorted[j].Path })
+}
+
+// Entries appends the live cgroups, in path order, to dst and returns it.
+func (r *Registry) Entries(dst []*Entry) []*Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append(dst, r.sorted...)
+}
+
+// Get returns the live cgroup at path, or nil.
+func (r *Registry) Get(path string) *Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.entries[path]
+}
+
+// Drop closes and forgets the cgroup at path (found vanished while reading);
+// a later Refresh adds it again if it comes back.
+func (r *Registry) Drop(path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[path]
+	if !ok {
+		return
+	}
+	e.Cgroup.Close()
+	delete(r.entries, path)
+	r.resort()
+}
+
+// Len is the number of live cgroups.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
+}
+
+// Close closes every cgroup.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, e := range r.entries {
+		e.Cgroup.Close()
+		delete(r.entries, p)
+	}
+	r.sorted = nil
+}

@@ -1,0 +1,70 @@
+package cgroupmemoryreceiver
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+
+	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// minInterval is the shortest collection_interval accepted. Below it a
+// scrape of a busy node would not finish before the next one is due.
+const minInterval = 10 * time.Millisecond
+
+// Config is the cgroupmemory receiver's configuration (see the README's
+// configuration reference). Unknown keys are rejected by the collector.
+type Config struct {
+	scraperhelper.ControllerConfig `mapstructure:",squash"`
+	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
+
+	// RootPath is where the cgroup filesystem is mounted; the memory
+	// hierarchy (v2, v1 or hybrid) is detected below it.
+	RootPath string `mapstructure:"root_path"`
+	// Include and Exclude are globs on cgroup.path; empty Include = all.
+	Include []string `mapstructure:"include"`
+	Exclude []string `mapstructure:"exclude"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+func createDefaultConfig() component.Config {
+	cc := scraperhelper.NewDefaultControllerConfig()
+	cc.CollectionInterval = time.Second
+	cc.InitialDelay = 0
+	return &Config{
+		ControllerConfig:     cc,
+		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
+		RootPath:             "/sys/fs/cgroup",
+		Include:              []string{},
+		Exclude:              []string{},
+	}
+}
+
+// Validate checks the configuration without touching the filesystem: the
+// root is checked when the receiver starts, where it may differ (a DaemonSet
+// validates its config image-side but runs with /host mounted).
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.CollectionInterval > 0 && cfg.CollectionInterval < minInterval {
+		errs = append(errs, fmt.Errorf("collection_interval: %s is below the minimum of %s; use 100ms for high-frequency sampling", cfg.CollectionInterval, minInterval))
+	}
+	switch {
+	case cfg.RootPath == "":
+		errs = append(errs, errors.New(`root_path: must not be empty; use "/sys/fs/cgroup" (or "/host/sys/fs/cgroup" in a DaemonSet)`))
+	case !filepath.IsAbs(cfg.RootPath):
+		errs = append(errs, fmt.Errorf("root_path: %q is not an absolute path; use e.g. \"/sys/fs/cgroup\"", cfg.RootPath))
+	}
+	if _, err := discovery.NewFilter(cfg.Include, cfg.Exclude); err != nil {
+		errs = append(errs, fmt.Errorf("%w (globs on cgroup.path: * stays within a segment, ** crosses them, e.g. \"/kubepods*/**\")", err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,147 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+	"go.uber.org/zap"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// cgroupReceiver is the one instance behind every pipeline of a
+// configuration. It owns the registry of live cgroups; the metrics scraper
+// (and, with the OOM work, the kmsg reader) use it.
+type cgroupReceiver struct {
+	cfg     *Config
+	set     receiver.Settings
+	release func() // forgets this instance in its factory
+
+	metrics receiver.Metrics // the scraper controller; nil without a metrics pipeline
+	scraper *metricsScraper
+
+	startOnce    sync.Once
+	startErr     error
+	shutdownOnce sync.Once
+
+	// Set by Start.
+	reg *registry.Registry
+	tb  *metadata.TelemetryBuilder
+}
+
+func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
+	return &cgroupReceiver{cfg: cfg, set: set, release: release}
+}
+
+// attachMetrics wires the metrics pipeline: a scraper controller calling the
+// scraper at collection_interval.
+func (r *cgroupReceiver) attachMetrics(next consumer.Metrics) error {
+	if r.metrics != nil {
+		return errors.New("cgroupmemory: metrics pipeline attached twice")
+	}
+	r.scraper = newMetricsScraper(r.cfg, r.set)
+	sc, err := scraper.NewMetrics(r.scraper.scrape)
+	if err != nil {
+		return err
+	}
+	ctrl, err := scraperhelper.NewMetricsController(&r.cfg.ControllerConfig, r.set, next,
+		scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	if err != nil {
+		return err
+	}
+	r.metrics = ctrl
+	return nil
+}
+
+// Start detects the memory hierarchy, discovers the cgroups and starts the
+// pipelines. It runs once however many pipelines share the instance.
+func (r *cgroupReceiver) Start(ctx context.Context, host component.Host) error {
+	r.startOnce.Do(func() { r.startErr = r.start(ctx, host) })
+	return r.startErr
+}
+
+func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
+	h, err := cgroupfs.Detect(r.cfg.RootPath)
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: root_path %q: %w; set root_path to where the host's cgroup filesystem is mounted (/sys/fs/cgroup, or /host/sys/fs/cgroup in a DaemonSet)", r.cfg.RootPath, err)
+	}
+	filter, err := discovery.NewFilter(r.cfg.Include, r.cfg.Exclude)
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: %w", err)
+	}
+	r.tb, err = metadata.NewTelemetryBuilder(r.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: telemetry: %w", err)
+	}
+	r.reg = registry.New(h, filter, optionalFiles(r.cfg.Metrics))
+	ch, err := r.reg.Refresh()
+	if err != nil {
+		r.reg.Close()
+		return fmt.Errorf("cgroupmemory: %w", err)
+	}
+	r.set.Logger.Info("cgroup memory hierarchy found",
+		zap.String("root_path", r.cfg.RootPath),
+		zap.String("version", h.Version.String()),
+		zap.String("dir", h.Dir),
+		zap.Int("cgroups", ch.Added),
+		zap.Duration("collection_interval", r.cfg.CollectionInterval))
+	logSkipped(r.set.Logger, ch.Skipped)
+	if r.metrics != nil {
+		r.scraper.bind(r.reg, r.tb)
+		if err := r.metrics.Start(ctx, host); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Shutdown stops the pipelines and closes every cgroup. It is safe to call
+// without Start and more than once.
+func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
+	var err error
+	r.shutdownOnce.Do(func() {
+		if r.metrics != nil {
+			err = r.metrics.Shutdown(ctx)
+		}
+		if r.reg != nil {
+			r.reg.Close()
+		}
+		if r.tb != nil {
+			r.tb.Shutdown()
+		}
+		r.release()
+	})
+	return err
+}
+
+// optionalFiles opens the files that only disabled-by-default metrics need
+// only when those metrics are enabled.
+func optionalFiles(m metadata.MetricsConfig) cgroupfs.Optional {
+	var opt cgroupfs.Optional
+	if m.CgroupMemoryKernel.Enabled {
+		opt |= cgroupfs.WithKernel
+	}
+	if m.CgroupMemorySwap.Enabled {
+		opt |= cgroupfs.WithSwap
+	}
+	if m.CgroupMemoryPressureStallTime.Enabled {
+		opt |= cgroupfs.WithPressure
+	}
+	return opt
+}
+
+func logSkipped(logger *zap.Logger, skipped []error) {
+	for _, err := range skipped {
+		logger.Warn("cgroup left out: its memory files cannot be opened", zap.Error(err))
+	}
+}

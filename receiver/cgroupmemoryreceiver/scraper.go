@@ -1,0 +1,212 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// metricsScraper turns one pass over the registry into metrics. The scraper
+// controller calls scrape from one goroutine at a time.
+type metricsScraper struct {
+	logger *zap.Logger
+	mb     *metadata.MetricsBuilder
+	reader *cgroupfs.Reader
+	now    func() time.Time
+
+	// Bound at Start.
+	reg *registry.Registry
+	tb  *metadata.TelemetryBuilder
+
+	plain   []plainMetric     // fields recorded as they are read
+	entries []*registry.Entry // reused between scrapes
+	sample  cgroupfs.Sample
+}
+
+// plainMetric is a metric whose value is one Sample field as it is.
+type plainMetric struct {
+	field  cgroupfs.Field
+	record func(pcommon.Timestamp, int64)
+}
+
+func newMetricsScraper(cfg *Config, set receiver.Settings) *metricsScraper {
+	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set)
+	return &metricsScraper{
+		logger: set.Logger,
+		mb:     mb,
+		reader: cgroupfs.NewReader(),
+		now:    time.Now,
+		plain: []plainMetric{
+			{cgroupfs.Usage, mb.RecordCgroupMemoryUsageDataPoint},
+			{cgroupfs.WorkingSet, mb.RecordCgroupMemoryWorkingSetDataPoint},
+			{cgroupfs.Limit, mb.RecordCgroupMemoryLimitDataPoint},
+			{cgroupfs.Peak, mb.RecordCgroupMemoryPeakDataPoint},
+			{cgroupfs.Anon, mb.RecordCgroupMemoryAnonDataPoint},
+			{cgroupfs.File, mb.RecordCgroupMemoryFileDataPoint},
+			{cgroupfs.ActiveFile, mb.RecordCgroupMemoryActiveFileDataPoint},
+			{cgroupfs.InactiveFile, mb.RecordCgroupMemoryInactiveFileDataPoint},
+			{cgroupfs.Shmem, mb.RecordCgroupMemoryShmemDataPoint},
+			{cgroupfs.Failcnt, mb.RecordCgroupMemoryFailcntDataPoint},
+			{cgroupfs.OOMKills, mb.RecordCgroupMemoryOomKillsDataPoint},
+			{cgroupfs.MappedFile, mb.RecordCgroupMemoryMappedFileDataPoint},
+			{cgroupfs.Kernel, mb.RecordCgroupMemoryKernelDataPoint},
+			{cgroupfs.Sock, mb.RecordCgroupMemorySockDataPoint},
+			{cgroupfs.Slab, mb.RecordCgroupMemorySlabDataPoint},
+			{cgroupfs.Swap, mb.RecordCgroupMemorySwapDataPoint},
+		},
+	}
+}
+
+func (s *metricsScraper) bind(reg *registry.Registry, tb *metadata.TelemetryBuilder) {
+	s.reg, s.tb = reg, tb
+}
+
+// scrape rediscovers the cgroups and reads each one. A cgroup that vanished
+// since discovery is dropped quietly (and counted); a file that fails is
+// logged the first time and its metrics are left out; neither fails the
+// scrape. Only losing the whole hierarchy does.
+func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
+	if s.reg == nil {
+		return pmetric.NewMetrics(), errors.New("cgroupmemory: scrape before start")
+	}
+	ch, err := s.reg.Refresh()
+	logSkipped(s.logger, ch.Skipped)
+	if err != nil {
+		if s.reg.Len() == 0 {
+			return pmetric.NewMetrics(), err
+		}
+		s.logger.Warn("cgroup discovery incomplete; sampling the cgroups known so far", zap.Error(err))
+	}
+
+	s.entries = s.reg.Entries(s.entries[:0])
+	var vanished, readErrors int64
+	sampled := int64(0)
+	for _, e := range s.entries {
+		err := s.reader.Read(e.Cgroup, s.now(), &s.sample)
+		if errors.Is(err, cgroupfs.ErrVanished) {
+			s.reg.Drop(e.Path)
+			vanished++
+			continue
+		}
+		if err != nil {
+			readErrors += s.noteFailures(e, err)
+		} else {
+			e.Recovered()
+		}
+		s.record(e, &s.sample)
+		sampled++
+	}
+	clear(s.entries) // do not pin closed cgroups until the next scrape
+
+	if s.tb != nil {
+		s.tb.CgroupmemoryCgroups.Record(ctx, sampled)
+		if vanished > 0 {
+			s.tb.CgroupmemoryCgroupsVanished.Add(ctx, vanished)
+		}
+		if readErrors > 0 {
+			s.tb.CgroupmemoryReadErrors.Add(ctx, readErrors)
+		}
+	}
+	return s.mb.Emit(), nil
+}
+
+// noteFailures logs each failing file of e once, until it reads again, and
+// returns how many files failed this time.
+func (s *metricsScraper) noteFailures(e *registry.Entry, err error) int64 {
+	var n int64
+	for _, one := range unjoin(err) {
+		n++
+		var fe *cgroupfs.FileError
+		file := ""
+		if errors.As(one, &fe) {
+			file = fe.File
+		}
+		if e.FirstFailure(file) {
+			s.logger.Warn("cgroup memory file unreadable; its metrics are left out until it reads again",
+				zap.String("cgroup.path", e.Path), zap.String("file", file), zap.Error(one))
+		}
+	}
+	return n
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// record adds the data points of one sample and emits them under the
+// cgroup's resource.
+func (s *metricsScraper) record(e *registry.Entry, smp *cgroupfs.Sample) {
+	ts := pcommon.NewTimestampFromTime(smp.Time)
+	for _, m := range s.plain {
+		if v, ok := smp.Get(m.field); ok {
+			m.record(ts, clampInt64(v))
+		}
+	}
+	if all, ok := smp.Get(cgroupfs.PgFault); ok {
+		if major, ok := smp.Get(cgroupfs.PgMajFault); ok && major <= all {
+			s.mb.RecordCgroupMemoryPageFaultsDataPoint(ts, clampInt64(major), metadata.AttributeFaultTypeMajor)
+			s.mb.RecordCgroupMemoryPageFaultsDataPoint(ts, clampInt64(all-major), metadata.AttributeFaultTypeMinor)
+		}
+	}
+	if v, ok := smp.Get(cgroupfs.PressureSome); ok {
+		s.mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, float64(v)/1e6, metadata.AttributeStallTypeSome)
+	}
+	if v, ok := smp.Get(cgroupfs.PressureFull); ok {
+		s.mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, float64(v)/1e6, metadata.AttributeStallTypeFull)
+	}
+
+	rb := s.mb.NewResourceBuilder()
+	setResource(rb, e.Path, e.Identity)
+	s.mb.EmitForResource(metadata.WithResource(rb.Emit()))
+}
+
+// setResource sets the resource attributes of a cgroup: its path and what
+// the path tells about the pod and container.
+func setResource(rb *metadata.ResourceBuilder, path string, id identity.Identity) {
+	rb.SetCgroupPath(path)
+	if id.PodUID != "" {
+		rb.SetK8sPodUID(id.PodUID)
+	}
+	switch id.QOSClass {
+	case identity.QOSGuaranteed:
+		rb.SetK8sPodQosClassGuaranteed()
+	case identity.QOSBurstable:
+		rb.SetK8sPodQosClassBurstable()
+	case identity.QOSBestEffort:
+		rb.SetK8sPodQosClassBesteffort()
+	}
+	if id.ContainerID != "" {
+		rb.SetContainerID(id.ContainerID)
+	}
+	switch id.Runtime {
+	case "containerd":
+		rb.SetContainerRuntimeNameContainerd()
+	case "cri-o":
+		rb.SetContainerRuntimeNameCriO()
+	case "docker":
+		rb.SetContainerRuntimeNameDocker()
+	case "podman":
+		rb.SetContainerRuntimeNamePodman()
+	}
+}
+
+func clampInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}
