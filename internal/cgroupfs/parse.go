@@ -35,7 +35,10 @@ func ParseLimit(b []byte) (v uint64, limited bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	return v, v < v1Unlimited, nil
+	if v >= v1Unlimited {
+		return 0, false, nil
+	}
+	return v, true, nil
 }
 
 // KeyValues iterates over the "key value" lines of flat-keyed files such as

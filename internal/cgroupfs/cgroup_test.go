@@ -1,0 +1,151 @@
+package cgroupfs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadV1Fixture reads the captured v1 container through Open/Read (the
+// fixture files are regular files, which pread just as well) and checks each
+// field against the raw file it comes from.
+func TestReadV1Fixture(t *testing.T) {
+	root, err := filepath.Abs("../../testdata/v1/root")
+	require.NoError(t, err)
+	h, err := Detect(root)
+	require.NoError(t, err)
+	path := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	c, err := Open(h, path, WithKernel|WithSwap|WithPressure)
+	require.NoError(t, err)
+	defer c.Close()
+
+	var s Sample
+	now := time.Unix(1700000000, 0)
+	require.NoError(t, NewReader().Read(c, now, &s))
+	assert.Equal(t, now, s.Time)
+
+	dir := h.Abs(path)
+	num := func(file string) uint64 {
+		v, err := ParseUint(readFixture(t, filepath.Join(dir, file)))
+		require.NoError(t, err)
+		return v
+	}
+	stat, err := ParseKeyValues(readFixture(t, filepath.Join(dir, "memory.stat")))
+	require.NoError(t, err)
+	oom, err := ParseKeyValues(readFixture(t, filepath.Join(dir, "memory.oom_control")))
+	require.NoError(t, err)
+
+	want := map[Field]uint64{
+		Usage:        num("memory.usage_in_bytes"),
+		WorkingSet:   num("memory.usage_in_bytes") - stat["total_inactive_file"],
+		Limit:        64 << 20, // set by the capture script
+		Peak:         num("memory.max_usage_in_bytes"),
+		Failcnt:      num("memory.failcnt"),
+		OOMKills:     oom["oom_kill"],
+		Anon:         stat["total_rss"],
+		File:         stat["total_cache"],
+		ActiveFile:   stat["total_active_file"],
+		InactiveFile: stat["total_inactive_file"],
+		Shmem:        stat["total_shmem"],
+		MappedFile:   stat["total_mapped_file"],
+		Swap:         stat["total_swap"],
+		PgFault:      stat["total_pgfault"],
+		PgMajFault:   stat["total_pgmajfault"],
+		Kernel:       num("memory.kmem.usage_in_bytes"),
+	}
+	for f, v := range want {
+		got, ok := s.Get(f)
+		assert.True(t, ok, "%s absent", f)
+		assert.Equal(t, v, got, "%s", f)
+	}
+	// What the capture did: one OOM kill, 8 MiB on tmpfs, 24 MiB anon.
+	assert.Equal(t, uint64(1), want[OOMKills])
+	assert.NotZero(t, want[Failcnt])
+	assert.Equal(t, uint64(8<<20), want[Shmem])
+	assert.GreaterOrEqual(t, want[Anon], uint64(24<<20))
+	// v1 has no PSI, sock or slab per cgroup.
+	for _, f := range []Field{PressureSome, PressureFull, Sock, Slab} {
+		_, ok := s.Get(f)
+		assert.False(t, ok, "%s must be absent on v1", f)
+	}
+}
+
+func TestReadDoesNotAllocate(t *testing.T) {
+	root, err := filepath.Abs("../../testdata/v1/root")
+	require.NoError(t, err)
+	h, err := Detect(root)
+	require.NoError(t, err)
+	c, err := Open(h, "/kubepods", 0)
+	require.NoError(t, err)
+	defer c.Close()
+	r := NewReader()
+	var s Sample
+	now := time.Now()
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := r.Read(c, now, &s); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}
+
+// TestReadBadFiles: garbage in a file leaves that file's fields out and
+// names the file; the rest of the sample stays valid.
+func TestReadBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	write("memory.usage_in_bytes", "1000\n")
+	write("memory.limit_in_bytes", "garbage\n")
+	write("memory.stat", "total_rss 10\ntotal_inactive_file 300\ntotal_cache oops\n")
+	h := Hierarchy{Version: V1, Dir: dir}
+	c, err := Open(h, "/", 0)
+	require.NoError(t, err)
+	defer c.Close()
+
+	var s Sample
+	err = NewReader().Read(c, time.Now(), &s)
+	var fe *FileError
+	require.ErrorAs(t, err, &fe)
+	assert.ErrorContains(t, err, "memory.limit_in_bytes")
+	assert.ErrorContains(t, err, "memory.stat")
+	usage, ok := s.Get(Usage)
+	assert.True(t, ok)
+	assert.Equal(t, uint64(1000), usage)
+	_, ok = s.Get(Limit)
+	assert.False(t, ok, "unparsable limit must be absent, not zero")
+	ws, ok := s.Get(WorkingSet)
+	assert.True(t, ok)
+	assert.Equal(t, uint64(700), ws)
+}
+
+func TestWorkingSetFloor(t *testing.T) {
+	var s Sample
+	s.Set(Usage, 100)
+	s.Set(InactiveFile, 250) // read a moment later, after usage fell
+	s.deriveWorkingSet()
+	ws, ok := s.Get(WorkingSet)
+	assert.True(t, ok)
+	assert.Zero(t, ws)
+
+	var noInactive Sample
+	noInactive.Set(Usage, 100)
+	noInactive.deriveWorkingSet()
+	_, ok = noInactive.Get(WorkingSet)
+	assert.False(t, ok, "working set without inactive_file would be a guess")
+}
+
+func TestOpenNotAccountedAndVanished(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "child"), 0o755))
+	h := Hierarchy{Version: V2, Dir: dir}
+	_, err := Open(h, "/child", 0)
+	assert.ErrorIs(t, err, ErrNotAccounted)
+	_, err = Open(h, "/gone", 0)
+	assert.ErrorIs(t, err, ErrVanished)
+}

@@ -1,0 +1,155 @@
+package cgroupfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// v1Container is a real cgroup v1 container cgroup captured on this
+// project's CI kernel (testdata/capture/v1/capture.sh).
+const v1Container = "../../testdata/v1/root/memory/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+
+func readFixture(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
+}
+
+func TestParseUint(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    uint64
+		wantErr string
+	}{
+		{in: "44699648\n", want: 44699648},
+		{in: "0\n", want: 0},
+		{in: "18446744073709551615\n", want: 1<<64 - 1},
+		{in: "18446744073709551616\n", wantErr: "out of range"},
+		{in: "", wantErr: "empty"},
+		{in: "\n", wantErr: "empty"},
+		{in: "-1\n", wantErr: "not an unsigned number"},
+		{in: "12kB\n", wantErr: "not an unsigned number"},
+	} {
+		got, err := ParseUint([]byte(tc.in))
+		if tc.wantErr != "" {
+			assert.ErrorContains(t, err, tc.wantErr, "input %q", tc.in)
+			continue
+		}
+		require.NoError(t, err, "input %q", tc.in)
+		assert.Equal(t, tc.want, got, "input %q", tc.in)
+	}
+}
+
+func TestParseLimit(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    uint64
+		limited bool
+		wantErr bool
+	}{
+		{in: "max\n"},                                     // v2 unlimited
+		{in: "9223372036854771712\n"},                     // v1 unlimited, 4 KiB pages (this kernel)
+		{in: "9223372036854710272\n"},                     // v1 unlimited, 64 KiB pages
+		{in: "67108864\n", want: 67108864, limited: true}, // 64 MiB
+		{in: "0\n", want: 0, limited: true},
+		{in: "maximum\n", wantErr: true},
+	} {
+		v, limited, err := ParseLimit([]byte(tc.in))
+		if tc.wantErr {
+			assert.Error(t, err, "input %q", tc.in)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.limited, limited, "input %q", tc.in)
+		assert.Equal(t, tc.want, v, "input %q", tc.in)
+	}
+	// The real unlimited value this kernel prints for a cgroup without a
+	// limit is recognised.
+	v, limited, err := ParseLimit(readFixture(t, "../../testdata/v1/root/memory/kubepods/memory.limit_in_bytes"))
+	require.NoError(t, err)
+	assert.False(t, limited, "kubepods has no limit in the fixture (read %d)", v)
+}
+
+func TestKeyValuesRealV1Stat(t *testing.T) {
+	b := readFixture(t, filepath.Join(v1Container, "memory.stat"))
+	m, err := ParseKeyValues(b)
+	require.NoError(t, err)
+	// Every line of the real file becomes one key.
+	assert.Len(t, m, strings.Count(strings.TrimSpace(string(b)), "\n")+1)
+	for _, k := range []string{"total_rss", "total_cache", "total_shmem", "total_active_file", "total_inactive_file", "hierarchical_memory_limit"} {
+		assert.Contains(t, m, k)
+	}
+	assert.Equal(t, uint64(64<<20), m["hierarchical_memory_limit"])
+}
+
+func TestKeyValuesMalformed(t *testing.T) {
+	for _, in := range []string{
+		"anon\n",                      // no value
+		"anon 12 34\n",                // two values
+		"anon -5\n",                   // negative
+		" 12\n",                       // no key
+		"anon 1\nfile x\n",            // second line bad
+		"anon 99999999999999999999\n", // overflow
+	} {
+		_, err := ParseKeyValues([]byte(in))
+		assert.Error(t, err, "input %q", in)
+	}
+	// Blank lines and a missing final newline are fine.
+	m, err := ParseKeyValues([]byte("anon 1\n\nfile 2"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint64{"anon": 1, "file": 2}, m)
+}
+
+func TestParsePressure(t *testing.T) {
+	some, full, hasSome, hasFull, err := ParsePressure([]byte(
+		"some avg10=0.00 avg60=0.12 avg300=0.03 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=789\n"))
+	require.NoError(t, err)
+	assert.True(t, hasSome)
+	assert.True(t, hasFull)
+	assert.Equal(t, uint64(123456), some)
+	assert.Equal(t, uint64(789), full)
+
+	_, _, _, _, err = ParsePressure([]byte("some avg10=0.00\n"))
+	assert.ErrorContains(t, err, "no total=")
+	_, _, _, _, err = ParsePressure([]byte("some avg10=0.00 total=x\n"))
+	assert.Error(t, err)
+}
+
+func TestKeyValuesDoesNotAllocate(t *testing.T) {
+	b := readFixture(t, filepath.Join(v1Container, "memory.stat"))
+	var s Sample
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := v1Stat(b, &s); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}
+
+func FuzzKeyValues(f *testing.F) {
+	f.Add([]byte("anon 1\nfile 2\n"))
+	f.Add([]byte("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"))
+	f.Add([]byte("some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseKeyValues(b)
+		if err == nil {
+			for k := range m {
+				if k == "" || strings.ContainsAny(k, " \n") {
+					t.Fatalf("bad key %q from %q", k, b)
+				}
+			}
+		}
+		var s Sample
+		_ = v1Stat(b, &s)
+		_ = v2Stat(b, &s)
+		_ = v2Events(b, &s)
+		_ = pressure(b, &s)
+		_, _, _ = ParseLimit(b)
+	})
+}

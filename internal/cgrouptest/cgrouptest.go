@@ -1,0 +1,321 @@
+// Package cgrouptest gives oomsight's tests real memory cgroups: children of
+// the test's own memory cgroup with a limit, and a workload (memhog) placed
+// in them that allocates on command. Tests need root and a memory
+// controller; with CI=true a missing prerequisite fails the test instead of
+// skipping it, so CI can never pass by testing nothing.
+package cgrouptest // import "github.com/oomsight/oomsight/internal/cgrouptest"
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+)
+
+// Env is the memory hierarchy the test runs in and its own cgroup in it.
+type Env struct {
+	Hierarchy cgroupfs.Hierarchy
+	Self      string // the test process's memory cgroup, relative to Hierarchy.Dir
+}
+
+// Unavailable stops the test for a missing prerequisite: a failure when
+// CI=true, a skip otherwise (a developer laptop without root).
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("prerequisite missing under CI=true: %s", msg)
+	}
+	t.Skipf("prerequisite missing (set CI=true to make this a failure): %s", msg)
+}
+
+// Require returns the test's memory cgroup environment, or stops the test
+// (see Unavailable) when not root or without a memory controller.
+func Require(t testing.TB) Env {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Unavailable(t, "this test creates memory cgroups and needs root")
+	}
+	h, err := cgroupfs.Detect("/sys/fs/cgroup")
+	if err != nil {
+		Unavailable(t, "no memory cgroup hierarchy: %v", err)
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		Unavailable(t, "reading /proc/self/cgroup: %v", err)
+	}
+	self, err := OwnCgroup(b, h.Version)
+	if err != nil {
+		Unavailable(t, "%v", err)
+	}
+	return Env{Hierarchy: h, Self: self}
+}
+
+// OwnCgroup finds the memory cgroup in the contents of /proc/self/cgroup:
+// the line whose controllers include memory on v1, the "0::" line on v2.
+func OwnCgroup(procSelfCgroup []byte, v cgroupfs.Version) (string, error) {
+	for _, line := range strings.Split(string(procSelfCgroup), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if v == cgroupfs.V2 && parts[0] == "0" && parts[1] == "" {
+			return parts[2], nil
+		}
+		if v == cgroupfs.V1 {
+			for _, c := range strings.Split(parts[1], ",") {
+				if c == "memory" {
+					return parts[2], nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("no %s memory cgroup in /proc/self/cgroup", v)
+}
+
+// Cgroup is a memory cgroup made for one test; it is removed at cleanup.
+type Cgroup struct {
+	Env
+	Path string // relative to Hierarchy.Dir, as the kernel prints it
+	Dir  string
+}
+
+// NewCgroup creates the cgroup at rel below the test's own cgroup (rel may
+// have several segments, e.g. "kubepods/burstable/pod<uid>"; missing parents
+// are created and removed too).
+func (env Env) NewCgroup(t testing.TB, rel string) *Cgroup {
+	t.Helper()
+	base := env.Self
+	var created []string
+	for _, seg := range strings.Split(strings.Trim(rel, "/"), "/") {
+		base = strings.TrimSuffix(base, "/") + "/" + seg
+		dir := env.Hierarchy.Abs(base)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			Unavailable(t, "creating cgroup %s: %v", dir, err)
+		}
+		created = append(created, dir)
+		if env.Hierarchy.Version == cgroupfs.V2 {
+			// Children of this cgroup need the memory controller enabled
+			// here; errors surface when the child is used.
+			_ = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory"), 0)
+		}
+	}
+	t.Cleanup(func() {
+		for i := len(created) - 1; i >= 0; i-- {
+			if err := removeCgroup(created[i]); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+	return &Cgroup{Env: env, Path: base, Dir: env.Hierarchy.Abs(base)}
+}
+
+// SetLimit sets the hard memory limit, and keeps swap from postponing an
+// OOM kill: v2 memory.swap.max 0, v1 memory+swap limit = limit when the host
+// has swap (only then: with a memsw limit the charge fails on the memsw
+// counter and memory.failcnt stays 0).
+func (c *Cgroup) SetLimit(t testing.TB, limit int64) {
+	t.Helper()
+	v := []byte(strconv.FormatInt(limit, 10))
+	if c.Hierarchy.Version == cgroupfs.V2 {
+		c.write(t, "memory.max", v)
+		if _, err := os.Stat(filepath.Join(c.Dir, "memory.swap.max")); err == nil {
+			c.write(t, "memory.swap.max", []byte("0"))
+		}
+		return
+	}
+	c.write(t, "memory.limit_in_bytes", v)
+	if hostHasSwap() {
+		if _, err := os.Stat(filepath.Join(c.Dir, "memory.memsw.limit_in_bytes")); err == nil {
+			c.write(t, "memory.memsw.limit_in_bytes", v)
+		}
+	}
+}
+
+func hostHasSwap() bool {
+	b, err := os.ReadFile("/proc/swaps")
+	return err == nil && bytes.Count(b, []byte("\n")) > 1
+}
+
+// Read returns the contents of one of the cgroup's files.
+func (c *Cgroup) Read(t testing.TB, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.Dir, file))
+	if err != nil {
+		t.Fatalf("reading %s: %v", file, err)
+	}
+	return b
+}
+
+// ReadUint returns a one-number file of the cgroup.
+func (c *Cgroup) ReadUint(t testing.TB, file string) uint64 {
+	t.Helper()
+	v, err := cgroupfs.ParseUint(c.Read(t, file))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return v
+}
+
+// Stat returns a flat-keyed file of the cgroup (memory.stat, memory.events).
+func (c *Cgroup) Stat(t testing.TB, file string) map[string]uint64 {
+	t.Helper()
+	m, err := cgroupfs.ParseKeyValues(c.Read(t, file))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return m
+}
+
+func (c *Cgroup) write(t testing.TB, file string, v []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(c.Dir, file), v, 0); err != nil {
+		t.Fatalf("writing %s to %s/%s: %v", v, c.Path, file, err)
+	}
+}
+
+// Proc is a running memhog.
+type Proc struct {
+	Pid     int
+	cmd     *exec.Cmd
+	stdin   *os.File
+	replies chan string
+}
+
+// Start runs memhog inside the cgroup. It is placed in the cgroup before it
+// allocates anything beyond the Go runtime, then waits for commands.
+func (c *Cgroup) Start(t testing.TB, memhog string) *Proc {
+	t.Helper()
+	cmd := exec.Command(memhog)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting memhog: %v", err)
+	}
+	p := &Proc{Pid: cmd.Process.Pid, cmd: cmd, replies: make(chan string, 16)}
+	p.stdin = stdin.(*os.File)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.replies <- sc.Text()
+		}
+		close(p.replies)
+	}()
+	t.Cleanup(func() { p.Kill() })
+	if r, err := p.reply(10 * time.Second); err != nil || !strings.HasPrefix(r, "ready") {
+		t.Fatalf("memhog did not start: %q %v", r, err)
+	}
+	c.write(t, "cgroup.procs", []byte(strconv.Itoa(p.Pid)))
+	return p
+}
+
+// Do sends one command and returns memhog's answer. An error means memhog
+// died (for example OOM-killed) or did not answer in time.
+func (p *Proc) Do(cmd string, timeout time.Duration) (string, error) {
+	if _, err := fmt.Fprintln(p.stdin, cmd); err != nil {
+		return "", fmt.Errorf("memhog %d: %w", p.Pid, err)
+	}
+	r, err := p.reply(timeout)
+	if err == nil && !strings.HasPrefix(r, "ok") {
+		err = fmt.Errorf("memhog %d: %s", p.Pid, r)
+	}
+	return r, err
+}
+
+// MustDo is Do that fails the test on error.
+func (p *Proc) MustDo(t testing.TB, cmd string) {
+	t.Helper()
+	if _, err := p.Do(cmd, 30*time.Second); err != nil {
+		t.Fatalf("memhog %q: %v", cmd, err)
+	}
+}
+
+func (p *Proc) reply(timeout time.Duration) (string, error) {
+	select {
+	case r, ok := <-p.replies:
+		if !ok {
+			return "", fmt.Errorf("memhog %d exited", p.Pid)
+		}
+		return r, nil
+	case <-time.After(timeout):
+		return "", fmt.Errorf("memhog %d: no answer in %s", p.Pid, timeout)
+	}
+}
+
+// Wait waits for memhog to exit and returns how it ended.
+func (p *Proc) Wait(timeout time.Duration) (syscall.WaitStatus, error) {
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+		return p.cmd.ProcessState.Sys().(syscall.WaitStatus), nil
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("memhog %d still running after %s", p.Pid, timeout)
+	}
+}
+
+// Kill ends memhog if it still runs.
+func (p *Proc) Kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.stdin.Close()
+		_, _ = p.Wait(5 * time.Second)
+	}
+}
+
+// removeCgroup kills what is left in a cgroup and removes it; the kernel
+// refuses rmdir until the last task is gone, which takes a moment.
+func removeCgroup(dir string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
+			for _, f := range bytes.Fields(b) {
+				if pid, err := strconv.Atoi(string(f)); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("removing cgroup %s: %w", dir, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BuildMemhog builds the memhog command into a temporary directory and
+// returns its path. It is static (CGO_ENABLED=0) so that it runs anywhere,
+// including the cgroup v2 VM.
+func BuildMemhog(t testing.TB) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "memhog")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/oomsight/oomsight/internal/cgrouptest/memhog")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building memhog: %v\n%s", err, b)
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+// Command memhog is the workload of oomsight's real-cgroup tests and fixture
+// captures: it holds as much memory as it is told to, so that a test can put
+// it in a cgroup first and make it allocate afterwards.
+//
+// It reads commands on stdin, one per line, and answers each with "ok ..."
+// on stdout once it is done (or "err ..."):
+//
+//	anon N         map and touch N MiB of anonymous memory (kept until exit)
+//	file PATH N    write N MiB to PATH (page cache; shmem when PATH is on tmpfs)
+//	read PATH      read PATH to the end (brings it into the page cache)
+//	exit           exit 0
+//
+// A process killed by the OOM killer simply stops answering.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+const mib = 1 << 20
+
+func main() {
+	var held [][]byte
+	in := bufio.NewScanner(os.Stdin)
+	out := bufio.NewWriter(os.Stdout)
+	reply := func(format string, args ...any) {
+		fmt.Fprintf(out, format+"\n", args...)
+		out.Flush()
+	}
+	reply("ready %d", os.Getpid())
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case f[0] == "anon" && len(f) == 2:
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n <= 0 {
+				reply("err bad size %q", f[1])
+				continue
+			}
+			b, err := syscall.Mmap(-1, 0, n*mib, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+			if err != nil {
+				reply("err mmap: %v", err)
+				continue
+			}
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			held = append(held, b)
+			reply("ok anon %d", n)
+		case f[0] == "file" && len(f) == 3:
+			n, err := strconv.Atoi(f[2])
+			if err != nil || n <= 0 {
+				reply("err bad size %q", f[2])
+				continue
+			}
+			if err := writeFile(f[1], n); err != nil {
+				reply("err %v", err)
+				continue
+			}
+			reply("ok file %d", n)
+		case f[0] == "read" && len(f) == 2:
+			n, err := readFile(f[1])
+			if err != nil {
+				reply("err %v", err)
+				continue
+			}
+			reply("ok read %d", n)
+		case f[0] == "exit":
+			reply("ok exit")
+			return
+		default:
+			reply("err unknown command %q", in.Text())
+		}
+	}
+}
+
+func writeFile(path string, n int) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, mib)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for i := 0; i < n; i++ {
+		if _, err := fh.Write(buf); err != nil {
+			fh.Close()
+			return err
+		}
+	}
+	return fh.Close()
+}
+
+func readFile(path string) (int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	return io.Copy(io.Discard, fh)
+}
