@@ -1,0 +1,98 @@
+package registry
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/identity"
+)
+
+// copyTree copies the captured v1 fixture so the test can add and remove
+// cgroups in it.
+func copyTree(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	require.NoError(t, os.CopyFS(dst, os.DirFS("../../testdata/v1/root")))
+	return dst
+}
+
+func paths(es []*Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Path)
+	}
+	return out
+}
+
+func TestRefreshTracksChurn(t *testing.T) {
+	root := copyTree(t)
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	r := New(h, nil, 0)
+	defer r.Close()
+
+	ch, err := r.Refresh()
+	require.NoError(t, err)
+	assert.Equal(t, 9, ch.Added)
+	assert.Equal(t, 9, r.Len())
+
+	pod := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4"
+	ctr := pod + "/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	e := r.Get(ctr)
+	require.NotNil(t, e)
+	assert.Equal(t, identity.FromPath(ctr), e.Identity)
+	assert.Equal(t, "0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3", e.Identity.ContainerID)
+
+	// A new cgroup appears (a copy of the container's files); a directory
+	// without memory accounting is ignored and not retried.
+	newCtr := pod + "/1111111111111111111111111111111111111111111111111111111111111111"
+	require.NoError(t, os.CopyFS(h.Abs(newCtr), os.DirFS(h.Abs(ctr))))
+	require.NoError(t, os.Mkdir(h.Abs("/empty"), 0o755))
+	ch, err = r.Refresh()
+	require.NoError(t, err)
+	assert.Equal(t, Changes{Added: 1}, ch)
+	ch, err = r.Refresh()
+	require.NoError(t, err)
+	assert.Equal(t, Changes{}, ch)
+
+	// The container goes away.
+	require.NoError(t, os.RemoveAll(h.Abs(ctr)))
+	ch, err = r.Refresh()
+	require.NoError(t, err)
+	assert.Equal(t, Changes{Removed: 1}, ch)
+	assert.Nil(t, r.Get(ctr))
+	assert.NotContains(t, paths(r.Entries(nil)), ctr)
+	assert.Contains(t, paths(r.Entries(nil)), newCtr)
+
+	// Entries are in path order.
+	es := paths(r.Entries(nil))
+	assert.IsNonDecreasing(t, es)
+
+	r.Drop(newCtr)
+	assert.Nil(t, r.Get(newCtr))
+	assert.Equal(t, 8, r.Len())
+}
+
+func TestRefreshRootGone(t *testing.T) {
+	root := copyTree(t)
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	r := New(h, nil, 0)
+	require.NoError(t, os.RemoveAll(filepath.Join(root, "memory")))
+	_, err = r.Refresh()
+	assert.ErrorContains(t, err, "listing cgroups below")
+}
+
+func TestFailureReportedOnce(t *testing.T) {
+	e := &Entry{}
+	assert.True(t, e.FirstFailure("memory.stat"))
+	assert.False(t, e.FirstFailure("memory.stat"))
+	assert.True(t, e.FirstFailure("memory.max"))
+	e.Recovered()
+	assert.True(t, e.FirstFailure("memory.stat"))
+}

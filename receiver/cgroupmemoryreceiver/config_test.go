@@ -1,0 +1,93 @@
+package cgroupmemoryreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	sub, err := cm.Sub(component.MustNewIDWithName("cgroupmemory", name).String())
+	require.NoError(t, err)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, xconfmap.Validate(cfg)
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(t, "")
+	require.NoError(t, err)
+	assert.Equal(t, time.Second, cfg.CollectionInterval)
+	assert.Equal(t, time.Duration(0), cfg.InitialDelay)
+	assert.Equal(t, "/sys/fs/cgroup", cfg.RootPath)
+	assert.Empty(t, cfg.Include)
+	assert.Empty(t, cfg.Exclude)
+	assert.Equal(t, metadata.DefaultMetricsBuilderConfig(), cfg.MetricsBuilderConfig)
+	// DESIGN: the eleven headline metrics on, the rest opt-in.
+	m := cfg.Metrics
+	for name, on := range map[string]bool{
+		"usage": m.CgroupMemoryUsage.Enabled, "working_set": m.CgroupMemoryWorkingSet.Enabled,
+		"limit": m.CgroupMemoryLimit.Enabled, "peak": m.CgroupMemoryPeak.Enabled,
+		"anon": m.CgroupMemoryAnon.Enabled, "file": m.CgroupMemoryFile.Enabled,
+		"active_file": m.CgroupMemoryActiveFile.Enabled, "inactive_file": m.CgroupMemoryInactiveFile.Enabled,
+		"shmem": m.CgroupMemoryShmem.Enabled, "failcnt": m.CgroupMemoryFailcnt.Enabled,
+		"oom_kills": m.CgroupMemoryOomKills.Enabled,
+	} {
+		assert.True(t, on, name)
+	}
+	for name, on := range map[string]bool{
+		"mapped_file": m.CgroupMemoryMappedFile.Enabled, "kernel": m.CgroupMemoryKernel.Enabled,
+		"sock": m.CgroupMemorySock.Enabled, "slab": m.CgroupMemorySlab.Enabled,
+		"swap": m.CgroupMemorySwap.Enabled, "page_faults": m.CgroupMemoryPageFaults.Enabled,
+		"pressure": m.CgroupMemoryPressureStallTime.Enabled,
+	} {
+		assert.False(t, on, name)
+	}
+}
+
+func TestConfigCustom(t *testing.T) {
+	cfg, err := loadConfig(t, "custom")
+	require.NoError(t, err)
+	assert.Equal(t, 100*time.Millisecond, cfg.CollectionInterval)
+	assert.Equal(t, "/host/sys/fs/cgroup", cfg.RootPath)
+	assert.Equal(t, []string{"/kubepods*/**", "**/kubepods*/**"}, cfg.Include)
+	assert.Equal(t, []string{"**/*conmon*"}, cfg.Exclude)
+	assert.True(t, cfg.Metrics.CgroupMemorySwap.Enabled)
+	assert.False(t, cfg.Metrics.CgroupMemoryActiveFile.Enabled)
+	assert.False(t, cfg.ResourceAttributes.ContainerRuntimeName.Enabled)
+}
+
+// TestConfigErrors: each bad configuration fails with a message that names
+// the key and says what to write instead.
+func TestConfigErrors(t *testing.T) {
+	for name, want := range map[string][]string{
+		"too_fast":       {"collection_interval", "minimum of 10ms"},
+		"zero_interval":  {"collection_interval", "requires positive value"},
+		"relative_root":  {"root_path", "not an absolute path", "/sys/fs/cgroup"},
+		"empty_root":     {"root_path", "must not be empty", "/host/sys/fs/cgroup"},
+		"bad_glob":       {"include[0]", "bad glob", "**"},
+		"unknown_key":    {"root_pth"},
+		"unknown_metric": {"cgroup.memory.nope"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := loadConfig(t, name)
+			require.Error(t, err)
+			for _, w := range want {
+				assert.ErrorContains(t, err, w)
+			}
+		})
+	}
+}

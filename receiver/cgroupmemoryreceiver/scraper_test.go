@@ -1,0 +1,248 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// fixtureScraper builds the scraper over a fixture tree, as Start would.
+func fixtureScraper(t *testing.T, root string, cfg *Config) (*metricsScraper, *registry.Registry) {
+	t.Helper()
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	f, err := discovery.NewFilter(cfg.Include, cfg.Exclude)
+	require.NoError(t, err)
+	reg := registry.New(h, f, optionalFiles(cfg.Metrics))
+	t.Cleanup(reg.Close)
+	s := newMetricsScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	s.bind(reg, nil)
+	s.now = func() time.Time { return time.Unix(1763800000, 0) }
+	return s, reg
+}
+
+func allMetricsConfig() *Config {
+	cfg := createDefaultConfig().(*Config)
+	m := &cfg.Metrics
+	m.CgroupMemoryMappedFile.Enabled = true
+	m.CgroupMemoryKernel.Enabled = true
+	m.CgroupMemorySock.Enabled = true
+	m.CgroupMemorySlab.Enabled = true
+	m.CgroupMemorySwap.Enabled = true
+	m.CgroupMemoryPageFaults.Enabled = true
+	m.CgroupMemoryPressureStallTime.Enabled = true
+	return cfg
+}
+
+// TestScrapeGolden scrapes the captured v1 tree with every metric enabled
+// and compares with the reviewed golden rendering.
+func TestScrapeGolden(t *testing.T) {
+	for _, tc := range []struct{ name, root string }{
+		{"v1", "../../testdata/v1/root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := fixtureScraper(t, tc.root, allMetricsConfig())
+			md, err := s.scrape(context.Background())
+			require.NoError(t, err)
+			got := render(md)
+			golden := filepath.Join("testdata", "golden", tc.name+".txt")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test -run TestScrapeGolden -update to create it")
+			assert.Equal(t, string(want), got)
+		})
+	}
+}
+
+// TestScrapeV1Values checks the container of the v1 fixture against its
+// raw files, independently of the golden rendering.
+func TestScrapeV1Values(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Include = []string{"/kubepods/burstable/*/*"}
+	s, _ := fixtureScraper(t, "../../testdata/v1/root", cfg)
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, md.ResourceMetrics().Len())
+	rm := md.ResourceMetrics().At(0)
+
+	dir := "../../testdata/v1/root/memory/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	raw := func(file string) int64 {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		require.NoError(t, err)
+		v, err := cgroupfs.ParseUint(b)
+		require.NoError(t, err)
+		return int64(v)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
+	require.NoError(t, err)
+	stat, err := cgroupfs.ParseKeyValues(b)
+	require.NoError(t, err)
+
+	attrs := rm.Resource().Attributes().AsRaw()
+	assert.Equal(t, map[string]any{
+		"cgroup.path":       "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3",
+		"k8s.pod.uid":       "0f5eb28f-6722-4cf5-ab0f-b62748c018d4",
+		"k8s.pod.qos_class": "burstable",
+		"container.id":      "0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3",
+	}, attrs, "a plain cgroupfs path does not tell the runtime")
+
+	vals := values(rm)
+	assert.Equal(t, map[string]int64{
+		"cgroup.memory.usage":         raw("memory.usage_in_bytes"),
+		"cgroup.memory.working_set":   raw("memory.usage_in_bytes") - int64(stat["total_inactive_file"]),
+		"cgroup.memory.limit":         64 << 20,
+		"cgroup.memory.peak":          raw("memory.max_usage_in_bytes"),
+		"cgroup.memory.anon":          int64(stat["total_rss"]),
+		"cgroup.memory.file":          int64(stat["total_cache"]),
+		"cgroup.memory.active_file":   int64(stat["total_active_file"]),
+		"cgroup.memory.inactive_file": int64(stat["total_inactive_file"]),
+		"cgroup.memory.shmem":         8 << 20,
+		"cgroup.memory.failcnt":       raw("memory.failcnt"),
+		"cgroup.memory.oom_kills":     1,
+	}, vals)
+}
+
+// TestScrapeChurnAndBadFiles: a cgroup removed between discovery and
+// reading is dropped quietly; a file that stays bad is logged once and its
+// metrics are left out, while the rest of the cgroup is still reported.
+func TestScrapeChurnAndBadFiles(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v1/root")))
+	s, reg := fixtureScraper(t, root, createDefaultConfig().(*Config))
+	core, logs := observer.New(zap.WarnLevel)
+	s.logger = zap.New(core)
+
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	before := md.ResourceMetrics().Len()
+	require.Equal(t, 9, before)
+
+	ctr := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	bad := filepath.Join(reg.Hierarchy().Abs(ctr), "memory.limit_in_bytes")
+	require.NoError(t, os.WriteFile(bad, []byte("garbage\n"), 0o644))
+	for range 3 {
+		md, err = s.scrape(context.Background())
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, logs.FilterMessageSnippet("unreadable").Len(), "logged once, not every scrape")
+	rm := find(md, ctr)
+	require.NotNil(t, rm)
+	vals := values(*rm)
+	assert.NotContains(t, vals, "cgroup.memory.limit")
+	assert.Contains(t, vals, "cgroup.memory.usage")
+}
+
+func find(md pmetric.Metrics, path string) *pmetric.ResourceMetrics {
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		rm := md.ResourceMetrics().At(i)
+		if p, ok := rm.Resource().Attributes().Get("cgroup.path"); ok && p.Str() == path {
+			return &rm
+		}
+	}
+	return nil
+}
+
+// values maps metric name to value for the attribute-less metrics of rm.
+func values(rm pmetric.ResourceMetrics) map[string]int64 {
+	out := map[string]int64{}
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			var dps pmetric.NumberDataPointSlice
+			switch m.Type() {
+			case pmetric.MetricTypeSum:
+				dps = m.Sum().DataPoints()
+			case pmetric.MetricTypeGauge:
+				dps = m.Gauge().DataPoints()
+			default:
+				continue
+			}
+			if dps.Len() == 1 && dps.At(0).Attributes().Len() == 0 {
+				out[m.Name()] = dps.At(0).IntValue()
+			}
+		}
+	}
+	return out
+}
+
+// render prints metrics in a stable, reviewable text form: one block per
+// resource, one line per data point, timestamps left out (checked apart).
+func render(md pmetric.Metrics) string {
+	var b strings.Builder
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		fmt.Fprintf(&b, "resource %s\n", attrString(rm.Resource().Attributes()))
+		var lines []string
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				var dps pmetric.NumberDataPointSlice
+				kind := ""
+				switch m.Type() {
+				case pmetric.MetricTypeSum:
+					dps = m.Sum().DataPoints()
+					kind = fmt.Sprintf("sum(%s,monotonic=%t)", m.Sum().AggregationTemporality(), m.Sum().IsMonotonic())
+				case pmetric.MetricTypeGauge:
+					dps = m.Gauge().DataPoints()
+					kind = "gauge"
+				}
+				for d := 0; d < dps.Len(); d++ {
+					dp := dps.At(d)
+					v := ""
+					if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+						v = fmt.Sprintf("%g", dp.DoubleValue())
+					} else {
+						v = fmt.Sprintf("%d", dp.IntValue())
+					}
+					attrs := ""
+					if dp.Attributes().Len() > 0 {
+						attrs = " {" + attrString(dp.Attributes()) + "}"
+					}
+					lines = append(lines, fmt.Sprintf("  %s %s %s%s = %s", m.Name(), kind, m.Unit(), attrs, v))
+				}
+			}
+		}
+		sort.Strings(lines)
+		b.WriteString(strings.Join(lines, "\n"))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func attrString(m pcommon.Map) string {
+	var kv []string
+	for k, v := range m.All() {
+		kv = append(kv, k+"="+v.AsString())
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, " ")
+}
