@@ -1,0 +1,127 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// latest returns the newest values the sink received for the cgroup.
+func latest(sink *consumertest.MetricsSink, path string) map[string]int64 {
+	all := sink.AllMetrics()
+	for i := len(all) - 1; i >= 0; i-- {
+		if rm := find(all[i], path); rm != nil {
+			return values(*rm)
+		}
+	}
+	return nil
+}
+
+// TestReceiverRealCgroup runs the receiver through its factory against a
+// real memory cgroup: a 64 MiB limit, a process holding 40 MiB, then the
+// same process pushed over the limit and OOM-killed by the kernel.
+func TestReceiverRealCgroup(t *testing.T) {
+	env := cgrouptest.Require(t)
+	memhog := cgrouptest.BuildMemhog(t)
+	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-receiver-%d", os.Getpid()))
+	cg.SetLimit(t, 64<<20)
+	p := cg.Start(t, memhog)
+	p.MustDo(t, "anon 40")
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.CollectionInterval = 100 * time.Millisecond
+	cfg.Include = []string{cg.Path}
+	sink := new(consumertest.MetricsSink)
+	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+
+	var v map[string]int64
+	require.Eventually(t, func() bool {
+		v = latest(sink, cg.Path)
+		return v["cgroup.memory.anon"] >= 40<<20
+	}, 10*time.Second, 50*time.Millisecond, "no sample with 40 MiB anon: %v", v)
+	assert.Equal(t, int64(64<<20), v["cgroup.memory.limit"])
+	assert.Less(t, v["cgroup.memory.anon"], int64(56<<20), "40 MiB plus the Go runtime")
+	assert.GreaterOrEqual(t, v["cgroup.memory.usage"], v["cgroup.memory.anon"])
+	assert.LessOrEqual(t, v["cgroup.memory.working_set"], v["cgroup.memory.usage"])
+	assert.GreaterOrEqual(t, v["cgroup.memory.working_set"], int64(40<<20))
+	// The kernel agrees (same file, read by the test itself).
+	assert.InDelta(t, float64(cg.ReadUint(t, "memory.usage_in_bytes")), float64(v["cgroup.memory.usage"]), 8<<20)
+	failcnt0, kills0 := v["cgroup.memory.failcnt"], v["cgroup.memory.oom_kills"]
+	assert.Zero(t, kills0)
+
+	// Over the limit: the kernel kills memhog.
+	_, err = p.Do("anon 100", 30*time.Second)
+	require.Error(t, err, "memhog must not survive 140 MiB in a 64 MiB cgroup")
+	ws, err := p.Wait(10 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, syscall.SIGKILL, ws.Signal(), "killed by the OOM killer")
+
+	require.Eventually(t, func() bool {
+		v = latest(sink, cg.Path)
+		return v["cgroup.memory.oom_kills"] >= kills0+1
+	}, 10*time.Second, 50*time.Millisecond, "oom_kills did not rise: %v", v)
+	assert.Greater(t, v["cgroup.memory.failcnt"], failcnt0, "failcnt must rise")
+	assert.Equal(t, int64(1), v["cgroup.memory.oom_kills"])
+}
+
+func TestReceiverStartErrors(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.RootPath = filepath.Join(t.TempDir(), "missing")
+	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "root_path")
+	assert.ErrorContains(t, err, "/host/sys/fs/cgroup")
+	require.NoError(t, rcv.Shutdown(context.Background()))
+
+	noMem := t.TempDir()
+	cfg2 := createDefaultConfig().(*Config)
+	cfg2.RootPath = noMem
+	rcv, err = NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg2, consumertest.NewNop())
+	require.NoError(t, err)
+	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, "no cgroup memory controller found")
+	require.NoError(t, rcv.Shutdown(context.Background()))
+}
+
+// TestFactorySharesInstance: pipelines of one configuration share one
+// receiver (the OOM logs pipeline will need the sampler's registry); another
+// configuration gets its own, and a shut-down instance is forgotten so that
+// a collector reload starts afresh.
+func TestFactorySharesInstance(t *testing.T) {
+	f := &factory{instances: make(map[*Config]*cgroupReceiver)}
+	set := receivertest.NewNopSettings(metadata.Type)
+	cfg := createDefaultConfig().(*Config)
+	a := f.instance(cfg, set)
+	assert.Same(t, a, f.instance(cfg, set))
+	b := f.instance(createDefaultConfig().(*Config), set)
+	assert.NotSame(t, a, b)
+
+	m, err := f.createMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	assert.Same(t, a, m)
+	_, err = f.createMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	assert.ErrorContains(t, err, "attached twice")
+
+	require.NoError(t, a.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, a.Shutdown(context.Background()))
+	require.NoError(t, a.Shutdown(context.Background()), "second shutdown is a no-op")
+	assert.NotSame(t, a, f.instance(cfg, set))
+}
