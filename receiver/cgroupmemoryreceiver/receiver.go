@@ -94,7 +94,7 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		zap.String("version", h.Version.String()),
 		zap.String("dir", h.Dir),
 		zap.Int("cgroups", ch.Added),
-		zap.Duration("collection_interval", r.cfg.CollectionInterval))
+		zap.Stringer("collection_interval", r.cfg.CollectionInterval))
 	logSkipped(r.set.Logger, ch.Skipped)
 	if r.metrics != nil {
 		r.scraper.bind(r.reg, r.tb)

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/otlptest"
+)
+
+const (
+	podUID      = "0f5eb28f-6722-4cf5-ab0f-b62748c018d4"
+	containerID = "0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+)
+
+// distro returns the built collector, or stops the test (failing under
+// CI=true) when `make build` has not been run.
+func distro(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../../_build/otelcol-oomsight")
+	require.NoError(t, err)
+	if _, err := os.Stat(p); err != nil {
+		cgrouptest.Unavailable(t, "%s not built (run make build): %v", p, err)
+	}
+	return p
+}
+
+// syncBuffer collects the collector's log output for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDistroExportsCgroupMetricsOverOTLP runs _build/otelcol-oomsight on a
+// kubepods-shaped test cgroup holding 40 MiB under a 64 MiB limit and
+// checks what an OTLP server receives from it.
+func TestDistroExportsCgroupMetricsOverOTLP(t *testing.T) {
+	bin := distro(t)
+	env := cgrouptest.Require(t)
+	memhog := cgrouptest.BuildMemhog(t)
+	rel := fmt.Sprintf("oomsight-e2e-%d/kubepods/burstable/pod%s/%s", os.Getpid(), podUID, containerID)
+	cg := env.NewCgroup(t, rel)
+	cg.SetLimit(t, 64<<20)
+	p := cg.Start(t, memhog)
+	p.MustDo(t, "anon 40")
+
+	srv := otlptest.Start(t)
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, fmt.Appendf(nil, `
+receivers:
+  cgroupmemory:
+    collection_interval: 200ms
+    include: [%q]
+exporters:
+  otlp_grpc:
+    endpoint: %s
+    tls:
+      insecure: true
+service:
+  pipelines:
+    metrics:
+      receivers: [cgroupmemory]
+      exporters: [otlp_grpc]
+  telemetry:
+    metrics:
+      level: none
+`, cg.Path, srv.Endpoint), 0o644))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	cmd := exec.CommandContext(ctx, bin, "--config", cfgFile)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	require.NoError(t, cmd.Start())
+	defer func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("otelcol-oomsight output:\n%s", logs.String())
+		}
+	}()
+
+	var rm pmetric.ResourceMetrics
+	found := func() bool {
+		for _, md := range srv.Metrics.AllMetrics() {
+			rms := md.ResourceMetrics()
+			for i := 0; i < rms.Len(); i++ {
+				if v, ok := rms.At(i).Resource().Attributes().Get("cgroup.path"); ok && v.Str() == cg.Path {
+					rm = rms.At(i)
+					return true
+				}
+			}
+		}
+		return false
+	}
+	require.Eventually(t, found, 30*time.Second, 100*time.Millisecond, "no metrics for %s arrived over OTLP", cg.Path)
+
+	attrs := rm.Resource().Attributes().AsRaw()
+	assert.Equal(t, map[string]any{
+		"cgroup.path":       cg.Path,
+		"k8s.pod.uid":       podUID,
+		"k8s.pod.qos_class": "burstable",
+		"container.id":      containerID,
+	}, attrs)
+
+	got := map[string]int64{}
+	kinds := map[string]pmetric.MetricType{}
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		assert.Equal(t, "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver", sms.At(i).Scope().Name())
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			kinds[m.Name()] = m.Type()
+			switch m.Type() {
+			case pmetric.MetricTypeSum:
+				got[m.Name()] = m.Sum().DataPoints().At(0).IntValue()
+			case pmetric.MetricTypeGauge:
+				got[m.Name()] = m.Gauge().DataPoints().At(0).IntValue()
+			}
+		}
+	}
+	assert.Len(t, got, 11, "the default metric set: %v", got)
+	assert.Equal(t, int64(64<<20), got["cgroup.memory.limit"])
+	assert.GreaterOrEqual(t, got["cgroup.memory.anon"], int64(40<<20))
+	assert.Less(t, got["cgroup.memory.anon"], int64(56<<20))
+	assert.GreaterOrEqual(t, got["cgroup.memory.usage"], got["cgroup.memory.anon"])
+	assert.GreaterOrEqual(t, got["cgroup.memory.working_set"], int64(40<<20))
+	assert.GreaterOrEqual(t, got["cgroup.memory.peak"], got["cgroup.memory.anon"])
+	assert.Equal(t, pmetric.MetricTypeGauge, kinds["cgroup.memory.peak"])
+	assert.Equal(t, pmetric.MetricTypeSum, kinds["cgroup.memory.usage"])
+}

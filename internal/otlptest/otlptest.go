@@ -1,0 +1,73 @@
+// Package otlptest runs a real OTLP server in a test: the collector's own
+// otlpreceiver on a loopback port, delivering into in-memory sinks, so that
+// end-to-end tests check what actually went over the wire.
+package otlptest // import "github.com/oomsight/oomsight/internal/otlptest"
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+)
+
+// Server is a running OTLP/gRPC server.
+type Server struct {
+	Endpoint string // host:port on 127.0.0.1
+	Metrics  *consumertest.MetricsSink
+	Logs     *consumertest.LogsSink
+}
+
+// Start starts the server; it stops at test cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{
+		Endpoint: freeAddr(t),
+		Metrics:  new(consumertest.MetricsSink),
+		Logs:     new(consumertest.LogsSink),
+	}
+	f := otlpreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig()
+	conf := confmap.NewFromStringMap(map[string]any{
+		"protocols": map[string]any{"grpc": map[string]any{"endpoint": s.Endpoint}},
+	})
+	if err := conf.Unmarshal(cfg); err != nil {
+		t.Fatalf("otlp server config: %v", err)
+	}
+	set := receivertest.NewNopSettings(f.Type())
+	ctx := context.Background()
+	mr, err := f.CreateMetrics(ctx, set, cfg, s.Metrics)
+	if err != nil {
+		t.Fatalf("otlp server: %v", err)
+	}
+	lr, err := f.CreateLogs(ctx, set, cfg, s.Logs)
+	if err != nil {
+		t.Fatalf("otlp server: %v", err)
+	}
+	// Both signals share one otlpreceiver instance; starting one starts it.
+	if err := mr.Start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatalf("otlp server start: %v", err)
+	}
+	if err := lr.Start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatalf("otlp server start: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = mr.Shutdown(ctx)
+		_ = lr.Shutdown(ctx)
+	})
+	return s
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("no free loopback port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

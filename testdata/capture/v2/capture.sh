@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Captures real cgroup v2 memory-controller files and kernel OOM reports from
+# a Debian cloud kernel booted under qemu (TCG) and writes them to
+# testdata/v2/. Run as root on a Debian 12 host:
+#
+#	bash testdata/capture/v2/capture.sh
+#
+# Environment: KERNEL=/boot/vmlinuz-... to pick a kernel (default: newest
+# *-cloud-amd64), VM_TIMEOUT=seconds for the whole VM run (default 600),
+# KEEP=1 to keep the temp dir.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../../.." && pwd)
+OUT=$REPO/testdata/v2
+
+pkgs=(qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg -s "$p" > /dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+fi
+
+KERNEL=${KERNEL:-$(ls /boot/vmlinuz-*-cloud-amd64 | sort -V | tail -n1)}
+KVER=${KERNEL#/boot/vmlinuz-}
+echo "capture: kernel $KERNEL"
+
+tmp=$(mktemp -d /tmp/oomsight-capture.XXXXXX)
+if [[ -z ${KEEP:-} ]]; then trap 'rm -rf "$tmp"' EXIT; else echo "capture: temp dir $tmp"; fi
+
+root=$tmp/root
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,mnt,lib/modules}
+cp /bin/busybox "$root/bin/busybox"
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
+	-o "$root/bin/oomhelper" ./testdata/capture/v2/oomhelper.go)
+for n in memhog idlehog spiker kmsgdump; do ln -s oomhelper "$root/bin/$n"; done
+cp "/lib/modules/$KVER/kernel/drivers/block/loop.ko" "$root/lib/modules/loop.ko"
+# util-linux dmesg (what a real node has) plus its shared libraries.
+mkdir -p "$root/opt/util-linux"
+cp /usr/bin/dmesg "$root/opt/util-linux/dmesg"
+for lib in $(ldd /usr/bin/dmesg | grep -o '/[^ ]*'); do
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
+install -m 0755 "$HERE/init.sh" "$root/init"
+mknod -m 600 "$root/dev/console" c 5 1
+mknod -m 666 "$root/dev/null" c 1 3
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -9) > "$tmp/initrd.gz"
+
+(cd "$REPO" && go build -o "$tmp/parse" ./testdata/capture/v2/parse.go)
+
+echo "capture: booting VM (timeout ${VM_TIMEOUT:-600}s)"
+start=$(date +%s)
+rc=0
+timeout "${VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 1 \
+	-nographic -no-reboot -kernel "$KERNEL" -initrd "$tmp/initrd.gz" \
+	-append "console=ttyS0 quiet panic=-1" < /dev/null > "$tmp/console.raw" 2>&1 || rc=$?
+echo "capture: VM exited with status $rc after $(($(date +%s) - start))s"
+
+rm -rf "$tmp/out"
+prc=0
+"$tmp/parse" "$tmp/console.raw" "$tmp/out" || prc=$?
+rm -rf "$OUT"
+mkdir -p "$(dirname "$OUT")"
+cp -r "$tmp/out" "$OUT"
+if ((prc != 0)); then
+	echo "capture: parse reported problems (see above); partial output in $OUT" >&2
+	exit 1
+fi
+echo "capture: done, fixtures in $OUT"
