@@ -11,16 +11,34 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet unit bench clean
+.PHONY: all build run test generate check-generate check-format vet unit bench clean deps
 
 all: build
+
+# Debian packages the targets need besides Go (command:package): git for the
+# generated-files check, gcc for the race detector. Installed with apt-get
+# when missing and running as root; otherwise the fix is printed.
+DEB_TOOLS := git:git gcc:gcc
+
+## deps: check Go, install missing Debian packages
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go is not installed: see https://go.dev/doc/install (go.mod asks for $$(awk '/^go /{print $$2}' go.mod))"; exit 1; }
+	@missing=""; for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "missing Debian packages:$$missing; install them with: sudo apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
 
 ## build: the collector distribution and the CLI, into _build/
 build: $(BUILD)/otelcol-oomsight $(BUILD)/oomsight
 
 # ocb generates the distribution's sources into _build and compiles them;
 # go's build cache makes the rebuild cheap when nothing changed.
-$(BUILD)/otelcol-oomsight: FORCE
+$(BUILD)/otelcol-oomsight: FORCE | deps
 	@mkdir -p $(BUILD)
 	$(GO) tool builder --config builder-config.yaml
 
@@ -56,7 +74,7 @@ unit: build
 	$(GO) test -count=1 -race ./...
 
 ## test: everything CI runs
-test: check-generate check-format vet unit
+test: deps check-generate check-format vet unit
 
 ## bench: scrape cost benchmarks
 bench:

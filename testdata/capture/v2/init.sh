@@ -213,8 +213,15 @@ D_POD=/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod438a990c_86
 D_CTR=$D_POD/cri-containerd-a6857f0fde937a9ceef3ff4064da90d55637ca6af94cbc2ab842cdaf4ea95f0b.scope
 mkcg $D_CTR
 echo 64M > $CG$D_CTR/memory.max
-READY=/tmp/ready.d runin $D_CTR idlehog 50 hold &
-waitfile /tmp/ready.d
+# The victim is a single-threaded busybox dd holding a 50 MiB buffer while
+# blocked writing to a pipe. (A multi-threaded Go victim raced: under TCG the
+# trigger often got OOM-killed a second time while the victim was exiting.)
+runin $D_CTR sh -c 'dd if=/dev/zero bs=50M count=1 2> /dev/null | sleep 1000' &
+n=0
+while [ $(cat $CG$D_CTR/memory.current) -lt 52428800 ] && [ $n -lt 600 ]; do
+	sleep 0.2
+	n=$((n + 1))
+done
 begin trigger-victim
 runin $D_CTR spiker 30 exit
 echo "spiker exit status $?"
