@@ -10,8 +10,8 @@ import (
 
 func TestRun(t *testing.T) {
 	for _, tc := range []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{args: []string{"version"}, code: 0, out: "oomsight 0.1.0 (go"},
