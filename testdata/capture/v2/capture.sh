@@ -70,4 +70,34 @@ if ((prc != 0)); then
 	echo "capture: parse reported problems (see above); partial output in $OUT" >&2
 	exit 1
 fi
+
+# Sanity checks on what the kernel produced.
+fail=0
+check() { if ! "$@" > /dev/null; then echo "capture: CHECK FAILED: $*" >&2; fail=1; fi; }
+CFS_CTR=kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3
+SD_CTR=kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice/cri-containerd-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope
+for c in "$CFS_CTR" "$SD_CTR"; do
+	for k in anon file active_file inactive_file shmem; do
+		check grep -Eq "^$k [1-9][0-9]*\$" "$OUT/cgroupfs/$c/memory.stat"
+	done
+	check grep -q '^oom_kill 0$' "$OUT/cgroupfs/$c/memory.events"
+done
+for s in container-limit pod-limit oom-group trigger-victim tmpfs global; do
+	for pat in 'invoked oom-killer' 'oom-kill:constraint=' 'Killed process'; do
+		check grep -q "$pat" "$OUT/oom/$s.kmsg"
+		check grep -q "$pat" "$OUT/oom/$s.dmesg"
+	done
+	[[ $s == global ]] && continue
+	check grep -rqE '^oom_kill [1-9]' "$OUT/oom/$s/cgroupfs" --include=memory.events
+done
+# (d) must be a single OOM whose victim is not the trigger.
+check test "$(grep -c 'invoked oom-killer' "$OUT/oom/trigger-victim.kmsg")" = 1
+check grep -q ';spiker invoked oom-killer' "$OUT/oom/trigger-victim.kmsg"
+check grep -q 'Killed process [0-9]* (dd)' "$OUT/oom/trigger-victim.kmsg"
+check grep -q 'due to memory.oom.group set' "$OUT/oom/oom-group.kmsg"
+check grep -q 'constraint=CONSTRAINT_NONE' "$OUT/oom/global.kmsg"
+if ((fail)); then
+	echo "capture: some checks failed (races under TCG happen; rerun)" >&2
+	exit 1
+fi
 echo "capture: done, fixtures in $OUT"
