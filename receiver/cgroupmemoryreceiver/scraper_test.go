@@ -60,6 +60,7 @@ func allMetricsConfig() *Config {
 func TestScrapeGolden(t *testing.T) {
 	for _, tc := range []struct{ name, root string }{
 		{"v1", "../../testdata/v1/root"},
+		{"v2", "../../testdata/v2/cgroupfs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := fixtureScraper(t, tc.root, allMetricsConfig())
@@ -124,6 +125,67 @@ func TestScrapeV1Values(t *testing.T) {
 		"cgroup.memory.failcnt":       raw("memory.failcnt"),
 		"cgroup.memory.oom_kills":     1,
 	}, vals)
+}
+
+// TestScrapeV2Values checks the systemd-shaped container of the v2 fixture
+// (captured in the VM) against its raw files.
+func TestScrapeV2Values(t *testing.T) {
+	cfg := allMetricsConfig()
+	cfg.Include = []string{"/kubepods.slice/**/*.scope"}
+	s, _ := fixtureScraper(t, "../../testdata/v2/cgroupfs", cfg)
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, md.ResourceMetrics().Len())
+	rm := md.ResourceMetrics().At(0)
+
+	const path = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice/cri-containerd-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope"
+	dir := "../../testdata/v2/cgroupfs" + path
+	raw := func(file string) int64 {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		require.NoError(t, err)
+		v, err := cgroupfs.ParseUint(b)
+		require.NoError(t, err)
+		return int64(v)
+	}
+	kv := func(file string) map[string]uint64 {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		require.NoError(t, err)
+		m, err := cgroupfs.ParseKeyValues(b)
+		require.NoError(t, err)
+		return m
+	}
+	stat, events := kv("memory.stat"), kv("memory.events")
+
+	assert.Equal(t, map[string]any{
+		"cgroup.path":            path,
+		"k8s.pod.uid":            "dfc377c9-c533-4d51-af9e-6e0e0b3db83b",
+		"k8s.pod.qos_class":      "burstable",
+		"container.id":           "2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc",
+		"container.runtime.name": "containerd",
+	}, rm.Resource().Attributes().AsRaw())
+
+	vals := values(rm)
+	want := map[string]int64{
+		"cgroup.memory.usage":         raw("memory.current"),
+		"cgroup.memory.working_set":   raw("memory.current") - int64(stat["inactive_file"]),
+		"cgroup.memory.peak":          raw("memory.peak"),
+		"cgroup.memory.anon":          int64(stat["anon"]),
+		"cgroup.memory.file":          int64(stat["file"]),
+		"cgroup.memory.active_file":   int64(stat["active_file"]),
+		"cgroup.memory.inactive_file": int64(stat["inactive_file"]),
+		"cgroup.memory.shmem":         int64(stat["shmem"]),
+		"cgroup.memory.mapped_file":   int64(stat["file_mapped"]),
+		"cgroup.memory.kernel":        int64(stat["kernel"]),
+		"cgroup.memory.sock":          int64(stat["sock"]),
+		"cgroup.memory.slab":          int64(stat["slab"]),
+		"cgroup.memory.swap":          raw("memory.swap.current"),
+		"cgroup.memory.failcnt":       int64(events["max"]),
+		"cgroup.memory.oom_kills":     int64(events["oom_kill"]),
+	}
+	assert.Equal(t, want, vals, "the container's memory.max is \"max\": no limit metric")
+	for _, k := range []string{"anon", "file", "active_file", "inactive_file", "shmem"} {
+		assert.NotZero(t, stat[k], "the capture made %s non-zero", k)
+	}
 }
 
 // TestScrapeChurnAndBadFiles: a cgroup removed between discovery and
