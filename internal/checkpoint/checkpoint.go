@@ -1,0 +1,116 @@
+// Package checkpoint remembers how far the kernel log has been turned into
+// OOM records, so that a restarted collector emits exactly the kills it has
+// not emitted yet: none lost, none repeated.
+//
+// A position is the boot it belongs to and the kmsg sequence number of the
+// last kill emitted. Sequence numbers restart at every boot, so a position
+// from another boot means "nothing of this boot was emitted yet".
+package checkpoint // import "github.com/oomsight/oomsight/internal/checkpoint"
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// BootIDFile is where the kernel publishes the current boot's id.
+const BootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// Position is what the file holds.
+type Position struct {
+	BootID string `json:"boot_id"`
+	// Seq is the kmsg sequence number of the last kill emitted.
+	Seq uint64 `json:"seq"`
+}
+
+// File is a checkpoint file.
+type File struct {
+	path string
+}
+
+// New returns the checkpoint at path; nothing is read or written yet.
+func New(path string) *File { return &File{path: path} }
+
+// Load returns the saved position. ok is false when there is none yet (a
+// first start). A file that exists but cannot be read or parsed is an
+// error: silently starting over would repeat every kill in the ring.
+func (f *File) Load() (pos Position, ok bool, err error) {
+	b, err := os.ReadFile(f.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Position{}, false, nil
+	}
+	if err != nil {
+		return Position{}, false, err
+	}
+	if err := json.Unmarshal(b, &pos); err != nil {
+		return Position{}, false, fmt.Errorf("checkpoint %s is corrupt (%v); delete it to start over", f.path, err)
+	}
+	if pos.BootID == "" {
+		return Position{}, false, fmt.Errorf("checkpoint %s has no boot_id; delete it to start over", f.path)
+	}
+	return pos, true, nil
+}
+
+// Save writes pos atomically: a crash leaves the old or the new position,
+// never a torn file.
+func (f *File) Save(pos Position) error {
+	b, err := json.Marshal(pos)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), filepath.Base(f.path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), f.path)
+}
+
+// CheckWritable fails early when the checkpoint cannot be written, so a
+// bad path is reported at start rather than after the first kill.
+func (f *File) CheckWritable() error {
+	dir := filepath.Dir(f.path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(f.path)+".probe*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
+}
+
+// ReadBootID returns the current boot's id from file (BootIDFile).
+func ReadBootID(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading boot id: %w", err)
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" {
+		return "", fmt.Errorf("reading boot id: %s is empty", file)
+	}
+	return id, nil
+}
+
+// Resume tells a reader where to start for the current boot: after is the
+// sequence number of the last kill already emitted, valid when resume is
+// true (same boot); otherwise every kill in the ring is new.
+func Resume(saved Position, haveSaved bool, bootID string) (after uint64, resume bool) {
+	if !haveSaved || saved.BootID != bootID {
+		return 0, false
+	}
+	return saved.Seq, true
+}
