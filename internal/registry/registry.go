@@ -168,7 +168,10 @@ func (r *Registry) Drop(path string) {
 	}
 	e.Cgroup.Close()
 	delete(r.entries, path)
-	r.resort()
+	i := sort.Search(len(r.sorted), func(i int) bool { return r.sorted[i].Path >= path })
+	if i < len(r.sorted) && r.sorted[i] == e {
+		r.sorted = append(r.sorted[:i], r.sorted[i+1:]...)
+	}
 }
 
 // Len is the number of live cgroups.
