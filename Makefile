@@ -11,7 +11,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet unit bench clean deps
+.PHONY: all build run test generate check-generate check-format vet unit bench e2e-v2 clean deps
 
 all: build
 
@@ -73,12 +73,20 @@ vet:
 unit: build
 	$(GO) test -count=1 -race ./...
 
-## test: everything CI runs
-test: deps check-generate check-format vet unit
+## e2e-v2: cgroup v2 end to end on a real kernel (Debian's cloud kernel in
+## qemu, software emulation; installs qemu-system-x86, linux-image-cloud-amd64
+## and busybox-static with apt-get when missing; needs root)
+e2e-v2: deps
+	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run TestCgroupV2InVM -v -timeout 10m ./internal/e2ev2/
 
-## bench: scrape cost benchmarks
+## test: everything CI runs
+test: deps check-generate check-format vet unit e2e-v2
+
+## bench: scrape cost, and kill -> OOM record latency over 30 real OOM
+## kills (needs root); prints BENCH lines
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
+	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
 
 clean:
 	rm -rf $(BUILD)

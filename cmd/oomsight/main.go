@@ -1,6 +1,6 @@
-// Command oomsight is oomsight's forensic CLI. For now it reports its
-// version; `oomsight explain` (kernel OOM reports from pasted logs) comes
-// with the OOM work.
+// Command oomsight is oomsight's forensic CLI: `oomsight explain` turns
+// kernel OOM reports pasted from dmesg, syslog, journalctl -k or a raw
+// /dev/kmsg dump into one structured explanation per killed process.
 package main
 
 import (
@@ -17,22 +17,29 @@ const version = "0.1.0"
 const usage = `usage: oomsight <command>
 
 commands:
+  explain [--format text|json] [FILE|-]
+             explain the kernel OOM kills in a kernel log (dmesg, dmesg -T,
+             syslog, journalctl -k, raw /dev/kmsg records; default: stdin);
+             exit 1 when the log holds no OOM kill
   version    print the version of oomsight
   help       print this help
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes one command and returns the process exit code: 0 on
-// success, 2 for a usage error.
-func run(args []string, stdout, stderr io.Writer) int {
+// success, 1 when explain found no OOM kill, 2 for a usage error. stdin is
+// a parameter so that tests can feed explain.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "explain":
+		return explain(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "oomsight %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -2,15 +2,24 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
+const fixture = "../../testdata/v2/oom/trigger-victim.dmesg"
+
 func TestRun(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "missing.log")
 	for _, tc := range []struct {
 		args        []string
+		stdin       string
 		code        int
 		out, errOut string
 	}{
@@ -18,9 +27,15 @@ func TestRun(t *testing.T) {
 		{args: []string{"help"}, code: 0, out: "usage: oomsight"},
 		{args: nil, code: 2, errOut: "usage: oomsight"},
 		{args: []string{"frobnicate"}, code: 2, errOut: `unknown command "frobnicate"`},
+		{args: []string{"explain", "--frobnicate"}, code: 2, errOut: "flag provided but not defined"},
+		{args: []string{"explain", "--format", "xml"}, code: 2, errOut: `unknown format "xml"`},
+		{args: []string{"explain", "a", "b"}, code: 2, errOut: "one input at most"},
+		{args: []string{"explain", bad}, code: 2, errOut: "no such file or directory"},
+		{args: []string{"explain"}, stdin: "hello\n\x00\xff garbage\n[ 1.0] usb 1-1: new device\n", code: 1, errOut: "no OOM kill found in input"},
+		{args: []string{"explain", "-"}, stdin: "", code: 1, errOut: "no OOM kill found in input"},
 	} {
 		var out, errOut bytes.Buffer
-		code := run(tc.args, &out, &errOut)
+		code := run(tc.args, strings.NewReader(tc.stdin), &out, &errOut)
 		assert.Equal(t, tc.code, code, "%v", tc.args)
 		if tc.out != "" {
 			assert.True(t, strings.HasPrefix(out.String(), tc.out), "%v: %q", tc.args, out.String())
@@ -29,4 +44,50 @@ func TestRun(t *testing.T) {
 			assert.Contains(t, errOut.String(), tc.errOut, "%v", tc.args)
 		}
 	}
+}
+
+func TestHelpMentionsExplain(t *testing.T) {
+	var out bytes.Buffer
+	require.Equal(t, 0, run([]string{"help"}, nil, &out, io.Discard))
+	assert.Contains(t, out.String(), "explain [--format text|json] [FILE|-]")
+}
+
+func TestExplainText(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"explain", fixture}, nil, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Process dd (pid 1964) in container a6857f0fde93 of pod 438a990c was OOM-killed"), text)
+	for _, want := range []string{
+		"  process.pid:                     1964\n",
+		"  linux.oom.trigger.name:          spiker\n",
+		"  linux.oom.memcg.limit:           67108864 (64 MiB)\n",
+		"  linux.oom.cause:                 anon\n",
+		"  container.runtime.name:          containerd\n",
+		"      1970  13.8 MiB              0   spiker\n",
+	} {
+		assert.Contains(t, text, want)
+	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	in, err := os.ReadFile("../../testdata/v2/oom/oom-group.kmsg")
+	require.NoError(t, err)
+	// Flags after the input name work too.
+	var out, errOut bytes.Buffer
+	code := run([]string{"explain", "-", "--format", "json"}, bytes.NewReader(in), &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3, "one object per killed process")
+	var pids []float64
+	for _, l := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		pids = append(pids, m["process.pid"].(float64))
+		assert.Equal(t, true, m["linux.oom.group_kill"])
+		assert.Equal(t, "41372d87-a599-4a2c-aa9c-ab180ac97655", m["k8s.pod.uid"])
+		assert.Contains(t, m["body"], "memory.oom.group")
+		assert.NotContains(t, m, "time", "raw kmsg has no wall clock")
+	}
+	assert.Equal(t, []float64{1680, 1673, 1674}, pids)
 }

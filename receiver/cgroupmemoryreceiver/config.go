@@ -30,6 +30,25 @@ type Config struct {
 	Include []string `mapstructure:"include"`
 	Exclude []string `mapstructure:"exclude"`
 
+	// OOM configures the kernel OOM reports of the logs pipeline.
+	OOM OOMConfig `mapstructure:"oom"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// OOMConfig configures reading kernel OOM reports from the kernel log.
+type OOMConfig struct {
+	// Enabled turns reading on; it only happens when the receiver is in a
+	// logs pipeline.
+	Enabled bool `mapstructure:"enabled"`
+	// KmsgPath is the kernel log device.
+	KmsgPath string `mapstructure:"kmsg_path"`
+	// CheckpointFile, when set, records the boot and the last kill emitted,
+	// so that a restart emits exactly the kills not emitted yet. Without it
+	// reading starts at the end of the kernel log.
+	CheckpointFile string `mapstructure:"checkpoint_file"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -46,6 +65,10 @@ func createDefaultConfig() component.Config {
 		RootPath:             "/sys/fs/cgroup",
 		Include:              []string{},
 		Exclude:              []string{},
+		OOM: OOMConfig{
+			Enabled:  true,
+			KmsgPath: "/dev/kmsg",
+		},
 	}
 }
 
@@ -65,6 +88,9 @@ func (cfg *Config) Validate() error {
 	}
 	if _, err := discovery.NewFilter(cfg.Include, cfg.Exclude); err != nil {
 		errs = append(errs, fmt.Errorf("%w (globs on cgroup.path: * stays within a segment, ** crosses them, e.g. \"/kubepods*/**\")", err))
+	}
+	if cfg.OOM.Enabled && cfg.OOM.KmsgPath == "" {
+		errs = append(errs, errors.New(`oom.kmsg_path: must not be empty while oom.enabled is true; use "/dev/kmsg", or set oom.enabled: false`))
 	}
 	return errors.Join(errs...)
 }

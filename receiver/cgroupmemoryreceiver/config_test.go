@@ -36,6 +36,9 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Empty(t, cfg.Include)
 	assert.Empty(t, cfg.Exclude)
 	assert.Equal(t, metadata.DefaultMetricsBuilderConfig(), cfg.MetricsBuilderConfig)
+	assert.True(t, cfg.OOM.Enabled)
+	assert.Equal(t, "/dev/kmsg", cfg.OOM.KmsgPath)
+	assert.Empty(t, cfg.OOM.CheckpointFile)
 	// DESIGN: the eleven headline metrics on, the rest opt-in.
 	m := cfg.Metrics
 	for name, on := range map[string]bool{
@@ -68,19 +71,26 @@ func TestConfigCustom(t *testing.T) {
 	assert.True(t, cfg.Metrics.CgroupMemorySwap.Enabled)
 	assert.False(t, cfg.Metrics.CgroupMemoryActiveFile.Enabled)
 	assert.False(t, cfg.ResourceAttributes.ContainerRuntimeName.Enabled)
+	assert.Equal(t, "/host/dev/kmsg", cfg.OOM.KmsgPath)
+	assert.Equal(t, "/var/lib/oomsight/oom.checkpoint", cfg.OOM.CheckpointFile)
+
+	_, err = loadConfig(t, "oom_off_no_kmsg")
+	assert.NoError(t, err, "kmsg_path only matters while oom.enabled")
 }
 
 // TestConfigErrors: each bad configuration fails with a message that names
 // the key and says what to write instead.
 func TestConfigErrors(t *testing.T) {
 	for name, want := range map[string][]string{
-		"too_fast":       {"collection_interval", "minimum of 10ms"},
-		"zero_interval":  {"collection_interval", "requires positive value"},
-		"relative_root":  {"root_path", "not an absolute path", "/sys/fs/cgroup"},
-		"empty_root":     {"root_path", "must not be empty", "/host/sys/fs/cgroup"},
-		"bad_glob":       {"include[0]", "bad glob", "**"},
-		"unknown_key":    {"root_pth"},
-		"unknown_metric": {"cgroup.memory.nope"},
+		"too_fast":        {"collection_interval", "minimum of 10ms"},
+		"zero_interval":   {"collection_interval", "requires positive value"},
+		"relative_root":   {"root_path", "not an absolute path", "/sys/fs/cgroup"},
+		"empty_root":      {"root_path", "must not be empty", "/host/sys/fs/cgroup"},
+		"bad_glob":        {"include[0]", "bad glob", "**"},
+		"unknown_key":     {"root_pth"},
+		"unknown_metric":  {"cgroup.memory.nope"},
+		"no_kmsg":         {"oom.kmsg_path", "/dev/kmsg", "oom.enabled: false"},
+		"unknown_oom_key": {"checkpoint"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

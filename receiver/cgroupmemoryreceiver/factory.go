@@ -24,6 +24,7 @@ func NewFactory() receiver.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		receiver.WithMetrics(f.createMetrics, metadata.MetricsStability),
+		receiver.WithLogs(f.createLogs, metadata.LogsStability),
 	)
 }
 
@@ -51,6 +52,14 @@ func (f *factory) instance(cfg *Config, set receiver.Settings) *cgroupReceiver {
 func (f *factory) createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
 	r := f.instance(cfg.(*Config), set)
 	if err := r.attachMetrics(next); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (f *factory) createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	r := f.instance(cfg.(*Config), set)
+	if err := r.attachLogs(next); err != nil {
 		return nil, err
 	}
 	return r, nil

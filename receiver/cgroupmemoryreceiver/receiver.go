@@ -29,6 +29,8 @@ type cgroupReceiver struct {
 
 	metrics receiver.Metrics // the scraper controller; nil without a metrics pipeline
 	scraper *metricsScraper
+	logs    consumer.Logs // the logs pipeline; nil without one
+	oom     *oomPipeline  // running while the logs pipeline reads OOM reports
 
 	startOnce    sync.Once
 	startErr     error
@@ -60,6 +62,15 @@ func (r *cgroupReceiver) attachMetrics(next consumer.Metrics) error {
 		return err
 	}
 	r.metrics = ctrl
+	return nil
+}
+
+// attachLogs wires the logs pipeline: kernel OOM reports as log records.
+func (r *cgroupReceiver) attachLogs(next consumer.Logs) error {
+	if r.logs != nil {
+		return errors.New("cgroupmemory: logs pipeline attached twice")
+	}
+	r.logs = next
 	return nil
 }
 
@@ -102,6 +113,16 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 			return err
 		}
 	}
+	switch {
+	case r.logs != nil && r.cfg.OOM.Enabled:
+		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.logs, r.tb, r.cfg.ResourceAttributes)
+		if err := r.oom.start(); err != nil {
+			r.oom = nil
+			return err
+		}
+	case r.logs != nil:
+		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled is false: no OOM records will be emitted")
+	}
 	return nil
 }
 
@@ -110,8 +131,11 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	r.shutdownOnce.Do(func() {
+		if r.oom != nil {
+			err = r.oom.shutdown(ctx)
+		}
 		if r.metrics != nil {
-			err = r.metrics.Shutdown(ctx)
+			err = errors.Join(err, r.metrics.Shutdown(ctx))
 		}
 		if r.reg != nil {
 			r.reg.Close()

@@ -66,6 +66,7 @@ func TestReceiverRealCgroup(t *testing.T) {
 	assert.Zero(t, kills0)
 
 	// Over the limit: the kernel kills memhog.
+	cgrouptest.PaceOOM(t)
 	_, err = p.Do("anon 100", 30*time.Second)
 	require.Error(t, err, "memhog must not survive 140 MiB in a 64 MiB cgroup")
 	ws, err := p.Wait(10 * time.Second)

@@ -23,12 +23,16 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                       metric.Meter
-	mu                          sync.Mutex
-	registrations               []metric.Registration
-	CgroupmemoryCgroups         metric.Int64Gauge
-	CgroupmemoryCgroupsVanished metric.Int64Counter
-	CgroupmemoryReadErrors      metric.Int64Counter
+	meter                            metric.Meter
+	mu                               sync.Mutex
+	registrations                    []metric.Registration
+	CgroupmemoryCgroups              metric.Int64Gauge
+	CgroupmemoryCgroupsVanished      metric.Int64Counter
+	CgroupmemoryKmsgRecordsLost      metric.Int64Counter
+	CgroupmemoryKmsgRecordsMalformed metric.Int64Counter
+	CgroupmemoryOomRecords           metric.Int64Counter
+	CgroupmemoryOomRecordsDropped    metric.Int64Counter
+	CgroupmemoryReadErrors           metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -70,6 +74,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_cgroupmemory_cgroups_vanished",
 		metric.WithDescription("Cgroups that disappeared between discovery and reading (dropped from that scrape). [Development]"),
 		metric.WithUnit("{cgroup}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryKmsgRecordsLost, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_kmsg_records_lost",
+		metric.WithDescription("Kernel log records overwritten in the ring buffer before they were read (from sequence number gaps); an OOM report among them is lost. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryKmsgRecordsMalformed, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_kmsg_records_malformed",
+		metric.WithDescription("Kernel log records that could not be parsed (skipped). [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryOomRecords, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_oom_records",
+		metric.WithDescription("OOM kill log records accepted by the next consumer. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryOomRecordsDropped, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_oom_records_dropped",
+		metric.WithDescription("OOM kill log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryReadErrors, err = builder.meter.Int64Counter(

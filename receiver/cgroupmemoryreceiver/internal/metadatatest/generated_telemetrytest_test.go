@@ -21,11 +21,27 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.CgroupmemoryCgroups.Record(context.Background(), 1)
 	tb.CgroupmemoryCgroupsVanished.Add(context.Background(), 1)
+	tb.CgroupmemoryKmsgRecordsLost.Add(context.Background(), 1)
+	tb.CgroupmemoryKmsgRecordsMalformed.Add(context.Background(), 1)
+	tb.CgroupmemoryOomRecords.Add(context.Background(), 1)
+	tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
 	tb.CgroupmemoryReadErrors.Add(context.Background(), 1)
 	AssertEqualCgroupmemoryCgroups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryCgroupsVanished(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryKmsgRecordsLost(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryKmsgRecordsMalformed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryOomRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryOomRecordsDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryReadErrors(t, testTel,

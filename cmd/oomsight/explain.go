@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/oomsight/oomsight/internal/oomreport"
+)
+
+// explain implements `oomsight explain [--format text|json] [FILE|-]`.
+func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "text", "output `format`: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [FILE|-]")
+		fs.PrintDefaults()
+	}
+	// Flags may also follow the file name: parse again after each argument.
+	var files []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if *format != "text" && *format != "json" {
+		fmt.Fprintf(stderr, "oomsight explain: unknown format %q (want text or json)\n", *format)
+		return 2
+	}
+	if len(files) > 1 {
+		fmt.Fprintf(stderr, "oomsight explain: one input at most, got %d: %s\n", len(files), strings.Join(files, " "))
+		return 2
+	}
+	in, name := stdin, "standard input"
+	if len(files) == 1 && files[0] != "-" {
+		f, err := os.Open(files[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "oomsight explain: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		in, name = f, files[0]
+	}
+	reports, err := oomreport.ReadAll(in)
+	if err != nil {
+		fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, err)
+		return 2
+	}
+	if len(reports) == 0 {
+		fmt.Fprintln(stderr, "no OOM kill found in input")
+		return 1
+	}
+	if *format == "json" {
+		err = writeJSON(stdout, reports)
+	} else {
+		err = writeText(stdout, reports)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "oomsight explain: %v\n", err)
+		return 2
+	}
+	return 0
+}
+
+// writeJSON prints one flat object per line (JSON Lines), so that jq and
+// log shippers can take the output as it is.
+func writeJSON(w io.Writer, reports []*oomreport.Report) error {
+	enc := json.NewEncoder(w)
+	for _, r := range reports {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("writing report of pid %d: %w", r.PID, err)
+		}
+	}
+	return nil
+}
+
+// byteKeys are the attributes that hold bytes; the text form adds human
+// units to them.
+var byteKeys = []string{
+	"linux.oom.victim.total_vm", "linux.oom.victim.anon_rss", "linux.oom.victim.file_rss",
+	"linux.oom.victim.shmem_rss", "linux.oom.victim.pgtables",
+	"linux.oom.memcg.usage", "linux.oom.memcg.limit",
+}
+
+// writeText prints a block per kill: the sentence, the attributes aligned,
+// the non-zero stat counters and the task table.
+func writeText(w io.Writer, reports []*oomreport.Report) error {
+	var b strings.Builder
+	for i, r := range reports {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(r.Body())
+		b.WriteString("\n")
+		if !r.Time.IsZero() {
+			fmt.Fprintf(&b, "  %-32s %s\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000 -0700"))
+		}
+		for _, f := range r.Fields() {
+			switch v := f.Value.(type) {
+			case map[string]int64:
+				writeStat(&b, f.Key, v)
+			case []map[string]any:
+				writeTasks(&b, f.Key, v)
+			case int64:
+				if slices.Contains(byteKeys, f.Key) {
+					fmt.Fprintf(&b, "  %-32s %d (%s)\n", f.Key+":", v, oomreport.Bytes(v))
+					continue
+				}
+				fmt.Fprintf(&b, "  %-32s %d\n", f.Key+":", v)
+			default:
+				fmt.Fprintf(&b, "  %-32s %v\n", f.Key+":", v)
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	if err != nil {
+		return fmt.Errorf("writing reports: %w", err)
+	}
+	return nil
+}
+
+func writeStat(b *strings.Builder, key string, st map[string]int64) {
+	keys := make([]string, 0, len(st))
+	for k, v := range st {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	fmt.Fprintf(b, "  %-32s %d counters, %d non-zero:\n", key+":", len(st), len(keys))
+	for _, k := range keys {
+		fmt.Fprintf(b, "    %-30s %d\n", k, st[k])
+	}
+}
+
+func writeTasks(b *strings.Builder, key string, tasks []map[string]any) {
+	fmt.Fprintf(b, "  %s:\n", key)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "    pid\trss\toom_score_adj\t name\t")
+	for _, t := range tasks {
+		rss, _ := t["rss"].(int64)
+		fmt.Fprintf(tw, "    %d\t%s\t%d\t %s\t\n", t["pid"], oomreport.Bytes(rss), t["oom_score_adj"], t["name"])
+	}
+	tw.Flush()
+}

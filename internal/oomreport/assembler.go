@@ -1,0 +1,413 @@
+package oomreport
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/oomsight/oomsight/internal/kmsg"
+)
+
+// holdLimit is how many unrelated records may pass between a kill line and
+// the memory.oom.group line that belongs to it. The kernel prints the two
+// back to back, but another CPU may log in between.
+const holdLimit = 4
+
+// Assembler assembles kernel log records into OOM reports. It is not safe
+// for concurrent use; feed it the records of one log in order.
+type Assembler struct {
+	ctx *context
+	// held is a finished kill report kept back for one record: the kernel
+	// prints "Tasks in X are going to be killed due to memory.oom.group
+	// set" only after the first victim's kill line, and that victim is part
+	// of the group kill too.
+	held     *Report
+	heldFor  int // unrelated records seen since held was set
+	mode     mode
+	cols     []string // task table columns
+	statPath string
+}
+
+type mode int
+
+const (
+	modeNone  mode = iota
+	modeStats      // inside a multi-line stat dump (5.3+)
+	modeTasks      // inside the task table
+)
+
+// context is what the report in progress has told so far.
+type context struct {
+	triggerName string
+	triggerPID  *int64
+	gfpMask     string
+	order       *int64
+
+	usage, limit, failcnt, kmem *int64
+	stat                        map[string]int64
+	statPath                    string
+	tasks                       []Task
+	ram                         *int64
+
+	// oom-kill: summary (5.0+).
+	hasSummary bool
+	constraint string
+	global     bool
+	memcg      string
+	taskMemcg  string
+	sumTask    string
+	sumPID     int
+	sumUID     *int64
+
+	// ≤4.19 "Task in X killed as a result of limit of Y" and "Kill process
+	// P (comm) score S or sacrifice child".
+	oldVictim *killLine
+	taskIn    bool
+
+	killed    bool         // a kill line completed this context
+	group     string       // the memory.oom.group cgroup, once announced
+	groupPIDs map[int]bool // pids reported in this context's group kill
+}
+
+// NewAssembler returns an Assembler with no report in progress.
+func NewAssembler() *Assembler { return &Assembler{} }
+
+// Add consumes one record and returns the reports it completed: normally
+// one per "Killed process" line, reported with the record that follows it
+// (which tells whether the kill was the start of a memory.oom.group kill).
+// Records unrelated to OOM reports are ignored without losing the context.
+func (a *Assembler) Add(r kmsg.Record) []*Report {
+	var out []*Report
+	for line := range strings.SplitSeq(r.Message, "\n") {
+		out = a.line(r, line, out)
+	}
+	return out
+}
+
+// Idle releases a kill report held back to see whether a memory.oom.group
+// line follows it. A live reader calls it when the log has been quiet for
+// a moment; unlike Flush it does not end the report in progress.
+func (a *Assembler) Idle() []*Report {
+	return a.release(nil)
+}
+
+// Flush ends the input: it returns the held kill report and a report for a
+// kill whose "Killed process" line never came (an oom-kill: summary or an
+// old "Kill process" line seen without it), and forgets the context.
+func (a *Assembler) Flush() []*Report {
+	out := a.release(nil)
+	out = a.abandon(out)
+	a.ctx, a.mode = nil, modeNone
+	return out
+}
+
+func (a *Assembler) release(out []*Report) []*Report {
+	if a.held != nil {
+		out = append(out, a.held)
+		a.held, a.heldFor = nil, 0
+	}
+	return out
+}
+
+// abandon reports the context's kill when the kill line never came.
+func (a *Assembler) abandon(out []*Report) []*Report {
+	c := a.ctx
+	if c == nil || c.killed {
+		return out
+	}
+	switch {
+	case c.oldVictim != nil:
+		out = append(out, c.report(*c.oldVictim))
+	case c.hasSummary && c.sumPID > 0:
+		out = append(out, c.report(killLine{pid: c.sumPID, comm: c.sumTask}))
+	}
+	return out
+}
+
+// fresh returns the context to add a header line to, starting a new one
+// when there is none or the current one already ended in a kill, so that a
+// report never inherits the previous kill's details.
+func (a *Assembler) fresh(out []*Report) ([]*Report, *context) {
+	if a.ctx == nil || a.ctx.killed {
+		a.ctx = &context{}
+	}
+	return out, a.ctx
+}
+
+// restart starts a new context for a line that only opens a report (the
+// invoked line, the oom-kill: summary when one was already seen).
+func (a *Assembler) restart(out []*Report) ([]*Report, *context) {
+	out = a.abandon(out)
+	a.ctx = &context{}
+	a.mode = modeNone
+	return out, a.ctx
+}
+
+func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
+	line = strings.TrimRight(line, " \t\r")
+	trimmed := strings.TrimLeft(line, " \t")
+	if trimmed == "" {
+		return out
+	}
+	if a.held != nil {
+		if m := reGroup.FindStringSubmatch(trimmed); m != nil {
+			a.held.GroupKill = true
+			a.ctx.group = m[1]
+			a.ctx.groupPIDs = map[int]bool{a.held.PID: true}
+			return a.release(out)
+		}
+		if known(trimmed) {
+			out = a.release(out)
+		} else if a.heldFor++; a.heldFor > holdLimit {
+			out = a.release(out)
+		}
+	}
+
+	if m := reInvoked.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.restart(out)
+		c.triggerName = m[1]
+		if g := reGFP.FindStringSubmatch(m[2]); g != nil {
+			c.gfpMask = g[1]
+		}
+		if o := reOrder.FindStringSubmatch(m[2]); o != nil {
+			c.order = ptr(atoi64(o[1]))
+		}
+		return out
+	}
+	if m := reCPU.FindStringSubmatch(trimmed); m != nil {
+		// Only the first stack dump of a report is the trigger's; other
+		// warnings print CPU lines too.
+		if a.ctx == nil || a.ctx.killed || a.ctx.triggerPID == nil {
+			var c *context
+			out, c = a.fresh(out)
+			if c.triggerPID == nil {
+				c.triggerPID = ptr(atoi64(m[2]))
+				if c.triggerName == "" {
+					c.triggerName = m[3]
+				}
+			}
+		}
+		return out
+	}
+	if m := reMemory.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.fresh(out)
+		c.usage, c.limit, c.failcnt = ptr(atoi64(m[1])*1024), ptr(atoi64(m[2])*1024), ptr(atoi64(m[3]))
+		a.mode = modeNone
+		return out
+	}
+	if m := reKmem.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.fresh(out)
+		c.kmem = ptr(atoi64(m[1]) * 1024)
+		return out
+	}
+	if m := reStatsFor.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.fresh(out)
+		if c.stat == nil {
+			c.stat, c.statPath = map[string]int64{}, m[1]
+		}
+		a.mode = modeStats
+		if m[2] != "" {
+			// ≤4.19: one line per cgroup of the subtree, each with its
+			// local counters; their sum is what the limit saw.
+			a.mode = modeNone
+			for _, kv := range reStatKB.FindAllStringSubmatch(m[2], -1) {
+				c.stat[kv[1]] += atoi64(kv[2]) * 1024
+			}
+		}
+		return out
+	}
+	if reTasksState.MatchString(trimmed) {
+		out, _ = a.fresh(out)
+		a.mode, a.cols = modeTasks, nil
+		return out
+	}
+	if m := reTaskHeader.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.fresh(out)
+		a.mode, a.cols = modeTasks, taskColumns(m[1])
+		c.tasks = nil
+		return out
+	}
+	if m := reSummary.FindStringSubmatch(trimmed); m != nil {
+		return a.summary(trimmed, m[1], out)
+	}
+	if k, ok := parseKilled(trimmed); ok {
+		return a.kill(r, k, out)
+	}
+	if m := reKillOld.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.fresh(out)
+		pid, _ := strconv.Atoi(m[2])
+		c.oldVictim = &killLine{prefix: m[1], pid: pid, comm: m[3]}
+		a.mode = modeNone
+		return out
+	}
+	if m := reTaskIn.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.fresh(out)
+		c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
+		return out
+	}
+	if m := reGroup.FindStringSubmatch(trimmed); m != nil {
+		// A group line whose first kill was already released (Idle) or
+		// lost: the kills that follow are still group kills.
+		if a.ctx != nil {
+			a.ctx.group = m[1]
+			if a.ctx.groupPIDs == nil {
+				a.ctx.groupPIDs = map[int]bool{}
+			}
+		}
+		return out
+	}
+	if m := reRAM.FindStringSubmatch(trimmed); m != nil {
+		var c *context
+		out, c = a.fresh(out)
+		c.ram = ptr(atoi64(m[1]) * pageSize)
+		return out
+	}
+	if a.ctx == nil || a.ctx.killed {
+		return out
+	}
+	switch a.mode {
+	case modeStats:
+		if m := reStatLine.FindStringSubmatch(trimmed); m != nil {
+			a.ctx.stat[m[1]] = atoi64(m[2])
+		}
+	case modeTasks:
+		if m := reTaskRow.FindStringSubmatch(trimmed); m != nil && a.cols != nil {
+			if t, ok := parseTaskRow(a.cols, m[1], m[2]); ok {
+				a.ctx.tasks = append(a.ctx.tasks, t)
+			}
+		}
+	}
+	return out
+}
+
+// known tells whether line is part of an OOM report (as opposed to an
+// unrelated record interleaved with it).
+func known(line string) bool {
+	for _, re := range [...]interface{ MatchString(string) bool }{
+		reInvoked, reCPU, reMemory, reStatsFor, reTasksState, reTaskHeader,
+		reSummary, reKilled, reKillOld, reTaskIn, reReaper,
+	} {
+		if re.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
+	c := a.ctx
+	if c == nil || c.killed || c.hasSummary {
+		// A summary after a kill (or a second one) opens a new report
+		// whose header was rate-limited away.
+		out, c = a.restart(out)
+	}
+	c.hasSummary, c.constraint = true, constraint
+	c.global = reSumGlobal.MatchString(line)
+	if m := reSumMemcg.FindStringSubmatch(line); m != nil {
+		c.memcg = m[1]
+	}
+	if m := reSumTail.FindStringSubmatch(line); m != nil {
+		c.taskMemcg, c.sumTask = m[1], m[2]
+		c.sumPID, _ = strconv.Atoi(m[3])
+		c.sumUID = ptr(atoi64(m[4]))
+	}
+	a.mode = modeNone
+	return out
+}
+
+func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
+	a.mode = modeNone
+	c := a.ctx
+	switch {
+	case c != nil && c.killed && c.group != "":
+		if c.groupPIDs[k.pid] {
+			return out // the kernel repeats the first victim in the group
+		}
+		c.groupPIDs[k.pid] = true
+	case c == nil || c.killed:
+		c = &context{} // a kill whose header was rate-limited away
+		a.ctx = c
+	}
+	c.killed = true
+	rep := c.report(k)
+	if r.HasSeq {
+		rep.Seq = ptr(r.Seq)
+	}
+	if r.HasMonotonic {
+		rep.Monotonic = ptr(r.Monotonic)
+	}
+	rep.Time = r.Time
+	if c.group != "" {
+		rep.GroupKill = true
+		return append(out, rep)
+	}
+	out = a.release(out)
+	a.held = rep
+	return out
+}
+
+// report builds the report of victim k from the context.
+func (c *context) report(k killLine) *Report {
+	r := &Report{
+		PID: k.pid, Comm: k.comm, Prefix: k.prefix,
+		Constraint: c.constraint, Global: c.global,
+		Memcg: c.memcg, TaskMemcg: c.taskMemcg,
+		TriggerName: c.triggerName, TriggerPID: c.triggerPID,
+		GFPMask: c.gfpMask, Order: c.order,
+		MemcgUsage: c.usage, MemcgLimit: c.limit, MemcgFailcnt: c.failcnt, KmemUsage: c.kmem,
+		MemcgStat: maps.Clone(c.stat), RAM: c.ram,
+		Tasks: slices.Clone(c.tasks),
+	}
+	if r.Prefix == "" && c.oldVictim != nil {
+		r.Prefix = c.oldVictim.prefix
+	}
+	if r.Comm == "" && c.oldVictim != nil && c.oldVictim.pid == k.pid {
+		r.Comm = c.oldVictim.comm
+	}
+	if !c.hasSummary {
+		switch {
+		case r.Prefix == prefixMemcg || c.taskIn:
+			r.Constraint = "CONSTRAINT_MEMCG"
+		case strings.HasPrefix(r.Prefix, prefixGlobal):
+			r.Global = true
+		}
+	}
+	if c.group != "" && k.pid != c.sumPID {
+		r.TaskMemcg = c.group // a member: in the group cgroup or below it
+	}
+	if r.Memcg == "" && !r.Global && r.Constraint == "CONSTRAINT_MEMCG" {
+		r.Memcg = c.statPath
+	}
+	if c.sumUID != nil && k.pid == c.sumPID {
+		r.UID = c.sumUID
+	}
+	set := func(key string, dst **int64) {
+		if v, ok := k.vals[key]; ok {
+			*dst = ptr(v)
+		}
+	}
+	set("total-vm", &r.TotalVM)
+	set("anon-rss", &r.AnonRSS)
+	set("file-rss", &r.FileRSS)
+	set("shmem-rss", &r.ShmemRSS)
+	set("pgtables", &r.PgTables)
+	set("oom_score_adj", &r.OOMScoreAdj)
+	set("UID", &r.UID)
+	if r.OOMScoreAdj == nil {
+		for _, t := range r.Tasks {
+			if t.PID == int64(k.pid) {
+				r.OOMScoreAdj = ptr(t.OOMScoreAdj)
+			}
+		}
+	}
+	r.Cause, r.CauseBytes, r.causeFromVictim = cause(r)
+	return r
+}

@@ -1,0 +1,353 @@
+package oomreport
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oomsight/oomsight/internal/kmsg"
+)
+
+// fragments returns the groups of testdata/oom/public-fragments.txt by
+// their "## " heading.
+func fragments(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open("../../testdata/oom/public-fragments.txt")
+	require.NoError(t, err)
+	defer f.Close()
+	groups, cur := map[string]string{}, ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "## "):
+			cur = strings.TrimPrefix(line, "## ")
+		case cur != "" && strings.TrimSpace(line) != "":
+			groups[cur] += line + "\n"
+		}
+	}
+	require.NoError(t, sc.Err())
+	return groups
+}
+
+func readString(t *testing.T, s string) []*Report {
+	t.Helper()
+	reps, err := ReadAll(strings.NewReader(s))
+	require.NoError(t, err)
+	return reps
+}
+
+func TestPublicFragments(t *testing.T) {
+	g := fragments(t)
+	require.Len(t, g, 10)
+	get := func(heading string) string {
+		s, ok := g[heading]
+		require.True(t, ok, heading)
+		return s
+	}
+
+	// A summary whose kill line is not in the input still names the kill.
+	reps := readString(t, get("raw /dev/kmsg, cgroupfs, container-level limit (kubernetes-oomkill-exporter tests)"))
+	require.Len(t, reps, 1)
+	r := reps[0]
+	assert.Equal(t, 3401999, r.PID)
+	assert.Equal(t, "prometheus-conf", r.Comm)
+	assert.Equal(t, "CONSTRAINT_MEMCG", r.Constraint)
+	assert.Equal(t, r.Memcg, r.TaskMemcg)
+	assert.Equal(t, "/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64", r.TaskMemcg)
+	assert.Equal(t, CauseUnknown, r.Cause)
+	assert.Equal(t, "Process prometheus-conf (pid 3401999) in container 9f02d9fa0049 of pod d11ab7b0 was OOM-killed because its container's own memory limit was hit.", r.Body())
+
+	for _, h := range []string{"raw /dev/kmsg, systemd driver, pod-level limit", "Linux 5.0 (Ubuntu 18.04), cAdvisor issue about 5.0 OOMs looking global"} {
+		reps = readString(t, get(h))
+		require.Len(t, reps, 1, h)
+		assert.False(t, reps[0].Global, h)
+		assert.Contains(t, reps[0].Body(), "its pod's memory limit was hit (not the container's own)", h)
+	}
+	assert.Equal(t, "manager", reps[0].Comm)
+	assert.Equal(t, 966, reps[0].PID)
+
+	reps = readString(t, get("Linux 3.13 system OOM"))
+	require.Len(t, reps, 1)
+	assert.Equal(t, 1532, reps[0].PID)
+	assert.Equal(t, "badsysprogram", reps[0].Comm)
+	assert.True(t, reps[0].Global)
+	assert.Equal(t, "Process badsysprogram (pid 1532) was OOM-killed because the machine ran out of memory (system-wide OOM).", reps[0].Body())
+
+	reps = readString(t, get("node-problem-detector OOMKilling event message"))
+	require.Len(t, reps, 1)
+	r = reps[0]
+	assert.Equal(t, 3504804, r.PID)
+	assert.Equal(t, "kubectl", r.Comm)
+	assert.Equal(t, int64(0), *r.UID)
+	assert.Equal(t, int64(753508*kB), *r.TotalVM)
+	assert.Equal(t, int64(58776*kB), *r.AnonRSS)
+	assert.Equal(t, int64(29400*kB), *r.FileRSS)
+	assert.Equal(t, int64(0), *r.ShmemRSS)
+	assert.Equal(t, int64(288*kB), *r.PgTables)
+	assert.Equal(t, int64(999), *r.OOMScoreAdj)
+	assert.Equal(t, "CONSTRAINT_MEMCG", r.Constraint)
+	assert.Equal(t, CauseAnon, r.Cause)
+	assert.Equal(t, "Process kubectl (pid 3504804) was OOM-killed because a cgroup's memory limit was hit; the victim held 57.4 MiB of anonymous memory.", r.Body())
+
+	reps = readString(t, get("cgroup v2 node, dmesg format (aws-efs-csi-driver report)"))
+	require.Len(t, reps, 1)
+	r = reps[0]
+	assert.Equal(t, 142321, r.PID)
+	assert.Equal(t, "python3", r.TriggerName)
+	assert.Nil(t, r.TriggerPID)
+	assert.Equal(t, "0xcc0(GFP_KERNEL)", r.GFPMask)
+	assert.Equal(t, int64(-997), *r.OOMScoreAdj)
+	assert.Equal(t, 18149128628*time.Microsecond, *r.Monotonic)
+	assert.Empty(t, r.MemcgStat, "a stat line without its header is not a stat dump")
+	assert.Contains(t, r.Body(), "the allocation that hit the limit came from python3.")
+
+	// Header fragments alone are no kill.
+	for _, h := range []string{
+		"cgroup v1, systemd driver, docker runtime, syslog format (istio report)",
+		"page cache at the moment of a kill (kubedirector report)",
+		"Linux 5.4, dmesg -T format",
+		"Linux 4.14 (TKE), v1 cgroupfs, dmesg format, memcg dump of a pod cgroup",
+	} {
+		assert.Empty(t, readString(t, get(h)), h)
+	}
+
+	// With the kill lines of the same era appended (synthetic, marked
+	// below), the 4.14 header fragments give the report its context.
+	reps = readString(t, get("Linux 4.14 (TKE), v1 cgroupfs, dmesg format, memcg dump of a pod cgroup")+
+		"[198542.576800] Memory cgroup out of memory: Kill process 4242 (java) score 1000 or sacrifice child\n"+ // synthetic
+		"[198542.576900] Killed process 4242 (java) total-vm:2000000kB, anon-rss:120000kB, file-rss:2000kB, shmem-rss:0kB\n") // synthetic
+	require.Len(t, reps, 1)
+	r = reps[0]
+	assert.Equal(t, 4242, r.PID)
+	assert.Equal(t, "CONSTRAINT_MEMCG", r.Constraint)
+	assert.Equal(t, "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4", r.Memcg)
+	assert.Equal(t, "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3", r.TaskMemcg)
+	assert.Equal(t, int64(122880*kB), *r.MemcgUsage)
+	assert.Equal(t, int64(83), *r.MemcgFailcnt)
+	assert.Equal(t, int64(0), r.MemcgStat["cache"])
+	assert.Len(t, r.MemcgStat, 13)
+	assert.Nil(t, r.UID)
+	assert.Equal(t, CauseAnon, r.Cause, "all-zero v1 stats: the victim tells")
+	assert.Contains(t, r.Body(), "its pod's 120 MiB memory limit was hit (not the container's own)")
+
+	reps = readString(t, get("cgroup v1, systemd driver, docker runtime, syslog format (istio report)")+
+		"Jan  5 02:12:02 iZbp153spuk45ulvkwxf34Z kernel: Killed process 77 (envoy) total-vm:100kB, anon-rss:50kB, file-rss:0kB, shmem-rss:0kB\n") // synthetic
+	require.Len(t, reps, 1)
+	assert.Equal(t, reps[0].Memcg, reps[0].TaskMemcg)
+	assert.Equal(t, "docker", Fields(t, reps[0])["container.runtime.name"])
+	assert.Equal(t, "0330b2c1-a15b-4cdd-b5e5-72d4a90bee82", Fields(t, reps[0])["k8s.pod.uid"])
+}
+
+// Fields returns a report's fields as a map.
+func Fields(t *testing.T, r *Report) map[string]any {
+	t.Helper()
+	m := map[string]any{}
+	for _, f := range r.Fields() {
+		_, dup := m[f.Key]
+		require.False(t, dup, f.Key)
+		m[f.Key] = f.Value
+	}
+	return m
+}
+
+func records(t *testing.T, path string) []kmsg.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var rs []kmsg.Record
+	for r, err := range Records(f) {
+		require.NoError(t, err)
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func feed(a *Assembler, rs []kmsg.Record) []*Report {
+	var out []*Report
+	for _, r := range rs {
+		out = append(out, a.Add(r)...)
+	}
+	return out
+}
+
+func TestInterleaved(t *testing.T) {
+	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	noise := []string{
+		"usb 1-1: new high-speed USB device number 2 using xhci_hcd",
+		"audit: type=1400 audit(1700000000.000:42): apparmor=\"DENIED\"",
+		"EXT4-fs (sda1): mounted filesystem",
+		"nf_conntrack: table full, dropping packet",
+	}
+	var mixed []kmsg.Record
+	for i, r := range rs {
+		mixed = append(mixed, r, kmsg.Record{Priority: -1, Message: noise[i%len(noise)]})
+	}
+	want := feed(NewAssembler(), rs)
+	a := NewAssembler()
+	got := append(feed(a, mixed), a.Flush()...)
+	require.Len(t, got, 1)
+	assert.Empty(t, want, "the kill report waits for the next record")
+	ref := readFile(t, "../../testdata/v2/oom/container-limit.kmsg")[0]
+	assert.Equal(t, ref, got[0])
+}
+
+func TestFlushAndIdle(t *testing.T) {
+	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	a := NewAssembler()
+	assert.Empty(t, feed(a, rs), "held back to see whether a memory.oom.group kill follows")
+	reps := a.Idle()
+	require.Len(t, reps, 1)
+	assert.Equal(t, 1143, reps[0].PID)
+	assert.Empty(t, a.Flush())
+
+	// The next record releases it too.
+	a = NewAssembler()
+	feed(a, rs)
+	reps = a.Add(kmsg.Record{Message: "oom_reaper: reaped process 1143 (memhog), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB"})
+	require.Len(t, reps, 1)
+	assert.Empty(t, a.Flush())
+}
+
+func TestTruncated(t *testing.T) {
+	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	last := len(rs) - 1
+	require.Contains(t, rs[last].Message, "Killed process")
+
+	// Cut before the kill line: the summary still names the victim.
+	a := NewAssembler()
+	require.Empty(t, feed(a, rs[:last]))
+	reps := a.Flush()
+	require.Len(t, reps, 1)
+	r := reps[0]
+	assert.Equal(t, 1143, r.PID)
+	assert.Equal(t, "memhog", r.Comm)
+	assert.Nil(t, r.AnonRSS)
+	assert.Nil(t, r.Seq)
+	assert.Equal(t, int64(65536*kB), *r.MemcgLimit)
+	assert.Equal(t, CauseAnon, r.Cause)
+
+	// Cut before the summary: nothing says who was killed.
+	a = NewAssembler()
+	feed(a, rs[:last-1])
+	assert.Empty(t, a.Flush())
+
+	// Only the kill line (the header was rate-limited away).
+	a = NewAssembler()
+	reps = append(feed(a, rs[last:]), a.Flush()...)
+	require.Len(t, reps, 1)
+	assert.Equal(t, "Process memhog (pid 1143) was OOM-killed because a cgroup's memory limit was hit; the victim held 59.5 MiB of anonymous memory.", reps[0].Body())
+	assert.Empty(t, reps[0].Tasks)
+	assert.Equal(t, uint64(399), *reps[0].Seq)
+}
+
+// A kill whose header was rate-limited away must not inherit the previous
+// kill's context.
+func TestNoContextLeak(t *testing.T) {
+	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	kill := rs[len(rs)-1]
+	kill.Seq++
+	kill.Message = "Memory cgroup out of memory: Killed process 2000 (other) total-vm:1000kB, anon-rss:500kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:8kB oom_score_adj:0"
+	a := NewAssembler()
+	reps := append(feed(a, append(rs, kill)), a.Flush()...)
+	require.Len(t, reps, 2)
+	assert.Equal(t, 1143, reps[0].PID)
+	r := reps[1]
+	assert.Equal(t, 2000, r.PID)
+	assert.Empty(t, r.Memcg)
+	assert.Empty(t, r.TaskMemcg)
+	assert.Empty(t, r.TriggerName)
+	assert.Nil(t, r.MemcgLimit)
+	assert.Empty(t, r.MemcgStat)
+	assert.Equal(t, int64(1000), *r.UID)
+
+	// A new report after a finished one starts from scratch.
+	reps = append(feed(a, rs), a.Flush()...)
+	require.Len(t, reps, 1)
+	assert.Equal(t, readFile(t, "../../testdata/v2/oom/container-limit.kmsg")[0], reps[0])
+}
+
+func TestGarbage(t *testing.T) {
+	in := "\x00\x01\x02\n" +
+		"Killed process\n" +
+		"Killed process x (y)\n" +
+		"Killed process 99999999999999999999 (x) total-vm:1kB\n" +
+		"oom-kill:constraint=CONSTRAINT_MEMCG,\n" +
+		"[  pid  ]   uid  tgid total_vm      rss name\n" +
+		"[  12]  a b c d e\n" +
+		"Memory cgroup stats for /x:\n" +
+		"anon 99999999999999999999999\n" +
+		"1,2,3,-\n" +
+		"999,abc,1,-;hello\n" +
+		"[ 12.34] \n" +
+		"Jan  5 02:12:02 host systemd[1]: Killed process 5 (x) total-vm:1kB\n" +
+		strings.Repeat("x", 70000) + "\n"
+	reps, err := ReadAll(strings.NewReader(in))
+	require.NoError(t, err)
+	assert.Empty(t, reps)
+
+	// A real report after the garbage is still found.
+	raw, err := os.ReadFile("../../testdata/v2/oom/tmpfs.dmesg")
+	require.NoError(t, err)
+	reps = readString(t, in+string(raw)+in)
+	require.Len(t, reps, 1)
+	assert.Equal(t, CauseShmem, reps[0].Cause)
+}
+
+func TestMarshalJSON(t *testing.T) {
+	r := readFile(t, "../../testdata/v2/oom/pod-limit.kmsg")[0]
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	assert.Equal(t, float64(1392), m["process.pid"])
+	assert.Equal(t, float64(437), m["linux.kmsg.seq"])
+	assert.Equal(t, "dfc377c9-c533-4d51-af9e-6e0e0b3db83b", m["k8s.pod.uid"])
+	assert.Equal(t, "burstable", m["k8s.pod.qos_class"])
+	assert.Equal(t, "2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc", m["container.id"])
+	assert.Equal(t, "containerd", m["container.runtime.name"])
+	assert.Equal(t, v2CtrSD, m["cgroup.path"])
+	assert.Equal(t, r.Body(), m["body"])
+	assert.NotContains(t, m, "time")
+	tasks := m["linux.oom.tasks"].([]any)
+	assert.Equal(t, map[string]any{"pid": float64(1392), "name": "memhog", "rss": float64(11342 * 4096), "oom_score_adj": float64(0)}, tasks[0])
+	assert.Equal(t, float64(45809664), m["linux.oom.memcg.stat"].(map[string]any)["anon"])
+
+	// The keys come in the documented order.
+	var keys []string
+	for _, f := range r.Fields() {
+		keys = append(keys, f.Key)
+	}
+	assert.Equal(t, []string{
+		"process.pid", "process.executable.name", "process.user.id", "linux.oom.constraint",
+		"linux.oom.global", "linux.oom.memcg", "linux.oom.task_memcg", "linux.oom.trigger.name",
+		"linux.oom.trigger.pid", "linux.oom.gfp_mask", "linux.oom.order",
+		"linux.oom.victim.total_vm", "linux.oom.victim.anon_rss", "linux.oom.victim.file_rss",
+		"linux.oom.victim.shmem_rss", "linux.oom.victim.pgtables", "linux.oom.victim.oom_score_adj",
+		"linux.oom.memcg.usage", "linux.oom.memcg.limit", "linux.oom.memcg.failcnt",
+		"linux.oom.memcg.stat", "linux.oom.tasks", "linux.oom.group_kill", "linux.oom.cause",
+		"linux.kmsg.seq", "cgroup.path", "k8s.pod.uid", "k8s.pod.qos_class", "container.id",
+		"container.runtime.name",
+	}, keys)
+
+	// Wall clock when the input has one.
+	reps := readString(t, "2024-01-05T02:12:02.5+0000 host kernel: Out of memory: Killed process 7 (x) total-vm:4kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB\n")
+	require.Len(t, reps, 1)
+	b, err = json.Marshal(reps[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"time":"2024-01-05T02:12:02.5Z"`)
+	assert.Contains(t, string(b), `"linux.oom.global":true`)
+}
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 48 << 20: "48 MiB", 46661632: "44.5 MiB", 3 << 30: "3 GiB"} {
+		assert.Equal(t, want, Bytes(n))
+	}
+}

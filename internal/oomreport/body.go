@@ -1,0 +1,180 @@
+package oomreport
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/oomsight/oomsight/internal/identity"
+)
+
+// causeWords names a cause in a sentence.
+var causeWords = map[string]string{
+	CauseAnon:   "anonymous memory",
+	CauseShmem:  "shared memory (tmpfs, /dev/shm)",
+	CauseFile:   "page cache",
+	CauseKernel: "kernel memory",
+}
+
+// Body is one sentence a person reads first: who was killed where, which
+// limit was hit and how big it was, what filled it, and who triggered it
+// when that was another task. Every part is left out when the report does
+// not tell it, so a lone kill line still reads as a sentence.
+func (r *Report) Body() string {
+	var b strings.Builder
+	b.WriteString("Process ")
+	b.WriteString(r.victim())
+	if where := place(r.TaskMemcg); where != "" {
+		b.WriteString(" in ")
+		b.WriteString(where)
+	}
+	b.WriteString(" was OOM-killed")
+	if r.GroupKill {
+		b.WriteString(" with the rest of its cgroup (memory.oom.group)")
+	}
+	b.WriteString(" because ")
+	b.WriteString(r.limitClause())
+	if what := r.causeClause(); what != "" {
+		b.WriteString(what)
+	}
+	if r.triggeredByOther() {
+		fmt.Fprintf(&b, "; the allocation that hit the limit came from %s", r.trigger())
+	}
+	b.WriteString(".")
+	return b.String()
+}
+
+func (r *Report) victim() string {
+	if r.Comm == "" {
+		return fmt.Sprintf("pid %d", r.PID)
+	}
+	return fmt.Sprintf("%s (pid %d)", r.Comm, r.PID)
+}
+
+func (r *Report) trigger() string {
+	switch {
+	case r.TriggerPID == nil:
+		return r.TriggerName
+	case r.TriggerName == "":
+		return fmt.Sprintf("pid %d", *r.TriggerPID)
+	}
+	return fmt.Sprintf("%s (pid %d)", r.TriggerName, *r.TriggerPID)
+}
+
+// triggeredByOther tells whether another task triggered the kill. The
+// trigger pid may be a thread of the victim; a thread id that the task
+// table does not list as a process of its own, with the victim's name, is
+// taken to be the victim's thread.
+func (r *Report) triggeredByOther() bool {
+	if r.TriggerPID == nil {
+		return r.TriggerName != "" && r.Comm != "" && r.TriggerName != r.Comm
+	}
+	if *r.TriggerPID == int64(r.PID) {
+		return false
+	}
+	if r.TriggerName != "" && r.TriggerName != r.Comm {
+		return true
+	}
+	for _, t := range r.Tasks {
+		if t.PID == *r.TriggerPID {
+			return true
+		}
+	}
+	return false
+}
+
+// place names where a cgroup is: pod and container by short id when the
+// path tells them, else the path itself.
+func place(path string) string {
+	id := identity.FromPath(path)
+	switch {
+	case id.PodUID != "" && id.ContainerID != "":
+		return fmt.Sprintf("container %s of pod %s", short(id.ContainerID, 12), short(id.PodUID, 8))
+	case id.PodUID != "":
+		return "pod " + short(id.PodUID, 8)
+	case id.ContainerID != "":
+		return "container " + short(id.ContainerID, 12)
+	case path != "":
+		return "cgroup " + path
+	}
+	return ""
+}
+
+func short(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// limitClause says which limit was hit: the whole machine's memory, the
+// container's own limit, its pod's (the memcg is an ancestor with the pod
+// identity and no container), or another cgroup's.
+func (r *Report) limitClause() string {
+	size := ""
+	if r.MemcgLimit != nil && !r.Global {
+		size = " " + Bytes(*r.MemcgLimit)
+	}
+	switch {
+	case r.Global:
+		if r.RAM != nil {
+			return fmt.Sprintf("the machine ran out of memory (%s of RAM, system-wide OOM)", Bytes(*r.RAM))
+		}
+		return "the machine ran out of memory (system-wide OOM)"
+	case r.Memcg == "":
+		if r.Constraint != "" && r.Constraint != "CONSTRAINT_MEMCG" {
+			return fmt.Sprintf("memory ran out under %s", r.Constraint)
+		}
+		if r.Constraint == "" && r.Prefix == "" && r.MemcgLimit == nil {
+			return "memory ran out (the log does not tell which limit)"
+		}
+		return fmt.Sprintf("a cgroup's%s memory limit was hit", size)
+	case r.TaskMemcg == "" || r.Memcg == r.TaskMemcg:
+		id := identity.FromPath(r.Memcg)
+		owner := "its cgroup's own"
+		switch {
+		case id.ContainerID != "":
+			owner = "its container's own"
+		case id.PodUID != "":
+			owner = "its pod's"
+		}
+		return fmt.Sprintf("%s%s memory limit was hit", owner, size)
+	case isAncestor(r.Memcg, r.TaskMemcg):
+		if id := identity.FromPath(r.Memcg); id.PodUID != "" && id.ContainerID == "" {
+			return fmt.Sprintf("its pod's%s memory limit was hit (not the container's own)", size)
+		}
+		return fmt.Sprintf("the%s memory limit of its ancestor cgroup %s was hit", size, r.Memcg)
+	}
+	return fmt.Sprintf("the%s memory limit of cgroup %s was hit", size, r.Memcg)
+}
+
+func isAncestor(a, b string) bool {
+	a = strings.TrimSuffix(a, "/")
+	return a == "" || strings.HasPrefix(b, a+"/")
+}
+
+func (r *Report) causeClause() string {
+	words, ok := causeWords[r.Cause]
+	if !ok || r.CauseBytes == nil {
+		return ""
+	}
+	if r.causeFromVictim {
+		return fmt.Sprintf("; the victim held %s of %s", Bytes(*r.CauseBytes), words)
+	}
+	return fmt.Sprintf(", filled mostly by %s of %s", Bytes(*r.CauseBytes), words)
+}
+
+// Bytes formats a byte count in binary units with at most one decimal
+// ("48 MiB", "44.5 MiB", "512 B").
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit && n > -unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for (v >= unit || v <= -unit) && i < 5 {
+		v /= unit
+		i++
+	}
+	s := strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0")
+	return s + " " + string("KMGTPE"[i]) + "iB"
+}

@@ -1,0 +1,104 @@
+// Package oomreport turns the kernel's OOM-killer reports into one
+// structured report per killed process.
+//
+// The kernel prints a report as many log records (the "invoked
+// oom-killer" line, a stack, the memory cgroup's counters and stat dump,
+// the task table, the oom-kill: summary and the "Killed process" line),
+// interleaved with unrelated records and partly rate-limited away. The
+// Assembler keeps the context of the report in progress and completes it at
+// each kill line, so that the kill carries everything the kernel said about
+// it. The package is pure: records come in, reports go out; the line adapter
+// (ParseLine, Records, ReadAll) turns the text forms of the kernel log
+// (dmesg, syslog, journalctl, raw /dev/kmsg dumps) into the same records.
+package oomreport
+
+import "time"
+
+// Report is what the kernel said about one killed process. Optional values
+// are pointers or empty strings: nil or "" means the report did not tell
+// (typically because the kernel rate-limited the header of the report).
+type Report struct {
+	// Seq, Monotonic and Time are those of the kill line (Time is zero when
+	// the input has no wall clock).
+	Seq       *uint64
+	Monotonic *time.Duration
+	Time      time.Time
+
+	// The victim.
+	PID  int
+	Comm string
+	UID  *int64
+
+	// Constraint is the kernel's CONSTRAINT_* name; Global is true for a
+	// system-wide OOM (meaningful when Constraint or Prefix is set).
+	Constraint string
+	Global     bool
+	// Prefix is the kill line's prefix as printed ("Memory cgroup out of
+	// memory", "Out of memory"); empty on kernels that print none.
+	Prefix string
+	// Memcg is the cgroup whose limit was hit; TaskMemcg the victim's.
+	Memcg     string
+	TaskMemcg string
+
+	// The allocating task that ran into the limit (may be a thread id).
+	TriggerName string
+	TriggerPID  *int64
+	GFPMask     string
+	Order       *int64
+
+	// Victim sizes from the kill line, in bytes.
+	TotalVM, AnonRSS, FileRSS, ShmemRSS, PgTables *int64
+	OOMScoreAdj                                   *int64
+
+	// Memcg counters: usage and limit in bytes, failcnt a count. KmemUsage
+	// is the v1 kmem counter (bytes), used as the kernel-memory amount
+	// when the v1 stat dump has none.
+	MemcgUsage, MemcgLimit, MemcgFailcnt *int64
+	KmemUsage                            *int64
+	// MemcgStat is the "Memory cgroup stats for" dump with the keys as
+	// printed (v1 or v2); the ≤4.19 one-line "cache:0KB" form in bytes.
+	MemcgStat map[string]int64
+	// RAM is the machine's RAM in bytes ("N pages RAM", global OOMs).
+	RAM *int64
+
+	Tasks []Task
+	// GroupKill marks a kill of a whole cgroup because of memory.oom.group.
+	GroupKill bool
+
+	// Cause says what filled the limit: anon, shmem, file, kernel or
+	// unknown; CauseBytes how much of it there was.
+	Cause      string
+	CauseBytes *int64
+	// causeFromVictim: the memcg did not tell (no or empty stat dump), so
+	// Cause and CauseBytes describe the victim's own memory.
+	causeFromVictim bool
+}
+
+// Task is one row of the kernel's task table.
+type Task struct {
+	PID         int64
+	Name        string
+	RSS         int64 // bytes
+	OOMScoreAdj int64
+}
+
+// Field is one attribute of a report (see Report.Fields).
+type Field struct {
+	Key   string
+	Value any
+}
+
+// Cause values.
+const (
+	CauseAnon    = "anon"
+	CauseShmem   = "shmem"
+	CauseFile    = "file"
+	CauseKernel  = "kernel"
+	CauseUnknown = "unknown"
+)
+
+// pageSize is the unit of the task table. The kernel prints pages; every
+// architecture oomsight runs on (amd64, arm64 with 4K pages) uses 4 KiB.
+const pageSize = 4096
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,246 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/oomsight/oomsight/internal/checkpoint"
+	"github.com/oomsight/oomsight/internal/kmsg"
+	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+const (
+	// queueSize bounds the OOM records waiting for a slow logs pipeline;
+	// past it records are dropped (and counted) so that reading the kernel
+	// log never waits for a consumer.
+	queueSize = 256
+	// flushAfter is how long the assembler waits in silence before it
+	// releases a kill report it holds back (it waits for the next record,
+	// which may mark the kill as part of a memory.oom.group kill).
+	flushAfter = 5 * time.Millisecond
+)
+
+// oomPipeline turns the kernel log into OOM log records, in three stages
+// joined by channels so that none waits on a slower one:
+//
+//	read (blocking kmsg reads) → assemble (pure, fast) → send (the consumer)
+type oomPipeline struct {
+	cfg    OOMConfig
+	logger *zap.Logger
+	next   consumer.Logs
+	tb     *metadata.TelemetryBuilder
+	rac    metadata.ResourceAttributesConfig
+	// bootIDFile is a field so that tests can simulate a reboot.
+	bootIDFile string
+	now        func() time.Time
+	queueSize  int
+
+	reader *kmsg.Reader
+	cp     *checkpoint.File
+	bootID string
+	// resumeAfter is the sequence number of the last kill a previous run
+	// emitted (valid when resume is set): kills up to it are not repeated.
+	resumeAfter uint64
+	resume      bool
+
+	records chan kmsg.Record
+	queue   chan queued
+	wg      sync.WaitGroup
+}
+
+type queued struct {
+	logs plog.Logs
+	seq  *uint64
+}
+
+func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb *metadata.TelemetryBuilder, rac metadata.ResourceAttributesConfig) *oomPipeline {
+	return &oomPipeline{
+		cfg:        cfg,
+		logger:     set.Logger,
+		next:       next,
+		tb:         tb,
+		rac:        rac,
+		bootIDFile: checkpoint.BootIDFile,
+		now:        time.Now,
+		queueSize:  queueSize,
+	}
+}
+
+// start opens the kernel log, positions it from the checkpoint and starts
+// the stages. Errors name the configuration key to change.
+func (p *oomPipeline) start() error {
+	if p.cfg.CheckpointFile != "" {
+		if err := p.loadCheckpoint(); err != nil {
+			return err
+		}
+	}
+	r, err := kmsg.Open(p.cfg.KmsgPath)
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: oom.kmsg_path %q: %w; reading kernel OOM reports needs read access to the kernel log: run as root or with CAP_SYSLOG (kernel.dmesg_restrict=1), mount the host's /dev/kmsg into the container, or set oom.enabled: false", p.cfg.KmsgPath, err)
+	}
+	// Without a checkpoint only new kills are reported. With one, the whole
+	// ring is read (the context of a kill precedes it) and kills already
+	// emitted are skipped by sequence number.
+	if p.cfg.CheckpointFile == "" {
+		if err := r.SeekEnd(); err != nil {
+			r.Close()
+			return fmt.Errorf("cgroupmemory: oom.kmsg_path %q: seeking to the end: %w", p.cfg.KmsgPath, err)
+		}
+	}
+	p.reader = r
+	p.records = make(chan kmsg.Record, 1024)
+	p.queue = make(chan queued, p.queueSize)
+	p.wg.Add(3)
+	go p.read()
+	go p.assemble()
+	go p.send()
+	p.logger.Info("reading kernel OOM reports",
+		zap.String("oom.kmsg_path", p.cfg.KmsgPath),
+		zap.String("oom.checkpoint_file", p.cfg.CheckpointFile),
+		zap.Bool("resuming", p.resume), zap.Uint64("after_seq", p.resumeAfter))
+	return nil
+}
+
+func (p *oomPipeline) loadCheckpoint() error {
+	p.cp = checkpoint.New(p.cfg.CheckpointFile)
+	if err := p.cp.CheckWritable(); err != nil {
+		return fmt.Errorf("cgroupmemory: oom.checkpoint_file %q cannot be written: %w; point it at a writable, persistent path (a hostPath volume in a DaemonSet) or leave it empty", p.cfg.CheckpointFile, err)
+	}
+	saved, ok, err := p.cp.Load()
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: oom.checkpoint_file: %w", err)
+	}
+	p.bootID, err = checkpoint.ReadBootID(p.bootIDFile)
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: oom.checkpoint_file needs the boot id: %w", err)
+	}
+	p.resumeAfter, p.resume = checkpoint.Resume(saved, ok, p.bootID)
+	return nil
+}
+
+// read feeds raw records to the assembler. It is the only stage that
+// blocks on the kernel; it stops when shutdown closes the reader.
+func (p *oomPipeline) read() {
+	defer p.wg.Done()
+	defer close(p.records)
+	ctx := context.Background()
+	for {
+		rec, err := p.reader.Next()
+		switch {
+		case err == nil:
+			p.records <- rec
+		case errors.Is(err, os.ErrClosed):
+			return
+		case errors.Is(err, kmsg.ErrOverwritten):
+			// Counted from the sequence gap by the assembler stage.
+		case errors.Is(err, kmsg.ErrMalformed):
+			p.tb.CgroupmemoryKmsgRecordsMalformed.Add(ctx, 1)
+			p.logger.Debug("skipping malformed kernel log record", zap.Error(err))
+		default:
+			p.logger.Error("reading the kernel log failed; retrying in 1s", zap.String("oom.kmsg_path", p.cfg.KmsgPath), zap.Error(err))
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// assemble turns records into reports, and reports into log records.
+func (p *oomPipeline) assemble() {
+	defer p.wg.Done()
+	defer close(p.queue)
+	ctx := context.Background()
+	asm := oomreport.NewAssembler()
+	idle := time.NewTimer(flushAfter)
+	defer idle.Stop()
+	var last uint64
+	haveLast := false
+	for {
+		select {
+		case rec, ok := <-p.records:
+			if !ok {
+				p.enqueue(asm.Flush())
+				return
+			}
+			if rec.HasSeq {
+				if haveLast && rec.Seq > last+1 {
+					lost := int64(rec.Seq - last - 1)
+					p.tb.CgroupmemoryKmsgRecordsLost.Add(ctx, lost)
+					p.logger.Warn("kernel log records were overwritten before they were read; an OOM report among them is lost",
+						zap.Int64("records", lost), zap.Uint64("after_seq", last))
+				}
+				last, haveLast = rec.Seq, true
+			}
+			p.enqueue(asm.Add(rec))
+			idle.Reset(flushAfter)
+		case <-idle.C:
+			// Armed again only by the next record: no wakeups while quiet.
+			p.enqueue(asm.Idle())
+		}
+	}
+}
+
+// enqueue hands reports to the sender without ever waiting: a full queue
+// drops the record and counts it.
+func (p *oomPipeline) enqueue(reports []*oomreport.Report) {
+	ctx := context.Background()
+	for _, r := range reports {
+		if p.resume && r.Seq != nil && *r.Seq <= p.resumeAfter {
+			continue // emitted before the restart
+		}
+		item := queued{logs: buildOOMLogs(r, p.now(), p.rac), seq: r.Seq}
+		select {
+		case p.queue <- item:
+		default:
+			p.tb.CgroupmemoryOomRecordsDropped.Add(ctx, 1)
+			p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("body", r.Body()))
+		}
+	}
+}
+
+// send hands records to the next consumer and advances the checkpoint.
+func (p *oomPipeline) send() {
+	defer p.wg.Done()
+	ctx := context.Background()
+	for item := range p.queue {
+		if err := p.next.ConsumeLogs(ctx, item.logs); err != nil {
+			p.tb.CgroupmemoryOomRecordsDropped.Add(ctx, 1)
+			p.logger.Warn("OOM record refused by the logs pipeline", zap.Error(err))
+		} else {
+			p.tb.CgroupmemoryOomRecords.Add(ctx, 1)
+		}
+		if p.cp != nil && item.seq != nil {
+			if err := p.cp.Save(checkpoint.Position{BootID: p.bootID, Seq: *item.seq}); err != nil {
+				p.logger.Error("saving the OOM checkpoint failed; a restart may repeat this record", zap.String("oom.checkpoint_file", p.cfg.CheckpointFile), zap.Error(err))
+			}
+		}
+	}
+}
+
+// shutdown stops reading and waits until the records already read are
+// handed on (or ctx ends).
+func (p *oomPipeline) shutdown(ctx context.Context) error {
+	if p.reader == nil {
+		return nil
+	}
+	_ = p.reader.Close()
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cgroupmemory: OOM records still in flight at shutdown: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,241 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+const (
+	testPodUID      = "0f5eb28f-6722-4cf5-ab0f-b62748c018d4"
+	testContainerID = "0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+)
+
+// arrival is a logs consumer that remembers when each OOM record of one
+// cgroup arrived, and can be made to block.
+type arrival struct {
+	path string
+	mu   sync.Mutex
+	recs []plog.LogRecord
+	res  []map[string]any
+	at   []time.Time
+	gate chan struct{} // when set, ConsumeLogs waits on it
+}
+
+func (a *arrival) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (a *arrival) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	now := time.Now()
+	if a.gate != nil {
+		select {
+		case <-a.gate:
+		case <-ctx.Done():
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		rl := ld.ResourceLogs().At(i)
+		if p, ok := rl.Resource().Attributes().Get("cgroup.path"); !ok || p.Str() != a.path {
+			continue
+		}
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := plog.NewLogRecord()
+				lrs.At(k).CopyTo(lr)
+				a.recs = append(a.recs, lr)
+				a.res = append(a.res, rl.Resource().Attributes().AsRaw())
+				a.at = append(a.at, now)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *arrival) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.recs)
+}
+
+// oomScene is a kubepods-shaped cgroup pair below the test's own cgroup:
+// a pod with a 64 MiB limit and an unlimited container in it, so that the
+// pod's limit is the one hit.
+type oomScene struct {
+	pod, ctr *cgrouptest.Cgroup
+	memhog   string
+}
+
+func newOOMScene(t testing.TB) *oomScene {
+	env := cgrouptest.Require(t)
+	base := fmt.Sprintf("oomsight-oom-%d-%s/kubepods/burstable/pod%s", os.Getpid(), t.Name(), testPodUID)
+	pod := env.NewCgroup(t, base)
+	pod.SetLimit(t, 64<<20)
+	ctr := env.NewCgroup(t, base+"/"+testContainerID)
+	return &oomScene{pod: pod, ctr: ctr, memhog: cgrouptest.BuildMemhog(t)}
+}
+
+// kill runs memhog in the container until the kernel kills it at the
+// pod's limit, and returns its pid.
+func (s *oomScene) kill(t testing.TB) int {
+	p := s.ctr.Start(t, s.memhog)
+	p.MustDo(t, "anon 40")
+	cgrouptest.PaceOOM(t)
+	_, err := p.Do("anon 100", 30*time.Second)
+	require.Error(t, err, "memhog must be OOM-killed")
+	_, err = p.Wait(10 * time.Second)
+	require.NoError(t, err)
+	return p.Pid
+}
+
+func startLogsReceiver(t testing.TB, cfg *Config, next consumer.Logs) func() {
+	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	var once sync.Once
+	stop := func() { once.Do(func() { require.NoError(t, rcv.Shutdown(context.Background())) }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func oomTestConfig(s *oomScene) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Include = []string{s.ctr.Path}
+	return cfg
+}
+
+// TestOOMRecordRealKill: a real OOM kill at a pod-level limit becomes one
+// log record with the kernel's facts, delivered within a second.
+func TestOOMRecordRealKill(t *testing.T) {
+	s := newOOMScene(t)
+	sink := &arrival{path: s.ctr.Path}
+	startLogsReceiver(t, oomTestConfig(s), sink)
+
+	pid := s.kill(t)
+	require.Eventually(t, func() bool { return sink.count() >= 1 }, 10*time.Second, 20*time.Millisecond, "no OOM record for %s", s.ctr.Path)
+	time.Sleep(300 * time.Millisecond) // a second record would be a duplicate
+	require.Equal(t, 1, sink.count())
+
+	lr, res, at := sink.recs[0], sink.res[0], sink.at[0]
+	assert.Equal(t, "linux.oom_kill", lr.EventName())
+	assert.Equal(t, plog.SeverityNumberError, lr.SeverityNumber())
+	assert.Equal(t, map[string]any{
+		"cgroup.path":       s.ctr.Path,
+		"k8s.pod.uid":       testPodUID,
+		"k8s.pod.qos_class": "burstable",
+		"container.id":      testContainerID,
+	}, res)
+	a := lr.Attributes().AsRaw()
+	assert.Equal(t, int64(pid), a["process.pid"])
+	assert.Equal(t, "memhog", a["process.executable.name"])
+	assert.Equal(t, s.pod.Path, a["linux.oom.memcg"], "the pod's limit was hit")
+	assert.Equal(t, s.ctr.Path, a["linux.oom.task_memcg"])
+	assert.Equal(t, "CONSTRAINT_MEMCG", a["linux.oom.constraint"])
+	assert.Equal(t, int64(64<<20), a["linux.oom.memcg.limit"])
+	assert.GreaterOrEqual(t, a["linux.oom.victim.anon_rss"], int64(40<<20))
+	assert.Equal(t, "anon", a["linux.oom.cause"])
+	assert.Contains(t, lr.Body().Str(), "memhog")
+	assert.Contains(t, lr.Body().Str(), "pod")
+
+	killed := lr.Timestamp().AsTime()
+	assert.WithinDuration(t, time.Now(), killed, time.Minute, "kernel time converted to wall clock")
+	assert.Less(t, at.Sub(killed), time.Second, "delivered within 1 s of the kill")
+}
+
+// TestOOMCheckpointRestart: a kill while the receiver is stopped is emitted
+// exactly once after restart; another restart emits nothing again.
+func TestOOMCheckpointRestart(t *testing.T) {
+	s := newOOMScene(t)
+	cfg := oomTestConfig(s)
+	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "oom.checkpoint")
+
+	first := &arrival{path: s.ctr.Path}
+	stop := startLogsReceiver(t, cfg, first)
+	pid1 := s.kill(t)
+	require.Eventually(t, func() bool { return first.count() == 1 }, 10*time.Second, 20*time.Millisecond)
+	stop()
+
+	pid2 := s.kill(t) // while stopped
+
+	second := &arrival{path: s.ctr.Path}
+	stop = startLogsReceiver(t, cfg, second)
+	require.Eventually(t, func() bool { return second.count() >= 1 }, 10*time.Second, 20*time.Millisecond, "the kill made while stopped was lost")
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, 1, second.count(), "exactly the kill not emitted yet")
+	assert.Equal(t, int64(pid2), second.recs[0].Attributes().AsRaw()["process.pid"])
+	assert.NotEqual(t, pid1, pid2)
+	stop()
+
+	third := &arrival{path: s.ctr.Path}
+	startLogsReceiver(t, cfg, third)
+	time.Sleep(time.Second)
+	assert.Zero(t, third.count(), "nothing is repeated after another restart")
+}
+
+// TestOOMSlowConsumerNeverBlocksReading: with the consumer stuck, kills are
+// still read and assembled; what does not fit the queue is dropped and
+// counted instead of stalling the kernel log reader.
+func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
+	s := newOOMScene(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+
+	gate := make(chan struct{})
+	sink := &arrival{path: s.ctr.Path, gate: gate}
+	cfg := oomTestConfig(s)
+	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+	p.queueSize = 1
+	require.NoError(t, p.start())
+
+	for range 3 {
+		s.kill(t)
+	}
+	// One record is stuck in the consumer, one waits in the queue, the
+	// third cannot be queued.
+	require.Eventually(t, func() bool {
+		m, err := tel.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
+		return err == nil && m.Data != nil
+	}, 10*time.Second, 20*time.Millisecond, "no drop counted while the consumer was stuck")
+	close(gate)
+	require.NoError(t, p.shutdown(context.Background()))
+	assert.GreaterOrEqual(t, sink.count(), 2)
+}
+
+func TestOOMStartErrors(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.OOM.KmsgPath = filepath.Join(t.TempDir(), "no-kmsg")
+	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	require.NoError(t, err)
+	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, "oom.kmsg_path")
+	assert.ErrorContains(t, err, "CAP_SYSLOG")
+	assert.ErrorContains(t, err, "oom.enabled: false")
+	require.NoError(t, rcv.Shutdown(context.Background()))
+
+	cfg = createDefaultConfig().(*Config)
+	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "missing-dir", "cp")
+	rcv, err = NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	require.NoError(t, err)
+	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, "oom.checkpoint_file")
+	require.NoError(t, rcv.Shutdown(context.Background()))
+}
