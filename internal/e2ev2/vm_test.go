@@ -384,6 +384,7 @@ func (v *vm) readAll(targets []target) (map[string]kernelState, error) {
 // and started, scraping every 100 ms into a sink.
 type receiverRun struct {
 	sink *consumertest.MetricsSink
+	logs *consumertest.LogsSink // OOM records of the same (shared) instance
 }
 
 func startReceiver(t *testing.T, include ...string) *receiverRun {
@@ -397,13 +398,53 @@ func startReceiver(t *testing.T, include ...string) *receiverRun {
 	sink := new(consumertest.MetricsSink)
 	rcv, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
 	must(t, "receiver create", err)
+	// The logs pipeline of the same configuration shares the instance: one
+	// Start starts both, reading /dev/kmsg from its end.
+	logs := new(consumertest.LogsSink)
+	_, err = f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, logs)
+	must(t, "receiver create (logs)", err)
 	must(t, "receiver start", rcv.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() {
 		if err := rcv.Shutdown(context.Background()); err != nil {
 			t.Errorf("receiver shutdown: %v", err)
 		}
 	})
-	return &receiverRun{sink: sink}
+	return &receiverRun{sink: sink, logs: logs}
+}
+
+// oomRecords waits until n linux.oom_kill records whose cgroup.path is p
+// arrived, and returns their attributes (plus the body as "body").
+func (r *receiverRun) oomRecords(p string, n int, timeout time.Duration) []map[string]any {
+	deadline := time.Now().Add(timeout)
+	for {
+		var out []map[string]any
+		for _, ld := range r.logs.AllLogs() {
+			for i := 0; i < ld.ResourceLogs().Len(); i++ {
+				rl := ld.ResourceLogs().At(i)
+				if v, ok := rl.Resource().Attributes().Get("cgroup.path"); !ok || v.Str() != p {
+					continue
+				}
+				for j := 0; j < rl.ScopeLogs().Len(); j++ {
+					lrs := rl.ScopeLogs().At(j).LogRecords()
+					for k := 0; k < lrs.Len(); k++ {
+						if lrs.At(k).EventName() != "linux.oom_kill" {
+							continue
+						}
+						a := lrs.At(k).Attributes().AsRaw()
+						a["body"] = lrs.At(k).Body().Str()
+						for rk, rv := range rl.Resource().Attributes().AsRaw() {
+							a["resource."+rk] = rv
+						}
+						out = append(out, a)
+					}
+				}
+			}
+		}
+		if len(out) >= n || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // point is the receiver's output for one cgroup in one scrape.
@@ -906,14 +947,20 @@ func TestVMOOMPodLimit(t *testing.T) {
 			strings.Contains(line, ",task=memhog,pid="+strconv.Itoa(p.Pid)+","),
 		"internal/kmsg record: %q", line)
 
-	// TODO(issue 4): when internal/oomreport and the receiver's logs pipeline
-	// land, start the receiver with a logs sink as well (oom.enabled,
-	// kmsg_path /dev/kmsg) and check the one linux.oom_kill record of this
-	// kill: linux.oom.memcg = s.pod, linux.oom.task_memcg = cgroup.path =
-	// s.ctr, process.pid = p.Pid, process.executable.name = memhog,
-	// linux.oom.memcg.limit = s.podLimit, linux.oom.constraint =
-	// CONSTRAINT_MEMCG, and the pod/container identity attributes.
-	pending("oom-report-via-kmsg/pod-limit", "structured OOM record through the receiver's logs pipeline: internal/oomreport is not on main yet")
+	// The structured record through the receiver's logs pipeline.
+	recs := rcv.oomRecords(s.ctr, 1, 15*time.Second)
+	if len(recs) != 1 {
+		report(t, "oom-report-via-kmsg/pod-limit", false, "want 1 linux.oom_kill record for %s, got %d: %v", s.ctr, len(recs), recs)
+		return
+	}
+	a := recs[0]
+	report(t, "oom-report-via-kmsg/pod-limit",
+		a["linux.oom.memcg"] == s.pod && a["linux.oom.task_memcg"] == s.ctr &&
+			a["process.pid"] == int64(p.Pid) && a["process.executable.name"] == "memhog" &&
+			a["linux.oom.memcg.limit"] == int64(s.podLimit) && a["linux.oom.constraint"] == "CONSTRAINT_MEMCG" &&
+			a["linux.oom.cause"] == "anon" && a["linux.oom.group_kill"] == false &&
+			a["resource.k8s.pod.uid"] == s.podUID && strings.Contains(a["body"].(string), "pod"),
+		"pid=%v memcg=%v task_memcg=%v limit=%v cause=%v body=%q", a["process.pid"], a["linux.oom.memcg"], a["linux.oom.task_memcg"], a["linux.oom.memcg.limit"], a["linux.oom.cause"], a["body"])
 }
 
 // TestVMOOMGroup: a guaranteed pod (cgroupfs shape) whose container has
@@ -965,10 +1012,21 @@ func TestVMOOMGroup(t *testing.T) {
 		ok1 && ok2 && strings.Contains(kill, "oom_memcg="+s.ctr+",") && strings.Contains(group, "Tasks in "+s.ctr+" are going to be killed"),
 		"internal/kmsg records: %q then %q", kill, group)
 
-	// TODO(issue 4): with internal/oomreport, check one linux.oom_kill record
-	// per killed process, each with linux.oom.group_kill = true, and the
-	// allocator and the idle member among the victims.
-	pending("oom-report-via-kmsg/oom-group", "structured OOM records (linux.oom.group_kill) through the receiver's logs pipeline: internal/oomreport is not on main yet")
+	// One structured record per killed process (a pid the kernel prints
+	// twice is reported once), each marked as a group kill.
+	rcv.oomRecords(s.ctr, 2, 15*time.Second)
+	time.Sleep(200 * time.Millisecond) // a third record would be a repeat
+	recs := rcv.oomRecords(s.ctr, 2, 0)
+	pids := map[int64]bool{}
+	allGroup := true
+	for _, a := range recs {
+		pid, _ := a["process.pid"].(int64)
+		pids[pid] = true
+		allGroup = allGroup && a["linux.oom.group_kill"] == true
+	}
+	report(t, "oom-report-via-kmsg/oom-group",
+		len(recs) == 2 && allGroup && pids[int64(hog.Pid)] && pids[int64(idle.Pid)],
+		"want 2 records (allocator %d, idle %d) with linux.oom.group_kill=true, got %d for pids %v", hog.Pid, idle.Pid, len(recs), pids)
 }
 
 func errOrEmpty(err error) string {
