@@ -53,12 +53,6 @@ func report(t *testing.T, name string, ok bool, format string, args ...any) bool
 	return ok
 }
 
-// pending prints a CHECK line for a check whose code under test is not on
-// main yet. It is listed by the host and never counts as a pass.
-func pending(name, detail string) {
-	fmt.Println(formatCheck(name, statusPending, detail))
-}
-
 // must stops the test when a setup step fails, with a FAIL line naming it.
 func must(t *testing.T, name string, err error) {
 	t.Helper()
