@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,6 +54,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// runDistro runs the built collector on the configuration until the test
+// ends (SIGTERM), and shows its output when the test failed.
+func runDistro(t *testing.T, bin, config string) {
+	t.Helper()
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(config), 0o644))
+	var logs syncBuffer
+	cmd := exec.Command(bin, "--config", cfgFile)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("otelcol-oomsight output:\n%s", logs.String())
+		}
+	})
+}
+
 // TestDistroExportsCgroupMetricsOverOTLP runs _build/otelcol-oomsight on a
 // kubepods-shaped test cgroup holding 40 MiB under a 64 MiB limit and
 // checks what an OTLP server receives from it.
@@ -69,8 +87,7 @@ func TestDistroExportsCgroupMetricsOverOTLP(t *testing.T) {
 	p.MustDo(t, "anon 40")
 
 	srv := otlptest.Start(t)
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(cfgFile, fmt.Appendf(nil, `
+	runDistro(t, bin, fmt.Sprintf(`
 receivers:
   cgroupmemory:
     collection_interval: 200ms
@@ -88,22 +105,7 @@ service:
   telemetry:
     metrics:
       level: none
-`, cg.Path, srv.Endpoint), 0o644))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
-	cmd := exec.CommandContext(ctx, bin, "--config", cfgFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	require.NoError(t, cmd.Start())
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("otelcol-oomsight output:\n%s", logs.String())
-		}
-	}()
+`, cg.Path, srv.Endpoint))
 
 	var rm pmetric.ResourceMetrics
 	found := func() bool {

@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,8 +27,7 @@ func TestDistroExportsOOMRecordOverOTLP(t *testing.T) {
 	cg.SetLimit(t, 64<<20)
 
 	srv := otlptest.Start(t)
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(cfgFile, fmt.Appendf(nil, `
+	runDistro(t, bin, fmt.Sprintf(`
 receivers:
   cgroupmemory:
     collection_interval: 200ms
@@ -53,22 +48,7 @@ service:
   telemetry:
     metrics:
       level: none
-`, cg.Path, srv.Endpoint), 0o644))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
-	cmd := exec.CommandContext(ctx, bin, "--config", cfgFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	require.NoError(t, cmd.Start())
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("otelcol-oomsight output:\n%s", logs.String())
-		}
-	}()
+`, cg.Path, srv.Endpoint))
 	// The receiver reads only kills after its start: wait until it runs.
 	require.Eventually(t, func() bool { return srv.Metrics.DataPointCount() > 0 }, 30*time.Second, 50*time.Millisecond, "collector did not start")
 
