@@ -170,16 +170,6 @@ func (c *Cgroup) ReadUint(t testing.TB, file string) uint64 {
 	return v
 }
 
-// Stat returns a flat-keyed file of the cgroup (memory.stat, memory.events).
-func (c *Cgroup) Stat(t testing.TB, file string) map[string]uint64 {
-	t.Helper()
-	m, err := cgroupfs.ParseKeyValues(c.Read(t, file))
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	return m
-}
-
 func (c *Cgroup) write(t testing.TB, file string, v []byte) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(c.Dir, file), v, 0); err != nil {

@@ -31,14 +31,6 @@ type Record struct {
 	Message string
 }
 
-// Level is the syslog level (0 emerg … 7 debug), or -1.
-func (r Record) Level() int {
-	if r.Priority < 0 {
-		return -1
-	}
-	return r.Priority & 7
-}
-
 // ErrMalformed marks a record that is not in the /dev/kmsg format.
 var ErrMalformed = errors.New("malformed kmsg record")
 

@@ -19,14 +19,13 @@ func TestParseRecord(t *testing.T) {
 		Monotonic: 22290595 * time.Microsecond, HasMonotonic: true,
 		Message: "memory: usage 49152kB, limit 49152kB, failcnt 3207",
 	}, r)
-	assert.Equal(t, 6, r.Level())
 
 	// Dictionary lines after the message are dropped; extra header fields
 	// (newer kernels add a caller id) are accepted.
 	r, err = ParseRecord([]byte("3,437,22291066,-,caller=T1392;Memory cgroup out of memory: Killed process 1392 (memhog)\n SUBSYSTEM=memcg\n DEVICE=x\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "Memory cgroup out of memory: Killed process 1392 (memhog)", r.Message)
-	assert.Equal(t, 3, r.Level())
+	assert.Equal(t, 3, r.Priority)
 }
 
 func TestParseRecordMalformed(t *testing.T) {
