@@ -68,6 +68,10 @@ type context struct {
 	killed    bool         // a kill line completed this context
 	group     string       // the memory.oom.group cgroup, once announced
 	groupPIDs map[int]bool // pids reported in this context's group kill
+	// victim is the first victim of a group kill, and victimAgain whether
+	// the group kill has named it again (see repeatsVictim).
+	victim      *Report
+	victimAgain bool
 }
 
 // NewAssembler returns an Assembler with no report in progress.
@@ -155,6 +159,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 			a.held.GroupKill = true
 			a.ctx.group = m[1]
 			a.ctx.groupPIDs = map[int]bool{a.held.PID: true}
+			a.ctx.victim = a.held
 			return a.release(out)
 		}
 		if known(trimmed) {
@@ -328,8 +333,8 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	c := a.ctx
 	switch {
 	case c != nil && c.killed && c.group != "":
-		if c.groupPIDs[k.pid] {
-			return out // the kernel repeats the first victim in the group
+		if c.repeatsVictim(k) {
+			return out
 		}
 		c.groupPIDs[k.pid] = true
 	case c == nil || c.killed:
@@ -352,6 +357,37 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	out = a.release(out)
 	a.held = rep
 	return out
+}
+
+// repeatsVictim tells whether kill line k of a group kill names a process
+// already reported. The first victim is a member of its own group, so the
+// kernel names it a second time: under its pid, or, when its main thread
+// has already exited, under the id of a thread that still holds its memory
+// (find_lock_task_mm). That thread id is in no row of the task table, which
+// lists every process of the cgroup; a real member is. So a pid missing
+// from the table, with the victim's name and total-vm, is the victim again,
+// as long as the victim has not come round under its own pid. Without a
+// task table nothing can tell, and the line is reported as printed.
+func (c *context) repeatsVictim(k killLine) bool {
+	v := c.victim
+	if c.groupPIDs[k.pid] {
+		c.victimAgain = c.victimAgain || (v != nil && k.pid == v.PID)
+		return true
+	}
+	if v == nil || c.victimAgain || len(c.tasks) == 0 || k.comm != v.Comm {
+		return false
+	}
+	if vm, ok := k.vals["total-vm"]; !ok || v.TotalVM == nil || vm != *v.TotalVM {
+		return false
+	}
+	for _, t := range c.tasks {
+		if t.PID == int64(k.pid) {
+			return false
+		}
+	}
+	c.victimAgain = true
+	c.groupPIDs[k.pid] = true
+	return true
 }
 
 // report builds the report of victim k from the context.

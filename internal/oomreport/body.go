@@ -57,7 +57,28 @@ func (r *Report) trigger() string {
 	case r.TriggerName == "":
 		return fmt.Sprintf("pid %d", *r.TriggerPID)
 	}
+	if pid, ok := r.threadOf(*r.TriggerPID, r.TriggerName); ok {
+		return fmt.Sprintf("%s (pid %d, thread %d)", r.TriggerName, pid, *r.TriggerPID)
+	}
 	return fmt.Sprintf("%s (pid %d)", r.TriggerName, *r.TriggerPID)
+}
+
+// threadOf finds the process whose thread tid is: the kernel names the
+// allocating task by its thread id, which the task table (one row per
+// process) lists only for a single-threaded process. When tid is not in the
+// table and exactly one row has the task's name, that row is its process.
+func (r *Report) threadOf(tid int64, name string) (int64, bool) {
+	var pid int64
+	n := 0
+	for _, t := range r.Tasks {
+		if t.PID == tid {
+			return 0, false
+		}
+		if t.Name == name {
+			pid, n = t.PID, n+1
+		}
+	}
+	return pid, n == 1
 }
 
 // triggeredByOther tells whether another task triggered the kill. The

@@ -17,6 +17,13 @@
 //	    forever; with "exit" it exits 0. If $READY is set, that file is
 //	    created once the allocation is complete. The process name (comm) seen
 //	    in OOM reports is the name of the symlink used to run it.
+//
+//	threadhog MiB [hold|exit]
+//	    The same, but the allocation runs on a thread of its own while the
+//	    main thread (the thread group leader) waits. When the OOM killer
+//	    kills the process, the leader can exit before the allocating thread
+//	    has left the kernel: a memory.oom.group kill that reaches the
+//	    process then names it by the allocating thread's id.
 package main
 
 import (
@@ -26,14 +33,27 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
 )
 
+// init runs on the main thread; locking it there keeps main on the thread
+// group leader.
+func init() { runtime.LockOSThread() }
+
 func main() {
-	if filepath.Base(os.Args[0]) == "kmsgdump" {
+	switch filepath.Base(os.Args[0]) {
+	case "kmsgdump":
 		os.Exit(kmsgdump(os.Args[1:]))
+	case "threadhog":
+		done := make(chan int)
+		go func() {
+			runtime.LockOSThread() // a thread other than the locked leader
+			done <- hog(os.Args[1:])
+		}()
+		os.Exit(<-done)
 	}
 	os.Exit(hog(os.Args[1:]))
 }
