@@ -859,6 +859,22 @@ func (w *kmsgWatch) find(match func(string) bool, timeout time.Duration) (string
 	}
 }
 
+// killedPIDs collects the pids of the "Killed process" records that arrive
+// within d.
+func (w *kmsgWatch) killedPIDs(d time.Duration) []int {
+	var pids []int
+	for {
+		m, ok := w.find(func(m string) bool { return strings.Contains(m, ": Killed process ") }, d)
+		if !ok {
+			return pids
+		}
+		var pid int
+		if _, err := fmt.Sscanf(m[strings.Index(m, "Killed process ")+len("Killed process "):], "%d", &pid); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+}
+
 // killedBySIGKILL waits for memhog to end and reports whether SIGKILL ended it.
 func killedBySIGKILL(p *cgrouptest.Proc) (bool, string) {
 	ws, err := p.Wait(30 * time.Second)
@@ -960,7 +976,10 @@ func TestVMOOMPodLimit(t *testing.T) {
 
 // TestVMOOMGroup: a guaranteed pod (cgroupfs shape) whose container has
 // memory.oom.group=1 and a 64 MiB limit; an idle process holds 10 MiB while
-// another allocates 100 MiB, and the kernel kills both.
+// another allocates 100 MiB on a thread other than its main thread, and the
+// kernel kills both. The group kill names the allocator a second time: by
+// its pid, or by a thread id when its main thread has already exited; either
+// way it is one process and one record.
 func TestVMOOMGroup(t *testing.T) {
 	v := requireVM(t)
 	s := cgroupfsGuaranteed
@@ -976,7 +995,7 @@ func TestVMOOMGroup(t *testing.T) {
 	b := pt.vals["oom_kills"]
 	w := watchKmsg(t)
 
-	_, doErr := hog.Do("anon 100", 60*time.Second)
+	_, doErr := hog.Do("anon-thread 100", 60*time.Second)
 	k1, how1 := killedBySIGKILL(hog)
 	k2, how2 := killedBySIGKILL(idle)
 	report(t, "oom/oom-group/all-killed", doErr != nil && k1 && k2, "allocator: %s; idle member: %s", how1, how2)
@@ -1006,6 +1025,7 @@ func TestVMOOMGroup(t *testing.T) {
 	report(t, "kmsg-reader/oom-group",
 		ok1 && ok2 && strings.Contains(kill, "oom_memcg="+s.ctr+",") && strings.Contains(group, "Tasks in "+s.ctr+" are going to be killed"),
 		"internal/kmsg records: %q then %q", kill, group)
+	named := w.killedPIDs(time.Second) // what the group kill named, for the record
 
 	// One structured record per killed process (a pid the kernel prints
 	// twice is reported once), each marked as a group kill.
@@ -1021,7 +1041,8 @@ func TestVMOOMGroup(t *testing.T) {
 	}
 	report(t, "oom-report-via-kmsg/oom-group",
 		len(recs) == 2 && allGroup && pids[int64(hog.Pid)] && pids[int64(idle.Pid)],
-		"want 2 records (allocator %d, idle %d) with linux.oom.group_kill=true, got %d for pids %v", hog.Pid, idle.Pid, len(recs), pids)
+		"want 2 records (allocator %d, idle %d) with linux.oom.group_kill=true, got %d for pids %v; the group kill named pids %v",
+		hog.Pid, idle.Pid, len(recs), pids, named)
 }
 
 func errOrEmpty(err error) string {

@@ -6,6 +6,10 @@
 // on stdout once it is done (or "err ..."):
 //
 //	anon N         map and touch N MiB of anonymous memory (kept until exit)
+//	anon-thread N  the same on a thread other than the main thread, which
+//	               waits meanwhile: when the OOM killer kills the process,
+//	               its main thread can exit before the allocating thread,
+//	               so the kernel may name the process by a thread id
 //	file PATH N    write N MiB to PATH (page cache; shmem when PATH is on tmpfs)
 //	read PATH      read PATH to the end (brings it into the page cache)
 //	exit           exit 0
@@ -19,11 +23,16 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"runtime"
 	"strings"
 	"syscall"
 )
 
 const mib = 1 << 20
+
+// init runs on the main thread (the thread group leader); locking it there
+// keeps main on it, so that anon-thread allocates elsewhere.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	var held [][]byte
@@ -40,22 +49,30 @@ func main() {
 			continue
 		}
 		switch {
-		case f[0] == "anon" && len(f) == 2:
+		case (f[0] == "anon" || f[0] == "anon-thread") && len(f) == 2:
 			n, err := strconv.Atoi(f[1])
 			if err != nil || n <= 0 {
 				reply("err bad size %q", f[1])
 				continue
 			}
-			b, err := syscall.Mmap(-1, 0, n*mib, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+			var b []byte
+			if f[0] == "anon" {
+				b, err = anon(n)
+			} else {
+				done := make(chan struct{})
+				go func() {
+					runtime.LockOSThread() // not the main thread: main holds it
+					b, err = anon(n)
+					close(done)
+				}()
+				<-done
+			}
 			if err != nil {
 				reply("err mmap: %v", err)
 				continue
 			}
-			for i := 0; i < len(b); i += 4096 {
-				b[i] = 1
-			}
 			held = append(held, b)
-			reply("ok anon %d", n)
+			reply("ok %s %d", f[0], n)
 		case f[0] == "file" && len(f) == 3:
 			n, err := strconv.Atoi(f[2])
 			if err != nil || n <= 0 {
@@ -81,6 +98,18 @@ func main() {
 			reply("err unknown command %q", in.Text())
 		}
 	}
+}
+
+// anon maps n MiB of anonymous memory and touches every page.
+func anon(n int) ([]byte, error) {
+	b, err := syscall.Mmap(-1, 0, n*mib, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	return b, nil
 }
 
 func writeFile(path string, n int) error {
