@@ -22,8 +22,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 )
