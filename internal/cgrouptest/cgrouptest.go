@@ -115,7 +115,7 @@ func (env Env) NewCgroup(t testing.TB, rel string) *Cgroup {
 	}
 	t.Cleanup(func() {
 		for i := len(created) - 1; i >= 0; i-- {
-			if err := removeCgroup(created[i]); err != nil {
+			if err := RemoveCgroup(created[i]); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
@@ -273,9 +273,10 @@ func (p *Proc) Kill() {
 	}
 }
 
-// removeCgroup kills what is left in a cgroup and removes it; the kernel
-// refuses rmdir until the last task is gone, which takes a moment.
-func removeCgroup(dir string) error {
+// RemoveCgroup kills what is left in the cgroup directory dir and removes
+// it; the kernel refuses rmdir until the last task is gone, which takes a
+// moment.
+func RemoveCgroup(dir string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {

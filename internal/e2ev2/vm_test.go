@@ -128,34 +128,12 @@ func (v *vm) mkcg(t *testing.T, p string) *cgrouptest.Cgroup {
 		}
 		must(t, "mkcg "+p, err)
 		t.Cleanup(func() {
-			if err := removeCgroup(dir); err != nil {
+			if err := cgrouptest.RemoveCgroup(dir); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		})
 	}
 	return &cgrouptest.Cgroup{Env: v.env, Path: p, Dir: v.h.Abs(p)}
-}
-
-// removeCgroup kills what is left in a cgroup and removes it.
-func removeCgroup(dir string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("removing cgroup %s: %w", dir, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // do sends one command to memhog and stops the test if it fails.
