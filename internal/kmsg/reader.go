@@ -30,7 +30,9 @@ type Reader struct {
 	buf []byte
 	// boot is the wall-clock time of boot (realtime - monotonic), used to
 	// date records: the kernel stamps them with local_clock(), which runs
-	// with CLOCK_MONOTONIC.
+	// with CLOCK_MONOTONIC. Next renews it for every record, so a step of
+	// the wall clock (NTP, settimeofday) while the reader runs for weeks
+	// dates the records after it as dmesg would.
 	boot time.Time
 }
 
@@ -79,6 +81,9 @@ func (r *Reader) Next() (Record, error) {
 	rec, err := ParseRecord(r.buf[:n])
 	if err != nil {
 		return Record{}, err
+	}
+	if boot, err := bootTime(); err == nil {
+		r.boot = boot
 	}
 	rec.Time = r.boot.Add(rec.Monotonic)
 	return rec, nil
