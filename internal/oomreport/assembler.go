@@ -245,9 +245,15 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		return a.kill(r, k, out)
 	}
 	if m := reKillOld.FindStringSubmatch(trimmed); m != nil {
-		var c *context
-		out, c = a.fresh(out)
 		pid, _ := strconv.Atoi(m[2])
+		var c *context
+		if a.ctx != nil && !a.ctx.killed && (a.ctx.oldVictim != nil || (a.ctx.hasSummary && a.ctx.sumPID != pid)) {
+			// The context names another victim: it was a report of its
+			// own whose kill line never came.
+			out, c = a.restart(out)
+		} else {
+			out, c = a.fresh(out)
+		}
 		c.oldVictim = &killLine{prefix: m[1], pid: pid, comm: m[3]}
 		a.mode = modeNone
 		return out
@@ -340,6 +346,10 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	case c == nil || c.killed:
 		c = &context{} // a kill whose header was rate-limited away
 		a.ctx = c
+	case !c.owns(k):
+		out = a.abandon(out) // that report's kill line never came
+		c = &context{}
+		a.ctx = c
 	}
 	c.killed = true
 	rep := c.report(k)
@@ -357,6 +367,22 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	out = a.release(out)
 	a.held = rep
 	return out
+}
+
+// owns tells whether kill line k ends the report in context c rather than
+// belonging to another report (the input skipped lines, or pasted pieces of
+// several reports). Up to 5.0 the kernel printed "Kill process P … or
+// sacrifice child" and then a bare "Killed process C" for P or a child C;
+// from 5.1 the kill line carries the prefix and names the summary's task,
+// or one of its threads (same name) when the main thread has already left.
+func (c *context) owns(k killLine) bool {
+	if c.oldVictim != nil && k.prefix != "" {
+		return false
+	}
+	if c.hasSummary && k.prefix != "" && k.pid != c.sumPID && k.comm != c.sumTask {
+		return false
+	}
+	return true
 }
 
 // repeatsVictim tells whether kill line k of a group kill names a process

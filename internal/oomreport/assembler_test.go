@@ -351,3 +351,37 @@ func TestBytes(t *testing.T) {
 		assert.Equal(t, want, Bytes(n))
 	}
 }
+
+// TestPublicFragmentsDoNotMix feeds the whole corpus at once: pieces of
+// different reports follow each other there, and no kill may take another
+// report's victim, cgroups or limit (a summary whose kill line is missing
+// is still reported, with its own details).
+func TestPublicFragmentsDoNotMix(t *testing.T) {
+	type key struct {
+		pid                 int
+		comm, memcg, taskMc string
+		global              bool
+		limit               int64
+	}
+	keyOf := func(r *Report) key {
+		k := key{pid: r.PID, comm: r.Comm, memcg: r.Memcg, taskMc: r.TaskMemcg, global: r.Global}
+		if r.MemcgLimit != nil {
+			k.limit = *r.MemcgLimit
+		}
+		return k
+	}
+	var alone []key
+	for _, s := range fragments(t) {
+		for _, r := range readString(t, s) {
+			alone = append(alone, keyOf(r))
+		}
+	}
+	whole, err := os.ReadFile("../../testdata/oom/public-fragments.txt")
+	require.NoError(t, err)
+	var together []key
+	for _, r := range readString(t, string(whole)) {
+		together = append(together, keyOf(r))
+	}
+	assert.ElementsMatch(t, alone, together)
+	assert.Len(t, together, 6)
+}
