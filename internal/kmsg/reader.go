@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,14 +27,13 @@ var ErrOverwritten = errors.New("kmsg records overwritten before they were read"
 // at the first malformed record, and dates records from a boot time with
 // one-second resolution. This reader has none of those limits.
 type Reader struct {
-	f   *os.File
-	buf []byte
-	// boot is the wall-clock time of boot (realtime - monotonic), used to
-	// date records: the kernel stamps them with local_clock(), which runs
-	// with CLOCK_MONOTONIC. Next renews it for every record, so a step of
-	// the wall clock (NTP, settimeofday) while the reader runs for weeks
-	// dates the records after it as dmesg would.
-	boot time.Time
+	f    *os.File
+	conn syscall.RawConn
+	buf  []byte
+	// clock dates the records; see Clock for why realtime − monotonic is
+	// not enough.
+	clock  Clock
+	closed atomic.Bool
 }
 
 // Open opens a kmsg device for reading from the oldest record in the ring.
@@ -42,22 +42,21 @@ func Open(path string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	boot, err := bootTime()
+	conn, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// Records are at most 1 KiB of text plus escapes and dictionary; 16 KiB
 	// never truncates (a short buffer makes the kernel answer EINVAL).
-	return &Reader{f: f, buf: make([]byte, 16<<10), boot: boot}, nil
+	return &Reader{f: f, conn: conn, buf: make([]byte, 16<<10)}, nil
 }
 
-func bootTime() (time.Time, error) {
+// now reads the wall clock and CLOCK_MONOTONIC together.
+func now() (time.Time, time.Duration) {
 	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return time.Time{}, fmt.Errorf("reading CLOCK_MONOTONIC: %w", err)
-	}
-	return time.Now().Add(-time.Duration(ts.Nano())), nil
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) // cannot fail for a valid clock id
+	return time.Now(), time.Duration(ts.Nano())
 }
 
 // SeekEnd skips every record already in the ring: only new ones are read.
@@ -71,25 +70,53 @@ func (r *Reader) SeekEnd() error {
 // ErrMalformed for a record it cannot parse (reading can go on), and
 // os.ErrClosed after Close.
 func (r *Reader) Next() (Record, error) {
-	n, err := r.f.Read(r.buf)
+	n, waited, err := r.read()
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			return Record{}, ErrOverwritten
 		}
 		return Record{}, err
 	}
+	wall, mono := now()
 	rec, err := ParseRecord(r.buf[:n])
 	if err != nil {
 		return Record{}, err
 	}
-	if boot, err := bootTime(); err == nil {
-		r.boot = boot
+	if waited {
+		r.clock.Observe(rec.Monotonic, mono)
 	}
-	rec.Time = r.boot.Add(rec.Monotonic)
+	rec.Time = r.clock.Wall(rec.Monotonic, wall, mono)
 	return rec, nil
+}
+
+// read reads one record and tells whether it had to wait for it (the
+// record is new, not backlog). The device is in the runtime's poller, so a
+// wait is a poll that Close interrupts; a regular file never waits.
+func (r *Reader) read() (n int, waited bool, err error) {
+	var rerr error
+	cerr := r.conn.Read(func(fd uintptr) bool {
+		n, rerr = unix.Read(int(fd), r.buf)
+		if rerr == unix.EAGAIN {
+			waited = true
+			return false
+		}
+		return true
+	})
+	switch {
+	case cerr != nil && r.closed.Load():
+		return 0, false, os.ErrClosed // the poller's own "use of closed file"
+	case cerr != nil:
+		return 0, false, cerr
+	case rerr != nil:
+		return 0, false, rerr
+	case n == 0:
+		return 0, false, io.EOF
+	}
+	return n, waited, nil
 }
 
 // Close releases the device and unblocks a waiting Next.
 func (r *Reader) Close() error {
+	r.closed.Store(true)
 	return r.f.Close()
 }

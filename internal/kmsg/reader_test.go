@@ -14,9 +14,12 @@ import (
 	"github.com/oomsight/oomsight/internal/cgrouptest"
 )
 
-// TestReaderRealDevice writes a unique line into the real /dev/kmsg and
-// reads it back with its sequence number and a wall-clock time close to
-// now.
+// TestReaderRealDevice writes a unique line into the real /dev/kmsg while
+// the reader waits, and reads it back with its sequence number and a wall
+// time between the write and the read: dated by the kernel's own clock,
+// corrected for that clock's drift from CLOCK_MONOTONIC (realtime −
+// monotonic + timestamp alone dates it before it was written when the
+// kernel's clock runs behind, as on the CI machine).
 func TestReaderRealDevice(t *testing.T) {
 	if os.Geteuid() != 0 {
 		cgrouptest.Unavailable(t, "writing /dev/kmsg needs root")
@@ -29,13 +32,15 @@ func TestReaderRealDevice(t *testing.T) {
 	require.NoError(t, r.SeekEnd())
 
 	marker := fmt.Sprintf("oomsight-kmsg-test %d %d", os.Getpid(), time.Now().UnixNano())
-	before := time.Now()
-	require.NoError(t, os.WriteFile("/dev/kmsg", []byte(marker+"\n"), 0))
-
-	got := make(chan Record, 1)
+	type read struct {
+		rec Record
+		at  time.Time
+	}
+	got := make(chan read, 1)
 	go func() {
 		for {
 			rec, err := r.Next()
+			at := time.Now()
 			if err != nil {
 				if errors.Is(err, os.ErrClosed) {
 					return
@@ -43,15 +48,21 @@ func TestReaderRealDevice(t *testing.T) {
 				continue
 			}
 			if strings.Contains(rec.Message, marker) {
-				got <- rec
+				got <- read{rec, at}
 				return
 			}
 		}
 	}()
+	time.Sleep(100 * time.Millisecond) // the reader waits at the end of the ring
+	before := time.Now()
+	require.NoError(t, os.WriteFile("/dev/kmsg", []byte(marker+"\n"), 0))
 	select {
-	case rec := <-got:
-		assert.True(t, rec.HasSeq)
-		assert.WithinDuration(t, before, rec.Time, time.Second, "kernel time converted to wall clock")
+	case g := <-got:
+		assert.True(t, g.rec.HasSeq)
+		assert.False(t, g.rec.Time.Before(before), "dated %v before it was written at %v", g.rec.Time, before)
+		assert.False(t, g.rec.Time.After(g.at), "dated %v after it was read at %v", g.rec.Time, g.at)
+		_, have := r.clock.Offset()
+		assert.True(t, have, "a record read after a wait measures the clock")
 	case <-time.After(5 * time.Second):
 		t.Fatal("marker not read back from /dev/kmsg")
 	}
