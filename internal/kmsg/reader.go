@@ -34,6 +34,7 @@ type Reader struct {
 	// not enough.
 	clock  Clock
 	closed atomic.Bool
+	waited bool // the last Next waited for its record
 }
 
 // Open opens a kmsg device for reading from the oldest record in the ring.
@@ -71,6 +72,7 @@ func (r *Reader) SeekEnd() error {
 // os.ErrClosed after Close.
 func (r *Reader) Next() (Record, error) {
 	n, waited, err := r.read()
+	r.waited = waited
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			return Record{}, ErrOverwritten
@@ -88,6 +90,11 @@ func (r *Reader) Next() (Record, error) {
 	rec.Time = r.clock.Wall(rec.Monotonic, wall, mono)
 	return rec, nil
 }
+
+// Waited tells whether the last Next had to wait for its record: the
+// reader had reached the end of the ring, and what it reads from then on is
+// new rather than backlog.
+func (r *Reader) Waited() bool { return r.waited }
 
 // read reads one record and tells whether it had to wait for it (the
 // record is new, not backlog). The device is in the runtime's poller, so a

@@ -53,9 +53,18 @@ type oomPipeline struct {
 	resumeAfter uint64
 	resume      bool
 
-	records chan kmsg.Record
+	records chan read
 	queue   chan queued
 	wg      sync.WaitGroup
+}
+
+// read is a record as the read stage hands it on.
+type read struct {
+	kmsg.Record
+	// backlog marks a record that was in the ring when the checkpointed
+	// replay started: a slow consumer holds up the replay rather than
+	// losing a kill the checkpoint promises (the ring keeps the rest).
+	backlog bool
 }
 
 type queued struct {
@@ -98,7 +107,7 @@ func (p *oomPipeline) start() error {
 		}
 	}
 	p.reader = r
-	p.records = make(chan kmsg.Record, 1024)
+	p.records = make(chan read, 1024)
 	p.queue = make(chan queued, p.queueSize)
 	p.wg.Add(3)
 	go p.read()
@@ -134,11 +143,14 @@ func (p *oomPipeline) read() {
 	defer p.wg.Done()
 	defer close(p.records)
 	ctx := context.Background()
+	// Without a checkpoint the reader starts at the end: nothing is backlog.
+	backlog := p.cfg.CheckpointFile != ""
 	for {
 		rec, err := p.reader.Next()
+		backlog = backlog && !p.reader.Waited()
 		switch {
 		case err == nil:
-			p.records <- rec
+			p.records <- read{Record: rec, backlog: backlog}
 		case errors.Is(err, os.ErrClosed):
 			return
 		case errors.Is(err, kmsg.ErrOverwritten):
@@ -163,11 +175,12 @@ func (p *oomPipeline) assemble() {
 	defer idle.Stop()
 	var last uint64
 	haveLast := false
+	backlog := false // the last record was backlog (reports it completes are too)
 	for {
 		select {
 		case rec, ok := <-p.records:
 			if !ok {
-				p.enqueue(asm.Flush())
+				p.enqueue(asm.Flush(), backlog)
 				return
 			}
 			if rec.HasSeq {
@@ -179,24 +192,30 @@ func (p *oomPipeline) assemble() {
 				}
 				last, haveLast = rec.Seq, true
 			}
-			p.enqueue(asm.Add(rec))
+			backlog = rec.backlog
+			p.enqueue(asm.Add(rec.Record), backlog)
 			idle.Reset(flushAfter)
 		case <-idle.C:
 			// Armed again only by the next record: no wakeups while quiet.
-			p.enqueue(asm.Idle())
+			p.enqueue(asm.Idle(), backlog)
 		}
 	}
 }
 
-// enqueue hands reports to the sender without ever waiting: a full queue
-// drops the record and counts it.
-func (p *oomPipeline) enqueue(reports []*oomreport.Report) {
+// enqueue hands reports to the sender. Live, it never waits: a full queue
+// drops the record and counts it. Replaying the backlog it waits, so that
+// a checkpointed restart loses no kill to a slow consumer.
+func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 	ctx := context.Background()
 	for _, r := range reports {
 		if p.resume && r.Seq != nil && *r.Seq <= p.resumeAfter {
 			continue // emitted before the restart
 		}
 		item := queued{logs: buildOOMLogs(r, p.now(), p.rac), seq: r.Seq}
+		if backlog {
+			p.queue <- item
+			continue
+		}
 		select {
 		case p.queue <- item:
 		default:

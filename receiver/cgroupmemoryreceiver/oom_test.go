@@ -220,6 +220,51 @@ func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
 	assert.GreaterOrEqual(t, sink.count(), 2)
 }
 
+// TestOOMCheckpointReplayLosesNone: kills made while the receiver is
+// stopped are replayed from the ring on restart; a consumer slower than
+// the queue holds the replay up instead of losing them (live, the same
+// consumer would cost drops; see the test above).
+func TestOOMCheckpointReplayLosesNone(t *testing.T) {
+	s := newOOMScene(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+	cfg := oomTestConfig(s)
+	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "oom.checkpoint")
+
+	// A first run leaves a checkpoint at its one kill.
+	first := &arrival{path: s.ctr.Path}
+	stop := startLogsReceiver(t, cfg, first)
+	s.kill(t)
+	require.Eventually(t, func() bool { return first.count() == 1 }, 10*time.Second, 20*time.Millisecond)
+	stop()
+
+	var pids []int
+	for range 3 {
+		pids = append(pids, s.kill(t)) // while stopped
+	}
+
+	gate := make(chan struct{})
+	sink := &arrival{path: s.ctr.Path, gate: gate}
+	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+	p.queueSize = 1
+	require.NoError(t, p.start())
+	time.Sleep(500 * time.Millisecond) // the replay runs into the stuck consumer
+	close(gate)
+	require.Eventually(t, func() bool { return sink.count() == 3 }, 10*time.Second, 20*time.Millisecond, "kills made while stopped were lost")
+	require.NoError(t, p.shutdown(context.Background()))
+	var got []int
+	for _, lr := range sink.recs {
+		got = append(got, int(lr.Attributes().AsRaw()["process.pid"].(int64)))
+	}
+	assert.Equal(t, pids, got)
+	_, err = tel.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
+	assert.Error(t, err, "nothing dropped during the replay")
+}
+
 func TestOOMStartErrors(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.OOM.KmsgPath = filepath.Join(t.TempDir(), "no-kmsg")
