@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/oomsight/oomsight/internal/cgrouptest"
@@ -187,17 +188,24 @@ func TestOOMCheckpointRestart(t *testing.T) {
 	assert.Zero(t, third.count(), "nothing is repeated after another restart")
 }
 
-// TestOOMSlowConsumerNeverBlocksReading: with the consumer stuck, kills are
-// still read and assembled; what does not fit the queue is dropped and
-// counted instead of stalling the kernel log reader.
-func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
-	s := newOOMScene(t)
+// telemetryForTest returns receiver settings whose own telemetry the test
+// can read back, and the receiver's telemetry builder on them.
+func telemetryForTest(t *testing.T) (*componenttest.Telemetry, receiver.Settings, *metadata.TelemetryBuilder) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	require.NoError(t, err)
+	return tel, set, tb
+}
+
+// TestOOMSlowConsumerNeverBlocksReading: with the consumer stuck, kills are
+// still read and assembled; what does not fit the queue is dropped and
+// counted instead of stalling the kernel log reader.
+func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
+	s := newOOMScene(t)
+	tel, set, tb := telemetryForTest(t)
 
 	gate := make(chan struct{})
 	sink := &arrival{path: s.ctr.Path, gate: gate}
@@ -226,12 +234,7 @@ func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
 // consumer would cost drops; see the test above).
 func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 	s := newOOMScene(t)
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	set := receivertest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
-	require.NoError(t, err)
+	tel, set, tb := telemetryForTest(t)
 	cfg := oomTestConfig(s)
 	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "oom.checkpoint")
 
@@ -261,7 +264,7 @@ func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 		got = append(got, int(lr.Attributes().AsRaw()["process.pid"].(int64)))
 	}
 	assert.Equal(t, pids, got)
-	_, err = tel.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
+	_, err := tel.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
 	assert.Error(t, err, "nothing dropped during the replay")
 }
 
