@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/oomsight/oomsight/internal/oomreport"
 )
 
@@ -56,6 +58,10 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer f.Close()
 		in, name = f, files[0]
 	}
+	if isTerminal(in) {
+		// Someone typed `oomsight explain` alone: say what it waits for.
+		fmt.Fprintln(stderr, "oomsight explain: reading a kernel log from the terminal; paste it and end with Ctrl-D (or pipe dmesg/journalctl -k into it, or name a file)")
+	}
 	reports, err := oomreport.ReadAll(in)
 	if err != nil {
 		fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, err)
@@ -75,6 +81,16 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// isTerminal tells whether r is a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // writeJSON prints one flat object per line (JSON Lines), so that jq and

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,4 +93,48 @@ func TestExplainJSON(t *testing.T) {
 		assert.NotContains(t, m, "time", "raw kmsg has no wall clock")
 	}
 	assert.Equal(t, []float64{1680, 1673, 1674}, pids)
+}
+
+// TestExplainFromTerminal: run alone on a terminal, explain says what it
+// waits for, then reads what is pasted up to Ctrl-D.
+func TestExplainFromTerminal(t *testing.T) {
+	master, slave := openPTY(t)
+	in, err := os.ReadFile(fixture)
+	require.NoError(t, err)
+	go func() {
+		// A terminal line holds at most 4096 bytes; the fixture's are short.
+		_, _ = master.Write(in)
+		_, _ = master.Write([]byte("\x04"))
+	}()
+	var out, errOut bytes.Buffer
+	code := run([]string{"explain"}, slave, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, errOut.String(), "paste it and end with Ctrl-D")
+	assert.Contains(t, out.String(), "Process dd (pid 1964)")
+
+	// Not on a terminal: no hint.
+	errOut.Reset()
+	require.Equal(t, 0, run([]string{"explain", fixture}, slave, io.Discard, &errOut))
+	assert.Empty(t, errOut.String())
+}
+
+// openPTY opens a pseudo-terminal pair.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0))
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	require.NoError(t, err)
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	// No echo: nobody reads it back from the master, and a full echo
+	// buffer would stall the writer.
+	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	require.NoError(t, err)
+	tio.Lflag &^= unix.ECHO
+	require.NoError(t, unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio))
+	return m, s
 }
