@@ -102,7 +102,9 @@ func (r *Reader) Waited() bool { return r.waited }
 func (r *Reader) read() (n int, waited bool, err error) {
 	var rerr error
 	cerr := r.conn.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), r.buf)
+		for n, rerr = unix.Read(int(fd), r.buf); rerr == unix.EINTR; {
+			n, rerr = unix.Read(int(fd), r.buf)
+		}
 		if rerr == unix.EAGAIN {
 			waited = true
 			return false
