@@ -42,8 +42,10 @@ func Open(h Hierarchy, path string, opt Optional) (*Cgroup, error) {
 	dir := h.Abs(path)
 	c := &Cgroup{path: path, specs: specsFor(h.Version)}
 	c.fds = make([]int, len(c.specs))
+	for i := range c.fds {
+		c.fds[i] = -1 // before any open: Close on failure must not close fd 0
+	}
 	for i, spec := range c.specs {
-		c.fds[i] = -1
 		if spec.optional != 0 && opt&spec.optional == 0 {
 			continue
 		}
@@ -104,11 +106,11 @@ func (r *Reader) Read(c *Cgroup, now time.Time, s *Sample) error {
 	defer c.mu.RUnlock()
 	var errs []error
 	for i, fd := range c.fds {
-		if fd < 0 {
-			continue
-		}
 		if fd == closedFD {
 			return fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+		}
+		if fd < 0 {
+			continue
 		}
 		b, err := r.pread(fd)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestReadV1Fixture reads the captured v1 container through Open/Read (the
@@ -148,4 +149,43 @@ func TestOpenNotAccountedAndVanished(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNotAccounted)
 	_, err = Open(h, "/gone", 0)
 	assert.ErrorIs(t, err, ErrVanished)
+}
+
+// TestOpenFailureClosesOnlyItsOwnFiles: a file that fails to open after
+// others were opened (here memory.stat, a symlink loop) releases exactly
+// those; it must not close descriptors it never opened, such as fd 0,
+// which another cgroup's file or /dev/kmsg may be using.
+func TestOpenFailureClosesOnlyItsOwnFiles(t *testing.T) {
+	dir := t.TempDir()
+	cg := filepath.Join(dir, "child")
+	require.NoError(t, os.Mkdir(cg, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.current"), []byte("4096\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.max"), []byte("max\n"), 0o644))
+	require.NoError(t, os.Symlink("memory.stat", filepath.Join(cg, "memory.stat")))
+
+	// Whatever holds fd 0 here stands for a descriptor of someone else.
+	_, err := unix.FcntlInt(0, unix.F_GETFD, 0)
+	require.NoError(t, err, "fd 0 must be open for this test")
+	_, err = Open(Hierarchy{Version: V2, Dir: dir}, "/child", 0)
+	var fe *FileError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "memory.stat", fe.File)
+	assert.ErrorIs(t, err, unix.ELOOP)
+	_, err = unix.FcntlInt(0, unix.F_GETFD, 0)
+	assert.NoError(t, err, "fd 0 was closed by a failed Open")
+}
+
+// TestReadAfterClose: a cgroup closed while the sampler still holds it
+// reads as vanished, not as an empty sample.
+func TestReadAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	cg := filepath.Join(dir, "child")
+	require.NoError(t, os.Mkdir(cg, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.current"), []byte("4096\n"), 0o644))
+	c, err := Open(Hierarchy{Version: V2, Dir: dir}, "/child", 0)
+	require.NoError(t, err)
+	var s Sample
+	require.NoError(t, NewReader().Read(c, time.Now(), &s))
+	c.Close()
+	assert.ErrorIs(t, NewReader().Read(c, time.Now(), &s), ErrVanished)
 }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
 	"github.com/oomsight/oomsight/internal/identity"
@@ -109,6 +111,10 @@ func (r *Registry) Refresh() (Changes, error) {
 		case errors.Is(err, cgroupfs.ErrVanished):
 		case errors.Is(err, cgroupfs.ErrNotAccounted):
 			r.ignored[p] = struct{}{}
+		case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
+			// Out of file descriptors: transient, so tried again on the
+			// next refresh rather than skipped for good.
+			ch.Skipped = append(ch.Skipped, err)
 		default:
 			r.ignored[p] = struct{}{}
 			ch.Skipped = append(ch.Skipped, err)

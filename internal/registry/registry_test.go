@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/identity"
@@ -95,4 +96,34 @@ func TestFailureReportedOnce(t *testing.T) {
 	assert.True(t, e.FirstFailure("memory.max"))
 	e.Recovered()
 	assert.True(t, e.FirstFailure("memory.stat"))
+}
+
+// TestOutOfDescriptorsIsRetried: cgroups that could not be opened because
+// the process ran out of file descriptors are tried again on the next
+// refresh, not skipped for good.
+func TestOutOfDescriptorsIsRetried(t *testing.T) {
+	root := copyTree(t)
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	r := New(h, nil, 0)
+	defer r.Close()
+
+	var saved unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &saved))
+	// Room for a few cgroups (6 files each) above what is open now.
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	low := saved
+	low.Cur = uint64(len(entries)) + 20
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &low))
+	ch, refreshErr := r.Refresh()
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &saved))
+	_ = refreshErr // the walk itself may fail for want of descriptors too
+	require.NotEmpty(t, ch.Skipped, "the low limit must make some opens fail")
+	assert.ErrorIs(t, ch.Skipped[0], unix.EMFILE)
+	assert.Less(t, r.Len(), 9)
+
+	_, err = r.Refresh()
+	require.NoError(t, err)
+	assert.Equal(t, 9, r.Len(), "every cgroup is open once descriptors are back")
 }
