@@ -56,19 +56,28 @@ func Detect(root string) (Hierarchy, error) {
 	if !fi.IsDir() {
 		return Hierarchy{}, fmt.Errorf("%s is not a directory", root)
 	}
-	if hasMemoryController(filepath.Join(root, "cgroup.controllers")) {
-		return Hierarchy{Version: V2, Dir: root}, nil
-	}
-	if exists(filepath.Join(root, "memory", "memory.usage_in_bytes")) {
-		return Hierarchy{Version: V1, Dir: filepath.Join(root, "memory")}, nil
-	}
-	if hasMemoryController(filepath.Join(root, "unified", "cgroup.controllers")) {
-		return Hierarchy{Version: V2, Dir: filepath.Join(root, "unified")}, nil
-	}
-	if exists(filepath.Join(root, "memory.usage_in_bytes")) {
-		return Hierarchy{Version: V1, Dir: root}, nil
+	switch {
+	case hasMemoryController(filepath.Join(root, "cgroup.controllers")):
+		return resolved(V2, root)
+	case exists(filepath.Join(root, "memory", "memory.usage_in_bytes")):
+		return resolved(V1, filepath.Join(root, "memory"))
+	case hasMemoryController(filepath.Join(root, "unified", "cgroup.controllers")):
+		return resolved(V2, filepath.Join(root, "unified"))
+	case exists(filepath.Join(root, "memory.usage_in_bytes")):
+		return resolved(V1, root)
 	}
 	return Hierarchy{}, fmt.Errorf("%w below %s: expected cgroup v2 (cgroup.controllers listing memory) or a v1 memory mount (memory/memory.usage_in_bytes)", ErrNoMemoryController, root)
+}
+
+// resolved returns the hierarchy at dir with symlinks resolved: some hosts
+// link the controller directory (memory -> memory,memsw), and the walk does
+// not follow a symlink at its root.
+func resolved(v Version, dir string) (Hierarchy, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return Hierarchy{}, err
+	}
+	return Hierarchy{Version: v, Dir: real}, nil
 }
 
 // Abs returns the directory of the cgroup at path (relative to the root, as

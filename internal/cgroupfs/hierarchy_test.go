@@ -56,3 +56,16 @@ func TestHierarchyAbs(t *testing.T) {
 	assert.Equal(t, "/sys/fs/cgroup/memory", h.Abs("/"))
 	assert.Equal(t, "/sys/fs/cgroup/memory/kubepods/pod1", h.Abs("/kubepods/pod1"))
 }
+
+// TestDetectResolvesSymlinks: some hosts link the controller directory
+// (memory -> memory,memsw); the hierarchy is where the link points, so
+// that walking it finds the cgroups.
+func TestDetectResolvesSymlinks(t *testing.T) {
+	root := t.TempDir()
+	real := filepath.Join(root, "memory,memsw")
+	require.NoError(t, os.CopyFS(real, os.DirFS("../../testdata/v1/root/memory")))
+	require.NoError(t, os.Symlink("memory,memsw", filepath.Join(root, "memory")))
+	h, err := Detect(root)
+	require.NoError(t, err)
+	assert.Equal(t, Hierarchy{Version: V1, Dir: real}, h)
+}
