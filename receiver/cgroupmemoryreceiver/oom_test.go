@@ -223,9 +223,23 @@ func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
 		m, err := tel.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
 		return err == nil && m.Data != nil
 	}, 10*time.Second, 20*time.Millisecond, "no drop counted while the consumer was stuck")
+	// Reading went on all along: once the consumer moves again, a new kill
+	// arrives. (Kills of other test packages running at the same time go
+	// through this pipeline too, so the count of this test's records in
+	// between is not fixed.)
 	close(gate)
+	pid := int64(s.kill(t))
+	require.Eventually(t, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		for _, lr := range sink.recs {
+			if lr.Attributes().AsRaw()["process.pid"] == pid {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "no record of a kill after the consumer recovered")
 	require.NoError(t, p.shutdown(context.Background()))
-	assert.GreaterOrEqual(t, sink.count(), 2)
 }
 
 // TestOOMCheckpointReplayLosesNone: kills made while the receiver is
@@ -234,7 +248,7 @@ func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
 // consumer would cost drops; see the test above).
 func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 	s := newOOMScene(t)
-	tel, set, tb := telemetryForTest(t)
+	_, set, tb := telemetryForTest(t)
 	cfg := oomTestConfig(s)
 	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "oom.checkpoint")
 
@@ -263,9 +277,7 @@ func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 	for _, lr := range sink.recs {
 		got = append(got, int(lr.Attributes().AsRaw()["process.pid"].(int64)))
 	}
-	assert.Equal(t, pids, got)
-	_, err := tel.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
-	assert.Error(t, err, "nothing dropped during the replay")
+	assert.Equal(t, pids, got, "every kill made while stopped, in order")
 }
 
 func TestOOMStartErrors(t *testing.T) {
@@ -285,5 +297,21 @@ func TestOOMStartErrors(t *testing.T) {
 	require.NoError(t, err)
 	err = rcv.Start(context.Background(), componenttest.NewNopHost())
 	assert.ErrorContains(t, err, "oom.checkpoint_file")
+	require.NoError(t, rcv.Shutdown(context.Background()))
+}
+
+// TestLogsOnlyNeedsNoHierarchy: a receiver only in a logs pipeline reads
+// the kernel log and opens no cgroup, so a root_path without a memory
+// hierarchy does not stop it.
+func TestLogsOnlyNeedsNoHierarchy(t *testing.T) {
+	if _, err := os.Stat("/dev/kmsg"); err != nil || os.Geteuid() != 0 {
+		cgrouptest.Unavailable(t, "reading /dev/kmsg needs root")
+	}
+	cfg := createDefaultConfig().(*Config)
+	cfg.RootPath = filepath.Join(t.TempDir(), "no-cgroups")
+	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	assert.Nil(t, rcv.(*cgroupReceiver).reg, "no cgroup is held open")
 	require.NoError(t, rcv.Shutdown(context.Background()))
 }

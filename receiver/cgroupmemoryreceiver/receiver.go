@@ -82,34 +82,15 @@ func (r *cgroupReceiver) Start(ctx context.Context, host component.Host) error {
 }
 
 func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
-	h, err := cgroupfs.Detect(r.cfg.RootPath)
-	if err != nil {
-		return fmt.Errorf("cgroupmemory: root_path %q: %w; set root_path to where the host's cgroup filesystem is mounted (/sys/fs/cgroup, or /host/sys/fs/cgroup in a DaemonSet)", r.cfg.RootPath, err)
-	}
-	filter, err := discovery.NewFilter(r.cfg.Include, r.cfg.Exclude)
-	if err != nil {
-		return fmt.Errorf("cgroupmemory: %w", err)
-	}
+	var err error
 	r.tb, err = metadata.NewTelemetryBuilder(r.set.TelemetrySettings)
 	if err != nil {
 		return fmt.Errorf("cgroupmemory: telemetry: %w", err)
 	}
-	r.reg = registry.New(h, filter, optionalFiles(r.cfg.Metrics))
-	ch, err := r.reg.Refresh()
-	if err != nil {
-		r.reg.Close()
-		return fmt.Errorf("cgroupmemory: %w", err)
-	}
-	r.set.Logger.Info("cgroup memory hierarchy found",
-		zap.String("root_path", r.cfg.RootPath),
-		zap.String("version", h.Version.String()),
-		zap.String("dir", h.Dir),
-		zap.Int("cgroups", ch.Added),
-		zap.Stringer("collection_interval", r.cfg.CollectionInterval))
-	logSkipped(r.set.Logger, ch.Skipped)
+	// Only the metrics pipeline samples cgroups; a logs-only receiver holds
+	// none of them open.
 	if r.metrics != nil {
-		r.scraper.bind(r.reg, r.tb)
-		if err := r.metrics.Start(ctx, host); err != nil {
+		if err := r.startMetrics(ctx, host); err != nil {
 			return err
 		}
 	}
@@ -124,6 +105,35 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled is false: no OOM records will be emitted")
 	}
 	return nil
+}
+
+// startMetrics detects the hierarchy, opens the cgroups and starts the
+// scraper controller.
+func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) error {
+	h, err := cgroupfs.Detect(r.cfg.RootPath)
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: root_path %q: %w; set root_path to where the host's cgroup filesystem is mounted (/sys/fs/cgroup, or /host/sys/fs/cgroup in a DaemonSet)", r.cfg.RootPath, err)
+	}
+	filter, err := discovery.NewFilter(r.cfg.Include, r.cfg.Exclude)
+	if err != nil {
+		return fmt.Errorf("cgroupmemory: %w", err)
+	}
+	r.reg = registry.New(h, filter, optionalFiles(r.cfg.Metrics))
+	ch, err := r.reg.Refresh()
+	if err != nil {
+		r.reg.Close()
+		r.reg = nil
+		return fmt.Errorf("cgroupmemory: %w", err)
+	}
+	r.set.Logger.Info("cgroup memory hierarchy found",
+		zap.String("root_path", r.cfg.RootPath),
+		zap.String("version", h.Version.String()),
+		zap.String("dir", h.Dir),
+		zap.Int("cgroups", ch.Added),
+		zap.Stringer("collection_interval", r.cfg.CollectionInterval))
+	logSkipped(r.set.Logger, ch.Skipped)
+	r.scraper.bind(r.reg, r.tb)
+	return r.metrics.Start(ctx, host)
 }
 
 // Shutdown stops the pipelines and closes every cgroup. It is safe to call
