@@ -144,6 +144,8 @@ var runtimePrefixes = [...]struct{ prefix, runtime string }{
 	{"crio-", "cri-o"},
 	{"docker-", "docker"},
 	{"libpod-", "podman"},
+	{"libpod-payload-", "podman"}, // podman --cgroups=split
+	{"nerdctl-", "containerd"},    // nerdctl with the systemd cgroup manager
 }
 
 // containerSegment recognises a container cgroup. A bare 64-hex name is

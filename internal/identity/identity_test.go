@@ -87,6 +87,8 @@ func TestFromPath(t *testing.T) {
 		{"podman machine.slice", "/machine.slice/libpod-" + cid + ".scope", Identity{ContainerID: cid, Runtime: "podman"}},
 		{"podman nested container", "/machine.slice/libpod-" + cid + ".scope/container", Identity{ContainerID: cid, Runtime: "podman"}},
 		{"podman conmon", "/machine.slice/libpod-conmon-" + cid + ".scope", Identity{}},
+		{"podman split cgroups", "/user.slice/app.slice/libpod-payload-" + cid, Identity{ContainerID: cid, Runtime: "podman"}},
+		{"nerdctl", "/system.slice/nerdctl-" + cid + ".scope", Identity{ContainerID: cid, Runtime: "containerd"}},
 		{"podman rootless", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + cid + ".scope",
 			Identity{ContainerID: cid, Runtime: "podman"}},
 
