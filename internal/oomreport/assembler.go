@@ -321,7 +321,9 @@ func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
 		out, c = a.restart(out)
 	}
 	c.hasSummary, c.constraint = true, constraint
-	c.global = reSumGlobal.MatchString(line)
+	// global_oom only says no memcg was involved; a cpuset or mempolicy
+	// OOM is not system-wide.
+	c.global = reSumGlobal.MatchString(line) && constraint == "CONSTRAINT_NONE"
 	if m := reSumMemcg.FindStringSubmatch(line); m != nil {
 		c.memcg = m[1]
 	}
@@ -379,7 +381,9 @@ func (c *context) owns(k killLine) bool {
 	if c.oldVictim != nil && k.prefix != "" {
 		return false
 	}
-	if c.hasSummary && k.prefix != "" && k.pid != c.sumPID && k.comm != c.sumTask {
+	// Only a summary whose task and pid were printed in full can disown a
+	// kill line (a truncated summary leaves them unknown).
+	if c.hasSummary && c.sumPID > 0 && k.prefix != "" && k.pid != c.sumPID && k.comm != c.sumTask {
 		return false
 	}
 	return true

@@ -385,3 +385,38 @@ func TestPublicFragmentsDoNotMix(t *testing.T) {
 	assert.ElementsMatch(t, alone, together)
 	assert.Len(t, together, 6)
 }
+
+// TestDamagedCaptures: real captures with one line changed the way other
+// systems change it.
+func TestDamagedCaptures(t *testing.T) {
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return string(b)
+	}
+	// A cpuset-constrained OOM prints global_oom too (no memcg was
+	// involved), but it is not a system-wide OOM.
+	cpuset := strings.Replace(read("../../testdata/v2/oom/global.kmsg"), "constraint=CONSTRAINT_NONE", "constraint=CONSTRAINT_CPUSET", 1)
+	reps := readString(t, cpuset)
+	require.Len(t, reps, 1)
+	assert.False(t, reps[0].Global)
+	assert.Equal(t, "CONSTRAINT_CPUSET", reps[0].Constraint)
+	assert.Contains(t, reps[0].Body(), "memory ran out under CONSTRAINT_CPUSET")
+
+	// A summary cut short by a syslog line limit still belongs to the kill
+	// line that follows: the report keeps its limit and stats.
+	lines := strings.Split(read("../../testdata/v2/oom/container-limit.dmesg"), "\n")
+	cut := false
+	for i, l := range lines {
+		if j := strings.Index(l, "task_memcg="); j >= 0 && strings.Contains(l, "oom-kill:") {
+			lines[i], cut = l[:j+len("task_memcg=/kubepods/burstable/pod0f5e")], true
+		}
+	}
+	require.True(t, cut)
+	reps = readString(t, strings.Join(lines, "\n"))
+	require.Len(t, reps, 1)
+	assert.Equal(t, 1143, reps[0].PID)
+	require.NotNil(t, reps[0].MemcgLimit)
+	assert.Equal(t, int64(64<<20), *reps[0].MemcgLimit)
+	assert.Equal(t, v2CtrFS, reps[0].Memcg)
+}
