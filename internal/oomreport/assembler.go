@@ -340,10 +340,9 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	a.mode = modeNone
 	c := a.ctx
 	switch {
-	case c != nil && c.killed && c.group != "":
-		if c.repeatsVictim(k) {
-			return out
-		}
+	case c != nil && c.killed && c.group != "" && c.repeatsVictim(k):
+		return out
+	case c != nil && c.killed && c.group != "" && c.member(k):
 		c.groupPIDs[k.pid] = true
 	case c == nil || c.killed:
 		c = &context{} // a kill whose header was rate-limited away
@@ -387,6 +386,22 @@ func (c *context) owns(k killLine) bool {
 		return false
 	}
 	return true
+}
+
+// member tells whether kill line k can belong to the group kill in c: the
+// task table lists every process of the cgroup at the time of the OOM, so
+// a pid missing from it is a later kill whose header was rate-limited away
+// or lost, not a member (without a table nothing can tell).
+func (c *context) member(k killLine) bool {
+	if len(c.tasks) == 0 {
+		return true
+	}
+	for _, t := range c.tasks {
+		if t.PID == int64(k.pid) {
+			return true
+		}
+	}
+	return false
 }
 
 // repeatsVictim tells whether kill line k of a group kill names a process

@@ -420,3 +420,27 @@ func TestDamagedCaptures(t *testing.T) {
 	assert.Equal(t, int64(64<<20), *reps[0].MemcgLimit)
 	assert.Equal(t, v2CtrFS, reps[0].Memcg)
 }
+
+// TestKillAfterGroupKill: a kill line that comes after a memory.oom.group
+// kill without a header of its own (rate-limited or lost) is not one more
+// member of that group: its pid is in no row of the group's task table.
+func TestKillAfterGroupKill(t *testing.T) {
+	group, err := os.ReadFile("../../testdata/v2/oom/oom-group.kmsg")
+	require.NoError(t, err)
+	other, err := os.ReadFile("../../testdata/v2/oom/container-limit.kmsg")
+	require.NoError(t, err)
+	var kill string
+	for _, l := range strings.Split(string(other), "\n") {
+		if strings.Contains(l, "Killed process 1143") {
+			kill = l
+		}
+	}
+	require.NotEmpty(t, kill)
+	reps := readString(t, string(group)+kill+"\n")
+	require.Len(t, reps, 4)
+	last := reps[3]
+	assert.Equal(t, 1143, last.PID)
+	assert.False(t, last.GroupKill)
+	assert.Empty(t, last.TaskMemcg, "not the group's cgroup")
+	assert.Nil(t, last.MemcgLimit, "not the group's limit")
+}
