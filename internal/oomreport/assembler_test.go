@@ -444,3 +444,26 @@ func TestKillAfterGroupKill(t *testing.T) {
 	assert.Empty(t, last.TaskMemcg, "not the group's cgroup")
 	assert.Nil(t, last.MemcgLimit, "not the group's limit")
 }
+
+// TestRsyslogNewlines: rsyslog (RHEL's /var/log/messages) writes the
+// newlines inside a record as "#012"; the 5.3–6.3 stat dump, one record of
+// many lines, must still be read. The real tmpfs capture is turned into
+// what rsyslog writes of it.
+func TestRsyslogNewlines(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/v2/oom/tmpfs.kmsg")
+	require.NoError(t, err)
+	var syslog strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		_, msg, ok := strings.Cut(l, ";")
+		if !ok || strings.HasPrefix(l, " ") {
+			continue
+		}
+		syslog.WriteString("Nov 23 06:00:00 node1 kernel: " + strings.ReplaceAll(msg, `\x0a`, "#012") + "\n")
+	}
+	want := readString(t, string(raw))
+	got := readString(t, syslog.String())
+	require.Len(t, got, 1)
+	require.Len(t, want, 1)
+	assert.Equal(t, want[0].MemcgStat, got[0].MemcgStat)
+	assert.Equal(t, want[0].Body(), got[0].Body())
+}

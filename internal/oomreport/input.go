@@ -98,7 +98,10 @@ func parseLine(line string) (kmsg.Record, format, bool) {
 }
 
 // inner takes the kernel timestamp some syslog daemons keep after "kernel:".
+// rsyslog writes a newline inside a record (the 5.3–6.3 stat dump is one
+// record of many lines) as "#012"; it becomes a newline again.
 func inner(r kmsg.Record, msg string) kmsg.Record {
+	msg = strings.ReplaceAll(msg, "#012", "\n")
 	if m := reInnerStamp.FindStringSubmatch(msg); m != nil {
 		r.Monotonic, r.HasMonotonic = stamp(m[1], m[2])
 		msg = msg[len(m[0]):]
