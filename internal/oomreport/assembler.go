@@ -241,6 +241,15 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	if m := reSummary.FindStringSubmatch(trimmed); m != nil {
 		return a.summary(trimmed, m[1], out)
 	}
+	if reSkip.MatchString(trimmed) {
+		// The victim was already dying: the kernel killed nobody, so the
+		// report in progress ends without a record.
+		if a.ctx != nil && !a.ctx.killed {
+			a.ctx.killed = true
+		}
+		a.mode = modeNone
+		return out
+	}
 	if k, ok := parseKilled(trimmed); ok {
 		return a.kill(r, k, out)
 	}
@@ -304,7 +313,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 func known(line string) bool {
 	for _, re := range [...]interface{ MatchString(string) bool }{
 		reInvoked, reCPU, reMemory, reStatsFor, reTasksState, reTaskHeader,
-		reSummary, reKilled, reKillOld, reTaskIn, reReaper,
+		reSummary, reKilled, reKillOld, reTaskIn, reReaper, reSkip,
 	} {
 		if re.MatchString(line) {
 			return true

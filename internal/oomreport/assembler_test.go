@@ -467,3 +467,21 @@ func TestRsyslogNewlines(t *testing.T) {
 	assert.Equal(t, want[0].MemcgStat, got[0].MemcgStat)
 	assert.Equal(t, want[0].Body(), got[0].Body())
 }
+
+// TestVictimAlreadyExiting: when the chosen victim is already exiting the
+// kernel prints "OOM victim P (c) is already exiting. Skip killing the
+// task" instead of the kill line: nobody was killed, so no report. (The
+// real container-limit capture with its kill line replaced so.)
+func TestVictimAlreadyExiting(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/v2/oom/container-limit.kmsg")
+	require.NoError(t, err)
+	lines := strings.Split(string(raw), "\n")
+	replaced := false
+	for i, l := range lines {
+		if head, msg, ok := strings.Cut(l, ";"); ok && strings.HasPrefix(msg, "Memory cgroup out of memory: Killed process 1143") {
+			lines[i], replaced = head+";Memory cgroup out of memory: OOM victim 1143 (memhog) is already exiting. Skip killing the task", true
+		}
+	}
+	require.True(t, replaced)
+	assert.Empty(t, readString(t, strings.Join(lines, "\n")))
+}

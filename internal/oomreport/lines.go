@@ -57,6 +57,11 @@ var (
 	// aftermath of a kill, ignored (but it ends the wait for a group line).
 	reReaper = regexp.MustCompile(`^oom_reaper: `)
 
+	// "Memory cgroup out of memory: OOM victim 1143 (memhog) is already
+	// exiting. Skip killing the task" (5.x/6.x): the report ends without a
+	// kill.
+	reSkip = regexp.MustCompile(`: OOM victim \d+ \(.*\) is already exiting\. Skip killing the task$`)
+
 	reRAM = regexp.MustCompile(`^(\d+) pages RAM$`)
 )
 
