@@ -280,6 +280,9 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 			a.ctx.group = m[1]
 			if a.ctx.groupPIDs == nil {
 				a.ctx.groupPIDs = map[int]bool{}
+				if v := a.ctx.victim; v != nil {
+					a.ctx.groupPIDs[v.PID] = true // reported already, alone
+				}
 			}
 		}
 		return out
@@ -376,6 +379,7 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	}
 	out = a.release(out)
 	a.held = rep
+	c.victim = rep
 	return out
 }
 

@@ -485,3 +485,29 @@ func TestVictimAlreadyExiting(t *testing.T) {
 	require.True(t, replaced)
 	assert.Empty(t, readString(t, strings.Join(lines, "\n")))
 }
+
+// TestGroupLineAfterIdle: the live receiver releases a held kill after a
+// moment of silence; when the memory.oom.group line comes later than that,
+// the first victim, named again by the group kill, is still reported once.
+func TestGroupLineAfterIdle(t *testing.T) {
+	f, err := os.Open("../../testdata/v2/oom/oom-group.kmsg")
+	require.NoError(t, err)
+	defer f.Close()
+	a := NewAssembler()
+	var reps []*Report
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rec, err := kmsg.ParseRecord(sc.Bytes())
+		if err != nil {
+			continue // a continuation line of the previous record
+		}
+		reps = append(reps, a.Add(rec)...)
+		reps = append(reps, a.Idle()...)
+	}
+	reps = append(reps, a.Flush()...)
+	var pids []int
+	for _, r := range reps {
+		pids = append(pids, r.PID)
+	}
+	assert.Equal(t, []int{1680, 1673, 1674}, pids)
+}
