@@ -68,8 +68,9 @@ type context struct {
 	killed    bool         // a kill line completed this context
 	group     string       // the memory.oom.group cgroup, once announced
 	groupPIDs map[int]bool // pids reported in this context's group kill
-	// victim is the first victim of a group kill, and victimAgain whether
-	// the group kill has named it again (see repeatsVictim).
+	// victim is the report of this context's first kill (the first victim
+	// if a group kill follows), and victimAgain whether the group kill has
+	// named it again (see repeatsVictim).
 	victim      *Report
 	victimAgain bool
 }
@@ -244,7 +245,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	if reSkip.MatchString(trimmed) {
 		// The victim was already dying: the kernel killed nobody, so the
 		// report in progress ends without a record.
-		if a.ctx != nil && !a.ctx.killed {
+		if a.ctx != nil {
 			a.ctx.killed = true
 		}
 		a.mode = modeNone
@@ -406,15 +407,12 @@ func (c *context) owns(k killLine) bool {
 // a pid missing from it is a later kill whose header was rate-limited away
 // or lost, not a member (without a table nothing can tell).
 func (c *context) member(k killLine) bool {
-	if len(c.tasks) == 0 {
-		return true
-	}
-	for _, t := range c.tasks {
-		if t.PID == int64(k.pid) {
-			return true
-		}
-	}
-	return false
+	return len(c.tasks) == 0 || inTasks(c.tasks, int64(k.pid))
+}
+
+// inTasks tells whether the task table lists pid.
+func inTasks(tasks []Task, pid int64) bool {
+	return slices.ContainsFunc(tasks, func(t Task) bool { return t.PID == pid })
 }
 
 // repeatsVictim tells whether kill line k of a group kill names a process
@@ -435,13 +433,8 @@ func (c *context) repeatsVictim(k killLine) bool {
 	if v == nil || c.victimAgain || len(c.tasks) == 0 || k.comm != v.Comm {
 		return false
 	}
-	if vm, ok := k.vals["total-vm"]; !ok || v.TotalVM == nil || vm != *v.TotalVM {
+	if vm, ok := k.vals["total-vm"]; !ok || v.TotalVM == nil || vm != *v.TotalVM || inTasks(c.tasks, int64(k.pid)) {
 		return false
-	}
-	for _, t := range c.tasks {
-		if t.PID == int64(k.pid) {
-			return false
-		}
 	}
 	c.victimAgain = true
 	c.groupPIDs[k.pid] = true

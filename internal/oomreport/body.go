@@ -95,12 +95,7 @@ func (r *Report) triggeredByOther() bool {
 	if r.TriggerName != "" && r.TriggerName != r.Comm {
 		return true
 	}
-	for _, t := range r.Tasks {
-		if t.PID == *r.TriggerPID {
-			return true
-		}
-	}
-	return false
+	return inTasks(r.Tasks, *r.TriggerPID)
 }
 
 // place names where a cgroup is: pod and container by short id when the
