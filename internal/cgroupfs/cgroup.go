@@ -33,14 +33,28 @@ type Cgroup struct {
 	path  string
 	specs []fileSpec
 	fds   []int // -1 where the file does not exist on this kernel
+	// peakFD is the descriptor of the peak file when it is reset after each
+	// read (-1 otherwise): see PeakResets.
+	peakFD int
 }
+
+// resetValue is written to a peak file to reset it. The kernel ignores what
+// is written (v1 resets the watermark to the current usage, v2 6.12+ the
+// watermark of this open file only).
+var resetValue = []byte("0")
 
 // Open opens the memory files of the cgroup at path (relative to h.Dir, "/"
 // for the root). Files that this kernel does not have (memory.peak before
 // 5.19, memory.oom_control's oom_kill before 4.13) are left out.
+//
+// The peak file is held for writing, so that each Read resets it, where
+// that is exact and harmless: v2 memory.peak on 6.12+, whose reset applies
+// to this descriptor only, and v1 memory.max_usage_in_bytes only with
+// WithPeakReset (its reset is global). Where the kernel or a read-only
+// mount refuses it, the peak stays the lifetime peak (see PeakResets).
 func Open(h Hierarchy, path string, opt Optional) (*Cgroup, error) {
 	dir := h.Abs(path)
-	c := &Cgroup{path: path, specs: specsFor(h.Version)}
+	c := &Cgroup{path: path, specs: specsFor(h.Version), peakFD: -1}
 	c.fds = make([]int, len(c.specs))
 	for i := range c.fds {
 		c.fds[i] = -1 // before any open: Close on failure must not close fd 0
@@ -49,9 +63,15 @@ func Open(h Hierarchy, path string, opt Optional) (*Cgroup, error) {
 		if spec.optional != 0 && opt&spec.optional == 0 {
 			continue
 		}
-		fd, err := unix.Open(filepath.Join(dir, spec.name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if spec.optional == WithLifetimePeak && c.peakFD < 0 {
+			continue // the peak file is not reset: Peak is the lifetime peak
+		}
+		fd, err := openSpec(dir, spec, h.Version == V2 || opt&WithPeakReset != 0)
 		if err == nil {
 			c.fds[i] = fd
+			if spec.peak && resets(fd) {
+				c.peakFD = fd
+			}
 			continue
 		}
 		if spec.required || !errors.Is(err, unix.ENOENT) {
@@ -68,6 +88,44 @@ func Open(h Hierarchy, path string, opt Optional) (*Cgroup, error) {
 	return c, nil
 }
 
+// openSpec opens one memory file: its alternative when the kernel has no
+// file of that name, and the peak file read-write when resetPeak allows it
+// and the kernel and the mount do (read-only otherwise).
+func openSpec(dir string, spec fileSpec, resetPeak bool) (int, error) {
+	name := filepath.Join(dir, spec.name)
+	if spec.peak && resetPeak {
+		if fd, err := unix.Open(name, unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
+			return fd, nil
+		}
+	}
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) && spec.alt != "" {
+		fd, err = unix.Open(filepath.Join(dir, spec.alt), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	return fd, err
+}
+
+// resets reports whether fd is a cgroup file opened for writing and a
+// reset through it works (v2 memory.peak before 6.12 has no write handler).
+// Files on other filesystems (copied fixture trees) are never written.
+func resets(fd int) bool {
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil || flags&unix.O_ACCMODE != unix.O_RDWR {
+		return false
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil || (fs.Type != unix.CGROUP_SUPER_MAGIC && fs.Type != unix.CGROUP2_SUPER_MAGIC) {
+		return false
+	}
+	_, err = unix.Pwrite(fd, resetValue, 0)
+	return err == nil
+}
+
+// PeakResets reports whether each Read resets the peak file, so that a
+// sample's Peak is the highest usage since the previous Read (exact) rather
+// than the cgroup's lifetime peak.
+func (c *Cgroup) PeakResets() bool { return c.peakFD >= 0 }
+
 // Path is the cgroup's path relative to the hierarchy root.
 func (c *Cgroup) Path() string { return c.path }
 
@@ -81,6 +139,7 @@ func (c *Cgroup) Close() {
 			c.fds[i] = closedFD
 		}
 	}
+	c.peakFD = -1
 }
 
 // Reader reads cgroups into samples through a scratch buffer it owns, so
@@ -98,7 +157,8 @@ func NewReader() *Reader {
 
 // Read fills s with a fresh reading of c, taken at now. It returns
 // ErrVanished when the cgroup is gone, or a joined list of *FileError for
-// files that failed; the rest of the sample is valid in that case.
+// files that failed; the rest of the sample is valid in that case. Where
+// PeakResets, the peak file is reset right after it is read.
 func (r *Reader) Read(c *Cgroup, now time.Time, s *Sample) error {
 	s.Reset()
 	s.Time = now
@@ -123,9 +183,69 @@ func (r *Reader) Read(c *Cgroup, now time.Time, s *Sample) error {
 		if err := c.specs[i].parse(b, s); err != nil {
 			errs = append(errs, &FileError{Path: c.path, File: c.specs[i].name, Err: err})
 		}
+		if fd == c.peakFD {
+			if _, err := unix.Pwrite(fd, resetValue, 0); err != nil {
+				errs = append(errs, &FileError{Path: c.path, File: c.specs[i].name, Err: fmt.Errorf("resetting the peak: %w", err)})
+			}
+		}
+	}
+	s.PeakSinceRead = c.peakFD >= 0
+	if v, ok := s.Get(Peak); ok && !s.PeakSinceRead {
+		s.Set(PeakLifetime, v)
 	}
 	s.deriveWorkingSet()
 	return errors.Join(errs...)
+}
+
+// Counters reads only the failcnt and oom_kills counters of c into s (v2
+// memory.events.local; v1 memory.failcnt and memory.oom_control): what the
+// event sampler checks to tell which cgroup a v2 notification is about.
+func (r *Reader) Counters(c *Cgroup, s *Sample) error {
+	s.Reset()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i, fd := range c.fds {
+		if !c.specs[i].counters || fd == -1 {
+			continue
+		}
+		if fd == closedFD {
+			return fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+		}
+		b, err := r.pread(fd)
+		if err != nil {
+			if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+			}
+			return &FileError{Path: c.path, File: c.specs[i].name, Err: err}
+		}
+		if err := c.specs[i].parse(b, s); err != nil {
+			return &FileError{Path: c.path, File: c.specs[i].name, Err: err}
+		}
+	}
+	return nil
+}
+
+// Usage reads only the usage of c (memory.usage_in_bytes or memory.current):
+// the light read of the fast pass, one pread on a held descriptor.
+func (r *Reader) Usage(c *Cgroup) (uint64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fd := c.fds[0] // the usage file is first and required
+	if fd < 0 {
+		return 0, fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+	}
+	b, err := r.pread(fd)
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+			return 0, fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+		}
+		return 0, &FileError{Path: c.path, File: c.specs[0].name, Err: err}
+	}
+	v, err := ParseUint(b)
+	if err != nil {
+		return 0, &FileError{Path: c.path, File: c.specs[0].name, Err: err}
+	}
+	return v, nil
 }
 
 // pread reads a whole cgroup file from offset 0. cgroup files are generated

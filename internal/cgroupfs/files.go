@@ -11,6 +11,13 @@ const (
 	WithKernel   Optional = 1 << iota // v1 memory.kmem.usage_in_bytes (v2 reads kernel from memory.stat)
 	WithSwap                          // v2 memory.swap.current (v1 reads total_swap from memory.stat)
 	WithPressure                      // v2 memory.pressure
+	// WithPeakReset resets v1 memory.max_usage_in_bytes after each Read
+	// (opt-in: the reset is global, other readers see it too). v2 always
+	// resets its own descriptor of memory.peak where the kernel allows it.
+	WithPeakReset
+	// WithLifetimePeak keeps the lifetime peak readable (PeakLifetime) when
+	// the peak file is reset per read: v2 opens memory.peak a second time.
+	WithLifetimePeak
 )
 
 // fileSpec is one memory file of a cgroup version and how its contents
@@ -21,6 +28,15 @@ type fileSpec struct {
 	// required files make a cgroup without them unsampleable (the v2 root
 	// cgroup has no memory.current).
 	required bool
+	// alt is read instead when the kernel has no file called name
+	// (memory.events.local is 5.2+; before it, memory.events).
+	alt string
+	// peak marks the peak file, which Open may hold for writing so that
+	// each Read resets it (see Cgroup.PeakResets).
+	peak bool
+	// counters marks the file of the failcnt and oom_kills counters that
+	// Reader.Counters reads alone.
+	counters bool
 	parse    func(b []byte, s *Sample) error
 }
 
@@ -28,19 +44,22 @@ type fileSpec struct {
 var v1Files = []fileSpec{
 	{name: "memory.usage_in_bytes", required: true, parse: single(Usage)},
 	{name: "memory.limit_in_bytes", parse: limit},
-	{name: "memory.max_usage_in_bytes", parse: single(Peak)},
-	{name: "memory.failcnt", parse: single(Failcnt)},
+	{name: "memory.max_usage_in_bytes", peak: true, parse: single(Peak)},
+	{name: "memory.failcnt", counters: true, parse: single(Failcnt)},
 	{name: "memory.stat", parse: v1Stat},
-	{name: "memory.oom_control", parse: v1OOMControl},
+	{name: "memory.oom_control", counters: true, parse: v1OOMControl},
 	{name: "memory.kmem.usage_in_bytes", optional: WithKernel, parse: single(Kernel)},
 }
 
 var v2Files = []fileSpec{
 	{name: "memory.current", required: true, parse: single(Usage)},
 	{name: "memory.max", parse: limit},
-	{name: "memory.peak", parse: single(Peak)},
+	{name: "memory.peak", peak: true, parse: single(Peak)},
 	{name: "memory.stat", parse: v2Stat},
-	{name: "memory.events", parse: v2Events},
+	// memory.events is hierarchical (a pod counts its containers' limit
+	// hits); the .local file counts this cgroup's own, like v1 failcnt.
+	{name: "memory.events.local", alt: "memory.events", counters: true, parse: v2Events},
+	{name: "memory.peak", optional: WithLifetimePeak, parse: single(PeakLifetime)},
 	{name: "memory.swap.current", optional: WithSwap, parse: single(Swap)},
 	{name: "memory.pressure", optional: WithPressure, parse: pressure},
 }
@@ -154,8 +173,9 @@ func v1OOMControl(b []byte, s *Sample) error {
 	return kv.Err()
 }
 
-// v2Events reads memory.events: "max" counts the times usage hit memory.max
-// (v1's failcnt), "oom_kill" the processes the OOM killer took.
+// v2Events reads memory.events.local (or memory.events): "max" counts the
+// times usage hit memory.max (v1's failcnt), "oom_kill" the processes the
+// OOM killer took.
 func v2Events(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b}
 	for kv.Next() {

@@ -11,7 +11,7 @@ const (
 	Usage        Field = iota // v1 memory.usage_in_bytes, v2 memory.current
 	WorkingSet                // Usage - InactiveFile, floored at 0
 	Limit                     // absent when unlimited
-	Peak                      // v1 memory.max_usage_in_bytes, v2 memory.peak
+	Peak                      // v1 memory.max_usage_in_bytes, v2 memory.peak: since the previous Read when Sample.PeakSinceRead, else the lifetime peak
 	Anon                      // v1 total_rss, v2 anon
 	File                      // v1 total_cache, v2 file
 	ActiveFile                // v1 total_active_file, v2 active_file
@@ -28,6 +28,7 @@ const (
 	PgMajFault                // count of major faults: v1 total_pgmajfault, v2 pgmajfault
 	PressureSome              // microseconds: v2 memory.pressure "some" total
 	PressureFull              // microseconds: v2 memory.pressure "full" total
+	PeakLifetime              // the cgroup's lifetime peak (v1 memory.max_usage_in_bytes unless reset, v2 memory.peak)
 	numFields
 )
 
@@ -35,7 +36,7 @@ var fieldNames = [numFields]string{
 	"usage", "working_set", "limit", "peak", "anon", "file", "active_file",
 	"inactive_file", "shmem", "failcnt", "oom_kills", "mapped_file", "kernel",
 	"sock", "slab", "swap", "pgfault", "pgmajfault", "pressure_some_us",
-	"pressure_full_us",
+	"pressure_full_us", "peak_lifetime",
 }
 
 func (f Field) String() string {
@@ -59,8 +60,12 @@ func Fields() []Field {
 // zero, so that no wrong number is ever reported.
 type Sample struct {
 	Time time.Time
-	vals [numFields]uint64
-	has  uint32
+	// PeakSinceRead says that Peak is the highest usage since the previous
+	// Read of this cgroup (the peak file is reset per read), not the
+	// cgroup's lifetime peak.
+	PeakSinceRead bool
+	vals          [numFields]uint64
+	has           uint32
 }
 
 // Get returns the value of f and whether it is present.

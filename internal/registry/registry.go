@@ -9,22 +9,32 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
 	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/recorder"
 )
 
+// Keep is how long the flight recorder of a removed cgroup stays readable:
+// a runtime removes a container's cgroup right after its last process was
+// OOM-killed, before the kill's record is assembled.
+const Keep = 30 * time.Second
+
 // Entry is one live cgroup. Path, Identity and Cgroup never change; the
-// failure bookkeeping belongs to the one goroutine that samples on schedule.
+// failure bookkeeping belongs to the one goroutine that samples on schedule;
+// the sampling state (see state.go) is shared by the fast pass, the event
+// sampler, the scraper and the OOM enrichment under its own lock.
 type Entry struct {
 	Path     string
 	Identity identity.Identity
 	Cgroup   *cgroupfs.Cgroup
 
 	failing map[string]struct{}
+	state
 }
 
 // FirstFailure records that file failed and reports whether that is news:
@@ -56,9 +66,14 @@ type Changes struct {
 
 // Registry is the set of live cgroups. It is safe for concurrent use.
 type Registry struct {
-	h      cgroupfs.Hierarchy
-	filter *discovery.Filter
-	opt    cgroupfs.Optional
+	h        cgroupfs.Hierarchy
+	filter   *discovery.Filter
+	opt      cgroupfs.Optional
+	sampling time.Duration
+	// OnRemove, when set before the first Refresh, is called (with the
+	// registry locked: it must not call back) for every cgroup that leaves.
+	OnRemove func(path string)
+	now      func() time.Time
 
 	mu      sync.Mutex
 	entries map[string]*Entry
@@ -67,16 +82,27 @@ type Registry struct {
 	// accounting, or a file that failed to open) so that they are not
 	// retried and reported on every refresh.
 	ignored map[string]struct{}
+	// departed keeps the flight recorders of removed cgroups for Keep.
+	departed map[string]departed
 }
 
-// New returns an empty registry over h; Refresh fills it.
-func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional) *Registry {
+type departed struct {
+	e  *Entry
+	at time.Time
+}
+
+// New returns an empty registry over h; Refresh fills it. sampling is the
+// fast pass's interval (0: off), which sizes the flight recorders' buckets.
+func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional, sampling time.Duration) *Registry {
 	return &Registry{
-		h:       h,
-		filter:  filter,
-		opt:     opt,
-		entries: make(map[string]*Entry),
-		ignored: make(map[string]struct{}),
+		h:        h,
+		filter:   filter,
+		opt:      opt,
+		sampling: sampling,
+		now:      time.Now,
+		entries:  make(map[string]*Entry),
+		ignored:  make(map[string]struct{}),
+		departed: make(map[string]departed),
 	}
 }
 
@@ -106,7 +132,9 @@ func (r *Registry) Refresh() (Changes, error) {
 		cg, err := cgroupfs.Open(r.h, p, r.opt)
 		switch {
 		case err == nil:
-			r.entries[p] = &Entry{Path: p, Identity: identity.FromPath(p), Cgroup: cg}
+			e := &Entry{Path: p, Identity: identity.FromPath(p), Cgroup: cg}
+			e.rec = recorder.New(r.sampling)
+			r.entries[p] = e
 			ch.Added++
 		case errors.Is(err, cgroupfs.ErrVanished):
 		case errors.Is(err, cgroupfs.ErrNotAccounted):
@@ -122,11 +150,11 @@ func (r *Registry) Refresh() (Changes, error) {
 	}
 	for p, e := range r.entries {
 		if _, ok := live[p]; !ok {
-			e.Cgroup.Close()
-			delete(r.entries, p)
+			r.removeLocked(e)
 			ch.Removed++
 		}
 	}
+	r.pruneLocked()
 	for p := range r.ignored {
 		if _, ok := live[p]; !ok {
 			delete(r.ignored, p)
@@ -172,12 +200,50 @@ func (r *Registry) Drop(path string) {
 	if !ok {
 		return
 	}
-	e.Cgroup.Close()
-	delete(r.entries, path)
+	r.removeLocked(e)
 	i := sort.Search(len(r.sorted), func(i int) bool { return r.sorted[i].Path >= path })
 	if i < len(r.sorted) && r.sorted[i] == e {
 		r.sorted = append(r.sorted[:i], r.sorted[i+1:]...)
 	}
+}
+
+// removeLocked closes a cgroup that left and keeps its recorder for Keep.
+func (r *Registry) removeLocked(e *Entry) {
+	e.Cgroup.Close()
+	delete(r.entries, e.Path)
+	r.departed[e.Path] = departed{e: e, at: r.now()}
+	if r.OnRemove != nil {
+		r.OnRemove(e.Path)
+	}
+}
+
+func (r *Registry) pruneLocked() {
+	now := r.now()
+	for p, d := range r.departed {
+		if now.Sub(d.at) > Keep {
+			delete(r.departed, p)
+		}
+	}
+}
+
+// History returns the flight recorder's history of the cgroup at path up
+// to until: the live cgroup's, or, when it has none that old, the one of a
+// cgroup at that path removed less than Keep ago. ok is false when neither
+// has any point.
+func (r *Registry) History(path string, until time.Time) (recorder.History, bool) {
+	r.mu.Lock()
+	r.pruneLocked()
+	live, d := r.entries[path], r.departed[path]
+	r.mu.Unlock()
+	for _, e := range []*Entry{live, d.e} {
+		if e == nil {
+			continue
+		}
+		if h := e.History(until); len(h.T) > 0 {
+			return h, true
+		}
+	}
+	return recorder.History{}, false
 }
 
 // Len is the number of live cgroups.
@@ -196,4 +262,5 @@ func (r *Registry) Close() {
 		delete(r.entries, p)
 	}
 	r.sorted = nil
+	clear(r.departed)
 }

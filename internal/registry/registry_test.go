@@ -34,7 +34,7 @@ func TestRefreshTracksChurn(t *testing.T) {
 	root := copyTree(t)
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
-	r := New(h, nil, 0)
+	r := New(h, nil, 0, 0)
 	defer r.Close()
 
 	ch, err := r.Refresh()
@@ -83,7 +83,7 @@ func TestRefreshRootGone(t *testing.T) {
 	root := copyTree(t)
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
-	r := New(h, nil, 0)
+	r := New(h, nil, 0, 0)
 	require.NoError(t, os.RemoveAll(filepath.Join(root, "memory")))
 	_, err = r.Refresh()
 	assert.ErrorContains(t, err, "listing cgroups below")
@@ -105,7 +105,7 @@ func TestOutOfDescriptorsIsRetried(t *testing.T) {
 	root := copyTree(t)
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
-	r := New(h, nil, 0)
+	r := New(h, nil, 0, 0)
 	defer r.Close()
 
 	var saved unix.Rlimit

@@ -23,6 +23,17 @@ type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
 
+	// SamplingInterval drives the fast pass: usage alone, read for every
+	// cgroup this often, feeding the per-interval peak and the flight
+	// recorder; 0 turns it off. CollectionInterval stays the export rate
+	// and the full read of every memory file.
+	SamplingInterval time.Duration `mapstructure:"sampling_interval"`
+	// PeakReset (cgroup v1) resets memory.max_usage_in_bytes after each
+	// read, which makes cgroup.memory.peak exact for spikes shorter than the
+	// sampling interval. Opt-in: the reset is global, so other readers of
+	// that file (cAdvisor's container_memory_max_usage_bytes) see it too.
+	PeakReset bool `mapstructure:"peak_reset"`
+
 	// RootPath is where the cgroup filesystem is mounted; the memory
 	// hierarchy (v2, v1 or hybrid) is detected below it.
 	RootPath string `mapstructure:"root_path"`
@@ -61,6 +72,7 @@ func createDefaultConfig() component.Config {
 	cc.InitialDelay = 0
 	return &Config{
 		ControllerConfig:     cc,
+		SamplingInterval:     100 * time.Millisecond,
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 		RootPath:             "/sys/fs/cgroup",
 		Include:              []string{},
@@ -79,6 +91,12 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.CollectionInterval > 0 && cfg.CollectionInterval < minInterval {
 		errs = append(errs, fmt.Errorf("collection_interval: %s is below the minimum of %s; use 100ms for high-frequency sampling", cfg.CollectionInterval, minInterval))
+	}
+	switch {
+	case cfg.SamplingInterval < 0:
+		errs = append(errs, fmt.Errorf("sampling_interval: %s is negative; use 100ms, or 0 to turn the fast pass off", cfg.SamplingInterval))
+	case cfg.SamplingInterval > 0 && cfg.SamplingInterval < minInterval:
+		errs = append(errs, fmt.Errorf("sampling_interval: %s is below the minimum of %s; use 100ms, or 0 to turn the fast pass off", cfg.SamplingInterval, minInterval))
 	}
 	switch {
 	case cfg.RootPath == "":

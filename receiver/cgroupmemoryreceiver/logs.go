@@ -1,6 +1,7 @@
 package cgroupmemoryreceiver
 
 import (
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -25,10 +27,14 @@ var resourceKeys = map[string]bool{
 	"container.runtime.name": true,
 }
 
+// historyKey is the attribute of the limiting cgroup's flight recorder.
+const historyKey = "cgroup.memory.history"
+
 // buildOOMLogs turns one report into one log record: event linux.oom_kill,
 // severity ERROR, timestamp = the kernel's time of the kill line, observed
-// = when it was read, body = the explanation, attributes = the report.
-func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.ResourceAttributesConfig) plog.Logs {
+// = when it was read, body = the explanation, attributes = the report and,
+// when the receiver sampled the limiting cgroup, its climb (hist).
+func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	if r.TaskMemcg != "" {
@@ -47,7 +53,7 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(r.Time))
 	}
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
-	lr.Body().SetStr(r.Body())
+	body := r.Body()
 	attrs := lr.Attributes()
 	for _, f := range r.Fields() {
 		if resourceKeys[f.Key] {
@@ -55,7 +61,42 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 		}
 		putValue(attrs, f.Key, f.Value)
 	}
+	if hist != nil {
+		putHistory(attrs.PutEmptyMap(historyKey), hist)
+		end := r.Time
+		if end.IsZero() {
+			end = observed
+		}
+		var top uint64
+		if r.MemcgUsage != nil && *r.MemcgUsage > 0 && !r.Global {
+			top = uint64(*r.MemcgUsage)
+		}
+		if climb := hist.Climb(end.UnixNano(), top, oomreport.Bytes); climb != "" {
+			body += " " + strings.ToUpper(climb[:1]) + climb[1:] + "."
+		}
+	}
+	lr.Body().SetStr(body)
 	return ld
+}
+
+// putHistory writes a flight recorder's history as equal-length arrays:
+// t (unix ms) and usage; full_t (unix ms), anon, file, active_file, shmem.
+func putHistory(m pcommon.Map, h *recorder.History) {
+	ints := func(key string, n int, at func(int) int64) {
+		s := m.PutEmptySlice(key)
+		s.EnsureCapacity(n)
+		for i := 0; i < n; i++ {
+			s.AppendEmpty().SetInt(at(i))
+		}
+	}
+	ints("t", len(h.T), func(i int) int64 { return h.T[i] })
+	ints("usage", len(h.Usage), func(i int) int64 { return clampInt64(h.Usage[i]) })
+	full := h.Full
+	ints("full_t", len(full), func(i int) int64 { return full[i].T / int64(time.Millisecond) })
+	ints("anon", len(full), func(i int) int64 { return clampInt64(full[i].Anon) })
+	ints("file", len(full), func(i int) int64 { return clampInt64(full[i].File) })
+	ints("active_file", len(full), func(i int) int64 { return clampInt64(full[i].ActiveFile) })
+	ints("shmem", len(full), func(i int) int64 { return clampInt64(full[i].Shmem) })
 }
 
 // putValue stores one report value with its natural OTLP type.

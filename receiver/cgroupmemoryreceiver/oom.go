@@ -16,6 +16,7 @@ import (
 	"github.com/oomsight/oomsight/internal/checkpoint"
 	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -44,6 +45,9 @@ type oomPipeline struct {
 	bootIDFile string
 	now        func() time.Time
 	queueSize  int
+	// history, when the receiver samples cgroups, returns a cgroup's
+	// flight recorder up to a moment (registry.History).
+	history func(path string, until time.Time) (recorder.History, bool)
 
 	reader *kmsg.Reader
 	cp     *checkpoint.File
@@ -211,7 +215,7 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 		if p.resume && r.Seq != nil && *r.Seq <= p.resumeAfter {
 			continue // emitted before the restart
 		}
-		item := queued{logs: buildOOMLogs(r, p.now(), p.rac), seq: r.Seq}
+		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.climb(r)), seq: r.Seq}
 		if backlog {
 			p.queue <- item
 			continue
@@ -223,6 +227,30 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 			p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("body", r.Body()))
 		}
 	}
+}
+
+// climb returns the flight recorder's history of the cgroup whose limit was
+// hit (for a global OOM, the victim's), up to the kill; nil without one.
+func (p *oomPipeline) climb(r *oomreport.Report) *recorder.History {
+	if p.history == nil {
+		return nil
+	}
+	path := r.Memcg
+	if path == "" || r.Global {
+		path = r.TaskMemcg
+	}
+	if path == "" {
+		return nil
+	}
+	until := r.Time
+	if until.IsZero() {
+		until = p.now()
+	}
+	h, ok := p.history(path, until)
+	if !ok {
+		return nil
+	}
+	return &h
 }
 
 // send hands records to the next consumer and advances the checkpoint.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/events"
 	"github.com/oomsight/oomsight/internal/registry"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
@@ -37,8 +38,10 @@ type cgroupReceiver struct {
 	shutdownOnce sync.Once
 
 	// Set by Start.
-	reg *registry.Registry
-	tb  *metadata.TelemetryBuilder
+	reg     *registry.Registry
+	tb      *metadata.TelemetryBuilder
+	fast    *fastPass       // nil when sampling_interval is 0
+	watcher *events.Watcher // nil when events could not be set up
 }
 
 func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
@@ -97,6 +100,9 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 	switch {
 	case r.logs != nil && r.cfg.OOM.Enabled:
 		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.logs, r.tb, r.cfg.ResourceAttributes)
+		if r.reg != nil {
+			r.oom.history = r.reg.History
+		}
 		if err := r.oom.start(); err != nil {
 			r.oom = nil
 			return err
@@ -118,9 +124,11 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 	if err != nil {
 		return fmt.Errorf("cgroupmemory: %w", err)
 	}
-	r.reg = registry.New(h, filter, optionalFiles(r.cfg.Metrics))
+	r.reg = registry.New(h, filter, optionalFiles(r.cfg), r.cfg.SamplingInterval)
+	r.startEvents(h)
 	ch, err := r.reg.Refresh()
 	if err != nil {
+		r.stopSamplers()
 		r.reg.Close()
 		r.reg = nil
 		return fmt.Errorf("cgroupmemory: %w", err)
@@ -130,10 +138,50 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 		zap.String("version", h.Version.String()),
 		zap.String("dir", h.Dir),
 		zap.Int("cgroups", ch.Added),
-		zap.Stringer("collection_interval", r.cfg.CollectionInterval))
+		zap.Stringer("collection_interval", r.cfg.CollectionInterval),
+		zap.Stringer("sampling_interval", r.cfg.SamplingInterval),
+		zap.Bool("events", r.watcher != nil))
 	logSkipped(r.set.Logger, ch.Skipped)
 	r.scraper.bind(r.reg, r.tb)
-	return r.metrics.Start(ctx, host)
+	if r.watcher != nil {
+		r.scraper.watch = r.watcher.Watch
+	}
+	if r.cfg.SamplingInterval > 0 {
+		r.fast = newFastPass(r.reg, r.cfg.SamplingInterval)
+		r.fast.start()
+	}
+	if err := r.metrics.Start(ctx, host); err != nil {
+		r.stopSamplers()
+		return err
+	}
+	return nil
+}
+
+// startEvents sets up capture at the limit: one goroutine waiting for the
+// hierarchy's limit and OOM events. Without it the receiver still works,
+// on the fast pass and the collection alone.
+func (r *cgroupReceiver) startEvents(h cgroupfs.Hierarchy) {
+	es := newEventSampler(r.reg, r.tb, r.set.Logger)
+	w, err := events.New(h, es.on)
+	if err != nil {
+		r.set.Logger.Warn("capture at the limit is off: cannot wait for cgroup memory events; the fast pass still samples", zap.Error(err))
+		return
+	}
+	r.watcher = w
+	r.reg.OnRemove = w.Unwatch
+	go w.Run()
+}
+
+// stopSamplers stops the fast pass and the event watcher.
+func (r *cgroupReceiver) stopSamplers() {
+	if r.fast != nil {
+		r.fast.shutdown()
+		r.fast = nil
+	}
+	if r.watcher != nil {
+		r.watcher.Close(true)
+		r.watcher = nil
+	}
 }
 
 // Shutdown stops the pipelines and closes every cgroup. It is safe to call
@@ -147,6 +195,7 @@ func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
 		if r.metrics != nil {
 			err = errors.Join(err, r.metrics.Shutdown(ctx))
 		}
+		r.stopSamplers()
 		if r.reg != nil {
 			r.reg.Close()
 		}
@@ -159,9 +208,17 @@ func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
 }
 
 // optionalFiles opens the files that only disabled-by-default metrics need
-// only when those metrics are enabled.
-func optionalFiles(m metadata.MetricsConfig) cgroupfs.Optional {
+// only when those metrics are enabled, and asks for the v1 peak reset when
+// configured.
+func optionalFiles(cfg *Config) cgroupfs.Optional {
+	m := cfg.Metrics
 	var opt cgroupfs.Optional
+	if cfg.PeakReset {
+		opt |= cgroupfs.WithPeakReset
+	}
+	if m.CgroupMemoryPeakLifetime.Enabled {
+		opt |= cgroupfs.WithLifetimePeak
+	}
 	if m.CgroupMemoryKernel.Enabled {
 		opt |= cgroupfs.WithKernel
 	}

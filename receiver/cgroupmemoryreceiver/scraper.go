@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/events"
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/registry"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
@@ -31,7 +32,13 @@ type metricsScraper struct {
 
 	plain   []plainMetric     // fields recorded as they are read
 	entries []*registry.Entry // reused between scrapes
+	events  []registry.Event  // reused between cgroups
 	sample  cgroupfs.Sample
+	// watch, when set, keeps the cgroup's event sources in step with its
+	// limit (events.Watcher.Watch); readOnly is set once v1 registration
+	// was refused, so the fallback is logged once.
+	watch    func(path string, limit uint64, hasLimit bool) error
+	watchErr bool
 }
 
 // plainMetric is a metric whose value is one Sample field as it is.
@@ -51,7 +58,7 @@ func newMetricsScraper(cfg *Config, set receiver.Settings) *metricsScraper {
 			{cgroupfs.Usage, mb.RecordCgroupMemoryUsageDataPoint},
 			{cgroupfs.WorkingSet, mb.RecordCgroupMemoryWorkingSetDataPoint},
 			{cgroupfs.Limit, mb.RecordCgroupMemoryLimitDataPoint},
-			{cgroupfs.Peak, mb.RecordCgroupMemoryPeakDataPoint},
+			{cgroupfs.PeakLifetime, mb.RecordCgroupMemoryPeakLifetimeDataPoint},
 			{cgroupfs.Anon, mb.RecordCgroupMemoryAnonDataPoint},
 			{cgroupfs.File, mb.RecordCgroupMemoryFileDataPoint},
 			{cgroupfs.ActiveFile, mb.RecordCgroupMemoryActiveFileDataPoint},
@@ -104,9 +111,20 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		} else {
 			e.Recovered()
 		}
-		s.record(e, &s.sample)
+		// Event samples taken since the last collection go out first, at
+		// their own times; each data point's peak covers the time since
+		// the one before.
+		s.events = e.TakeEvents(s.events[:0])
+		for i := range s.events {
+			s.record(&s.events[i].Sample, s.events[i].Peak, true)
+		}
+		p, ok := e.Full(&s.sample)
+		s.record(&s.sample, p, ok)
+		s.emit(e)
+		s.watchLimit(e)
 		sampled++
 	}
+	clear(s.events)
 	clear(s.entries) // do not pin closed cgroups until the next scrape
 
 	if s.tb != nil {
@@ -147,14 +165,36 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// record adds the data points of one sample and emits them under the
-// cgroup's resource.
-func (s *metricsScraper) record(e *registry.Entry, smp *cgroupfs.Sample) {
+// watchLimit keeps the cgroup's event sources in step with its limit.
+func (s *metricsScraper) watchLimit(e *registry.Entry) {
+	if s.watch == nil {
+		return
+	}
+	limit, limited := s.sample.Get(cgroupfs.Limit)
+	err := s.watch(e.Path, limit, limited)
+	switch {
+	case err == nil:
+	case errors.Is(err, events.ErrReadOnly):
+		if !s.watchErr {
+			s.logger.Warn("capture at the limit is off for cgroup v1: registering memory events needs write access to cgroup.event_control; the fast pass (sampling_interval) still samples usage", zap.Error(err))
+		}
+		s.watchErr = true
+	default:
+		s.logger.Debug("cgroup memory events not watched", zap.String("cgroup.path", e.Path), zap.Error(err))
+	}
+}
+
+// record adds the data points of one sample, with the peak of the interval
+// it closes (hasPeak false: none).
+func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool) {
 	ts := pcommon.NewTimestampFromTime(smp.Time)
 	for _, m := range s.plain {
 		if v, ok := smp.Get(m.field); ok {
 			m.record(ts, clampInt64(v))
 		}
+	}
+	if hasPeak {
+		s.mb.RecordCgroupMemoryPeakDataPoint(ts, clampInt64(peak))
 	}
 	if all, ok := smp.Get(cgroupfs.PgFault); ok {
 		if major, ok := smp.Get(cgroupfs.PgMajFault); ok && major <= all {
@@ -168,7 +208,10 @@ func (s *metricsScraper) record(e *registry.Entry, smp *cgroupfs.Sample) {
 	if v, ok := smp.Get(cgroupfs.PressureFull); ok {
 		s.mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, float64(v)/1e6, metadata.AttributeStallTypeFull)
 	}
+}
 
+// emit emits the data points recorded so far under the cgroup's resource.
+func (s *metricsScraper) emit(e *registry.Entry) {
 	rb := s.mb.NewResourceBuilder()
 	setResource(rb, e.Path, e.Identity)
 	s.mb.EmitForResource(metadata.WithResource(rb.Emit()))

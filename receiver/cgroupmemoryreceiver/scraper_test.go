@@ -34,7 +34,7 @@ func fixtureScraper(t *testing.T, root string, cfg *Config) (*metricsScraper, *r
 	require.NoError(t, err)
 	f, err := discovery.NewFilter(cfg.Include, cfg.Exclude)
 	require.NoError(t, err)
-	reg := registry.New(h, f, optionalFiles(cfg.Metrics))
+	reg := registry.New(h, f, optionalFiles(cfg), cfg.SamplingInterval)
 	t.Cleanup(reg.Close)
 	s := newMetricsScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 	s.bind(reg, nil)
@@ -52,6 +52,7 @@ func allMetricsConfig() *Config {
 	m.CgroupMemorySwap.Enabled = true
 	m.CgroupMemoryPageFaults.Enabled = true
 	m.CgroupMemoryPressureStallTime.Enabled = true
+	m.CgroupMemoryPeakLifetime.Enabled = true
 	return cfg
 }
 
@@ -116,7 +117,9 @@ func TestScrapeV1Values(t *testing.T) {
 		"cgroup.memory.usage":         raw("memory.usage_in_bytes"),
 		"cgroup.memory.working_set":   raw("memory.usage_in_bytes") - int64(stat["total_inactive_file"]),
 		"cgroup.memory.limit":         64 << 20,
-		"cgroup.memory.peak":          raw("memory.max_usage_in_bytes"),
+		// The first data point's peak covers only the time since the
+		// receiver started: no fast sample yet, so the usage itself.
+		"cgroup.memory.peak":          raw("memory.usage_in_bytes"),
 		"cgroup.memory.anon":          int64(stat["total_rss"]),
 		"cgroup.memory.file":          int64(stat["total_cache"]),
 		"cgroup.memory.active_file":   int64(stat["total_active_file"]),
@@ -154,7 +157,7 @@ func TestScrapeV2Values(t *testing.T) {
 		require.NoError(t, err)
 		return m
 	}
-	stat, events := kv("memory.stat"), kv("memory.events")
+	stat, events := kv("memory.stat"), kv("memory.events.local")
 
 	assert.Equal(t, map[string]any{
 		"cgroup.path":            path,
@@ -168,7 +171,8 @@ func TestScrapeV2Values(t *testing.T) {
 	want := map[string]int64{
 		"cgroup.memory.usage":         raw("memory.current"),
 		"cgroup.memory.working_set":   raw("memory.current") - int64(stat["inactive_file"]),
-		"cgroup.memory.peak":          raw("memory.peak"),
+		"cgroup.memory.peak":          raw("memory.current"), // first data point: since start
+		"cgroup.memory.peak.lifetime": raw("memory.peak"),
 		"cgroup.memory.anon":          int64(stat["anon"]),
 		"cgroup.memory.file":          int64(stat["file"]),
 		"cgroup.memory.active_file":   int64(stat["active_file"]),

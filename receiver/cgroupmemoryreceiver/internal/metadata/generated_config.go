@@ -257,6 +257,26 @@ func (ms *CgroupMemoryPeakMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// CgroupMemoryPeakLifetimeMetricConfig provides config for the cgroup.memory.peak.lifetime metric.
+type CgroupMemoryPeakLifetimeMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryPeakLifetimeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryPressureStallTimeMetricAttributeKey specifies the key of an attribute for the cgroup.memory.pressure.stall_time metric.
 type CgroupMemoryPressureStallTimeMetricAttributeKey string
 
@@ -438,6 +458,7 @@ type MetricsConfig struct {
 	CgroupMemoryOomKills          CgroupMemoryOomKillsMetricConfig          `mapstructure:"cgroup.memory.oom_kills"`
 	CgroupMemoryPageFaults        CgroupMemoryPageFaultsMetricConfig        `mapstructure:"cgroup.memory.page_faults"`
 	CgroupMemoryPeak              CgroupMemoryPeakMetricConfig              `mapstructure:"cgroup.memory.peak"`
+	CgroupMemoryPeakLifetime      CgroupMemoryPeakLifetimeMetricConfig      `mapstructure:"cgroup.memory.peak.lifetime"`
 	CgroupMemoryPressureStallTime CgroupMemoryPressureStallTimeMetricConfig `mapstructure:"cgroup.memory.pressure.stall_time"`
 	CgroupMemoryShmem             CgroupMemoryShmemMetricConfig             `mapstructure:"cgroup.memory.shmem"`
 	CgroupMemorySlab              CgroupMemorySlabMetricConfig              `mapstructure:"cgroup.memory.slab"`
@@ -483,6 +504,9 @@ func DefaultMetricsConfig() MetricsConfig {
 		},
 		CgroupMemoryPeak: CgroupMemoryPeakMetricConfig{
 			Enabled: true,
+		},
+		CgroupMemoryPeakLifetime: CgroupMemoryPeakLifetimeMetricConfig{
+			Enabled: false,
 		},
 		CgroupMemoryPressureStallTime: CgroupMemoryPressureStallTimeMetricConfig{
 			Enabled:             false,

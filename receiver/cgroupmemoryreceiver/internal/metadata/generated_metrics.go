@@ -106,6 +106,9 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryPeak: metricInfo{
 		Name: "cgroup.memory.peak",
 	},
+	CgroupMemoryPeakLifetime: metricInfo{
+		Name: "cgroup.memory.peak.lifetime",
+	},
 	CgroupMemoryPressureStallTime: metricInfo{
 		Name:       "cgroup.memory.pressure.stall_time",
 		Attributes: []string{"stall_type"},
@@ -142,6 +145,7 @@ type metricsInfo struct {
 	CgroupMemoryOomKills          metricInfo
 	CgroupMemoryPageFaults        metricInfo
 	CgroupMemoryPeak              metricInfo
+	CgroupMemoryPeakLifetime      metricInfo
 	CgroupMemoryPressureStallTime metricInfo
 	CgroupMemoryShmem             metricInfo
 	CgroupMemorySlab              metricInfo
@@ -269,7 +273,7 @@ type metricCgroupMemoryFailcnt struct {
 // init fills cgroup.memory.failcnt metric with initial data.
 func (m *metricCgroupMemoryFailcnt) init() {
 	m.data.SetName("cgroup.memory.failcnt")
-	m.data.SetDescription("Times usage hit the limit (v1 memory.failcnt, v2 memory.events max).")
+	m.data.SetDescription("Times usage hit this cgroup's own limit (v1 memory.failcnt, v2 memory.events.local max; memory.events before 5.2).")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -581,7 +585,7 @@ type metricCgroupMemoryOomKills struct {
 // init fills cgroup.memory.oom_kills metric with initial data.
 func (m *metricCgroupMemoryOomKills) init() {
 	m.data.SetName("cgroup.memory.oom_kills")
-	m.data.SetDescription("Processes killed by the OOM killer in this cgroup (v1 memory.oom_control oom_kill, v2 memory.events oom_kill).")
+	m.data.SetDescription("Processes killed by the OOM killer (v1 memory.oom_control oom_kill, which counts this cgroup and its descendants; v2 memory.events.local oom_kill, this cgroup's own; memory.events before 5.2).")
 	m.data.SetUnit("{process}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -724,7 +728,7 @@ type metricCgroupMemoryPeak struct {
 // init fills cgroup.memory.peak metric with initial data.
 func (m *metricCgroupMemoryPeak) init() {
 	m.data.SetName("cgroup.memory.peak")
-	m.data.SetDescription("Highest usage the kernel recorded (v1 memory.max_usage_in_bytes, v2 memory.peak on 5.19+); the lifetime peak of the cgroup.")
+	m.data.SetDescription("Highest usage since the previous data point of this cgroup, so that a spike between two collections shows. Exact where the kernel allows it (v2 memory.peak reset per open file on 6.12+; v1 memory.max_usage_in_bytes reset per read with peak_reset: true; the lifetime peak when it rose in the interval), else the highest of the fast samples, the event samples and this sample's usage.")
 	m.data.SetUnit("By")
 	m.data.SetEmptyGauge()
 }
@@ -757,6 +761,56 @@ func (m *metricCgroupMemoryPeak) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryPeak(cfg CgroupMemoryPeakMetricConfig) metricCgroupMemoryPeak {
 	m := metricCgroupMemoryPeak{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryPeakLifetime struct {
+	data     pmetric.Metric                       // data buffer for generated metric.
+	config   CgroupMemoryPeakLifetimeMetricConfig // metric config provided by user.
+	capacity int                                  // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.peak.lifetime metric with initial data.
+func (m *metricCgroupMemoryPeakLifetime) init() {
+	m.data.SetName("cgroup.memory.peak.lifetime")
+	m.data.SetDescription("Highest usage the kernel recorded over the cgroup's life (v1 memory.max_usage_in_bytes, v2 memory.peak on 5.19+); absent on v1 with peak_reset: true, which resets it.")
+	m.data.SetUnit("By")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricCgroupMemoryPeakLifetime) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryPeakLifetime) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryPeakLifetime) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryPeakLifetime(cfg CgroupMemoryPeakLifetimeMetricConfig) metricCgroupMemoryPeakLifetime {
+	m := metricCgroupMemoryPeakLifetime{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1189,6 +1243,7 @@ type MetricsBuilder struct {
 	metricCgroupMemoryOomKills          metricCgroupMemoryOomKills
 	metricCgroupMemoryPageFaults        metricCgroupMemoryPageFaults
 	metricCgroupMemoryPeak              metricCgroupMemoryPeak
+	metricCgroupMemoryPeakLifetime      metricCgroupMemoryPeakLifetime
 	metricCgroupMemoryPressureStallTime metricCgroupMemoryPressureStallTime
 	metricCgroupMemoryShmem             metricCgroupMemoryShmem
 	metricCgroupMemorySlab              metricCgroupMemorySlab
@@ -1232,6 +1287,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricCgroupMemoryOomKills:          newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
 		metricCgroupMemoryPageFaults:        newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
 		metricCgroupMemoryPeak:              newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
+		metricCgroupMemoryPeakLifetime:      newMetricCgroupMemoryPeakLifetime(mbc.Metrics.CgroupMemoryPeakLifetime),
 		metricCgroupMemoryPressureStallTime: newMetricCgroupMemoryPressureStallTime(mbc.Metrics.CgroupMemoryPressureStallTime),
 		metricCgroupMemoryShmem:             newMetricCgroupMemoryShmem(mbc.Metrics.CgroupMemoryShmem),
 		metricCgroupMemorySlab:              newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
@@ -1352,6 +1408,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemoryOomKills.emit(ils.Metrics())
 	mb.metricCgroupMemoryPageFaults.emit(ils.Metrics())
 	mb.metricCgroupMemoryPeak.emit(ils.Metrics())
+	mb.metricCgroupMemoryPeakLifetime.emit(ils.Metrics())
 	mb.metricCgroupMemoryPressureStallTime.emit(ils.Metrics())
 	mb.metricCgroupMemoryShmem.emit(ils.Metrics())
 	mb.metricCgroupMemorySlab.emit(ils.Metrics())
@@ -1443,6 +1500,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryPageFaultsDataPoint(ts pcommon.Times
 // RecordCgroupMemoryPeakDataPoint adds a data point to cgroup.memory.peak metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryPeakDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryPeak.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryPeakLifetimeDataPoint adds a data point to cgroup.memory.peak.lifetime metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryPeakLifetimeDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryPeakLifetime.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryPressureStallTimeDataPoint adds a data point to cgroup.memory.pressure.stall_time metric.

@@ -115,6 +115,9 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordCgroupMemoryPeakDataPoint(ts, 1)
 
 			allMetricsCount++
+			mb.RecordCgroupMemoryPeakLifetimeDataPoint(ts, 1)
+
+			allMetricsCount++
 			mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, 1, AttributeStallTypeSome)
 			if tt.name == "reaggregate_set" {
 				mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, 3, AttributeStallTypeFull)
@@ -209,7 +212,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["cgroup.memory.failcnt"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "Times usage hit the limit (v1 memory.failcnt, v2 memory.events max).", mi.Description())
+					assert.Equal(t, "Times usage hit this cgroup's own limit (v1 memory.failcnt, v2 memory.events.local max; memory.events before 5.2).", mi.Description())
 					assert.Equal(t, "{event}", mi.Unit())
 					assert.True(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -293,7 +296,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["cgroup.memory.oom_kills"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "Processes killed by the OOM killer in this cgroup (v1 memory.oom_control oom_kill, v2 memory.events oom_kill).", mi.Description())
+					assert.Equal(t, "Processes killed by the OOM killer (v1 memory.oom_control oom_kill, which counts this cgroup and its descendants; v2 memory.events.local oom_kill, this cgroup's own; memory.events before 5.2).", mi.Description())
 					assert.Equal(t, "{process}", mi.Unit())
 					assert.True(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -351,7 +354,19 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["cgroup.memory.peak"] = true
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "Highest usage the kernel recorded (v1 memory.max_usage_in_bytes, v2 memory.peak on 5.19+); the lifetime peak of the cgroup.", mi.Description())
+					assert.Equal(t, "Highest usage since the previous data point of this cgroup, so that a spike between two collections shows. Exact where the kernel allows it (v2 memory.peak reset per open file on 6.12+; v1 memory.max_usage_in_bytes reset per read with peak_reset: true; the lifetime peak when it rose in the interval), else the highest of the fast samples, the event samples and this sample's usage.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.peak.lifetime":
+					assert.False(t, validatedMetrics["cgroup.memory.peak.lifetime"], "Found a duplicate in the metrics slice: cgroup.memory.peak.lifetime")
+					validatedMetrics["cgroup.memory.peak.lifetime"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "Highest usage the kernel recorded over the cgroup's life (v1 memory.max_usage_in_bytes, v2 memory.peak on 5.19+); absent on v1 with peak_reset: true, which resets it.", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())

@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                    []metric.Registration
 	CgroupmemoryCgroups              metric.Int64Gauge
 	CgroupmemoryCgroupsVanished      metric.Int64Counter
+	CgroupmemoryEventSamples         metric.Int64Counter
 	CgroupmemoryKmsgRecordsLost      metric.Int64Counter
 	CgroupmemoryKmsgRecordsMalformed metric.Int64Counter
 	CgroupmemoryOomRecords           metric.Int64Counter
@@ -74,6 +75,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_cgroupmemory_cgroups_vanished",
 		metric.WithDescription("Cgroups that disappeared between discovery and reading (dropped from that scrape). [Development]"),
 		metric.WithUnit("{cgroup}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryEventSamples, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_event_samples",
+		metric.WithDescription("Full samples taken out of schedule because a cgroup hit its limit or had an OOM (v1 eventfd thresholds and OOM notifications, v2 memory.events changes). [Development]"),
+		metric.WithUnit("{sample}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryKmsgRecordsLost, err = builder.meter.Int64Counter(

@@ -21,6 +21,7 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.CgroupmemoryCgroups.Record(context.Background(), 1)
 	tb.CgroupmemoryCgroupsVanished.Add(context.Background(), 1)
+	tb.CgroupmemoryEventSamples.Add(context.Background(), 1)
 	tb.CgroupmemoryKmsgRecordsLost.Add(context.Background(), 1)
 	tb.CgroupmemoryKmsgRecordsMalformed.Add(context.Background(), 1)
 	tb.CgroupmemoryOomRecords.Add(context.Background(), 1)
@@ -30,6 +31,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryCgroupsVanished(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryEventSamples(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryKmsgRecordsLost(t, testTel,

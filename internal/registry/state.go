@@ -1,0 +1,143 @@
+package registry
+
+import (
+	"sync"
+	"time"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/peak"
+	"github.com/oomsight/oomsight/internal/recorder"
+)
+
+const (
+	// MaxEvents is how many event samples of one cgroup wait for the next
+	// collection: the first MaxEvents-1 and the latest, so that a cgroup
+	// sitting at its limit adds a bounded number of data points.
+	MaxEvents = 4
+	// EventGap is the shortest time between two event samples of a cgroup
+	// (OOM kills excepted): one pinned at its limit is read at most every
+	// EventGap, not on every notification.
+	EventGap = 100 * time.Millisecond
+)
+
+// Event is an event sample waiting for export, with the peak of the
+// interval it closed.
+type Event struct {
+	Sample cgroupfs.Sample
+	Peak   uint64
+}
+
+// state is what the samplers keep of one cgroup between samples.
+type state struct {
+	mu     sync.Mutex
+	peak   peak.Tracker
+	rec    *recorder.Recorder
+	events []Event
+	// The event sampler's own view of the counters (see CountersRose) and
+	// its rate limit.
+	failcnt, oomKills uint64
+	counted           bool
+	nextEvent         time.Time
+}
+
+// Fast records a fast sample: usage read at t.
+func (e *Entry) Fast(t time.Time, usage uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.peak.Observe(usage)
+	e.rec.Add(t.UnixNano(), usage)
+}
+
+// Full records a full sample and returns its data point's peak: the
+// highest usage since the previous data point (collection or event). ok is
+// false when the sample has no usage (its file failed).
+func (e *Entry) Full(s *cgroupfs.Sample) (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.fullLocked(s)
+}
+
+func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
+	usage, ok := s.Get(cgroupfs.Usage)
+	if !ok {
+		return 0, false
+	}
+	r := peak.Reading{Usage: usage, SinceRead: s.PeakSinceRead}
+	r.Peak, r.HasPeak = s.Get(cgroupfs.Peak)
+	p, _ := e.peak.Point(r)
+	if !e.counted { // the event sampler's baseline
+		e.failcnt, _ = s.Get(cgroupfs.Failcnt)
+		e.oomKills, _ = s.Get(cgroupfs.OOMKills)
+		e.counted = true
+	}
+	f := recorder.Full{T: s.Time.UnixNano(), Usage: usage}
+	f.Anon, _ = s.Get(cgroupfs.Anon)
+	f.File, _ = s.Get(cgroupfs.File)
+	f.ActiveFile, _ = s.Get(cgroupfs.ActiveFile)
+	f.Shmem, _ = s.Get(cgroupfs.Shmem)
+	e.rec.AddFull(f)
+	return p, true
+}
+
+// EventDue reports whether an event sample may be taken now, and if so
+// reserves the slot: urgent ones (an OOM) always, others at most every
+// EventGap.
+func (e *Entry) EventDue(now time.Time, urgent bool) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !urgent && now.Before(e.nextEvent) {
+		return false
+	}
+	e.nextEvent = now.Add(EventGap)
+	return true
+}
+
+// CountersRose compares the failcnt and oom_kills of s (a v2
+// memory.events.local reading) with the previous ones the event sampler
+// saw: limitHit when failcnt rose, killed when oom_kills did. The first
+// reading only sets the baseline.
+func (e *Entry) CountersRose(s *cgroupfs.Sample) (limitHit, killed bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, _ := s.Get(cgroupfs.Failcnt)
+	k, _ := s.Get(cgroupfs.OOMKills)
+	if e.counted {
+		limitHit, killed = f > e.failcnt, k > e.oomKills
+	}
+	e.failcnt, e.oomKills, e.counted = f, k, true
+	return limitHit, killed
+}
+
+// Event records an event sample: into the recorder, and as a data point
+// for the next collection.
+func (e *Entry) Event(s *cgroupfs.Sample) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.fullLocked(s)
+	if !ok {
+		return
+	}
+	ev := Event{Sample: *s, Peak: p}
+	if len(e.events) < MaxEvents {
+		e.events = append(e.events, ev)
+	} else {
+		e.events[MaxEvents-1] = ev
+	}
+}
+
+// TakeEvents appends the event samples waiting for export to dst, oldest
+// first, and forgets them.
+func (e *Entry) TakeEvents(dst []Event) []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	dst = append(dst, e.events...)
+	e.events = e.events[:0]
+	return dst
+}
+
+// History is the flight recorder's content up to until.
+func (e *Entry) History(until time.Time) recorder.History {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rec.History(until.UnixNano())
+}

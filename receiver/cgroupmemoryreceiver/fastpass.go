@@ -1,0 +1,68 @@
+package cgroupmemoryreceiver
+
+import (
+	"errors"
+	"time"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/registry"
+)
+
+// fastPass reads the usage of every cgroup each sampling_interval — one
+// pread on a held descriptor per cgroup — and feeds the interval peaks and
+// the flight recorders. It builds no pdata: the data points are made at
+// collection time.
+type fastPass struct {
+	reg      *registry.Registry
+	interval time.Duration
+	reader   *cgroupfs.Reader
+	entries  []*registry.Entry
+	now      func() time.Time
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newFastPass(reg *registry.Registry, interval time.Duration) *fastPass {
+	return &fastPass{reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: time.Now,
+		stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (f *fastPass) start() { go f.run() }
+
+func (f *fastPass) run() {
+	defer close(f.done)
+	t := time.NewTicker(f.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+			f.pass()
+		}
+	}
+}
+
+// pass samples every cgroup once. A cgroup found gone is dropped at once
+// (its recorder is kept for registry.Keep); other errors wait for the
+// collection, which reports them.
+func (f *fastPass) pass() {
+	f.entries = f.reg.Entries(f.entries[:0])
+	for _, e := range f.entries {
+		v, err := f.reader.Usage(e.Cgroup)
+		if err != nil {
+			if errors.Is(err, cgroupfs.ErrVanished) {
+				f.reg.Drop(e.Path)
+			}
+			continue
+		}
+		e.Fast(f.now(), v)
+	}
+	clear(f.entries) // do not pin removed cgroups until the next pass
+}
+
+func (f *fastPass) shutdown() {
+	close(f.stop)
+	<-f.done
+}
