@@ -114,9 +114,9 @@ func TestScrapeV1Values(t *testing.T) {
 
 	vals := values(rm)
 	assert.Equal(t, map[string]int64{
-		"cgroup.memory.usage":         raw("memory.usage_in_bytes"),
-		"cgroup.memory.working_set":   raw("memory.usage_in_bytes") - int64(stat["total_inactive_file"]),
-		"cgroup.memory.limit":         64 << 20,
+		"cgroup.memory.usage":       raw("memory.usage_in_bytes"),
+		"cgroup.memory.working_set": raw("memory.usage_in_bytes") - int64(stat["total_inactive_file"]),
+		"cgroup.memory.limit":       64 << 20,
 		// The first data point's peak covers only the time since the
 		// receiver started: no fast sample yet, so the usage itself.
 		"cgroup.memory.peak":          raw("memory.usage_in_bytes"),
