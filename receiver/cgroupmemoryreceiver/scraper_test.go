@@ -232,7 +232,9 @@ func find(md pmetric.Metrics, path string) *pmetric.ResourceMetrics {
 	return nil
 }
 
-// values maps metric name to value for the attribute-less metrics of rm.
+// values maps metric name to value for the attribute-less metrics of rm:
+// the newest data point's, which is the collection sample's (event
+// samples, older, come first).
 func values(rm pmetric.ResourceMetrics) map[string]int64 {
 	out := map[string]int64{}
 	sms := rm.ScopeMetrics()
@@ -249,8 +251,8 @@ func values(rm pmetric.ResourceMetrics) map[string]int64 {
 			default:
 				continue
 			}
-			if dps.Len() == 1 && dps.At(0).Attributes().Len() == 0 {
-				out[m.Name()] = dps.At(0).IntValue()
+			if n := dps.Len(); n > 0 && dps.At(n-1).Attributes().Len() == 0 {
+				out[m.Name()] = dps.At(n - 1).IntValue()
 			}
 		}
 	}

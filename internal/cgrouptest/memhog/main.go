@@ -10,6 +10,9 @@
 //	               waits meanwhile: when the OOM killer kills the process,
 //	               its main thread can exit before the allocating thread,
 //	               so the kernel may name the process by a thread id
+//	spike N MS     map and touch N MiB more, hold it MS milliseconds, unmap it
+//	               (a spike that rises and falls between two samples)
+//	free           unmap everything anon held
 //	file PATH N    write N MiB to PATH (page cache; shmem when PATH is on tmpfs)
 //	read PATH      read PATH to the end (brings it into the page cache)
 //	exit           exit 0
@@ -26,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 const mib = 1 << 20
@@ -73,6 +77,30 @@ func main() {
 			}
 			held = append(held, b)
 			reply("ok %s %d", f[0], n)
+		case f[0] == "spike" && len(f) == 3:
+			n, err1 := strconv.Atoi(f[1])
+			ms, err2 := strconv.Atoi(f[2])
+			if err1 != nil || err2 != nil || n <= 0 || ms < 0 {
+				reply("err bad spike %q", in.Text())
+				continue
+			}
+			b, err := anon(n)
+			if err != nil {
+				reply("err mmap: %v", err)
+				continue
+			}
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			if err := syscall.Munmap(b); err != nil {
+				reply("err munmap: %v", err)
+				continue
+			}
+			reply("ok spike %d %d", n, ms)
+		case f[0] == "free" && len(f) == 1:
+			for _, b := range held {
+				_ = syscall.Munmap(b)
+			}
+			held = nil
+			reply("ok free")
 		case f[0] == "file" && len(f) == 3:
 			n, err := strconv.Atoi(f[2])
 			if err != nil || n <= 0 {
