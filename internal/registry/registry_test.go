@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -126,4 +127,53 @@ func TestOutOfDescriptorsIsRetried(t *testing.T) {
 	_, err = r.Refresh()
 	require.NoError(t, err)
 	assert.Equal(t, 9, r.Len(), "every cgroup is open once descriptors are back")
+}
+
+// TestRemovedCgroupKeepsItsHistory: a cgroup that leaves keeps its flight
+// recorder readable for Keep (the runtime removes a container's cgroup right
+// after the OOM kill), and the watcher is told it left.
+func TestRemovedCgroupKeepsItsHistory(t *testing.T) {
+	root := copyTree(t)
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	r := New(h, nil, 0, 100*time.Millisecond)
+	defer r.Close()
+	now := time.Unix(1700000000, 0)
+	r.now = func() time.Time { return now }
+	var left []string
+	r.OnRemove = func(p string) { left = append(left, p) }
+	_, err = r.Refresh()
+	require.NoError(t, err)
+
+	ctr := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	e := r.Get(ctr)
+	require.NotNil(t, e)
+	for i := 0; i < 5; i++ {
+		e.Fast(now.Add(time.Duration(i)*100*time.Millisecond), uint64(i+1)<<20)
+	}
+	require.NoError(t, os.RemoveAll(h.Abs(ctr)))
+	ch, err := r.Refresh()
+	require.NoError(t, err)
+	assert.Equal(t, 1, ch.Removed)
+	assert.Equal(t, []string{ctr}, left)
+	assert.Nil(t, r.Get(ctr))
+
+	hist, ok := r.History(ctr, now.Add(time.Second))
+	require.True(t, ok, "history of a cgroup removed just now")
+	assert.Equal(t, []uint64{1 << 20, 2 << 20, 3 << 20, 4 << 20, 5 << 20}, hist.Usage)
+	_, ok = r.History(ctr, now.Add(250*time.Millisecond))
+	assert.True(t, ok)
+
+	now = now.Add(Keep + time.Second)
+	_, ok = r.History(ctr, now)
+	assert.False(t, ok, "forgotten after Keep")
+
+	// Dropped while sampling (found vanished) keeps it too.
+	other := "/kubepods/burstable"
+	o := r.Get(other)
+	require.NotNil(t, o)
+	o.Fast(now, 7)
+	r.Drop(other)
+	_, ok = r.History(other, now)
+	assert.True(t, ok)
 }

@@ -1,0 +1,85 @@
+package recorder
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const ms = int64(time.Millisecond)
+
+func TestAddBucketsByMax(t *testing.T) {
+	r := New(20 * time.Millisecond) // shorter than MinBucket: 100 ms buckets
+	r.Add(1000*ms, 5)
+	r.Add(1040*ms, 9) // same bucket, higher: replaces, with its time
+	r.Add(1080*ms, 7) // same bucket, lower: dropped
+	r.Add(1100*ms, 3) // next bucket
+	r.Add(1090*ms, 8) // late (before the newest): merges into the newest
+	h := r.History(2000 * ms)
+	assert.Equal(t, []int64{1040, 1100}, h.T)
+	assert.Equal(t, []uint64{9, 8}, h.Usage)
+}
+
+func TestRingCoversAMinuteAndWraps(t *testing.T) {
+	r := New(100 * time.Millisecond)
+	for i := int64(0); i < 2*Points; i++ {
+		r.Add(i*100*ms, uint64(i))
+	}
+	h := r.History(1 << 62)
+	require.Len(t, h.T, Points)
+	assert.Equal(t, int64(Points*100), h.T[0], "the oldest kept is the 601st")
+	assert.Equal(t, uint64(2*Points-1), h.Usage[Points-1])
+	span := time.Duration(h.T[Points-1]-h.T[0]) * time.Millisecond
+	assert.GreaterOrEqual(t, span, 59900*time.Millisecond)
+}
+
+func TestHistoryEndsAtUntilAndKeepsFullSamplesInItsWindow(t *testing.T) {
+	r := New(time.Second)
+	r.AddFull(Full{T: 500 * ms, Usage: 1, Anon: 10})
+	for i := int64(1); i <= 3; i++ {
+		r.Add(i*1000*ms, uint64(i*100))
+	}
+	// In the bucket of the 3000 ms point and higher: the bucket's maximum.
+	r.AddFull(Full{T: 3500 * ms, Usage: 350, Anon: 300, File: 40, ActiveFile: 30, Shmem: 5})
+	r.Add(4000*ms, 400)
+	r.Add(5000*ms, 500)
+	r.AddFull(Full{T: 6500 * ms, Usage: 650})
+	h := r.History(4000 * ms)
+	assert.Equal(t, []int64{500, 1000, 2000, 3500, 4000}, h.T)
+	assert.Equal(t, []uint64{1, 100, 200, 350, 400}, h.Usage)
+	require.Len(t, h.Full, 2)
+	assert.Equal(t, uint64(300), h.Full[1].Anon)
+
+	for i := 0; i < FullPoints+3; i++ {
+		r.AddFull(Full{T: int64(10000+i) * ms})
+	}
+	assert.Len(t, r.History(1<<62).Full, FullPoints, "full ring bounded")
+}
+
+func TestClimb(t *testing.T) {
+	mib := uint64(1 << 20)
+	bytes := func(n int64) string { return map[int64]string{52 << 20: "52 MiB", 1 << 30: "1 GiB", 48 << 20: "48 MiB", 900 << 20: "900 MiB", 950 << 20: "950 MiB"}[n] }
+	// Flat at 52 MiB for a minute, then 0.8 s to 1 GiB; killed at 120.8 s.
+	var h History
+	for t := int64(60000); t <= 120000; t += 100 {
+		h.T = append(h.T, t)
+		h.Usage = append(h.Usage, 52*mib)
+	}
+	h.T = append(h.T, 120400, 120800)
+	h.Usage = append(h.Usage, 600*mib, 1024*mib)
+	got := h.Climb(120800*ms, 0, bytes)
+	assert.Equal(t, "usage climbed from 52 MiB to 1 GiB in 0.8 s; a 10 s sampler last saw 52 MiB, a 60 s sampler last saw 52 MiB", got)
+
+	// The kernel's usage at the kill is the top when given.
+	got = h.Climb(120800*ms, 1<<30, bytes)
+	assert.Contains(t, got, "to 1 GiB")
+
+	// Never below half the top: it stayed high.
+	high := History{T: []int64{1000, 2000, 3000}, Usage: []uint64{900 * mib, 950 * mib, 950 * mib}}
+	assert.Equal(t, "usage stayed between 900 MiB and 950 MiB for the 2.5 s recorded before the kill", high.Climb(3500*ms, 0, bytes))
+
+	// No history: nothing to say.
+	assert.Empty(t, History{}.Climb(1, 0, bytes))
+}
