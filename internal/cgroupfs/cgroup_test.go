@@ -189,3 +189,64 @@ func TestReadAfterClose(t *testing.T) {
 	c.Close()
 	assert.ErrorIs(t, NewReader().Read(c, time.Now(), &s), ErrVanished)
 }
+
+// TestPeakResetOnlyOnCgroupfs: fixture trees are regular files; Open may
+// hold the peak file read-write but must never reset (write) it there.
+func TestPeakResetOnlyOnCgroupfs(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v2/cgroupfs")))
+	h, err := Detect(root)
+	require.NoError(t, err)
+	path := "/kubepods"
+	before, err := os.ReadFile(filepath.Join(h.Abs(path), "memory.peak"))
+	require.NoError(t, err)
+	c, err := Open(h, path, WithPeakReset|WithLifetimePeak)
+	require.NoError(t, err)
+	defer c.Close()
+	assert.False(t, c.PeakResets())
+	var s Sample
+	require.NoError(t, NewReader().Read(c, time.Now(), &s))
+	assert.False(t, s.PeakSinceRead)
+	peak, ok := s.Get(Peak)
+	require.True(t, ok)
+	life, ok := s.Get(PeakLifetime)
+	require.True(t, ok, "not reset: the peak is the lifetime peak")
+	assert.Equal(t, peak, life)
+	after, err := os.ReadFile(filepath.Join(h.Abs(path), "memory.peak"))
+	require.NoError(t, err)
+	assert.Equal(t, string(before), string(after), "fixture untouched")
+}
+
+// TestEventsLocalWithFallback: v2 failcnt and oom_kills come from
+// memory.events.local (this cgroup's own), or from memory.events on
+// kernels before 5.2 that have no .local file.
+func TestEventsLocalWithFallback(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v2/cgroupfs")))
+	h, err := Detect(root)
+	require.NoError(t, err)
+	path := "/kubepods"
+	dir := h.Abs(path)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.events.local"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 0\nmax 9\noom 4\noom_kill 4\n"), 0o644))
+	read := func() (uint64, uint64) {
+		c, err := Open(h, path, 0)
+		require.NoError(t, err)
+		defer c.Close()
+		var s Sample
+		require.NoError(t, NewReader().Read(c, time.Now(), &s))
+		f, _ := s.Get(Failcnt)
+		k, _ := s.Get(OOMKills)
+		var cs Sample
+		require.NoError(t, NewReader().Counters(c, &cs))
+		cf, _ := cs.Get(Failcnt)
+		ck, _ := cs.Get(OOMKills)
+		assert.Equal(t, [2]uint64{f, k}, [2]uint64{cf, ck}, "Counters reads the same file")
+		return f, k
+	}
+	f, k := read()
+	assert.Equal(t, [2]uint64{3, 1}, [2]uint64{f, k}, "memory.events.local")
+	require.NoError(t, os.Remove(filepath.Join(dir, "memory.events.local")))
+	f, k = read()
+	assert.Equal(t, [2]uint64{9, 4}, [2]uint64{f, k}, "memory.events before 5.2")
+}

@@ -46,3 +46,76 @@ func TestReadLiveCgroup(t *testing.T) {
 	err = r.Read(c, time.Now(), &s)
 	assert.ErrorIs(t, err, cgroupfs.ErrVanished)
 }
+
+// TestPeakResetLive: on a real v1 cgroup, WithPeakReset resets
+// memory.max_usage_in_bytes at each read, so a Read's Peak covers only the
+// time since the previous Read; without it, and through a read-only mount,
+// the peak stays the lifetime peak.
+func TestPeakResetLive(t *testing.T) {
+	env := cgrouptest.Require(t)
+	if env.Hierarchy.Version != cgroupfs.V1 {
+		cgrouptest.Unavailable(t, "v1 peak reset needs a v1 hierarchy (v2 runs in make e2e-v2)")
+	}
+	cg := env.NewCgroup(t, "oomsight-cgroupfs-peak")
+	cg.SetLimit(t, 256<<20)
+	p := cg.Start(t, cgrouptest.BuildMemhog(t))
+	p.MustDo(t, "anon 10")
+	p.MustDo(t, "spike 60 10")
+
+	plain, err := cgroupfs.Open(env.Hierarchy, cg.Path, cgroupfs.WithLifetimePeak)
+	require.NoError(t, err)
+	defer plain.Close()
+	assert.False(t, plain.PeakResets(), "v1 resets only when asked")
+
+	ro, err := cgroupfs.Open(cgroupfs.Hierarchy{Version: cgroupfs.V1, Dir: cgrouptest.ReadOnlyMount(t, env.Hierarchy.Dir)}, cg.Path, cgroupfs.WithPeakReset)
+	require.NoError(t, err)
+	defer ro.Close()
+	assert.False(t, ro.PeakResets(), "a read-only mount cannot reset")
+
+	c, err := cgroupfs.Open(env.Hierarchy, cg.Path, cgroupfs.WithPeakReset)
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, c.PeakResets())
+	r := cgroupfs.NewReader()
+	var s cgroupfs.Sample
+	require.NoError(t, r.Read(c, time.Now(), &s))
+	assert.True(t, s.PeakSinceRead)
+	first, _ := s.Get(cgroupfs.Peak)
+	assert.Less(t, first, uint64(40<<20), "Open reset the watermark: the earlier 60 MiB spike is not in it")
+	_, hasLife := s.Get(cgroupfs.PeakLifetime)
+	assert.False(t, hasLife, "v1 reset destroys the lifetime peak")
+
+	p.MustDo(t, "spike 50 10")
+	require.NoError(t, r.Read(c, time.Now(), &s))
+	second, _ := s.Get(cgroupfs.Peak)
+	assert.Greater(t, second, uint64(55<<20), "the spike since the previous read")
+	require.NoError(t, r.Read(c, time.Now(), &s))
+	third, _ := s.Get(cgroupfs.Peak)
+	assert.Less(t, third, uint64(40<<20), "reset again: no spike since")
+
+	var ps cgroupfs.Sample
+	require.NoError(t, r.Read(plain, time.Now(), &ps))
+	life, ok := ps.Get(cgroupfs.PeakLifetime)
+	require.True(t, ok)
+	assert.Less(t, life, uint64(40<<20), "the global watermark was reset by c (why peak_reset is opt-in)")
+}
+
+// TestUsageOnly: the fast pass's read, and vanished when the cgroup goes.
+func TestUsageOnly(t *testing.T) {
+	env := cgrouptest.Require(t)
+	cg := env.NewCgroup(t, "oomsight-cgroupfs-usage")
+	p := cg.Start(t, cgrouptest.BuildMemhog(t))
+	p.MustDo(t, "anon 20")
+	c, err := cgroupfs.Open(env.Hierarchy, cg.Path, 0)
+	require.NoError(t, err)
+	defer c.Close()
+	r := cgroupfs.NewReader()
+	u, err := r.Usage(c)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(cg.ReadUint(t, "memory.usage_in_bytes")), float64(u), 2<<20)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = r.Usage(c) }), "the fast pass does not allocate")
+	p.Kill()
+	require.Eventually(t, func() bool { return os.Remove(cg.Dir) == nil }, 10*time.Second, 20*time.Millisecond)
+	_, err = r.Usage(c)
+	assert.ErrorIs(t, err, cgroupfs.ErrVanished)
+}
