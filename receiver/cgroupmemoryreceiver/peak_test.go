@@ -24,7 +24,7 @@ const mib = 1 << 20
 
 // startMetricsReceiver runs the receiver through its factory with cfg and
 // returns the sink; it is shut down at cleanup.
-func startMetricsReceiver(t *testing.T, cfg *Config, set receiver.Settings) *consumertest.MetricsSink {
+func startMetricsReceiver(t testing.TB, cfg *Config, set receiver.Settings) *consumertest.MetricsSink {
 	t.Helper()
 	sink := new(consumertest.MetricsSink)
 	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)

@@ -39,6 +39,9 @@ type metricsScraper struct {
 	// was refused, so the fallback is logged once.
 	watch    func(path string, limit uint64, hasLimit bool) error
 	watchErr bool
+	// peakReset is the peak_reset setting (v1); peakResetWarned is set once
+	// a cgroup whose watermark cannot be reset was reported.
+	peakReset, peakResetWarned bool
 }
 
 // plainMetric is a metric whose value is one Sample field as it is.
@@ -50,10 +53,11 @@ type plainMetric struct {
 func newMetricsScraper(cfg *Config, set receiver.Settings) *metricsScraper {
 	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set)
 	return &metricsScraper{
-		logger: set.Logger,
-		mb:     mb,
-		reader: cgroupfs.NewReader(),
-		now:    time.Now,
+		logger:    set.Logger,
+		mb:        mb,
+		reader:    cgroupfs.NewReader(),
+		peakReset: cfg.PeakReset,
+		now:       time.Now,
 		plain: []plainMetric{
 			{cgroupfs.Usage, mb.RecordCgroupMemoryUsageDataPoint},
 			{cgroupfs.WorkingSet, mb.RecordCgroupMemoryWorkingSetDataPoint},
@@ -118,6 +122,7 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		for i := range s.events {
 			s.record(&s.events[i].Sample, s.events[i].Peak, true)
 		}
+		s.checkPeakReset(e)
 		p, ok := e.Full(&s.sample)
 		s.record(&s.sample, p, ok)
 		s.emit(e)
@@ -163,6 +168,17 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// checkPeakReset warns once when peak_reset is on but a v1 cgroup's
+// watermark cannot be reset (a read-only mount).
+func (s *metricsScraper) checkPeakReset(e *registry.Entry) {
+	if !s.peakReset || s.peakResetWarned || e.Cgroup.PeakResets() || s.reg.Hierarchy().Version != cgroupfs.V1 {
+		return
+	}
+	s.peakResetWarned = true
+	s.logger.Warn("peak_reset: memory.max_usage_in_bytes cannot be written (read-only cgroup mount?); cgroup.memory.peak falls back to the fast samples, event samples and the lifetime peak",
+		zap.String("cgroup.path", e.Path))
 }
 
 // watchLimit keeps the cgroup's event sources in step with its limit.

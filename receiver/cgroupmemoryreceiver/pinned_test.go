@@ -1,0 +1,150 @@
+package cgroupmemoryreceiver
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
+
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// pinned is what one run with a cgroup held at its limit measured.
+type pinned struct {
+	window        time.Duration
+	cpuPct        float64 // this process (the receiver), % of one core
+	failcnt       int64   // limit hits during the window
+	eventPoints   int     // event samples exported
+	collections   int     // collections in the window
+	maxPerExport  int     // most usage data points in one export
+	workloadBytes int64
+}
+
+// runPinned holds a 64 MiB cgroup at its limit for window — a process
+// writing a file, so that the kernel reclaims page cache at every charge
+// (about a thousand limit hits a second) — while the receiver watches it
+// at a 1 s collection and 100 ms sampling, and measures the receiver's
+// CPU (this process; the writer is a child and not counted).
+func runPinned(t testing.TB, window time.Duration) pinned {
+	env := cgrouptest.Require(t)
+	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-pinned-%d", os.Getpid()))
+	cg.SetLimit(t, 64*mib)
+	p := cg.Start(t, cgrouptest.BuildMemhog(t))
+	file := filepath.Join(t.TempDir(), "pinned.dat")
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.CollectionInterval = time.Second
+	cfg.SamplingInterval = 100 * time.Millisecond
+	cfg.Include = []string{cg.Path}
+	sink := startMetricsReceiver(t, cfg, receivertest.NewNopSettings(metadata.Type))
+	time.Sleep(1500 * time.Millisecond) // started, first collection done
+
+	failcnt0 := int64(cg.ReadUint(t, "memory.failcnt"))
+	before := len(series(sink, cg.Path, "cgroup.memory.usage"))
+	batches0 := batches(sink, cg.Path)
+	var ru0, ru1 unix.Rusage
+	require.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru0))
+	start := time.Now()
+	var written int64
+	for time.Since(start) < window {
+		p.MustDo(t, "file "+file+" 500")
+		written += 500 * mib
+	}
+	elapsed := time.Since(start)
+	require.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru1))
+	time.Sleep(1200 * time.Millisecond) // the last event samples are exported
+
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	res := pinned{
+		window:        elapsed,
+		cpuPct:        100 * cpu.Seconds() / elapsed.Seconds(),
+		failcnt:       int64(cg.ReadUint(t, "memory.failcnt")) - failcnt0,
+		collections:   batches(sink, cg.Path) - batches0,
+		workloadBytes: written,
+	}
+	pts := series(sink, cg.Path, "cgroup.memory.usage")[before:]
+	res.eventPoints = len(pts) - res.collections
+	for _, md := range sink.AllMetrics()[batches0:] {
+		if rm := find(md, cg.Path); rm != nil {
+			n := 0
+			for i := 0; i < rm.ScopeMetrics().Len(); i++ {
+				ms := rm.ScopeMetrics().At(i).Metrics()
+				for j := 0; j < ms.Len(); j++ {
+					if ms.At(j).Name() == "cgroup.memory.usage" {
+						n = ms.At(j).Sum().DataPoints().Len()
+					}
+				}
+			}
+			res.maxPerExport = max(res.maxPerExport, n)
+		}
+	}
+	return res
+}
+
+// TestPinnedAtLimitIsNoBusyLoop: a cgroup sitting at its limit (a thousand
+// limit hits a second) costs the receiver little CPU and adds at most
+// registry.MaxEvents event data points per collection.
+func TestPinnedAtLimitIsNoBusyLoop(t *testing.T) {
+	r := runPinned(t, 3*time.Second)
+	t.Logf("pinned for %s: %d limit hits, receiver CPU %.2f %% of a core, %d event samples exported over %d collections (at most %d usage points per export), %d MiB written",
+		r.window.Round(time.Millisecond), r.failcnt, r.cpuPct, r.eventPoints, r.collections, r.maxPerExport, r.workloadBytes/mib)
+	require.Greater(t, r.failcnt, int64(100), "the cgroup was at its limit")
+	assert.Less(t, r.cpuPct, 5.0, "no busy loop")
+	assert.LessOrEqual(t, r.maxPerExport, registry.MaxEvents+1, "event samples per export are bounded")
+}
+
+// BenchmarkPinnedAtLimit prints the CPU cost of one cgroup pinned at its
+// limit for 10 s (make bench).
+func BenchmarkPinnedAtLimit(b *testing.B) {
+	for b.Loop() {
+		r := runPinned(b, 10*time.Second)
+		b.ReportMetric(r.cpuPct, "cpu_pct")
+		fmt.Printf("BENCH pinned_at_limit seconds=%.1f limit_hits_per_s=%.0f cpu_pct=%.2f event_samples=%d collections=%d\n",
+			r.window.Seconds(), float64(r.failcnt)/r.window.Seconds(), r.cpuPct, r.eventPoints, r.collections)
+	}
+}
+
+// TestReadOnlyRootFallsBack: through a read-only mount of the hierarchy, as
+// a DaemonSet has it, v1 events and peak_reset are off (each said once in
+// the log), and the receiver still samples, fast pass included.
+func TestReadOnlyRootFallsBack(t *testing.T) {
+	env := cgrouptest.Require(t)
+	if env.Hierarchy.Version != 1 {
+		cgrouptest.Unavailable(t, "v1 (v2 runs in make e2e-v2)")
+	}
+	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-ro-%d", os.Getpid()))
+	cg.SetLimit(t, 128*mib)
+	p := cg.Start(t, cgrouptest.BuildMemhog(t))
+	p.MustDo(t, "anon 10")
+	cfg := createDefaultConfig().(*Config)
+	cfg.CollectionInterval = time.Second
+	cfg.PeakReset = true
+	cfg.RootPath = cgrouptest.ReadOnlyMount(t, env.Hierarchy.Dir)
+	cfg.Include = []string{cg.Path}
+	set := receivertest.NewNopSettings(metadata.Type)
+	core, logs := observer.New(zap.WarnLevel)
+	set.Logger = zap.New(core)
+	sink := startMetricsReceiver(t, cfg, set)
+
+	n := batches(sink, cg.Path)
+	waitBatch(t, sink, cg.Path, n, 5*time.Second)
+	n = batches(sink, cg.Path)
+	time.Sleep(200 * time.Millisecond)
+	p.MustDo(t, "spike 80 300")
+	waitBatch(t, sink, cg.Path, n, 5*time.Second)
+	assert.Greater(t, lastPeak(t, sink, cg.Path), int64(85*mib), "the spike shows in its interval's peak")
+	waitBatch(t, sink, cg.Path, n+1, 5*time.Second)
+
+	assert.Equal(t, 1, logs.FilterMessageSnippet("capture at the limit is off").Len(), "said once: %v", logs.All())
+	assert.Equal(t, 1, logs.FilterMessageSnippet("peak_reset: memory.max_usage_in_bytes cannot be written").Len())
+}
