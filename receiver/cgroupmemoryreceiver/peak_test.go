@@ -133,7 +133,7 @@ func (s *spikeScene) spikes(t *testing.T, sink *consumertest.MetricsSink, interv
 		base := int64(s.cg.ReadUint(t, "memory.usage_in_bytes"))
 		s.p.MustDo(t, fmt.Sprintf("spike %d %d", size, holdMs))
 		after := int64(s.cg.ReadUint(t, "memory.usage_in_bytes"))
-		waitBatch(t, sink, s.cg.Path, n+1, 3*interval)
+		waitBatch(t, sink, s.cg.Path, n, 3*interval)
 		want := base + int64(size)*mib
 		got := lastPeak(t, sink, s.cg.Path)
 		assert.True(t, within(got, want), "spike of %d MiB for %d ms on %.1f MiB: peak %.1f MiB, want %.1f MiB ±5%% (usage after: %.1f MiB)",
