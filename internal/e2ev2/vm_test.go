@@ -162,7 +162,7 @@ func (x val) String() string {
 // fields are the metrics compared with the kernel, by their short name
 // (the receiver's metric is "cgroup.memory." + name).
 var fields = []string{
-	"usage", "working_set", "limit", "peak", "anon", "file", "active_file",
+	"usage", "working_set", "limit", "peak.lifetime", "anon", "file", "active_file",
 	"inactive_file", "shmem", "failcnt", "oom_kills",
 }
 
@@ -206,11 +206,12 @@ func readOne(file string) (val, error) {
 }
 
 // readKernel reads the cgroup's memory files the way a person would check
-// the numbers: memory.current, memory.max, memory.peak, memory.stat and
-// memory.events.
+// the numbers: memory.current, memory.max, memory.peak (the lifetime peak),
+// memory.stat and memory.events.local (this cgroup's own limit hits and
+// kills, as the receiver reports them).
 func readKernel(dir string) (kernelState, error) {
 	st := kernelState{}
-	for file, field := range map[string]string{"memory.current": "usage", "memory.max": "limit", "memory.peak": "peak"} {
+	for file, field := range map[string]string{"memory.current": "usage", "memory.max": "limit", "memory.peak": "peak.lifetime"} {
 		v, err := readOne(filepath.Join(dir, file))
 		if err != nil {
 			return nil, err
@@ -225,7 +226,7 @@ func readKernel(dir string) (kernelState, error) {
 		v, ok := stat[k]
 		st[k] = val{v, ok}
 	}
-	events, err := readFlat(filepath.Join(dir, "memory.events"))
+	events, err := readFlat(filepath.Join(dir, "memory.events.local"))
 	if err != nil {
 		return nil, err
 	}
@@ -362,11 +363,19 @@ type receiverRun struct {
 
 func startReceiver(t *testing.T, include ...string) *receiverRun {
 	t.Helper()
+	return startReceiverWith(t, func(*cgroupmemoryreceiver.Config) {}, include...)
+}
+
+// startReceiverWith is startReceiver with the configuration changed by set.
+func startReceiverWith(t *testing.T, set func(*cgroupmemoryreceiver.Config), include ...string) *receiverRun {
+	t.Helper()
 	f := cgroupmemoryreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*cgroupmemoryreceiver.Config)
 	cfg.CollectionInterval = 100 * time.Millisecond
 	cfg.RootPath = cgRoot
 	cfg.Include = include
+	cfg.Metrics.CgroupMemoryPeakLifetime.Enabled = true
+	set(cfg)
 	must(t, "receiver config", cfg.Validate())
 	sink := new(consumertest.MetricsSink)
 	rcv, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
@@ -480,10 +489,12 @@ func toPoint(rm pmetric.ResourceMetrics) point {
 			default:
 				continue
 			}
-			if dps.Len() != 1 || dps.At(0).Attributes().Len() != 0 {
+			// The newest point is the collection sample (event samples,
+			// older, come first).
+			if dps.Len() == 0 || dps.At(dps.Len()-1).Attributes().Len() != 0 {
 				continue
 			}
-			dp := dps.At(0)
+			dp := dps.At(dps.Len() - 1)
 			if name, ok := strings.CutPrefix(m.Name(), "cgroup.memory."); ok && dp.IntValue() >= 0 {
 				pt.vals[name] = val{uint64(dp.IntValue()), true}
 			}
@@ -523,6 +534,7 @@ func readerSource(t *testing.T, h cgroupfs.Hierarchy, targets []target) source {
 	for _, f := range cgroupfs.Fields() {
 		names[f] = f.String()
 	}
+	names[cgroupfs.PeakLifetime] = "peak.lifetime" // the metric's name
 	r := cgroupfs.NewReader()
 	return func(time.Time) (map[string]kernelState, error) {
 		m := map[string]kernelState{}
@@ -748,9 +760,9 @@ func TestVMMetrics(t *testing.T) {
 		st, err := readKernel(v.h.Abs(s.ctr))
 		must(t, "read "+s.ctr, err)
 		ok := st["anon"].v >= 24*mib && st["shmem"].v >= 8*mib && st["file"].v >= 16*mib &&
-			st["active_file"].v > 0 && st["inactive_file"].v > 0 && st["peak"].v >= st["usage"].v
+			st["active_file"].v > 0 && st["inactive_file"].v > 0 && st["peak.lifetime"].v >= st["usage"].v
 		detail := fmt.Sprintf("kernel: usage=%s anon=%s file=%s active_file=%s inactive_file=%s shmem=%s peak=%s limit=%s disk=%q",
-			st["usage"], st["anon"], st["file"], st["active_file"], st["inactive_file"], st["shmem"], st["peak"], st["limit"], v.disk)
+			st["usage"], st["anon"], st["file"], st["active_file"], st["inactive_file"], st["shmem"], st["peak.lifetime"], st["limit"], v.disk)
 		report(t, "workload/"+s.name, ok, "%s", detail)
 	}
 
@@ -882,7 +894,7 @@ func waitOOMKills(r *receiverRun, p string, n uint64) (point, error) {
 }
 
 // oomMetricFields are compared after an OOM kill.
-var oomMetricFields = []string{"usage", "limit", "failcnt", "oom_kills", "peak"}
+var oomMetricFields = []string{"usage", "limit", "failcnt", "oom_kills", "peak.lifetime"}
 
 // TestVMOOMPodLimit: a guaranteed pod (systemd shape) with a 48 MiB limit on
 // the pod cgroup and none on the container; the container allocates 100 MiB
@@ -916,12 +928,16 @@ func TestVMOOMPodLimit(t *testing.T) {
 		"pod memory.events max=%d oom=%d oom_kill=%d; container max=%d oom=%d oom_kill=%d (the limit hit is the pod's)",
 		pe["max"], pe["oom"], pe["oom_kill"], ce["max"], ce["oom"], ce["oom_kill"])
 
-	for _, c := range []struct{ level, path string }{{"container", s.ctr}, {"pod", s.pod}} {
-		after, err := waitOOMKills(rcv, c.path, 1)
-		b := before[c.path].vals["oom_kills"]
-		report(t, "oom/pod-limit/oom_kills-rose/"+c.level, err == nil && b.ok && b.v == 0,
-			"receiver oom_kills before=%s after=%s %v", b, after.vals["oom_kills"], errOrEmpty(err))
-	}
+	after, err := waitOOMKills(rcv, s.ctr, 1)
+	b := before[s.ctr].vals["oom_kills"]
+	report(t, "oom/pod-limit/oom_kills-rose/container", err == nil && b.ok && b.v == 0,
+		"receiver oom_kills before=%s after=%s %v", b, after.vals["oom_kills"], errOrEmpty(err))
+	// oom_kills is memory.events.local: the pod's own count stays 0, the
+	// kill was in the container (memory.events, hierarchical, says 1).
+	podAfter, err := rcv.waitLatest(s.pod, time.Now(), 10*time.Second)
+	pk := podAfter.vals["oom_kills"]
+	report(t, "oom/pod-limit/oom_kills-local/pod", err == nil && pk.ok && pk.v == 0 && pe["oom_kill"] >= 1,
+		"receiver pod oom_kills=%s (memory.events.local), kernel memory.events oom_kill=%d (hierarchical) %v", pk, pe["oom_kill"], errOrEmpty(err))
 	targets := []target{{"container", s.ctr}, {"pod", s.pod}}
 	reportFields(t, "oom/pod-limit/metrics", targets, oomMetricFields,
 		v.compare(targets, oomMetricFields, rcv.source(targets), 5))
@@ -1028,4 +1044,76 @@ func errOrEmpty(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestVMCaptureAtTheLimit: capture at the limit on cgroup v2 and the
+// memory.peak fallback. The receiver collects once a minute (once, at
+// start, during this test) and samples usage every 100 ms; a container
+// climbs to its pod's 48 MiB limit and is OOM-killed. The inotify watch on
+// memory.events wakes the receiver at the limit hits, and the cgroups'
+// memory.events.local counters pick the pod (the limit hit) and the
+// container (the kill) out of their ancestors, which are notified too: the
+// kill's record carries full samples taken then, not only the one from the
+// start. On 6.1, memory.peak has no per-file reset (6.12+): the receiver
+// detects it and falls back.
+func TestVMCaptureAtTheLimit(t *testing.T) {
+	v := requireVM(t)
+	s := systemdGuaranteed
+	_, ctr := v.create(t, s)
+
+	c, err := cgroupfs.Open(v.h, s.pod, 0)
+	must(t, "cgroupfs.Open "+s.pod, err)
+	rel := kernelRelease()
+	want := !versionLess(rel, "6.12")
+	report(t, "peak/per-fd-reset-detected", c.PeakResets() == want,
+		"memory.peak reset per open file: %v on kernel %s (the reset needs 6.12+; otherwise the interval peak comes from the fast samples, event samples and the lifetime peak)", c.PeakResets(), rel)
+	c.Close()
+
+	rcv := startReceiverWith(t, func(cfg *cgroupmemoryreceiver.Config) {
+		cfg.CollectionInterval = time.Minute
+		cfg.SamplingInterval = 100 * time.Millisecond
+	}, s.pod, s.pod+"/**")
+	p := ctr.Start(t, v.memhog)
+	do(t, p, "anon 8")
+	_, err = rcv.waitLatest(s.pod, time.Time{}, 10*time.Second)
+	must(t, "the collection at start", err)
+	time.Sleep(500 * time.Millisecond)
+	_, doErr := p.Do("anon 100", 60*time.Second)
+	killed, how := killedBySIGKILL(p)
+	report(t, "capture/victim-killed", doErr != nil && killed, "%s", how)
+
+	recs := rcv.oomRecords(s.ctr, 1, 15*time.Second)
+	if len(recs) != 1 {
+		report(t, "capture/record", false, "want 1 linux.oom_kill record for %s, got %d", s.ctr, len(recs))
+		return
+	}
+	h, _ := recs[0]["cgroup.memory.history"].(map[string]any)
+	ts, usage, fullT := int64s(h["t"]), int64s(h["usage"]), int64s(h["full_t"])
+	top := int64(0)
+	for _, u := range usage {
+		top = max(top, u)
+	}
+	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= int64(s.podLimit)*9/10,
+		"%d points, highest %d of a %d limit (>= 90 %%)", len(ts), top, s.podLimit)
+	events := 0
+	for _, ft := range fullT[min(1, len(fullT)):] {
+		if len(fullT) > 0 && ft > fullT[0] {
+			events++
+		}
+	}
+	report(t, "capture/inotify-event-samples", events >= 1,
+		"%d full samples after the collection at start (only event samples can be: the next collection is a minute away); full_t=%v", events, fullT)
+	body, _ := recs[0]["body"].(string)
+	report(t, "capture/body-climb", strings.Contains(body, "Usage climbed from "), "body=%q", body)
+}
+
+func int64s(v any) []int64 {
+	s, _ := v.([]any)
+	out := make([]int64, 0, len(s))
+	for _, x := range s {
+		if n, ok := x.(int64); ok {
+			out = append(out, n)
+		}
+	}
+	return out
 }
