@@ -23,7 +23,7 @@ func (r *Report) Body() string {
 	var b strings.Builder
 	b.WriteString("Process ")
 	b.WriteString(r.victim())
-	if where := place(r.TaskMemcg); where != "" {
+	if where := Place(r.TaskMemcg); where != "" {
 		b.WriteString(" in ")
 		b.WriteString(where)
 	}
@@ -98,9 +98,10 @@ func (r *Report) triggeredByOther() bool {
 	return inTasks(r.Tasks, *r.TriggerPID)
 }
 
-// place names where a cgroup is: pod and container by short id when the
-// path tells them, else the path itself.
-func place(path string) string {
+// Place names where a cgroup is, for a sentence: pod and container by
+// short id when the path tells them ("container 2260b35b008a of pod
+// dfc377c9"), else the path itself ("cgroup /system.slice").
+func Place(path string) string {
 	id := identity.FromPath(path)
 	switch {
 	case id.PodUID != "" && id.ContainerID != "":

@@ -60,7 +60,9 @@ func TestHistoryEndsAtUntilAndKeepsFullSamplesInItsWindow(t *testing.T) {
 
 func TestClimb(t *testing.T) {
 	mib := uint64(1 << 20)
-	bytes := func(n int64) string { return map[int64]string{52 << 20: "52 MiB", 1 << 30: "1 GiB", 48 << 20: "48 MiB", 900 << 20: "900 MiB", 950 << 20: "950 MiB"}[n] }
+	bytes := func(n int64) string {
+		return map[int64]string{52 << 20: "52 MiB", 1 << 30: "1 GiB", 48 << 20: "48 MiB", 900 << 20: "900 MiB", 950 << 20: "950 MiB"}[n]
+	}
 	// Flat at 52 MiB for a minute, then 0.8 s to 1 GiB; killed at 120.8 s.
 	var h History
 	for t := int64(60000); t <= 120000; t += 100 {

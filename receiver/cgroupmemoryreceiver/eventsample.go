@@ -3,6 +3,7 @@ package cgroupmemoryreceiver
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,13 +21,49 @@ type eventSampler struct {
 	reg    *registry.Registry
 	tb     *metadata.TelemetryBuilder
 	logger *zap.Logger
+	kills  *killWatch
 	reader *cgroupfs.Reader
 	sample cgroupfs.Sample
 	now    func() time.Time
+
+	mu      sync.Mutex
+	scan    *time.Timer // the pending counter scan after a v1 OOM, if any
+	stopped bool
 }
 
-func newEventSampler(reg *registry.Registry, tb *metadata.TelemetryBuilder, logger *zap.Logger) *eventSampler {
-	return &eventSampler{reg: reg, tb: tb, logger: logger, reader: cgroupfs.NewReader(), now: time.Now}
+func newEventSampler(reg *registry.Registry, tb *metadata.TelemetryBuilder, logger *zap.Logger, kills *killWatch) *eventSampler {
+	return &eventSampler{reg: reg, tb: tb, logger: logger, kills: kills, reader: cgroupfs.NewReader(), now: time.Now}
+}
+
+// scanSoon reads every cgroup's oom_kill counter oomScanDelay from now: a
+// v1 OOM notification comes before the kill, and v1 counters are
+// hierarchical, so the victim's cgroup is found by reading them all.
+// Notifications meanwhile share the one scan.
+func (s *eventSampler) scanSoon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.scan != nil {
+		return
+	}
+	s.scan = time.AfterFunc(oomScanDelay, func() {
+		s.mu.Lock()
+		s.scan = nil
+		stopped := s.stopped
+		s.mu.Unlock()
+		if !stopped {
+			s.kills.scan()
+		}
+	})
+}
+
+// stop cancels a pending scan.
+func (s *eventSampler) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if s.scan != nil {
+		s.scan.Stop()
+	}
 }
 
 // on handles one event. v2 notifications reach every ancestor of the
@@ -47,6 +84,12 @@ func (s *eventSampler) on(path string, k events.Kind) {
 			return
 		}
 		urgent = killed
+		if n, ok := s.sample.Get(cgroupfs.OOMKills); ok && killed {
+			s.kills.bookOne(path, n, s.now())
+		}
+	}
+	if k == events.OOM {
+		s.scanSoon()
 	}
 	now := s.now()
 	if !e.EventDue(now, urgent) {

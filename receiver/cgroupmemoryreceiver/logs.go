@@ -1,6 +1,7 @@
 package cgroupmemoryreceiver
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -27,32 +28,30 @@ var resourceKeys = map[string]bool{
 	"container.runtime.name": true,
 }
 
-// historyKey is the attribute of the limiting cgroup's flight recorder.
-const historyKey = "cgroup.memory.history"
+// Attributes only the receiver sets (oomsight explain has no sampler).
+const (
+	// historyKey is the limiting cgroup's flight recorder.
+	historyKey = "cgroup.memory.history"
+	// inferredKey marks a victim's cgroup taken from the oom_kill counters,
+	// not from the kernel's report (which was rate-limited to its kill line).
+	inferredKey = "linux.oom.task_memcg.inferred"
+	// countedKey is the number of kills a counter-based record stands for.
+	countedKey = "linux.oom.counted_kills"
+)
+
+// enrichment is what the receiver adds to a report: the climb, and whether
+// the victim's cgroup was inferred from the counters.
+type enrichment struct {
+	hist     *recorder.History
+	inferred bool
+}
 
 // buildOOMLogs turns one report into one log record: event linux.oom_kill,
 // severity ERROR, timestamp = the kernel's time of the kill line, observed
 // = when it was read, body = the explanation, attributes = the report and,
 // when the receiver sampled the limiting cgroup, its climb (hist).
-func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	if r.TaskMemcg != "" {
-		rb := metadata.NewResourceBuilder(rac)
-		setResource(rb, r.TaskMemcg, identity.FromPath(r.TaskMemcg))
-		rb.Emit().MoveTo(rl.Resource())
-	}
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(metadata.ScopeName)
-
-	lr := sl.LogRecords().AppendEmpty()
-	lr.SetEventName(oomEventName)
-	lr.SetSeverityNumber(plog.SeverityNumberError)
-	lr.SetSeverityText("ERROR")
-	if !r.Time.IsZero() {
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(r.Time))
-	}
-	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
+func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.ResourceAttributesConfig, en enrichment) plog.Logs {
+	ld, lr := newOOMLog(r.TaskMemcg, r.Time, observed, rac)
 	body := r.Body()
 	attrs := lr.Attributes()
 	for _, f := range r.Fields() {
@@ -61,22 +60,78 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 		}
 		putValue(attrs, f.Key, f.Value)
 	}
-	if hist != nil {
-		putHistory(attrs.PutEmptyMap(historyKey), hist)
-		end := r.Time
-		if end.IsZero() {
-			end = observed
-		}
+	if en.inferred {
+		attrs.PutBool(inferredKey, true)
+		body += " The kernel's report was rate-limited to its kill line; the cgroup is the one whose oom_kill counter rose at that moment."
+	}
+	if en.hist != nil {
 		var top uint64
 		if r.MemcgUsage != nil && *r.MemcgUsage > 0 && !r.Global {
 			top = uint64(*r.MemcgUsage)
 		}
-		if climb := hist.Climb(end.UnixNano(), top, oomreport.Bytes); climb != "" {
-			body += " " + strings.ToUpper(climb[:1]) + climb[1:] + "."
+		end := r.Time
+		if end.IsZero() {
+			end = observed
 		}
+		body += climbSentence(attrs, en.hist, end, top)
 	}
 	lr.Body().SetStr(body)
 	return ld
+}
+
+// buildCountedLogs makes the record of a kill that only a cgroup's
+// oom_kill counter shows (the kernel log could not be read): the cgroup,
+// how many processes, its climb, and why nothing more is known.
+func buildCountedLogs(c counted, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, reason string) plog.Logs {
+	ld, lr := newOOMLog(c.path, c.at, observed, rac)
+	attrs := lr.Attributes()
+	attrs.PutStr("linux.oom.task_memcg", c.path)
+	attrs.PutInt(countedKey, clampInt64(c.n))
+	what := "A process"
+	if c.n > 1 {
+		what = fmt.Sprintf("%d processes", c.n)
+	}
+	body := fmt.Sprintf("%s in %s was OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, oomreport.Place(c.path), reason)
+	if hist != nil {
+		body += climbSentence(attrs, hist, c.at, 0)
+	}
+	lr.Body().SetStr(body)
+	return ld
+}
+
+// newOOMLog starts a linux.oom_kill record on the resource of the cgroup at
+// path (none when empty), at time at (unknown when zero).
+func newOOMLog(path string, at, observed time.Time, rac metadata.ResourceAttributesConfig) (plog.Logs, plog.LogRecord) {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	if path != "" {
+		rb := metadata.NewResourceBuilder(rac)
+		setResource(rb, path, identity.FromPath(path))
+		rb.Emit().MoveTo(rl.Resource())
+	}
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	lr := sl.LogRecords().AppendEmpty()
+	lr.SetEventName(oomEventName)
+	lr.SetSeverityNumber(plog.SeverityNumberError)
+	lr.SetSeverityText("ERROR")
+	if !at.IsZero() {
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	}
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
+	return ld, lr
+}
+
+// climbSentence puts the history on the record and returns the body's
+// sentence on the climb (with a leading space), or "". end is the kill's
+// time; top the usage at the kill when the kernel said it (0: unknown).
+func climbSentence(attrs pcommon.Map, h *recorder.History, end time.Time, top uint64) string {
+	putHistory(attrs.PutEmptyMap(historyKey), h)
+	climb := h.Climb(end.UnixNano(), top, oomreport.Bytes)
+	if climb == "" {
+		return ""
+	}
+	return " " + strings.ToUpper(climb[:1]) + climb[1:] + "."
 }
 
 // putHistory writes a flight recorder's history as equal-length arrays:

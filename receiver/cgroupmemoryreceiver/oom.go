@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
@@ -48,6 +50,11 @@ type oomPipeline struct {
 	// history, when the receiver samples cgroups, returns a cgroup's
 	// flight recorder up to a moment (registry.History).
 	history func(path string, until time.Time) (recorder.History, bool)
+	// kills, when the receiver samples cgroups, books the kills their
+	// oom_kill counters show (attribution of cgroup-less kill lines; records
+	// while the kernel log is unavailable).
+	kills *killWatch
+	host  component.Host
 
 	reader *kmsg.Reader
 	cp     *checkpoint.File
@@ -59,8 +66,20 @@ type oomPipeline struct {
 
 	records chan read
 	queue   chan queued
-	wg      sync.WaitGroup
+	stop    chan struct{}
+	// producers are the read, assemble and reopen stages; sender is send.
+	producers, sender sync.WaitGroup
+
+	// mu guards the reader (opened later when the kernel log was not
+	// readable at start) and the queue's closing, against the counted-kill
+	// emitter, which runs on other goroutines.
+	mu      sync.RWMutex
+	stopped bool
 }
+
+// reopenMax bounds the backoff between attempts to open an unreadable
+// kernel log.
+const reopenMax = 5 * time.Minute
 
 // read is a record as the read stage hands it on.
 type read struct {
@@ -89,39 +108,116 @@ func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb
 	}
 }
 
-// start opens the kernel log, positions it from the checkpoint and starts
-// the stages. Errors name the configuration key to change.
-func (p *oomPipeline) start() error {
+// start loads the checkpoint, opens the kernel log and starts the stages.
+// A bad checkpoint file is an error that names the key. A kernel log that
+// cannot be read is not: the collector keeps exporting metrics, the error
+// goes to the log and the component status, the log is retried with
+// backoff, and meanwhile the cgroups' oom_kill counters still turn each
+// kill into a record (see killWatch).
+func (p *oomPipeline) start(host component.Host) error {
 	if p.cfg.CheckpointFile != "" {
 		if err := p.loadCheckpoint(); err != nil {
 			return err
 		}
 	}
+	p.host = host
+	p.records = make(chan read, 1024)
+	p.queue = make(chan queued, p.queueSize)
+	p.stop = make(chan struct{})
+	p.sender.Add(1)
+	go p.send()
+	r, err := p.open()
+	if err != nil {
+		p.unavailable(err)
+		p.producers.Add(1)
+		go p.reopen()
+		return nil
+	}
+	p.run(r)
+	return nil
+}
+
+// open opens the kernel log and positions it: without a checkpoint at its
+// end (only new kills are reported); with one, at its oldest record (the
+// context of a kill precedes it; kills already emitted are skipped by
+// sequence number).
+func (p *oomPipeline) open() (*kmsg.Reader, error) {
 	r, err := kmsg.Open(p.cfg.KmsgPath)
 	if err != nil {
-		return fmt.Errorf("cgroupmemory: oom.kmsg_path %q: %w; reading kernel OOM reports needs read access to the kernel log: run as root or with CAP_SYSLOG (kernel.dmesg_restrict=1), mount the host's /dev/kmsg into the container, or set oom.enabled: false", p.cfg.KmsgPath, err)
+		return nil, fmt.Errorf("cgroupmemory: oom.kmsg_path %q: %w; reading kernel OOM reports needs read access to the kernel log: run as root or with CAP_SYSLOG (kernel.dmesg_restrict=1), mount the host's /dev/kmsg into the container, or set oom.enabled: false", p.cfg.KmsgPath, err)
 	}
-	// Without a checkpoint only new kills are reported. With one, the whole
-	// ring is read (the context of a kill precedes it) and kills already
-	// emitted are skipped by sequence number.
 	if p.cfg.CheckpointFile == "" {
 		if err := r.SeekEnd(); err != nil {
 			r.Close()
-			return fmt.Errorf("cgroupmemory: oom.kmsg_path %q: seeking to the end: %w", p.cfg.KmsgPath, err)
+			return nil, fmt.Errorf("cgroupmemory: oom.kmsg_path %q: seeking to the end: %w", p.cfg.KmsgPath, err)
 		}
 	}
+	return r, nil
+}
+
+// unavailable reports an unreadable kernel log and turns counted kills
+// into records meanwhile.
+func (p *oomPipeline) unavailable(err error) {
+	msg := "the kernel log cannot be read: OOM kills become records from the cgroups' oom_kill counters only (no victim, no trigger, no limit); retrying with backoff"
+	if p.kills == nil {
+		msg = "the kernel log cannot be read and no metrics pipeline samples the cgroups: no OOM records until it can; retrying with backoff"
+	} else {
+		reason := err.Error()
+		p.kills.setEmit(func(c counted) { p.emitCounted(c, reason) })
+	}
+	p.logger.Warn(msg, zap.Error(err))
+	if p.host != nil {
+		componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
+	}
+}
+
+// reopen retries an unreadable kernel log, 1 s after the first failure and
+// twice as long after each next one, up to reopenMax; failures after the
+// first are logged at debug level only.
+func (p *oomPipeline) reopen() {
+	defer p.producers.Done()
+	wait := time.Second
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-p.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		r, err := p.open()
+		if err == nil {
+			p.logger.Info("the kernel log is readable now: OOM records come from the kernel's reports again", zap.String("oom.kmsg_path", p.cfg.KmsgPath))
+			if p.host != nil {
+				componentstatus.ReportStatus(p.host, componentstatus.NewEvent(componentstatus.StatusOK))
+			}
+			p.run(r)
+			return
+		}
+		p.logger.Debug("the kernel log is still unreadable", zap.Error(err), zap.Duration("next_try", min(2*wait, reopenMax)))
+		wait = min(2*wait, reopenMax)
+	}
+}
+
+// run starts reading r.
+func (p *oomPipeline) run(r *kmsg.Reader) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		r.Close()
+		return
+	}
+	if p.kills != nil {
+		p.kills.setEmit(nil)
+	}
 	p.reader = r
-	p.records = make(chan read, 1024)
-	p.queue = make(chan queued, p.queueSize)
-	p.wg.Add(3)
+	p.producers.Add(2)
 	go p.read()
 	go p.assemble()
-	go p.send()
 	p.logger.Info("reading kernel OOM reports",
 		zap.String("oom.kmsg_path", p.cfg.KmsgPath),
 		zap.String("oom.checkpoint_file", p.cfg.CheckpointFile),
 		zap.Bool("resuming", p.resume), zap.Uint64("after_seq", p.resumeAfter))
-	return nil
 }
 
 func (p *oomPipeline) loadCheckpoint() error {
@@ -144,7 +240,7 @@ func (p *oomPipeline) loadCheckpoint() error {
 // read feeds raw records to the assembler. It is the only stage that
 // blocks on the kernel; it stops when shutdown closes the reader.
 func (p *oomPipeline) read() {
-	defer p.wg.Done()
+	defer p.producers.Done()
 	defer close(p.records)
 	ctx := context.Background()
 	// Without a checkpoint the reader starts at the end: nothing is backlog.
@@ -171,8 +267,7 @@ func (p *oomPipeline) read() {
 
 // assemble turns records into reports, and reports into log records.
 func (p *oomPipeline) assemble() {
-	defer p.wg.Done()
-	defer close(p.queue)
+	defer p.producers.Done()
 	ctx := context.Background()
 	asm := oomreport.NewAssembler()
 	idle := time.NewTimer(flushAfter)
@@ -215,7 +310,7 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 		if p.resume && r.Seq != nil && *r.Seq <= p.resumeAfter {
 			continue // emitted before the restart
 		}
-		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.climb(r)), seq: r.Seq}
+		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.enrich(r, backlog)), seq: r.Seq}
 		if backlog {
 			p.queue <- item
 			continue
@@ -227,6 +322,30 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 			p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("body", r.Body()))
 		}
 	}
+}
+
+// enrich adds what only the live receiver knows to a live report: a
+// report rate-limited down to its kill line gets the cgroup whose oom_kill
+// counter rose then (inferred); one that names its cgroup explains that
+// cgroup's counted kill; and the limiting cgroup's climb.
+func (p *oomPipeline) enrich(r *oomreport.Report, backlog bool) enrichment {
+	var en enrichment
+	if p.kills != nil && !backlog {
+		switch {
+		case r.TaskMemcg == "" && r.Memcg == "":
+			at := r.Time
+			if at.IsZero() {
+				at = p.now()
+			}
+			if path, ok := p.kills.infer(at); ok {
+				r.TaskMemcg, en.inferred = path, true
+			}
+		case r.TaskMemcg != "":
+			p.kills.claim(r.TaskMemcg)
+		}
+	}
+	en.hist = p.climb(r)
+	return en
 }
 
 // climb returns the flight recorder's history of the cgroup whose limit was
@@ -255,7 +374,7 @@ func (p *oomPipeline) climb(r *oomreport.Report) *recorder.History {
 
 // send hands records to the next consumer and advances the checkpoint.
 func (p *oomPipeline) send() {
-	defer p.wg.Done()
+	defer p.sender.Done()
 	ctx := context.Background()
 	for item := range p.queue {
 		if err := p.next.ConsumeLogs(ctx, item.logs); err != nil {
@@ -272,16 +391,52 @@ func (p *oomPipeline) send() {
 	}
 }
 
+// emitCounted turns a counted kill into a record while the kernel log is
+// unavailable. It never waits: a full queue drops the record (counted).
+func (p *oomPipeline) emitCounted(c counted, reason string) {
+	var hist *recorder.History
+	if p.history != nil {
+		if h, ok := p.history(c.path, c.at); ok {
+			hist = &h
+		}
+	}
+	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, reason)}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.stopped {
+		return
+	}
+	select {
+	case p.queue <- item:
+	default:
+		p.tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
+		p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("cgroup.path", c.path))
+	}
+}
+
 // shutdown stops reading and waits until the records already read are
 // handed on (or ctx ends).
 func (p *oomPipeline) shutdown(ctx context.Context) error {
-	if p.reader == nil {
-		return nil
+	if p.stop == nil {
+		return nil // never started
 	}
-	_ = p.reader.Close()
+	p.mu.Lock()
+	p.stopped = true
+	close(p.stop)
+	if p.reader != nil {
+		_ = p.reader.Close()
+	}
+	p.mu.Unlock()
+	if p.kills != nil {
+		p.kills.setEmit(nil)
+	}
 	done := make(chan struct{})
 	go func() {
-		p.wg.Wait()
+		// The producers end first; then nothing sends to the queue and it
+		// is closed, and the sender hands on what is left.
+		p.producers.Wait()
+		close(p.queue)
+		p.sender.Wait()
 		close(done)
 	}()
 	select {

@@ -212,7 +212,7 @@ func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
 	cfg := oomTestConfig(s)
 	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
 	p.queueSize = 1
-	require.NoError(t, p.start())
+	require.NoError(t, p.start(componenttest.NewNopHost()))
 
 	for range 3 {
 		s.kill(t)
@@ -268,7 +268,7 @@ func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 	sink := &arrival{path: s.ctr.Path, gate: gate}
 	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
 	p.queueSize = 1
-	require.NoError(t, p.start())
+	require.NoError(t, p.start(componenttest.NewNopHost()))
 	time.Sleep(500 * time.Millisecond) // the replay runs into the stuck consumer
 	close(gate)
 	require.Eventually(t, func() bool { return sink.count() == 3 }, 10*time.Second, 20*time.Millisecond, "kills made while stopped were lost")
@@ -282,18 +282,8 @@ func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 
 func TestOOMStartErrors(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
-	cfg.OOM.KmsgPath = filepath.Join(t.TempDir(), "no-kmsg")
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
-	require.NoError(t, err)
-	err = rcv.Start(context.Background(), componenttest.NewNopHost())
-	assert.ErrorContains(t, err, "oom.kmsg_path")
-	assert.ErrorContains(t, err, "CAP_SYSLOG")
-	assert.ErrorContains(t, err, "oom.enabled: false")
-	require.NoError(t, rcv.Shutdown(context.Background()))
-
-	cfg = createDefaultConfig().(*Config)
 	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "missing-dir", "cp")
-	rcv, err = NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
 	require.NoError(t, err)
 	err = rcv.Start(context.Background(), componenttest.NewNopHost())
 	assert.ErrorContains(t, err, "oom.checkpoint_file")

@@ -42,6 +42,8 @@ type cgroupReceiver struct {
 	tb      *metadata.TelemetryBuilder
 	fast    *fastPass       // nil when sampling_interval is 0
 	watcher *events.Watcher // nil when events could not be set up
+	sampler *eventSampler
+	kills   *killWatch
 }
 
 func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
@@ -102,8 +104,9 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.logs, r.tb, r.cfg.ResourceAttributes)
 		if r.reg != nil {
 			r.oom.history = r.reg.History
+			r.oom.kills = r.kills
 		}
-		if err := r.oom.start(); err != nil {
+		if err := r.oom.start(host); err != nil {
 			r.oom = nil
 			return err
 		}
@@ -125,6 +128,8 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 		return fmt.Errorf("cgroupmemory: %w", err)
 	}
 	r.reg = registry.New(h, filter, optionalFiles(r.cfg), r.cfg.SamplingInterval)
+	r.kills = newKillWatch(r.reg)
+	r.reg.OnRemove = r.kills.forget
 	r.startEvents(h)
 	ch, err := r.reg.Refresh()
 	if err != nil {
@@ -143,6 +148,7 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 		zap.Bool("events", r.watcher != nil))
 	logSkipped(r.set.Logger, ch.Skipped)
 	r.scraper.bind(r.reg, r.tb)
+	r.scraper.kills = r.kills
 	if r.watcher != nil {
 		r.scraper.watch = r.watcher.Watch
 	}
@@ -161,14 +167,17 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 // hierarchy's limit and OOM events. Without it the receiver still works,
 // on the fast pass and the collection alone.
 func (r *cgroupReceiver) startEvents(h cgroupfs.Hierarchy) {
-	es := newEventSampler(r.reg, r.tb, r.set.Logger)
-	w, err := events.New(h, es.on)
+	r.sampler = newEventSampler(r.reg, r.tb, r.set.Logger, r.kills)
+	w, err := events.New(h, r.sampler.on)
 	if err != nil {
 		r.set.Logger.Warn("capture at the limit is off: cannot wait for cgroup memory events; the fast pass still samples", zap.Error(err))
 		return
 	}
 	r.watcher = w
-	r.reg.OnRemove = w.Unwatch
+	r.reg.OnRemove = func(path string) {
+		w.Unwatch(path)
+		r.kills.forget(path)
+	}
 	go w.Run()
 }
 
@@ -181,6 +190,9 @@ func (r *cgroupReceiver) stopSamplers() {
 	if r.watcher != nil {
 		r.watcher.Close(true)
 		r.watcher = nil
+	}
+	if r.sampler != nil {
+		r.sampler.stop()
 	}
 }
 

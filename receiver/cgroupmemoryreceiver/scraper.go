@@ -42,6 +42,9 @@ type metricsScraper struct {
 	// peakReset is the peak_reset setting (v1); peakResetWarned is set once
 	// a cgroup whose watermark cannot be reset was reported.
 	peakReset, peakResetWarned bool
+	// kills books the oom_kill counters read by each collection.
+	kills    *killWatch
+	readings map[string]uint64
 }
 
 // plainMetric is a metric whose value is one Sample field as it is.
@@ -57,6 +60,7 @@ func newMetricsScraper(cfg *Config, set receiver.Settings) *metricsScraper {
 		mb:        mb,
 		reader:    cgroupfs.NewReader(),
 		peakReset: cfg.PeakReset,
+		readings:  make(map[string]uint64),
 		now:       time.Now,
 		plain: []plainMetric{
 			{cgroupfs.Usage, mb.RecordCgroupMemoryUsageDataPoint},
@@ -123,6 +127,9 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			s.record(&s.events[i].Sample, s.events[i].Peak, true)
 		}
 		s.checkPeakReset(e)
+		if k, ok := s.sample.Get(cgroupfs.OOMKills); ok && s.readings != nil {
+			s.readings[e.Path] = k
+		}
 		p, ok := e.Full(&s.sample)
 		s.record(&s.sample, p, ok)
 		s.emit(e)
@@ -131,6 +138,10 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	clear(s.events)
 	clear(s.entries) // do not pin closed cgroups until the next scrape
+	if s.kills != nil {
+		s.kills.book(s.readings, s.now())
+		clear(s.readings)
+	}
 
 	if s.tb != nil {
 		s.tb.CgroupmemoryCgroups.Record(ctx, sampled)

@@ -1,0 +1,170 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/oomsight/oomsight/internal/kmsg"
+	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// statusHost records the component status events reported to it.
+type statusHost struct {
+	component.Host
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+func (h *statusHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, ev)
+}
+
+func (h *statusHost) last() *componentstatus.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.events) == 0 {
+		return nil
+	}
+	return h.events[len(h.events)-1]
+}
+
+// TestUnreadableKernelLogKeepsRunning: with a kernel log that cannot be
+// read (a path that does not exist yet), the receiver starts, exports
+// metrics, says why in the log and the component status, and each OOM kill
+// still becomes a record from the cgroup's oom_kill counter. Once the path
+// becomes readable the kernel's reports take over, with no double record.
+func TestUnreadableKernelLogKeepsRunning(t *testing.T) {
+	s := newOOMScene(t)
+	kmsgPath := filepath.Join(t.TempDir(), "kmsg")
+	cfg := oomTestConfig(s)
+	cfg.Include = []string{s.pod.Path, s.ctr.Path}
+	cfg.CollectionInterval = 500 * time.Millisecond
+	cfg.OOM.KmsgPath = kmsgPath
+
+	f := NewFactory()
+	set := receivertest.NewNopSettings(metadata.Type)
+	core, logObs := observer.New(zap.DebugLevel)
+	set.Logger = zap.New(core)
+	metrics := new(consumertest.MetricsSink)
+	logs := &arrival{path: s.ctr.Path}
+	mr, err := f.CreateMetrics(context.Background(), set, cfg, metrics)
+	require.NoError(t, err)
+	_, err = f.CreateLogs(context.Background(), set, cfg, logs)
+	require.NoError(t, err)
+	host := &statusHost{Host: componenttest.NewNopHost()}
+	require.NoError(t, mr.Start(context.Background(), host), "an unreadable kernel log does not stop the collector")
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+
+	warn := logObs.FilterMessageSnippet("the kernel log cannot be read")
+	require.Equal(t, 1, warn.Len())
+	assert.Contains(t, fmt.Sprint(warn.All()[0].Context), "oom.kmsg_path")
+	assert.Contains(t, fmt.Sprint(warn.All()[0].Context), "CAP_SYSLOG")
+	require.NotNil(t, host.last())
+	assert.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
+	require.Eventually(t, func() bool { return latest(metrics, s.ctr.Path) != nil }, 5*time.Second, 20*time.Millisecond, "metrics flow")
+
+	s.kill(t)
+	require.Eventually(t, func() bool { return logs.count() >= 1 }, 5*time.Second, 20*time.Millisecond, "no counter-based record")
+	time.Sleep(1200 * time.Millisecond) // two more collections: no second record for the same kill
+	require.Equal(t, 1, logs.count())
+	lr := logs.recs[0]
+	a := lr.Attributes().AsRaw()
+	assert.Equal(t, int64(1), a[countedKey])
+	assert.Equal(t, s.ctr.Path, a["linux.oom.task_memcg"])
+	assert.Equal(t, s.ctr.Path, logs.res[0]["cgroup.path"])
+	assert.Contains(t, a, historyKey)
+	assert.NotContains(t, a, "process.pid", "the victim is unknown")
+	assert.Contains(t, lr.Body().Str(), "A process in container 0dc1822caf9e of pod 0f5eb28f was OOM-killed (its oom_kill counter rose); the kernel's report is not available")
+	assert.WithinDuration(t, time.Now(), lr.Timestamp().AsTime(), 5*time.Second)
+	assert.Less(t, logObs.FilterMessageSnippet("the kernel log is still unreadable").Len()+warn.Len(), 10, "no error every second")
+
+	// The kernel log appears: the kernel's report is used again.
+	require.NoError(t, os.Symlink("/dev/kmsg", kmsgPath))
+	require.Eventually(t, func() bool {
+		return logObs.FilterMessageSnippet("the kernel log is readable now").Len() == 1
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
+	pid := s.kill(t)
+	require.Eventually(t, func() bool { return logs.count() >= 2 }, 5*time.Second, 20*time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
+	require.Equal(t, 2, logs.count(), "the kernel's record only, not a counted one too")
+	assert.Equal(t, int64(pid), logs.recs[1].Attributes().AsRaw()["process.pid"])
+}
+
+// TestRateLimitedKillLineIsAttributed: when the kernel rate-limits an OOM
+// report down to its kill line, the line names no cgroup; the receiver
+// attributes it to the cgroup whose oom_kill counter rose at that moment
+// and marks it inferred. The kill is real, and so is the kill line: the one
+// the kernel printed for it, read from /dev/kmsg, fed alone to the
+// assembler (the rest of the report is what rate-limiting drops).
+func TestRateLimitedKillLineIsAttributed(t *testing.T) {
+	s := newOOMScene(t)
+	if _, err := os.Stat("/dev/kmsg"); err != nil {
+		t.Fatalf("/dev/kmsg: %v", err)
+	}
+	cfg := oomTestConfig(s)
+	cfg.Include = []string{s.pod.Path, s.ctr.Path}
+	cfg.CollectionInterval = time.Minute // the counters are read at the kill line, not by a collection
+	mr, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+	rcv := mr.(*cgroupReceiver)
+
+	kr, err := kmsg.Open("/dev/kmsg")
+	require.NoError(t, err)
+	defer kr.Close()
+	require.NoError(t, kr.SeekEnd())
+	pid := s.kill(t)
+	var line kmsg.Record
+	for {
+		rec, err := kr.Next()
+		if err != nil {
+			continue
+		}
+		if strings.Contains(rec.Message, fmt.Sprintf("Killed process %d ", pid)) {
+			line = rec
+			break
+		}
+	}
+	asm := oomreport.NewAssembler()
+	reports := append(asm.Add(line), asm.Flush()...)
+	require.Len(t, reports, 1)
+	r := reports[0]
+	require.Empty(t, r.TaskMemcg, "a kill line alone names no cgroup")
+
+	p := newOOMPipeline(cfg.OOM, receivertest.NewNopSettings(metadata.Type), &arrival{}, rcv.tb, cfg.ResourceAttributes)
+	p.history, p.kills = rcv.reg.History, rcv.kills
+	en := p.enrich(r, false)
+	assert.True(t, en.inferred)
+	assert.Equal(t, s.ctr.Path, r.TaskMemcg, "the victim's cgroup, from its counter")
+	ld := buildOOMLogs(r, time.Now(), cfg.ResourceAttributes, en)
+	rl := ld.ResourceLogs().At(0)
+	assert.Equal(t, s.ctr.Path, rl.Resource().Attributes().AsRaw()["cgroup.path"])
+	lr := rl.ScopeLogs().At(0).LogRecords().At(0)
+	assert.Equal(t, true, lr.Attributes().AsRaw()[inferredKey])
+	assert.Contains(t, lr.Body().Str(), "rate-limited to its kill line")
+
+	// The same kill cannot be claimed twice.
+	_, ok := rcv.kills.infer(time.Now())
+	assert.False(t, ok)
+}
