@@ -83,10 +83,13 @@ e2e-v2: deps
 ## test: everything CI runs
 test: deps check-generate check-format vet unit e2e-v2
 
-## bench: scrape cost, and kill -> OOM record latency over 30 real OOM
+## bench: scrape cost, the fast pass on 100 real cgroups, a cgroup pinned
+## at its limit for 10 s, and kill -> OOM record latency over 30 real OOM
 ## kills (needs root); prints BENCH lines
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
+	$(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
+	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
 
 clean:
