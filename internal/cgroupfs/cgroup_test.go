@@ -250,3 +250,35 @@ func TestEventsLocalWithFallback(t *testing.T) {
 	f, k = read()
 	assert.Equal(t, [2]uint64{9, 4}, [2]uint64{f, k}, "memory.events before 5.2")
 }
+
+// TestMalformedStatLineSkipped: one bad line in memory.stat is skipped and
+// reported; the fields on the other lines are still in the sample (not half
+// a sample that silently stops at the bad line).
+func TestMalformedStatLineSkipped(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v1/root")))
+	h, err := Detect(root)
+	require.NoError(t, err)
+	stat := filepath.Join(h.Abs("/kubepods"), "memory.stat")
+	b, err := os.ReadFile(stat)
+	require.NoError(t, err)
+	want, err := ParseKeyValues(b)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(stat, append([]byte("cache 1\ngarbage line here\n"), b...), 0o644))
+
+	c, err := Open(h, "/kubepods", 0)
+	require.NoError(t, err)
+	defer c.Close()
+	var s Sample
+	err = NewReader().Read(c, time.Now(), &s)
+	var fe *FileError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "memory.stat", fe.File)
+	assert.ErrorContains(t, err, "line 2")
+	anon, ok := s.Get(Anon)
+	require.True(t, ok, "the lines after the bad one are read")
+	assert.Equal(t, want["total_rss"], anon)
+	ws, ok := s.Get(WorkingSet)
+	require.True(t, ok)
+	assert.NotZero(t, ws)
+}

@@ -43,23 +43,26 @@ func ParseLimit(b []byte) (v uint64, limited bool, err error) {
 
 // KeyValues iterates over the "key value" lines of flat-keyed files such as
 // memory.stat, memory.events and memory.oom_control without allocating.
-// Kernels add keys over time, so unknown keys are simply returned too.
+// Kernels add keys over time, so unknown keys are simply returned too. A
+// malformed line is skipped, not the end of the file: the other lines
+// still count, and Err reports the first malformed one with how many there
+// were.
 //
 //	kv := KeyValues{Data: b}
 //	for kv.Next() { use(kv.Key(), kv.Value()) }
 //	if err := kv.Err(); err != nil { ... }
 type KeyValues struct {
-	Data []byte
-	key  []byte
-	val  uint64
-	line int
-	err  error
+	Data    []byte
+	key     []byte
+	val     uint64
+	line    int
+	err     error
+	skipped int
 }
 
-// Next advances to the next well-formed line; it returns false at the end or
-// at the first malformed line (see Err).
+// Next advances to the next well-formed line; it returns false at the end.
 func (kv *KeyValues) Next() bool {
-	for kv.err == nil && len(kv.Data) > 0 {
+	for len(kv.Data) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(kv.Data, '\n'); i >= 0 {
 			line, kv.Data = kv.Data[:i], kv.Data[i+1:]
@@ -72,18 +75,25 @@ func (kv *KeyValues) Next() bool {
 		}
 		sp := bytes.IndexByte(line, ' ')
 		if sp <= 0 {
-			kv.err = fmt.Errorf("line %d: want \"key value\", got %q", kv.line, line)
-			return false
+			kv.malformed(fmt.Errorf("line %d: want \"key value\", got %q", kv.line, line))
+			continue
 		}
 		v, err := parseDecimal(bytes.TrimSpace(line[sp+1:]))
 		if err != nil {
-			kv.err = fmt.Errorf("line %d: key %s: %w", kv.line, line[:sp], err)
-			return false
+			kv.malformed(fmt.Errorf("line %d: key %s: %w", kv.line, line[:sp], err))
+			continue
 		}
 		kv.key, kv.val = line[:sp], v
 		return true
 	}
 	return false
+}
+
+func (kv *KeyValues) malformed(err error) {
+	if kv.err == nil {
+		kv.err = err
+	}
+	kv.skipped++
 }
 
 // Key is the key of the current line; it aliases Data.
@@ -92,8 +102,14 @@ func (kv *KeyValues) Key() []byte { return kv.key }
 // Value is the value of the current line.
 func (kv *KeyValues) Value() uint64 { return kv.val }
 
-// Err is the first malformed line met, if any.
-func (kv *KeyValues) Err() error { return kv.err }
+// Err describes the malformed lines skipped, if any: the first one, and
+// how many there were.
+func (kv *KeyValues) Err() error {
+	if kv.err == nil || kv.skipped == 1 {
+		return kv.err
+	}
+	return fmt.Errorf("%w (and %d more malformed lines skipped)", kv.err, kv.skipped-1)
+}
 
 // ParseKeyValues parses a whole flat-keyed file into a map, for callers that
 // want every key (OOM enrichment, tests) rather than the hot sampling path.

@@ -100,8 +100,14 @@ func TestKeyValuesMalformed(t *testing.T) {
 		_, err := ParseKeyValues([]byte(in))
 		assert.Error(t, err, "input %q", in)
 	}
+	// A malformed line is skipped, not the end: the lines after it count.
+	m, err := ParseKeyValues([]byte("anon 1\nfile x\nshmem 3\nbad\n"))
+	require.ErrorContains(t, err, "line 2: key file")
+	require.ErrorContains(t, err, "and 1 more malformed lines skipped")
+	assert.Equal(t, map[string]uint64{"anon": 1, "shmem": 3}, m)
+
 	// Blank lines and a missing final newline are fine.
-	m, err := ParseKeyValues([]byte("anon 1\n\nfile 2"))
+	m, err = ParseKeyValues([]byte("anon 1\n\nfile 2"))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]uint64{"anon": 1, "file": 2}, m)
 }

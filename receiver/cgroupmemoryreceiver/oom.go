@@ -245,11 +245,19 @@ func (p *oomPipeline) read() {
 	ctx := context.Background()
 	// Without a checkpoint the reader starts at the end: nothing is backlog.
 	backlog := p.cfg.CheckpointFile != ""
+	wait := time.Duration(0) // backoff after read errors; 0 while reads succeed
 	for {
 		rec, err := p.reader.Next()
 		backlog = backlog && !p.reader.Waited()
 		switch {
 		case err == nil:
+			if wait > 0 {
+				p.logger.Info("reading the kernel log works again", zap.String("oom.kmsg_path", p.cfg.KmsgPath))
+				if p.host != nil {
+					componentstatus.ReportStatus(p.host, componentstatus.NewEvent(componentstatus.StatusOK))
+				}
+				wait = 0
+			}
 			p.records <- read{Record: rec, backlog: backlog}
 		case errors.Is(err, os.ErrClosed):
 			return
@@ -259,8 +267,22 @@ func (p *oomPipeline) read() {
 			p.tb.CgroupmemoryKmsgRecordsMalformed.Add(ctx, 1)
 			p.logger.Debug("skipping malformed kernel log record", zap.Error(err))
 		default:
-			p.logger.Error("reading the kernel log failed; retrying in 1s", zap.String("oom.kmsg_path", p.cfg.KmsgPath), zap.Error(err))
-			time.Sleep(time.Second)
+			// Logged and reported once; retried 1 s, 2 s, … reopenMax apart.
+			if wait == 0 {
+				p.logger.Error("reading the kernel log failed; retrying with backoff", zap.String("oom.kmsg_path", p.cfg.KmsgPath), zap.Error(err))
+				if p.host != nil {
+					componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
+				}
+				wait = time.Second
+			} else {
+				p.logger.Debug("reading the kernel log still fails", zap.Error(err))
+				wait = min(2*wait, reopenMax)
+			}
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(wait):
+			}
 		}
 	}
 }
