@@ -29,7 +29,9 @@ func (env Env) Many(t testing.TB, name string, n, kib int) *Cgroup {
 		}
 	})
 	// The shell ends in the last cgroup; it exits, so the cgroups can go.
-	if out, err := exec.Command("sh", "-c", script.String()).CombinedOutput(); err != nil {
+	cmd := exec.Command("sh", "-s")
+	cmd.Stdin = strings.NewReader(script.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("charging %d cgroups: %v\n%s", n, err, out)
 	}
 	return parent

@@ -92,3 +92,26 @@ func TestWalkMissingRoot(t *testing.T) {
 	_, err := Walk(filepath.Join(t.TempDir(), "gone"), nil)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestFilterMayContain(t *testing.T) {
+	for _, tc := range []struct {
+		include []string
+		yes, no []string
+	}{
+		{nil, []string{"/", "/a/b"}, nil},
+		{[]string{"/kubepods*/**"}, []string{"/", "/kubepods", "/kubepods.slice/x/y"}, []string{"/system.slice", "/user.slice/user-0.slice"}},
+		{[]string{"/kubepods/*"}, []string{"/kubepods", "/kubepods/burstable"}, []string{"/kubepods/burstable/pod1", "/docker"}},
+		{[]string{"**/kubepods*/**"}, []string{"/system.slice", "/a/b/c"}, nil},
+		{[]string{"/a/{b,c}/*"}, []string{"/x"}, nil}, // braces: no pruning
+		{[]string{"/a/b", "/c/**"}, []string{"/a", "/a/b", "/c/d/e"}, []string{"/a/b/c", "/d"}},
+	} {
+		f, err := NewFilter(tc.include, nil)
+		require.NoError(t, err)
+		for _, d := range tc.yes {
+			assert.True(t, f.MayContain(d), "%v may contain %s", tc.include, d)
+		}
+		for _, d := range tc.no {
+			assert.False(t, f.MayContain(d), "%v cannot contain %s", tc.include, d)
+		}
+	}
+}

@@ -4,6 +4,7 @@ package discovery // import "github.com/oomsight/oomsight/internal/discovery"
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gobwas/glob"
 )
@@ -16,6 +17,17 @@ import (
 type Filter struct {
 	include []glob.Glob
 	exclude []glob.Glob
+	// prefixes are the include globs split into path segments, for
+	// MayContain; nil when some include cannot be split (then nothing is
+	// pruned).
+	prefixes [][]segment
+}
+
+// segment is one path segment of an include glob.
+type segment struct {
+	literal string    // when glob is nil
+	glob    glob.Glob // a segment with * ? or [ ]
+	any     bool      // a segment with **: this and everything below
 }
 
 // NewFilter compiles the globs. The error names the bad pattern.
@@ -28,7 +40,73 @@ func NewFilter(include, exclude []string) (*Filter, error) {
 	if f.exclude, err = compile("exclude", exclude); err != nil {
 		return nil, err
 	}
+	f.prefixes = splitGlobs(include)
 	return f, nil
+}
+
+// splitGlobs splits include globs into segments. A glob with braces
+// (which may span segments) or not starting at the root disables pruning.
+func splitGlobs(include []string) [][]segment {
+	var out [][]segment
+	for _, p := range include {
+		if strings.ContainsAny(p, "{}") || !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "**") {
+			return nil
+		}
+		var segs []segment
+		for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+			switch {
+			case strings.Contains(part, "**"):
+				segs = append(segs, segment{any: true})
+			case strings.ContainsAny(part, "*?["):
+				g, err := glob.Compile(part)
+				if err != nil {
+					return nil
+				}
+				segs = append(segs, segment{glob: g})
+			default:
+				segs = append(segs, segment{literal: part})
+			}
+		}
+		out = append(out, segs)
+	}
+	return out
+}
+
+// MayContain reports whether the cgroup directory at dir, or one below it,
+// can be selected by the include globs: a walk need not descend where it
+// cannot ("/system.slice" for "/kubepods*/**"). Excludes never prune: a
+// cgroup below an excluded one can still be selected.
+func (f *Filter) MayContain(dir string) bool {
+	if f == nil || len(f.include) == 0 || f.prefixes == nil || dir == "/" {
+		return true
+	}
+	parts := strings.Split(strings.TrimPrefix(dir, "/"), "/")
+	for _, segs := range f.prefixes {
+		if mayContain(segs, parts) {
+			return true
+		}
+	}
+	return false
+}
+
+func mayContain(segs []segment, parts []string) bool {
+	for i, part := range parts {
+		if i >= len(segs) {
+			return false // the glob ends above this directory
+		}
+		s := segs[i]
+		switch {
+		case s.any:
+			return true
+		case s.glob != nil:
+			if !s.glob.Match(part) {
+				return false
+			}
+		case s.literal != part:
+			return false
+		}
+	}
+	return true
 }
 
 func compile(key string, patterns []string) ([]glob.Glob, error) {

@@ -67,7 +67,6 @@ type Changes struct {
 // Registry is the set of live cgroups. It is safe for concurrent use.
 type Registry struct {
 	h        cgroupfs.Hierarchy
-	filter   *discovery.Filter
 	opt      cgroupfs.Optional
 	sampling time.Duration
 	// OnRemove, when set before the first Refresh, is called (with the
@@ -79,9 +78,13 @@ type Registry struct {
 	entries map[string]*Entry
 	sorted  []*Entry
 	// ignored remembers cgroups that cannot be sampled (no memory
-	// accounting, or a file that failed to open) so that they are not
-	// retried and reported on every refresh.
-	ignored map[string]struct{}
+	// accounting, or a file that failed to open), with whether that was
+	// reported, so that they are retried on full walks only and reported
+	// once; retry holds those that failed for want of descriptors.
+	ignored map[string]bool
+	retry   map[string]struct{}
+	treeMu  sync.Mutex // the tree is not safe for concurrent use
+	tree    *discovery.Tree
 	// departed keeps the flight recorders of removed cgroups for Keep.
 	departed map[string]departed
 }
@@ -96,12 +99,13 @@ type departed struct {
 func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional, sampling time.Duration) *Registry {
 	return &Registry{
 		h:        h,
-		filter:   filter,
 		opt:      opt,
 		sampling: sampling,
 		now:      time.Now,
 		entries:  make(map[string]*Entry),
-		ignored:  make(map[string]struct{}),
+		ignored:  make(map[string]bool),
+		retry:    make(map[string]struct{}),
+		tree:     discovery.NewTree(h.Dir, filter),
 		departed: make(map[string]departed),
 	}
 }
@@ -109,62 +113,103 @@ func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional, 
 // Hierarchy is the memory hierarchy the registry covers.
 func (r *Registry) Hierarchy() cgroupfs.Hierarchy { return r.h }
 
-// Refresh walks the hierarchy, opens cgroups that appeared and closes those
-// that are gone. A walk error is returned with the changes that were made.
+// Refresh brings the registry up to date with the hierarchy: it opens the
+// cgroups that appeared and closes those that are gone. Discovery is
+// incremental (discovery.Tree): when nothing changed it costs one read of
+// an inotify descriptor; a full walk runs at start, every
+// discovery.FullWalkEvery, and when events were lost. Cgroups that could
+// not be opened for want of descriptors are tried again on every Refresh;
+// those without memory accounting or refused for another reason are tried
+// again on every full walk (a v2 parent may enable memory later). A walk
+// error is returned with the changes that were made; the cgroups below a
+// directory that could not be listed stay.
 func (r *Registry) Refresh() (Changes, error) {
-	paths, walkErr := discovery.Walk(r.h.Dir, r.filter)
-	if walkErr != nil && paths == nil {
-		return Changes{}, fmt.Errorf("listing cgroups below %s: %w", r.h.Dir, walkErr)
+	r.treeMu.Lock()
+	d, err := r.tree.Sync()
+	r.treeMu.Unlock()
+	if err != nil {
+		return Changes{}, fmt.Errorf("listing cgroups below %s: %w", r.h.Dir, err)
 	}
-	live := make(map[string]struct{}, len(paths))
 	var ch Changes
-
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, p := range paths {
-		live[p] = struct{}{}
+	candidates := d.Added
+	if d.Full {
+		candidates = d.Live
+		live := make(map[string]struct{}, len(d.Live))
+		for _, p := range d.Live {
+			live[p] = struct{}{}
+		}
+		for p, e := range r.entries {
+			if _, ok := live[p]; !ok {
+				r.removeLocked(e)
+				ch.Removed++
+			}
+		}
+		for p := range r.ignored {
+			if _, ok := live[p]; !ok {
+				delete(r.ignored, p)
+			}
+		}
+		for p := range r.retry {
+			if _, ok := live[p]; !ok {
+				delete(r.retry, p)
+			}
+		}
+	} else {
+		for _, p := range d.Removed {
+			if e, ok := r.entries[p]; ok {
+				r.removeLocked(e)
+				ch.Removed++
+			}
+			delete(r.ignored, p)
+			delete(r.retry, p)
+		}
+		for p := range r.retry {
+			candidates = append(candidates, p)
+		}
+	}
+	for _, p := range candidates {
 		if _, ok := r.entries[p]; ok {
 			continue
 		}
-		if _, ok := r.ignored[p]; ok {
+		reported, ignored := r.ignored[p]
+		if ignored && !d.Full {
 			continue
 		}
 		cg, err := cgroupfs.Open(r.h, p, r.opt)
+		delete(r.retry, p)
 		switch {
 		case err == nil:
 			e := &Entry{Path: p, Identity: identity.FromPath(p), Cgroup: cg}
 			e.rec = recorder.New(r.sampling)
 			r.entries[p] = e
+			delete(r.ignored, p)
 			ch.Added++
 		case errors.Is(err, cgroupfs.ErrVanished):
 		case errors.Is(err, cgroupfs.ErrNotAccounted):
-			r.ignored[p] = struct{}{}
+			r.ignored[p] = false
 		case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
-			// Out of file descriptors: transient, so tried again on the
-			// next refresh rather than skipped for good.
+			// Out of file descriptors: transient, tried on every refresh.
+			r.retry[p] = struct{}{}
 			ch.Skipped = append(ch.Skipped, err)
 		default:
-			r.ignored[p] = struct{}{}
-			ch.Skipped = append(ch.Skipped, err)
-		}
-	}
-	for p, e := range r.entries {
-		if _, ok := live[p]; !ok {
-			r.removeLocked(e)
-			ch.Removed++
+			r.ignored[p] = true
+			if !reported {
+				ch.Skipped = append(ch.Skipped, err)
+			}
 		}
 	}
 	r.pruneLocked()
-	for p := range r.ignored {
-		if _, ok := live[p]; !ok {
-			delete(r.ignored, p)
-		}
-	}
 	if ch.Added > 0 || ch.Removed > 0 {
 		r.resort()
 	}
-	if walkErr != nil {
-		return ch, fmt.Errorf("listing cgroups below %s: %w", r.h.Dir, walkErr)
+	if len(d.Failed) > 0 {
+		errs := make([]error, len(d.Failed))
+		for i, f := range d.Failed {
+			errs[i] = f
+		}
+		return ch, fmt.Errorf("listing cgroups below %s (the cgroups known below kept): %w", r.h.Dir, errors.Join(errs...))
 	}
 	return ch, nil
 }
@@ -263,4 +308,7 @@ func (r *Registry) Close() {
 	}
 	r.sorted = nil
 	clear(r.departed)
+	r.treeMu.Lock()
+	r.tree.Close()
+	r.treeMu.Unlock()
 }

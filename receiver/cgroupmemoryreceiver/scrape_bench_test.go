@@ -1,0 +1,152 @@
+package cgroupmemoryreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"golang.org/x/sys/unix"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// benchCgroups is how many real cgroups the scrape benchmarks create;
+// OOMSIGHT_BENCH_CGROUPS overrides it (make bench runs 100 and 1000).
+func benchCgroups(b *testing.B) int {
+	n := 100
+	if v := os.Getenv("OOMSIGHT_BENCH_CGROUPS"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
+			b.Fatalf("OOMSIGHT_BENCH_CGROUPS=%q", v)
+		}
+	}
+	return n
+}
+
+// BenchmarkScrape measures, over N real child memory cgroups each charged
+// with 1 MiB, in one run: the kernel floor (pread on held descriptors of
+// the same files, no parsing), one full scrape as the receiver runs it
+// (discovery included, pdata built), containerd/cgroups' cgroup1 Stat of
+// the same cgroups, and discovery alone when nothing changed.
+func BenchmarkScrape(b *testing.B) {
+	env := cgrouptest.Require(b)
+	if env.Hierarchy.Version != cgroupfs.V1 {
+		cgrouptest.Unavailable(b, "the peer comparison uses containerd/cgroups' cgroup1")
+	}
+	n := benchCgroups(b)
+	parent := env.Many(b, fmt.Sprintf("oomsight-bench-scrape-%d", os.Getpid()), n, 1024)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Include = []string{parent.Path + "/*"}
+	f, err := discovery.NewFilter(cfg.Include, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := registry.New(env.Hierarchy, f, optionalFiles(cfg), cfg.SamplingInterval)
+	defer reg.Close()
+	if _, err := reg.Refresh(); err != nil || reg.Len() != n {
+		b.Fatalf("registry: %d cgroups, %v", reg.Len(), err)
+	}
+	s := newMetricsScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	s.bind(reg, nil)
+	entries := reg.Entries(nil)
+
+	// The floor: the files a scrape reads, held open, read with pread.
+	files := []string{"memory.usage_in_bytes", "memory.limit_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.stat", "memory.oom_control"}
+	var fds []int
+	for _, e := range entries {
+		for _, name := range files {
+			fd, err := unix.Open(filepath.Join(env.Hierarchy.Abs(e.Path), name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fds = append(fds, fd)
+		}
+	}
+	defer func() {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+	}()
+	buf := make([]byte, 8<<10)
+
+	per := func(d time.Duration, iters int) float64 { return float64(d.Nanoseconds()) / float64(iters*n) }
+	var floorNs, oursNs, peerNs, discNs float64
+	var allocs float64
+	b.Run("floor", func(b *testing.B) {
+		start := time.Now()
+		i := 0
+		for b.Loop() {
+			for _, fd := range fds {
+				if _, err := unix.Pread(fd, buf, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i++
+		}
+		floorNs = per(time.Since(start), i)
+		b.ReportMetric(floorNs, "ns/cgroup")
+	})
+	b.Run("ours", func(b *testing.B) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		start := time.Now()
+		i := 0
+		allocs = testing.AllocsPerRun(3, func() { _, _ = s.scrape(ctx) }) / float64(n)
+		for b.Loop() {
+			if _, err := s.scrape(ctx); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		oursNs = per(time.Since(start), i)
+		b.ReportMetric(oursNs, "ns/cgroup")
+	})
+	b.Run("containerd-cgroups", func(b *testing.B) {
+		mem := cgroup1.NewMemory(env.Hierarchy.Dir)
+		var cgs []cgroup1.Cgroup
+		for _, e := range entries {
+			cg, err := cgroup1.Load(cgroup1.StaticPath(filepath.Join("..", e.Path)), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
+				return []cgroup1.Subsystem{mem}, nil
+			}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cgs = append(cgs, cg)
+		}
+		start := time.Now()
+		i := 0
+		for b.Loop() {
+			for _, cg := range cgs {
+				if _, err := cg.Stat(cgroup1.IgnoreNotExist); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i++
+		}
+		peerNs = per(time.Since(start), i)
+		b.ReportMetric(peerNs, "ns/cgroup")
+	})
+	b.Run("discovery", func(b *testing.B) {
+		start := time.Now()
+		i := 0
+		for b.Loop() {
+			if _, err := reg.Refresh(); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		discNs = float64(time.Since(start).Nanoseconds()) / float64(i)
+		b.ReportMetric(discNs, "ns/scrape")
+	})
+	fmt.Printf("BENCH scrape cgroups=%d ours_ns_per_cgroup=%.0f floor_ns_per_cgroup=%.0f ratio=%.2f allocs_per_cgroup=%.1f\n", n, oursNs, floorNs, oursNs/floorNs, allocs)
+	fmt.Printf("BENCH peer name=containerd-cgroups cgroups=%d ns_per_cgroup=%.0f ours_ns_per_cgroup=%.0f speedup=%.1f\n", n, peerNs, oursNs, peerNs/oursNs)
+	fmt.Printf("BENCH discovery cgroups=%d ns_per_scrape=%.0f\n", n, discNs)
+}
