@@ -11,7 +11,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet unit bench e2e-v2 clean deps
+.PHONY: all build run test generate check-generate check-format vet unit bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -81,16 +81,28 @@ e2e-v2: deps
 	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/e2ev2/
 
 ## test: everything CI runs
-test: deps check-generate check-format vet unit e2e-v2
+test: deps check-generate check-format vet unit e2e-v2 bench-short
 
-## bench: scrape cost, the fast pass on 100 real cgroups, a cgroup pinned
-## at its limit for 10 s, and kill -> OOM record latency over 30 real OOM
-## kills (needs root); prints BENCH lines
-bench:
+## bench: every BENCH figure of the README (needs root; about 5 minutes):
+## scrape cost against the kernel floor and containerd/cgroups at 100 and
+## 1000 real cgroups, discovery, the fast pass, a cgroup pinned at its
+## limit, the distribution's CPU and RSS on 1000 cgroups for 60 s in two
+## setups, and kill -> OOM record latency over 30 real OOM kills
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkScrape -benchmem ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkScrape -benchmem ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/e2e/
+
+## bench-short: the same benchmarks small and brief (100 cgroups, a few
+## iterations, 12 s process runs), so that CI keeps them working
+bench-short: build
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/
+	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 3x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/e2e/
 
 clean:
 	rm -rf $(BUILD)

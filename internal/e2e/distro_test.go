@@ -26,7 +26,7 @@ const (
 
 // distro returns the built collector, or stops the test (failing under
 // CI=true) when `make build` has not been run.
-func distro(t *testing.T) string {
+func distro(t testing.TB) string {
 	t.Helper()
 	p, err := filepath.Abs("../../_build/otelcol-oomsight")
 	require.NoError(t, err)
@@ -55,8 +55,9 @@ func (s *syncBuffer) String() string {
 }
 
 // runDistro runs the built collector on the configuration until the test
-// ends (SIGTERM), and shows its output when the test failed.
-func runDistro(t *testing.T, bin, config string) {
+// ends (SIGTERM), and shows its output when the test failed. It returns
+// the process.
+func runDistro(t testing.TB, bin, config string) *os.Process {
 	t.Helper()
 	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(config), 0o644))
@@ -71,6 +72,7 @@ func runDistro(t *testing.T, bin, config string) {
 			t.Logf("otelcol-oomsight output:\n%s", logs.String())
 		}
 	})
+	return cmd.Process
 }
 
 // TestDistroExportsCgroupMetricsOverOTLP runs _build/otelcol-oomsight on a

@@ -141,6 +141,7 @@ func BenchmarkOOMKillToRecord(b *testing.B) {
 	b.ReportMetric(float64(p(lat, 0.99).Microseconds())/1000, "p99-ms")
 	fmt.Printf("BENCH oom_kill_to_record kills=%d p50=%.2fms p99=%.2fms max=%.2fms\n",
 		len(lat), ms(p(lat, 0.5)), ms(p(lat, 0.99)), ms(lat[len(lat)-1]))
+	fmt.Printf("BENCH oom_latency n=%d p50_ms=%.2f p99_ms=%.2f\n", len(lat), ms(p(lat, 0.5)), ms(p(lat, 0.99)))
 	// How far the record's timestamp is from the kill line's true time
 	// (the kernel's clock drifts from the wall clock; see kmsg.Clock), and
 	// how far realtime − monotonic + timestamp (dmesg -T) would be.

@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+)
+
+// benchEnv reads a positive integer from the environment, or def.
+func benchEnv(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+// procStat reads a process's CPU time (user + system) and resident set.
+func procStat(b *testing.B, pid int) (cpu time.Duration, rssBytes int64) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			rssBytes = kb << 10
+		}
+	}
+	return cpu, rssBytes
+}
+
+// BenchmarkDistroProcess runs the built otelcol-oomsight (whole process,
+// debug exporter at basic verbosity) on N real cgroups charged with 1 MiB
+// each (OOMSIGHT_BENCH_CGROUPS, default 1000) for OOMSIGHT_BENCH_SECONDS
+// (default 60) in two setups: the two rates (sampling 100 ms, collection
+// 1 s), then every memory file read and exported at 100 ms. RSS growth is
+// from 10 s in to the end; CPU is over the time after the first 10 s.
+func BenchmarkDistroProcess(b *testing.B) {
+	env := cgrouptest.Require(b)
+	bin := distro(b)
+	n := benchEnv(b, "OOMSIGHT_BENCH_CGROUPS", 1000)
+	secs := benchEnv(b, "OOMSIGHT_BENCH_SECONDS", 60)
+	if secs <= 10 {
+		b.Fatalf("OOMSIGHT_BENCH_SECONDS=%d: the first 10 s are the warm-up", secs)
+	}
+	parent := env.Many(b, fmt.Sprintf("oomsight-bench-distro-%d", os.Getpid()), n, 1024)
+	run := func(sampling, collection string) (rssMB, growthMB, cpuPct float64) {
+		cfg := fmt.Sprintf(`receivers:
+  cgroupmemory:
+    collection_interval: %s
+    sampling_interval: %s
+    include: [%q]
+exporters:
+  debug:
+    verbosity: basic
+service:
+  pipelines:
+    metrics:
+      receivers: [cgroupmemory]
+      exporters: [debug]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+`, collection, sampling, parent.Path+"/*")
+		proc := runDistro(b, bin, cfg)
+		time.Sleep(10 * time.Second)
+		cpu0, rss0 := procStat(b, proc.Pid)
+		t0 := time.Now()
+		time.Sleep(time.Duration(secs-10) * time.Second)
+		cpu1, rss1 := procStat(b, proc.Pid)
+		elapsed := time.Since(t0)
+		_ = proc.Signal(os.Interrupt)
+		return float64(rss1) / (1 << 20), float64(rss1-rss0) / (1 << 20), 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
+	}
+	for b.Loop() {
+		rss, growth, cpu := run("100ms", "1s")
+		fmt.Printf("BENCH rss cgroups=%d sampling=100ms collection=1s rss_mb=%.1f rss_growth_mb=%.1f cpu_pct=%.1f\n", n, rss, growth, cpu)
+		_, _, full := run("100ms", "100ms")
+		fmt.Printf("BENCH cpu_full cgroups=%d collection=100ms cpu_pct=%.1f\n", n, full)
+		b.ReportMetric(cpu, "cpu_pct")
+	}
+}
