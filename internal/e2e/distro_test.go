@@ -128,7 +128,7 @@ service:
 	assert.Equal(t, map[string]any{
 		"cgroup.path":       cg.Path,
 		"k8s.pod.uid":       podUID,
-		"k8s.pod.qos_class": "burstable",
+		"k8s.pod.qos_class": "Burstable",
 		"container.id":      containerID,
 	}, attrs)
 

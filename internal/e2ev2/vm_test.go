@@ -577,7 +577,7 @@ var (
 		pod:      "/kubepods/burstable/pod6a1c2f0e-3b7d-4d5e-9f10-2b3c4d5e6f70",
 		ctr:      "/kubepods/burstable/pod6a1c2f0e-3b7d-4d5e-9f10-2b3c4d5e6f70/5d0c3b1e9a8f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d",
 		podUID:   "6a1c2f0e-3b7d-4d5e-9f10-2b3c4d5e6f70",
-		qos:      "burstable",
+		qos:      "Burstable",
 		ctrID:    "5d0c3b1e9a8f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d",
 		ctrLimit: 128 * mib, workloadID: "cfs",
 	}
@@ -587,7 +587,7 @@ var (
 		pod:      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod8e2d4c6a_1f3b_4a5c_8d7e_9f0a1b2c3d4e.slice",
 		ctr:      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod8e2d4c6a_1f3b_4a5c_8d7e_9f0a1b2c3d4e.slice/cri-containerd-a3f1e2d4c5b6a7980f1e2d3c4b5a69788f1e2d3c4b5a69788f1e2d3c4b5a6978.scope",
 		podUID:   "8e2d4c6a-1f3b-4a5c-8d7e-9f0a1b2c3d4e",
-		qos:      "burstable",
+		qos:      "Burstable",
 		ctrID:    "a3f1e2d4c5b6a7980f1e2d3c4b5a69788f1e2d3c4b5a69788f1e2d3c4b5a6978",
 		runtime:  "containerd",
 		podLimit: 96 * mib, workloadID: "sd",
@@ -598,7 +598,7 @@ var (
 		pod:      "/kubepods.slice/kubepods-pod1b9e7c3d_5a2f_4e8b_b6c1_0d9e8f7a6b5c.slice",
 		ctr:      "/kubepods.slice/kubepods-pod1b9e7c3d_5a2f_4e8b_b6c1_0d9e8f7a6b5c.slice/cri-containerd-7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b.scope",
 		podUID:   "1b9e7c3d-5a2f-4e8b-b6c1-0d9e8f7a6b5c",
-		qos:      "guaranteed",
+		qos:      "Guaranteed",
 		ctrID:    "7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b",
 		runtime:  "containerd",
 		podLimit: 48 * mib,
@@ -609,7 +609,7 @@ var (
 		pod:    "/kubepods/pod4f3e2d1c-0b9a-4c8d-a7e6-5f4e3d2c1b0a",
 		ctr:    "/kubepods/pod4f3e2d1c-0b9a-4c8d-a7e6-5f4e3d2c1b0a/e1d2c3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2",
 		podUID: "4f3e2d1c-0b9a-4c8d-a7e6-5f4e3d2c1b0a",
-		qos:    "guaranteed",
+		qos:    "Guaranteed",
 		ctrID:  "e1d2c3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2",
 		// The pod limit leaves headroom over the container's (kubelet adds
 		// pod overhead): with equal limits the pod's counter, which also

@@ -13,16 +13,16 @@ import "strings"
 // fields mean the path does not tell.
 type Identity struct {
 	PodUID      string // k8s.pod.uid, canonical form with dashes (systemd's underscores converted)
-	QOSClass    string // k8s.pod.qos_class: "guaranteed", "burstable" or "besteffort"; only set when PodUID is set
+	QOSClass    string // k8s.pod.qos_class as Kubernetes spells it: "Guaranteed", "Burstable" or "BestEffort"; only set when PodUID is set
 	ContainerID string // container.id (the full id as in the path, usually 64 hex)
 	Runtime     string // container.runtime.name: "containerd", "cri-o", "docker", "podman"; empty when the path shape does not tell
 }
 
 // QoS class values, as the k8s.pod.qos_class attribute spells them.
 const (
-	QOSGuaranteed = "guaranteed"
-	QOSBurstable  = "burstable"
-	QOSBestEffort = "besteffort"
+	QOSGuaranteed = "Guaranteed"
+	QOSBurstable  = "Burstable"
+	QOSBestEffort = "BestEffort"
 )
 
 // FromPath derives the identity of the workload owning the cgroup at path,
@@ -109,9 +109,9 @@ func qosFrom(parent, grand string) (string, bool) {
 		return QOSGuaranteed, true
 	case grand != "kubepods":
 		return "", false
-	case parent == QOSBurstable:
+	case parent == "burstable": // the cgroup names are lower case
 		return QOSBurstable, true
-	case parent == QOSBestEffort:
+	case parent == "besteffort":
 		return QOSBestEffort, true
 	}
 	return "", false

@@ -310,7 +310,7 @@ func TestMarshalJSON(t *testing.T) {
 	assert.Equal(t, float64(1392), m["process.pid"])
 	assert.Equal(t, float64(437), m["linux.kmsg.seq"])
 	assert.Equal(t, "dfc377c9-c533-4d51-af9e-6e0e0b3db83b", m["k8s.pod.uid"])
-	assert.Equal(t, "burstable", m["k8s.pod.qos_class"])
+	assert.Equal(t, "Burstable", m["k8s.pod.qos_class"])
 	assert.Equal(t, "2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc", m["container.id"])
 	assert.Equal(t, "containerd", m["container.runtime.name"])
 	assert.Equal(t, v2CtrSD, m["cgroup.path"])

@@ -138,7 +138,7 @@ func TestOOMRecordRealKill(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"cgroup.path":       s.ctr.Path,
 		"k8s.pod.uid":       testPodUID,
-		"k8s.pod.qos_class": "burstable",
+		"k8s.pod.qos_class": "Burstable",
 		"container.id":      testContainerID,
 	}, res)
 	a := lr.Attributes().AsRaw()

@@ -257,7 +257,7 @@ func setResource(rb *metadata.ResourceBuilder, path string, id identity.Identity
 	case identity.QOSBurstable:
 		rb.SetK8sPodQosClassBurstable()
 	case identity.QOSBestEffort:
-		rb.SetK8sPodQosClassBesteffort()
+		rb.SetK8sPodQosClassBestEffort()
 	}
 	if id.ContainerID != "" {
 		rb.SetContainerID(id.ContainerID)

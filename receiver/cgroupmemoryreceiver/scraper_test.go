@@ -108,7 +108,7 @@ func TestScrapeV1Values(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"cgroup.path":       "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3",
 		"k8s.pod.uid":       "0f5eb28f-6722-4cf5-ab0f-b62748c018d4",
-		"k8s.pod.qos_class": "burstable",
+		"k8s.pod.qos_class": "Burstable",
 		"container.id":      "0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3",
 	}, attrs, "a plain cgroupfs path does not tell the runtime")
 
@@ -162,7 +162,7 @@ func TestScrapeV2Values(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"cgroup.path":            path,
 		"k8s.pod.uid":            "dfc377c9-c533-4d51-af9e-6e0e0b3db83b",
-		"k8s.pod.qos_class":      "burstable",
+		"k8s.pod.qos_class":      "Burstable",
 		"container.id":           "2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc",
 		"container.runtime.name": "containerd",
 	}, rm.Resource().Attributes().AsRaw())

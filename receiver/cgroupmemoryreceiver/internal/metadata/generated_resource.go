@@ -63,24 +63,24 @@ func (rb *ResourceBuilder) SetContainerRuntimeNamePodman() {
 	}
 }
 
-// SetK8sPodQosClassGuaranteed sets "k8s.pod.qos_class=guaranteed" attribute.
+// SetK8sPodQosClassGuaranteed sets "k8s.pod.qos_class=Guaranteed" attribute.
 func (rb *ResourceBuilder) SetK8sPodQosClassGuaranteed() {
 	if rb.config.K8sPodQosClass.Enabled {
-		rb.res.Attributes().PutStr("k8s.pod.qos_class", "guaranteed")
+		rb.res.Attributes().PutStr("k8s.pod.qos_class", "Guaranteed")
 	}
 }
 
-// SetK8sPodQosClassBurstable sets "k8s.pod.qos_class=burstable" attribute.
+// SetK8sPodQosClassBurstable sets "k8s.pod.qos_class=Burstable" attribute.
 func (rb *ResourceBuilder) SetK8sPodQosClassBurstable() {
 	if rb.config.K8sPodQosClass.Enabled {
-		rb.res.Attributes().PutStr("k8s.pod.qos_class", "burstable")
+		rb.res.Attributes().PutStr("k8s.pod.qos_class", "Burstable")
 	}
 }
 
-// SetK8sPodQosClassBesteffort sets "k8s.pod.qos_class=besteffort" attribute.
-func (rb *ResourceBuilder) SetK8sPodQosClassBesteffort() {
+// SetK8sPodQosClassBestEffort sets "k8s.pod.qos_class=BestEffort" attribute.
+func (rb *ResourceBuilder) SetK8sPodQosClassBestEffort() {
 	if rb.config.K8sPodQosClass.Enabled {
-		rb.res.Attributes().PutStr("k8s.pod.qos_class", "besteffort")
+		rb.res.Attributes().PutStr("k8s.pod.qos_class", "BestEffort")
 	}
 }
 

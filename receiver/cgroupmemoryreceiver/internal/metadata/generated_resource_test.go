@@ -51,7 +51,7 @@ func TestResourceBuilder(t *testing.T) {
 			k8sPodQosClassAttrVal, ok := res.Attributes().Get("k8s.pod.qos_class")
 			assert.True(t, ok)
 			if ok {
-				assert.Equal(t, "guaranteed", k8sPodQosClassAttrVal.Str())
+				assert.Equal(t, "Guaranteed", k8sPodQosClassAttrVal.Str())
 			}
 			k8sPodUIDAttrVal, ok := res.Attributes().Get("k8s.pod.uid")
 			assert.True(t, ok)
