@@ -183,6 +183,7 @@ func (r *Registry) Refresh() (Changes, error) {
 		case err == nil:
 			e := &Entry{Path: p, Identity: identity.FromPath(p), Cgroup: cg}
 			e.rec = recorder.New(r.sampling)
+			e.start = r.now()
 			r.entries[p] = e
 			delete(r.ignored, p)
 			ch.Added++

@@ -38,6 +38,38 @@ type state struct {
 	failcnt, oomKills uint64
 	counted           bool
 	nextEvent         time.Time
+	// The start of this cgroup's cumulative series (see SeriesStart) and
+	// the counters of the previous full sample.
+	start    time.Time
+	prev     [len(counterFields)]uint64
+	prevHas  [len(counterFields)]bool
+	prevTime time.Time
+}
+
+// counterFields are the monotonic counters whose decrease means the series
+// started again (the cgroup was recreated, or the kernel reset them).
+var counterFields = [...]cgroupfs.Field{
+	cgroupfs.Failcnt, cgroupfs.OOMKills, cgroupfs.PgFault, cgroupfs.PgMajFault,
+	cgroupfs.PressureSome, cgroupfs.PressureFull,
+}
+
+// SeriesStart returns the start time of the cgroup's cumulative series at
+// the full sample s: when this cgroup instance was first seen (a cgroup
+// removed and created again under the same path is a new entry), or the
+// previous sample's time if a counter went down since it, so that backends
+// and cumulativetodelta see a new series instead of a drop.
+func (e *Entry) SeriesStart(s *cgroupfs.Sample) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, f := range counterFields {
+		v, ok := s.Get(f)
+		if ok && e.prevHas[i] && v < e.prev[i] && !e.prevTime.IsZero() {
+			e.start = e.prevTime
+		}
+		e.prev[i], e.prevHas[i] = v, ok
+	}
+	e.prevTime = s.Time
+	return e.start
 }
 
 // Fast records a fast sample: usage read at t.

@@ -132,7 +132,7 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		}
 		p, ok := e.Full(&s.sample)
 		s.record(&s.sample, p, ok)
-		s.emit(e)
+		s.emit(e, e.SeriesStart(&s.sample))
 		s.watchLimit(e)
 		sampled++
 	}
@@ -237,11 +237,12 @@ func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool)
 	}
 }
 
-// emit emits the data points recorded so far under the cgroup's resource.
-func (s *metricsScraper) emit(e *registry.Entry) {
+// emit emits the data points recorded so far under the cgroup's resource,
+// with the start time of its series.
+func (s *metricsScraper) emit(e *registry.Entry, start time.Time) {
 	rb := s.mb.NewResourceBuilder()
 	setResource(rb, e.Path, e.Identity)
-	s.mb.EmitForResource(metadata.WithResource(rb.Emit()))
+	s.mb.EmitForResource(metadata.WithResource(rb.Emit()), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(start)))
 }
 
 // setResource sets the resource attributes of a cgroup: its path and what

@@ -314,3 +314,60 @@ func attrString(m pcommon.Map) string {
 	sort.Strings(kv)
 	return strings.Join(kv, " ")
 }
+
+// startOf returns the start timestamp of the cgroup's failcnt data point.
+func startOf(t *testing.T, md pmetric.Metrics, path string) time.Time {
+	t.Helper()
+	rm := find(md, path)
+	require.NotNil(t, rm, "no %s", path)
+	ms := rm.ScopeMetrics().At(0).Metrics()
+	for i := 0; i < ms.Len(); i++ {
+		if ms.At(i).Name() == "cgroup.memory.failcnt" {
+			return ms.At(i).Sum().DataPoints().At(0).StartTimestamp().AsTime()
+		}
+	}
+	t.Fatal("no failcnt")
+	return time.Time{}
+}
+
+// TestSeriesStart: cumulative series start when the cgroup instance was
+// first seen; a counter that went down, or the cgroup removed and created
+// again under the same path, starts a new series (no bogus drop for
+// backends and cumulativetodelta).
+func TestSeriesStart(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v1/root")))
+	cfg := createDefaultConfig().(*Config)
+	s, reg := fixtureScraper(t, root, cfg)
+	const ctr = "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	now := time.Unix(1763800000, 0)
+	s.now = func() time.Time { return now }
+	before := time.Now()
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	first := startOf(t, md, ctr)
+	assert.False(t, first.Before(before.Add(-time.Second)), "first seen just now")
+
+	now = now.Add(time.Second)
+	md, err = s.scrape(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, first, startOf(t, md, ctr), "same series")
+
+	dir := reg.Hierarchy().Abs(ctr)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.failcnt"), []byte("1\n"), 0o644))
+	prev := now
+	now = now.Add(time.Second)
+	md, err = s.scrape(context.Background())
+	require.NoError(t, err)
+	assert.True(t, prev.Equal(startOf(t, md, ctr)), "failcnt went down: a new series from the previous sample")
+
+	copyDir := t.TempDir()
+	require.NoError(t, os.CopyFS(copyDir, os.DirFS(dir)))
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.CopyFS(dir, os.DirFS(copyDir)))
+	recreated := time.Now()
+	now = now.Add(time.Second)
+	md, err = s.scrape(context.Background())
+	require.NoError(t, err)
+	assert.False(t, startOf(t, md, ctr).Before(recreated.Add(-10*time.Millisecond)), "recreated: a new instance, a new series")
+}
