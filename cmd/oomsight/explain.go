@@ -21,8 +21,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
+	maxTasks := fs.Int("max-tasks", oomreport.DefaultMaxTasks, "task table rows kept per report, largest rss first (the rest are counted); -1 keeps all")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [FILE|-]")
+		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [--max-tasks N] [FILE|-]")
 		fs.PrintDefaults()
 	}
 	// Flags may also follow the file name: parse again after each argument.
@@ -42,6 +43,10 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *format != "text" && *format != "json" {
 		fmt.Fprintf(stderr, "oomsight explain: unknown format %q (want text or json)\n", *format)
+		return 2
+	}
+	if *maxTasks == 0 || *maxTasks < -1 {
+		fmt.Fprintf(stderr, "oomsight explain: --max-tasks %d: want a positive number, or -1 for all rows\n", *maxTasks)
 		return 2
 	}
 	if len(files) > 1 {
@@ -70,6 +75,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(reports) == 0 {
 		fmt.Fprintln(stderr, "no OOM kill found in input")
 		return 1
+	}
+	for _, r := range reports {
+		r.MaxTasks = *maxTasks
 	}
 	if *format == "json" {
 		err = writeJSON(stdout, reports)

@@ -33,6 +33,8 @@ func TestRun(t *testing.T) {
 		{args: []string{"explain", "--frobnicate"}, code: 2, errOut: "flag provided but not defined"},
 		{args: []string{"explain", "--format", "xml"}, code: 2, errOut: `unknown format "xml"`},
 		{args: []string{"explain", "a", "b"}, code: 2, errOut: "one input at most"},
+		{args: []string{"explain", "--max-tasks", "0"}, code: 2, errOut: "--max-tasks 0: want a positive number, or -1"},
+		{args: []string{"explain", "--max-tasks", "1", "--format", "json", "../../testdata/v2/oom/trigger-victim.kmsg"}, code: 0, out: "{"},
 		{args: []string{"explain", bad}, code: 2, errOut: "no such file or directory"},
 		{args: []string{"explain"}, stdin: "hello\n\x00\xff garbage\n[ 1.0] usb 1-1: new device\n", code: 1, errOut: "no OOM kill found in input"},
 		{args: []string{"explain", "-"}, stdin: "", code: 1, errOut: "no OOM kill found in input"},
@@ -137,4 +139,16 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	tio.Lflag &^= unix.ECHO
 	require.NoError(t, unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio))
 	return m, s
+}
+
+// TestExplainMaxTasks: --max-tasks keeps the largest rows and counts the
+// rest (a real capture with four rows).
+func TestExplainMaxTasks(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"explain", "--format", "json", "--max-tasks", "1", "../../testdata/v2/oom/trigger-victim.kmsg"}, strings.NewReader(""), &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &m))
+	assert.Len(t, m["linux.oom.tasks"], 1)
+	assert.Equal(t, float64(3), m["linux.oom.tasks.omitted"])
 }

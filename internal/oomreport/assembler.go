@@ -469,6 +469,7 @@ func (c *context) report(k killLine) *Report {
 	}
 	if c.group != "" && k.pid != c.sumPID {
 		r.TaskMemcg = c.group // a member: in the group cgroup or below it
+		r.TasksElsewhere = true
 	}
 	if r.Memcg == "" && !r.Global && r.Constraint == "CONSTRAINT_MEMCG" {
 		r.Memcg = c.statPath

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/oomsight/oomsight/internal/identity"
@@ -62,12 +63,16 @@ func (r *Report) Fields() []Field {
 	if len(r.MemcgStat) > 0 {
 		fs = append(fs, Field{"linux.oom.memcg.stat", r.MemcgStat})
 	}
-	if len(r.Tasks) > 0 {
-		tasks := make([]map[string]any, len(r.Tasks))
-		for i, t := range r.Tasks {
+	if len(r.Tasks) > 0 && !r.TasksElsewhere {
+		rows, omitted := r.topTasks()
+		tasks := make([]map[string]any, len(rows))
+		for i, t := range rows {
 			tasks[i] = map[string]any{"pid": t.PID, "name": t.Name, "rss": t.RSS, "oom_score_adj": t.OOMScoreAdj}
 		}
 		fs = append(fs, Field{"linux.oom.tasks", tasks})
+		if omitted > 0 {
+			fs = append(fs, Field{"linux.oom.tasks.omitted", omitted})
+		}
 	}
 	fs = append(fs, Field{"linux.oom.group_kill", r.GroupKill})
 	cause := r.Cause
@@ -123,4 +128,28 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// topTasks returns the task table rows Fields keeps — the MaxTasks largest
+// by rss, in the kernel's order — and how many were left out.
+func (r *Report) topTasks() ([]Task, int) {
+	limit := r.MaxTasks
+	if limit == 0 {
+		limit = DefaultMaxTasks
+	}
+	if limit < 0 || len(r.Tasks) <= limit {
+		return r.Tasks, 0
+	}
+	idx := make([]int, len(r.Tasks))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return r.Tasks[idx[a]].RSS > r.Tasks[idx[b]].RSS })
+	keep := idx[:limit]
+	sort.Ints(keep)
+	rows := make([]Task, limit)
+	for i, j := range keep {
+		rows[i] = r.Tasks[j]
+	}
+	return rows, len(r.Tasks) - limit
 }

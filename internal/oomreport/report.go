@@ -62,6 +62,14 @@ type Report struct {
 	RAM *int64
 
 	Tasks []Task
+	// MaxTasks is how many task table rows Fields keeps, largest rss first
+	// (0: DefaultMaxTasks; -1: all); the rest are counted. A global OOM
+	// prints the node's whole task table.
+	MaxTasks int
+	// TasksElsewhere marks a memory.oom.group member after the first
+	// victim: the table is the group's, carried by the first victim's
+	// report, not repeated on every member's.
+	TasksElsewhere bool
 	// GroupKill marks a kill of a whole cgroup because of memory.oom.group.
 	GroupKill bool
 
@@ -96,6 +104,9 @@ const (
 	CauseKernel  = "kernel"
 	CauseUnknown = "unknown"
 )
+
+// DefaultMaxTasks is how many task table rows a report's fields keep.
+const DefaultMaxTasks = 20
 
 // pageSize is the unit of the task table. The kernel prints pages; every
 // architecture oomsight runs on (amd64, arm64 with 4K pages) uses 4 KiB.

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -59,6 +60,10 @@ type OOMConfig struct {
 	// so that a restart emits exactly the kills not emitted yet. Without it
 	// reading starts at the end of the kernel log.
 	CheckpointFile string `mapstructure:"checkpoint_file"`
+	// MaxTasks bounds the task table on a record: the largest rows by rss,
+	// the rest counted in linux.oom.tasks.omitted (a global OOM prints the
+	// node's whole table); -1 keeps every row.
+	MaxTasks int `mapstructure:"max_tasks"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -80,6 +85,7 @@ func createDefaultConfig() component.Config {
 		OOM: OOMConfig{
 			Enabled:  true,
 			KmsgPath: "/dev/kmsg",
+			MaxTasks: oomreport.DefaultMaxTasks,
 		},
 	}
 }
@@ -106,6 +112,9 @@ func (cfg *Config) Validate() error {
 	}
 	if _, err := discovery.NewFilter(cfg.Include, cfg.Exclude); err != nil {
 		errs = append(errs, fmt.Errorf("%w (globs on cgroup.path: * stays within a segment, ** crosses them, e.g. \"/kubepods*/**\")", err))
+	}
+	if cfg.OOM.MaxTasks == 0 || cfg.OOM.MaxTasks < -1 {
+		errs = append(errs, fmt.Errorf("oom.max_tasks: %d: want a positive number of task table rows (default %d), or -1 for all", cfg.OOM.MaxTasks, oomreport.DefaultMaxTasks))
 	}
 	if cfg.OOM.Enabled && cfg.OOM.KmsgPath == "" {
 		errs = append(errs, errors.New(`oom.kmsg_path: must not be empty while oom.enabled is true; use "/dev/kmsg", or set oom.enabled: false`))

@@ -91,6 +91,8 @@ func TestConfigErrors(t *testing.T) {
 		"unknown_metric":  {"cgroup.memory.nope"},
 		"no_kmsg":         {"oom.kmsg_path", "/dev/kmsg", "oom.enabled: false"},
 		"unknown_oom_key": {"checkpoint"},
+		"zero_tasks":      {"oom.max_tasks", "-1 for all"},
+		"fast_sampling":   {"sampling_interval", "minimum of 10ms", "0 to turn the fast pass off"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)
