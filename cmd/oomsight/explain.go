@@ -21,9 +21,10 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
+	pageSize := fs.Int64("page-size", oomreport.DefaultPageSize, "the logging kernel's page size in `bytes`, the unit of the task table (65536 for 64K-page arm64/ppc64le kernels)")
 	maxTasks := fs.Int("max-tasks", oomreport.DefaultMaxTasks, "task table rows kept per report, largest rss first (the rest are counted); -1 keeps all")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [--max-tasks N] [FILE|-]")
+		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [--max-tasks N] [--page-size BYTES] [FILE|-]")
 		fs.PrintDefaults()
 	}
 	// Flags may also follow the file name: parse again after each argument.
@@ -49,6 +50,10 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "oomsight explain: --max-tasks %d: want a positive number, or -1 for all rows\n", *maxTasks)
 		return 2
 	}
+	if *pageSize < 4096 || *pageSize&(*pageSize-1) != 0 {
+		fmt.Fprintf(stderr, "oomsight explain: --page-size %d: want a power of two of at least 4096 (4096, 16384, 65536)\n", *pageSize)
+		return 2
+	}
 	if len(files) > 1 {
 		fmt.Fprintf(stderr, "oomsight explain: one input at most, got %d: %s\n", len(files), strings.Join(files, " "))
 		return 2
@@ -67,7 +72,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// Someone typed `oomsight explain` alone: say what it waits for.
 		fmt.Fprintln(stderr, "oomsight explain: reading a kernel log from the terminal; paste it and end with Ctrl-D (or pipe dmesg/journalctl -k into it, or name a file)")
 	}
-	reports, err := oomreport.ReadAll(in)
+	reports, err := oomreport.ReadAll(in, oomreport.WithPageSize(*pageSize))
 	if err != nil {
 		fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, err)
 		return 2
@@ -76,8 +81,17 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "no OOM kill found in input")
 		return 1
 	}
+	pageSizeSet := false
+	fs.Visit(func(f *flag.Flag) { pageSizeSet = pageSizeSet || f.Name == "page-size" })
+	tables := false
 	for _, r := range reports {
 		r.MaxTasks = *maxTasks
+		tables = tables || len(r.Tasks) > 0
+	}
+	if tables && !pageSizeSet {
+		// The log does not say its page size; a 64K-page kernel's rss
+		// would read 16 times too small.
+		fmt.Fprintln(stderr, "oomsight explain: task table rss assumes 4 KiB pages; use --page-size 65536 for a 64K-page kernel's log")
 	}
 	if *format == "json" {
 		err = writeJSON(stdout, reports)

@@ -34,6 +34,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"explain", "--format", "xml"}, code: 2, errOut: `unknown format "xml"`},
 		{args: []string{"explain", "a", "b"}, code: 2, errOut: "one input at most"},
 		{args: []string{"explain", "--max-tasks", "0"}, code: 2, errOut: "--max-tasks 0: want a positive number, or -1"},
+		{args: []string{"explain", "--page-size", "1000"}, code: 2, errOut: "--page-size 1000: want a power of two"},
 		{args: []string{"explain", "--max-tasks", "1", "--format", "json", "../../testdata/v2/oom/trigger-victim.kmsg"}, code: 0, out: "{"},
 		{args: []string{"explain", bad}, code: 2, errOut: "no such file or directory"},
 		{args: []string{"explain"}, stdin: "hello\n\x00\xff garbage\n[ 1.0] usb 1-1: new device\n", code: 1, errOut: "no OOM kill found in input"},
@@ -116,7 +117,7 @@ func TestExplainFromTerminal(t *testing.T) {
 
 	// Not on a terminal: no hint.
 	errOut.Reset()
-	require.Equal(t, 0, run([]string{"explain", fixture}, slave, io.Discard, &errOut))
+	require.Equal(t, 0, run([]string{"explain", "--page-size", "4096", fixture}, slave, io.Discard, &errOut))
 	assert.Empty(t, errOut.String())
 }
 
@@ -151,4 +152,22 @@ func TestExplainMaxTasks(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out.Bytes(), &m))
 	assert.Len(t, m["linux.oom.tasks"], 1)
 	assert.Equal(t, float64(3), m["linux.oom.tasks.omitted"])
+}
+
+// TestExplainPageSize: the task table counts pages; --page-size says how
+// big, and without it explain says it assumed 4 KiB.
+func TestExplainPageSize(t *testing.T) {
+	rss := func(args ...string) (float64, string) {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"explain", "--format", "json"}, append(args, "../../testdata/v2/oom/trigger-victim.kmsg")...), strings.NewReader(""), &out, &errOut)
+		require.Equal(t, 0, code, errOut.String())
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(out.Bytes(), &m))
+		return m["linux.oom.tasks"].([]any)[0].(map[string]any)["rss"].(float64), errOut.String()
+	}
+	small, note := rss()
+	assert.Contains(t, note, "assumes 4 KiB pages")
+	big, note := rss("--page-size", "65536")
+	assert.Empty(t, note)
+	assert.Equal(t, 16*small, big)
 }

@@ -27,6 +27,22 @@ type Assembler struct {
 	mode     mode
 	cols     []string // task table columns
 	statPath string
+	pageSize int64 // bytes per page in the task table and the RAM line
+}
+
+// Option configures an Assembler.
+type Option func(*Assembler)
+
+// WithPageSize sets the kernel's page size, the unit of the task table's
+// rss and of the "pages RAM" line. The default, DefaultPageSize, is right
+// for amd64 and 4K-page arm64; 64K-page arm64 and ppc64le kernels print 16
+// times fewer pages for the same memory.
+func WithPageSize(n int64) Option {
+	return func(a *Assembler) {
+		if n > 0 {
+			a.pageSize = n
+		}
+	}
 }
 
 type mode int
@@ -76,7 +92,13 @@ type context struct {
 }
 
 // NewAssembler returns an Assembler with no report in progress.
-func NewAssembler() *Assembler { return &Assembler{} }
+func NewAssembler(opts ...Option) *Assembler {
+	a := &Assembler{pageSize: DefaultPageSize}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
 
 // Add consumes one record and returns the reports it completed: normally
 // one per "Killed process" line, reported with the record that follows it
@@ -291,7 +313,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	if m := reRAM.FindStringSubmatch(trimmed); m != nil {
 		var c *context
 		out, c = a.fresh(out)
-		c.ram = ptr(atoi64(m[1]) * pageSize)
+		c.ram = ptr(atoi64(m[1]) * a.pageSize)
 		return out
 	}
 	if a.ctx == nil || a.ctx.killed {
@@ -304,7 +326,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		}
 	case modeTasks:
 		if m := reTaskRow.FindStringSubmatch(trimmed); m != nil && a.cols != nil {
-			if t, ok := parseTaskRow(a.cols, m[1], m[2]); ok {
+			if t, ok := parseTaskRow(a.cols, m[1], m[2], a.pageSize); ok {
 				a.ctx.tasks = append(a.ctx.tasks, t)
 			}
 		}

@@ -194,8 +194,8 @@ func Records(rd io.Reader) iter.Seq2[kmsg.Record, error] {
 // ReadAll reads a whole kernel log (any form ParseLine accepts) and returns
 // one report per killed process. On a read error it returns the reports
 // assembled so far with the error.
-func ReadAll(rd io.Reader) ([]*Report, error) {
-	a := NewAssembler()
+func ReadAll(rd io.Reader, opts ...Option) ([]*Report, error) {
+	a := NewAssembler(opts...)
 	var out []*Report
 	for r, err := range Records(rd) {
 		if err != nil {

@@ -110,7 +110,7 @@ func taskColumns(header string) []string {
 
 // parseTaskRow parses one task table row against the header's columns.
 // The name is the last column and may contain spaces.
-func parseTaskRow(cols []string, pid, rest string) (Task, bool) {
+func parseTaskRow(cols []string, pid, rest string, pageSize int64) (Task, bool) {
 	f := strings.Fields(rest)
 	n := len(cols) - 1 // columns after pid
 	if n < 2 || len(f) < n {

@@ -108,8 +108,8 @@ const (
 // DefaultMaxTasks is how many task table rows a report's fields keep.
 const DefaultMaxTasks = 20
 
-// pageSize is the unit of the task table. The kernel prints pages; every
-// architecture oomsight runs on (amd64, arm64 with 4K pages) uses 4 KiB.
-const pageSize = 4096
+// DefaultPageSize is the task table's unit unless told otherwise (see
+// WithPageSize): 4 KiB, the page of amd64 and of 4K-page arm64 kernels.
+const DefaultPageSize = 4096
 
 func ptr[T any](v T) *T { return &v }

@@ -291,7 +291,9 @@ func (p *oomPipeline) read() {
 func (p *oomPipeline) assemble() {
 	defer p.producers.Done()
 	ctx := context.Background()
-	asm := oomreport.NewAssembler()
+	// The task table counts pages of this kernel's size (16 KiB or 64 KiB
+	// on some arm64 and ppc64le kernels).
+	asm := oomreport.NewAssembler(oomreport.WithPageSize(int64(os.Getpagesize())))
 	idle := time.NewTimer(flushAfter)
 	defer idle.Stop()
 	var last uint64
