@@ -25,8 +25,16 @@ var (
 	reDmesg = regexp.MustCompile(`^\[\s*(\d+)\.(\d{1,9})\] ?`)
 	// dmesg -T: "[Thu May 14 23:17:24 2020] …"
 	reDmesgT = regexp.MustCompile(`^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] ?`)
-	// syslog / journalctl -k short and short-precise: "Jan  5 02:12:02 host kernel: …"
-	reSyslog = regexp.MustCompile(`^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ (\S+?)(?:\[\d+\])?: ?`)
+	// dmesg --time-format=iso: "2026-12-01T14:32:01,330990+00:00 …"
+	reDmesgISO = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+[+-]\d\d:\d\d) ?`)
+	// journalctl -k -o short-monotonic: "[ 3169.330990] host kernel: …"
+	reJournalMono = regexp.MustCompile(`^\[\s*(\d+)\.(\d{1,9})\] \S+ kernel: ?`)
+	// syslog without a hostname (busybox syslogd -S, some embedded
+	// syslogs): "Dec  1 14:32:01 kernel: …"
+	reSyslogNoHost = regexp.MustCompile(`^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? kernel: ?`)
+	// syslog / journalctl -k short and short-precise: "Jan  5 02:12:02 host
+	// kernel: …", and busybox syslogd's "host kern.err kernel: …"
+	reSyslog = regexp.MustCompile(`^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ (?:[a-z0-9]+\.[a-z]+ )?(\S+?)(?:\[\d+\])?: ?`)
 	// journalctl -o short-iso(-precise): "2024-01-05T02:12:02+0000 host kernel: …"
 	reISO = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)) \S+ (\S+?)(?:\[\d+\])?: ?`)
 	// the kernel's own "[123.456789] " that syslog daemons keep after "kernel:"
@@ -43,9 +51,10 @@ const (
 )
 
 // ParseLine turns one line of kernel log text into a record. It accepts
-// raw /dev/kmsg records, dmesg ("[ 1234.567890] msg"), dmesg -T, syslog
-// and journalctl -k lines (short, short-precise, short-iso) and bare
-// kernel lines. It returns false for an empty line, a malformed kmsg
+// raw /dev/kmsg records, dmesg ("[ 1234.567890] msg"), dmesg -T, dmesg
+// --time-format=iso, syslog (with or without a hostname, with busybox's
+// facility.level), journalctl -k lines (short, short-precise, short-iso,
+// short-monotonic) and bare kernel lines. It returns false for an empty line, a malformed kmsg
 // record, and a syslog line from a program other than the kernel.
 //
 // Syslog's "Jan  5 02:12:02" carries no year, so such lines get no wall
@@ -70,6 +79,11 @@ func parseLine(line string) (kmsg.Record, format, bool) {
 		r.Priority, _ = strconv.Atoi(m[1])
 		line = line[len(m[0]):]
 	}
+	if m := reJournalMono.FindStringSubmatch(line); m != nil {
+		r.Monotonic, r.HasMonotonic = stamp(m[1], m[2])
+		r.Message = line[len(m[0]):]
+		return r, formatSyslog, true
+	}
 	if m := reDmesg.FindStringSubmatch(line); m != nil {
 		r.Monotonic, r.HasMonotonic = stamp(m[1], m[2])
 		r.Message = line[len(m[0]):]
@@ -80,11 +94,19 @@ func parseLine(line string) (kmsg.Record, format, bool) {
 		r.Message = line[len(m[0]):]
 		return r, formatDmesg, true
 	}
+	if m := reDmesgISO.FindStringSubmatch(line); m != nil {
+		r.Time = parseISO(m[1])
+		r.Message = line[len(m[0]):]
+		return r, formatDmesg, true
+	}
 	if m := reISO.FindStringSubmatch(line); m != nil {
 		if m[2] != "kernel" {
 			return kmsg.Record{}, formatSyslog, false
 		}
 		r.Time = parseISO(m[1])
+		return inner(r, line[len(m[0]):]), formatSyslog, true
+	}
+	if m := reSyslogNoHost.FindStringSubmatch(line); m != nil {
 		return inner(r, line[len(m[0]):]), formatSyslog, true
 	}
 	if m := reSyslog.FindStringSubmatch(line); m != nil {
