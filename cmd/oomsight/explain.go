@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/oomsight/oomsight/internal/oomreport"
 )
@@ -108,11 +108,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // isTerminal tells whether r is a terminal.
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // writeJSON prints one flat object per line (JSON Lines), so that jq and
