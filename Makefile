@@ -11,7 +11,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet cross unit bench bench-short e2e-v2 clean deps
+.PHONY: all build run test generate check-generate check-format vet cross unit fuzz fuzz-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -78,6 +78,21 @@ cross:
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./receiver/cgroupmemoryreceiver || exit 1; \
 	done
 
+## fuzz: every fuzz target (found by name in the tests) for FUZZTIME each;
+## a crash is saved under the package's testdata/fuzz and becomes a
+## regression test of the ordinary test run. fuzz-short: 3 s each (CI).
+FUZZTIME ?= 60s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' internal cmd receiver); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzzing $$name in ./$$(dirname $$f) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+		done; \
+	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
 ## unit: every Go test (cgroup tests need root; CI=true turns a missing
 ## prerequisite into a failure)
 # internal/e2ev2 is left to e2e-v2: its in-VM tests only run inside the VM.
@@ -91,7 +106,7 @@ e2e-v2: deps
 	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/e2ev2/
 
 ## test: everything CI runs
-test: deps check-generate check-format vet cross unit e2e-v2 bench-short
+test: deps check-generate check-format vet cross unit fuzz-short e2e-v2 bench-short
 
 ## bench: every BENCH figure of the README (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and

@@ -139,6 +139,18 @@ func TestKeyValuesDoesNotAllocate(t *testing.T) {
 }
 
 func FuzzKeyValues(f *testing.F) {
+	for _, p := range []string{
+		"../../testdata/v1/root/memory/kubepods/memory.stat",
+		"../../testdata/v1/root/memory/kubepods/memory.oom_control",
+		"../../testdata/v2/cgroupfs/kubepods/memory.stat",
+		"../../testdata/v2/cgroupfs/kubepods/memory.events.local",
+	} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte("anon 1\nfile 2\n"))
 	f.Add([]byte("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"))
 	f.Add([]byte("some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n"))

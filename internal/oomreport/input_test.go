@@ -90,7 +90,9 @@ func FuzzAssembler(f *testing.F) {
 	for _, p := range []string{
 		"../../testdata/v2/oom/oom-group.kmsg", "../../testdata/v2/oom/global.dmesg",
 		"../../testdata/v2/oom/tmpfs.busybox-dmesg", "../../testdata/oom/v1-trigger-victim.kmsg",
-		"../../testdata/oom/public-fragments.txt",
+		"../../testdata/oom/public-fragments.txt", "../../testdata/oom/v1-formats.dmesg-iso",
+		"../../testdata/oom/v1-formats.journal-monotonic", "../../testdata/oom/v1-formats.syslog-nohost",
+		"../../testdata/oom/v1-formats2.syslog-facility",
 	} {
 		b, err := os.ReadFile(p)
 		if err != nil {
