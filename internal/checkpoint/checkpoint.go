@@ -22,8 +22,47 @@ const BootIDFile = "/proc/sys/kernel/random/boot_id"
 // Position is what the file holds.
 type Position struct {
 	BootID string `json:"boot_id"`
-	// Seq is the kmsg sequence number of the last kill emitted.
+	// Seq is the kmsg sequence number of the last kill handled.
 	Seq uint64 `json:"seq"`
+	// Undelivered are kills up to Seq whose records the pipeline refused
+	// (after retries): a restart emits them again, so the file holds what
+	// was really delivered. At most MaxUndelivered, the newest.
+	Undelivered []uint64 `json:"undelivered,omitempty"`
+}
+
+// MaxUndelivered bounds Position.Undelivered.
+const MaxUndelivered = 256
+
+// Delivered reports whether the kill at seq was delivered according to p:
+// handled (at or before Seq) and not refused.
+func (p Position) Delivered(seq uint64) bool {
+	if seq > p.Seq {
+		return false
+	}
+	for _, u := range p.Undelivered {
+		if u == seq {
+			return false
+		}
+	}
+	return true
+}
+
+// Handled returns p after the kill at seq was handled: delivered (ok) or
+// refused for good (it stays undelivered, so a restart tries again).
+func (p Position) Handled(seq uint64, ok bool) Position {
+	out := Position{BootID: p.BootID, Seq: max(p.Seq, seq)}
+	for _, u := range p.Undelivered {
+		if u != seq {
+			out.Undelivered = append(out.Undelivered, u)
+		}
+	}
+	if !ok {
+		out.Undelivered = append(out.Undelivered, seq)
+		if len(out.Undelivered) > MaxUndelivered {
+			out.Undelivered = out.Undelivered[len(out.Undelivered)-MaxUndelivered:]
+		}
+	}
+	return out
 }
 
 // File is a checkpoint file.
@@ -105,12 +144,12 @@ func ReadBootID(file string) (string, error) {
 	return id, nil
 }
 
-// Resume tells a reader where to start for the current boot: after is the
-// sequence number of the last kill already emitted, valid when resume is
-// true (same boot); otherwise every kill in the ring is new.
-func Resume(saved Position, haveSaved bool, bootID string) (after uint64, resume bool) {
+// Resume tells a reader what of the current boot was delivered already:
+// the saved position when it is of this boot (resume true), otherwise an
+// empty one for this boot (every kill in the ring is new).
+func Resume(saved Position, haveSaved bool, bootID string) (Position, bool) {
 	if !haveSaved || saved.BootID != bootID {
-		return 0, false
+		return Position{BootID: bootID}, false
 	}
-	return saved.Seq, true
+	return saved, true
 }

@@ -49,9 +49,9 @@ func TestCheckWritable(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	after, ok := Resume(Position{BootID: "b1", Seq: 9}, true, "b1")
+	pos, ok := Resume(Position{BootID: "b1", Seq: 9}, true, "b1")
 	assert.True(t, ok)
-	assert.Equal(t, uint64(9), after)
+	assert.Equal(t, uint64(9), pos.Seq)
 	_, ok = Resume(Position{BootID: "b0", Seq: 9}, true, "b1")
 	assert.False(t, ok, "another boot: all kills of this boot are new")
 	_, ok = Resume(Position{}, false, "b1")
@@ -64,4 +64,35 @@ func TestReadBootID(t *testing.T) {
 	assert.Len(t, id, 36)
 	_, err = ReadBootID(filepath.Join(t.TempDir(), "none"))
 	assert.Error(t, err)
+}
+
+// TestDeliveredAndHandled: the position holds what was delivered; a kill
+// refused for good stays undelivered (a restart emits it again) until it
+// is delivered; the list is bounded.
+func TestDeliveredAndHandled(t *testing.T) {
+	p := Position{BootID: "b"}
+	p = p.Handled(5, true)
+	p = p.Handled(7, false) // refused
+	p = p.Handled(9, true)
+	assert.Equal(t, Position{BootID: "b", Seq: 9, Undelivered: []uint64{7}}, p)
+	assert.True(t, p.Delivered(5))
+	assert.False(t, p.Delivered(7))
+	assert.True(t, p.Delivered(9))
+	assert.False(t, p.Delivered(10))
+	p = p.Handled(7, true) // delivered after a restart
+	assert.Equal(t, Position{BootID: "b", Seq: 9}, p)
+
+	for i := uint64(0); i < MaxUndelivered+10; i++ {
+		p = p.Handled(100+i, false)
+	}
+	assert.Len(t, p.Undelivered, MaxUndelivered)
+	assert.False(t, p.Delivered(100+MaxUndelivered+9))
+
+	// It survives the file.
+	f := New(filepath.Join(t.TempDir(), "cp"))
+	require.NoError(t, f.Save(Position{BootID: "b", Seq: 9, Undelivered: []uint64{7}}))
+	got, ok, err := f.Load()
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, []uint64{7}, got.Undelivered)
 }

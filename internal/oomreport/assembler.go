@@ -55,6 +55,12 @@ const (
 
 // context is what the report in progress has told so far.
 type context struct {
+	// last is the newest record seen while this report was in progress:
+	// a report whose kill line never came takes its sequence number and
+	// time, so that a checkpoint can tell it was emitted.
+	last    kmsg.Record
+	hasLast bool
+
 	triggerName string
 	triggerPID  *int64
 	gfpMask     string
@@ -109,6 +115,19 @@ func (a *Assembler) Add(r kmsg.Record) []*Report {
 	for line := range strings.SplitSeq(r.Message, "\n") {
 		out = a.line(r, line, out)
 	}
+	if a.ctx != nil && !a.ctx.killed {
+		a.ctx.last, a.ctx.hasLast = r, true
+	}
+	return out
+}
+
+// Release returns the kill report held back, if any, and drops the report
+// in progress: what a reader with a checkpoint calls when it stops, so
+// that a report cut short by the stop is assembled whole from the ring
+// after the restart instead of being emitted twice, partial then whole.
+func (a *Assembler) Release() []*Report {
+	out := a.release(nil)
+	a.ctx, a.mode = nil, modeNone
 	return out
 }
 
@@ -143,13 +162,25 @@ func (a *Assembler) abandon(out []*Report) []*Report {
 	if c == nil || c.killed {
 		return out
 	}
+	var r *Report
 	switch {
 	case c.oldVictim != nil:
-		out = append(out, c.report(*c.oldVictim))
+		r = c.report(*c.oldVictim)
 	case c.hasSummary && c.sumPID > 0:
-		out = append(out, c.report(killLine{pid: c.sumPID, comm: c.sumTask}))
+		r = c.report(killLine{pid: c.sumPID, comm: c.sumTask})
+	default:
+		return out
 	}
-	return out
+	if c.hasLast {
+		if c.last.HasSeq {
+			r.Seq = ptr(c.last.Seq)
+		}
+		if c.last.HasMonotonic {
+			r.Monotonic = ptr(c.last.Monotonic)
+		}
+		r.Time = c.last.Time
+	}
+	return append(out, r)
 }
 
 // fresh returns the context to add a header line to, starting a new one

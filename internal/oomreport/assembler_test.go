@@ -230,9 +230,21 @@ func TestTruncated(t *testing.T) {
 	assert.Equal(t, 1143, r.PID)
 	assert.Equal(t, "memhog", r.Comm)
 	assert.Nil(t, r.AnonRSS)
-	assert.Nil(t, r.Seq)
+	require.NotNil(t, r.Seq, "the summary's sequence number: a checkpoint can skip it")
+	assert.Equal(t, rs[last-1].Seq, *r.Seq)
 	assert.Equal(t, int64(65536*kB), *r.MemcgLimit)
 	assert.Equal(t, CauseAnon, r.Cause)
+
+	// Stopping with a checkpoint: Release drops the partial report (the
+	// restart reads it whole from the ring) but returns a held kill.
+	a = NewAssembler()
+	require.Empty(t, feed(a, rs[:last]))
+	assert.Empty(t, a.Release())
+	a = NewAssembler()
+	require.Empty(t, feed(a, rs), "the kill is held for a possible group line")
+	held := a.Release()
+	require.Len(t, held, 1)
+	assert.Equal(t, rs[last].Seq, *held[0].Seq)
 
 	// Cut before the summary: nothing says who was killed.
 	a = NewAssembler()

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
@@ -61,10 +62,13 @@ type oomPipeline struct {
 	reader *kmsg.Reader
 	cp     *checkpoint.File
 	bootID string
-	// resumeAfter is the sequence number of the last kill a previous run
-	// emitted (valid when resume is set): kills up to it are not repeated.
-	resumeAfter uint64
-	resume      bool
+	// pos is what was delivered (the checkpoint's position): kills it
+	// holds as delivered are not repeated after a restart. Only the send
+	// stage changes it; the assemble stage reads the copy made at start
+	// (resumeFrom), so they share nothing.
+	pos        checkpoint.Position
+	resumeFrom checkpoint.Position
+	resume     bool
 
 	records chan read
 	queue   chan queued
@@ -219,7 +223,7 @@ func (p *oomPipeline) run(r *kmsg.Reader) {
 	p.logger.Info("reading kernel OOM reports",
 		zap.String("oom.kmsg_path", p.cfg.KmsgPath),
 		zap.String("oom.checkpoint_file", p.cfg.CheckpointFile),
-		zap.Bool("resuming", p.resume), zap.Uint64("after_seq", p.resumeAfter))
+		zap.Bool("resuming", p.resume), zap.Uint64("after_seq", p.resumeFrom.Seq), zap.Int("undelivered", len(p.resumeFrom.Undelivered)))
 }
 
 func (p *oomPipeline) loadCheckpoint() error {
@@ -235,7 +239,8 @@ func (p *oomPipeline) loadCheckpoint() error {
 	if err != nil {
 		return fmt.Errorf("cgroupmemory: oom.checkpoint_file needs the boot id: %w", err)
 	}
-	p.resumeAfter, p.resume = checkpoint.Resume(saved, ok, p.bootID)
+	p.pos, p.resume = checkpoint.Resume(saved, ok, p.bootID)
+	p.resumeFrom = p.pos
 	return nil
 }
 
@@ -305,7 +310,14 @@ func (p *oomPipeline) assemble() {
 		select {
 		case rec, ok := <-p.records:
 			if !ok {
-				p.enqueue(asm.Flush(), backlog)
+				// Stopping. With a checkpoint, a report cut short here is
+				// read whole from the ring after the restart; without one,
+				// what is known now is all there will be.
+				if p.cp != nil {
+					p.enqueue(asm.Release(), backlog)
+				} else {
+					p.enqueue(asm.Flush(), backlog)
+				}
 				return
 			}
 			if rec.HasSeq {
@@ -333,8 +345,8 @@ func (p *oomPipeline) assemble() {
 func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 	ctx := context.Background()
 	for _, r := range reports {
-		if p.resume && r.Seq != nil && *r.Seq <= p.resumeAfter {
-			continue // emitted before the restart
+		if p.resume && r.Seq != nil && p.resumeFrom.Delivered(*r.Seq) {
+			continue // delivered before the restart
 		}
 		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.enrich(r, backlog)), seq: r.Seq}
 		if backlog {
@@ -404,17 +416,49 @@ func (p *oomPipeline) send() {
 	defer p.sender.Done()
 	ctx := context.Background()
 	for item := range p.queue {
-		if err := p.next.ConsumeLogs(ctx, item.logs); err != nil {
+		err := p.consume(ctx, item.logs)
+		if err != nil {
 			p.tb.CgroupmemoryOomRecordsDropped.Add(ctx, 1)
-			p.logger.Warn("OOM record refused by the logs pipeline", zap.Error(err))
+			p.logger.Warn("OOM record refused by the logs pipeline after retries", zap.Int("attempts", sendAttempts), zap.Error(err))
 		} else {
 			p.tb.CgroupmemoryOomRecords.Add(ctx, 1)
 		}
 		if p.cp != nil && item.seq != nil {
-			if err := p.cp.Save(checkpoint.Position{BootID: p.bootID, Seq: *item.seq}); err != nil {
+			// A record refused for good stays undelivered in the
+			// checkpoint (unless the refusal is permanent: the same record
+			// would be refused again), so a restart tries it again.
+			delivered := err == nil || consumererror.IsPermanent(err)
+			p.pos = p.pos.Handled(*item.seq, delivered)
+			if err := p.cp.Save(p.pos); err != nil {
 				p.logger.Error("saving the OOM checkpoint failed; a restart may repeat this record", zap.String("oom.checkpoint_file", p.cfg.CheckpointFile), zap.Error(err))
 			}
 		}
+	}
+}
+
+// sendAttempts bounds the tries of one record; between them the wait
+// doubles from sendRetryWait.
+const (
+	sendAttempts  = 5
+	sendRetryWait = 100 * time.Millisecond
+)
+
+// consume hands a record to the next consumer, retrying a refusal that is
+// not permanent up to sendAttempts times (100 ms, 200 ms, … apart); a
+// shutdown ends the waiting.
+func (p *oomPipeline) consume(ctx context.Context, ld plog.Logs) error {
+	wait := sendRetryWait
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = p.next.ConsumeLogs(ctx, ld); err == nil || consumererror.IsPermanent(err) || attempt == sendAttempts {
+			return err
+		}
+		select {
+		case <-p.stop:
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
 }
 

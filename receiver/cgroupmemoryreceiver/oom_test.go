@@ -2,6 +2,7 @@ package cgroupmemoryreceiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -304,4 +305,67 @@ func TestLogsOnlyNeedsNoHierarchy(t *testing.T) {
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	assert.Nil(t, rcv.(*cgroupReceiver).reg, "no cgroup is held open")
 	require.NoError(t, rcv.Shutdown(context.Background()))
+}
+
+// refuser refuses the first `fails` records it is given (all with -1),
+// then hands them to an arrival.
+type refuser struct {
+	*arrival
+	mu    sync.Mutex
+	fails int
+	calls int
+}
+
+func (r *refuser) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	r.mu.Lock()
+	r.calls++
+	refuse := r.fails < 0 || r.calls <= r.fails
+	r.mu.Unlock()
+	if refuse {
+		return errors.New("gateway unavailable")
+	}
+	return r.arrival.ConsumeLogs(ctx, ld)
+}
+
+// TestOOMRefusedRecordRetriedAndKeptUndelivered: a refusal is retried; a
+// record refused for good is counted, stays undelivered in the checkpoint
+// (it used to move past it), and is emitted after the restart — once.
+func TestOOMRefusedRecordRetriedAndKeptUndelivered(t *testing.T) {
+	s := newOOMScene(t)
+	cfg := oomTestConfig(s)
+	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "oom.checkpoint")
+
+	flaky := &refuser{arrival: &arrival{path: s.ctr.Path}, fails: 2}
+	stop := startLogsReceiver(t, cfg, flaky)
+	pid1 := s.kill(t)
+	require.Eventually(t, func() bool { return flaky.count() == 1 }, 10*time.Second, 20*time.Millisecond, "refused twice, then delivered")
+	stop()
+
+	down := &refuser{arrival: &arrival{path: s.ctr.Path}, fails: -1}
+	stop = startLogsReceiver(t, cfg, down)
+	pid2 := s.kill(t)
+	require.Eventually(t, func() bool {
+		down.mu.Lock()
+		defer down.mu.Unlock()
+		return down.calls >= sendAttempts
+	}, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	b, err := os.ReadFile(cfg.OOM.CheckpointFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"undelivered":[`, "the refused kill is not taken for delivered: %s", b)
+
+	again := &arrival{path: s.ctr.Path}
+	stop = startLogsReceiver(t, cfg, again)
+	require.Eventually(t, func() bool { return again.count() >= 1 }, 10*time.Second, 20*time.Millisecond, "the refused kill was lost")
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, 1, again.count())
+	assert.Equal(t, int64(pid2), again.recs[0].Attributes().AsRaw()["process.pid"])
+	assert.NotEqual(t, pid1, pid2)
+	stop()
+
+	last := &arrival{path: s.ctr.Path}
+	startLogsReceiver(t, cfg, last)
+	time.Sleep(time.Second)
+	assert.Zero(t, last.count(), "delivered now: not repeated")
 }
