@@ -11,7 +11,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet cross unit fuzz fuzz-short bench bench-short e2e-v2 clean deps
+.PHONY: all build run test generate check-generate check-format vet cross unit fuzz fuzz-short soak bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -92,6 +92,12 @@ fuzz:
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+## soak: the churn soak for 60 s (make test runs it for 12 s in unit):
+## prints one SOAK line (cgroups created, scrapes, leaks, RSS growth, kills
+## and records)
+soak:
+	CI=true OOMSIGHT_SOAK_SECONDS=$${OOMSIGHT_SOAK_SECONDS:-60} $(GO) test -count=1 -v -run '^TestChurnSoak$$' -timeout 10m ./internal/soak/ | grep -E '^(SOAK|---|ok|FAIL|PASS)|Error'
 
 ## unit: every Go test (cgroup tests need root; CI=true turns a missing
 ## prerequisite into a failure)

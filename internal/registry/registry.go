@@ -24,6 +24,12 @@ import (
 // OOM-killed, before the kill's record is assembled.
 const Keep = 30 * time.Second
 
+// MaxDeparted bounds the removed cgroups kept for Keep (the oldest go
+// first), so that heavy churn — 50 cgroups a second would otherwise keep
+// 1500 flight recorders — costs a bounded amount of memory: 256 recorders
+// are 3.1 MiB.
+const MaxDeparted = 256
+
 // Entry is one live cgroup. Path, Identity and Cgroup never change; the
 // failure bookkeeping belongs to the one goroutine that samples on schedule;
 // the sampling state (see state.go) is shared by the fast pass, the event
@@ -258,6 +264,15 @@ func (r *Registry) removeLocked(e *Entry) {
 	e.Cgroup.Close()
 	delete(r.entries, e.Path)
 	r.departed[e.Path] = departed{e: e, at: r.now()}
+	if len(r.departed) > MaxDeparted {
+		oldest, at := "", time.Time{}
+		for p, d := range r.departed {
+			if oldest == "" || d.at.Before(at) {
+				oldest, at = p, d.at
+			}
+		}
+		delete(r.departed, oldest)
+	}
 	if r.OnRemove != nil {
 		r.OnRemove(e.Path)
 	}
