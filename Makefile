@@ -97,7 +97,7 @@ fuzz-short:
 ## prints one SOAK line (cgroups created, scrapes, leaks, RSS growth, kills
 ## and records)
 soak:
-	CI=true OOMSIGHT_SOAK_SECONDS=$${OOMSIGHT_SOAK_SECONDS:-60} $(GO) test -count=1 -v -run '^TestChurnSoak$$' -timeout 10m ./internal/soak/ | grep -E '^(SOAK|---|ok|FAIL|PASS)|Error'
+	set -o pipefail; CI=true OOMSIGHT_SOAK_SECONDS=$${OOMSIGHT_SOAK_SECONDS:-60} $(GO) test -count=1 -v -run '^TestChurnSoak$$' -timeout 10m ./internal/soak/ | grep -E '^(SOAK|---|ok|FAIL|PASS)|Error'
 
 ## unit: every Go test (cgroup tests need root; CI=true turns a missing
 ## prerequisite into a failure)
