@@ -1,17 +1,20 @@
 # oomsight: the two commands a fresh machine needs are `make run` and
 # `make test`; every target installs or builds what it uses (Go modules
-# through the module proxy, tools pinned in go.mod's tool directive).
+# through the module proxy, tools pinned in internal/tools/go.mod's tool directive).
 
 SHELL := /bin/bash
 GO    ?= go
 BUILD := _build
+# The tools (ocb, mdatagen, golangci-lint) are pinned in a module of their
+# own, so that the receiver's importers do not inherit their dependencies.
+TOOL  := $(GO) tool -modfile=internal/tools/go.mod
 
 # Files mdatagen writes from metadata.yaml; CI fails when they drift.
 RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet cross unit fuzz fuzz-short soak bench bench-short e2e-v2 clean deps
+.PHONY: all build run test generate check-generate check-format vet lint cross unit fuzz fuzz-short soak bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -40,7 +43,7 @@ build: $(BUILD)/otelcol-oomsight $(BUILD)/oomsight
 # go's build cache makes the rebuild cheap when nothing changed.
 $(BUILD)/otelcol-oomsight: FORCE | deps
 	@mkdir -p $(BUILD)
-	$(GO) tool builder --config builder-config.yaml
+	$(TOOL) builder --config builder-config.yaml
 
 $(BUILD)/oomsight: FORCE
 	@mkdir -p $(BUILD)
@@ -52,7 +55,7 @@ run: $(BUILD)/otelcol-oomsight
 
 ## generate: regenerate the receiver's metadata package and docs (mdatagen)
 generate:
-	$(GO) tool mdatagen $(RECEIVER)/metadata.yaml
+	$(TOOL) mdatagen $(RECEIVER)/metadata.yaml
 
 check-generate: generate
 	@if [ -n "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" ]; then \
@@ -67,6 +70,11 @@ check-format:
 
 vet:
 	$(GO) vet ./...
+
+## lint: golangci-lint with .golangci.yml (contrib's linters: errcheck,
+## gosec, revive, misspell with US spelling, unused, staticcheck, …)
+lint:
+	$(TOOL) golangci-lint run ./...
 
 ## cross: the CLI builds for macOS and Windows (people paste kernel logs on
 ## their laptops), the receiver wherever the collector builds (a stub that
@@ -112,7 +120,7 @@ e2e-v2: deps
 	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/e2ev2/
 
 ## test: everything CI runs
-test: deps check-generate check-format vet cross unit fuzz-short e2e-v2 bench-short
+test: deps check-generate check-format vet lint cross unit fuzz-short e2e-v2 bench-short
 
 ## bench: every BENCH figure of the README (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and

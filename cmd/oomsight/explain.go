@@ -190,5 +190,5 @@ func writeTasks(b *strings.Builder, key string, tasks []map[string]any) {
 		rss, _ := t["rss"].(int64)
 		fmt.Fprintf(tw, "    %d\t%s\t%d\t %s\t\n", t["pid"], oomreport.Bytes(rss), t["oom_score_adj"], t["name"])
 	}
-	tw.Flush()
+	_ = tw.Flush() // a failed write to w surfaces on the caller's next write
 }

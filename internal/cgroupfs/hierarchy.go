@@ -87,7 +87,7 @@ func (h Hierarchy) Abs(path string) string {
 }
 
 func hasMemoryController(controllersFile string) bool {
-	b, err := os.ReadFile(controllersFile)
+	b, err := os.ReadFile(controllersFile) //nolint:gosec // below root_path, the configured cgroup mount
 	if err != nil {
 		return false
 	}

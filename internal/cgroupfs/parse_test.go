@@ -70,7 +70,7 @@ func TestParseLimit(t *testing.T) {
 		assert.Equal(t, tc.want, v, "input %q", tc.in)
 	}
 	// The real unlimited value this kernel prints for a cgroup without a
-	// limit is recognised.
+	// limit is recognized.
 	v, limited, err := ParseLimit(readFixture(t, "../../testdata/v1/root/memory/kubepods/memory.limit_in_bytes"))
 	require.NoError(t, err)
 	assert.False(t, limited, "kubepods has no limit in the fixture (read %d)", v)

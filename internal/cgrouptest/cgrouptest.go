@@ -257,7 +257,12 @@ func (p *Proc) Wait(timeout time.Duration) (syscall.WaitStatus, error) {
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		// A process that was killed or exited non-zero is a status, not an
+		// error; an error without a status (Wait already called, say) is.
+		if p.cmd.ProcessState == nil {
+			return 0, fmt.Errorf("memhog %d: %w", p.Pid, err)
+		}
 		return p.cmd.ProcessState.Sys().(syscall.WaitStatus), nil
 	case <-time.After(timeout):
 		return 0, fmt.Errorf("memhog %d still running after %s", p.Pid, timeout)

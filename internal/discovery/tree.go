@@ -85,7 +85,7 @@ func (t *Tree) Sync() (Delta, error) {
 			break // EAGAIN: nothing (more) happened
 		}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&t.buf[off]))
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&t.buf[off])) //nolint:gosec // the kernel's inotify_event layout, bounds checked by the loop
 			name := ""
 			if ev.Len > 0 {
 				b := t.buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
@@ -154,11 +154,12 @@ func (t *Tree) watch(rel string) {
 		}
 		return
 	}
-	if old, ok := t.dirs[rel]; ok && old != int32(wd) {
+	id := int32(wd) //nolint:gosec // watch descriptors are positive int32s (struct inotify_event's wd)
+	if old, ok := t.dirs[rel]; ok && old != id {
 		delete(t.wds, old)
 	}
-	t.wds[int32(wd)] = rel
-	t.dirs[rel] = int32(wd)
+	t.wds[id] = rel
+	t.dirs[rel] = id
 }
 
 // remove forgets the directory at rel and everything below it, appending
@@ -202,7 +203,7 @@ func (t *Tree) full() (Delta, error) {
 			continue // an unselected directory on the way to selected ones
 		}
 		if t.ino >= 0 {
-			_, _ = unix.InotifyRmWatch(t.ino, uint32(wd))
+			_, _ = unix.InotifyRmWatch(t.ino, uint32(wd)) //nolint:gosec // positive, from inotify_add_watch
 		}
 		delete(t.dirs, rel)
 		delete(t.wds, wd)

@@ -168,7 +168,7 @@ func TestCgroupV2InVM(t *testing.T) {
 		problems = append(problems, "no check passed")
 	}
 	if len(res.Unknown) > 0 {
-		problems = append(problems, fmt.Sprintf("unrecognised E2EV2 lines: %q", res.Unknown))
+		problems = append(problems, fmt.Sprintf("unrecognized E2EV2 lines: %q", res.Unknown))
 	}
 	if len(problems) > 0 {
 		t.Logf("VM console (%d lines):\n%s", len(res.Lines), strings.Join(res.Lines, "\n"))

@@ -802,7 +802,6 @@ func TestVMMetrics(t *testing.T) {
 type kmsgWatch struct {
 	r    *kmsg.Reader
 	recs chan string
-	err  error
 }
 
 func watchKmsg(t *testing.T) *kmsgWatch {

@@ -121,7 +121,7 @@ func New(h cgroupfs.Hierarchy, notify func(path string, k Kind)) (*Watcher, erro
 }
 
 func (w *Watcher) add(fd int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)} //nolint:gosec // descriptors are small non-negative ints
 	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
@@ -144,8 +144,9 @@ func (w *Watcher) Watch(path string, limit uint64, hasLimit bool) error {
 		if err != nil {
 			return fmt.Errorf("watching %s/memory.events: %w", path, err)
 		}
-		w.watches[path] = &watch{wd: int32(wd), threshold: -1, oom: -1}
-		w.wds[int32(wd)] = path
+		id := int32(wd) //nolint:gosec // watch descriptors are positive int32s (struct inotify_event's wd)
+		w.watches[path] = &watch{wd: id, threshold: -1, oom: -1}
+		w.wds[id] = path
 		return nil
 	}
 	if w.readOnly {
@@ -212,13 +213,15 @@ func (w *Watcher) register(cg cgroup1.Cgroup, ev cgroup1.MemoryEvent, src source
 		return -1, fmt.Errorf("cgroup %s: registering the %s event: %w", src.path, src.kind, err)
 	}
 	fd := int(efd)
-	if err := unix.SetNonblock(fd, true); err == nil {
-		err = w.add(fd)
-	} else {
+	if err := unix.SetNonblock(fd, true); err != nil {
 		_ = unix.Close(fd)
-		return -1, err
+		return -1, fmt.Errorf("cgroup %s: %s eventfd: %w", src.path, src.kind, err)
 	}
-	w.fds[int32(fd)] = src
+	if err := w.add(fd); err != nil {
+		_ = unix.Close(fd)
+		return -1, fmt.Errorf("cgroup %s: polling the %s eventfd: %w", src.path, src.kind, err)
+	}
+	w.fds[int32(fd)] = src //nolint:gosec // descriptors are small non-negative ints
 	return fd, nil
 }
 
@@ -238,7 +241,7 @@ func (w *Watcher) unwatchLocked(path string) {
 	if w.h.Version == cgroupfs.V2 {
 		delete(w.wds, cur.wd)
 		// Fails harmlessly when the cgroup is gone (the kernel dropped it).
-		_, _ = unix.InotifyRmWatch(w.ino, uint32(cur.wd))
+		_, _ = unix.InotifyRmWatch(w.ino, uint32(cur.wd)) //nolint:gosec // positive, from inotify_add_watch
 		return
 	}
 	for _, fd := range []int{cur.threshold, cur.oom} {
@@ -250,7 +253,7 @@ func (w *Watcher) unwatchLocked(path string) {
 
 // closeSource closes a v1 eventfd; the kernel drops its registration.
 func (w *Watcher) closeSource(fd int) {
-	delete(w.fds, int32(fd))
+	delete(w.fds, int32(fd)) //nolint:gosec // descriptors are small non-negative ints
 	_ = unix.Close(fd)
 }
 
@@ -303,7 +306,7 @@ func (w *Watcher) readInotify(buf []byte) {
 			return
 		}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off])) //nolint:gosec // the kernel's inotify_event layout, bounds checked above
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 			w.mu.Lock()
 			path, ok := w.wds[ev.Wd]

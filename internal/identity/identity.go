@@ -27,7 +27,7 @@ const (
 
 // FromPath derives the identity of the workload owning the cgroup at path,
 // relative to the hierarchy root as the kernel prints it. It never fails:
-// a path it does not recognise yields an empty Identity.
+// a path it does not recognize yields an empty Identity.
 //
 // The path is not anchored at the root, because kubelets are often given a
 // cgroup root of their own (/kubelet.slice/kubelet-kubepods.slice/...,
@@ -66,7 +66,7 @@ func FromPath(path string) Identity {
 	return id
 }
 
-// podSegment recognises a pod cgroup. cgroupfs spells the hierarchy as
+// podSegment recognizes a pod cgroup. cgroupfs spells the hierarchy as
 // directories (kubepods/burstable/pod<uid>, or kubepods/pod<uid> for
 // guaranteed pods), so the parents are checked; systemd flattens it into the
 // slice name (kubepods-burstable-pod<uid>.slice, with any kubelet cgroup root
@@ -148,7 +148,7 @@ var runtimePrefixes = [...]struct{ prefix, runtime string }{
 	{"nerdctl-", "containerd"},    // nerdctl with the systemd cgroup manager
 }
 
-// containerSegment recognises a container cgroup. A bare 64-hex name is
+// containerSegment recognizes a container cgroup. A bare 64-hex name is
 // only trusted where a runtime is known to put one: directly under a pod
 // (cgroupfs kubelet; the runtime is not named) or under /docker.
 func containerSegment(seg, prev string, parentIsPod bool) (id, runtime string, ok bool) {

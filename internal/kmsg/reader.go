@@ -41,13 +41,13 @@ type Reader struct {
 
 // Open opens a kmsg device for reading from the oldest record in the ring.
 func Open(path string) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // oom.kmsg_path, the configured kernel log device
 	if err != nil {
 		return nil, err
 	}
 	conn, err := f.SyscallConn()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// Records are at most 1 KiB of text plus escapes and dictionary; 16 KiB

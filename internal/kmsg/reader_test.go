@@ -93,7 +93,8 @@ func TestReaderCloseUnblocks(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	require.NoError(t, r.Close())
 	select {
-	case <-done:
+	case err := <-done:
+		assert.ErrorIs(t, err, os.ErrClosed)
 	case <-time.After(5 * time.Second):
 		t.Fatal("Next did not return after Close")
 	}

@@ -26,8 +26,7 @@ type Assembler struct {
 	heldFor  int // unrelated records seen since held was set
 	mode     mode
 	cols     []string // task table columns
-	statPath string
-	pageSize int64 // bytes per page in the task table and the RAM line
+	pageSize int64    // bytes per page in the task table and the RAM line
 }
 
 // Option configures an Assembler.

@@ -81,7 +81,7 @@ func (r *Report) Fields() []Field {
 	}
 	fs = append(fs, Field{"linux.oom.cause", cause})
 	if r.Seq != nil {
-		fs = append(fs, Field{"linux.kmsg.seq", int64(*r.Seq)})
+		fs = append(fs, Field{"linux.kmsg.seq", int64(*r.Seq & (1<<63 - 1))}) // kmsg sequence numbers are far below 2^63
 	}
 	str("cgroup.path", r.TaskMemcg)
 	id := identity.FromPath(r.TaskMemcg)

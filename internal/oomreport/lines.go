@@ -16,7 +16,6 @@ var (
 	reInvoked = regexp.MustCompile(`^(.*?) invoked oom-killer: (.*)$`)
 	reGFP     = regexp.MustCompile(`(?:^|, )gfp_mask=([^,\s]+)`)
 	reOrder   = regexp.MustCompile(`(?:^|, )order=(-?\d+)`)
-	reAdj     = regexp.MustCompile(`(?:^|, )oom_score_adj=(-?\d+)`)
 
 	// "CPU: 0 PID: 1143 Comm: memhog Not tainted 6.1.0 …", 6.12+ adds "UID: 0 ".
 	reCPU = regexp.MustCompile(`^CPU: \d+ (?:UID: (-?\d+) )?PID: (\d+) Comm: (.+?)(?: (?:Not tainted|Tainted:|Kdump:).*)?$`)

@@ -37,13 +37,13 @@ func (h History) Climb(end int64, top uint64, bytes func(int64) string) string {
 		}
 	}
 	if from >= 0 {
-		fmt.Fprintf(&b, "usage climbed from %s to %s in %s", bytes(int64(h.Usage[from])), bytes(int64(top)), seconds(endMs-h.T[from]))
+		fmt.Fprintf(&b, "usage climbed from %s to %s in %s", bytes(signed(h.Usage[from])), bytes(signed(top)), seconds(endMs-h.T[from]))
 	} else {
 		low := top
 		for _, v := range h.Usage {
 			low = min(low, v)
 		}
-		fmt.Fprintf(&b, "usage stayed between %s and %s for the %s recorded before the kill", bytes(int64(low)), bytes(int64(top)), seconds(endMs-h.T[0]))
+		fmt.Fprintf(&b, "usage stayed between %s and %s for the %s recorded before the kill", bytes(signed(low)), bytes(signed(top)), seconds(endMs-h.T[0]))
 	}
 	sep := "; "
 	for _, p := range Samplers {
@@ -52,7 +52,7 @@ func (h History) Climb(end int64, top uint64, bytes func(int64) string) string {
 		if i < 0 {
 			continue // the recorder does not reach back that far
 		}
-		fmt.Fprintf(&b, "%sa %s sampler last saw %s", sep, seconds(p.Milliseconds()), bytes(int64(h.Usage[i])))
+		fmt.Fprintf(&b, "%sa %s sampler last saw %s", sep, seconds(p.Milliseconds()), bytes(signed(h.Usage[i])))
 		sep = ", "
 	}
 	return b.String()
@@ -65,6 +65,14 @@ func lastAtOrBefore(ts []int64, at int64) int {
 		}
 	}
 	return -1
+}
+
+// signed converts a byte amount for bytes; no memory amount reaches 2^63.
+func signed(v uint64) int64 {
+	if v > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(v)
 }
 
 // seconds prints a duration in ms as "0.8 s", "12 s".

@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -31,10 +31,10 @@ import (
 
 // settings of the soak: OOMSIGHT_SOAK_SECONDS (default 12, make soak: 60).
 const (
-	alive      = 500                   // cgroups alive at a time
-	perSecond  = 50                    // cgroups created per second
-	procEvery  = 5                     // one cgroup in procEvery gets a process
-	oomEvery   = 2 * time.Second       // one OOM kill per oomEvery
+	alive      = 500                    // cgroups alive at a time
+	perSecond  = 50                     // cgroups created per second
+	procEvery  = 5                      // one cgroup in procEvery gets a process
+	oomEvery   = 2 * time.Second        // one OOM kill per oomEvery
 	scrapeTick = 100 * time.Millisecond // collection and sampling interval
 )
 

@@ -78,7 +78,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		ControllerConfig:     cc,
 		SamplingInterval:     100 * time.Millisecond,
-		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
+		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 		RootPath:             "/sys/fs/cgroup",
 		Include:              []string{},
 		Exclude:              []string{},

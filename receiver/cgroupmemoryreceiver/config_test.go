@@ -35,7 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, "/sys/fs/cgroup", cfg.RootPath)
 	assert.Empty(t, cfg.Include)
 	assert.Empty(t, cfg.Exclude)
-	assert.Equal(t, metadata.DefaultMetricsBuilderConfig(), cfg.MetricsBuilderConfig)
+	assert.Equal(t, metadata.NewDefaultMetricsBuilderConfig(), cfg.MetricsBuilderConfig)
 	assert.True(t, cfg.OOM.Enabled)
 	assert.Equal(t, "/dev/kmsg", cfg.OOM.KmsgPath)
 	assert.Empty(t, cfg.OOM.CheckpointFile)

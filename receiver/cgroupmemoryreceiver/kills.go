@@ -43,7 +43,6 @@ type killWatch struct {
 	reader   *cgroupfs.Reader
 	sample   cgroupfs.Sample
 	readings map[string]uint64
-	entries  []*registry.Entry
 	recent   []counted
 	// emit, while set, turns every counted kill into a record (the kernel
 	// log is unavailable). It is called without mu held.
@@ -142,7 +141,7 @@ func (k *killWatch) claim(path string) {
 	best := -1
 	for i := len(k.recent) - 1; i >= 0; i-- {
 		c := &k.recent[i]
-		if c.claimed >= c.n || !(c.path == path || isAncestorPath(c.path, path)) {
+		if c.claimed >= c.n || c.path != path && !isAncestorPath(c.path, path) {
 			continue
 		}
 		if best < 0 || len(c.path) > len(k.recent[best].path) {

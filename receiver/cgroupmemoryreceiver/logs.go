@@ -164,7 +164,7 @@ func putValue(m pcommon.Map, key string, v any) {
 	case int:
 		m.PutInt(key, int64(v))
 	case uint64:
-		m.PutInt(key, int64(v))
+		m.PutInt(key, clampInt64(v))
 	case string:
 		m.PutStr(key, v)
 	case bool:

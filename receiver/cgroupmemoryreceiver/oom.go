@@ -154,7 +154,7 @@ func (p *oomPipeline) open() (*kmsg.Reader, error) {
 	}
 	if p.cfg.CheckpointFile == "" {
 		if err := r.SeekEnd(); err != nil {
-			r.Close()
+			_ = r.Close()
 			return nil, fmt.Errorf("cgroupmemory: oom.kmsg_path %q: seeking to the end: %w", p.cfg.KmsgPath, err)
 		}
 	}
@@ -210,7 +210,7 @@ func (p *oomPipeline) run(r *kmsg.Reader) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
-		r.Close()
+		_ = r.Close()
 		return
 	}
 	if p.kills != nil {
@@ -322,7 +322,7 @@ func (p *oomPipeline) assemble() {
 			}
 			if rec.HasSeq {
 				if haveLast && rec.Seq > last+1 {
-					lost := int64(rec.Seq - last - 1)
+					lost := clampInt64(rec.Seq - last - 1)
 					p.tb.CgroupmemoryKmsgRecordsLost.Add(ctx, lost)
 					p.logger.Warn("kernel log records were overwritten before they were read; an OOM report among them is lost",
 						zap.Int64("records", lost), zap.Uint64("after_seq", last))
