@@ -11,7 +11,7 @@ TOOL  := $(GO) tool -modfile=internal/tools/go.mod
 
 # Files mdatagen writes from metadata.yaml; CI fails when they drift.
 RECEIVER  := receiver/cgroupmemoryreceiver
-GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md \
+GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/README.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
 .PHONY: all build run test generate check-generate check-format vet lint cross unit fuzz fuzz-short soak bench bench-short e2e-v2 clean deps
