@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
 	"github.com/oomsight/oomsight/internal/checkpoint"
@@ -58,6 +59,9 @@ type oomPipeline struct {
 	// while the kernel log is unavailable).
 	kills *killWatch
 	host  component.Host
+	// obs reports the records handed on as the collector's standard
+	// receiver telemetry (otelcol_receiver_accepted/refused_log_records).
+	obs *receiverhelper.ObsReport
 
 	reader *kmsg.Reader
 	cp     *checkpoint.File
@@ -102,7 +106,16 @@ type queued struct {
 }
 
 func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb *metadata.TelemetryBuilder, rac metadata.ResourceAttributesConfig) *oomPipeline {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "kmsg",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		set.Logger.Error("cgroupmemory: receiver telemetry unavailable", zap.Error(err))
+	}
 	return &oomPipeline{
+		obs:        obs,
 		cfg:        cfg,
 		logger:     set.Logger,
 		next:       next,
@@ -121,6 +134,9 @@ func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb
 // backoff, and meanwhile the cgroups' oom_kill counters still turn each
 // kill into a record (see killWatch).
 func (p *oomPipeline) start(host component.Host) error {
+	if p.obs == nil {
+		return errors.New("cgroupmemory: OOM pipeline without telemetry")
+	}
 	if p.cfg.CheckpointFile != "" {
 		if err := p.loadCheckpoint(); err != nil {
 			return err
@@ -416,7 +432,9 @@ func (p *oomPipeline) send() {
 	defer p.sender.Done()
 	ctx := context.Background()
 	for item := range p.queue {
-		err := p.consume(ctx, item.logs)
+		opCtx := p.obs.StartLogsOp(ctx)
+		err := p.consume(opCtx, item.logs)
+		p.obs.EndLogsOp(opCtx, oomEventName, item.logs.LogRecordCount(), err)
 		if err != nil {
 			p.tb.CgroupmemoryOomRecordsDropped.Add(ctx, 1)
 			p.logger.Warn("OOM record refused by the logs pipeline after retries", zap.Int("attempts", sendAttempts), zap.Error(err))

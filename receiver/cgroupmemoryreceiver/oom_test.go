@@ -369,3 +369,22 @@ func TestOOMRefusedRecordRetriedAndKeptUndelivered(t *testing.T) {
 	time.Sleep(time.Second)
 	assert.Zero(t, last.count(), "delivered now: not repeated")
 }
+
+// TestOOMStandardReceiverTelemetry: OOM records count in the collector's
+// standard receiver telemetry (receiverhelper's obsreport), accepted and
+// refused, next to the receiver's own counters.
+func TestOOMStandardReceiverTelemetry(t *testing.T) {
+	s := newOOMScene(t)
+	tel, set, tb := telemetryForTest(t)
+	sink := &arrival{path: s.ctr.Path}
+	cfg := oomTestConfig(s)
+	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+	require.NoError(t, p.start(componenttest.NewNopHost()))
+	t.Cleanup(func() { _ = p.shutdown(context.Background()) })
+
+	s.kill(t)
+	require.Eventually(t, func() bool {
+		m, err := tel.GetMetric("otelcol_receiver_accepted_log_records")
+		return err == nil && m.Data != nil && sink.count() >= 1
+	}, 10*time.Second, 20*time.Millisecond, "no otelcol_receiver_accepted_log_records")
+}
