@@ -3,18 +3,89 @@
 package metadata
 
 import (
+	"context"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/otel/trace"
 )
+
+type eventLinuxOomKill struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventLinuxOomKill) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, processPidAttributeValue int64, processExecutableNameAttributeValue string, processUserIDAttributeValue int64, linuxOomConstraintAttributeValue string, linuxOomGlobalAttributeValue bool, linuxOomMemcgAttributeValue string, linuxOomTaskMemcgAttributeValue string, linuxOomTaskMemcgInferredAttributeValue bool, linuxOomCountedKillsAttributeValue int64, linuxOomTriggerNameAttributeValue string, linuxOomTriggerPidAttributeValue int64, linuxOomGfpMaskAttributeValue string, linuxOomOrderAttributeValue int64, linuxOomVictimTotalVMAttributeValue int64, linuxOomVictimAnonRssAttributeValue int64, linuxOomVictimFileRssAttributeValue int64, linuxOomVictimShmemRssAttributeValue int64, linuxOomVictimPgtablesAttributeValue int64, linuxOomVictimOomScoreAdjAttributeValue int64, linuxOomMemcgUsageAttributeValue int64, linuxOomMemcgLimitAttributeValue int64, linuxOomMemcgFailcntAttributeValue int64, linuxOomMemcgStatAttributeValue map[string]any, linuxOomTasksAttributeValue []any, linuxOomTasksOmittedAttributeValue int64, linuxOomGroupKillAttributeValue bool, linuxOomCauseAttributeValue string, linuxKmsgSeqAttributeValue int64, cgroupMemoryHistoryAttributeValue map[string]any) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("linux.oom_kill")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+	dp.Attributes().PutInt("process.pid", processPidAttributeValue)
+	dp.Attributes().PutStr("process.executable.name", processExecutableNameAttributeValue)
+	dp.Attributes().PutInt("process.user.id", processUserIDAttributeValue)
+	dp.Attributes().PutStr("linux.oom.constraint", linuxOomConstraintAttributeValue)
+	dp.Attributes().PutBool("linux.oom.global", linuxOomGlobalAttributeValue)
+	dp.Attributes().PutStr("linux.oom.memcg", linuxOomMemcgAttributeValue)
+	dp.Attributes().PutStr("linux.oom.task_memcg", linuxOomTaskMemcgAttributeValue)
+	dp.Attributes().PutBool("linux.oom.task_memcg.inferred", linuxOomTaskMemcgInferredAttributeValue)
+	dp.Attributes().PutInt("linux.oom.counted_kills", linuxOomCountedKillsAttributeValue)
+	dp.Attributes().PutStr("linux.oom.trigger.name", linuxOomTriggerNameAttributeValue)
+	dp.Attributes().PutInt("linux.oom.trigger.pid", linuxOomTriggerPidAttributeValue)
+	dp.Attributes().PutStr("linux.oom.gfp_mask", linuxOomGfpMaskAttributeValue)
+	dp.Attributes().PutInt("linux.oom.order", linuxOomOrderAttributeValue)
+	dp.Attributes().PutInt("linux.oom.victim.total_vm", linuxOomVictimTotalVMAttributeValue)
+	dp.Attributes().PutInt("linux.oom.victim.anon_rss", linuxOomVictimAnonRssAttributeValue)
+	dp.Attributes().PutInt("linux.oom.victim.file_rss", linuxOomVictimFileRssAttributeValue)
+	dp.Attributes().PutInt("linux.oom.victim.shmem_rss", linuxOomVictimShmemRssAttributeValue)
+	dp.Attributes().PutInt("linux.oom.victim.pgtables", linuxOomVictimPgtablesAttributeValue)
+	dp.Attributes().PutInt("linux.oom.victim.oom_score_adj", linuxOomVictimOomScoreAdjAttributeValue)
+	dp.Attributes().PutInt("linux.oom.memcg.usage", linuxOomMemcgUsageAttributeValue)
+	dp.Attributes().PutInt("linux.oom.memcg.limit", linuxOomMemcgLimitAttributeValue)
+	dp.Attributes().PutInt("linux.oom.memcg.failcnt", linuxOomMemcgFailcntAttributeValue)
+	dp.Attributes().PutEmptyMap("linux.oom.memcg.stat").FromRaw(linuxOomMemcgStatAttributeValue)
+	dp.Attributes().PutEmptySlice("linux.oom.tasks").FromRaw(linuxOomTasksAttributeValue)
+	dp.Attributes().PutInt("linux.oom.tasks.omitted", linuxOomTasksOmittedAttributeValue)
+	dp.Attributes().PutBool("linux.oom.group_kill", linuxOomGroupKillAttributeValue)
+	dp.Attributes().PutStr("linux.oom.cause", linuxOomCauseAttributeValue)
+	dp.Attributes().PutInt("linux.kmsg.seq", linuxKmsgSeqAttributeValue)
+	dp.Attributes().PutEmptyMap("cgroup.memory.history").FromRaw(cgroupMemoryHistoryAttributeValue)
+
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventLinuxOomKill) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventLinuxOomKill(cfg EventConfig) eventLinuxOomKill {
+	e := eventLinuxOomKill{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
+}
 
 // LogsBuilder provides an interface for scrapers to report logs while taking care of all the transformations
 // required to produce log representation defined in metadata and user config.
 type LogsBuilder struct {
-	logsBuffer       plog.Logs
-	logRecordsBuffer plog.LogRecordSlice
-	buildInfo        component.BuildInfo // contains version information.
+	config                         LogsBuilderConfig // config of the logs builder.
+	logsBuffer                     plog.Logs
+	logRecordsBuffer               plog.LogRecordSlice
+	buildInfo                      component.BuildInfo // contains version information.
+	resourceAttributeIncludeFilter map[string]filter.Filter
+	resourceAttributeExcludeFilter map[string]filter.Filter
+	eventLinuxOomKill              eventLinuxOomKill
 }
 
 // LogBuilderOption applies changes to default logs builder.
@@ -22,11 +93,45 @@ type LogBuilderOption interface {
 	apply(*LogsBuilder)
 }
 
-func NewLogsBuilder(settings receiver.Settings) *LogsBuilder {
+func NewLogsBuilder(lbc LogsBuilderConfig, settings receiver.Settings) *LogsBuilder {
 	lb := &LogsBuilder{
-		logsBuffer:       plog.NewLogs(),
-		logRecordsBuffer: plog.NewLogRecordSlice(),
-		buildInfo:        settings.BuildInfo,
+		config:                         lbc,
+		logsBuffer:                     plog.NewLogs(),
+		logRecordsBuffer:               plog.NewLogRecordSlice(),
+		buildInfo:                      settings.BuildInfo,
+		eventLinuxOomKill:              newEventLinuxOomKill(lbc.Events.LinuxOomKill),
+		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
+	}
+	if lbc.ResourceAttributes.CgroupPath.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["cgroup.path"] = filter.CreateFilter(lbc.ResourceAttributes.CgroupPath.EventsInclude)
+	}
+	if lbc.ResourceAttributes.CgroupPath.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["cgroup.path"] = filter.CreateFilter(lbc.ResourceAttributes.CgroupPath.EventsExclude)
+	}
+	if lbc.ResourceAttributes.ContainerID.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["container.id"] = filter.CreateFilter(lbc.ResourceAttributes.ContainerID.EventsInclude)
+	}
+	if lbc.ResourceAttributes.ContainerID.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["container.id"] = filter.CreateFilter(lbc.ResourceAttributes.ContainerID.EventsExclude)
+	}
+	if lbc.ResourceAttributes.ContainerRuntimeName.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["container.runtime.name"] = filter.CreateFilter(lbc.ResourceAttributes.ContainerRuntimeName.EventsInclude)
+	}
+	if lbc.ResourceAttributes.ContainerRuntimeName.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["container.runtime.name"] = filter.CreateFilter(lbc.ResourceAttributes.ContainerRuntimeName.EventsExclude)
+	}
+	if lbc.ResourceAttributes.K8sPodQosClass.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["k8s.pod.qos_class"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodQosClass.EventsInclude)
+	}
+	if lbc.ResourceAttributes.K8sPodQosClass.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["k8s.pod.qos_class"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodQosClass.EventsExclude)
+	}
+	if lbc.ResourceAttributes.K8sPodUID.EventsInclude != nil {
+		lb.resourceAttributeIncludeFilter["k8s.pod.uid"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodUID.EventsInclude)
+	}
+	if lbc.ResourceAttributes.K8sPodUID.EventsExclude != nil {
+		lb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(lbc.ResourceAttributes.K8sPodUID.EventsExclude)
 	}
 
 	return lb
@@ -34,7 +139,7 @@ func NewLogsBuilder(settings receiver.Settings) *LogsBuilder {
 
 // NewResourceBuilder returns a new resource builder that should be used to build a resource associated with for the emitted logs.
 func (lb *LogsBuilder) NewResourceBuilder() *ResourceBuilder {
-	return NewResourceBuilder(ResourceAttributesConfig{})
+	return NewResourceBuilder(lb.config.ResourceAttributes)
 }
 
 // ResourceLogsOption applies changes to provided resource logs.
@@ -71,6 +176,7 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	ils := rl.ScopeLogs().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(lb.buildInfo.Version)
+	lb.eventLinuxOomKill.emit(ils.LogRecords())
 
 	for _, op := range options {
 		op.apply(rl)
@@ -79,6 +185,17 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	if lb.logRecordsBuffer.Len() > 0 {
 		lb.logRecordsBuffer.MoveAndAppendTo(ils.LogRecords())
 		lb.logRecordsBuffer = plog.NewLogRecordSlice()
+	}
+
+	for attr, filter := range lb.resourceAttributeIncludeFilter {
+		if val, ok := rl.Resource().Attributes().Get(attr); ok && !filter.Matches(val.AsString()) {
+			return
+		}
+	}
+	for attr, filter := range lb.resourceAttributeExcludeFilter {
+		if val, ok := rl.Resource().Attributes().Get(attr); ok && filter.Matches(val.AsString()) {
+			return
+		}
 	}
 
 	if ils.LogRecords().Len() > 0 {
@@ -94,4 +211,9 @@ func (lb *LogsBuilder) Emit(options ...ResourceLogsOption) plog.Logs {
 	logs := lb.logsBuffer
 	lb.logsBuffer = plog.NewLogs()
 	return logs
+}
+
+// RecordLinuxOomKillEvent adds a log record of linux.oom_kill event.
+func (lb *LogsBuilder) RecordLinuxOomKillEvent(ctx context.Context, timestamp pcommon.Timestamp, processPidAttributeValue int64, processExecutableNameAttributeValue string, processUserIDAttributeValue int64, linuxOomConstraintAttributeValue string, linuxOomGlobalAttributeValue bool, linuxOomMemcgAttributeValue string, linuxOomTaskMemcgAttributeValue string, linuxOomTaskMemcgInferredAttributeValue bool, linuxOomCountedKillsAttributeValue int64, linuxOomTriggerNameAttributeValue string, linuxOomTriggerPidAttributeValue int64, linuxOomGfpMaskAttributeValue string, linuxOomOrderAttributeValue int64, linuxOomVictimTotalVMAttributeValue int64, linuxOomVictimAnonRssAttributeValue int64, linuxOomVictimFileRssAttributeValue int64, linuxOomVictimShmemRssAttributeValue int64, linuxOomVictimPgtablesAttributeValue int64, linuxOomVictimOomScoreAdjAttributeValue int64, linuxOomMemcgUsageAttributeValue int64, linuxOomMemcgLimitAttributeValue int64, linuxOomMemcgFailcntAttributeValue int64, linuxOomMemcgStatAttributeValue map[string]any, linuxOomTasksAttributeValue []any, linuxOomTasksOmittedAttributeValue int64, linuxOomGroupKillAttributeValue bool, linuxOomCauseAttributeValue string, linuxKmsgSeqAttributeValue int64, cgroupMemoryHistoryAttributeValue map[string]any) {
+	lb.eventLinuxOomKill.recordEvent(ctx, timestamp, processPidAttributeValue, processExecutableNameAttributeValue, processUserIDAttributeValue, linuxOomConstraintAttributeValue, linuxOomGlobalAttributeValue, linuxOomMemcgAttributeValue, linuxOomTaskMemcgAttributeValue, linuxOomTaskMemcgInferredAttributeValue, linuxOomCountedKillsAttributeValue, linuxOomTriggerNameAttributeValue, linuxOomTriggerPidAttributeValue, linuxOomGfpMaskAttributeValue, linuxOomOrderAttributeValue, linuxOomVictimTotalVMAttributeValue, linuxOomVictimAnonRssAttributeValue, linuxOomVictimFileRssAttributeValue, linuxOomVictimShmemRssAttributeValue, linuxOomVictimPgtablesAttributeValue, linuxOomVictimOomScoreAdjAttributeValue, linuxOomMemcgUsageAttributeValue, linuxOomMemcgLimitAttributeValue, linuxOomMemcgFailcntAttributeValue, linuxOomMemcgStatAttributeValue, linuxOomTasksAttributeValue, linuxOomTasksOmittedAttributeValue, linuxOomGroupKillAttributeValue, linuxOomCauseAttributeValue, linuxKmsgSeqAttributeValue, cgroupMemoryHistoryAttributeValue)
 }

@@ -3,21 +3,31 @@
 package metadata
 
 import (
+	"context"
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"testing"
 	"time"
 )
 
+type eventsTestDataSet int
+
+const (
+	eventTestDataSetDefault eventsTestDataSet = iota
+	eventTestDataSetAll
+	eventTestDataSetNone
+)
+
 func TestLogsBuilderAppendLogRecord(t *testing.T) {
 	observedZapCore, _ := observer.New(zap.WarnLevel)
 	settings := receivertest.NewNopSettings(receivertest.NopType)
 	settings.Logger = zap.New(observedZapCore)
-	lb := NewLogsBuilder(settings)
+	lb := NewLogsBuilder(loadLogsBuilderConfig(t, "all_set"), settings)
 
 	rb := lb.NewResourceBuilder()
 	rb.SetCgroupPath("cgroup.path-val")
@@ -67,4 +77,187 @@ func TestLogsBuilderAppendLogRecord(t *testing.T) {
 
 	assert.Equal(t, pcommon.ValueTypeStr, sl.LogRecords().At(1).Body().Type())
 	assert.Equal(t, "the second log record", sl.LogRecords().At(1).Body().Str())
+}
+func TestLogsBuilder(t *testing.T) {
+	tests := []struct {
+		name        string
+		eventsSet   eventsTestDataSet
+		resAttrsSet eventsTestDataSet
+		expectEmpty bool
+	}{
+		{
+			name: "default",
+		},
+		{
+			name:        "all_set",
+			eventsSet:   eventTestDataSetAll,
+			resAttrsSet: eventTestDataSetAll,
+		},
+		{
+			name:        "none_set",
+			eventsSet:   eventTestDataSetNone,
+			resAttrsSet: eventTestDataSetNone,
+			expectEmpty: true,
+		},
+		{
+			name:        "filter_set_include",
+			resAttrsSet: eventTestDataSetAll,
+		},
+		{
+			name:        "filter_set_exclude",
+			resAttrsSet: eventTestDataSetAll,
+			expectEmpty: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			timestamp := pcommon.Timestamp(1_000_001_000)
+			traceID := [16]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+			spanID := [8]byte{0, 1, 2, 3, 4, 5, 6, 7}
+			ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+				TraceID:    trace.TraceID(traceID),
+				SpanID:     trace.SpanID(spanID),
+				TraceFlags: trace.FlagsSampled,
+			}))
+			observedZapCore, observedLogs := observer.New(zap.WarnLevel)
+			settings := receivertest.NewNopSettings(receivertest.NopType)
+			settings.Logger = zap.New(observedZapCore)
+			lb := NewLogsBuilder(loadLogsBuilderConfig(t, tt.name), settings)
+
+			expectedWarnings := 0
+
+			assert.Equal(t, expectedWarnings, observedLogs.Len())
+
+			defaultEventsCount := 0
+			allEventsCount := 0
+			defaultEventsCount++
+			allEventsCount++
+			lb.RecordLinuxOomKillEvent(ctx, timestamp, 11, "process.executable.name-val", 15, "linux.oom.constraint-val", true, "linux.oom.memcg-val", "linux.oom.task_memcg-val", false, 23, "linux.oom.trigger.name-val", 21, "linux.oom.gfp_mask-val", 15, 25, 25, 25, 26, 25, 30, 21, 21, 23, map[string]any{"key1": "linux.oom.memcg.stat-val1", "key2": "linux.oom.memcg.stat-val2"}, []any{"linux.oom.tasks-item1", "linux.oom.tasks-item2"}, 23, true, "linux.oom.cause-val", 14, map[string]any{"key1": "cgroup.memory.history-val1", "key2": "cgroup.memory.history-val2"})
+
+			rb := lb.NewResourceBuilder()
+			rb.SetCgroupPath("cgroup.path-val")
+			rb.SetContainerID("container.id-val")
+			rb.SetContainerRuntimeNameContainerd()
+			rb.SetK8sPodQosClassGuaranteed()
+			rb.SetK8sPodUID("k8s.pod.uid-val")
+			res := rb.Emit()
+			logs := lb.Emit(WithLogsResource(res))
+
+			if tt.expectEmpty || ((tt.name == "default" || tt.name == "filter_set_include") && defaultEventsCount == 0) {
+				assert.Equal(t, 0, logs.ResourceLogs().Len())
+				return
+			}
+
+			assert.Equal(t, 1, logs.ResourceLogs().Len())
+			rl := logs.ResourceLogs().At(0)
+			assert.Equal(t, res, rl.Resource())
+			assert.Equal(t, 1, rl.ScopeLogs().Len())
+			lrs := rl.ScopeLogs().At(0).LogRecords()
+			if tt.eventsSet == eventTestDataSetDefault {
+				assert.Equal(t, defaultEventsCount, lrs.Len())
+			}
+			if tt.eventsSet == eventTestDataSetAll {
+				assert.Equal(t, allEventsCount, lrs.Len())
+			}
+			validatedEvents := make(map[string]bool)
+			for i := 0; i < lrs.Len(); i++ {
+				switch lrs.At(i).EventName() {
+				case "linux.oom_kill":
+					assert.False(t, validatedEvents["linux.oom_kill"], "Found a duplicate in the events slice: linux.oom_kill")
+					validatedEvents["linux.oom_kill"] = true
+					lr := lrs.At(i)
+					assert.Equal(t, timestamp, lr.Timestamp())
+					assert.Equal(t, pcommon.TraceID(traceID), lr.TraceID())
+					assert.Equal(t, pcommon.SpanID(spanID), lr.SpanID())
+					attrVal, ok := lr.Attributes().Get("process.pid")
+					assert.True(t, ok)
+					assert.EqualValues(t, 11, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("process.executable.name")
+					assert.True(t, ok)
+					assert.Equal(t, "process.executable.name-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("process.user.id")
+					assert.True(t, ok)
+					assert.EqualValues(t, 15, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.constraint")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.constraint-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.oom.global")
+					assert.True(t, ok)
+					assert.True(t, attrVal.Bool())
+					attrVal, ok = lr.Attributes().Get("linux.oom.memcg")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.memcg-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.oom.task_memcg")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.task_memcg-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.oom.task_memcg.inferred")
+					assert.True(t, ok)
+					assert.False(t, attrVal.Bool())
+					attrVal, ok = lr.Attributes().Get("linux.oom.counted_kills")
+					assert.True(t, ok)
+					assert.EqualValues(t, 23, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.trigger.name")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.trigger.name-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.oom.trigger.pid")
+					assert.True(t, ok)
+					assert.EqualValues(t, 21, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.gfp_mask")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.gfp_mask-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.oom.order")
+					assert.True(t, ok)
+					assert.EqualValues(t, 15, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.victim.total_vm")
+					assert.True(t, ok)
+					assert.EqualValues(t, 25, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.victim.anon_rss")
+					assert.True(t, ok)
+					assert.EqualValues(t, 25, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.victim.file_rss")
+					assert.True(t, ok)
+					assert.EqualValues(t, 25, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.victim.shmem_rss")
+					assert.True(t, ok)
+					assert.EqualValues(t, 26, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.victim.pgtables")
+					assert.True(t, ok)
+					assert.EqualValues(t, 25, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.victim.oom_score_adj")
+					assert.True(t, ok)
+					assert.EqualValues(t, 30, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.memcg.usage")
+					assert.True(t, ok)
+					assert.EqualValues(t, 21, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.memcg.limit")
+					assert.True(t, ok)
+					assert.EqualValues(t, 21, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.memcg.failcnt")
+					assert.True(t, ok)
+					assert.EqualValues(t, 23, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.memcg.stat")
+					assert.True(t, ok)
+					assert.Equal(t, map[string]any{"key1": "linux.oom.memcg.stat-val1", "key2": "linux.oom.memcg.stat-val2"}, attrVal.Map().AsRaw())
+					attrVal, ok = lr.Attributes().Get("linux.oom.tasks")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"linux.oom.tasks-item1", "linux.oom.tasks-item2"}, attrVal.Slice().AsRaw())
+					attrVal, ok = lr.Attributes().Get("linux.oom.tasks.omitted")
+					assert.True(t, ok)
+					assert.EqualValues(t, 23, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.group_kill")
+					assert.True(t, ok)
+					assert.True(t, attrVal.Bool())
+					attrVal, ok = lr.Attributes().Get("linux.oom.cause")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.cause-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.kmsg.seq")
+					assert.True(t, ok)
+					assert.EqualValues(t, 14, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("cgroup.memory.history")
+					assert.True(t, ok)
+					assert.Equal(t, map[string]any{"key1": "cgroup.memory.history-val1", "key2": "cgroup.memory.history-val2"}, attrVal.Map().AsRaw())
+				}
+			}
+		})
+	}
 }
