@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
@@ -44,6 +45,7 @@ type metricsScraper struct {
 	// peakReset is the peak_reset setting (v1); peakResetWarned is set once
 	// a cgroup whose watermark cannot be reset was reported.
 	peakReset, peakResetWarned bool
+	news                       []error // files that newly failed in this scrape
 	// kills books the oom_kill counters read by each collection.
 	kills    *killWatch
 	readings map[string]uint64
@@ -154,11 +156,12 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			s.tb.CgroupmemoryReadErrors.Add(ctx, readErrors)
 		}
 	}
-	return s.mb.Emit(), nil
+	return s.mb.Emit(), s.partial()
 }
 
 // noteFailures logs each failing file of e once, until it reads again, and
-// returns how many files failed this time.
+// returns how many files failed this time; the ones that newly failed are
+// added to s.news for the scrape's partial error.
 func (s *metricsScraper) noteFailures(e *registry.Entry, err error) int64 {
 	var n int64
 	for _, one := range unjoin(err) {
@@ -171,9 +174,24 @@ func (s *metricsScraper) noteFailures(e *registry.Entry, err error) int64 {
 		if e.FirstFailure(file) {
 			s.logger.Warn("cgroup memory file unreadable; its metrics are left out until it reads again",
 				zap.String("cgroup.path", e.Path), zap.String("file", file), zap.Error(one))
+			s.news = append(s.news, one)
 		}
 	}
 	return n
+}
+
+// partial is the scrape's error: a scrapererror.PartialScrapeError for the
+// files that newly failed (the collector's scraper telemetry counts them and
+// logs it), nil otherwise. A file that stays unreadable is reported on the
+// scrape where it started failing, not on every scrape.
+func (s *metricsScraper) partial() error {
+	if len(s.news) == 0 {
+		return nil
+	}
+	err := scrapererror.NewPartialScrapeError(errors.Join(s.news...), len(s.news))
+	clear(s.news)
+	s.news = s.news[:0]
+	return err
 }
 
 func unjoin(err error) []error {

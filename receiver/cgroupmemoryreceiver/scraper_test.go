@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -210,9 +211,19 @@ func TestScrapeChurnAndBadFiles(t *testing.T) {
 	ctr := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
 	bad := filepath.Join(reg.Hierarchy().Abs(ctr), "memory.limit_in_bytes")
 	require.NoError(t, os.WriteFile(bad, []byte("garbage\n"), 0o644))
-	for range 3 {
+	for i := range 3 {
 		md, err = s.scrape(context.Background())
-		require.NoError(t, err)
+		if i == 0 {
+			// The scrape where the file starts failing reports it to the
+			// collector's scraper telemetry as a partial error.
+			require.True(t, scrapererror.IsPartialScrapeError(err), "%v", err)
+			var pe scrapererror.PartialScrapeError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, 1, pe.Failed)
+			assert.ErrorContains(t, err, "memory.limit_in_bytes")
+			continue
+		}
+		require.NoError(t, err, "not again while it stays bad")
 	}
 	assert.Equal(t, 1, logs.FilterMessageSnippet("unreadable").Len(), "logged once, not every scrape")
 	rm := find(md, ctr)
