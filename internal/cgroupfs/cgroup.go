@@ -166,18 +166,15 @@ func (r *Reader) Read(c *Cgroup, now time.Time, s *Sample) error {
 	defer c.mu.RUnlock()
 	var errs []error
 	for i, fd := range c.fds {
-		if fd == closedFD {
-			return fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+		if fd == -1 {
+			continue // not on this kernel, or not asked for
 		}
-		if fd < 0 {
-			continue
+		b, err := r.file(c, i)
+		if errors.Is(err, ErrVanished) {
+			return err
 		}
-		b, err := r.pread(fd)
 		if err != nil {
-			if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
-			}
-			errs = append(errs, &FileError{Path: c.path, File: c.specs[i].name, Err: err})
+			errs = append(errs, err)
 			continue
 		}
 		if err := c.specs[i].parse(b, s); err != nil {
@@ -208,15 +205,9 @@ func (r *Reader) Counters(c *Cgroup, s *Sample) error {
 		if !c.specs[i].counters || fd == -1 {
 			continue
 		}
-		if fd == closedFD {
-			return fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
-		}
-		b, err := r.pread(fd)
+		b, err := r.file(c, i)
 		if err != nil {
-			if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
-			}
-			return &FileError{Path: c.path, File: c.specs[i].name, Err: err}
+			return err
 		}
 		if err := c.specs[i].parse(b, s); err != nil {
 			return &FileError{Path: c.path, File: c.specs[i].name, Err: err}
@@ -230,22 +221,33 @@ func (r *Reader) Counters(c *Cgroup, s *Sample) error {
 func (r *Reader) Usage(c *Cgroup) (uint64, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	fd := c.fds[0] // the usage file is first and required
-	if fd < 0 {
-		return 0, fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
-	}
-	b, err := r.pread(fd)
+	b, err := r.file(c, 0) // the usage file is first and required
 	if err != nil {
-		if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
-			return 0, fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
-		}
-		return 0, &FileError{Path: c.path, File: c.specs[0].name, Err: err}
+		return 0, err
 	}
 	v, err := ParseUint(b)
 	if err != nil {
 		return 0, &FileError{Path: c.path, File: c.specs[0].name, Err: err}
 	}
 	return v, nil
+}
+
+// file reads the i-th memory file of c (the caller holds c.mu): its
+// contents, an error wrapping ErrVanished when the cgroup is gone (closed,
+// or the kernel answers ENODEV/ENOENT), or a *FileError.
+func (r *Reader) file(c *Cgroup, i int) ([]byte, error) {
+	fd := c.fds[i]
+	if fd == closedFD {
+		return nil, fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+	}
+	b, err := r.pread(fd)
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("cgroup %s: %w", c.path, ErrVanished)
+		}
+		return nil, &FileError{Path: c.path, File: c.specs[i].name, Err: err}
+	}
+	return b, nil
 }
 
 // pread reads a whole cgroup file from offset 0. cgroup files are generated
