@@ -19,9 +19,10 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
 all: build
 
 # Debian packages the targets need besides Go (command:package): git for the
-# generated-files check, gcc for the race detector. Installed with apt-get
+# generated-files check, gcc for the race detector, prometheus for the test
+# that a real Prometheus scrapes the distribution. Installed with apt-get
 # when missing and running as root; otherwise the fix is printed.
-DEB_TOOLS := git:git gcc:gcc
+DEB_TOOLS := git:git gcc:gcc prometheus:prometheus
 
 ## deps: check Go, install missing Debian packages
 deps:
