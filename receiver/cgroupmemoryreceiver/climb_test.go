@@ -162,3 +162,50 @@ func TestEventSampleAtItsOwnTime(t *testing.T) {
 	peaks := series(sink, cg.Path, "cgroup.memory.peak")
 	assert.GreaterOrEqual(t, len(peaks), 2, "each data point has its peak")
 }
+
+// TestOOMRecordsCounterSurvivesTheCgroup: the kill is counted in
+// cgroup.memory.oom_kill.records on the victim's cgroup resource, by cause,
+// and the counter is still exported after the runtime removed the cgroup
+// (the cgroup's own oom_kills is gone with it).
+func TestOOMRecordsCounterSurvivesTheCgroup(t *testing.T) {
+	s := newOOMScene(t)
+	cfg := oomTestConfig(s)
+	cfg.Include = []string{s.pod.Path, s.ctr.Path}
+	cfg.CollectionInterval = 300 * time.Millisecond
+	logs := &arrival{path: s.ctr.Path}
+	sink := startShared(t, cfg, logs)
+	go removeWhenEmpty(s)
+	s.kill(t)
+	require.Eventually(t, func() bool { return logs.count() >= 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(s.ctr.Dir)
+		return os.IsNotExist(err)
+	}, 10*time.Second, 20*time.Millisecond, "the cgroup was not removed")
+
+	n := len(sink.AllMetrics())
+	var got int64
+	var cause string
+	require.Eventually(t, func() bool {
+		all := sink.AllMetrics()
+		if len(all) <= n+1 {
+			return false // an export made after the removal
+		}
+		rm := find(all[len(all)-1], s.ctr.Path)
+		if rm == nil {
+			return false
+		}
+		ms := rm.ScopeMetrics().At(0).Metrics()
+		for i := 0; i < ms.Len(); i++ {
+			if ms.At(i).Name() == "cgroup.memory.oom_kill.records" {
+				dp := ms.At(i).Sum().DataPoints().At(0)
+				got = dp.IntValue()
+				v, _ := dp.Attributes().Get("linux.oom.cause")
+				cause = v.Str()
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond, "no cgroup.memory.oom_kill.records for the removed cgroup")
+	assert.Equal(t, int64(1), got)
+	assert.Equal(t, "anon", cause)
+}

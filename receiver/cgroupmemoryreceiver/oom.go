@@ -58,7 +58,9 @@ type oomPipeline struct {
 	// oom_kill counters show (attribution of cgroup-less kill lines; records
 	// while the kernel log is unavailable).
 	kills *killWatch
-	host  component.Host
+	// counts, when set, counts each record for cgroup.memory.oom_kill.records.
+	counts *oomCounts
+	host   component.Host
 	// obs reports the records handed on as the collector's standard
 	// receiver telemetry (otelcol_receiver_accepted/refused_log_records).
 	obs *receiverhelper.ObsReport
@@ -365,6 +367,9 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 			continue // delivered before the restart
 		}
 		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.enrich(r, backlog)), seq: r.Seq}
+		if p.counts != nil {
+			p.counts.add(r.TaskMemcg, r.Cause)
+		}
 		if backlog {
 			p.queue <- item
 			continue
@@ -490,6 +495,11 @@ func (p *oomPipeline) emitCounted(c counted, reason string) {
 		}
 	}
 	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, reason)}
+	if p.counts != nil {
+		for range c.n {
+			p.counts.add(c.path, "unknown")
+		}
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.stopped {

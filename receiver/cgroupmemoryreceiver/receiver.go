@@ -46,10 +46,13 @@ type cgroupReceiver struct {
 	watcher *events.Watcher // nil when events could not be set up
 	sampler *eventSampler
 	kills   *killWatch
+	// counts are the OOM records per victim cgroup, shared by the OOM
+	// pipeline (adds) and the scraper (exports).
+	counts *oomCounts
 }
 
 func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
-	return &cgroupReceiver{cfg: cfg, set: set, release: release}
+	return &cgroupReceiver{cfg: cfg, set: set, release: release, counts: newOOMCounts()}
 }
 
 // attachMetrics wires the metrics pipeline: a scraper controller calling the
@@ -107,6 +110,7 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		if r.reg != nil {
 			r.oom.history = r.reg.History
 			r.oom.kills = r.kills
+			r.oom.counts = r.counts
 		}
 		if err := r.oom.start(host); err != nil {
 			r.oom = nil
@@ -151,6 +155,7 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 	logSkipped(r.set.Logger, ch.Skipped)
 	r.scraper.bind(r.reg, r.tb)
 	r.scraper.kills = r.kills
+	r.scraper.counts = r.counts
 	if r.watcher != nil {
 		r.scraper.watch = r.watcher.Watch
 	}

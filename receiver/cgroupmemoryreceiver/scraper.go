@@ -46,8 +46,10 @@ type metricsScraper struct {
 	// a cgroup whose watermark cannot be reset was reported.
 	peakReset, peakResetWarned bool
 	news                       []error // files that newly failed in this scrape
-	// kills books the oom_kill counters read by each collection.
+	// kills books the oom_kill counters read by each collection; counts
+	// are the OOM records per victim cgroup, exported with each collection.
 	kills    *killWatch
+	counts   *oomCounts
 	readings map[string]uint64
 }
 
@@ -145,6 +147,9 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	if s.kills != nil {
 		s.kills.book(s.readings, s.now())
 		clear(s.readings)
+	}
+	if s.counts != nil {
+		s.counts.emit(s.mb, pcommon.NewTimestampFromTime(s.now()))
 	}
 
 	if s.tb != nil {

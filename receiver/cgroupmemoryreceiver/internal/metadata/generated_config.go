@@ -169,6 +169,54 @@ func (ms *CgroupMemoryMappedFileMetricConfig) Unmarshal(parser *confmap.Conf) er
 	return nil
 }
 
+// CgroupMemoryOomKillRecordsMetricAttributeKey specifies the key of an attribute for the cgroup.memory.oom_kill.records metric.
+type CgroupMemoryOomKillRecordsMetricAttributeKey string
+
+const (
+	CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause CgroupMemoryOomKillRecordsMetricAttributeKey = "linux.oom.cause"
+)
+
+// CgroupMemoryOomKillRecordsMetricConfig provides config for the cgroup.memory.oom_kill.records metric.
+type CgroupMemoryOomKillRecordsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                         `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemoryOomKillRecordsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemoryOomKillRecordsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemoryOomKillRecordsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause:
+		default:
+			return fmt.Errorf("metric cgroup.memory.oom_kill.records doesn't have an attribute %v, valid attributes: [linux.oom.cause]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CgroupMemoryOomKillsMetricConfig provides config for the cgroup.memory.oom_kills metric.
 type CgroupMemoryOomKillsMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -455,6 +503,7 @@ type MetricsConfig struct {
 	CgroupMemoryKernel            CgroupMemoryKernelMetricConfig            `mapstructure:"cgroup.memory.kernel"`
 	CgroupMemoryLimit             CgroupMemoryLimitMetricConfig             `mapstructure:"cgroup.memory.limit"`
 	CgroupMemoryMappedFile        CgroupMemoryMappedFileMetricConfig        `mapstructure:"cgroup.memory.mapped_file"`
+	CgroupMemoryOomKillRecords    CgroupMemoryOomKillRecordsMetricConfig    `mapstructure:"cgroup.memory.oom_kill.records"`
 	CgroupMemoryOomKills          CgroupMemoryOomKillsMetricConfig          `mapstructure:"cgroup.memory.oom_kills"`
 	CgroupMemoryPageFaults        CgroupMemoryPageFaultsMetricConfig        `mapstructure:"cgroup.memory.page_faults"`
 	CgroupMemoryPeak              CgroupMemoryPeakMetricConfig              `mapstructure:"cgroup.memory.peak"`
@@ -493,6 +542,11 @@ func DefaultMetricsConfig() MetricsConfig {
 		},
 		CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
 			Enabled: false,
+		},
+		CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemoryOomKillRecordsMetricAttributeKey{CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause},
 		},
 		CgroupMemoryOomKills: CgroupMemoryOomKillsMetricConfig{
 			Enabled: true,

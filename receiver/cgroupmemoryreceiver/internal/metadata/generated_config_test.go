@@ -50,6 +50,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
 						Enabled: true,
 					},
+					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryOomKillRecordsMetricAttributeKey{CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause},
+					},
 					CgroupMemoryOomKills: CgroupMemoryOomKillsMetricConfig{
 						Enabled: true,
 					},
@@ -125,6 +130,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryOomKillRecordsMetricAttributeKey{CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause},
+					},
 					CgroupMemoryOomKills: CgroupMemoryOomKillsMetricConfig{
 						Enabled: false,
 					},
@@ -176,10 +186,22 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
+}
+
+func TestCgroupMemoryOomKillRecordsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemoryOomKillRecords
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemoryOomKillRecordsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.oom_kill.records doesn't have an attribute invalid, valid attributes: [linux.oom.cause]")
+
+	cfg = DefaultMetricsConfig().CgroupMemoryOomKillRecords
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
 func TestCgroupMemoryPageFaultsMetricsConfig_Validate(t *testing.T) {

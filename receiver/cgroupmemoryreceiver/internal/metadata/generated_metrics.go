@@ -96,6 +96,10 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryMappedFile: metricInfo{
 		Name: "cgroup.memory.mapped_file",
 	},
+	CgroupMemoryOomKillRecords: metricInfo{
+		Name:       "cgroup.memory.oom_kill.records",
+		Attributes: []string{"linux.oom.cause"},
+	},
 	CgroupMemoryOomKills: metricInfo{
 		Name: "cgroup.memory.oom_kills",
 	},
@@ -142,6 +146,7 @@ type metricsInfo struct {
 	CgroupMemoryKernel            metricInfo
 	CgroupMemoryLimit             metricInfo
 	CgroupMemoryMappedFile        metricInfo
+	CgroupMemoryOomKillRecords    metricInfo
 	CgroupMemoryOomKills          metricInfo
 	CgroupMemoryPageFaults        metricInfo
 	CgroupMemoryPeak              metricInfo
@@ -568,6 +573,97 @@ func (m *metricCgroupMemoryMappedFile) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryMappedFile(cfg CgroupMemoryMappedFileMetricConfig) metricCgroupMemoryMappedFile {
 	m := metricCgroupMemoryMappedFile{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryOomKillRecords struct {
+	data          pmetric.Metric                         // data buffer for generated metric.
+	config        CgroupMemoryOomKillRecordsMetricConfig // metric config provided by user.
+	capacity      int                                    // max observed number of data points added to the metric.
+	aggDataPoints []int64                                // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.oom_kill.records metric with initial data.
+func (m *metricCgroupMemoryOomKillRecords) init() {
+	m.data.SetName("cgroup.memory.oom_kill.records")
+	m.data.SetDescription("OOM kill records the receiver emitted for processes of this cgroup (the victim's), by what filled the limit. Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs the logs pipeline (the records) and the metrics pipeline.")
+	m.data.SetUnit("{record}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryOomKillRecords) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, linuxOomCauseAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause) {
+		dp.Attributes().PutStr("linux.oom.cause", linuxOomCauseAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryOomKillRecords) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryOomKillRecords) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryOomKillRecords(cfg CgroupMemoryOomKillRecordsMetricConfig) metricCgroupMemoryOomKillRecords {
+	m := metricCgroupMemoryOomKillRecords{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1240,6 +1336,7 @@ type MetricsBuilder struct {
 	metricCgroupMemoryKernel            metricCgroupMemoryKernel
 	metricCgroupMemoryLimit             metricCgroupMemoryLimit
 	metricCgroupMemoryMappedFile        metricCgroupMemoryMappedFile
+	metricCgroupMemoryOomKillRecords    metricCgroupMemoryOomKillRecords
 	metricCgroupMemoryOomKills          metricCgroupMemoryOomKills
 	metricCgroupMemoryPageFaults        metricCgroupMemoryPageFaults
 	metricCgroupMemoryPeak              metricCgroupMemoryPeak
@@ -1284,6 +1381,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricCgroupMemoryKernel:            newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
 		metricCgroupMemoryLimit:             newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
 		metricCgroupMemoryMappedFile:        newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
+		metricCgroupMemoryOomKillRecords:    newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
 		metricCgroupMemoryOomKills:          newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
 		metricCgroupMemoryPageFaults:        newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
 		metricCgroupMemoryPeak:              newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
@@ -1405,6 +1503,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemoryKernel.emit(ils.Metrics())
 	mb.metricCgroupMemoryLimit.emit(ils.Metrics())
 	mb.metricCgroupMemoryMappedFile.emit(ils.Metrics())
+	mb.metricCgroupMemoryOomKillRecords.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKills.emit(ils.Metrics())
 	mb.metricCgroupMemoryPageFaults.emit(ils.Metrics())
 	mb.metricCgroupMemoryPeak.emit(ils.Metrics())
@@ -1485,6 +1584,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryLimitDataPoint(ts pcommon.Timestamp,
 // RecordCgroupMemoryMappedFileDataPoint adds a data point to cgroup.memory.mapped_file metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryMappedFileDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryMappedFile.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryOomKillRecordsDataPoint adds a data point to cgroup.memory.oom_kill.records metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryOomKillRecordsDataPoint(ts pcommon.Timestamp, val int64, linuxOomCauseAttributeValue string) {
+	mb.metricCgroupMemoryOomKillRecords.recordDataPoint(mb.startTime, ts, val, linuxOomCauseAttributeValue)
 }
 
 // RecordCgroupMemoryOomKillsDataPoint adds a data point to cgroup.memory.oom_kills metric.

@@ -67,6 +67,7 @@ func TestMetricsBuilder(t *testing.T) {
 			settings.Logger = zap.New(observedZapCore)
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
+			aggMap["cgroup.memory.oom_kill.records"] = mb.metricCgroupMemoryOomKillRecords.config.AggregationStrategy
 			aggMap["cgroup.memory.page_faults"] = mb.metricCgroupMemoryPageFaults.config.AggregationStrategy
 			aggMap["cgroup.memory.pressure.stall_time"] = mb.metricCgroupMemoryPressureStallTime.config.AggregationStrategy
 
@@ -101,6 +102,12 @@ func TestMetricsBuilder(t *testing.T) {
 
 			allMetricsCount++
 			mb.RecordCgroupMemoryMappedFileDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, 1, "linux.oom.cause-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, 3, "linux.oom.cause-val-2")
+			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryOomKillsDataPoint(ts, 1)
@@ -150,6 +157,7 @@ func TestMetricsBuilder(t *testing.T) {
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
+				assert.Empty(t, mb.metricCgroupMemoryOomKillRecords.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryPageFaults.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryPressureStallTime.aggDataPoints)
 			}
@@ -291,6 +299,50 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.oom_kill.records":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.oom_kill.records"], "Found a duplicate in the metrics slice: cgroup.memory.oom_kill.records")
+						validatedMetrics["cgroup.memory.oom_kill.records"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "OOM kill records the receiver emitted for processes of this cgroup (the victim's), by what filled the limit. Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs the logs pipeline (the records) and the metrics pipeline.", mi.Description())
+						assert.Equal(t, "{record}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						linuxOomCauseAttrVal, ok := dp.Attributes().Get("linux.oom.cause")
+						assert.True(t, ok)
+						assert.Equal(t, "linux.oom.cause-val", linuxOomCauseAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.oom_kill.records"], "Found a duplicate in the metrics slice: cgroup.memory.oom_kill.records")
+						validatedMetrics["cgroup.memory.oom_kill.records"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "OOM kill records the receiver emitted for processes of this cgroup (the victim's), by what filled the limit. Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs the logs pipeline (the records) and the metrics pipeline.", mi.Description())
+						assert.Equal(t, "{record}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.oom_kill.records"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("linux.oom.cause")
+						assert.False(t, ok)
+					}
 				case "cgroup.memory.oom_kills":
 					assert.False(t, validatedMetrics["cgroup.memory.oom_kills"], "Found a duplicate in the metrics slice: cgroup.memory.oom_kills")
 					validatedMetrics["cgroup.memory.oom_kills"] = true
