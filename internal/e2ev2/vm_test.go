@@ -1077,6 +1077,8 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	_, err = rcv.waitLatest(s.pod, time.Time{}, 10*time.Second)
 	must(t, "the collection at start", err)
 	time.Sleep(500 * time.Millisecond)
+	before, err := readOne(filepath.Join(v.h.Abs(s.pod), "memory.current"))
+	must(t, "memory.current", err)
 	_, doErr := p.Do("anon 100", 60*time.Second)
 	killed, how := killedBySIGKILL(p)
 	report(t, "capture/victim-killed", doErr != nil && killed, "%s", how)
@@ -1092,8 +1094,14 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	for _, u := range usage {
 		top = max(top, u)
 	}
-	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= int64(s.podLimit)*9/10,
-		"%d points, highest %d of a %d limit (>= 90 %%)", len(ts), top, s.podLimit)
+	// v2 has no notification below the limit (v1's 90 % threshold has no
+	// v2 counterpart), and under software emulation the kill can free the
+	// memory before the limit-hit event is read: the history must show the
+	// climb (well above where it started), not necessarily the top. The
+	// ≥ 90 % check runs on v1 in CI (TestOOMRecordCarriesTheClimb).
+	base := int64(before.v) //nolint:gosec // a cgroup's usage
+	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= base+int64(s.podLimit)/4,
+		"%d points, up to %d from %d before the allocation, of a %d limit (a climb of at least a quarter of the limit)", len(ts), top, base, s.podLimit)
 	events := 0
 	for _, ft := range fullT[min(1, len(fullT)):] {
 		if len(fullT) > 0 && ft > fullT[0] {
