@@ -14,7 +14,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/README.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet lint cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -22,7 +22,7 @@ all: build
 # generated-files check, gcc for the race detector, prometheus for the test
 # that a real Prometheus scrapes the distribution. Installed with apt-get
 # when missing and running as root; otherwise the fix is printed.
-DEB_TOOLS := git:git gcc:gcc prometheus:prometheus
+DEB_TOOLS := git:git gcc:gcc prometheus:prometheus promtool:prometheus
 
 ## deps: check Go, install missing Debian packages
 deps:
@@ -71,6 +71,12 @@ check-format:
 
 vet:
 	$(GO) vet ./...
+
+## rules: the Prometheus alert rules of deploy/prometheus, checked and unit
+## tested with promtool (Debian's prometheus package)
+rules: deps
+	promtool check rules deploy/prometheus/oomsight-rules.yaml
+	cd deploy/prometheus && promtool test rules oomsight-rules.test.yaml
 
 ## lint: golangci-lint with .golangci.yml (contrib's linters: errcheck,
 ## gosec, revive, misspell with US spelling, unused, staticcheck, …)
@@ -125,7 +131,7 @@ e2e-v2: deps
 	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/e2ev2/
 
 ## test: everything CI runs
-test: deps check-generate check-format vet lint cross unit fuzz-short soak-short e2e-v2 bench-short
+test: deps check-generate check-format vet lint rules cross unit fuzz-short soak-short e2e-v2 bench-short
 
 ## bench: every BENCH figure of the README (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
