@@ -243,8 +243,9 @@ func (r *Registry) Get(path string) *Entry {
 	return r.entries[path]
 }
 
-// Drop closes and forgets the cgroup at path (found vanished while reading);
-// a later Refresh adds it again if it comes back.
+// Drop closes and forgets the cgroup at path (found vanished while reading).
+// A cgroup created again at that path is a mkdir, which the next Refresh
+// sees; one that was not really gone comes back with the next full walk.
 func (r *Registry) Drop(path string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
