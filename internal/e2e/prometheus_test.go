@@ -33,23 +33,38 @@ func freePort(t *testing.T) int {
 // every 5 s, until the test ends, and returns its HTTP address.
 func startPrometheus(t *testing.T, target string) string {
 	t.Helper()
+	return startPrometheusConfig(t, fmt.Sprintf(`global:
+  scrape_interval: 5s
+scrape_configs:
+  - job_name: oomsight
+    static_configs:
+      - targets: [%q]
+`, target))
+}
+
+// startPrometheusConfig runs Debian's prometheus on loopback with the
+// configuration until the test ends, and returns its HTTP address.
+func startPrometheusConfig(t *testing.T, config string) string {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		cgrouptest.Unavailable(t, "prometheus is not installed (make deps installs Debian's prometheus): %v", err)
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`global:
-  scrape_interval: 5s
-scrape_configs:
-  - job_name: oomsight
-    static_configs:
-      - targets: [%q]
-`, target)), 0o644))
+	require.NoError(t, os.WriteFile(cfg, []byte(config), 0o644))
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr)
-	out, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	startLogged(t, cmd, filepath.Join(dir, "prometheus.log"))
+	return addr
+}
+
+// startLogged starts cmd with its output in logFile until the test ends
+// (SIGTERM), and shows the log when the test failed.
+func startLogged(t *testing.T, cmd *exec.Cmd, logFile string) {
+	t.Helper()
+	out, err := os.Create(logFile)
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -59,10 +74,9 @@ scrape_configs:
 		_ = out.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(out.Name())
-			t.Logf("prometheus log:\n%s", b)
+			t.Logf("%s log:\n%s", filepath.Base(cmd.Path), b)
 		}
 	})
-	return addr
 }
 
 // promQuery runs an instant PromQL query and returns the result vector.
