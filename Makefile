@@ -20,9 +20,11 @@ all: build
 
 # Debian packages the targets need besides Go (command:package): git for the
 # generated-files check, gcc for the race detector, prometheus for the test
-# that a real Prometheus scrapes the distribution. Installed with apt-get
-# when missing and running as root; otherwise the fix is printed.
-DEB_TOOLS := git:git gcc:gcc prometheus:prometheus promtool:prometheus
+# that a real Prometheus scrapes the distribution, prometheus-node-exporter
+# for the node capacity the dashboard's eviction panel reads. Installed with
+# apt-get when missing and running as root; otherwise the fix is printed.
+DEB_TOOLS := git:git gcc:gcc prometheus:prometheus promtool:prometheus \
+             prometheus-node-exporter:prometheus-node-exporter
 
 ## deps: check Go, install missing Debian packages
 deps:
