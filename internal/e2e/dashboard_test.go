@@ -34,8 +34,9 @@ type dashboard struct {
 	Panels     []dashPanel `json:"panels"`
 	Templating struct {
 		List []struct {
-			Name string `json:"name"`
-			Type string `json:"type"`
+			Name  string          `json:"name"`
+			Type  string          `json:"type"`
+			Query json.RawMessage `json:"query"`
 		} `json:"list"`
 	} `json:"templating"`
 }
@@ -61,31 +62,76 @@ type dashQuery struct {
 var (
 	grafanaVar  = regexp.MustCompile(`\$\{(\w+)\}|\$(\w+)`)
 	legendLabel = regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`)
+	labelValues = regexp.MustCompile(`^label_values\((.+),\s*(\w+)\)$`)
 )
+
+// readDashboard parses deploy/grafana/oomsight.json.
+func readDashboard(t *testing.T) dashboard {
+	t.Helper()
+	b, err := os.ReadFile(dashboardFile)
+	require.NoError(t, err)
+	var d dashboard
+	require.NoError(t, json.Unmarshal(b, &d))
+	return d
+}
+
+// substitute replaces Grafana's variables in expr: builtins, then vars.
+func substitute(expr string, vars map[string]string) string {
+	builtin := map[string]string{
+		// Grafana: max($__interval + scrape interval, 4 × scrape interval),
+		// with the test's scrape interval of 5 s.
+		"__rate_interval": "20s",
+		"__interval":      "5s",
+		"__range":         "2m",
+	}
+	return grafanaVar.ReplaceAllStringFunc(expr, func(m string) string {
+		name := strings.Trim(m, "${}")
+		if v, ok := builtin[name]; ok {
+			return v
+		}
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+// variableQueries turns the dashboard's query variables, Grafana's
+// label_values(selector, label), into PromQL (count by (label) (selector))
+// keyed by variable name.
+func variableQueries(t *testing.T, d dashboard, vars map[string]string) map[string]dashQuery {
+	t.Helper()
+	out := map[string]dashQuery{}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		var q struct {
+			Query string `json:"query"`
+		}
+		require.NoError(t, json.Unmarshal(v.Query, &q), "variable %s", v.Name)
+		m := labelValues.FindStringSubmatch(q.Query)
+		require.NotNil(t, m, "variable %s: not label_values(selector, label): %q", v.Name, q.Query)
+		expr := substitute(fmt.Sprintf("count by (%s) (%s)", m[2], m[1]), vars)
+		require.NotContains(t, expr, "$", "variable %s: a variable left: %s", v.Name, expr)
+		out[v.Name] = dashQuery{key: "variable " + v.Name, expr: expr, legend: m[2]}
+	}
+	return out
+}
 
 // dashboardQueries reads every panel target of the dashboard and
 // substitutes Grafana's variables as Grafana would for a selection (vars:
 // template variable → regular expression; builtins: the test's scrape
 // interval of 5 s). A panel without a query, an empty query or a variable
 // the test does not know fails the test.
-func dashboardQueries(t *testing.T, vars map[string]string) []dashQuery {
+func dashboardQueries(t *testing.T, d dashboard, vars map[string]string) []dashQuery {
 	t.Helper()
-	b, err := os.ReadFile(dashboardFile)
-	require.NoError(t, err)
-	var d dashboard
-	require.NoError(t, json.Unmarshal(b, &d))
 	for _, v := range d.Templating.List {
 		if v.Type == "datasource" {
 			continue
 		}
 		_, ok := vars[v.Name]
 		require.True(t, ok, "the test has no value for the dashboard's variable $%s", v.Name)
-	}
-	builtin := map[string]string{
-		// Grafana: max($__interval + scrape interval, 4 × scrape interval).
-		"__rate_interval": "20s",
-		"__interval":      "5s",
-		"__range":         "2m",
 	}
 	var out []dashQuery
 	var walk func([]dashPanel)
@@ -99,16 +145,7 @@ func dashboardQueries(t *testing.T, vars map[string]string) []dashQuery {
 			for _, tg := range p.Targets {
 				key := p.Title + "/" + tg.RefID
 				require.NotEmpty(t, strings.TrimSpace(tg.Expr), "%s has no expr", key)
-				expr := grafanaVar.ReplaceAllStringFunc(tg.Expr, func(m string) string {
-					name := strings.Trim(m, "${}")
-					if v, ok := builtin[name]; ok {
-						return v
-					}
-					if v, ok := vars[name]; ok {
-						return v
-					}
-					return m
-				})
+				expr := substitute(tg.Expr, vars)
 				require.NotContains(t, expr, "$", "%s: a variable left: %s", key, expr)
 				out = append(out, dashQuery{key: key, expr: expr, legend: tg.LegendFormat})
 			}
@@ -259,7 +296,8 @@ scrape_configs:
 	require.Len(t, thr, 1, "the eviction threshold recording rule for %s", testNode)
 	assert.Equal(t, memTotal(t)-100<<20, sampleValue(t, thr[0].Value))
 
-	queries := dashboardQueries(t, map[string]string{
+	d := readDashboard(t)
+	vars := map[string]string{
 		"node":         regexp.QuoteMeta(testNode),
 		"namespace":    ".*", // gateway labels: All, as without the gateway
 		"pod":          ".*",
@@ -267,7 +305,32 @@ scrape_configs:
 		"pod_uid":      "(" + podUID + "|" + victimUID + ")",
 		"container_id": ".*",
 		"cgroup_path":  regexp.QuoteMeta(kubepods.Path) + ".*",
-	})
+	}
+	// The variables' own queries offer the node agent's values; those on
+	// the gateway's labels only have to be queries Prometheus accepts.
+	wantValues := map[string][]string{
+		"node":         {testNode},
+		"pod_uid":      {podUID},
+		"container_id": {containerID},
+		"namespace":    nil, "pod": nil, "container": nil,
+	}
+	vq := variableQueries(t, d, vars)
+	for name, want := range wantValues {
+		q, ok := vq[name]
+		if !assert.True(t, ok, "the dashboard has no variable %s (the test is stale)", name) {
+			continue
+		}
+		var got []string
+		for _, s := range promInstant(t, prom, q.expr, time.Time{}) {
+			got = append(got, s.Metric[q.legend])
+		}
+		for _, w := range want {
+			assert.Contains(t, got, w, "%s: %s", q.key, q.expr)
+		}
+	}
+	assert.Len(t, vq, len(wantValues), "variables the test does not check: %v", vq)
+
+	queries := dashboardQueries(t, d, vars)
 	// Series each query must return (label subsets), beyond "some series".
 	want := map[string][]map[string]string{
 		"Usage, interval peak and limit per pod and container/A": {{"cgroup_path": ctr.Path}, {"cgroup_path": pod.Path}},
