@@ -150,6 +150,10 @@ func (p *oomPipeline) start(host component.Host) error {
 	p.stop = make(chan struct{})
 	p.sender.Add(1)
 	go p.send()
+	if p.cfg.KmsgPath == "" {
+		p.countersOnly()
+		return nil
+	}
 	r, err := p.open()
 	if err != nil {
 		p.unavailable(err)
@@ -193,6 +197,19 @@ func (p *oomPipeline) unavailable(err error) {
 	if p.host != nil {
 		componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
 	}
+}
+
+// countersOnly is the mode of an empty oom.kmsg_path: the kernel log is
+// not read by choice, so there is nothing to warn about or retry; every
+// kill the cgroups' oom_kill counters show becomes a record.
+func (p *oomPipeline) countersOnly() {
+	const reason = "oom.kmsg_path is empty: the kernel log is not read"
+	if p.kills == nil {
+		p.logger.Warn("oom.kmsg_path is empty and no metrics pipeline samples the cgroups: no OOM records will be emitted")
+		return
+	}
+	p.kills.setEmit(func(c counted) { p.emitCounted(c, reason) })
+	p.logger.Info("oom.kmsg_path is empty: OOM kills become records from the cgroups' oom_kill counters only (no victim, no trigger, no limit)")
 }
 
 // reopen retries an unreadable kernel log, 1 s after the first failure and
