@@ -14,7 +14,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/README.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -49,6 +49,21 @@ $(BUILD)/otelcol-oomsight: FORCE | deps
 $(BUILD)/oomsight: FORCE
 	@mkdir -p $(BUILD)
 	$(GO) build -o $@ ./cmd/oomsight
+
+## image: the distribution as a container image with podman (installed from
+## Debian when missing and root): localhost/otelcol-oomsight:latest and
+## :$(VERSION), FROM scratch with the static binary and Debian's CA bundle
+VERSION    := $(shell awk '/^  version:/{print $$2}' builder-config.yaml)
+IMAGE      ?= localhost/otelcol-oomsight
+IMAGE_DEBS := podman:podman runc:runc catatonit:catatonit update-ca-certificates:ca-certificates
+image: $(BUILD)/otelcol-oomsight
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(IMAGE_DEBS)"
+	@test -s /etc/ssl/certs/ca-certificates.crt || update-ca-certificates
+	@rm -rf $(BUILD)/image && mkdir -p $(BUILD)/image
+	cp $(BUILD)/otelcol-oomsight deploy/image/Containerfile $(BUILD)/image/
+	cp /etc/ssl/certs/ca-certificates.crt $(BUILD)/image/
+	podman build --quiet --file $(BUILD)/image/Containerfile --tag $(IMAGE):$(VERSION) --tag $(IMAGE):latest $(BUILD)/image
+	@podman image inspect --format '{{.RepoTags}} {{.Size}} bytes' $(IMAGE):$(VERSION)
 
 ## run: the distribution on deploy/config/console.yaml, metrics on the console
 run: $(BUILD)/otelcol-oomsight
