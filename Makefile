@@ -14,7 +14,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/README.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build image run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image deploy run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -86,6 +86,7 @@ check-format:
 
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 ## rules: the Prometheus alert rules of deploy/prometheus, checked and unit
 ## tested with promtool (Debian's prometheus package)
@@ -97,6 +98,7 @@ rules: deps
 ## gosec, revive, misspell with US spelling, unused, staticcheck, …)
 lint:
 	$(TOOL) golangci-lint run ./...
+	cd deploy && $(GO) tool -modfile=../internal/tools/go.mod golangci-lint run ./...
 
 ## cross: the CLI builds for macOS and Windows (people paste kernel logs on
 ## their laptops), the receiver wherever the collector builds (a stub that
@@ -153,8 +155,15 @@ unit: build
 e2e-v2: deps
 	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/e2ev2/
 
+## deploy: the Kubernetes manifests (deploy/, a module of its own): strict
+## decoding into the k8s.io/api types, `otelcol-oomsight validate` of the
+## agent configs, and the DaemonSet's pod run for real by podman kube play
+## (the image from make image, a workload OOM-killed at 64 MiB, a restart)
+deploy: image
+	cd deploy && $(GO) test -count=1 -v -timeout 10m ./...
+
 ## test: everything CI runs
-test: deps check-generate check-format vet lint rules cross unit fuzz-short soak-short e2e-v2 bench-short
+test: deps check-generate check-format vet lint rules cross unit fuzz-short soak-short e2e-v2 deploy bench-short
 
 ## bench: every BENCH figure of the README (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and

@@ -65,7 +65,7 @@ func decodeAll(dec runtime.Decoder, b []byte) ([]runtime.Object, error) {
 }
 
 // stripComments drops comment-only lines, so that a document made of
-// comments alone (a file's header) is recognised as empty.
+// comments alone (a file's header) is recognized as empty.
 func stripComments(b []byte) []byte {
 	var out [][]byte
 	for _, l := range bytes.Split(b, []byte("\n")) {
