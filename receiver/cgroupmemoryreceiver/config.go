@@ -44,6 +44,12 @@ type Config struct {
 
 	// OOM configures the kernel OOM reports of the logs pipeline.
 	OOM OOMConfig `mapstructure:"oom"`
+	// Events holds mdatagen's per-event switches (`events: linux.oom_kill:
+	// enabled`), as every contrib logs receiver has them. Only the events
+	// of the generated LogsBuilderConfig: its resource_attributes are the
+	// metrics builder's, already squashed above, and one key cannot be
+	// squashed twice.
+	Events metadata.EventsConfig `mapstructure:"events"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -82,6 +88,7 @@ func createDefaultConfig() component.Config {
 		ControllerConfig:     cc,
 		SamplingInterval:     100 * time.Millisecond,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
+		Events:               metadata.DefaultEventsConfig(),
 		RootPath:             "/sys/fs/cgroup",
 		Include:              []string{},
 		Exclude:              []string{},

@@ -105,7 +105,7 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		}
 	}
 	switch {
-	case r.logs != nil && r.cfg.OOM.Enabled:
+	case r.logs != nil && r.cfg.OOM.Enabled && r.cfg.Events.LinuxOomKill.Enabled:
 		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.logs, r.tb, r.cfg.ResourceAttributes)
 		if r.reg != nil {
 			r.oom.history = r.reg.History
@@ -117,7 +117,7 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 			return err
 		}
 	case r.logs != nil:
-		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled is false: no OOM records will be emitted")
+		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled or events.linux.oom_kill.enabled is false: no OOM records will be emitted")
 	}
 	return nil
 }
