@@ -137,6 +137,13 @@ func (a *Assembler) Idle() []*Report {
 	return a.release(nil)
 }
 
+// Held returns the kill report held back to see whether a memory.oom.group
+// line follows it, or nil. A live reader that knows the victim's cgroup
+// has memory.oom.group set may wait longer than usual before Idle.
+func (a *Assembler) Held() *Report {
+	return a.held
+}
+
 // Flush ends the input: it returns the held kill report and a report for a
 // kill whose "Killed process" line never came (an oom-kill: summary or an
 // old "Kill process" line seen without it), and forgets the context.
