@@ -71,7 +71,7 @@ type oomPipeline struct {
 	// in taskMemcg at an OOM of memcg is the start of a memory.oom.group
 	// kill (see groupWait).
 	oomGroup func(taskMemcg, memcg string) bool
-	host   component.Host
+	host     component.Host
 	// obs reports the records handed on as the collector's standard
 	// receiver telemetry (otelcol_receiver_accepted/refused_log_records).
 	obs *receiverhelper.ObsReport
