@@ -45,7 +45,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.True(t, cfg.OOM.Enabled)
 	assert.Equal(t, "/dev/kmsg", cfg.OOM.KmsgPath)
 	assert.Empty(t, cfg.OOM.CheckpointFile)
-	// DESIGN: the eleven headline metrics on, the rest opt-in.
+	// The eleven headline metrics on, the rest opt-in (metadata.yaml).
 	m := cfg.Metrics
 	for name, on := range map[string]bool{
 		"usage": m.CgroupMemoryUsage.Enabled, "working_set": m.CgroupMemoryWorkingSet.Enabled,
