@@ -22,7 +22,7 @@ func oomGroupSet(dir, taskMemcg, memcg string) bool {
 		memcg = "/"
 	}
 	for p := path.Clean(taskMemcg); ; p = path.Dir(p) {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p), "memory.oom.group"))
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p), "memory.oom.group")) //nolint:gosec // p is absolute and cleaned, so it stays below the hierarchy
 		if err == nil && strings.TrimSpace(string(b)) == "1" {
 			return true
 		}
