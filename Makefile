@@ -14,7 +14,7 @@ RECEIVER  := receiver/cgroupmemoryreceiver
 GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/README.md \
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go
 
-.PHONY: all build run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image deploy run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -52,6 +52,21 @@ $(BUILD)/oomsight: FORCE
 	@mkdir -p $(BUILD)
 	$(GO) build -o $@ ./cmd/oomsight
 
+## image: the distribution as a container image with podman (installed from
+## Debian when missing and root): localhost/otelcol-oomsight:latest and
+## :$(VERSION), FROM scratch with the static binary and Debian's CA bundle
+VERSION    := $(shell awk '/^  version:/{print $$2}' builder-config.yaml)
+IMAGE      ?= localhost/otelcol-oomsight
+IMAGE_DEBS := podman:podman runc:runc catatonit:catatonit update-ca-certificates:ca-certificates
+image: $(BUILD)/otelcol-oomsight
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(IMAGE_DEBS)"
+	@test -s /etc/ssl/certs/ca-certificates.crt || update-ca-certificates
+	@rm -rf $(BUILD)/image && mkdir -p $(BUILD)/image
+	cp $(BUILD)/otelcol-oomsight deploy/image/Containerfile $(BUILD)/image/
+	cp /etc/ssl/certs/ca-certificates.crt $(BUILD)/image/
+	podman build --quiet --file $(BUILD)/image/Containerfile --tag $(IMAGE):$(VERSION) --tag $(IMAGE):latest $(BUILD)/image
+	@podman image inspect --format '{{.RepoTags}} {{.Size}} bytes' $(IMAGE):$(VERSION)
+
 ## run: the distribution on deploy/config/console.yaml, metrics on the console
 run: $(BUILD)/otelcol-oomsight
 	$(BUILD)/otelcol-oomsight --config deploy/config/console.yaml
@@ -73,6 +88,7 @@ check-format:
 
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 ## rules: the Prometheus alert rules of deploy/prometheus, checked and unit
 ## tested with promtool (Debian's prometheus package)
@@ -84,6 +100,7 @@ rules: deps
 ## gosec, revive, misspell with US spelling, unused, staticcheck, …)
 lint:
 	$(TOOL) golangci-lint run ./...
+	cd deploy && $(GO) tool -modfile=../internal/tools/go.mod golangci-lint run ./...
 
 ## cross: the CLI builds for macOS and Windows (people paste kernel logs on
 ## their laptops), the receiver wherever the collector builds (a stub that
@@ -140,8 +157,15 @@ unit: build
 e2e-v2: deps
 	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/e2ev2/
 
+## deploy: the Kubernetes manifests (deploy/, a module of its own): strict
+## decoding into the k8s.io/api types, `otelcol-oomsight validate` of the
+## agent configs, and the DaemonSet's pod run for real by podman kube play
+## (the image from make image, a workload OOM-killed at 64 MiB, a restart)
+deploy: image
+	cd deploy && $(GO) test -count=1 -v -timeout 10m ./...
+
 ## test: everything CI runs
-test: deps check-generate check-format vet lint rules cross unit fuzz-short soak-short e2e-v2 bench-short
+test: deps check-generate check-format vet lint rules cross unit fuzz-short soak-short e2e-v2 deploy bench-short
 
 ## bench: every BENCH figure of the README (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and

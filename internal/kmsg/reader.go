@@ -24,7 +24,7 @@ var ErrOverwritten = errors.New("kmsg records overwritten before they were read"
 // read(2) of the device returns exactly one record. Close unblocks a Next
 // waiting for the next record.
 //
-// The module pinned in DESIGN (euank/go-kmsg-parser) is not used: it opens
+// github.com/euank/go-kmsg-parser is not used: it opens
 // /dev/kmsg unconditionally (no kmsg_path, no test device), stops for good
 // at the first malformed record, and dates records from a boot time with
 // one-second resolution. This reader has none of those limits.

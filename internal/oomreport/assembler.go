@@ -17,7 +17,7 @@ const holdLimit = 4
 // Assembler assembles kernel log records into OOM reports. It is not safe
 // for concurrent use; feed it the records of one log in order.
 type Assembler struct {
-	ctx *context
+	ctx *draft
 	// held is a finished kill report kept back for one record: the kernel
 	// prints "Tasks in X are going to be killed due to memory.oom.group
 	// set" only after the first victim's kill line, and that victim is part
@@ -52,8 +52,9 @@ const (
 	modeTasks      // inside the task table
 )
 
-// context is what the report in progress has told so far.
-type context struct {
+// draft is what the report in progress has told so far (not named
+// context: that would shadow the standard package).
+type draft struct {
 	// last is the newest record seen while this report was in progress:
 	// a report whose kill line never came takes its sequence number and
 	// time, so that a checkpoint can tell it was emitted.
@@ -137,6 +138,13 @@ func (a *Assembler) Idle() []*Report {
 	return a.release(nil)
 }
 
+// Held returns the kill report held back to see whether a memory.oom.group
+// line follows it, or nil. A live reader that knows the victim's cgroup
+// has memory.oom.group set may wait longer than usual before Idle.
+func (a *Assembler) Held() *Report {
+	return a.held
+}
+
 // Flush ends the input: it returns the held kill report and a report for a
 // kill whose "Killed process" line never came (an oom-kill: summary or an
 // old "Kill process" line seen without it), and forgets the context.
@@ -185,18 +193,18 @@ func (a *Assembler) abandon(out []*Report) []*Report {
 // fresh returns the context to add a header line to, starting a new one
 // when there is none or the current one already ended in a kill, so that a
 // report never inherits the previous kill's details.
-func (a *Assembler) fresh(out []*Report) ([]*Report, *context) {
+func (a *Assembler) fresh(out []*Report) ([]*Report, *draft) {
 	if a.ctx == nil || a.ctx.killed {
-		a.ctx = &context{}
+		a.ctx = &draft{}
 	}
 	return out, a.ctx
 }
 
 // restart starts a new context for a line that only opens a report (the
 // invoked line, the oom-kill: summary when one was already seen).
-func (a *Assembler) restart(out []*Report) ([]*Report, *context) {
+func (a *Assembler) restart(out []*Report) ([]*Report, *draft) {
 	out = a.abandon(out)
-	a.ctx = &context{}
+	a.ctx = &draft{}
 	a.mode = modeNone
 	return out, a.ctx
 }
@@ -223,7 +231,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	}
 
 	if m := reInvoked.FindStringSubmatch(trimmed); m != nil {
-		var c *context
+		var c *draft
 		out, c = a.restart(out)
 		c.triggerName = m[1]
 		if g := reGFP.FindStringSubmatch(m[2]); g != nil {
@@ -238,7 +246,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		// Only the first stack dump of a report is the trigger's; other
 		// warnings print CPU lines too.
 		if a.ctx == nil || a.ctx.killed || a.ctx.triggerPID == nil {
-			var c *context
+			var c *draft
 			out, c = a.fresh(out)
 			if c.triggerPID == nil {
 				c.triggerPID = ptr(atoi64(m[2]))
@@ -250,20 +258,20 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		return out
 	}
 	if m := reMemory.FindStringSubmatch(trimmed); m != nil {
-		var c *context
+		var c *draft
 		out, c = a.fresh(out)
 		c.usage, c.limit, c.failcnt = ptr(atoi64(m[1])*1024), ptr(atoi64(m[2])*1024), ptr(atoi64(m[3]))
 		a.mode = modeNone
 		return out
 	}
 	if m := reKmem.FindStringSubmatch(trimmed); m != nil {
-		var c *context
+		var c *draft
 		out, c = a.fresh(out)
 		c.kmem = ptr(atoi64(m[1]) * 1024)
 		return out
 	}
 	if m := reStatsFor.FindStringSubmatch(trimmed); m != nil {
-		var c *context
+		var c *draft
 		out, c = a.fresh(out)
 		if c.stat == nil {
 			c.stat, c.statPath = map[string]int64{}, m[1]
@@ -285,7 +293,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		return out
 	}
 	if m := reTaskHeader.FindStringSubmatch(trimmed); m != nil {
-		var c *context
+		var c *draft
 		out, c = a.fresh(out)
 		a.mode, a.cols = modeTasks, taskColumns(m[1])
 		c.tasks = nil
@@ -308,7 +316,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	}
 	if m := reKillOld.FindStringSubmatch(trimmed); m != nil {
 		pid, _ := strconv.Atoi(m[2])
-		var c *context
+		var c *draft
 		if a.ctx != nil && !a.ctx.killed && (a.ctx.oldVictim != nil || (a.ctx.hasSummary && a.ctx.sumPID != pid)) {
 			// The context names another victim: it was a report of its
 			// own whose kill line never came.
@@ -321,7 +329,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		return out
 	}
 	if m := reTaskIn.FindStringSubmatch(trimmed); m != nil {
-		var c *context
+		var c *draft
 		out, c = a.fresh(out)
 		c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
 		return out
@@ -341,7 +349,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		return out
 	}
 	if m := reRAM.FindStringSubmatch(trimmed); m != nil {
-		var c *context
+		var c *draft
 		out, c = a.fresh(out)
 		c.ram = ptr(atoi64(m[1]) * a.pageSize)
 		return out
@@ -410,11 +418,11 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	case c != nil && c.killed && c.group != "" && c.member(k):
 		c.groupPIDs[k.pid] = true
 	case c == nil || c.killed:
-		c = &context{} // a kill whose header was rate-limited away
+		c = &draft{} // a kill whose header was rate-limited away
 		a.ctx = c
 	case !c.owns(k):
 		out = a.abandon(out) // that report's kill line never came
-		c = &context{}
+		c = &draft{}
 		a.ctx = c
 	}
 	c.killed = true
@@ -442,7 +450,7 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 // sacrifice child" and then a bare "Killed process C" for P or a child C;
 // from 5.1 the kill line carries the prefix and names the summary's task,
 // or one of its threads (same name) when the main thread has already left.
-func (c *context) owns(k killLine) bool {
+func (c *draft) owns(k killLine) bool {
 	if c.oldVictim != nil && k.prefix != "" {
 		return false
 	}
@@ -458,7 +466,7 @@ func (c *context) owns(k killLine) bool {
 // task table lists every process of the cgroup at the time of the OOM, so
 // a pid missing from it is a later kill whose header was rate-limited away
 // or lost, not a member (without a table nothing can tell).
-func (c *context) member(k killLine) bool {
+func (c *draft) member(k killLine) bool {
 	return len(c.tasks) == 0 || inTasks(c.tasks, int64(k.pid))
 }
 
@@ -476,7 +484,7 @@ func inTasks(tasks []Task, pid int64) bool {
 // from the table, with the victim's name and total-vm, is the victim again,
 // as long as the victim has not come round under its own pid. Without a
 // task table nothing can tell, and the line is reported as printed.
-func (c *context) repeatsVictim(k killLine) bool {
+func (c *draft) repeatsVictim(k killLine) bool {
 	v := c.victim
 	if c.groupPIDs[k.pid] {
 		c.victimAgain = c.victimAgain || (v != nil && k.pid == v.PID)
@@ -494,7 +502,7 @@ func (c *context) repeatsVictim(k killLine) bool {
 }
 
 // report builds the report of victim k from the context.
-func (c *context) report(k killLine) *Report {
+func (c *draft) report(k killLine) *Report {
 	r := &Report{
 		PID: k.pid, Comm: k.comm, Prefix: k.prefix,
 		Constraint: c.constraint, Global: c.global,

@@ -10,7 +10,8 @@ import (
 	"github.com/oomsight/oomsight/internal/identity"
 )
 
-// Fields returns the report's attributes under the DESIGN keys, only those
+// Fields returns the report's attributes under the keys of metadata.yaml's
+// linux.oom_kill event, only those
 // the report tells, in this fixed order: process.pid,
 // process.executable.name, process.user.id, linux.oom.constraint,
 // linux.oom.global, linux.oom.memcg, linux.oom.task_memcg,

@@ -44,6 +44,12 @@ type Config struct {
 
 	// OOM configures the kernel OOM reports of the logs pipeline.
 	OOM OOMConfig `mapstructure:"oom"`
+	// Events holds mdatagen's per-event switches (`events: linux.oom_kill:
+	// enabled`), as every contrib logs receiver has them. Only the events
+	// of the generated LogsBuilderConfig: its resource_attributes are the
+	// metrics builder's, already squashed above, and one key cannot be
+	// squashed twice.
+	Events metadata.EventsConfig `mapstructure:"events"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -54,7 +60,10 @@ type OOMConfig struct {
 	// Enabled turns reading on; it only happens when the receiver is in a
 	// logs pipeline.
 	Enabled bool `mapstructure:"enabled"`
-	// KmsgPath is the kernel log device.
+	// KmsgPath is the kernel log device. Empty means the kernel log is not
+	// read at all: kills become records from the cgroups' oom_kill counters
+	// only (a restricted deployment without /dev/kmsg), without the warning
+	// and retries of a log that should be readable but is not.
 	KmsgPath string `mapstructure:"kmsg_path"`
 	// CheckpointFile, when set, records the boot and the last kill emitted,
 	// so that a restart emits exactly the kills not emitted yet. Without it
@@ -79,6 +88,7 @@ func createDefaultConfig() component.Config {
 		ControllerConfig:     cc,
 		SamplingInterval:     100 * time.Millisecond,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
+		Events:               metadata.DefaultEventsConfig(),
 		RootPath:             "/sys/fs/cgroup",
 		Include:              []string{},
 		Exclude:              []string{},
@@ -116,8 +126,8 @@ func (cfg *Config) Validate() error {
 	if cfg.OOM.MaxTasks == 0 || cfg.OOM.MaxTasks < -1 {
 		errs = append(errs, fmt.Errorf("oom.max_tasks: %d: want a positive number of task table rows (default %d), or -1 for all", cfg.OOM.MaxTasks, oomreport.DefaultMaxTasks))
 	}
-	if cfg.OOM.Enabled && cfg.OOM.KmsgPath == "" {
-		errs = append(errs, errors.New(`oom.kmsg_path: must not be empty while oom.enabled is true; use "/dev/kmsg", or set oom.enabled: false`))
+	if cfg.OOM.KmsgPath == "" && cfg.OOM.CheckpointFile != "" {
+		errs = append(errs, errors.New(`oom.checkpoint_file: set while oom.kmsg_path is empty; the checkpoint records kernel log positions, so set oom.kmsg_path: /dev/kmsg or remove oom.checkpoint_file`))
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package cgroupmemoryreceiver
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -8,8 +9,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
@@ -39,7 +45,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.True(t, cfg.OOM.Enabled)
 	assert.Equal(t, "/dev/kmsg", cfg.OOM.KmsgPath)
 	assert.Empty(t, cfg.OOM.CheckpointFile)
-	// DESIGN: the eleven headline metrics on, the rest opt-in.
+	// The eleven headline metrics on, the rest opt-in (metadata.yaml).
 	m := cfg.Metrics
 	for name, on := range map[string]bool{
 		"usage": m.CgroupMemoryUsage.Enabled, "working_set": m.CgroupMemoryWorkingSet.Enabled,
@@ -76,23 +82,30 @@ func TestConfigCustom(t *testing.T) {
 
 	_, err = loadConfig(t, "oom_off_no_kmsg")
 	assert.NoError(t, err, "kmsg_path only matters while oom.enabled")
+	cfg, err = loadConfig(t, "events_off")
+	require.NoError(t, err)
+	assert.False(t, cfg.Events.LinuxOomKill.Enabled, "mdatagen's event switch")
+	assert.True(t, createDefaultConfig().(*Config).Events.LinuxOomKill.Enabled)
+	cfg, err = loadConfig(t, "no_kmsg")
+	require.NoError(t, err, "an empty kmsg_path is the counters-only mode")
+	assert.Empty(t, cfg.OOM.KmsgPath)
 }
 
 // TestConfigErrors: each bad configuration fails with a message that names
 // the key and says what to write instead.
 func TestConfigErrors(t *testing.T) {
 	for name, want := range map[string][]string{
-		"too_fast":        {"collection_interval", "minimum of 10ms"},
-		"zero_interval":   {"collection_interval", "requires positive value"},
-		"relative_root":   {"root_path", "not an absolute path", "/sys/fs/cgroup"},
-		"empty_root":      {"root_path", "must not be empty", "/host/sys/fs/cgroup"},
-		"bad_glob":        {"include[0]", "bad glob", "**"},
-		"unknown_key":     {"root_pth"},
-		"unknown_metric":  {"cgroup.memory.nope"},
-		"no_kmsg":         {"oom.kmsg_path", "/dev/kmsg", "oom.enabled: false"},
-		"unknown_oom_key": {"checkpoint"},
-		"zero_tasks":      {"oom.max_tasks", "-1 for all"},
-		"fast_sampling":   {"sampling_interval", "minimum of 10ms", "0 to turn the fast pass off"},
+		"too_fast":           {"collection_interval", "minimum of 10ms"},
+		"zero_interval":      {"collection_interval", "requires positive value"},
+		"relative_root":      {"root_path", "not an absolute path", "/sys/fs/cgroup"},
+		"empty_root":         {"root_path", "must not be empty", "/host/sys/fs/cgroup"},
+		"bad_glob":           {"include[0]", "bad glob", "**"},
+		"unknown_key":        {"root_pth"},
+		"unknown_metric":     {"cgroup.memory.nope"},
+		"no_kmsg_checkpoint": {"oom.checkpoint_file", "oom.kmsg_path is empty", "/dev/kmsg"},
+		"unknown_oom_key":    {"checkpoint"},
+		"zero_tasks":         {"oom.max_tasks", "-1 for all"},
+		"fast_sampling":      {"sampling_interval", "minimum of 10ms", "0 to turn the fast pass off"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)
@@ -102,4 +115,22 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEventSwitchOff: `events: linux.oom_kill: enabled: false` in a logs
+// pipeline starts no OOM reading and says why.
+func TestEventSwitchOff(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Events.LinuxOomKill.Enabled = false
+	cfg.OOM.KmsgPath = "/nonexistent/kmsg" // would warn if it were opened
+	set := receivertest.NewNopSettings(metadata.Type)
+	core, logObs := observer.New(zap.InfoLevel)
+	set.Logger = zap.New(core)
+	lr, err := NewFactory().CreateLogs(context.Background(), set, cfg, new(consumertest.LogsSink))
+	require.NoError(t, err)
+	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, lr.Shutdown(context.Background())) })
+	assert.Nil(t, lr.(*cgroupReceiver).oom, "no OOM pipeline")
+	assert.Equal(t, 1, logObs.FilterMessageSnippet("events.linux.oom_kill.enabled is false").Len())
+	assert.Zero(t, logObs.FilterMessageSnippet("the kernel log cannot be read").Len())
 }

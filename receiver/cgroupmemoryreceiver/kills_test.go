@@ -110,6 +110,49 @@ func TestUnreadableKernelLogKeepsRunning(t *testing.T) {
 	assert.Equal(t, int64(pid), logs.recs[1].Attributes().AsRaw()["process.pid"])
 }
 
+// TestCountersOnly: an empty oom.kmsg_path (the restricted DaemonSet, no
+// /dev/kmsg) reads no kernel log and says so at info level, with no
+// warning, no recoverable-error status and no retries; each real OOM kill
+// still becomes exactly one record from the cgroup's oom_kill counter.
+func TestCountersOnly(t *testing.T) {
+	s := newOOMScene(t)
+	cfg := oomTestConfig(s)
+	cfg.Include = []string{s.pod.Path, s.ctr.Path}
+	cfg.CollectionInterval = 500 * time.Millisecond
+	cfg.OOM.KmsgPath = ""
+
+	f := NewFactory()
+	set := receivertest.NewNopSettings(metadata.Type)
+	core, logObs := observer.New(zap.DebugLevel)
+	set.Logger = zap.New(core)
+	logs := &arrival{path: s.ctr.Path}
+	mr, err := f.CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	_, err = f.CreateLogs(context.Background(), set, cfg, logs)
+	require.NoError(t, err)
+	host := &statusHost{Host: componenttest.NewNopHost()}
+	require.NoError(t, mr.Start(context.Background(), host))
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+
+	assert.Equal(t, 1, logObs.FilterMessageSnippet("oom.kmsg_path is empty").FilterLevelExact(zap.InfoLevel).Len())
+	assert.Zero(t, logObs.FilterLevelExact(zap.WarnLevel).Len(), "nothing to warn about: %v", logObs.FilterLevelExact(zap.WarnLevel).All())
+	host.mu.Lock()
+	for _, ev := range host.events {
+		assert.NotEqual(t, componentstatus.StatusRecoverableError, ev.Status())
+	}
+	host.mu.Unlock()
+
+	s.kill(t)
+	require.Eventually(t, func() bool { return logs.count() >= 1 }, 5*time.Second, 20*time.Millisecond, "no counter-based record")
+	time.Sleep(1200 * time.Millisecond)
+	require.Equal(t, 1, logs.count())
+	a := logs.recs[0].Attributes().AsRaw()
+	assert.Equal(t, int64(1), a[countedKey])
+	assert.Equal(t, s.ctr.Path, a["linux.oom.task_memcg"])
+	assert.Contains(t, logs.recs[0].Body().Str(), "oom.kmsg_path is empty: the kernel log is not read")
+	assert.Zero(t, logObs.FilterMessageSnippet("the kernel log is still unreadable").Len(), "no retries")
+}
+
 // TestRateLimitedKillLineIsAttributed: when the kernel rate-limits an OOM
 // report down to its kill line, the line names no cgroup; the receiver
 // attributes it to the cgroup whose oom_kill counter rose at that moment

@@ -35,6 +35,13 @@ const (
 	// releases a kill report it holds back (it waits for the next record,
 	// which may mark the kill as part of a memory.oom.group kill).
 	flushAfter = 5 * time.Millisecond
+	// groupWait is how long a kill report is held at most, instead of
+	// flushAfter, when the victim's cgroup (or an ancestor up to the OOM's
+	// memcg) has memory.oom.group set: the kernel prints the group line
+	// after the first victim's kill line, and on a loaded node (or under
+	// emulation) more than flushAfter later; released early, the first
+	// victim's record would miss linux.oom.group_kill.
+	groupWait = 100 * time.Millisecond
 )
 
 // oomPipeline turns the kernel log into OOM log records, in three stages
@@ -60,7 +67,11 @@ type oomPipeline struct {
 	kills *killWatch
 	// counts, when set, counts each record for cgroup.memory.oom_kill.records.
 	counts *oomCounts
-	host   component.Host
+	// oomGroup, when the receiver samples cgroup v2, tells whether a kill
+	// in taskMemcg at an OOM of memcg is the start of a memory.oom.group
+	// kill (see groupWait).
+	oomGroup func(taskMemcg, memcg string) bool
+	host     component.Host
 	// obs reports the records handed on as the collector's standard
 	// receiver telemetry (otelcol_receiver_accepted/refused_log_records).
 	obs *receiverhelper.ObsReport
@@ -150,6 +161,10 @@ func (p *oomPipeline) start(host component.Host) error {
 	p.stop = make(chan struct{})
 	p.sender.Add(1)
 	go p.send()
+	if p.cfg.KmsgPath == "" {
+		p.countersOnly()
+		return nil
+	}
 	r, err := p.open()
 	if err != nil {
 		p.unavailable(err)
@@ -193,6 +208,19 @@ func (p *oomPipeline) unavailable(err error) {
 	if p.host != nil {
 		componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
 	}
+}
+
+// countersOnly is the mode of an empty oom.kmsg_path: the kernel log is
+// not read by choice, so there is nothing to warn about or retry; every
+// kill the cgroups' oom_kill counters show becomes a record.
+func (p *oomPipeline) countersOnly() {
+	const reason = "oom.kmsg_path is empty: the kernel log is not read"
+	if p.kills == nil {
+		p.logger.Warn("oom.kmsg_path is empty and no metrics pipeline samples the cgroups: no OOM records will be emitted")
+		return
+	}
+	p.kills.setEmit(func(c counted) { p.emitCounted(c, reason) })
+	p.logger.Info("oom.kmsg_path is empty: OOM kills become records from the cgroups' oom_kill counters only (no victim, no trigger, no limit)")
 }
 
 // reopen retries an unreadable kernel log, 1 s after the first failure and
@@ -324,6 +352,8 @@ func (p *oomPipeline) assemble() {
 	var last uint64
 	haveLast := false
 	backlog := false // the last record was backlog (reports it completes are too)
+	var held *oomreport.Report
+	var heldAt time.Time
 	for {
 		select {
 		case rec, ok := <-p.records:
@@ -349,10 +379,18 @@ func (p *oomPipeline) assemble() {
 			}
 			backlog = rec.backlog
 			p.enqueue(asm.Add(rec.Record), backlog)
+			if h := asm.Held(); h != held {
+				held, heldAt = h, time.Now()
+			}
 			idle.Reset(flushAfter)
 		case <-idle.C:
+			if wait := groupWait - time.Since(heldAt); held != nil && wait > 0 && p.oomGroup != nil && p.oomGroup(held.TaskMemcg, held.Memcg) {
+				idle.Reset(wait)
+				continue
+			}
 			// Armed again only by the next record: no wakeups while quiet.
 			p.enqueue(asm.Idle(), backlog)
+			held = nil
 		}
 	}
 }

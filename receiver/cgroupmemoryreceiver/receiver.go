@@ -40,6 +40,7 @@ type cgroupReceiver struct {
 	shutdownOnce sync.Once
 
 	// Set by Start.
+	hier    cgroupfs.Hierarchy // the memory hierarchy, with a metrics pipeline
 	reg     *registry.Registry
 	tb      *metadata.TelemetryBuilder
 	fast    *fastPass       // nil when sampling_interval is 0
@@ -105,19 +106,23 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		}
 	}
 	switch {
-	case r.logs != nil && r.cfg.OOM.Enabled:
+	case r.logs != nil && r.cfg.OOM.Enabled && r.cfg.Events.LinuxOomKill.Enabled:
 		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.logs, r.tb, r.cfg.ResourceAttributes)
 		if r.reg != nil {
 			r.oom.history = r.reg.History
 			r.oom.kills = r.kills
 			r.oom.counts = r.counts
+			if r.hier.Version == cgroupfs.V2 { // memory.oom.group is v2's
+				dir := r.hier.Dir
+				r.oom.oomGroup = func(taskMemcg, memcg string) bool { return oomGroupSet(dir, taskMemcg, memcg) }
+			}
 		}
 		if err := r.oom.start(host); err != nil {
 			r.oom = nil
 			return err
 		}
 	case r.logs != nil:
-		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled is false: no OOM records will be emitted")
+		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled or events.linux.oom_kill.enabled is false: no OOM records will be emitted")
 	}
 	return nil
 }
@@ -133,6 +138,7 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 	if err != nil {
 		return fmt.Errorf("cgroupmemory: %w", err)
 	}
+	r.hier = h
 	r.reg = registry.New(h, filter, optionalFiles(r.cfg), r.cfg.SamplingInterval)
 	r.kills = newKillWatch(r.reg)
 	r.reg.OnRemove = r.kills.forget

@@ -1,0 +1,230 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+)
+
+// manifest is one YAML document of a file under deploy/kubernetes.
+type manifest struct {
+	file string
+	obj  runtime.Object
+}
+
+// strictDecoder decodes the kinds the manifests use and fails on unknown
+// or duplicate fields, as `kubectl apply --validate=strict` does.
+func strictDecoder(t *testing.T) runtime.Decoder {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, rbacv1.AddToScheme} {
+		require.NoError(t, add(scheme))
+	}
+	return serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+}
+
+// decodeAll splits a multi-document YAML file and decodes every document.
+func decodeAll(dec runtime.Decoder, b []byte) ([]runtime.Object, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	var objs []runtime.Object
+	for {
+		raw, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
+			continue
+		}
+		obj, _, err := dec.Decode(raw, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, obj)
+	}
+}
+
+// stripComments drops comment-only lines, so that a document made of
+// comments alone (a file's header) is recognized as empty.
+func stripComments(b []byte) []byte {
+	var out [][]byte
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
+			out = append(out, l)
+		}
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
+// manifests decodes every file under kubernetes/.
+func manifests(t *testing.T) []manifest {
+	t.Helper()
+	dec := strictDecoder(t)
+	var all []manifest
+	err := filepath.WalkDir("kubernetes", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".yaml" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		objs, err := decodeAll(dec, b)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			return nil
+		}
+		if len(objs) == 0 {
+			t.Errorf("%s: no Kubernetes object", path)
+		}
+		for _, o := range objs {
+			all = append(all, manifest{file: path, obj: o})
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return all
+}
+
+// daemonSets returns the agent DaemonSets by file.
+func daemonSets(t *testing.T) map[string]*appsv1.DaemonSet {
+	t.Helper()
+	out := map[string]*appsv1.DaemonSet{}
+	for _, m := range manifests(t) {
+		if ds, ok := m.obj.(*appsv1.DaemonSet); ok {
+			out[m.file] = ds
+		}
+	}
+	return out
+}
+
+// TestManifestsDecodeStrictly: every document under deploy/kubernetes is a
+// Kubernetes object of a known kind with no unknown field; the decoder
+// itself refuses a misspelled field.
+func TestManifestsDecodeStrictly(t *testing.T) {
+	kinds := map[string]int{}
+	for _, m := range manifests(t) {
+		kinds[m.obj.GetObjectKind().GroupVersionKind().Kind]++
+	}
+	for _, k := range []string{"Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "Deployment", "Service", "ClusterRole", "ClusterRoleBinding"} {
+		assert.Positive(t, kinds[k], "no %s among the manifests", k)
+	}
+	_, err := decodeAll(strictDecoder(t), []byte("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: x}\nautomountServiceAcountToken: false\n"))
+	require.Error(t, err, "a misspelled field must fail")
+	assert.Contains(t, err.Error(), "automountServiceAcountToken")
+}
+
+// TestAgentConfigsValidate: the collector config of each agent ConfigMap
+// passes `otelcol-oomsight validate` (the distribution `make build` made).
+func TestAgentConfigsValidate(t *testing.T) {
+	bin, err := filepath.Abs(filepath.Join("..", "_build", "otelcol-oomsight"))
+	require.NoError(t, err)
+	if _, err := os.Stat(bin); err != nil {
+		cgrouptest.Unavailable(t, "the distribution is not built (make build): %v", err)
+	}
+	n := 0
+	for _, m := range manifests(t) {
+		cm, ok := m.obj.(*corev1.ConfigMap)
+		if !ok || cm.Name != "oomsight-agent" {
+			continue
+		}
+		n++
+		cfg := filepath.Join(t.TempDir(), "config.yaml")
+		require.NoError(t, os.WriteFile(cfg, []byte(cm.Data["config.yaml"]), 0o600))
+		cmd := exec.Command(bin, "validate", "--config="+cfg)
+		cmd.Env = append(os.Environ(), "OTLP_ENDPOINT=gateway:4317", "POD_IP=127.0.0.1", "K8S_NODE_NAME=node-1")
+		out, err := cmd.CombinedOutput()
+		assert.NoError(t, err, "%s: otelcol-oomsight validate:\n%s", m.file, out)
+	}
+	assert.Equal(t, 2, n, "the default and the restricted agent config")
+}
+
+// TestGOMEMLIMITFollowsTheLimit: each agent's GOMEMLIMIT is 80 % of its
+// memory limit, so the Go runtime collects harder before the kernel would
+// OOM-kill the agent (and memory_limiter's 80 % agrees).
+func TestGOMEMLIMITFollowsTheLimit(t *testing.T) {
+	for file, ds := range daemonSets(t) {
+		c := ds.Spec.Template.Spec.Containers[0]
+		limit := c.Resources.Limits.Memory()
+		require.False(t, limit.IsZero(), "%s: no memory limit", file)
+		var gomem string
+		for _, e := range c.Env {
+			if e.Name == "GOMEMLIMIT" {
+				gomem = e.Value
+			}
+		}
+		require.NotEmpty(t, gomem, "%s: no GOMEMLIMIT", file)
+		q, err := resource.ParseQuantity(strings.TrimSuffix(gomem, "B"))
+		require.NoError(t, err, "%s: GOMEMLIMIT %q", file, gomem)
+		assert.Equal(t, limit.Value()*8/10, q.Value(), "%s: GOMEMLIMIT %s is not 80 %% of the %s limit", file, gomem, limit)
+		assert.False(t, c.Resources.Requests.Memory().IsZero(), "%s: no memory request", file)
+		assert.False(t, c.Resources.Requests.Cpu().IsZero(), "%s: no CPU request", file)
+	}
+}
+
+// TestAgentPrivileges: the default agent is privileged (for /dev/kmsg);
+// the restricted one has no privilege, no device, no capability, a
+// read-only cgroup tree and a non-root user. Both run on every node, with
+// a read-only root filesystem, RuntimeDefault seccomp and probes.
+func TestAgentPrivileges(t *testing.T) {
+	sets := daemonSets(t)
+	require.Len(t, sets, 2)
+	for file, ds := range sets {
+		spec := ds.Spec.Template.Spec
+		c := spec.Containers[0]
+		sc := c.SecurityContext
+		require.NotNil(t, sc, file)
+		assert.True(t, *sc.ReadOnlyRootFilesystem, file)
+		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, sc.SeccompProfile.Type, file)
+		assert.Contains(t, spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists}, "%s: runs on every node", file)
+		require.NotNil(t, c.LivenessProbe, file)
+		require.NotNil(t, c.ReadinessProbe, file)
+		mounts := map[string]corev1.VolumeMount{}
+		for _, vm := range c.VolumeMounts {
+			mounts[vm.MountPath] = vm
+		}
+		cg, ok := mounts["/host/sys/fs/cgroup"]
+		require.True(t, ok, "%s: host cgroup root", file)
+		var charDevs int
+		for _, v := range spec.Volumes {
+			if v.HostPath != nil && v.HostPath.Type != nil && *v.HostPath.Type == corev1.HostPathCharDev {
+				charDevs++
+			}
+		}
+		if strings.Contains(file, "restricted") {
+			assert.Nil(t, sc.Privileged, file)
+			assert.True(t, *sc.RunAsNonRoot, file)
+			assert.False(t, *sc.AllowPrivilegeEscalation, file)
+			assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop, file)
+			assert.Empty(t, sc.Capabilities.Add, file)
+			assert.True(t, cg.ReadOnly, "%s: cgroup root read-only", file)
+			assert.Zero(t, charDevs, "%s: no device", file)
+			assert.NotContains(t, mounts, "/dev/kmsg", file)
+		} else {
+			assert.True(t, *sc.Privileged, file)
+			assert.Equal(t, 1, charDevs, "%s: /dev/kmsg", file)
+			assert.Contains(t, mounts, "/dev/kmsg", file)
+			assert.Contains(t, mounts, "/var/lib/oomsight", "%s: checkpoint", file)
+		}
+	}
+}

@@ -1,0 +1,33 @@
+//go:build linux
+
+package cgroupmemoryreceiver
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// oomGroupSet tells whether a kill in taskMemcg, at an OOM of memcg ("" for
+// a system-wide one), starts a memory.oom.group kill: whether taskMemcg or
+// an ancestor up to memcg has memory.oom.group set to 1 in the cgroup v2
+// hierarchy at dir, as the kernel's mem_cgroup_get_oom_group looks for it.
+// A file that cannot be read counts as unset.
+func oomGroupSet(dir, taskMemcg, memcg string) bool {
+	if taskMemcg == "" || !strings.HasPrefix(taskMemcg, "/") {
+		return false
+	}
+	if memcg == "" {
+		memcg = "/"
+	}
+	for p := path.Clean(taskMemcg); ; p = path.Dir(p) {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p), "memory.oom.group")) //nolint:gosec // p is absolute and cleaned, so it stays below the hierarchy
+		if err == nil && strings.TrimSpace(string(b)) == "1" {
+			return true
+		}
+		if p == memcg || p == "/" {
+			return false
+		}
+	}
+}

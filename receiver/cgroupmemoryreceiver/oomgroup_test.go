@@ -1,0 +1,111 @@
+//go:build linux
+
+package cgroupmemoryreceiver
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oomsight/oomsight/internal/kmsg"
+)
+
+// The memory.oom.group kill captured in the cgroup v2 VM: its kmsg records
+// and the cgroup tree at that moment (memory.oom.group=1 on the container).
+const (
+	groupFixture  = "../../testdata/v2/oom/oom-group"
+	groupPod      = "/kubepods/burstable/pod41372d87-a599-4a2c-aa9c-ab180ac97655"
+	groupCtr      = groupPod + "/007f2e65cd4e232d305c7125e968e44b06f991adc4386b602be75685ea545daa"
+	groupFirstPID = 1680
+)
+
+func TestOOMGroupSet(t *testing.T) {
+	dir := filepath.Join(groupFixture, "cgroupfs")
+	for name, c := range map[string]struct {
+		task, memcg string
+		want        bool
+	}{
+		"the container has it":           {groupCtr, groupCtr, true},
+		"a pod-level OOM of a container": {groupCtr, groupPod, true},
+		"system-wide OOM":                {groupCtr, "", true},
+		"the pod has it not":             {groupPod, groupPod, false},
+		"below the OOM's memcg only":     {groupPod + "/other", groupPod, false},
+		"no task memcg":                  {"", groupPod, false},
+		"not a path":                     {"kubepods", "", false},
+		"a cgroup that is gone":          {"/gone/away", "", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, c.want, oomGroupSet(dir, c.task, c.memcg))
+		})
+	}
+}
+
+// TestGroupLineLate: the kernel's memory.oom.group line arriving 30 ms
+// after the first victim's kill line (a loaded node) still marks that
+// victim's record as part of the group kill, because the victim's cgroup
+// has memory.oom.group set; without that knowledge the record goes out
+// after flushAfter without it (the control).
+func TestGroupLineLate(t *testing.T) {
+	recs := readKmsgFixture(t, groupFixture+".kmsg")
+	for name, withGroup := range map[string]bool{"memory.oom.group read": true, "control": false} {
+		t.Run(name, func(t *testing.T) {
+			_, set, tb := telemetryForTest(t)
+			sink := &arrival{path: groupCtr}
+			cfg := createDefaultConfig().(*Config)
+			p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+			if withGroup {
+				dir := filepath.Join(groupFixture, "cgroupfs")
+				p.oomGroup = func(task, memcg string) bool { return oomGroupSet(dir, task, memcg) }
+			}
+			p.records = make(chan read, len(recs))
+			p.queue = make(chan queued, 16)
+			p.stop = make(chan struct{})
+			p.sender.Add(1)
+			go p.send()
+			p.producers.Add(1)
+			go p.assemble()
+			for _, r := range recs {
+				if strings.HasPrefix(r.Message, "Tasks in ") {
+					time.Sleep(30 * time.Millisecond)
+				}
+				p.records <- read{Record: r}
+			}
+			close(p.records)
+			require.NoError(t, p.shutdown(context.Background()))
+
+			var first map[string]any
+			for _, lr := range sink.recs {
+				if a := lr.Attributes().AsRaw(); a["process.pid"] == int64(groupFirstPID) {
+					first = a
+				}
+			}
+			require.NotNil(t, first, "no record for the first victim")
+			assert.Equal(t, withGroup, first["linux.oom.group_kill"])
+		})
+	}
+}
+
+func readKmsgFixture(t *testing.T, file string) []kmsg.Record {
+	t.Helper()
+	f, err := os.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	var recs []kmsg.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		r, err := kmsg.ParseRecord(sc.Bytes())
+		require.NoError(t, err)
+		recs = append(recs, r)
+	}
+	require.NoError(t, sc.Err())
+	require.NotEmpty(t, recs)
+	return recs
+}
