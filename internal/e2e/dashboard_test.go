@@ -22,7 +22,8 @@ const (
 	dashboardFile = "../../deploy/grafana/oomsight.json"
 	rulesFile     = "../../deploy/prometheus/oomsight-rules.yaml"
 	// testNode is the node name: k8s_node_name on the distribution's series
-	// (the DaemonSet sets it) and node-exporter's relabeled instance.
+	// (the agent's resource processor sets it from the downward API) and
+	// node-exporter's relabeled instance.
 	testNode = "oomsight-e2e-node"
 	// A second pod, BestEffort, whose container is OOM-killed and removed.
 	victimUID = "5a1d2c3e-4b5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -206,11 +207,16 @@ receivers:
     collection_interval: 5s
     sampling_interval: 100ms
     include: ["/", %q, %q]
+processors:
+  # As deploy/kubernetes/agent.yaml, with the name the downward API gives.
+  resource:
+    attributes:
+      - key: k8s.node.name
+        value: %s
+        action: upsert
 exporters:
   prometheus:
     endpoint: %s
-    const_labels:
-      k8s_node_name: %s
     # 4 collections, as deploy/config/prometheus.yaml: a removed cgroup's
     # series leave /metrics then (the exporter's default keeps them 5 m).
     metric_expiration: 20s
@@ -222,6 +228,7 @@ service:
   pipelines:
     metrics:
       receivers: [cgroupmemory]
+      processors: [resource]
       exporters: [prometheus]
     logs:
       receivers: [cgroupmemory]
@@ -229,7 +236,7 @@ service:
   telemetry:
     metrics:
       level: none
-`, kubepods.Path, kubepods.Path+"/**", target, testNode))
+`, kubepods.Path, kubepods.Path+"/**", testNode, target))
 	rules, err := filepath.Abs(rulesFile)
 	require.NoError(t, err)
 	prom := startPrometheusConfig(t, fmt.Sprintf(`global:
