@@ -134,6 +134,8 @@ func podYAML(t *testing.T, file string, h harness) []byte {
 			pod.Spec.Volumes[i].HostPath.Path = h.state
 		}
 	}
+	cm = cm.DeepCopy()
+	cm.Data["config.yaml"] = withoutK8sAttributes(t, cm.Data["config.yaml"])
 	cmYAML, err := yaml.Marshal(cm)
 	require.NoError(t, err)
 	podOut, err := yaml.Marshal(pod)
@@ -142,6 +144,32 @@ func podYAML(t *testing.T, file string, h harness) []byte {
 }
 
 var metaPod = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+
+// withoutK8sAttributes takes the k8s_attributes processor out of a
+// collector config and its pipelines: under podman there is no API server
+// to list pods from, and the processor would stop the collector at start.
+func withoutK8sAttributes(t *testing.T, config string) string {
+	t.Helper()
+	var cfg map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(config), &cfg))
+	procs, _ := cfg["processors"].(map[string]any)
+	require.Contains(t, procs, "k8s_attributes", "the agent config names pods with k8s_attributes")
+	delete(procs, "k8s_attributes")
+	pipelines, _ := cfg["service"].(map[string]any)["pipelines"].(map[string]any)
+	for _, p := range pipelines {
+		pl := p.(map[string]any)
+		var kept []any
+		for _, name := range pl["processors"].([]any) {
+			if name != "k8s_attributes" {
+				kept = append(kept, name)
+			}
+		}
+		pl["processors"] = kept
+	}
+	out, err := yaml.Marshal(cfg)
+	require.NoError(t, err)
+	return string(out)
+}
 
 // play runs the pod file until the test ends (or down is called).
 func (p podman) play(t *testing.T, yamlDoc []byte) (down func()) {

@@ -228,3 +228,51 @@ func TestAgentPrivileges(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentCanReadItsPods: k8s_attributes in the agents lists and watches
+// the pods of its own node, so the agent's service account is bound to a
+// ClusterRole granting get, list and watch on pods, its token is mounted,
+// and K8S_NODE_NAME (the node filter) comes from spec.nodeName.
+func TestAgentCanReadItsPods(t *testing.T) {
+	roles := map[string]*rbacv1.ClusterRole{}
+	var bindings []*rbacv1.ClusterRoleBinding
+	for _, m := range manifests(t) {
+		switch o := m.obj.(type) {
+		case *rbacv1.ClusterRole:
+			roles[o.Name] = o
+		case *rbacv1.ClusterRoleBinding:
+			bindings = append(bindings, o)
+		}
+	}
+	canReadPods := false
+	for _, b := range bindings {
+		for _, s := range b.Subjects {
+			if s.Kind != "ServiceAccount" || s.Name != "oomsight-agent" || s.Namespace != "oomsight" {
+				continue
+			}
+			role := roles[b.RoleRef.Name]
+			require.NotNil(t, role, "ClusterRoleBinding %s: no ClusterRole %s", b.Name, b.RoleRef.Name)
+			for _, r := range role.Rules {
+				if assert.ObjectsAreEqual([]string{""}, r.APIGroups) && assert.ObjectsAreEqual([]string{"pods"}, r.Resources) {
+					assert.ElementsMatch(t, []string{"get", "list", "watch"}, r.Verbs, "ClusterRole %s", role.Name)
+					canReadPods = true
+				}
+			}
+		}
+	}
+	assert.True(t, canReadPods, "no ClusterRole bound to oomsight/oomsight-agent grants pods")
+	for file, ds := range daemonSets(t) {
+		spec := ds.Spec.Template.Spec
+		assert.Equal(t, "oomsight-agent", spec.ServiceAccountName, file)
+		assert.True(t, spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken, "%s: k8s_attributes needs the token", file)
+		var node *corev1.EnvVar
+		for i, e := range spec.Containers[0].Env {
+			if e.Name == "K8S_NODE_NAME" {
+				node = &spec.Containers[0].Env[i]
+			}
+		}
+		require.NotNil(t, node, "%s: no K8S_NODE_NAME", file)
+		require.NotNil(t, node.ValueFrom, file)
+		assert.Equal(t, "spec.nodeName", node.ValueFrom.FieldRef.FieldPath, file)
+	}
+}
