@@ -87,6 +87,12 @@ func TestFromPath(t *testing.T) {
 		{"podman machine.slice", "/machine.slice/libpod-" + cid + ".scope", Identity{ContainerID: cid, Runtime: "podman"}},
 		{"podman nested container", "/machine.slice/libpod-" + cid + ".scope/container", Identity{ContainerID: cid, Runtime: "podman"}},
 		{"podman conmon", "/machine.slice/libpod-conmon-" + cid + ".scope", Identity{}},
+		// podman's cgroupfs manager (no systemd), as seen under podman 4.3:
+		// a container, and a container of a pod named by the pod's id.
+		{"podman cgroupfs", "/libpod_parent/libpod-" + cid, Identity{ContainerID: cid, Runtime: "podman"}},
+		{"podman cgroupfs pod member", "/libpod_parent/" + cid2 + "/libpod-" + cid, Identity{ContainerID: cid, Runtime: "podman"}},
+		{"podman cgroupfs pod", "/libpod_parent/" + cid2, Identity{}},
+		{"podman cgroupfs conmon", "/libpod_parent/" + cid2 + "/conmon", Identity{}},
 		{"podman split cgroups", "/user.slice/app.slice/libpod-payload-" + cid, Identity{ContainerID: cid, Runtime: "podman"}},
 		{"nerdctl", "/system.slice/nerdctl-" + cid + ".scope", Identity{ContainerID: cid, Runtime: "containerd"}},
 		{"podman rootless", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + cid + ".scope",
