@@ -176,7 +176,6 @@ func (p podman) play(t *testing.T, yamlDoc []byte) (down func()) {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "pod.yaml")
 	require.NoError(t, os.WriteFile(f, yamlDoc, 0o600))
-	p.must(t, "kube", "play", "--replace", f)
 	done := false
 	down = func() {
 		if done {
@@ -189,7 +188,9 @@ func (p podman) play(t *testing.T, yamlDoc []byte) (down func()) {
 		}
 		_, _ = p.run("kube", "down", f)
 	}
+	// Registered first: a play that fails half-way leaves a pod behind.
 	t.Cleanup(down)
+	p.must(t, "kube", "play", "--replace", f)
 	return down
 }
 
@@ -252,6 +253,21 @@ func (w *workload) do(t *testing.T, cmd string) {
 	require.NoError(t, err)
 }
 
+// workloadSeen starts the workload holding 16 MiB and waits until the
+// agent exports its metrics, which must name the container by its full id
+// under podman's cgroup path, with runtime podman.
+func (p podman) workloadSeen(t *testing.T, srv *otlptest.Server) *workload {
+	t.Helper()
+	w := p.startWorkload(t)
+	w.do(t, "anon 16")
+	require.Eventually(t, func() bool { n, _, _ := metricsOf(srv, w.id); return n > 0 }, 45*time.Second, 250*time.Millisecond,
+		"no metrics for the workload container %s", w.id)
+	_, rt, path := metricsOf(srv, w.id)
+	assert.Equal(t, "podman", rt)
+	assert.Contains(t, path, "libpod-"+w.id)
+	return w
+}
+
 // metricsOf counts the metric data points whose resource is the container.
 func metricsOf(srv *otlptest.Server, containerID string) (points int, runtime string, path string) {
 	for _, md := range srv.Metrics.AllMetrics() {
@@ -311,13 +327,7 @@ func TestKubePlayAgent(t *testing.T) {
 	down := p.play(t, doc)
 	healthy(t, 60*time.Second)
 
-	w := p.startWorkload(t)
-	w.do(t, "anon 16")
-	require.Eventually(t, func() bool { n, _, _ := metricsOf(srv, w.id); return n > 0 }, 45*time.Second, 250*time.Millisecond,
-		"no metrics for the workload container %s", w.id)
-	_, rt, path := metricsOf(srv, w.id)
-	assert.Equal(t, "podman", rt)
-	assert.Contains(t, path, "libpod-"+w.id)
+	w := p.workloadSeen(t, srv)
 
 	w.do(t, "anon 300")
 	_, _ = w.cmd.Process.Wait()
@@ -357,12 +367,7 @@ func TestKubePlayRestricted(t *testing.T) {
 	p.play(t, doc)
 	healthy(t, 60*time.Second)
 
-	w := p.startWorkload(t)
-	w.do(t, "anon 16")
-	require.Eventually(t, func() bool { n, _, _ := metricsOf(srv, w.id); return n > 0 }, 45*time.Second, 250*time.Millisecond,
-		"no metrics for the workload container %s", w.id)
-	_, rt, _ := metricsOf(srv, w.id)
-	assert.Equal(t, "podman", rt)
+	p.workloadSeen(t, srv)
 	user := p.must(t, "top", "oomsight-agent-agent", "user")
 	t.Logf("podman top: %s", user)
 	assert.NotContains(t, user, "root", "the restricted agent runs as a non-root user")
