@@ -70,15 +70,15 @@ func (kv *KeyValues) Next() bool {
 			line, kv.Data = kv.Data, nil
 		}
 		kv.line++
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
 		sp := bytes.IndexByte(line, ' ')
 		if sp <= 0 {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
 			kv.malformed(fmt.Errorf("line %d: want \"key value\", got %q", kv.line, line))
 			continue
 		}
-		v, err := parseDecimal(bytes.TrimSpace(line[sp+1:]))
+		v, err := parseDecimal(trimValue(line[sp+1:]))
 		if err != nil {
 			kv.malformed(fmt.Errorf("line %d: key %s: %w", kv.line, line[:sp], err))
 			continue
@@ -87,6 +87,15 @@ func (kv *KeyValues) Next() bool {
 		return true
 	}
 	return false
+}
+
+// trimValue trims the spaces around a value; the kernel prints none, so
+// the common case costs two comparisons.
+func trimValue(b []byte) []byte {
+	if len(b) > 0 && b[0] > ' ' && b[len(b)-1] > ' ' {
+		return b
+	}
+	return bytes.TrimSpace(b)
 }
 
 func (kv *KeyValues) malformed(err error) {
@@ -169,6 +178,15 @@ func parseDecimal(b []byte) (uint64, error) {
 		return 0, errEmpty
 	}
 	var v uint64
+	if len(b) <= 19 { // below 10^19: cannot overflow, no check per digit
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return 0, fmt.Errorf("not an unsigned number: %q", b)
+			}
+			v = v*10 + uint64(c-'0')
+		}
+		return v, nil
+	}
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, fmt.Errorf("not an unsigned number: %q", b)

@@ -27,13 +27,28 @@ type Full struct {
 	Usage, Anon, File, ActiveFile, Shmem uint64
 }
 
+// point is one bucket of the usage ring: its newest sample time and its
+// highest usage. Time and value sit together so that an Add touches one
+// cache line of the ring: the fast pass adds to a thousand recorders per
+// tick, and each one is cold by the next.
+type point struct {
+	t int64 // unix nanoseconds
+	v uint64
+}
+
 // Recorder is the ring of one cgroup. It is not safe for concurrent use.
 type Recorder struct {
 	bucket int64 // ns
-	t      [Points]int64
-	v      [Points]uint64
-	start  int // index of the oldest point
+	start  int   // index of the oldest point
 	n      int
+	// last is the index of the newest point and lastT, lastV, bucketEnd
+	// its time, usage and the end of its bucket: kept beside the header so
+	// that a sample merging into the newest point reads nothing else.
+	last      int
+	lastT     int64
+	lastV     uint64
+	bucketEnd int64
+	p         [Points]point
 
 	full  [FullPoints]Full
 	fhead int // index of the oldest full sample
@@ -46,28 +61,35 @@ func New(sampling time.Duration) *Recorder {
 	return &Recorder{bucket: int64(max(sampling, MinBucket))}
 }
 
-// Add records a usage sample taken at t (unix ns). Samples in the bucket of
-// the newest point merge into it by maximum; a late sample (an event sample
-// taken before the newest fast sample but recorded after it) merges into
-// the newest point.
+// Add records a usage sample taken at t (unix ns, never negative). Samples
+// in the bucket of the newest point merge into it by maximum; a late sample
+// (an event sample taken before the newest fast sample but recorded after
+// it) merges into the newest point.
 func (r *Recorder) Add(t int64, usage uint64) {
-	if r.n > 0 {
-		last := (r.start + r.n - 1) % Points
-		if t <= r.t[last] || t/r.bucket == r.t[last]/r.bucket {
-			if usage > r.v[last] {
-				r.v[last] = usage
-				r.t[last] = max(t, r.t[last])
-			}
-			return
+	if r.n > 0 && (t <= r.lastT || t < r.bucketEnd) {
+		if usage > r.lastV {
+			r.lastV, r.lastT = usage, max(t, r.lastT)
+			r.p[r.last] = point{r.lastT, r.lastV}
 		}
+		return
 	}
 	if r.n == Points {
-		r.start = (r.start + 1) % Points
+		r.start = wrap(r.start + 1)
 		r.n--
 	}
-	i := (r.start + r.n) % Points
-	r.t[i], r.v[i] = t, usage
+	r.last = wrap(r.start + r.n)
+	r.p[r.last] = point{t, usage}
+	r.lastT, r.lastV = t, usage
+	r.bucketEnd = (t/r.bucket + 1) * r.bucket
 	r.n++
+}
+
+// wrap brings an index one past the ring's end back to its start.
+func wrap(i int) int {
+	if i >= Points {
+		return i - Points
+	}
+	return i
 }
 
 // AddFull records a full sample (its usage goes into the usage ring too).
@@ -93,15 +115,15 @@ func (r *Recorder) History(until int64) History {
 	var h History
 	first := int64(-1)
 	for k := 0; k < r.n; k++ {
-		i := (r.start + k) % Points
-		if r.t[i] > until {
+		pt := r.p[(r.start+k)%Points]
+		if pt.t > until {
 			break
 		}
 		if first < 0 {
-			first = r.t[i]
+			first = pt.t
 		}
-		h.T = append(h.T, r.t[i]/int64(time.Millisecond))
-		h.Usage = append(h.Usage, r.v[i])
+		h.T = append(h.T, pt.t/int64(time.Millisecond))
+		h.Usage = append(h.Usage, pt.v)
 	}
 	for k := 0; k < r.fn; k++ {
 		f := r.full[(r.fhead+k)%FullPoints]

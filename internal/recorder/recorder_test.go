@@ -85,3 +85,19 @@ func TestClimb(t *testing.T) {
 	// No history: nothing to say.
 	assert.Empty(t, History{}.Climb(1, 0, bytes))
 }
+
+// BenchmarkAdd adds one sample to each of 1000 recorders in turn, as the
+// fast pass does at 1000 cgroups: each recorder is cold when reached.
+func BenchmarkAdd(b *testing.B) {
+	recs := make([]*Recorder, 1000)
+	for i := range recs {
+		recs[i] = New(100 * time.Millisecond)
+	}
+	t := int64(time.Hour)
+	for b.Loop() {
+		t += int64(100 * time.Millisecond)
+		for i, r := range recs {
+			r.Add(t, uint64(i))
+		}
+	}
+}

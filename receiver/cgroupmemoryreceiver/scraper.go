@@ -26,6 +26,7 @@ import (
 type metricsScraper struct {
 	logger *zap.Logger
 	mb     *metadata.MetricsBuilder
+	rb     *metadata.ResourceBuilder // reused: Emit hands its resource over
 	reader *cgroupfs.Reader
 	now    func() time.Time
 
@@ -64,6 +65,7 @@ func newMetricsScraper(cfg *Config, set receiver.Settings) *metricsScraper {
 	return &metricsScraper{
 		logger:    set.Logger,
 		mb:        mb,
+		rb:        mb.NewResourceBuilder(),
 		reader:    cgroupfs.NewReader(),
 		peakReset: cfg.PeakReset,
 		readings:  make(map[string]uint64),
@@ -265,9 +267,8 @@ func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool)
 // emit emits the data points recorded so far under the cgroup's resource,
 // with the start time of its series.
 func (s *metricsScraper) emit(e *registry.Entry, start time.Time) {
-	rb := s.mb.NewResourceBuilder()
-	setResource(rb, e.Path, e.Identity)
-	s.mb.EmitForResource(metadata.WithResource(rb.Emit()), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(start)))
+	setResource(s.rb, e.Path, e.Identity)
+	s.mb.EmitForResource(metadata.WithResource(s.rb.Emit()), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(start)))
 }
 
 // setResource sets the resource attributes of a cgroup: its path and what
