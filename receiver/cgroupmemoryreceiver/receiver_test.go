@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
@@ -125,4 +127,36 @@ func TestFactorySharesInstance(t *testing.T) {
 	require.NoError(t, a.Shutdown(context.Background()))
 	require.NoError(t, a.Shutdown(context.Background()), "second shutdown is a no-op")
 	assert.NotSame(t, a, f.instance(cfg, set))
+}
+
+// TestFastPassOnlyWhenFaster: the fast pass runs when sampling_interval is
+// shorter than collection_interval, and is off (said once, at start) when
+// every collection reads usage at least as often.
+func TestFastPassOnlyWhenFaster(t *testing.T) {
+	env := cgrouptest.Require(t)
+	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-fastpass-%d", os.Getpid()))
+	for _, c := range []struct {
+		sampling, collection time.Duration
+		on                   bool
+	}{
+		{100 * time.Millisecond, time.Second, true},
+		{100 * time.Millisecond, 100 * time.Millisecond, false},
+		{time.Second, 500 * time.Millisecond, false},
+		{0, time.Second, false},
+	} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.SamplingInterval, cfg.CollectionInterval = c.sampling, c.collection
+		cfg.Include = []string{cg.Path}
+		core, logs := observer.New(zap.InfoLevel)
+		set := receivertest.NewNopSettings(metadata.Type)
+		set.Logger = zap.New(core)
+		rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+		require.NoError(t, err)
+		require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+		r := rcv.(*cgroupReceiver)
+		assert.Equal(t, c.on, r.fast != nil, "sampling %s, collection %s", c.sampling, c.collection)
+		said := logs.FilterMessageSnippet("fast pass off").Len()
+		assert.Equal(t, !c.on && c.sampling > 0, said == 1, "sampling %s, collection %s: %d messages", c.sampling, c.collection, said)
+		require.NoError(t, rcv.Shutdown(context.Background()))
+	}
 }

@@ -5,6 +5,7 @@ package cgroupmemoryreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -47,6 +48,10 @@ type metricsScraper struct {
 	// a cgroup whose watermark cannot be reset was reported.
 	peakReset, peakResetWarned bool
 	news                       []error // files that newly failed in this scrape
+	// cut says the scrape's deadline left unread cgroups out (unread of
+	// them); resume is where in the registry's order the next scrape starts.
+	cut            error
+	unread, resume int
 	// kills books the oom_kill counters read by each collection; counts
 	// are the OOM records per victim cgroup, exported with each collection.
 	kills    *killWatch
@@ -115,7 +120,16 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	s.entries = s.reg.Entries(s.entries[:0])
 	var vanished, readErrors int64
 	sampled := int64(0)
-	for _, e := range s.entries {
+	unread := 0
+	for i := range s.entries {
+		if ctx.Err() != nil {
+			// The scrape's deadline (timeout) passed: export what was read,
+			// and start the next scrape with the cgroups left out, so that
+			// a deadline too short for the node never starves the same ones.
+			unread = len(s.entries) - i
+			break
+		}
+		e := s.entries[(s.resume+i)%len(s.entries)]
 		err := s.reader.Read(e.Cgroup, s.now(), &s.sample)
 		if errors.Is(err, cgroupfs.ErrVanished) {
 			s.reg.Drop(e.Path)
@@ -145,10 +159,22 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		sampled++
 	}
 	clear(s.events)
+	if len(s.entries) > 0 {
+		s.resume = (s.resume + len(s.entries) - unread) % len(s.entries)
+	}
 	clear(s.entries) // do not pin closed cgroups until the next scrape
 	if s.kills != nil {
-		s.kills.book(s.readings, s.now())
+		// v1 counters are hierarchical: kills are found from whole subtrees
+		// read together, so a cut scrape books none; the counters keep
+		// counting and the next whole scrape books the rise.
+		if unread == 0 {
+			s.kills.book(s.readings, s.now())
+		}
 		clear(s.readings)
+	}
+	if unread > 0 {
+		s.cut = fmt.Errorf("scrape deadline passed with %d of %d cgroups not read (raise timeout, or collection_interval); they are read first next time: %w", unread, len(s.entries), ctx.Err())
+		s.unread = unread
 	}
 	if s.counts != nil {
 		s.counts.emit(s.mb, pcommon.NewTimestampFromTime(s.now()))
@@ -188,16 +214,18 @@ func (s *metricsScraper) noteFailures(e *registry.Entry, err error) int64 {
 }
 
 // partial is the scrape's error: a scrapererror.PartialScrapeError for the
-// files that newly failed (the collector's scraper telemetry counts them and
-// logs it), nil otherwise. A file that stays unreadable is reported on the
+// files that newly failed and the cgroups a passed deadline left unread
+// (the collector's scraper telemetry counts them and logs it), nil
+// otherwise. A file that stays unreadable is reported on the
 // scrape where it started failing, not on every scrape.
 func (s *metricsScraper) partial() error {
-	if len(s.news) == 0 {
+	if len(s.news) == 0 && s.cut == nil {
 		return nil
 	}
-	err := scrapererror.NewPartialScrapeError(errors.Join(s.news...), len(s.news))
+	err := scrapererror.NewPartialScrapeError(errors.Join(append(s.news, s.cut)...), len(s.news)+s.unread)
 	clear(s.news)
 	s.news = s.news[:0]
+	s.cut, s.unread = nil, 0
 	return err
 }
 

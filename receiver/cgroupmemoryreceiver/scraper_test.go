@@ -382,3 +382,61 @@ func TestSeriesStart(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, startOf(t, md, ctr).Before(recreated.Add(-10*time.Millisecond)), "recreated: a new instance, a new series")
 }
+
+// expiring is a context whose deadline passes after its Err has been asked
+// a given number of times: a scrape cut at an exact cgroup, without timing.
+type expiring struct {
+	context.Context
+	left int
+}
+
+func (c *expiring) Err() error {
+	if c.left <= 0 {
+		return context.DeadlineExceeded
+	}
+	c.left--
+	return nil
+}
+
+// TestScrapeHonoursDeadline: a scrape whose deadline passes exports the
+// cgroups read so far with a partial error that says how many were left
+// out, and the next scrape starts with those, so that a deadline too short
+// for the node never starves the same cgroups.
+func TestScrapeHonoursDeadline(t *testing.T) {
+	s, reg := fixtureScraper(t, "../../testdata/v1/root", createDefaultConfig().(*Config))
+	_, err := reg.Refresh()
+	require.NoError(t, err)
+	n := reg.Len()
+	require.Equal(t, 9, n)
+	paths := func(md pmetric.Metrics) []string {
+		var out []string
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			p, _ := md.ResourceMetrics().At(i).Resource().Attributes().Get("cgroup.path")
+			out = append(out, p.Str())
+		}
+		return out
+	}
+
+	first, err := s.scrape(&expiring{Context: context.Background(), left: 4})
+	var pe scrapererror.PartialScrapeError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, n-4, pe.Failed)
+	assert.ErrorContains(t, err, "scrape deadline passed with 5 of 9 cgroups not read")
+	assert.ErrorContains(t, err, context.DeadlineExceeded.Error())
+	require.Len(t, paths(first), 4)
+
+	second, err := s.scrape(&expiring{Context: context.Background(), left: 5})
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 4, pe.Failed)
+	got := append(paths(first), paths(second)...)
+	sort.Strings(got)
+	var all []string
+	for _, e := range reg.Entries(nil) {
+		all = append(all, e.Path)
+	}
+	assert.Equal(t, all, got, "the second scrape read the five the first left out")
+
+	third, err := s.scrape(context.Background())
+	require.NoError(t, err, "a whole scrape reports nothing")
+	assert.Len(t, paths(third), n)
+}
