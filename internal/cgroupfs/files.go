@@ -96,7 +96,7 @@ func limit(b []byte, s *Sample) error {
 // v1Stat uses the hierarchical total_* keys, as cAdvisor does: usage is
 // hierarchical, so its parts must be too.
 func v1Stat(b []byte, s *Sample) error {
-	kv := KeyValues{Data: b}
+	kv := KeyValues{Data: b, Prefix: "total_"}
 	for kv.Next() {
 		var f Field
 		switch string(kv.Key()) {

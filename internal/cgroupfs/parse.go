@@ -52,7 +52,12 @@ func ParseLimit(b []byte) (v uint64, limited bool, err error) {
 //	for kv.Next() { use(kv.Key(), kv.Value()) }
 //	if err := kv.Err(); err != nil { ... }
 type KeyValues struct {
-	Data    []byte
+	Data []byte
+	// Prefix, when set, passes over the lines whose key does not start
+	// with it: their shape is checked (a key, a space, a digit) but their
+	// value is not parsed. v1 memory.stat prints every value twice, the
+	// cgroup's own and the hierarchical total_*, and only one half is used.
+	Prefix  string
 	key     []byte
 	val     uint64
 	line    int
@@ -76,6 +81,12 @@ func (kv *KeyValues) Next() bool {
 				continue
 			}
 			kv.malformed(fmt.Errorf("line %d: want \"key value\", got %q", kv.line, line))
+			continue
+		}
+		if kv.Prefix != "" && (sp < len(kv.Prefix) || string(line[:len(kv.Prefix)]) != kv.Prefix) {
+			if v := trimValue(line[sp+1:]); len(v) == 0 || v[0] < '0' || v[0] > '9' {
+				kv.malformed(fmt.Errorf("line %d: key %s: not an unsigned number: %q", kv.line, line[:sp], v))
+			}
 			continue
 		}
 		v, err := parseDecimal(trimValue(line[sp+1:]))

@@ -171,3 +171,15 @@ func FuzzKeyValues(f *testing.F) {
 		_, _, _ = ParseLimit(b)
 	})
 }
+
+// TestKeyValuesPrefix: with a Prefix, the other lines are not returned but
+// are still checked for shape.
+func TestKeyValuesPrefix(t *testing.T) {
+	kv := KeyValues{Data: []byte("rss 1\ntotal_rss 2\ncache x\ntotal 5\ntotal_cache 3\n"), Prefix: "total_"}
+	got := map[string]uint64{}
+	for kv.Next() {
+		got[string(kv.Key())] = kv.Value()
+	}
+	assert.Equal(t, map[string]uint64{"total_rss": 2, "total_cache": 3}, got)
+	assert.ErrorContains(t, kv.Err(), `line 3: key cache: not an unsigned number: "x"`)
+}

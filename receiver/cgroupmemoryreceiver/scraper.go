@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -61,13 +62,15 @@ type metricsScraper struct {
 
 // plainMetric is a metric whose value is one Sample field as it is.
 type plainMetric struct {
-	field  cgroupfs.Field
-	record func(pcommon.Timestamp, int64)
+	field   cgroupfs.Field
+	record  func(pcommon.Timestamp, int64)
+	enabled bool
 }
 
 func newMetricsScraper(cfg *Config, set receiver.Settings) *metricsScraper {
 	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set)
-	return &metricsScraper{
+	m := cfg.Metrics
+	s := &metricsScraper{
 		logger:    set.Logger,
 		mb:        mb,
 		rb:        mb.NewResourceBuilder(),
@@ -76,24 +79,27 @@ func newMetricsScraper(cfg *Config, set receiver.Settings) *metricsScraper {
 		readings:  make(map[string]uint64),
 		now:       time.Now,
 		plain: []plainMetric{
-			{cgroupfs.Usage, mb.RecordCgroupMemoryUsageDataPoint},
-			{cgroupfs.WorkingSet, mb.RecordCgroupMemoryWorkingSetDataPoint},
-			{cgroupfs.Limit, mb.RecordCgroupMemoryLimitDataPoint},
-			{cgroupfs.PeakLifetime, mb.RecordCgroupMemoryPeakLifetimeDataPoint},
-			{cgroupfs.Anon, mb.RecordCgroupMemoryAnonDataPoint},
-			{cgroupfs.File, mb.RecordCgroupMemoryFileDataPoint},
-			{cgroupfs.ActiveFile, mb.RecordCgroupMemoryActiveFileDataPoint},
-			{cgroupfs.InactiveFile, mb.RecordCgroupMemoryInactiveFileDataPoint},
-			{cgroupfs.Shmem, mb.RecordCgroupMemoryShmemDataPoint},
-			{cgroupfs.Failcnt, mb.RecordCgroupMemoryFailcntDataPoint},
-			{cgroupfs.OOMKills, mb.RecordCgroupMemoryOomKillsDataPoint},
-			{cgroupfs.MappedFile, mb.RecordCgroupMemoryMappedFileDataPoint},
-			{cgroupfs.Kernel, mb.RecordCgroupMemoryKernelDataPoint},
-			{cgroupfs.Sock, mb.RecordCgroupMemorySockDataPoint},
-			{cgroupfs.Slab, mb.RecordCgroupMemorySlabDataPoint},
-			{cgroupfs.Swap, mb.RecordCgroupMemorySwapDataPoint},
+			{cgroupfs.Usage, mb.RecordCgroupMemoryUsageDataPoint, m.CgroupMemoryUsage.Enabled},
+			{cgroupfs.WorkingSet, mb.RecordCgroupMemoryWorkingSetDataPoint, m.CgroupMemoryWorkingSet.Enabled},
+			{cgroupfs.Limit, mb.RecordCgroupMemoryLimitDataPoint, m.CgroupMemoryLimit.Enabled},
+			{cgroupfs.PeakLifetime, mb.RecordCgroupMemoryPeakLifetimeDataPoint, m.CgroupMemoryPeakLifetime.Enabled},
+			{cgroupfs.Anon, mb.RecordCgroupMemoryAnonDataPoint, m.CgroupMemoryAnon.Enabled},
+			{cgroupfs.File, mb.RecordCgroupMemoryFileDataPoint, m.CgroupMemoryFile.Enabled},
+			{cgroupfs.ActiveFile, mb.RecordCgroupMemoryActiveFileDataPoint, m.CgroupMemoryActiveFile.Enabled},
+			{cgroupfs.InactiveFile, mb.RecordCgroupMemoryInactiveFileDataPoint, m.CgroupMemoryInactiveFile.Enabled},
+			{cgroupfs.Shmem, mb.RecordCgroupMemoryShmemDataPoint, m.CgroupMemoryShmem.Enabled},
+			{cgroupfs.Failcnt, mb.RecordCgroupMemoryFailcntDataPoint, m.CgroupMemoryFailcnt.Enabled},
+			{cgroupfs.OOMKills, mb.RecordCgroupMemoryOomKillsDataPoint, m.CgroupMemoryOomKills.Enabled},
+			{cgroupfs.MappedFile, mb.RecordCgroupMemoryMappedFileDataPoint, m.CgroupMemoryMappedFile.Enabled},
+			{cgroupfs.Kernel, mb.RecordCgroupMemoryKernelDataPoint, m.CgroupMemoryKernel.Enabled},
+			{cgroupfs.Sock, mb.RecordCgroupMemorySockDataPoint, m.CgroupMemorySock.Enabled},
+			{cgroupfs.Slab, mb.RecordCgroupMemorySlabDataPoint, m.CgroupMemorySlab.Enabled},
+			{cgroupfs.Swap, mb.RecordCgroupMemorySwapDataPoint, m.CgroupMemorySwap.Enabled},
 		},
 	}
+	// Only the enabled ones are visited per sample.
+	s.plain = slices.DeleteFunc(s.plain, func(p plainMetric) bool { return !p.enabled })
+	return s
 }
 
 func (s *metricsScraper) bind(reg *registry.Registry, tb *metadata.TelemetryBuilder) {
