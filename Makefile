@@ -174,8 +174,8 @@ test: deps check-generate check-format vet lint rules cross unit fuzz-short soak
 ## setups, and kill -> OOM record latency over 30 real OOM kills
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
-	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkScrape -benchmem ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkScrape -benchmem ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/

@@ -3,9 +3,11 @@ package cgroupfs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,7 +38,21 @@ type Cgroup struct {
 	// peakFD is the descriptor of the peak file when it is reset after each
 	// read (-1 otherwise): see PeakResets.
 	peakFD int
+
+	// The limit read last, while a LimitWatch follows the limit file
+	// (limitWatched): limitStale is set until the first read and again by
+	// a write; limitVal (under limitMu) is the limit, or noLimit.
+	watch        *LimitWatch
+	limitWd      int32
+	limitWatched atomic.Bool
+	limitStale   atomic.Bool
+	limitMu      sync.Mutex
+	limitVal     uint64
 }
+
+// noLimit is the cached limit of a cgroup without one (no limit comes near
+// 2^64: see v1Unlimited).
+const noLimit = math.MaxUint64
 
 // resetValue is written to a peak file to reset it. The kernel ignores what
 // is written (v1 resets the watermark to the current usage, v2 6.12+ the
@@ -53,8 +69,15 @@ var resetValue = []byte("0")
 // WithPeakReset (its reset is global). Where the kernel or a read-only
 // mount refuses it, the peak stays the lifetime peak (see PeakResets).
 func Open(h Hierarchy, path string, opt Optional) (*Cgroup, error) {
+	return OpenWatched(h, path, opt, nil)
+}
+
+// OpenWatched is Open with the cgroup's limit file followed by w (nil:
+// not followed), so that Read reads the limit only after it was written.
+func OpenWatched(h Hierarchy, path string, opt Optional, w *LimitWatch) (*Cgroup, error) {
 	dir := h.Abs(path)
 	c := &Cgroup{path: path, specs: specsFor(h.Version), peakFD: -1}
+	c.limitStale.Store(true)
 	c.fds = make([]int, len(c.specs))
 	for i := range c.fds {
 		c.fds[i] = -1 // before any open: Close on failure must not close fd 0
@@ -83,6 +106,15 @@ func Open(h Hierarchy, path string, opt Optional) (*Cgroup, error) {
 				return nil, fmt.Errorf("cgroup %s: %w (no %s)", path, ErrNotAccounted, spec.name)
 			}
 			return nil, &FileError{Path: path, File: spec.name, Err: err}
+		}
+	}
+	if w != nil {
+		for i, spec := range c.specs {
+			// Watched before the first read, so no write goes unseen.
+			if spec.limit && c.fds[i] >= 0 && w.add(c, filepath.Join(dir, spec.name)) {
+				c.watch = w
+				c.limitWatched.Store(true)
+			}
 		}
 	}
 	return c, nil
@@ -133,6 +165,11 @@ func (c *Cgroup) Path() string { return c.path }
 func (c *Cgroup) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.watch != nil {
+		c.watch.remove(c)
+		c.watch = nil
+		c.limitWatched.Store(false)
+	}
 	for i, fd := range c.fds {
 		if fd >= 0 {
 			_ = unix.Close(fd)
@@ -169,16 +206,18 @@ func (r *Reader) Read(c *Cgroup, now time.Time, s *Sample) error {
 		if fd == -1 {
 			continue // not on this kernel, or not asked for
 		}
-		b, err := r.file(c, i)
+		var err error
+		if c.specs[i].limit && c.limitWatched.Load() {
+			err = r.limit(c, i, s)
+		} else {
+			err = r.parse(c, i, s)
+		}
 		if errors.Is(err, ErrVanished) {
 			return err
 		}
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		if err := c.specs[i].parse(b, s); err != nil {
-			errs = append(errs, &FileError{Path: c.path, File: c.specs[i].name, Err: err})
+			continue // a peak not read is not reset either
 		}
 		if fd == c.peakFD {
 			if _, err := unix.Pwrite(fd, resetValue, 0); err != nil {
@@ -192,6 +231,43 @@ func (r *Reader) Read(c *Cgroup, now time.Time, s *Sample) error {
 	}
 	s.deriveWorkingSet()
 	return errors.Join(errs...)
+}
+
+// parse reads the i-th memory file of c into s.
+func (r *Reader) parse(c *Cgroup, i int, s *Sample) error {
+	b, err := r.file(c, i)
+	if err != nil {
+		return err
+	}
+	if err := c.specs[i].parse(b, s); err != nil {
+		return &FileError{Path: c.path, File: c.specs[i].name, Err: err}
+	}
+	return nil
+}
+
+// limit fills in the limit of c, the i-th file, which a LimitWatch
+// follows: the value read last while nobody wrote the file since, or a
+// fresh reading. The cache's lock makes a concurrent Read wait for a
+// reading in progress rather than take the value it replaces.
+func (r *Reader) limit(c *Cgroup, i int, s *Sample) error {
+	c.limitMu.Lock()
+	defer c.limitMu.Unlock()
+	if !c.limitStale.Load() {
+		if c.limitVal != noLimit {
+			s.Set(Limit, c.limitVal)
+		}
+		return nil
+	}
+	c.limitStale.Store(false) // before the read: a write from now on is seen
+	if err := r.parse(c, i, s); err != nil {
+		c.limitStale.Store(true)
+		return err
+	}
+	c.limitVal = noLimit
+	if v, ok := s.Get(Limit); ok {
+		c.limitVal = v
+	}
+	return nil
 }
 
 // Counters reads only the failcnt and oom_kills counters of c into s (v2

@@ -37,13 +37,16 @@ type fileSpec struct {
 	// counters marks the file of the failcnt and oom_kills counters that
 	// Reader.Counters reads alone.
 	counters bool
-	parse    func(b []byte, s *Sample) error
+	// limit marks the limit file, which a LimitWatch lets Read skip while
+	// nobody wrote it.
+	limit bool
+	parse func(b []byte, s *Sample) error
 }
 
 // The file sets are fixed per version; the order is the read order.
 var v1Files = []fileSpec{
 	{name: "memory.usage_in_bytes", required: true, parse: single(Usage)},
-	{name: "memory.limit_in_bytes", parse: limit},
+	{name: "memory.limit_in_bytes", limit: true, parse: limit},
 	{name: "memory.max_usage_in_bytes", peak: true, parse: single(Peak)},
 	{name: "memory.failcnt", counters: true, parse: single(Failcnt)},
 	{name: "memory.stat", parse: v1Stat},
@@ -53,7 +56,7 @@ var v1Files = []fileSpec{
 
 var v2Files = []fileSpec{
 	{name: "memory.current", required: true, parse: single(Usage)},
-	{name: "memory.max", parse: limit},
+	{name: "memory.max", limit: true, parse: limit},
 	{name: "memory.peak", peak: true, parse: single(Peak)},
 	{name: "memory.stat", parse: v2Stat},
 	// memory.events is hierarchical (a pod counts its containers' limit

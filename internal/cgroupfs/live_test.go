@@ -2,6 +2,7 @@ package cgroupfs_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -118,4 +119,60 @@ func TestUsageOnly(t *testing.T) {
 	require.Eventually(t, func() bool { return os.Remove(cg.Dir) == nil }, 10*time.Second, 20*time.Millisecond)
 	_, err = r.Usage(c)
 	assert.ErrorIs(t, err, cgroupfs.ErrVanished)
+}
+
+// TestLimitWatchLive: with a LimitWatch, a Read takes the limit read last
+// until the limit file is written, and reads it again after Changes; a
+// limit removed and set again, and a cgroup removed, are followed too.
+func TestLimitWatchLive(t *testing.T) {
+	env := cgrouptest.Require(t)
+	cg := env.NewCgroup(t, "oomsight-cgroupfs-limitwatch")
+	cg.SetLimit(t, 64<<20)
+	w := cgroupfs.NewLimitWatch()
+	defer w.Close()
+	c, err := cgroupfs.OpenWatched(env.Hierarchy, cg.Path, 0, w)
+	require.NoError(t, err)
+	defer c.Close()
+	r := cgroupfs.NewReader()
+	limit := func() (uint64, bool) {
+		var s cgroupfs.Sample
+		require.NoError(t, r.Read(c, time.Now(), &s))
+		return s.Get(cgroupfs.Limit)
+	}
+	v, ok := limit()
+	require.True(t, ok)
+	require.Equal(t, uint64(64<<20), v)
+
+	cg.SetLimit(t, 96<<20)
+	v, _ = limit()
+	assert.Equal(t, uint64(64<<20), v, "not read again before Changes: the file was not re-read")
+	w.Changes()
+	v, _ = limit()
+	assert.Equal(t, uint64(96<<20), v, "read again after the write")
+	w.Changes()
+	v, _ = limit()
+	assert.Equal(t, uint64(96<<20), v)
+
+	if env.Hierarchy.Version == cgroupfs.V1 {
+		// memory+swap first: the memory limit may not exceed it.
+		if _, err := os.Stat(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes")); err == nil {
+			require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o644))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.limit_in_bytes"), []byte("-1"), 0o644))
+	} else {
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.max"), []byte("max"), 0o644))
+	}
+	w.Changes()
+	_, ok = limit()
+	assert.False(t, ok, "no limit")
+	cg.SetLimit(t, 32<<20)
+	w.Changes()
+	v, ok = limit()
+	assert.True(t, ok)
+	assert.Equal(t, uint64(32<<20), v)
+
+	require.NoError(t, os.Remove(cg.Dir))
+	w.Changes()
+	var s cgroupfs.Sample
+	assert.ErrorIs(t, r.Read(c, time.Now(), &s), cgroupfs.ErrVanished)
 }

@@ -91,6 +91,9 @@ type Registry struct {
 	retry   map[string]struct{}
 	treeMu  sync.Mutex // the tree is not safe for concurrent use
 	tree    *discovery.Tree
+	// limits follows writes to the limit files, so that a full sample
+	// reads a limit only after it changed.
+	limits *cgroupfs.LimitWatch
 	// departed keeps the flight recorders of removed cgroups for Keep.
 	departed map[string]departed
 }
@@ -112,9 +115,16 @@ func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional, 
 		ignored:  make(map[string]bool),
 		retry:    make(map[string]struct{}),
 		tree:     discovery.NewTree(h.Dir, filter),
+		limits:   cgroupfs.NewLimitWatch(),
 		departed: make(map[string]departed),
 	}
 }
+
+// LimitChanges takes the writes to limit files made until now, so that
+// the next reads of the cgroups concerned read their limits again (see
+// cgroupfs.LimitWatch). Refresh calls it; a reader outside the scrape
+// calls it before reading.
+func (r *Registry) LimitChanges() { r.limits.Changes() }
 
 // Hierarchy is the memory hierarchy the registry covers.
 func (r *Registry) Hierarchy() cgroupfs.Hierarchy { return r.h }
@@ -130,6 +140,7 @@ func (r *Registry) Hierarchy() cgroupfs.Hierarchy { return r.h }
 // error is returned with the changes that were made; the cgroups below a
 // directory that could not be listed stay.
 func (r *Registry) Refresh() (Changes, error) {
+	r.limits.Changes()
 	r.treeMu.Lock()
 	d, err := r.tree.Sync()
 	r.treeMu.Unlock()
@@ -183,7 +194,7 @@ func (r *Registry) Refresh() (Changes, error) {
 		if ignored && !d.Full {
 			continue
 		}
-		cg, err := cgroupfs.Open(r.h, p, r.opt)
+		cg, err := cgroupfs.OpenWatched(r.h, p, r.opt, r.limits)
 		delete(r.retry, p)
 		switch {
 		case err == nil:
@@ -328,4 +339,5 @@ func (r *Registry) Close() {
 	r.treeMu.Lock()
 	r.tree.Close()
 	r.treeMu.Unlock()
+	r.limits.Close()
 }

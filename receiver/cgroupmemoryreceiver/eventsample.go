@@ -97,6 +97,7 @@ func (s *eventSampler) on(path string, k events.Kind) {
 	if !e.EventDue(now, urgent) {
 		return
 	}
+	s.reg.LimitChanges() // a limit written since the last collection is read again
 	err := s.reader.Read(e.Cgroup, now, &s.sample)
 	if errors.Is(err, cgroupfs.ErrVanished) {
 		return

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
@@ -159,4 +160,45 @@ func TestFastPassOnlyWhenFaster(t *testing.T) {
 		assert.Equal(t, !c.on && c.sampling > 0, said == 1, "sampling %s, collection %s: %d messages", c.sampling, c.collection, said)
 		require.NoError(t, rcv.Shutdown(context.Background()))
 	}
+}
+
+// TestLimitChangeFollowed: a limit is read again only after it was
+// written, and a write by anyone (here the host, while the receiver reads
+// through a read-only mount as the restricted DaemonSet does) shows in the
+// next collection: raised, removed, set again.
+func TestLimitChangeFollowed(t *testing.T) {
+	env := cgrouptest.Require(t)
+	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-limitchange-%d", os.Getpid()))
+	cg.SetLimit(t, 64<<20)
+	cfg := createDefaultConfig().(*Config)
+	cfg.CollectionInterval = 100 * time.Millisecond
+	cfg.RootPath = cgrouptest.ReadOnlyMount(t, env.Hierarchy.Dir)
+	cfg.Include = []string{cg.Path}
+	sink := startMetricsReceiver(t, cfg, receivertest.NewNopSettings(metadata.Type))
+
+	limitIs := func(want int64, what string) {
+		t.Helper()
+		var v map[string]int64
+		require.Eventually(t, func() bool {
+			v = latest(sink, cg.Path)
+			l, ok := v["cgroup.memory.limit"]
+			if want < 0 {
+				return v != nil && !ok
+			}
+			return l == want
+		}, 5*time.Second, 20*time.Millisecond, "%s: %v", what, v)
+	}
+	limitIs(64<<20, "the first limit")
+	cg.SetLimit(t, 96<<20)
+	limitIs(96<<20, "raised")
+	unlimited, file := "-1", "memory.limit_in_bytes"
+	if env.Hierarchy.Version == cgroupfs.V2 {
+		unlimited, file = "max", "memory.max"
+	} else if _, err := os.Stat(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes")); err == nil {
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, file), []byte(unlimited), 0o644))
+	limitIs(-1, "removed")
+	cg.SetLimit(t, 32<<20)
+	limitIs(32<<20, "set again")
 }
