@@ -170,7 +170,7 @@ test: deps check-generate check-format vet lint rules cross unit fuzz-short soak
 ## bench: every BENCH figure of the README (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
 ## 1000 real cgroups, discovery, the fast pass, a cgroup pinned at its
-## limit, the distribution's CPU and RSS on 1000 cgroups for 60 s in two
+## limit, the distribution's CPU and RSS on 1000 cgroups for 60 s in three
 ## setups, and kill -> OOM record latency over 30 real OOM kills
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
