@@ -57,8 +57,21 @@ type Recorder struct {
 
 // New returns an empty recorder whose buckets are the sampling interval, or
 // MinBucket when that is shorter (or the fast pass is off).
+//
+// Its rings are written through at once, so that their pages are resident
+// from the start: the process's RSS is then its steady state within the
+// first collection (Size bytes per cgroup), instead of creeping up for the
+// first minute as the rings fill, which would look like a leak and hide
+// what a memory limit must allow for.
 func New(sampling time.Duration) *Recorder {
-	return &Recorder{bucket: int64(max(sampling, MinBucket))}
+	r := &Recorder{bucket: int64(max(sampling, MinBucket))}
+	for i := range r.p {
+		r.p[i] = point{}
+	}
+	for i := range r.full {
+		r.full[i] = Full{}
+	}
+	return r
 }
 
 // Add records a usage sample taken at t (unix ns, never negative). Samples

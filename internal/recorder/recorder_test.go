@@ -1,6 +1,9 @@
 package recorder
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +103,37 @@ func BenchmarkAdd(b *testing.B) {
 			r.Add(t, uint64(i))
 		}
 	}
+}
+
+// TestResidentFromStart: a new recorder's rings are resident at once, so
+// that filling them (a minute of samples) does not grow the process's RSS,
+// which would look like a leak (BENCH rss's growth figure).
+func TestResidentFromStart(t *testing.T) {
+	rss := func() int64 {
+		b, err := os.ReadFile("/proc/self/status")
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 10, 64)
+				require.NoError(t, err)
+				return kb << 10
+			}
+		}
+		t.Fatal("no VmRSS in /proc/self/status")
+		return 0
+	}
+	recs := make([]*Recorder, 1000)
+	for i := range recs {
+		recs[i] = New(100 * time.Millisecond)
+	}
+	before := rss()
+	t0 := int64(time.Hour)
+	for k := range Points + FullPoints {
+		for _, r := range recs {
+			r.AddFull(Full{T: t0 + int64(k)*int64(100*time.Millisecond), Usage: 5})
+		}
+	}
+	grown := rss() - before
+	// Filling 1000 untouched recorders would add about 1000 × Size bytes.
+	assert.Less(t, grown, int64(Size)*1000/10, "RSS grew by %d bytes while the rings filled", grown)
 }
