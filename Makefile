@@ -176,7 +176,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
-	$(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/e2e/

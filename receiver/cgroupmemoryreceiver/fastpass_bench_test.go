@@ -14,10 +14,10 @@ import (
 // BenchmarkFastPass measures the fast pass as the receiver runs it — one
 // pread of memory.usage_in_bytes (v1) or memory.current (v2) per cgroup on a
 // held descriptor, the interval peak and the flight recorder updated — over
-// 100 real child memory cgroups each charged with 1 MiB.
+// N real child memory cgroups each charged with 1 MiB (benchCgroups).
 func BenchmarkFastPass(b *testing.B) {
 	env := cgrouptest.Require(b)
-	const n = 100
+	n := benchCgroups(b)
 	parent := env.Many(b, fmt.Sprintf("oomsight-bench-fast-%d", os.Getpid()), n, 1024)
 	f, err := discovery.NewFilter([]string{parent.Path + "/*"}, nil)
 	if err != nil {
