@@ -281,12 +281,8 @@ func (r *Reader) Counters(c *Cgroup, s *Sample) error {
 		if !c.specs[i].counters || fd == -1 {
 			continue
 		}
-		b, err := r.file(c, i)
-		if err != nil {
+		if err := r.parse(c, i, s); err != nil {
 			return err
-		}
-		if err := c.specs[i].parse(b, s); err != nil {
-			return &FileError{Path: c.path, File: c.specs[i].name, Err: err}
 		}
 	}
 	return nil
