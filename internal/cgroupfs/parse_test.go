@@ -163,6 +163,18 @@ func FuzzKeyValues(f *testing.F) {
 				}
 			}
 		}
+		// With a prefix: only keys that have it, each one a key of the
+		// whole file too.
+		kv := KeyValues{Data: b, Prefix: "total_"}
+		for kv.Next() {
+			k := string(kv.Key())
+			if !strings.HasPrefix(k, "total_") {
+				t.Fatalf("key %q without the prefix from %q", k, b)
+			}
+			if _, ok := m[k]; !ok {
+				t.Fatalf("key %q not among the whole file's keys from %q", k, b)
+			}
+		}
 		var s Sample
 		_ = v1Stat(b, &s)
 		_ = v2Stat(b, &s)
