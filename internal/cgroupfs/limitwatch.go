@@ -97,13 +97,14 @@ func (w *LimitWatch) Changes() {
 				}
 				continue
 			}
+			gone := ev.Mask&unix.IN_IGNORED != 0 // the file is gone, and its watch with it
 			for _, c := range w.wds[ev.Wd] {
 				c.limitStale.Store(true)
-				if ev.Mask&unix.IN_IGNORED != 0 {
-					c.limitWatched.Store(false) // the file is gone, and its watch with it
+				if gone {
+					c.limitWatched.Store(false)
 				}
 			}
-			if ev.Mask&unix.IN_IGNORED != 0 {
+			if gone {
 				delete(w.wds, ev.Wd)
 			}
 		}

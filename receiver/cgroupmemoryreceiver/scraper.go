@@ -49,10 +49,9 @@ type metricsScraper struct {
 	// a cgroup whose watermark cannot be reset was reported.
 	peakReset, peakResetWarned bool
 	news                       []error // files that newly failed in this scrape
-	// cut says the scrape's deadline left unread cgroups out (unread of
-	// them); resume is where in the registry's order the next scrape starts.
-	cut            error
-	unread, resume int
+	// resume is where in the registry's order the next scrape starts
+	// (after a scrape cut by its deadline, with the cgroups it left out).
+	resume int
 	// kills books the oom_kill counters read by each collection; counts
 	// are the OOM records per victim cgroup, exported with each collection.
 	kills    *killWatch
@@ -178,9 +177,9 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		}
 		clear(s.readings)
 	}
+	var cut error
 	if unread > 0 {
-		s.cut = fmt.Errorf("scrape deadline passed with %d of %d cgroups not read (raise timeout, or collection_interval); they are read first next time: %w", unread, len(s.entries), ctx.Err())
-		s.unread = unread
+		cut = fmt.Errorf("scrape deadline passed with %d of %d cgroups not read (raise timeout, or collection_interval); they are read first next time: %w", unread, len(s.entries), ctx.Err())
 	}
 	if s.counts != nil {
 		s.counts.emit(s.mb, pcommon.NewTimestampFromTime(s.now()))
@@ -195,7 +194,7 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			s.tb.CgroupmemoryReadErrors.Add(ctx, readErrors)
 		}
 	}
-	return s.mb.Emit(), s.partial()
+	return s.mb.Emit(), s.partial(cut, unread)
 }
 
 // noteFailures logs each failing file of e once, until it reads again, and
@@ -220,18 +219,17 @@ func (s *metricsScraper) noteFailures(e *registry.Entry, err error) int64 {
 }
 
 // partial is the scrape's error: a scrapererror.PartialScrapeError for the
-// files that newly failed and the cgroups a passed deadline left unread
-// (the collector's scraper telemetry counts them and logs it), nil
-// otherwise. A file that stays unreadable is reported on the
+// files that newly failed and the unread cgroups a passed deadline left
+// out (cut says so; the collector's scraper telemetry counts them and logs
+// it), nil otherwise. A file that stays unreadable is reported on the
 // scrape where it started failing, not on every scrape.
-func (s *metricsScraper) partial() error {
-	if len(s.news) == 0 && s.cut == nil {
+func (s *metricsScraper) partial(cut error, unread int) error {
+	if len(s.news) == 0 && cut == nil {
 		return nil
 	}
-	err := scrapererror.NewPartialScrapeError(errors.Join(append(s.news, s.cut)...), len(s.news)+s.unread)
+	err := scrapererror.NewPartialScrapeError(errors.Join(append(s.news, cut)...), len(s.news)+unread)
 	clear(s.news)
 	s.news = s.news[:0]
-	s.cut, s.unread = nil, 0
 	return err
 }
 
