@@ -184,7 +184,7 @@ deploy: image
 ## test: everything CI runs
 test: deps check-generate check-format vet lint rules cross unit fuzz-short soak-short e2e-v2 deploy bench-short
 
-## bench: every BENCH figure of the README (needs root; about 5 minutes):
+## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
 ## 1000 real cgroups, discovery, the fast pass, a cgroup pinned at its
 ## limit, the distribution's CPU and RSS on 1000 cgroups for 60 s in three
