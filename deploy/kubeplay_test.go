@@ -21,10 +21,12 @@ import (
 
 	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/internal/otlptest"
+	"github.com/oomsight/oomsight/internal/version"
 )
 
-// agentImage is what `make image` builds and the DaemonSets name.
-const agentImage = "localhost/otelcol-oomsight:0.1.0"
+// agentImage is what `make image` builds and the DaemonSets name: tagged
+// with the release number of builder-config.yaml.
+const agentImage = "localhost/otelcol-oomsight:" + version.Version
 
 // podman runs podman with the harness's containers.conf (see newRuntime).
 type podman struct {

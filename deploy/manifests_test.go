@@ -182,6 +182,19 @@ func TestGOMEMLIMITFollowsTheLimit(t *testing.T) {
 	}
 }
 
+// TestAgentImageIsTheRelease: both agents run the image `make image` tags
+// with builder-config.yaml's dist.version, so that a release bump that
+// forgets the manifests fails here instead of deploying the old image.
+func TestAgentImageIsTheRelease(t *testing.T) {
+	sets := daemonSets(t)
+	require.Len(t, sets, 2)
+	for file, ds := range sets {
+		for _, c := range ds.Spec.Template.Spec.Containers {
+			assert.Equal(t, agentImage, c.Image, "%s: container %s", file, c.Name)
+		}
+	}
+}
+
 // TestAgentPrivileges: the default agent is privileged (for /dev/kmsg);
 // the restricted one has no privilege, no device, no capability, a
 // read-only cgroup tree and a non-root user. Both run on every node, with

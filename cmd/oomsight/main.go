@@ -8,11 +8,9 @@ import (
 	"io"
 	"os"
 	"runtime"
-)
 
-// version is the release of the oomsight tools; otelcol-oomsight carries
-// the same number (builder-config.yaml).
-const version = "0.1.0"
+	"github.com/oomsight/oomsight/internal/version"
+)
 
 const usage = `usage: oomsight <command>
 
@@ -41,7 +39,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "explain":
 		return explain(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "oomsight %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintf(stdout, "oomsight %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/oomsight/oomsight/internal/version"
 )
 
 const fixture = "../../testdata/v2/oom/trigger-victim.dmesg"
@@ -26,7 +28,7 @@ func TestRun(t *testing.T) {
 		code        int
 		out, errOut string
 	}{
-		{args: []string{"version"}, code: 0, out: "oomsight 0.1.0 (go"},
+		{args: []string{"version"}, code: 0, out: "oomsight " + version.Version + " (go"},
 		{args: []string{"help"}, code: 0, out: "usage: oomsight"},
 		{args: nil, code: 2, errOut: "usage: oomsight"},
 		{args: []string{"frobnicate"}, code: 2, errOut: `unknown command "frobnicate"`},

@@ -18,7 +18,7 @@ const (
 	MinBucket = 100 * time.Millisecond
 )
 
-// Size is the memory one Recorder holds, in bytes (the README's bound).
+// Size is the memory one Recorder holds, in bytes (the bound docs/design-peaks-and-kills.md states).
 const Size = Points*(8+8) + FullPoints*(6*8)
 
 // Full is one full sample: the memory files read at once.

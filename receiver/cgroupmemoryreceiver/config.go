@@ -18,8 +18,9 @@ import (
 // scrape of a busy node would not finish before the next one is due.
 const minInterval = 10 * time.Millisecond
 
-// Config is the cgroupmemory receiver's configuration (see the README's
-// configuration reference). Unknown keys are rejected by the collector.
+// Config is the cgroupmemory receiver's configuration (the receiver's
+// README is its reference: every key, default and error). Unknown keys
+// are rejected by the collector.
 type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
