@@ -67,6 +67,18 @@ func TestFilterErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `include[1]: bad glob "/bad/[a"`)
 	_, err = NewFilter(nil, []string{""})
 	assert.ErrorContains(t, err, "exclude[0]: empty glob")
+	// Paths start with "/": a glob that cannot match one is refused with
+	// the two ways to write it, not accepted to select nothing.
+	_, err = NewFilter([]string{"kubepods/**"}, nil)
+	assert.ErrorContains(t, err, `include[0]: glob "kubepods/**" matches no cgroup`)
+	assert.ErrorContains(t, err, `"/kubepods/**"`)
+	assert.ErrorContains(t, err, `"**/kubepods/**"`)
+	_, err = NewFilter(nil, []string{"/ok", "?system.slice"})
+	assert.ErrorContains(t, err, `exclude[1]: glob "?system.slice" matches no cgroup`)
+	for _, ok := range []string{"/kubepods/**", "**/kubepods*/**", "*/kubepods", "{/a,/b}", "[/]kubepods"} {
+		_, err = NewFilter([]string{ok}, nil)
+		assert.NoError(t, err, ok)
+	}
 }
 
 func TestWalkFixture(t *testing.T) {

@@ -119,9 +119,25 @@ func compile(key string, patterns []string) ([]glob.Glob, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: bad glob %q: %w", key, i, p, err)
 		}
+		if !mayMatchRooted(p) {
+			return nil, fmt.Errorf("%s[%d]: glob %q matches no cgroup: cgroup.path starts with \"/\" (write %q, or %q for any depth)",
+				key, i, p, "/"+p, "**/"+p)
+		}
 		out = append(out, g)
 	}
 	return out, nil
+}
+
+// mayMatchRooted reports whether a glob can match a path that starts with
+// "/", as every cgroup.path does. A glob that starts with a literal other
+// than "/", or with "?" (which never matches the separator), cannot: such a
+// setting would select nothing, or exclude nothing, without a word.
+func mayMatchRooted(p string) bool {
+	switch p[0] {
+	case '/', '*', '{', '[', '\\':
+		return true
+	}
+	return false
 }
 
 // Match reports whether the cgroup at path is selected.

@@ -33,9 +33,10 @@ func TestShippedConfigsValidate(t *testing.T) {
 func TestBadConfigNamesTheKey(t *testing.T) {
 	bin := distro(t)
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"unknown key":  {"root_pth: /sys/fs/cgroup", "root_pth"},
-		"bad glob":     {"include: ['/kubepods/[a']", "include[0]: bad glob"},
-		"too frequent": {"collection_interval: 1ms", "collection_interval: 1ms is below the minimum"},
+		"unknown key":   {"root_pth: /sys/fs/cgroup", "root_pth"},
+		"bad glob":      {"include: ['/kubepods/[a']", "include[0]: bad glob"},
+		"unrooted glob": {"exclude: ['system.slice/**']", `exclude[0]: glob "system.slice/**" matches no cgroup`},
+		"too frequent":  {"collection_interval: 1ms", "collection_interval: 1ms is below the minimum"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "config.yaml")
