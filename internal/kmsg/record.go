@@ -26,6 +26,10 @@ type Record struct {
 	HasMonotonic bool
 	// Time is the wall-clock time of the record, when known.
 	Time time.Time
+	// TimeZoneUnknown marks a Time read from a stamp without a zone
+	// (dmesg -T, syslog): its fields are the logging machine's local wall
+	// clock, held in UTC, and its offset from UTC is unknown.
+	TimeZoneUnknown bool
 	// Message is the record's text with the kernel's \xNN escapes decoded;
 	// one record can hold several lines (the 5.3–6.3 memcg stat dump).
 	Message string

@@ -344,6 +344,7 @@ func TestMarshalJSON(t *testing.T) {
 		"linux.oom.victim.total_vm", "linux.oom.victim.anon_rss", "linux.oom.victim.file_rss",
 		"linux.oom.victim.shmem_rss", "linux.oom.victim.pgtables", "linux.oom.victim.oom_score_adj",
 		"linux.oom.memcg.usage", "linux.oom.memcg.limit", "linux.oom.memcg.failcnt",
+		"linux.oom.memcg.swap.usage", // v2's swap line; its limit is unlimited, so left out
 		"linux.oom.memcg.stat", "linux.oom.tasks", "linux.oom.group_kill", "linux.oom.cause",
 		"linux.kmsg.seq", "cgroup.path", "k8s.pod.uid", "k8s.pod.qos_class", "container.id",
 		"container.runtime.name",

@@ -47,6 +47,9 @@ func (r *Report) Fields() []Field {
 		fs = append(fs, Field{"linux.oom.global", r.Global})
 	}
 	str("linux.oom.memcg", r.Memcg)
+	if r.MemcgInferred {
+		fs = append(fs, Field{"linux.oom.memcg.inferred", true})
+	}
 	str("linux.oom.task_memcg", r.TaskMemcg)
 	str("linux.oom.trigger.name", r.TriggerName)
 	num("linux.oom.trigger.pid", r.TriggerPID)
@@ -61,6 +64,12 @@ func (r *Report) Fields() []Field {
 	num("linux.oom.memcg.usage", r.MemcgUsage)
 	num("linux.oom.memcg.limit", r.MemcgLimit)
 	num("linux.oom.memcg.failcnt", r.MemcgFailcnt)
+	num("linux.oom.memcg.memsw.usage", r.MemswUsage)
+	num("linux.oom.memcg.memsw.limit", r.MemswLimit)
+	num("linux.oom.memcg.swap.usage", r.SwapUsage)
+	num("linux.oom.memcg.swap.limit", r.SwapLimit)
+	num("linux.oom.memcg.kmem.usage", r.KmemUsage)
+	num("linux.oom.memcg.kmem.limit", r.KmemLimit)
 	if len(r.MemcgStat) > 0 {
 		fs = append(fs, Field{"linux.oom.memcg.stat", r.MemcgStat})
 	}
@@ -76,6 +85,7 @@ func (r *Report) Fields() []Field {
 		}
 	}
 	fs = append(fs, Field{"linux.oom.group_kill", r.GroupKill})
+	num("linux.oom.shared_with.pid", r.SharedWith)
 	cause := r.Cause
 	if cause == "" {
 		cause = CauseUnknown
@@ -122,7 +132,17 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	if err := write("body", r.Body()); err != nil {
 		return nil, err
 	}
-	if !r.Time.IsZero() {
+	switch {
+	case r.Time.IsZero():
+	case r.TimeZoneUnknown:
+		// ISO 8601 local time: no offset, because the log gave none.
+		if err := write("time", r.Time.Format("2006-01-02T15:04:05.999999999")); err != nil {
+			return nil, err
+		}
+		if err := write("time.utc_offset", "unknown"); err != nil {
+			return nil, err
+		}
+	default:
 		if err := write("time", r.Time.Format(time.RFC3339Nano)); err != nil {
 			return nil, err
 		}

@@ -23,6 +23,10 @@ type Report struct {
 	Seq       *uint64
 	Monotonic *time.Duration
 	Time      time.Time
+	// TimeZoneUnknown: Time came from a stamp without a zone (dmesg -T,
+	// syslog) and no UTC offset was given; its fields are the logging
+	// machine's local wall clock, held in UTC.
+	TimeZoneUnknown bool
 
 	// The victim.
 	PID  int
@@ -39,6 +43,11 @@ type Report struct {
 	// Memcg is the cgroup whose limit was hit; TaskMemcg the victim's.
 	Memcg     string
 	TaskMemcg string
+	// MemcgInferred: the report was cut before the lines that name the
+	// limiting cgroup, and Memcg is the first stat dump's cgroup, which
+	// kernels up to 5.2 print for the limiting cgroup and then for each of
+	// its descendants.
+	MemcgInferred bool
 
 	// The allocating task that ran into the limit (may be a thread id).
 	TriggerName string
@@ -50,11 +59,16 @@ type Report struct {
 	TotalVM, AnonRSS, FileRSS, ShmemRSS, PgTables *int64
 	OOMScoreAdj                                   *int64
 
-	// Memcg counters: usage and limit in bytes, failcnt a count. KmemUsage
-	// is the v1 kmem counter (bytes), used as the kernel-memory amount
-	// when the v1 stat dump has none.
+	// Memcg counters: usage and limit in bytes, failcnt a count. A limit
+	// the kernel printed as its counter maximum (no limit) is nil.
 	MemcgUsage, MemcgLimit, MemcgFailcnt *int64
-	KmemUsage                            *int64
+	// MemswUsage and MemswLimit are v1's memory+swap counter, SwapUsage
+	// and SwapLimit v2's swap counter, KmemUsage and KmemLimit v1's kmem
+	// counter (the kernel-memory amount when the v1 stat dump has none);
+	// bytes.
+	MemswUsage, MemswLimit *int64
+	SwapUsage, SwapLimit   *int64
+	KmemUsage, KmemLimit   *int64
 	// MemcgStat is the "Memory cgroup stats for" dump with the keys as
 	// printed (v1 or v2); the ≤4.19 one-line "cache:0KB" form in bytes.
 	MemcgStat map[string]int64
@@ -72,6 +86,9 @@ type Report struct {
 	TasksElsewhere bool
 	// GroupKill marks a kill of a whole cgroup because of memory.oom.group.
 	GroupKill bool
+	// SharedWith is the victim whose memory this process shared, killed
+	// with it ("Kill process P (comm) sharing same memory", up to 4.x).
+	SharedWith *int64
 
 	// Cause says what filled the limit: anon, shmem, file, kernel or
 	// unknown; CauseBytes how much of it there was.
