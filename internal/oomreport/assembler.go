@@ -252,151 +252,13 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		}
 	}
 
-	if m := reInvoked.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.restart(out)
-		c.triggerName = commOf(m[1])
-		if g := reGFP.FindStringSubmatch(m[2]); g != nil {
-			c.gfpMask = g[1]
-		}
-		if o := reOrder.FindStringSubmatch(m[2]); o != nil {
-			c.order = ptr(atoi64(o[1]))
-		}
-		return out
-	}
-	if m := reCPU.FindStringSubmatch(trimmed); m != nil {
-		return a.trigger(m[2], m[3], out)
-	}
-	if m := rePidComm.FindStringSubmatch(trimmed); m != nil {
-		return a.trigger(m[1], m[2], out)
-	}
-	if m := reUsage.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		usage, limit := ptr(atoi64(m[2])*1024), limitOf(m[3])
-		switch m[1] {
-		case "memory":
-			c.usage, c.limit, c.failcnt = usage, limit, ptr(atoi64(m[4]))
-			c.sawUsage = true
-		case "memory+swap":
-			c.memsw = usageLine{usage, limit}
-		case "kmem":
-			c.kmem = usageLine{usage, limit}
-		case "swap":
-			c.swap = usageLine{usage, limit}
-		}
-		a.mode = modeNone
-		return out
-	}
-	if m := reStatsFor.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		if c.stat == nil {
-			c.stat, c.statPath = map[string]int64{}, m[1]
-			c.statInferred = m[2] != "" && !c.sawUsage
-		}
-		a.mode = modeStats
-		if m[2] != "" {
-			// ≤4.19: one line per cgroup of the subtree, each with its
-			// local counters; their sum is what the limit saw.
-			a.mode = modeNone
-			for _, kv := range reStatKB.FindAllStringSubmatch(m[2], -1) {
-				c.stat[kv[1]] += atoi64(kv[2]) * 1024
+	for _, ru := range rules {
+		if m := ru.match(trimmed); m != nil {
+			if ru.on == nil {
+				return out
 			}
+			return ru.on(a, r, m, trimmed, out)
 		}
-		return out
-	}
-	if reTasksState.MatchString(trimmed) {
-		out, _ = a.fresh(out)
-		a.mode, a.cols = modeTasks, nil
-		return out
-	}
-	if m := reTaskHeader.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		a.mode, a.cols = modeTasks, taskColumns(m[1])
-		c.tasks = nil
-		return out
-	}
-	if m := reSummary.FindStringSubmatch(trimmed); m != nil {
-		return a.summary(trimmed, m[1], out)
-	}
-	if reSkip.MatchString(trimmed) {
-		// The victim was already dying: the kernel killed nobody, so the
-		// report in progress ends without a record.
-		if a.ctx != nil {
-			a.ctx.killed = true
-		}
-		a.mode = modeNone
-		return out
-	}
-	if k, ok := parseKilled(trimmed); ok {
-		return a.kill(r, k, out)
-	}
-	if m := reKillOld.FindStringSubmatch(trimmed); m != nil {
-		pid, _ := strconv.Atoi(m[2])
-		var c *draft
-		if a.ctx != nil && !a.ctx.killed && (a.ctx.oldVictim != nil || (a.ctx.hasSummary && a.ctx.sumPID != pid)) {
-			// The context names another victim: it was a report of its
-			// own whose kill line never came.
-			out, c = a.restart(out)
-		} else {
-			out, c = a.fresh(out)
-		}
-		c.oldVictim = &killLine{prefix: m[1], pid: pid, comm: m[3]}
-		a.mode = modeNone
-		return out
-	}
-	if m := reTaskIn.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
-		return out
-	}
-	if m := reLimitReached.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.memcg, c.taskIn = m[1], true
-		return out
-	}
-	if m := reTaskInStart.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.taskMemcg, c.taskIn, c.taskInOpen = m[1], true, true
-		return out
-	}
-	if m := reLimitOf.FindStringSubmatch(trimmed); m != nil {
-		if a.ctx != nil && a.ctx.taskInOpen {
-			a.ctx.memcg, a.ctx.taskInOpen = m[1], false
-		}
-		return out
-	}
-	if m := reKillShared.FindStringSubmatch(trimmed); m != nil {
-		return a.shared(r, m[1], m[2], out)
-	}
-	if m := reGroup.FindStringSubmatch(trimmed); m != nil {
-		// A group line whose first kill was already released (Idle) or
-		// lost: the kills that follow are still group kills.
-		if a.ctx != nil {
-			a.ctx.group = m[1]
-			if a.ctx.groupPIDs == nil {
-				a.ctx.groupPIDs = map[int]bool{}
-				if v := a.ctx.victim; v != nil {
-					a.ctx.groupPIDs[v.PID] = true // reported already, alone
-				}
-			}
-		}
-		return out
-	}
-	if m := reMemInfo.FindStringSubmatch(trimmed); m != nil {
-		a.mode = modeNone
-		return out
-	}
-	if m := reRAM.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.ram = ptr(atoi64(m[1]) * a.pageSize)
-		return out
 	}
 	if a.ctx == nil || a.ctx.killed {
 		return out
@@ -417,13 +279,10 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 }
 
 // known tells whether line is part of an OOM report (as opposed to an
-// unrelated record interleaved with it).
+// unrelated record interleaved with it): whether a rule matches it.
 func known(line string) bool {
-	for _, re := range [...]interface{ MatchString(string) bool }{
-		reInvoked, reCPU, rePidComm, reUsage, reStatsFor, reTasksState, reTaskHeader,
-		reSummary, reKilled, reKillOld, reKillShared, reTaskIn, reLimitReached, reTaskInStart, reReaper, reSkip,
-	} {
-		if re.MatchString(line) {
+	for _, ru := range rules {
+		if ru.match(line) != nil {
 			return true
 		}
 	}

@@ -104,15 +104,6 @@ var (
 // kill line since 2.6.32.
 const killPrefixes = `Memory cgroup out of memory|Out of memory \(oom_kill_allocating_task\)|Out of memory`
 
-// startRules are the report lines that begin with the kernel's own fixed
-// text. Behind a log prefix nobody knows, the first place one of them
-// matches is where the kernel's text begins.
-var startRules = []*regexp.Regexp{
-	reCPU, rePidComm, reUsage, reStatsFor, reTasksState, reTaskHeader,
-	reSummary, reKilled, reKillOld, reKillShared, reTaskIn, reLimitReached,
-	reGroup, reReaper, reSkip, reRAM, reMemInfo,
-}
-
 // isKernelLine tells whether s is a line of an OOM report that says what
 // it is by itself (as opposed to a stat line or a task row, which only
 // the line before them explains).
@@ -121,8 +112,8 @@ func isKernelLine(s string) bool {
 	if m := reInvoked.FindStringSubmatch(s); m != nil && plausibleComm(m[1]) {
 		return true
 	}
-	for _, re := range startRules {
-		if re.MatchString(s) {
+	for _, ru := range rules {
+		if ru.starts && ru.re.MatchString(s) {
 			return true
 		}
 	}
@@ -134,16 +125,16 @@ func isContextLine(s string) bool {
 	return reStatLine.MatchString(s) || reTaskRow.MatchString(s)
 }
 
-// kernelStart returns where in s, after a separator, a line of startRules
-// begins, or -1.
+// kernelStart returns where in s, after a separator, a line of the rules
+// that start with the kernel's fixed text begins, or -1.
 func kernelStart(s string) int {
 	for i := 1; i < len(s); i++ {
 		if !strings.ContainsRune(" \t]\"|,;:", rune(s[i-1])) || !strings.ContainsRune("oMOKkmsTtCP[0123456789", rune(s[i])) {
 			continue
 		}
 		rest := s[i:]
-		for _, re := range startRules {
-			if re.MatchString(rest) {
+		for _, ru := range rules {
+			if ru.starts && ru.re.MatchString(rest) {
 				return i
 			}
 		}
