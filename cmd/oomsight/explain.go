@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/oomsight/oomsight/internal/kmsg/text"
 	"github.com/oomsight/oomsight/internal/oomreport"
 )
 
@@ -57,14 +58,14 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "oomsight explain: --page-size %d: want a power of two of at least 4096 (4096, 16384, 65536)\n", *pageSize)
 		return 2
 	}
-	var text []oomreport.TextOption
+	var textOpts []text.Option
 	if *utcOffset != "" {
 		d, err := parseOffset(*utcOffset)
 		if err != nil {
 			fmt.Fprintf(stderr, "oomsight explain: --utc-offset %s: %v\n", *utcOffset, err)
 			return 2
 		}
-		text = append(text, oomreport.WithUTCOffset(d))
+		textOpts = append(textOpts, text.WithUTCOffset(d))
 	}
 	if len(files) > 1 {
 		fmt.Fprintf(stderr, "oomsight explain: one input at most, got %d: %s\n", len(files), strings.Join(files, " "))
@@ -92,7 +93,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	})
 	asm := oomreport.NewAssembler(opts...)
 	var reports []*oomreport.Report
-	for rec, err := range oomreport.Records(in, text...) {
+	for rec, err := range text.Records(in, oomreport.Lines, textOpts...) {
 		if err != nil {
 			fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, err)
 			return 2

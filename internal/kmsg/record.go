@@ -1,7 +1,7 @@
 // Package kmsg reads the kernel log: records from /dev/kmsg (or any file
-// in that format) with their sequence numbers and timestamps, and the text
+// in that format) with their sequence numbers and timestamps; the text
 // forms the kernel log takes elsewhere are turned into the same Record by
-// the line adapter of the OOM report package.
+// the subpackage text.
 package kmsg // import "github.com/oomsight/oomsight/internal/kmsg"
 
 import (

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oomsight/oomsight/internal/kmsg/text"
+
 	"github.com/oomsight/oomsight/internal/kmsg"
 )
 
@@ -163,7 +165,7 @@ func records(t *testing.T, path string) []kmsg.Record {
 	require.NoError(t, err)
 	defer f.Close()
 	var rs []kmsg.Record
-	for r, err := range Records(f) {
+	for r, err := range text.Records(f, Lines) {
 		require.NoError(t, err)
 		rs = append(rs, r)
 	}

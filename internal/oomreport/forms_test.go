@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/oomsight/oomsight/internal/kmsg"
+	"github.com/oomsight/oomsight/internal/kmsg/text"
 )
 
 // The tests in this file hold one case per form the kernel or a log tool
@@ -14,6 +17,11 @@ import (
 // history (mm/oom_kill.c, mm/memcontrol.c, lib/dump_stack.c). The lines
 // are written for the form; where a real line from a public report fits,
 // it is that line (testdata/oom/public-fragments.txt).
+
+// parseText reads one line with the kernel log text reader, as explain does.
+func parseText(line string, opts ...text.Option) (kmsg.Record, bool) {
+	return text.ParseLine(line, Lines, opts...)
+}
 
 // TestPrefixForms: every prefix a log tool puts before the kernel's text
 // comes off, whatever comes before it, and never leaks into the message.
@@ -59,7 +67,7 @@ func TestPrefixForms(t *testing.T) {
 		{name: "unknown header, no tag", line: "2023-08-17 17:29:27.402 | ip-10-0-1-2 | " + msg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, ok := ParseLine(tc.line)
+			r, ok := parseText(tc.line)
 			require.True(t, ok)
 			assert.Equal(t, msg, r.Message)
 			assert.Equal(t, tc.mono != 0, r.HasMonotonic)
@@ -73,11 +81,11 @@ func TestPrefixForms(t *testing.T) {
 // TestUTCOffset: a zone-less stamp is placed with --utc-offset; a stamp
 // with its own zone keeps it.
 func TestUTCOffset(t *testing.T) {
-	r, ok := ParseLine("[Thu Aug 17 17:29:27 2023] Out of memory: Killed process 1 (a)", WithUTCOffset(2*time.Hour))
+	r, ok := parseText("[Thu Aug 17 17:29:27 2023] Out of memory: Killed process 1 (a)", text.WithUTCOffset(2*time.Hour))
 	require.True(t, ok)
 	assert.False(t, r.TimeZoneUnknown)
 	assert.True(t, time.Date(2023, 8, 17, 15, 29, 27, 0, time.UTC).Equal(r.Time), r.Time)
-	r, ok = ParseLine("2024-01-05T02:12:02+0000 host kernel: x", WithUTCOffset(2*time.Hour))
+	r, ok = parseText("2024-01-05T02:12:02+0000 host kernel: x", text.WithUTCOffset(2*time.Hour))
 	require.True(t, ok)
 	assert.True(t, time.Date(2024, 1, 5, 2, 12, 2, 0, time.UTC).Equal(r.Time), r.Time)
 
@@ -363,7 +371,7 @@ func TestArchitecture(t *testing.T) {
 		{"CPU: 0 PID: 1 Comm: a Not tainted 4.15.0-1019-aws #19", ""},
 	} {
 		a := NewAssembler()
-		r, ok := ParseLine(tc.line)
+		r, ok := parseText(tc.line)
 		require.True(t, ok)
 		a.Add(r)
 		assert.Equal(t, tc.arch, a.Arch(), tc.line)
@@ -388,11 +396,11 @@ Thu 2023-08-17 17:29:27 UTC host kernel: oom-kill:constraint=CONSTRAINT_NONE,nod
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		r, ok := ParseLine(line)
+		r, ok := parseText(line)
 		if !ok || !isKernelLine(r.Message) || strings.ContainsAny(r.Message, "\n\r") {
 			return
 		}
-		again, ok := ParseLine(r.Message)
+		again, ok := parseText(r.Message)
 		if !ok {
 			t.Fatalf("%q: found %q, which does not parse again", line, r.Message)
 		}

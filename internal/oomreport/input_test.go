@@ -35,7 +35,7 @@ func TestParseLine(t *testing.T) {
 		{"empty", "   ", "", false, 0, 0, time.Time{}},
 		{"malformed kmsg", "6,1,2,-", "6,1,2,-", true, 0, 0, time.Time{}},
 	} {
-		r, ok := ParseLine(tc.line)
+		r, ok := parseText(tc.line)
 		require.Equal(t, tc.ok, ok, tc.name)
 		if !ok {
 			continue
@@ -78,7 +78,7 @@ func writeTemp(t *testing.T, s string) string {
 }
 
 func TestReadAllTooLong(t *testing.T) {
-	reps, err := ReadAll(strings.NewReader(strings.Repeat("x", maxLine+1)))
+	reps, err := ReadAll(strings.NewReader(strings.Repeat("x", 1<<20+1)))
 	assert.Empty(t, reps)
 	assert.ErrorContains(t, err, "reading kernel log")
 }
@@ -105,7 +105,7 @@ func FuzzAssembler(f *testing.F) {
 		reps, _ := ReadAll(strings.NewReader(s))
 		a := NewAssembler()
 		for line := range strings.SplitSeq(s, "\n") {
-			if r, ok := ParseLine(line); ok {
+			if r, ok := parseText(line); ok {
 				reps = append(reps, a.Add(r)...)
 			}
 			if len(line)%7 == 0 {

@@ -7,9 +7,10 @@
 // interleaved with unrelated records and partly rate-limited away. The
 // Assembler keeps the context of the report in progress and completes it at
 // each kill line, so that the kill carries everything the kernel said about
-// it. The package is pure: records come in, reports go out; the line adapter
-// (ParseLine, Records, ReadAll) turns the text forms of the kernel log
-// (dmesg, syslog, journalctl, raw /dev/kmsg dumps) into the same records.
+// it. The package is pure: records come in, reports go out. The text forms
+// of the kernel log (dmesg, syslog, journalctl, raw /dev/kmsg dumps) become
+// the same records in kmsg/text, which finds the report's lines by Lines;
+// ReadAll reads such a log whole.
 package oomreport
 
 import "time"
