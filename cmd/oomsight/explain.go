@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/oomsight/oomsight/internal/kmsg/text"
+	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/oomreport"
 )
 
@@ -25,7 +25,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
 	pageSize := fs.Int64("page-size", oomreport.DefaultPageSize, "the logging kernel's page size in `bytes`, the unit of the task table (65536 for 64K-page arm64/ppc64le kernels)")
-	maxTasks := fs.Int("max-tasks", oomreport.DefaultMaxTasks, "task table rows kept per report, largest rss first (the rest are counted); -1 keeps all")
+	maxTasks := fs.Int("max-tasks", oomrecord.DefaultMaxTasks, "task table rows kept per report, largest rss first (the rest are counted); -1 keeps all")
 	utcOffset := fs.String("utc-offset", "", "the logging machine's UTC `offset` (+02:00, -0700, 0): dmesg -T and syslog stamps carry no zone")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [--max-tasks N] [--page-size BYTES] [--utc-offset ±HH:MM] [FILE|-]")
@@ -106,8 +106,8 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	pages, local := false, false
+	render := oomrecord.Options{MaxTasks: *maxTasks}
 	for _, r := range reports {
-		r.MaxTasks = *maxTasks
 		pages = pages || (len(r.Tasks) > 0 && !r.TasksElsewhere) || (r.RAM != nil && r.Global)
 		local = local || r.TimeZoneUnknown
 	}
@@ -122,9 +122,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var err error
 	if *format == "json" {
-		err = writeJSON(stdout, reports)
+		err = writeJSON(stdout, reports, render)
 	} else {
-		err = writeText(stdout, reports)
+		err = writeText(stdout, reports, render)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "oomsight explain: %v\n", err)
@@ -141,27 +141,22 @@ func isTerminal(r io.Reader) bool {
 
 // writeJSON prints one flat object per line (JSON Lines), so that jq and
 // log shippers can take the output as it is.
-func writeJSON(w io.Writer, reports []*oomreport.Report) error {
-	enc := json.NewEncoder(w)
+func writeJSON(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) error {
 	for _, r := range reports {
-		if err := enc.Encode(r); err != nil {
+		b, err := oomrecord.JSON(r, o)
+		if err == nil {
+			_, err = w.Write(append(b, '\n'))
+		}
+		if err != nil {
 			return fmt.Errorf("writing report of pid %d: %w", r.PID, err)
 		}
 	}
 	return nil
 }
 
-// byteKeys are the attributes that hold bytes; the text form adds human
-// units to them.
-var byteKeys = []string{
-	"linux.oom.victim.total_vm", "linux.oom.victim.anon_rss", "linux.oom.victim.file_rss",
-	"linux.oom.victim.shmem_rss", "linux.oom.victim.pgtables",
-	"linux.oom.memcg.usage", "linux.oom.memcg.limit",
-}
-
 // writeText prints a block per kill: the sentence, the attributes aligned,
 // the non-zero stat counters and the task table.
-func writeText(w io.Writer, reports []*oomreport.Report) error {
+func writeText(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) error {
 	var b strings.Builder
 	for i, r := range reports {
 		if i > 0 {
@@ -176,14 +171,14 @@ func writeText(w io.Writer, reports []*oomreport.Report) error {
 		default:
 			fmt.Fprintf(&b, "  %-32s %s\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000 -0700"))
 		}
-		for _, f := range r.Fields() {
+		for _, f := range append(oomrecord.Record(r, o), oomrecord.Resource(r)...) {
 			switch v := f.Value.(type) {
 			case map[string]int64:
 				writeStat(&b, f.Key, v)
 			case []map[string]any:
 				writeTasks(&b, f.Key, v)
 			case int64:
-				if slices.Contains(byteKeys, f.Key) {
+				if oomrecord.IsBytes(f.Key) {
 					fmt.Fprintf(&b, "  %-32s %d (%s)\n", f.Key+":", v, oomreport.Bytes(v))
 					continue
 				}
