@@ -85,7 +85,7 @@ func TestReadAllTooLong(t *testing.T) {
 
 // FuzzAssembler feeds arbitrary text, split into lines, through the line
 // adapter and the assembler: no input may panic it, and every report must
-// be printable.
+// have a body.
 func FuzzAssembler(f *testing.F) {
 	for _, p := range []string{
 		"../../testdata/v2/oom/oom-group.kmsg", "../../testdata/v2/oom/global.dmesg",
@@ -114,10 +114,7 @@ func FuzzAssembler(f *testing.F) {
 		}
 		reps = append(reps, a.Flush()...)
 		for _, r := range reps {
-			_ = r.Body()
-			if _, err := r.MarshalJSON(); err != nil {
-				t.Fatal(err)
-			}
+			_ = r.Body() // rendered as JSON by oomrecord's FuzzJSON
 		}
 	})
 }

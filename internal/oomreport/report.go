@@ -77,10 +77,6 @@ type Report struct {
 	RAM *int64
 
 	Tasks []Task
-	// MaxTasks is how many task table rows Fields keeps, largest rss first
-	// (0: DefaultMaxTasks; -1: all); the rest are counted. A global OOM
-	// prints the node's whole task table.
-	MaxTasks int
 	// TasksElsewhere marks a memory.oom.group member after the first
 	// victim: the table is the group's, carried by the first victim's
 	// report, not repeated on every member's.
@@ -108,12 +104,6 @@ type Task struct {
 	OOMScoreAdj int64
 }
 
-// Field is one attribute of a report (see Report.Fields).
-type Field struct {
-	Key   string
-	Value any
-}
-
 // Cause values.
 const (
 	CauseAnon    = "anon"
@@ -122,9 +112,6 @@ const (
 	CauseKernel  = "kernel"
 	CauseUnknown = "unknown"
 )
-
-// DefaultMaxTasks is how many task table rows a report's fields keep.
-const DefaultMaxTasks = 20
 
 // DefaultPageSize is the task table's unit unless told otherwise (see
 // WithPageSize): 4 KiB, the page of amd64 and of 4K-page arm64 kernels.
