@@ -3,8 +3,6 @@
 package cgroupmemoryreceiver
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -50,7 +48,7 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 	}
 	if en.inferred {
 		attrs.PutBool(inferredKey, true)
-		body += " The kernel's report was rate-limited to its kill line; the cgroup is the one whose oom_kill counter rose at that moment."
+		body += oomreport.RateLimitedSentence
 	}
 	if en.hist != nil {
 		var top uint64
@@ -75,11 +73,7 @@ func buildCountedLogs(c counted, observed time.Time, rac metadata.ResourceAttrib
 	attrs := lr.Attributes()
 	attrs.PutStr(oomrecord.TaskMemcgKey, c.path)
 	attrs.PutInt(countedKey, clampInt64(c.n))
-	what := "A process"
-	if c.n > 1 {
-		what = fmt.Sprintf("%d processes", c.n)
-	}
-	body := fmt.Sprintf("%s in %s was OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, oomreport.Place(c.path), reason)
+	body := oomreport.CountedBody(c.n, c.path, reason)
 	if hist != nil {
 		body += climbSentence(attrs, hist, c.at, 0)
 	}
@@ -115,11 +109,7 @@ func newOOMLog(path string, at, observed time.Time, rac metadata.ResourceAttribu
 // time; top the usage at the kill when the kernel said it (0: unknown).
 func climbSentence(attrs pcommon.Map, h *recorder.History, end time.Time, top uint64) string {
 	putHistory(attrs.PutEmptyMap(historyKey), h)
-	climb := h.Climb(end.UnixNano(), top, oomreport.Bytes)
-	if climb == "" {
-		return ""
-	}
-	return " " + strings.ToUpper(climb[:1]) + climb[1:] + "."
+	return oomreport.ClimbSentence(h.T, h.Usage, end.UnixNano(), top)
 }
 
 // putHistory writes a flight recorder's history as equal-length arrays:
