@@ -64,6 +64,15 @@ func TestLearnedPrefix(t *testing.T) {
 	assert.Equal(t, map[string]int64{"anon": 60000000, "file": 1000}, r.MemcgStat)
 	require.Len(t, r.Tasks, 1)
 	assert.Equal(t, Task{PID: 4242, Name: "java", RSS: 13038 * 4096}, r.Tasks[0])
+
+	// A shape as loose as "word " leaves a bare stat line alone.
+	reps = readString(t, `node1 Memory cgroup stats for /docker/abc:
+anon 60000000
+file 1000
+node1 Memory cgroup out of memory: Killed process 4242 (java) total-vm:53460kB
+`)
+	require.Len(t, reps, 1)
+	assert.Equal(t, map[string]int64{"anon": 60000000, "file": 1000}, reps[0].MemcgStat)
 }
 
 // TestKillLineForms: every form of the kill line since 2.6.32.

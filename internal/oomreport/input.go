@@ -13,8 +13,9 @@ var Lines text.Lines = reportLines{}
 
 type reportLines struct{}
 
-func (reportLines) Known(msg string) bool { return isKernelLine(msg) }
-func (reportLines) Start(msg string) int  { return kernelStart(msg) }
+func (reportLines) Known(msg string) bool   { return isKernelLine(msg) }
+func (reportLines) Context(msg string) bool { return isContextLine(strings.TrimLeft(msg, " \t")) }
+func (reportLines) Start(msg string) int    { return kernelStart(msg) }
 
 // AfterNumber: "12 Web Content invoked …" could be the task "12 Web
 // Content", so only a task name without blanks leaves the number a line

@@ -92,6 +92,9 @@ type Lines interface {
 	// Known tells whether msg is a kernel line that says what it is by
 	// itself.
 	Known(msg string) bool
+	// Context tells whether msg has the shape of a kernel line that only
+	// the line before it explains (a stat line, a task row).
+	Context(msg string) bool
 	// Start returns where in msg, after a separator, a Known line with a
 	// fixed beginning starts, or -1.
 	Start(msg string) int
@@ -184,9 +187,14 @@ func (t *textReader) unknownPrefix(msg string) string {
 		t.learned = shapeOf(msg[:i])
 		return msg[i:]
 	}
-	if t.learned != nil {
+	if t.learned != nil && !t.lines.Context(msg) {
+		// Only where what remains is a report's line: the shape of a
+		// prefix like "host " would otherwise eat the "anon " of a bare
+		// "anon 123".
 		if loc := t.learned.FindStringIndex(msg); loc != nil && loc[1] < len(msg) {
-			return msg[loc[1]:]
+			if rest := msg[loc[1]:]; t.lines.Context(rest) || t.lines.Known(rest) {
+				return rest
+			}
 		}
 	}
 	return msg
