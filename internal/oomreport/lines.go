@@ -109,11 +109,13 @@ const killPrefixes = `Memory cgroup out of memory|Out of memory \(oom_kill_alloc
 // the line before them explains).
 func isKernelLine(s string) bool {
 	s = strings.TrimLeft(s, " \t")
-	if m := reInvoked.FindStringSubmatch(s); m != nil && plausibleComm(m[1]) {
-		return true
+	if strings.Contains(s, " invoked oom-killer: ") {
+		if m := reInvoked.FindStringSubmatch(s); m != nil && plausibleComm(m[1]) {
+			return true
+		}
 	}
 	for _, ru := range rules {
-		if ru.starts && ru.re.MatchString(s) {
+		if ru.starts && strings.Contains(s, ru.key) && ru.re.MatchString(s) {
 			return true
 		}
 	}
@@ -128,13 +130,22 @@ func isContextLine(s string) bool {
 // kernelStart returns where in s, after a separator, a line of the rules
 // that start with the kernel's fixed text begins, or -1.
 func kernelStart(s string) int {
+	var cands []*regexp.Regexp
+	for _, ru := range rules {
+		if ru.starts && strings.Contains(s, ru.key) {
+			cands = append(cands, ru.re)
+		}
+	}
+	if len(cands) == 0 {
+		return -1
+	}
 	for i := 1; i < len(s); i++ {
 		if !strings.ContainsRune(" \t]\"|,;:", rune(s[i-1])) || !strings.ContainsRune("oMOKkmsTtCP[0123456789", rune(s[i])) {
 			continue
 		}
 		rest := s[i:]
-		for _, ru := range rules {
-			if ru.starts && ru.re.MatchString(rest) {
+		for _, re := range cands {
+			if re.MatchString(rest) {
 				return i
 			}
 		}

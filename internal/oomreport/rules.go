@@ -18,6 +18,9 @@ type rule struct {
 	// text begins (the invoked line begins with a task name; "Task in X"
 	// and "as a result of limit of" alone are too loose to tell).
 	starts bool
+	// key is text every match contains, for a cheap look before the
+	// regexp when searching a line for where the kernel's text starts.
+	key string
 	// on handles a match (nil: part of a report, nothing to keep).
 	on func(a *Assembler, r kmsg.Record, m []string, line string, out []*Report) []*Report
 }
@@ -26,25 +29,25 @@ type rule struct {
 // it. reSkip comes before reKilled (both follow the kernel's message).
 var rules = []rule{
 	{re: reInvoked, on: (*Assembler).onInvoked},
-	{re: reCPU, starts: true, on: (*Assembler).onCPU},
-	{re: rePidComm, starts: true, on: (*Assembler).onPidComm},
-	{re: reUsage, starts: true, on: (*Assembler).onUsage},
-	{re: reStatsFor, starts: true, on: (*Assembler).onStatsFor},
-	{re: reTasksState, starts: true, on: (*Assembler).onTasksState},
-	{re: reTaskHeader, starts: true, on: (*Assembler).onTaskHeader},
-	{re: reSummary, starts: true, on: (*Assembler).onSummary},
-	{re: reSkip, starts: true, on: (*Assembler).onSkip},
-	{re: reKilled, starts: true, on: (*Assembler).onKilled},
-	{re: reKillOld, starts: true, on: (*Assembler).onKillOld},
-	{re: reTaskIn, starts: true, on: (*Assembler).onTaskIn},
-	{re: reLimitReached, starts: true, on: (*Assembler).onLimitReached},
+	{re: reCPU, key: "CPU: ", starts: true, on: (*Assembler).onCPU},
+	{re: rePidComm, key: "Pid: ", starts: true, on: (*Assembler).onPidComm},
+	{re: reUsage, key: "usage ", starts: true, on: (*Assembler).onUsage},
+	{re: reStatsFor, key: "Memory cgroup stats for ", starts: true, on: (*Assembler).onStatsFor},
+	{re: reTasksState, key: "Tasks state ", starts: true, on: (*Assembler).onTasksState},
+	{re: reTaskHeader, key: "pid", starts: true, on: (*Assembler).onTaskHeader},
+	{re: reSummary, key: "oom-kill:", starts: true, on: (*Assembler).onSummary},
+	{re: reSkip, key: "OOM victim ", starts: true, on: (*Assembler).onSkip},
+	{re: reKilled, key: "Killed process ", starts: true, on: (*Assembler).onKilled},
+	{re: reKillOld, key: "ill process ", starts: true, on: (*Assembler).onKillOld},
+	{re: reTaskIn, key: "Task in ", starts: true, on: (*Assembler).onTaskIn},
+	{re: reLimitReached, key: "Memory limit reached", starts: true, on: (*Assembler).onLimitReached},
 	{re: reTaskInStart, on: (*Assembler).onTaskInStart},
 	{re: reLimitOf, on: (*Assembler).onLimitOf},
-	{re: reKillShared, starts: true, on: (*Assembler).onKillShared},
-	{re: reGroup, starts: true, on: (*Assembler).onGroup},
-	{re: reMemInfo, starts: true, on: (*Assembler).onMemInfo},
-	{re: reRAM, starts: true, on: (*Assembler).onRAM},
-	{re: reReaper, starts: true},
+	{re: reKillShared, key: "Kill process ", starts: true, on: (*Assembler).onKillShared},
+	{re: reGroup, key: "Tasks in ", starts: true, on: (*Assembler).onGroup},
+	{re: reMemInfo, key: "Mem-Info:", starts: true, on: (*Assembler).onMemInfo},
+	{re: reRAM, key: " pages RAM", starts: true, on: (*Assembler).onRAM},
+	{re: reReaper, key: "oom_reaper: ", starts: true},
 }
 
 func (ru rule) match(line string) []string {
