@@ -3,6 +3,7 @@ package oomreport
 import (
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/oomsight/oomsight/internal/kmsg"
 )
@@ -18,8 +19,8 @@ type rule struct {
 	// text begins (the invoked line begins with a task name; "Task in X"
 	// and "as a result of limit of" alone are too loose to tell).
 	starts bool
-	// key is text every match contains, for a cheap look before the
-	// regexp when searching a line for where the kernel's text starts.
+	// key is text every match contains, looked for before the regexp
+	// runs: most records of a kernel log are no report's lines.
 	key string
 	// on handles a match (nil: part of a report, nothing to keep).
 	on func(a *Assembler, r kmsg.Record, m []string, line string, out []*Report) []*Report
@@ -28,7 +29,7 @@ type rule struct {
 // rules in the order they are tried: the first that matches a line takes
 // it. reSkip comes before reKilled (both follow the kernel's message).
 var rules = []rule{
-	{re: reInvoked, on: (*Assembler).onInvoked},
+	{re: reInvoked, key: " invoked oom-killer: ", on: (*Assembler).onInvoked},
 	{re: reCPU, key: "CPU: ", starts: true, on: (*Assembler).onCPU},
 	{re: rePidComm, key: "Pid: ", starts: true, on: (*Assembler).onPidComm},
 	{re: reUsage, key: "usage ", starts: true, on: (*Assembler).onUsage},
@@ -41,8 +42,8 @@ var rules = []rule{
 	{re: reKillOld, key: "ill process ", starts: true, on: (*Assembler).onKillOld},
 	{re: reTaskIn, key: "Task in ", starts: true, on: (*Assembler).onTaskIn},
 	{re: reLimitReached, key: "Memory limit reached", starts: true, on: (*Assembler).onLimitReached},
-	{re: reTaskInStart, on: (*Assembler).onTaskInStart},
-	{re: reLimitOf, on: (*Assembler).onLimitOf},
+	{re: reTaskInStart, key: "Task in ", on: (*Assembler).onTaskInStart},
+	{re: reLimitOf, key: "as a result of limit of ", on: (*Assembler).onLimitOf},
 	{re: reKillShared, key: "Kill process ", starts: true, on: (*Assembler).onKillShared},
 	{re: reGroup, key: "Tasks in ", starts: true, on: (*Assembler).onGroup},
 	{re: reMemInfo, key: "Mem-Info:", starts: true, on: (*Assembler).onMemInfo},
@@ -51,6 +52,9 @@ var rules = []rule{
 }
 
 func (ru rule) match(line string) []string {
+	if !strings.Contains(line, ru.key) {
+		return nil
+	}
 	return ru.re.FindStringSubmatch(line)
 }
 
