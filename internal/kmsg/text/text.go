@@ -10,6 +10,7 @@ package text
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,9 @@ var (
 	// dmesg and the kernel's own stamp after a syslog header:
 	// "[   17.191113] " (the kernel's own text may begin with a space, so
 	// only one space after "]" is the separator)
-	reStamp = regexp.MustCompile(`^\[\s*(\d+)\.(\d{1,9})\] ?`)
+	// dmesg -d and journalctl -o short-delta add the time since the
+	// previous line: "[ 3169.330990 <    0.000123>] ".
+	reStamp = regexp.MustCompile(`^\[\s*(\d+)\.(\d{1,9})(?: <\s*\d+\.\d+>)?\] ?`)
 	// dmesg -T: "[Thu May 14 23:17:24 2020] " (local time, no zone)
 	reDmesgT = regexp.MustCompile(`^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] ?`)
 	// dmesg -H / --reltime: "[Aug17 17:29] ", "[  +0.000123] " (no date
@@ -55,6 +58,8 @@ var (
 	// "2024-01-05T02:12:02+0000 host kernel: "; also without a zone
 	// ("2024-01-05 02:12:02 host kernel: ", local time).
 	reISO = regexp.MustCompile(`^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?)(Z|[+-]\d\d:?\d\d)?\s+(?:\S+\s+)??([^\s:\[]+)(?:\[\d+\])?: ?`)
+	// journalctl -o short-unix: "1692293367.402000 host kernel: " (UTC)
+	reShortUnix = regexp.MustCompile(`^(\d{9,11}\.\d{1,9})\s+(?:\S+\s+)??([^\s:\[]+)(?:\[\d+\])?: ?`)
 	// journalctl -o short-full: "Thu 2023-08-17 17:29:27 UTC host kernel: "
 	reShortFull = regexp.MustCompile(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ([A-Z]{2,5}|[+-]\d{4})\s+(?:\S+\s+)??([^\s:\[]+)(?:\[\d+\])?: ?`)
 	// journalctl -k -o short-monotonic puts the host and "kernel:" after
@@ -75,6 +80,7 @@ var headers = []struct {
 }{
 	{reShortFull, 3, 1},
 	{reISO, 3, 1},
+	{reShortUnix, 2, -1},
 	{reSyslog, 1, 0},
 }
 
@@ -150,6 +156,9 @@ func (t *textReader) parse(line string) (kmsg.Record, format, bool) {
 	if strings.TrimSpace(line) == "" {
 		return kmsg.Record{}, formatBare, false
 	}
+	if jr, isJSON, ok := t.journalJSON(line); isJSON {
+		return jr, formatSyslog, ok
+	}
 	r, f, ok := t.peel(line)
 	if !ok || t.lines.Known(r.Message) {
 		return r, f, ok
@@ -176,6 +185,62 @@ func (t *textReader) parse(line string) (kmsg.Record, format, bool) {
 	}
 	r.Message = t.unknownPrefix(r.Message)
 	return r, f, true
+}
+
+// journalJSON reads a line of journalctl -o json (or a log shipper's JSON
+// with a message field): the message, and the wall clock and kernel time
+// journald recorded. It returns false for anything else, and for another
+// program's entry (a SYSLOG_IDENTIFIER other than kernel). isJSON tells
+// whether the line was such an entry at all; ok whether it is the kernel's.
+func (t *textReader) journalJSON(line string) (r kmsg.Record, isJSON, ok bool) {
+	trimmed := strings.TrimSpace(line)
+	if !strings.HasPrefix(trimmed, "{") || !strings.HasSuffix(trimmed, "}") {
+		return kmsg.Record{}, false, false
+	}
+	var entry map[string]any
+	if json.Unmarshal([]byte(trimmed), &entry) != nil {
+		return kmsg.Record{}, false, false
+	}
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if v, ok := entry[k].(string); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	msg := str("MESSAGE", "message", "msg", "log")
+	if msg == "" {
+		return kmsg.Record{}, false, false
+	}
+	if id := str("SYSLOG_IDENTIFIER"); id != "" && id != "kernel" {
+		return kmsg.Record{}, true, false
+	}
+	r, _, ok = t.peel(strings.TrimRight(msg, "\n"))
+	if !ok {
+		return kmsg.Record{}, true, false
+	}
+	if us, err := strconv.ParseInt(str("__REALTIME_TIMESTAMP"), 10, 64); err == nil && us > 0 {
+		r.Time, r.TimeZoneUnknown = time.UnixMicro(us).UTC(), false
+	}
+	if us, err := strconv.ParseInt(str("_SOURCE_MONOTONIC_TIMESTAMP"), 10, 64); err == nil && us >= 0 && !r.HasMonotonic {
+		r.Monotonic, r.HasMonotonic = time.Duration(us)*time.Microsecond, true
+	}
+	if !t.lines.Known(r.Message) {
+		r.Message = t.unknownPrefix(r.Message)
+	}
+	return r, true, true
+}
+
+// epoch reads "1692293367.402000", seconds since the epoch.
+func epoch(s string) time.Time {
+	sec, frac, _ := strings.Cut(s, ".")
+	v, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+	return time.Unix(v, ns).UTC()
 }
 
 // unknownPrefix finds the kernel's text behind a prefix no form above
@@ -348,7 +413,8 @@ func (t *textReader) peelOne(r *kmsg.Record, f *format, rest string, used map[*r
 			}
 			n = m[2*h.tag]
 		}
-		if h.date > 0 {
+		switch {
+		case h.date > 0:
 			sub := func(i int) string {
 				if m[2*i] < 0 {
 					return ""
@@ -356,6 +422,8 @@ func (t *textReader) peelOne(r *kmsg.Record, f *format, rest string, used map[*r
 				return rest[m[2*i]:m[2*i+1]]
 			}
 			r.Time, r.TimeZoneUnknown = t.zoned(sub(h.date), sub(h.date+1))
+		case h.date < 0: // seconds since the epoch
+			r.Time = epoch(rest[m[2]:m[3]])
 		}
 		*f = formatSyslog
 		return n, true, false
@@ -384,7 +452,7 @@ func (t *textReader) lineNumberFits(rest string) bool {
 	if reRawKmsg.MatchString(rest) {
 		return true
 	}
-	for _, re := range []*regexp.Regexp{rePrio, reFacLevel, reStamp, reDmesgT, reDmesgRel, reDmesgISO, reShortFull, reISO, reSyslog, reKernelTag} {
+	for _, re := range []*regexp.Regexp{rePrio, reFacLevel, reStamp, reDmesgT, reDmesgRel, reDmesgISO, reShortFull, reISO, reShortUnix, reSyslog, reKernelTag} {
 		if re.MatchString(rest) {
 			return true
 		}
@@ -460,10 +528,11 @@ const maxLine = 1 << 20
 
 // Records reads kernel log text and yields one record per log record. It
 // reads raw /dev/kmsg records, dmesg ("[ 1234.567890] msg"), dmesg -T,
-// -x, -H and --time-format=iso, syslog (with or without a hostname, with
-// busybox's facility.level, with the kernel's [uptime] after "kernel:"),
-// journalctl -k lines (short, short-precise, short-iso, short-full,
-// short-monotonic), bare kernel lines, any of these behind grep -n, cat -n
+// -x, -H, -d and --time-format=iso, syslog (with or without a hostname,
+// with busybox's facility.level, with the kernel's [uptime] after
+// "kernel:"), journalctl -k lines (short, short-precise, short-iso,
+// short-full, short-monotonic, short-delta, short-unix, json), JSON lines
+// with a message field, bare kernel lines, any of these behind grep -n, cat -n
 // or an editor's line numbers, and table exports with columns before the
 // message. Behind a prefix it does not know it finds the kernel's text by
 // what an OOM report prints.

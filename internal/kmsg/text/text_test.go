@@ -59,6 +59,11 @@ func TestPrefixForms(t *testing.T) {
 		{name: "journalctl -o short-full", line: "Thu 2023-08-17 17:29:27 UTC host kernel: " + msg, time: local(2023, 8, 17, 17, 29, 27)},
 		{name: "journalctl -o short-full, zone name", line: "Thu 2023-08-17 17:29:27 CEST host kernel: " + msg, time: local(2023, 8, 17, 17, 29, 27), zoneless: true},
 		{name: "journalctl -o short-monotonic", line: "[ 3169.330990] host kernel: " + msg, mono: 3169330990 * time.Microsecond},
+		{name: "dmesg -d", line: "[198542.576733 <    0.000123>] " + msg, mono: 198542576733 * time.Microsecond},
+		{name: "journalctl -o short-delta", line: "[198542.576733 <    0.000123>] host kernel: " + msg, mono: 198542576733 * time.Microsecond},
+		{name: "journalctl -o short-unix", line: "1692293367.402000 host kernel: " + msg, time: time.Unix(1692293367, 402e6)},
+		{name: "journalctl -o json", line: `{"__REALTIME_TIMESTAMP":"1692293367402000","_SOURCE_MONOTONIC_TIMESTAMP":"198542576733","SYSLOG_IDENTIFIER":"kernel","_TRANSPORT":"kernel","MESSAGE":"` + msg + `"}`, mono: 198542576733 * time.Microsecond, time: time.Unix(1692293367, 402e6)},
+		{name: "log shipper JSON with a prefixed message", line: `{"host":"ip-10-0-1-2","message":"kernel: [198542.576733] ` + msg + `"}`, mono: 198542576733 * time.Microsecond},
 		{name: "rsyslog without zone", line: "2023-08-17 17:29:27 host kernel: " + msg, time: local(2023, 8, 17, 17, 29, 27), zoneless: true},
 		{name: "Kibana table, tabs", line: "Aug 17, 2023 @ 17:29:27.402\tip-10-0-1-2\tkernel: [198542.576733] " + msg, mono: 198542576733 * time.Microsecond},
 		{name: "CSV export", line: `"Aug 17, 2023 @ 17:29:27.402","ip-10-0-1-2","` + msg + `"`},
@@ -110,6 +115,29 @@ Thu 2023-08-17 17:29:27 UTC host kernel: oom-kill:constraint=CONSTRAINT_NONE,nod
 // kmsgUnescaped tells whether parsing s again leaves its bytes alone (a
 // decoded message can spell a new \xNN escape).
 func kmsgUnescaped(s string) bool { return !strings.Contains(s, `\x`) }
+
+// TestJSONKillLine: a kill line in a JSON entry keeps its kernel message
+// (a later "Killed process" in it is no place to cut).
+func TestJSONKillLine(t *testing.T) {
+	const kill = "Memory cgroup out of memory: Killed process 4242 (java) total-vm:8kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0"
+	r, ok := text.ParseLine(`{"SYSLOG_IDENTIFIER":"kernel","MESSAGE":"`+kill+`"}`, oomreport.Lines)
+	require.True(t, ok)
+	assert.Equal(t, kill, r.Message)
+}
+
+// TestOtherPrograms: lines of other programs are skipped, in every form
+// that names the program.
+func TestOtherPrograms(t *testing.T) {
+	for _, line := range []string{
+		"Jan  5 02:12:02 host systemd[1]: Started foo.",
+		"2024-01-05T02:12:02+0000 host sshd[77]: Accepted publickey",
+		"1692293367.402000 host containerd[9]: level=info",
+		`{"SYSLOG_IDENTIFIER":"systemd","MESSAGE":"Started foo."}`,
+	} {
+		_, ok := text.ParseLine(line, oomreport.Lines)
+		assert.False(t, ok, line)
+	}
+}
 
 // TestUTCOffset: a zone-less stamp is placed with --utc-offset; a stamp
 // with its own zone keeps it.
