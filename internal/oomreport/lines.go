@@ -139,7 +139,7 @@ func kernelStart(s string) int {
 	if len(cands) == 0 {
 		return -1
 	}
-	for i := 1; i < len(s); i++ {
+	for i := 1; i < min(len(s), maxPrefix); i++ {
 		if !strings.ContainsRune(" \t]\"|,;:", rune(s[i-1])) || !strings.ContainsRune("oMOKkmsTtCP[0123456789", rune(s[i])) {
 			continue
 		}
@@ -152,6 +152,11 @@ func kernelStart(s string) int {
 	}
 	return -1
 }
+
+// maxPrefix bounds where kernelStart looks: the prefixes log tools and
+// exports put before a line are a few dozen bytes, and trying every rule
+// at every place of a long line of garbage would take seconds.
+const maxPrefix = 512
 
 // maxComm is the longest task name the kernel prints (TASK_COMM_LEN 16,
 // less the NUL).

@@ -94,7 +94,9 @@ func FuzzParseLine(f *testing.F) {
 a	b	[ 1.5] Task in /a killed as a result of limit of /a
 2023-08-17 17:29:27.402 | ip | anon 1
 6,1,2,-;Memory cgroup out of memory: Killed process 1 (a)
-Thu 2023-08-17 17:29:27 UTC host kernel: oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=x,pid=1,uid=0`, "\n") {
+Thu 2023-08-17 17:29:27 UTC host kernel: oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=x,pid=1,uid=0
+{"__REALTIME_TIMESTAMP":"1692293367402000","SYSLOG_IDENTIFIER":"kernel","MESSAGE":"[ 1.5] Memory cgroup out of memory: Killed process 1 (a)"}
+1692293367.402000 host kernel: memory: usage 1kB, limit 2kB, failcnt 3`, "\n") {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
