@@ -1,18 +1,21 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
+	"github.com/oomsight/oomsight/internal/kmsg/text"
+	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/oomreport"
 )
 
@@ -22,9 +25,10 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
 	pageSize := fs.Int64("page-size", oomreport.DefaultPageSize, "the logging kernel's page size in `bytes`, the unit of the task table (65536 for 64K-page arm64/ppc64le kernels)")
-	maxTasks := fs.Int("max-tasks", oomreport.DefaultMaxTasks, "task table rows kept per report, largest rss first (the rest are counted); -1 keeps all")
+	maxTasks := fs.Int("max-tasks", oomrecord.DefaultMaxTasks, "task table rows kept per report, largest rss first (the rest are counted); -1 keeps all")
+	utcOffset := fs.String("utc-offset", "", "the logging machine's UTC `offset` (+02:00, -0700, 0): dmesg -T and syslog stamps carry no zone")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [--max-tasks N] [--page-size BYTES] [FILE|-]")
+		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [--max-tasks N] [--page-size BYTES] [--utc-offset ±HH:MM] [FILE|-]")
 		fs.PrintDefaults()
 	}
 	// Flags may also follow the file name: parse again after each argument.
@@ -54,6 +58,15 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "oomsight explain: --page-size %d: want a power of two of at least 4096 (4096, 16384, 65536)\n", *pageSize)
 		return 2
 	}
+	var textOpts []text.Option
+	if *utcOffset != "" {
+		d, err := parseOffset(*utcOffset)
+		if err != nil {
+			fmt.Fprintf(stderr, "oomsight explain: --utc-offset %s: %v\n", *utcOffset, err)
+			return 2
+		}
+		textOpts = append(textOpts, text.WithUTCOffset(d))
+	}
 	if len(files) > 1 {
 		fmt.Fprintf(stderr, "oomsight explain: one input at most, got %d: %s\n", len(files), strings.Join(files, " "))
 		return 2
@@ -72,31 +85,46 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// Someone typed `oomsight explain` alone: say what it waits for.
 		fmt.Fprintln(stderr, "oomsight explain: reading a kernel log from the terminal; paste it and end with Ctrl-D (or pipe dmesg/journalctl -k into it, or name a file)")
 	}
-	reports, err := oomreport.ReadAll(in, oomreport.WithPageSize(*pageSize))
-	if err != nil {
-		fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, err)
-		return 2
+	var opts []oomreport.Option
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "page-size" {
+			opts = append(opts, oomreport.WithPageSize(*pageSize))
+		}
+	})
+	asm := oomreport.NewAssembler(opts...)
+	var reports []*oomreport.Report
+	for rec, err := range text.Records(in, oomreport.Lines, textOpts...) {
+		if err != nil {
+			fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, err)
+			return 2
+		}
+		reports = append(reports, asm.Add(rec)...)
 	}
+	reports = append(reports, asm.Flush()...)
 	if len(reports) == 0 {
 		fmt.Fprintln(stderr, "no OOM kill found in input")
 		return 1
 	}
-	pageSizeSet := false
-	fs.Visit(func(f *flag.Flag) { pageSizeSet = pageSizeSet || f.Name == "page-size" })
-	tables := false
+	pages, local := false, false
+	render := oomrecord.Options{MaxTasks: *maxTasks}
 	for _, r := range reports {
-		r.MaxTasks = *maxTasks
-		tables = tables || len(r.Tasks) > 0
+		pages = pages || (len(r.Tasks) > 0 && !r.TasksElsewhere) || (r.RAM != nil && r.Global)
+		local = local || r.TimeZoneUnknown
 	}
-	if tables && !pageSizeSet {
-		// The log does not say its page size; a 64K-page kernel's rss
-		// would read 16 times too small.
-		fmt.Fprintln(stderr, "oomsight explain: task table rss assumes 4 KiB pages; use --page-size 65536 for a 64K-page kernel's log")
+	if pages && !asm.PageSizeKnown() {
+		// Only the task table's rss and the RAM line count pages (the
+		// victim's own sizes come in kB); x86 has 4 KiB pages only, arm64
+		// and ppc64 kernels may have 16 or 64 KiB.
+		fmt.Fprintln(stderr, "oomsight explain: the log does not show its architecture, so the task table's rss (and the RAM size) assume 4 KiB pages; use --page-size 65536 for a 64K-page kernel's log")
 	}
+	if local {
+		fmt.Fprintln(stderr, "oomsight explain: the log's times carry no zone: they are the logging machine's local time, UTC offset unknown; pass --utc-offset to place them")
+	}
+	var err error
 	if *format == "json" {
-		err = writeJSON(stdout, reports)
+		err = writeJSON(stdout, reports, render)
 	} else {
-		err = writeText(stdout, reports)
+		err = writeText(stdout, reports, render)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "oomsight explain: %v\n", err)
@@ -113,27 +141,22 @@ func isTerminal(r io.Reader) bool {
 
 // writeJSON prints one flat object per line (JSON Lines), so that jq and
 // log shippers can take the output as it is.
-func writeJSON(w io.Writer, reports []*oomreport.Report) error {
-	enc := json.NewEncoder(w)
+func writeJSON(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) error {
 	for _, r := range reports {
-		if err := enc.Encode(r); err != nil {
+		b, err := oomrecord.JSON(r, o)
+		if err == nil {
+			_, err = w.Write(append(b, '\n'))
+		}
+		if err != nil {
 			return fmt.Errorf("writing report of pid %d: %w", r.PID, err)
 		}
 	}
 	return nil
 }
 
-// byteKeys are the attributes that hold bytes; the text form adds human
-// units to them.
-var byteKeys = []string{
-	"linux.oom.victim.total_vm", "linux.oom.victim.anon_rss", "linux.oom.victim.file_rss",
-	"linux.oom.victim.shmem_rss", "linux.oom.victim.pgtables",
-	"linux.oom.memcg.usage", "linux.oom.memcg.limit",
-}
-
 // writeText prints a block per kill: the sentence, the attributes aligned,
 // the non-zero stat counters and the task table.
-func writeText(w io.Writer, reports []*oomreport.Report) error {
+func writeText(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) error {
 	var b strings.Builder
 	for i, r := range reports {
 		if i > 0 {
@@ -141,17 +164,21 @@ func writeText(w io.Writer, reports []*oomreport.Report) error {
 		}
 		b.WriteString(r.Body())
 		b.WriteString("\n")
-		if !r.Time.IsZero() {
+		switch {
+		case r.Time.IsZero():
+		case r.TimeZoneUnknown:
+			fmt.Fprintf(&b, "  %-32s %s (local time, UTC offset unknown)\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000"))
+		default:
 			fmt.Fprintf(&b, "  %-32s %s\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000 -0700"))
 		}
-		for _, f := range r.Fields() {
+		for _, f := range append(oomrecord.Record(r, o), oomrecord.Resource(r)...) {
 			switch v := f.Value.(type) {
 			case map[string]int64:
 				writeStat(&b, f.Key, v)
 			case []map[string]any:
 				writeTasks(&b, f.Key, v)
 			case int64:
-				if slices.Contains(byteKeys, f.Key) {
+				if oomrecord.IsBytes(f.Key) {
 					fmt.Fprintf(&b, "  %-32s %d (%s)\n", f.Key+":", v, oomreport.Bytes(v))
 					continue
 				}
@@ -191,4 +218,37 @@ func writeTasks(b *strings.Builder, key string, tasks []map[string]any) {
 		fmt.Fprintf(tw, "    %d\t%s\t%d\t %s\t\n", t["pid"], oomreport.Bytes(rss), t["oom_score_adj"], t["name"])
 	}
 	_ = tw.Flush() // a failed write to w surfaces on the caller's next write
+}
+
+// parseOffset reads a UTC offset: "+02:00", "-0700", "+2", "0", "Z", "UTC".
+func parseOffset(s string) (time.Duration, error) {
+	if s == "Z" || s == "UTC" || s == "0" {
+		return 0, nil
+	}
+	sign := time.Duration(1)
+	switch s[0] {
+	case '+':
+	case '-':
+		sign = -1
+	default:
+		return 0, errors.New("want a signed offset such as +02:00, -0700 or +2 (or 0)")
+	}
+	digits := strings.ReplaceAll(s[1:], ":", "")
+	var h, m int
+	var err error
+	switch len(digits) {
+	case 1, 2:
+		h, err = strconv.Atoi(digits)
+	case 4:
+		h, err = strconv.Atoi(digits[:2])
+		if err == nil {
+			m, err = strconv.Atoi(digits[2:])
+		}
+	default:
+		err = errors.New("bad length")
+	}
+	if err != nil || h > 14 || m > 59 {
+		return 0, errors.New("want a signed offset such as +02:00, -0700 or +2 (or 0), at most 14 hours")
+	}
+	return sign * (time.Duration(h)*time.Hour + time.Duration(m)*time.Minute), nil
 }

@@ -1,7 +1,7 @@
 // Package kmsg reads the kernel log: records from /dev/kmsg (or any file
-// in that format) with their sequence numbers and timestamps, and the text
+// in that format) with their sequence numbers and timestamps; the text
 // forms the kernel log takes elsewhere are turned into the same Record by
-// the line adapter of the OOM report package.
+// the subpackage text.
 package kmsg // import "github.com/oomsight/oomsight/internal/kmsg"
 
 import (
@@ -26,6 +26,10 @@ type Record struct {
 	HasMonotonic bool
 	// Time is the wall-clock time of the record, when known.
 	Time time.Time
+	// TimeZoneUnknown marks a Time read from a stamp without a zone
+	// (dmesg -T, syslog): its fields are the logging machine's local wall
+	// clock, held in UTC, and its offset from UTC is unknown.
+	TimeZoneUnknown bool
 	// Message is the record's text with the kernel's \xNN escapes decoded;
 	// one record can hold several lines (the 5.3–6.3 memcg stat dump).
 	Message string

@@ -27,6 +27,14 @@ type Assembler struct {
 	mode     mode
 	cols     []string // task table columns
 	pageSize int64    // bytes per page in the task table and the RAM line
+	pageSet  bool     // pageSize was given (WithPageSize)
+	arch     string   // the architecture the log shows, once seen
+}
+
+// usageLine is one of the memcg's usage lines (memory+swap, kmem, swap):
+// usage and limit in bytes; limit nil when unlimited.
+type usageLine struct {
+	usage, limit *int64
 }
 
 // Option configures an Assembler.
@@ -39,7 +47,7 @@ type Option func(*Assembler)
 func WithPageSize(n int64) Option {
 	return func(a *Assembler) {
 		if n > 0 {
-			a.pageSize = n
+			a.pageSize, a.pageSet = n, true
 		}
 	}
 }
@@ -66,11 +74,19 @@ type draft struct {
 	gfpMask     string
 	order       *int64
 
-	usage, limit, failcnt, kmem *int64
-	stat                        map[string]int64
-	statPath                    string
-	tasks                       []Task
-	ram                         *int64
+	usage, limit, failcnt *int64
+	memsw, swap, kmem     usageLine
+	sawUsage              bool // the "memory: usage" line came
+	stat                  map[string]int64
+	statPath              string
+	// statInferred: statPath is the first one-line stat dump the log
+	// shows, with no usage line before it. Up to 5.2 the kernel prints one
+	// such line for the limiting cgroup and one for each descendant, so
+	// in a report cut before its usage line the first one visible may be a
+	// descendant's.
+	statInferred bool
+	tasks        []Task
+	ram          *int64
 
 	// oom-kill: summary (5.0+).
 	hasSummary bool
@@ -86,6 +102,9 @@ type draft struct {
 	// P (comm) score S or sacrifice child".
 	oldVictim *killLine
 	taskIn    bool
+	// taskInOpen: a "Task in X" whose " killed as a result of limit of
+	// Y" went to another record.
+	taskInOpen bool
 
 	killed    bool         // a kill line completed this context
 	group     string       // the memory.oom.group cgroup, once announced
@@ -185,7 +204,7 @@ func (a *Assembler) abandon(out []*Report) []*Report {
 		if c.last.HasMonotonic {
 			r.Monotonic = ptr(c.last.Monotonic)
 		}
-		r.Time = c.last.Time
+		r.Time, r.TimeZoneUnknown = c.last.Time, c.last.TimeZoneUnknown
 	}
 	return append(out, r)
 }
@@ -215,6 +234,9 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	if trimmed == "" {
 		return out
 	}
+	if a.arch == "" {
+		a.arch = archOf(trimmed)
+	}
 	if a.held != nil {
 		if m := reGroup.FindStringSubmatch(trimmed); m != nil {
 			a.held.GroupKill = true
@@ -230,129 +252,13 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		}
 	}
 
-	if m := reInvoked.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.restart(out)
-		c.triggerName = m[1]
-		if g := reGFP.FindStringSubmatch(m[2]); g != nil {
-			c.gfpMask = g[1]
-		}
-		if o := reOrder.FindStringSubmatch(m[2]); o != nil {
-			c.order = ptr(atoi64(o[1]))
-		}
-		return out
-	}
-	if m := reCPU.FindStringSubmatch(trimmed); m != nil {
-		// Only the first stack dump of a report is the trigger's; other
-		// warnings print CPU lines too.
-		if a.ctx == nil || a.ctx.killed || a.ctx.triggerPID == nil {
-			var c *draft
-			out, c = a.fresh(out)
-			if c.triggerPID == nil {
-				c.triggerPID = ptr(atoi64(m[2]))
-				if c.triggerName == "" {
-					c.triggerName = m[3]
-				}
+	for _, ru := range rules {
+		if m := ru.match(trimmed); m != nil {
+			if ru.on == nil {
+				return out
 			}
+			return ru.on(a, r, m, trimmed, out)
 		}
-		return out
-	}
-	if m := reMemory.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.usage, c.limit, c.failcnt = ptr(atoi64(m[1])*1024), ptr(atoi64(m[2])*1024), ptr(atoi64(m[3]))
-		a.mode = modeNone
-		return out
-	}
-	if m := reKmem.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.kmem = ptr(atoi64(m[1]) * 1024)
-		return out
-	}
-	if m := reStatsFor.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		if c.stat == nil {
-			c.stat, c.statPath = map[string]int64{}, m[1]
-		}
-		a.mode = modeStats
-		if m[2] != "" {
-			// ≤4.19: one line per cgroup of the subtree, each with its
-			// local counters; their sum is what the limit saw.
-			a.mode = modeNone
-			for _, kv := range reStatKB.FindAllStringSubmatch(m[2], -1) {
-				c.stat[kv[1]] += atoi64(kv[2]) * 1024
-			}
-		}
-		return out
-	}
-	if reTasksState.MatchString(trimmed) {
-		out, _ = a.fresh(out)
-		a.mode, a.cols = modeTasks, nil
-		return out
-	}
-	if m := reTaskHeader.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		a.mode, a.cols = modeTasks, taskColumns(m[1])
-		c.tasks = nil
-		return out
-	}
-	if m := reSummary.FindStringSubmatch(trimmed); m != nil {
-		return a.summary(trimmed, m[1], out)
-	}
-	if reSkip.MatchString(trimmed) {
-		// The victim was already dying: the kernel killed nobody, so the
-		// report in progress ends without a record.
-		if a.ctx != nil {
-			a.ctx.killed = true
-		}
-		a.mode = modeNone
-		return out
-	}
-	if k, ok := parseKilled(trimmed); ok {
-		return a.kill(r, k, out)
-	}
-	if m := reKillOld.FindStringSubmatch(trimmed); m != nil {
-		pid, _ := strconv.Atoi(m[2])
-		var c *draft
-		if a.ctx != nil && !a.ctx.killed && (a.ctx.oldVictim != nil || (a.ctx.hasSummary && a.ctx.sumPID != pid)) {
-			// The context names another victim: it was a report of its
-			// own whose kill line never came.
-			out, c = a.restart(out)
-		} else {
-			out, c = a.fresh(out)
-		}
-		c.oldVictim = &killLine{prefix: m[1], pid: pid, comm: m[3]}
-		a.mode = modeNone
-		return out
-	}
-	if m := reTaskIn.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
-		return out
-	}
-	if m := reGroup.FindStringSubmatch(trimmed); m != nil {
-		// A group line whose first kill was already released (Idle) or
-		// lost: the kills that follow are still group kills.
-		if a.ctx != nil {
-			a.ctx.group = m[1]
-			if a.ctx.groupPIDs == nil {
-				a.ctx.groupPIDs = map[int]bool{}
-				if v := a.ctx.victim; v != nil {
-					a.ctx.groupPIDs[v.PID] = true // reported already, alone
-				}
-			}
-		}
-		return out
-	}
-	if m := reRAM.FindStringSubmatch(trimmed); m != nil {
-		var c *draft
-		out, c = a.fresh(out)
-		c.ram = ptr(atoi64(m[1]) * a.pageSize)
-		return out
 	}
 	if a.ctx == nil || a.ctx.killed {
 		return out
@@ -373,13 +279,10 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 }
 
 // known tells whether line is part of an OOM report (as opposed to an
-// unrelated record interleaved with it).
+// unrelated record interleaved with it): whether a rule matches it.
 func known(line string) bool {
-	for _, re := range [...]interface{ MatchString(string) bool }{
-		reInvoked, reCPU, reMemory, reStatsFor, reTasksState, reTaskHeader,
-		reSummary, reKilled, reKillOld, reTaskIn, reReaper, reSkip,
-	} {
-		if re.MatchString(line) {
+	for _, ru := range rules {
+		if ru.match(line) != nil {
 			return true
 		}
 	}
@@ -396,7 +299,7 @@ func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
 	c.hasSummary, c.constraint = true, constraint
 	// global_oom only says no memcg was involved; a cpuset or mempolicy
 	// OOM is not system-wide.
-	c.global = reSumGlobal.MatchString(line) && constraint == "CONSTRAINT_NONE"
+	c.global = constraint == "CONSTRAINT_NONE" && !strings.Contains(line, ",oom_memcg=")
 	if m := reSumMemcg.FindStringSubmatch(line); m != nil {
 		c.memcg = m[1]
 	}
@@ -433,7 +336,7 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	if r.HasMonotonic {
 		rep.Monotonic = ptr(r.Monotonic)
 	}
-	rep.Time = r.Time
+	rep.Time, rep.TimeZoneUnknown = r.Time, r.TimeZoneUnknown
 	if c.group != "" {
 		rep.GroupKill = true
 		return append(out, rep)
@@ -509,7 +412,10 @@ func (c *draft) report(k killLine) *Report {
 		Memcg: c.memcg, TaskMemcg: c.taskMemcg,
 		TriggerName: c.triggerName, TriggerPID: c.triggerPID,
 		GFPMask: c.gfpMask, Order: c.order,
-		MemcgUsage: c.usage, MemcgLimit: c.limit, MemcgFailcnt: c.failcnt, KmemUsage: c.kmem,
+		MemcgUsage: c.usage, MemcgLimit: c.limit, MemcgFailcnt: c.failcnt,
+		MemswUsage: c.memsw.usage, MemswLimit: c.memsw.limit,
+		SwapUsage: c.swap.usage, SwapLimit: c.swap.limit,
+		KmemUsage: c.kmem.usage, KmemLimit: c.kmem.limit,
 		MemcgStat: maps.Clone(c.stat), RAM: c.ram,
 		Tasks: slices.Clone(c.tasks),
 	}
@@ -532,7 +438,7 @@ func (c *draft) report(k killLine) *Report {
 		r.TasksElsewhere = true
 	}
 	if r.Memcg == "" && !r.Global && r.Constraint == "CONSTRAINT_MEMCG" {
-		r.Memcg = c.statPath
+		r.Memcg, r.MemcgInferred = c.statPath, c.statInferred && c.statPath != ""
 	}
 	if c.sumUID != nil && k.pid == c.sumPID {
 		r.UID = c.sumUID
@@ -558,4 +464,97 @@ func (c *draft) report(k killLine) *Report {
 	}
 	r.Cause, r.CauseBytes, r.causeFromVictim = cause(r)
 	return r
+}
+
+// trigger notes the allocating task from a stack dump's header line. Only
+// the first stack dump of a report is the trigger's; other warnings print
+// such lines too.
+func (a *Assembler) trigger(pid, comm string, out []*Report) []*Report {
+	if a.ctx != nil && !a.ctx.killed && a.ctx.triggerPID != nil {
+		return out
+	}
+	var c *draft
+	out, c = a.fresh(out)
+	if c.triggerPID == nil {
+		c.triggerPID = ptr(atoi64(pid))
+		if c.triggerName == "" {
+			c.triggerName = comm
+		}
+	}
+	return out
+}
+
+// shared reports a process the kernel killed because it shared the
+// victim's memory ("Kill process P (comm) sharing same memory", printed
+// after the victim's kill line up to 4.x): a kill of its own, with the
+// victim's report as its context.
+func (a *Assembler) shared(r kmsg.Record, pidText, comm string, out []*Report) []*Report {
+	c := a.ctx
+	if c == nil || !c.killed || c.victim == nil {
+		return out
+	}
+	pid, _ := strconv.Atoi(pidText)
+	rep := c.report(killLine{pid: pid, comm: comm, prefix: c.victim.Prefix})
+	rep.SharedWith = ptr(int64(c.victim.PID))
+	rep.TasksElsewhere = true
+	if r.HasSeq {
+		rep.Seq = ptr(r.Seq)
+	}
+	if r.HasMonotonic {
+		rep.Monotonic = ptr(r.Monotonic)
+	}
+	rep.Time, rep.TimeZoneUnknown = r.Time, r.TimeZoneUnknown
+	out = a.release(out)
+	return append(out, rep)
+}
+
+// Arch returns the architecture the log has shown so far ("x86" when a
+// stack dump, kernel release or register line names it), or "".
+func (a *Assembler) Arch() string { return a.arch }
+
+// PageSizeKnown tells whether the task table's unit is settled: given with
+// WithPageSize, or implied by the log's architecture (x86 has 4 KiB pages
+// only; arm64 and ppc64 kernels are built with 4, 16 or 64 KiB).
+func (a *Assembler) PageSizeKnown() bool {
+	return a.pageSet || a.arch == "x86"
+}
+
+// archOf names the architecture a log line shows, or "".
+func archOf(line string) string {
+	switch {
+	case reX86.MatchString(line):
+		return "x86"
+	case reArm64.MatchString(line):
+		return "arm64"
+	case rePPC.MatchString(line):
+		return "ppc64"
+	}
+	return ""
+}
+
+// commOf returns the task name of an "invoked oom-killer" line: what
+// follows a log prefix the line adapter could not take off (after the last
+// "] " or ": "), and nothing when it cannot be a task name.
+func commOf(s string) string {
+	if i := max(strings.LastIndex(s, "] "), strings.LastIndex(s, ": ")); i >= 0 {
+		s = s[i+2:]
+	}
+	if !plausibleComm(s) {
+		return ""
+	}
+	return s
+}
+
+// unlimitedKB is where a usage line's limit means "no limit": the kernel
+// prints its counter maximum (LLONG_MAX or PAGE_COUNTER_MAX pages, in kB:
+// about 2^53), far above any memory.
+const unlimitedKB = 1 << 52
+
+// limitOf converts a usage line's limit in kB to bytes; nil when unlimited.
+func limitOf(kb string) *int64 {
+	v, err := strconv.ParseInt(kb, 10, 64)
+	if err != nil || v >= unlimitedKB {
+		return nil
+	}
+	return ptr(v * 1024)
 }

@@ -2,7 +2,6 @@ package oomreport
 
 import (
 	"bufio"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oomsight/oomsight/internal/kmsg/text"
+
+	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/kmsg"
 )
 
@@ -141,20 +143,8 @@ func TestPublicFragments(t *testing.T) {
 		"Jan  5 02:12:02 iZbp153spuk45ulvkwxf34Z kernel: Killed process 77 (envoy) total-vm:100kB, anon-rss:50kB, file-rss:0kB, shmem-rss:0kB\n") // synthetic
 	require.Len(t, reps, 1)
 	assert.Equal(t, reps[0].Memcg, reps[0].TaskMemcg)
-	assert.Equal(t, "docker", Fields(t, reps[0])["container.runtime.name"])
-	assert.Equal(t, "0330b2c1-a15b-4cdd-b5e5-72d4a90bee82", Fields(t, reps[0])["k8s.pod.uid"])
-}
-
-// Fields returns a report's fields as a map.
-func Fields(t *testing.T, r *Report) map[string]any {
-	t.Helper()
-	m := map[string]any{}
-	for _, f := range r.Fields() {
-		_, dup := m[f.Key]
-		require.False(t, dup, f.Key)
-		m[f.Key] = f.Value
-	}
-	return m
+	assert.Equal(t, "docker", identity.FromPath(reps[0].TaskMemcg).Runtime)
+	assert.Equal(t, "0330b2c1-a15b-4cdd-b5e5-72d4a90bee82", identity.FromPath(reps[0].TaskMemcg).PodUID)
 }
 
 func records(t *testing.T, path string) []kmsg.Record {
@@ -163,7 +153,7 @@ func records(t *testing.T, path string) []kmsg.Record {
 	require.NoError(t, err)
 	defer f.Close()
 	var rs []kmsg.Record
-	for r, err := range Records(f) {
+	for r, err := range text.Records(f, Lines) {
 		require.NoError(t, err)
 		rs = append(rs, r)
 	}
@@ -311,51 +301,6 @@ func TestGarbage(t *testing.T) {
 	reps = readString(t, in+string(raw)+in)
 	require.Len(t, reps, 1)
 	assert.Equal(t, CauseShmem, reps[0].Cause)
-}
-
-func TestMarshalJSON(t *testing.T) {
-	r := readFile(t, "../../testdata/v2/oom/pod-limit.kmsg")[0]
-	b, err := json.Marshal(r)
-	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m))
-	assert.Equal(t, float64(1392), m["process.pid"])
-	assert.Equal(t, float64(437), m["linux.kmsg.seq"])
-	assert.Equal(t, "dfc377c9-c533-4d51-af9e-6e0e0b3db83b", m["k8s.pod.uid"])
-	assert.Equal(t, "Burstable", m["k8s.pod.qos_class"])
-	assert.Equal(t, "2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc", m["container.id"])
-	assert.Equal(t, "containerd", m["container.runtime.name"])
-	assert.Equal(t, v2CtrSD, m["cgroup.path"])
-	assert.Equal(t, r.Body(), m["body"])
-	assert.NotContains(t, m, "time")
-	tasks := m["linux.oom.tasks"].([]any)
-	assert.Equal(t, map[string]any{"pid": float64(1392), "name": "memhog", "rss": float64(11342 * 4096), "oom_score_adj": float64(0)}, tasks[0])
-	assert.Equal(t, float64(45809664), m["linux.oom.memcg.stat"].(map[string]any)["anon"])
-
-	// The keys come in the documented order.
-	var keys []string
-	for _, f := range r.Fields() {
-		keys = append(keys, f.Key)
-	}
-	assert.Equal(t, []string{
-		"process.pid", "process.executable.name", "process.user.id", "linux.oom.constraint",
-		"linux.oom.global", "linux.oom.memcg", "linux.oom.task_memcg", "linux.oom.trigger.name",
-		"linux.oom.trigger.pid", "linux.oom.gfp_mask", "linux.oom.order",
-		"linux.oom.victim.total_vm", "linux.oom.victim.anon_rss", "linux.oom.victim.file_rss",
-		"linux.oom.victim.shmem_rss", "linux.oom.victim.pgtables", "linux.oom.victim.oom_score_adj",
-		"linux.oom.memcg.usage", "linux.oom.memcg.limit", "linux.oom.memcg.failcnt",
-		"linux.oom.memcg.stat", "linux.oom.tasks", "linux.oom.group_kill", "linux.oom.cause",
-		"linux.kmsg.seq", "cgroup.path", "k8s.pod.uid", "k8s.pod.qos_class", "container.id",
-		"container.runtime.name",
-	}, keys)
-
-	// Wall clock when the input has one.
-	reps := readString(t, "2024-01-05T02:12:02.5+0000 host kernel: Out of memory: Killed process 7 (x) total-vm:4kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB\n")
-	require.Len(t, reps, 1)
-	b, err = json.Marshal(reps[0])
-	require.NoError(t, err)
-	assert.Contains(t, string(b), `"time":"2024-01-05T02:12:02.5Z"`)
-	assert.Contains(t, string(b), `"linux.oom.global":true`)
 }
 
 func TestBytes(t *testing.T) {

@@ -31,6 +31,9 @@ func (r *Report) Body() string {
 	if r.GroupKill {
 		b.WriteString(" with the rest of its cgroup (memory.oom.group)")
 	}
+	if r.SharedWith != nil {
+		fmt.Fprintf(&b, " with pid %d, whose memory it shared,", *r.SharedWith)
+	}
 	b.WriteString(" because ")
 	b.WriteString(r.limitClause())
 	if what := r.causeClause(); what != "" {
@@ -125,11 +128,16 @@ func short(s string, n int) string {
 
 // limitClause says which limit was hit: the whole machine's memory, the
 // container's own limit, its pod's (the memcg is an ancestor with the pod
-// identity and no container), or another cgroup's.
+// identity and no container), or another cgroup's; and which of the
+// cgroup's limits, memory or v1's memory+swap.
 func (r *Report) limitClause() string {
+	limit, kind := r.MemcgLimit, "memory"
+	if r.memswHit() {
+		limit, kind = r.MemswLimit, "memory+swap"
+	}
 	size := ""
-	if r.MemcgLimit != nil && !r.Global {
-		size = " " + Bytes(*r.MemcgLimit)
+	if limit != nil && !r.Global {
+		size = " " + Bytes(*limit)
 	}
 	switch {
 	case r.Global:
@@ -141,10 +149,12 @@ func (r *Report) limitClause() string {
 		if r.Constraint != "" && r.Constraint != "CONSTRAINT_MEMCG" {
 			return fmt.Sprintf("memory ran out under %s", r.Constraint)
 		}
-		if r.Constraint == "" && r.Prefix == "" && r.MemcgLimit == nil {
+		if r.Constraint == "" && r.Prefix == "" && r.MemcgLimit == nil && r.MemcgUsage == nil {
 			return "memory ran out (the log does not tell which limit)"
 		}
-		return fmt.Sprintf("a cgroup's%s memory limit was hit", size)
+		return fmt.Sprintf("a cgroup's%s %s limit was hit", size, kind)
+	case r.MemcgInferred:
+		return fmt.Sprintf("a cgroup's%s %s limit was hit, probably that of %s (inferred: the report is cut before the line that names the limiting cgroup, and this is the first cgroup whose stats it shows)", size, kind, r.Memcg)
 	case r.TaskMemcg == "" || r.Memcg == r.TaskMemcg:
 		id := identity.FromPath(r.Memcg)
 		owner := "its cgroup's own"
@@ -154,14 +164,24 @@ func (r *Report) limitClause() string {
 		case id.PodUID != "":
 			owner = "its pod's"
 		}
-		return fmt.Sprintf("%s%s memory limit was hit", owner, size)
+		return fmt.Sprintf("%s%s %s limit was hit", owner, size, kind)
 	case isAncestor(r.Memcg, r.TaskMemcg):
 		if id := identity.FromPath(r.Memcg); id.PodUID != "" && id.ContainerID == "" {
-			return fmt.Sprintf("its pod's%s memory limit was hit (not the container's own)", size)
+			return fmt.Sprintf("its pod's%s %s limit was hit (not the container's own)", size, kind)
 		}
-		return fmt.Sprintf("the%s memory limit of its ancestor cgroup %s was hit", size, r.Memcg)
+		return fmt.Sprintf("the%s %s limit of its ancestor cgroup %s was hit", size, kind, r.Memcg)
 	}
-	return fmt.Sprintf("the%s memory limit of cgroup %s was hit", size, r.Memcg)
+	return fmt.Sprintf("the%s %s limit of cgroup %s was hit", size, kind, r.Memcg)
+}
+
+// memswHit tells whether v1's memory+swap limit, not the memory limit, is
+// the one the cgroup ran into: memory+swap at its limit, memory below its
+// own (or unlimited).
+func (r *Report) memswHit() bool {
+	if r.MemswUsage == nil || r.MemswLimit == nil || *r.MemswUsage < *r.MemswLimit {
+		return false
+	}
+	return r.MemcgLimit == nil || r.MemcgUsage == nil || *r.MemcgUsage < *r.MemcgLimit
 }
 
 func isAncestor(a, b string) bool {

@@ -7,9 +7,10 @@
 // interleaved with unrelated records and partly rate-limited away. The
 // Assembler keeps the context of the report in progress and completes it at
 // each kill line, so that the kill carries everything the kernel said about
-// it. The package is pure: records come in, reports go out; the line adapter
-// (ParseLine, Records, ReadAll) turns the text forms of the kernel log
-// (dmesg, syslog, journalctl, raw /dev/kmsg dumps) into the same records.
+// it. The package is pure: records come in, reports go out. The text forms
+// of the kernel log (dmesg, syslog, journalctl, raw /dev/kmsg dumps) become
+// the same records in kmsg/text, which finds the report's lines by Lines;
+// ReadAll reads such a log whole.
 package oomreport
 
 import "time"
@@ -23,6 +24,10 @@ type Report struct {
 	Seq       *uint64
 	Monotonic *time.Duration
 	Time      time.Time
+	// TimeZoneUnknown: Time came from a stamp without a zone (dmesg -T,
+	// syslog) and no UTC offset was given; its fields are the logging
+	// machine's local wall clock, held in UTC.
+	TimeZoneUnknown bool
 
 	// The victim.
 	PID  int
@@ -39,6 +44,11 @@ type Report struct {
 	// Memcg is the cgroup whose limit was hit; TaskMemcg the victim's.
 	Memcg     string
 	TaskMemcg string
+	// MemcgInferred: the report was cut before the lines that name the
+	// limiting cgroup, and Memcg is the first stat dump's cgroup, which
+	// kernels up to 5.2 print for the limiting cgroup and then for each of
+	// its descendants.
+	MemcgInferred bool
 
 	// The allocating task that ran into the limit (may be a thread id).
 	TriggerName string
@@ -50,11 +60,16 @@ type Report struct {
 	TotalVM, AnonRSS, FileRSS, ShmemRSS, PgTables *int64
 	OOMScoreAdj                                   *int64
 
-	// Memcg counters: usage and limit in bytes, failcnt a count. KmemUsage
-	// is the v1 kmem counter (bytes), used as the kernel-memory amount
-	// when the v1 stat dump has none.
+	// Memcg counters: usage and limit in bytes, failcnt a count. A limit
+	// the kernel printed as its counter maximum (no limit) is nil.
 	MemcgUsage, MemcgLimit, MemcgFailcnt *int64
-	KmemUsage                            *int64
+	// MemswUsage and MemswLimit are v1's memory+swap counter, SwapUsage
+	// and SwapLimit v2's swap counter, KmemUsage and KmemLimit v1's kmem
+	// counter (the kernel-memory amount when the v1 stat dump has none);
+	// bytes.
+	MemswUsage, MemswLimit *int64
+	SwapUsage, SwapLimit   *int64
+	KmemUsage, KmemLimit   *int64
 	// MemcgStat is the "Memory cgroup stats for" dump with the keys as
 	// printed (v1 or v2); the ≤4.19 one-line "cache:0KB" form in bytes.
 	MemcgStat map[string]int64
@@ -62,16 +77,15 @@ type Report struct {
 	RAM *int64
 
 	Tasks []Task
-	// MaxTasks is how many task table rows Fields keeps, largest rss first
-	// (0: DefaultMaxTasks; -1: all); the rest are counted. A global OOM
-	// prints the node's whole task table.
-	MaxTasks int
 	// TasksElsewhere marks a memory.oom.group member after the first
 	// victim: the table is the group's, carried by the first victim's
 	// report, not repeated on every member's.
 	TasksElsewhere bool
 	// GroupKill marks a kill of a whole cgroup because of memory.oom.group.
 	GroupKill bool
+	// SharedWith is the victim whose memory this process shared, killed
+	// with it ("Kill process P (comm) sharing same memory", up to 4.x).
+	SharedWith *int64
 
 	// Cause says what filled the limit: anon, shmem, file, kernel or
 	// unknown; CauseBytes how much of it there was.
@@ -90,12 +104,6 @@ type Task struct {
 	OOMScoreAdj int64
 }
 
-// Field is one attribute of a report (see Report.Fields).
-type Field struct {
-	Key   string
-	Value any
-}
-
 // Cause values.
 const (
 	CauseAnon    = "anon"
@@ -104,9 +112,6 @@ const (
 	CauseKernel  = "kernel"
 	CauseUnknown = "unknown"
 )
-
-// DefaultMaxTasks is how many task table rows a report's fields keep.
-const DefaultMaxTasks = 20
 
 // DefaultPageSize is the task table's unit unless told otherwise (see
 // WithPageSize): 4 KiB, the page of amd64 and of 4K-page arm64 kernels.

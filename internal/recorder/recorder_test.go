@@ -61,34 +61,6 @@ func TestHistoryEndsAtUntilAndKeepsFullSamplesInItsWindow(t *testing.T) {
 	assert.Len(t, r.History(1<<62).Full, FullPoints, "full ring bounded")
 }
 
-func TestClimb(t *testing.T) {
-	mib := uint64(1 << 20)
-	bytes := func(n int64) string {
-		return map[int64]string{52 << 20: "52 MiB", 1 << 30: "1 GiB", 48 << 20: "48 MiB", 900 << 20: "900 MiB", 950 << 20: "950 MiB"}[n]
-	}
-	// Flat at 52 MiB for a minute, then 0.8 s to 1 GiB; killed at 120.8 s.
-	var h History
-	for t := int64(60000); t <= 120000; t += 100 {
-		h.T = append(h.T, t)
-		h.Usage = append(h.Usage, 52*mib)
-	}
-	h.T = append(h.T, 120400, 120800)
-	h.Usage = append(h.Usage, 600*mib, 1024*mib)
-	got := h.Climb(120800*ms, 0, bytes)
-	assert.Equal(t, "usage climbed from 52 MiB to 1 GiB in 0.8 s; a 10 s sampler last saw 52 MiB, a 60 s sampler last saw 52 MiB", got)
-
-	// The kernel's usage at the kill is the top when given.
-	got = h.Climb(120800*ms, 1<<30, bytes)
-	assert.Contains(t, got, "to 1 GiB")
-
-	// Never below half the top: it stayed high.
-	high := History{T: []int64{1000, 2000, 3000}, Usage: []uint64{900 * mib, 950 * mib, 950 * mib}}
-	assert.Equal(t, "usage stayed between 900 MiB and 950 MiB for the 2.5 s recorded before the kill", high.Climb(3500*ms, 0, bytes))
-
-	// No history: nothing to say.
-	assert.Empty(t, History{}.Climb(1, 0, bytes))
-}
-
 // BenchmarkAdd adds one sample to each of 1000 recorders in turn, as the
 // fast pass does at 1000 cgroups: each recorder is cold when reached.
 func BenchmarkAdd(b *testing.B) {

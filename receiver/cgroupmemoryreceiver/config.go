@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/oomsight/oomsight/internal/discovery"
-	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -96,7 +96,7 @@ func createDefaultConfig() component.Config {
 		OOM: OOMConfig{
 			Enabled:  true,
 			KmsgPath: "/dev/kmsg",
-			MaxTasks: oomreport.DefaultMaxTasks,
+			MaxTasks: oomrecord.DefaultMaxTasks,
 		},
 	}
 }
@@ -125,7 +125,7 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%w (globs on cgroup.path: * stays within a segment, ** crosses them, e.g. \"/kubepods*/**\")", err))
 	}
 	if cfg.OOM.MaxTasks == 0 || cfg.OOM.MaxTasks < -1 {
-		errs = append(errs, fmt.Errorf("oom.max_tasks: %d: want a positive number of task table rows (default %d), or -1 for all", cfg.OOM.MaxTasks, oomreport.DefaultMaxTasks))
+		errs = append(errs, fmt.Errorf("oom.max_tasks: %d: want a positive number of task table rows (default %d), or -1 for all", cfg.OOM.MaxTasks, oomrecord.DefaultMaxTasks))
 	}
 	if cfg.OOM.KmsgPath == "" && cfg.OOM.CheckpointFile != "" {
 		errs = append(errs, errors.New(`oom.checkpoint_file: set while oom.kmsg_path is empty; the checkpoint records kernel log positions, so set oom.kmsg_path: /dev/kmsg or remove oom.checkpoint_file`))

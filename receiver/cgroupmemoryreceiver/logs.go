@@ -3,14 +3,13 @@
 package cgroupmemoryreceiver
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
@@ -19,33 +18,21 @@ import (
 // oomEventName is the EventName of every OOM kill record.
 const oomEventName = "linux.oom_kill"
 
-// resourceKeys are report fields that describe the victim's cgroup; they
-// go on the resource, exactly as on the metrics of that cgroup, so that
-// records and metrics join on cgroup.path.
-var resourceKeys = map[string]bool{
-	"cgroup.path":            true,
-	"k8s.pod.uid":            true,
-	"k8s.pod.qos_class":      true,
-	"container.id":           true,
-	"container.runtime.name": true,
-}
-
-// Attributes only the receiver sets (oomsight explain has no sampler).
+// Attributes only the receiver sets (oomsight explain has no sampler); the
+// key table is oomrecord's.
 const (
-	// historyKey is the limiting cgroup's flight recorder.
-	historyKey = "cgroup.memory.history"
-	// inferredKey marks a victim's cgroup taken from the oom_kill counters,
-	// not from the kernel's report (which was rate-limited to its kill line).
-	inferredKey = "linux.oom.task_memcg.inferred"
-	// countedKey is the number of kills a counter-based record stands for.
-	countedKey = "linux.oom.counted_kills"
+	historyKey  = oomrecord.HistoryKey
+	inferredKey = oomrecord.TaskMemcgInferredKey
+	countedKey  = oomrecord.CountedKillsKey
 )
 
-// enrichment is what the receiver adds to a report: the climb, and whether
-// the victim's cgroup was inferred from the counters.
+// enrichment is what the receiver adds to a report: the climb, whether
+// the victim's cgroup was inferred from the counters, and how many task
+// table rows the record keeps (oom.max_tasks).
 type enrichment struct {
 	hist     *recorder.History
 	inferred bool
+	maxTasks int
 }
 
 // buildOOMLogs turns one report into one log record: event linux.oom_kill,
@@ -56,15 +43,12 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 	ld, lr := newOOMLog(r.TaskMemcg, r.Time, observed, rac)
 	body := r.Body()
 	attrs := lr.Attributes()
-	for _, f := range r.Fields() {
-		if resourceKeys[f.Key] {
-			continue
-		}
+	for _, f := range oomrecord.Record(r, oomrecord.Options{MaxTasks: en.maxTasks}) {
 		putValue(attrs, f.Key, f.Value)
 	}
 	if en.inferred {
 		attrs.PutBool(inferredKey, true)
-		body += " The kernel's report was rate-limited to its kill line; the cgroup is the one whose oom_kill counter rose at that moment."
+		body += oomreport.RateLimitedSentence
 	}
 	if en.hist != nil {
 		var top uint64
@@ -87,13 +71,9 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 func buildCountedLogs(c counted, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, reason string) plog.Logs {
 	ld, lr := newOOMLog(c.path, c.at, observed, rac)
 	attrs := lr.Attributes()
-	attrs.PutStr("linux.oom.task_memcg", c.path)
+	attrs.PutStr(oomrecord.TaskMemcgKey, c.path)
 	attrs.PutInt(countedKey, clampInt64(c.n))
-	what := "A process"
-	if c.n > 1 {
-		what = fmt.Sprintf("%d processes", c.n)
-	}
-	body := fmt.Sprintf("%s in %s was OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, oomreport.Place(c.path), reason)
+	body := oomreport.CountedBody(c.n, c.path, reason)
 	if hist != nil {
 		body += climbSentence(attrs, hist, c.at, 0)
 	}
@@ -129,11 +109,7 @@ func newOOMLog(path string, at, observed time.Time, rac metadata.ResourceAttribu
 // time; top the usage at the kill when the kernel said it (0: unknown).
 func climbSentence(attrs pcommon.Map, h *recorder.History, end time.Time, top uint64) string {
 	putHistory(attrs.PutEmptyMap(historyKey), h)
-	climb := h.Climb(end.UnixNano(), top, oomreport.Bytes)
-	if climb == "" {
-		return ""
-	}
-	return " " + strings.ToUpper(climb[:1]) + climb[1:] + "."
+	return oomreport.ClimbSentence(h.T, h.Usage, end.UnixNano(), top)
 }
 
 // putHistory writes a flight recorder's history as equal-length arrays:

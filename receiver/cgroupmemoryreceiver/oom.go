@@ -426,8 +426,7 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 // counter rose then (inferred); one that names its cgroup explains that
 // cgroup's counted kill; and the limiting cgroup's climb.
 func (p *oomPipeline) enrich(r *oomreport.Report, backlog bool) enrichment {
-	r.MaxTasks = p.cfg.MaxTasks
-	var en enrichment
+	en := enrichment{maxTasks: p.cfg.MaxTasks}
 	if p.kills != nil && !backlog {
 		switch {
 		case r.TaskMemcg == "" && r.Memcg == "":

@@ -1,4 +1,4 @@
-package oomreport
+package oomrecord
 
 import (
 	"testing"
@@ -17,7 +17,7 @@ func taskField(fs []Field, key string) (any, bool) {
 }
 
 // TestTaskTableBounded: a global OOM prints the node's whole task table; a
-// report keeps the largest rows by rss (DefaultMaxTasks, or MaxTasks) in
+// report keeps the largest rows by rss (DefaultMaxTasks, or Options.MaxTasks) in
 // the kernel's order and counts the rest. The captures' tables are small
 // (a VM); MaxTasks below their size exercises the same path.
 func TestTaskTableBounded(t *testing.T) {
@@ -27,21 +27,22 @@ func TestTaskTableBounded(t *testing.T) {
 	n := len(r.Tasks)
 	require.Equal(t, 4, n)
 
-	all, ok := taskField(r.Fields(), "linux.oom.tasks")
+	o := Options{}
+	all, ok := taskField(append(Record(r, o), Resource(r)...), "linux.oom.tasks")
 	require.True(t, ok)
 	if n <= DefaultMaxTasks {
 		assert.Len(t, all, n)
-		_, ok = taskField(r.Fields(), "linux.oom.tasks.omitted")
+		_, ok = taskField(append(Record(r, o), Resource(r)...), "linux.oom.tasks.omitted")
 		assert.False(t, ok, "nothing left out")
 	}
 
-	r.MaxTasks = 2
-	rows, _ := taskField(r.Fields(), "linux.oom.tasks")
+	o.MaxTasks = 2
+	rows, _ := taskField(append(Record(r, o), Resource(r)...), "linux.oom.tasks")
 	kept := rows.([]map[string]any)
 	require.Len(t, kept, 2)
-	omitted, ok := taskField(r.Fields(), "linux.oom.tasks.omitted")
+	omitted, ok := taskField(append(Record(r, o), Resource(r)...), "linux.oom.tasks.omitted")
 	require.True(t, ok)
-	assert.Equal(t, n-2, omitted)
+	assert.Equal(t, int64(n-2), omitted)
 	minKept := kept[0]["rss"].(int64)
 	for _, row := range kept {
 		minKept = min(minKept, row["rss"].(int64))
@@ -57,8 +58,8 @@ func TestTaskTableBounded(t *testing.T) {
 	}
 	assert.Contains(t, keptPIDs, int64(r.PID), "the victim has the most rss")
 
-	r.MaxTasks = -1
-	rows, _ = taskField(r.Fields(), "linux.oom.tasks")
+	o.MaxTasks = -1
+	rows, _ = taskField(append(Record(r, o), Resource(r)...), "linux.oom.tasks")
 	assert.Len(t, rows, n)
 }
 
@@ -67,10 +68,10 @@ func TestTaskTableBounded(t *testing.T) {
 func TestGroupKillTableOnce(t *testing.T) {
 	reps := readFile(t, "../../testdata/v2/oom/oom-group.kmsg")
 	require.GreaterOrEqual(t, len(reps), 2)
-	_, first := taskField(reps[0].Fields(), "linux.oom.tasks")
+	_, first := taskField(Record(reps[0], Options{}), "linux.oom.tasks")
 	assert.True(t, first, "the first victim carries the table")
 	for _, r := range reps[1:] {
-		_, has := taskField(r.Fields(), "linux.oom.tasks")
+		_, has := taskField(Record(r, Options{}), "linux.oom.tasks")
 		assert.False(t, has, "member pid %d", r.PID)
 		assert.NotEmpty(t, r.Tasks, "still known to the assembler and the body")
 	}

@@ -1,0 +1,38 @@
+package oomreport
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestClimbSentence(t *testing.T) {
+	const mib = uint64(1 << 20)
+	const ms = int64(time.Millisecond)
+	// Flat at 52 MiB for a minute, then 0.8 s to 1 GiB; killed at 120.8 s.
+	var ts []int64
+	var usage []uint64
+	for t := int64(60000); t <= 120000; t += 100 {
+		ts = append(ts, t)
+		usage = append(usage, 52*mib)
+	}
+	ts = append(ts, 120400, 120800)
+	usage = append(usage, 600*mib, 1024*mib)
+	assert.Equal(t, " Usage climbed from 52 MiB to 1 GiB in 0.8 s; a 10 s sampler last saw 52 MiB, a 60 s sampler last saw 52 MiB.", ClimbSentence(ts, usage, 120800*ms, 0))
+
+	// The kernel's usage at the kill is the top when given.
+	assert.Contains(t, ClimbSentence(ts, usage, 120800*ms, 1<<30), "to 1 GiB")
+
+	// Never below half the top: it stayed high.
+	assert.Equal(t, " Usage stayed between 900 MiB and 950 MiB for the 2.5 s recorded before the kill.",
+		ClimbSentence([]int64{1000, 2000, 3000}, []uint64{900 * mib, 950 * mib, 950 * mib}, 3500*ms, 0))
+
+	// No history: nothing to say.
+	assert.Empty(t, ClimbSentence(nil, nil, 1, 0))
+}
+
+func TestCountedBody(t *testing.T) {
+	assert.Equal(t, "2 processes in cgroup /a was OOM-killed (its oom_kill counter rose); the kernel's report is not available (kmsg off), so the victim, the limit hit and what filled it are unknown.", CountedBody(2, "/a", "kmsg off"))
+	assert.Contains(t, CountedBody(1, "/a", "x"), "A process in cgroup /a")
+}

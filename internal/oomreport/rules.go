@@ -1,0 +1,228 @@
+package oomreport
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/oomsight/oomsight/internal/kmsg"
+)
+
+// rule is one line of an OOM report: its regexp (lines.go) and what the
+// Assembler does with a match. The same table tells which lines belong to
+// a report (known) and where the kernel's text begins behind a log prefix
+// (isKernelLine, kernelStart), so a new line is added in one place.
+type rule struct {
+	re *regexp.Regexp
+	// starts: the line begins with the kernel's own fixed text, so that
+	// the first place it matches in a prefixed line is where the kernel's
+	// text begins (the invoked line begins with a task name; "Task in X"
+	// and "as a result of limit of" alone are too loose to tell).
+	starts bool
+	// key is text every match contains, looked for before the regexp
+	// runs: most records of a kernel log are no report's lines.
+	key string
+	// on handles a match (nil: part of a report, nothing to keep).
+	on func(a *Assembler, r kmsg.Record, m []string, line string, out []*Report) []*Report
+}
+
+// rules in the order they are tried: the first that matches a line takes
+// it. reSkip comes before reKilled (both follow the kernel's message).
+var rules = []rule{
+	{re: reInvoked, key: " invoked oom-killer: ", on: (*Assembler).onInvoked},
+	{re: reCPU, key: "CPU: ", starts: true, on: (*Assembler).onCPU},
+	{re: rePidComm, key: "Pid: ", starts: true, on: (*Assembler).onPidComm},
+	{re: reUsage, key: "usage ", starts: true, on: (*Assembler).onUsage},
+	{re: reStatsFor, key: "Memory cgroup stats for ", starts: true, on: (*Assembler).onStatsFor},
+	{re: reTasksState, key: "Tasks state ", starts: true, on: (*Assembler).onTasksState},
+	{re: reTaskHeader, key: "pid", starts: true, on: (*Assembler).onTaskHeader},
+	{re: reSummary, key: "oom-kill:", starts: true, on: (*Assembler).onSummary},
+	{re: reSkip, key: "OOM victim ", starts: true, on: (*Assembler).onSkip},
+	{re: reKilled, key: "Killed process ", starts: true, on: (*Assembler).onKilled},
+	{re: reKillOld, key: "ill process ", starts: true, on: (*Assembler).onKillOld},
+	{re: reTaskIn, key: "Task in ", starts: true, on: (*Assembler).onTaskIn},
+	{re: reLimitReached, key: "Memory limit reached", starts: true, on: (*Assembler).onLimitReached},
+	{re: reTaskInStart, key: "Task in ", on: (*Assembler).onTaskInStart},
+	{re: reLimitOf, key: "as a result of limit of ", on: (*Assembler).onLimitOf},
+	{re: reKillShared, key: "Kill process ", starts: true, on: (*Assembler).onKillShared},
+	{re: reGroup, key: "Tasks in ", starts: true, on: (*Assembler).onGroup},
+	{re: reMemInfo, key: "Mem-Info:", starts: true, on: (*Assembler).onMemInfo},
+	{re: reRAM, key: " pages RAM", starts: true, on: (*Assembler).onRAM},
+	{re: reReaper, key: "oom_reaper: ", starts: true},
+}
+
+func (ru rule) match(line string) []string {
+	if !strings.Contains(line, ru.key) {
+		return nil
+	}
+	return ru.re.FindStringSubmatch(line)
+}
+
+func (a *Assembler) onInvoked(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.restart(out)
+	c.triggerName = commOf(m[1])
+	if g := reGFP.FindStringSubmatch(m[2]); g != nil {
+		c.gfpMask = g[1]
+	}
+	if o := reOrder.FindStringSubmatch(m[2]); o != nil {
+		c.order = ptr(atoi64(o[1]))
+	}
+	return out
+}
+
+func (a *Assembler) onCPU(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	return a.trigger(m[2], m[3], out)
+}
+
+func (a *Assembler) onPidComm(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	return a.trigger(m[1], m[2], out)
+}
+
+func (a *Assembler) onUsage(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.fresh(out)
+	usage, limit := ptr(atoi64(m[2])*1024), limitOf(m[3])
+	switch m[1] {
+	case "memory":
+		c.usage, c.limit, c.failcnt = usage, limit, ptr(atoi64(m[4]))
+		c.sawUsage = true
+	case "memory+swap":
+		c.memsw = usageLine{usage, limit}
+	case "kmem":
+		c.kmem = usageLine{usage, limit}
+	case "swap":
+		c.swap = usageLine{usage, limit}
+	}
+	a.mode = modeNone
+	return out
+}
+
+func (a *Assembler) onStatsFor(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.fresh(out)
+	if c.stat == nil {
+		c.stat, c.statPath = map[string]int64{}, m[1]
+		c.statInferred = m[2] != "" && !c.sawUsage
+	}
+	a.mode = modeStats
+	if m[2] != "" {
+		// ≤4.19: one line per cgroup of the subtree, each with its
+		// local counters; their sum is what the limit saw.
+		a.mode = modeNone
+		for _, kv := range reStatKB.FindAllStringSubmatch(m[2], -1) {
+			c.stat[kv[1]] += atoi64(kv[2]) * 1024
+		}
+	}
+	return out
+}
+
+func (a *Assembler) onTasksState(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	out, _ = a.fresh(out)
+	a.mode, a.cols = modeTasks, nil
+	return out
+}
+
+func (a *Assembler) onTaskHeader(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.fresh(out)
+	a.mode, a.cols = modeTasks, taskColumns(m[1])
+	c.tasks = nil
+	return out
+}
+
+func (a *Assembler) onSummary(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	return a.summary(line, m[1], out)
+}
+
+func (a *Assembler) onSkip(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	// The victim was already dying: the kernel killed nobody, so the
+	// report in progress ends without a record.
+	if a.ctx != nil {
+		a.ctx.killed = true
+	}
+	a.mode = modeNone
+	return out
+}
+
+func (a *Assembler) onKilled(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	k, ok := parseKilled(line)
+	if !ok {
+		return out
+	}
+	return a.kill(r, k, out)
+}
+
+func (a *Assembler) onKillOld(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	pid, _ := strconv.Atoi(m[2])
+	var c *draft
+	if a.ctx != nil && !a.ctx.killed && (a.ctx.oldVictim != nil || (a.ctx.hasSummary && a.ctx.sumPID != pid)) {
+		// The context names another victim: it was a report of its
+		// own whose kill line never came.
+		out, c = a.restart(out)
+	} else {
+		out, c = a.fresh(out)
+	}
+	c.oldVictim = &killLine{prefix: m[1], pid: pid, comm: m[3]}
+	a.mode = modeNone
+	return out
+}
+
+func (a *Assembler) onTaskIn(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.fresh(out)
+	c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
+	return out
+}
+
+func (a *Assembler) onLimitReached(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.fresh(out)
+	c.memcg, c.taskIn = m[1], true
+	return out
+}
+
+func (a *Assembler) onTaskInStart(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.fresh(out)
+	c.taskMemcg, c.taskIn, c.taskInOpen = m[1], true, true
+	return out
+}
+
+func (a *Assembler) onLimitOf(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	if a.ctx != nil && a.ctx.taskInOpen {
+		a.ctx.memcg, a.ctx.taskInOpen = m[1], false
+	}
+	return out
+}
+
+func (a *Assembler) onKillShared(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	return a.shared(r, m[1], m[2], out)
+}
+
+func (a *Assembler) onGroup(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	// A group line whose first kill was already released (Idle) or
+	// lost: the kills that follow are still group kills.
+	if a.ctx != nil {
+		a.ctx.group = m[1]
+		if a.ctx.groupPIDs == nil {
+			a.ctx.groupPIDs = map[int]bool{}
+			if v := a.ctx.victim; v != nil {
+				a.ctx.groupPIDs[v.PID] = true // reported already, alone
+			}
+		}
+	}
+	return out
+}
+
+func (a *Assembler) onMemInfo(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	a.mode = modeNone
+	return out
+}
+
+func (a *Assembler) onRAM(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	var c *draft
+	out, c = a.fresh(out)
+	c.ram = ptr(atoi64(m[1]) * a.pageSize)
+	return out
+}
