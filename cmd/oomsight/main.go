@@ -15,10 +15,13 @@ import (
 const usage = `usage: oomsight <command>
 
 commands:
-  explain [--format text|json] [FILE|-]
-             explain the kernel OOM kills in a kernel log (dmesg, dmesg -T,
-             syslog, journalctl -k, raw /dev/kmsg records; default: stdin);
-             exit 1 when the log holds no OOM kill
+  explain [--format text|json] [--max-tasks N] [--page-size BYTES]
+          [--utc-offset ±HH:MM] [FILE|-]
+             explain the kernel OOM kills in a kernel log pasted from any
+             kernel since 2.6.32 (dmesg in any form, syslog, journalctl -k,
+             raw /dev/kmsg records, with line numbers or table columns
+             before the kernel's text; default: stdin); exit 1 when the log
+             holds no OOM kill; "oomsight explain -h" for the flags
   version    print the version of oomsight
   help       print this help
 `

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -57,7 +58,16 @@ func TestRun(t *testing.T) {
 func TestHelpMentionsExplain(t *testing.T) {
 	var out bytes.Buffer
 	require.Equal(t, 0, run([]string{"help"}, nil, &out, io.Discard))
-	assert.Contains(t, out.String(), "explain [--format text|json] [FILE|-]")
+	assert.Contains(t, out.String(), "explain [--format text|json]")
+	// Every flag explain takes is named in the help, so the two cannot
+	// drift apart again.
+	var usage bytes.Buffer
+	run([]string{"explain", "-h"}, nil, io.Discard, &usage)
+	flags := regexp.MustCompile(`--[a-z-]+`).FindAllString(strings.SplitN(usage.String(), "\n", 2)[0], -1)
+	require.NotEmpty(t, flags, "explain -h printed no flags: %q", usage.String())
+	for _, f := range flags {
+		assert.Contains(t, out.String(), f)
+	}
 }
 
 func TestExplainText(t *testing.T) {
