@@ -19,11 +19,11 @@ const RateLimitedSentence = " The kernel's report was rate-limited to its kill l
 // shows: n processes in the cgroup at path, and why the kernel's report is
 // not available.
 func CountedBody(n uint64, path, reason string) string {
-	what := "A process"
+	what, verb := "A process", "was"
 	if n > 1 {
-		what = fmt.Sprintf("%d processes", n)
+		what, verb = fmt.Sprintf("%d processes", n), "were"
 	}
-	return fmt.Sprintf("%s in %s was OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, Place(path), reason)
+	return fmt.Sprintf("%s in %s %s OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, Place(path), verb, reason)
 }
 
 // Samplers are the collection periods whose view of a kill the climb

@@ -33,6 +33,6 @@ func TestClimbSentence(t *testing.T) {
 }
 
 func TestCountedBody(t *testing.T) {
-	assert.Equal(t, "2 processes in cgroup /a was OOM-killed (its oom_kill counter rose); the kernel's report is not available (kmsg off), so the victim, the limit hit and what filled it are unknown.", CountedBody(2, "/a", "kmsg off"))
+	assert.Equal(t, "2 processes in cgroup /a were OOM-killed (its oom_kill counter rose); the kernel's report is not available (kmsg off), so the victim, the limit hit and what filled it are unknown.", CountedBody(2, "/a", "kmsg off"))
 	assert.Contains(t, CountedBody(1, "/a", "x"), "A process in cgroup /a")
 }
