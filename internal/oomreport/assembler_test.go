@@ -70,7 +70,7 @@ func TestPublicFragments(t *testing.T) {
 		reps = readString(t, get(h))
 		require.Len(t, reps, 1, h)
 		assert.False(t, reps[0].Global, h)
-		assert.Contains(t, reps[0].Body(), "its pod's memory limit was hit (not the container's own)", h)
+		assert.Contains(t, reps[0].Body(), "its pod's memory limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there)", h)
 	}
 	assert.Equal(t, "manager", reps[0].Comm)
 	assert.Equal(t, 966, reps[0].PID)
@@ -137,7 +137,7 @@ func TestPublicFragments(t *testing.T) {
 	assert.Len(t, r.MemcgStat, 13)
 	assert.Nil(t, r.UID)
 	assert.Equal(t, CauseAnon, r.Cause, "all-zero v1 stats: the victim tells")
-	assert.Contains(t, r.Body(), "its pod's 120 MiB memory limit was hit (not the container's own)")
+	assert.Contains(t, r.Body(), "its pod's 120 MiB memory limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there)")
 
 	reps = readString(t, get("cgroup v1, systemd driver, docker runtime, syslog format (istio report)")+
 		"Jan  5 02:12:02 iZbp153spuk45ulvkwxf34Z kernel: Killed process 77 (envoy) total-vm:100kB, anon-rss:50kB, file-rss:0kB, shmem-rss:0kB\n") // synthetic

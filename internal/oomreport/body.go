@@ -167,7 +167,11 @@ func (r *Report) limitClause() string {
 		return fmt.Sprintf("%s%s %s limit was hit", owner, size, kind)
 	case isAncestor(r.Memcg, r.TaskMemcg):
 		if id := identity.FromPath(r.Memcg); id.PodUID != "" && id.ContainerID == "" {
-			return fmt.Sprintf("its pod's%s %s limit was hit (not the container's own)", size, kind)
+			// Its user set container limits only; the kubelet put their sum
+			// on the pod, where the pause container's and every sibling's
+			// pages count too, so the pod can fill first even with one
+			// limited container.
+			return fmt.Sprintf("its pod's%s %s limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there)", size, kind)
 		}
 		return fmt.Sprintf("the%s %s limit of its ancestor cgroup %s was hit", size, kind, r.Memcg)
 	}
