@@ -176,8 +176,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./internal/sampler/
+	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/e2e/
@@ -185,7 +185,7 @@ bench: build
 ## bench-short: the same benchmarks small and brief (100 cgroups, a few
 ## iterations, 12 s process runs), so that CI keeps them working
 bench-short: build
-	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/ ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 3x ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/e2e/
 

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomsight/oomsight/internal/cgpath"
 )
 
 // FullWalkEvery is how often a Tree walks the whole hierarchy although no
@@ -166,9 +168,8 @@ func (t *Tree) watch(rel string) {
 // the selected cgroups among them to removed. The kernel drops the watches
 // of removed directories itself (IN_IGNORED).
 func (t *Tree) remove(rel string, removed *[]string) {
-	prefix := rel + "/"
 	for p := range t.live {
-		if p == rel || strings.HasPrefix(p, prefix) {
+		if cgpath.Within(rel, p) {
 			delete(t.live, p)
 			*removed = append(*removed, p)
 		}
@@ -213,7 +214,7 @@ func (t *Tree) full() (Delta, error) {
 
 func below(p string, failed []*DirError) bool {
 	for _, f := range failed {
-		if p == f.Path || f.Path == "/" || strings.HasPrefix(p, f.Path+"/") {
+		if cgpath.Within(f.Path, p) {
 			return true
 		}
 	}

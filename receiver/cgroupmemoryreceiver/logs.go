@@ -1,5 +1,3 @@
-//go:build linux
-
 package cgroupmemoryreceiver
 
 import (
@@ -13,6 +11,7 @@ import (
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/internal/recorder"
+	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -84,18 +83,18 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 // buildCountedLogs makes the record of a kill that only a cgroup's
 // oom_kill counter shows (the kernel log could not be read): the cgroup,
 // how many processes, its climb, and why nothing more is known.
-func buildCountedLogs(c counted, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, reason string) plog.Logs {
-	ld, lr := newOOMLog(c.path, c.at, observed, rac)
+func buildCountedLogs(c sampler.Kill, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, reason string) plog.Logs {
+	ld, lr := newOOMLog(c.Path, c.At, observed, rac)
 	attrs := lr.Attributes()
-	attrs.PutStr("linux.oom.task_memcg", c.path)
-	attrs.PutInt(countedKey, clampInt64(c.n))
+	attrs.PutStr("linux.oom.task_memcg", c.Path)
+	attrs.PutInt(countedKey, clampInt64(c.N))
 	what := "A process"
-	if c.n > 1 {
-		what = fmt.Sprintf("%d processes", c.n)
+	if c.N > 1 {
+		what = fmt.Sprintf("%d processes", c.N)
 	}
-	body := fmt.Sprintf("%s in %s was OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, oomreport.Place(c.path), reason)
+	body := fmt.Sprintf("%s in %s was OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, oomreport.Place(c.Path), reason)
 	if hist != nil {
-		body += climbSentence(attrs, hist, c.at, 0)
+		body += climbSentence(attrs, hist, c.At, 0)
 	}
 	lr.Body().SetStr(body)
 	return ld
