@@ -169,7 +169,7 @@ func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb
 // cannot be read is not: the collector keeps exporting metrics, the error
 // goes to the log and the component status, the log is retried with
 // backoff, and meanwhile the cgroups' oom_kill counters still turn each
-// kill into a record (see killWatch).
+// kill into a record (see sampler.Subscribe).
 func (p *oomPipeline) start(host component.Host) error {
 	if p.obs == nil {
 		return errors.New("cgroupmemory: OOM pipeline without telemetry")

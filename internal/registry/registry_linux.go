@@ -32,7 +32,7 @@ const MaxDeparted = 256
 
 // Entry is one live cgroup. Path, Identity and Cgroup never change; the
 // failure bookkeeping belongs to the one goroutine that samples on schedule;
-// the sampling state (see state.go) is shared by the fast pass, the event
+// the sampling state (see state_linux.go) is shared by the fast pass, the event
 // sampler, the scraper and the OOM enrichment under its own lock.
 type Entry struct {
 	Path     string
