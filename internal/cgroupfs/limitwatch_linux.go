@@ -1,11 +1,11 @@
 package cgroupfs
 
 import (
-	"slices"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomsight/oomsight/internal/inotify"
 )
 
 // LimitWatch follows writes to the cgroups' limit files (v1
@@ -22,18 +22,18 @@ import (
 // Changes must be called before a batch of reads, so that the writes made
 // until then are seen. It is safe for concurrent use.
 type LimitWatch struct {
-	mu   sync.Mutex
-	fd   int                 // -1 without inotify
-	wds  map[int32][]*Cgroup // watch → the cgroups opened on that file
-	bufs []byte
+	// mu makes Changes whole: a Changes that returns has marked every
+	// write reported until then, even one another Changes read.
+	mu  sync.Mutex
+	ino *inotify.Instance[*Cgroup] // nil without inotify
 }
 
 // NewLimitWatch returns a watch with its own inotify instance (or none,
 // when the kernel refuses one: every limit is then read every time).
 func NewLimitWatch() *LimitWatch {
-	w := &LimitWatch{fd: -1, wds: make(map[int32][]*Cgroup), bufs: make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))}
-	if fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK); err == nil {
-		w.fd = fd
+	w := &LimitWatch{}
+	if in, err := inotify.New[*Cgroup](); err == nil {
+		w.ino = in
 	}
 	return w
 }
@@ -41,34 +41,13 @@ func NewLimitWatch() *LimitWatch {
 // add watches the limit file at name for c. It reports false when it
 // cannot: c then reads its limit every time.
 func (w *LimitWatch) add(c *Cgroup, name string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.fd < 0 {
-		return false
-	}
-	wd, err := unix.InotifyAddWatch(w.fd, name, unix.IN_MODIFY)
-	if err != nil {
-		return false
-	}
-	id := int32(wd) //nolint:gosec // watch descriptors are positive int32s (struct inotify_event's wd)
-	c.limitWd = id
-	w.wds[id] = append(w.wds[id], c)
-	return true
+	return w.ino != nil && w.ino.Add(c, name, unix.IN_MODIFY) == nil
 }
 
 // remove stops watching for c; the watch goes when no cgroup uses it.
 func (w *LimitWatch) remove(c *Cgroup) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	cs := slices.DeleteFunc(w.wds[c.limitWd], func(o *Cgroup) bool { return o == c })
-	if len(cs) > 0 {
-		w.wds[c.limitWd] = cs
-		return
-	}
-	delete(w.wds, c.limitWd)
-	if w.fd >= 0 {
-		// EINVAL when the kernel dropped it already (the cgroup was removed).
-		_, _ = unix.InotifyRmWatch(w.fd, uint32(c.limitWd)) //nolint:gosec // positive, from inotify_add_watch
+	if w.ino != nil {
+		w.ino.Remove(c)
 	}
 }
 
@@ -76,37 +55,20 @@ func (w *LimitWatch) remove(c *Cgroup) {
 // written are read again by the next Read, and all of them after lost
 // events.
 func (w *LimitWatch) Changes() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.fd < 0 {
+	if w.ino == nil {
 		return
 	}
-	for {
-		n, err := unix.Read(w.fd, w.bufs)
-		if err != nil || n <= 0 {
-			return // EAGAIN: nothing (more) was written
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	overflow := w.ino.Drain(func(ev inotify.Event[*Cgroup]) {
+		ev.Key.limitStale.Store(true)
+		if ev.Gone { // the file is gone, and its watch with it
+			ev.Key.limitWatched.Store(false)
 		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&w.bufs[off])) //nolint:gosec // the kernel's inotify_event layout, bounds checked by the loop
-			off += unix.SizeofInotifyEvent + int(ev.Len)
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-				for _, cs := range w.wds {
-					for _, c := range cs {
-						c.limitStale.Store(true)
-					}
-				}
-				continue
-			}
-			gone := ev.Mask&unix.IN_IGNORED != 0 // the file is gone, and its watch with it
-			for _, c := range w.wds[ev.Wd] {
-				c.limitStale.Store(true)
-				if gone {
-					c.limitWatched.Store(false)
-				}
-			}
-			if gone {
-				delete(w.wds, ev.Wd)
-			}
+	})
+	if overflow {
+		for _, c := range w.ino.Keys(nil) {
+			c.limitStale.Store(true)
 		}
 	}
 }
@@ -114,16 +76,11 @@ func (w *LimitWatch) Changes() {
 // Close releases the inotify instance; the cgroups still open read their
 // limits every time from then on.
 func (w *LimitWatch) Close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, cs := range w.wds {
-		for _, c := range cs {
-			c.limitWatched.Store(false)
-		}
+	if w.ino == nil {
+		return
 	}
-	clear(w.wds)
-	if w.fd >= 0 {
-		_ = unix.Close(w.fd)
-		w.fd = -1
+	for _, c := range w.ino.Keys(nil) {
+		c.limitWatched.Store(false)
 	}
+	w.ino.Close()
 }
