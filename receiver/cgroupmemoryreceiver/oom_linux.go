@@ -228,9 +228,7 @@ func (p *oomPipeline) unavailable(err error) {
 		p.recordCounted(err.Error())
 	}
 	p.logger.Warn(msg, zap.Error(err))
-	if p.host != nil {
-		componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
-	}
+	p.status(componentstatus.NewRecoverableErrorEvent(err))
 }
 
 // recordCounted subscribes to the sampler's counted kills: each becomes a
@@ -272,13 +270,19 @@ func (p *oomPipeline) reopen() {
 		r, err := p.open()
 		if err == nil {
 			p.logger.Info("the kernel log is readable now: OOM records come from the kernel's reports again", zap.String("oom.kmsg_path", p.cfg.KmsgPath))
-			if p.host != nil {
-				componentstatus.ReportStatus(p.host, componentstatus.NewEvent(componentstatus.StatusOK))
-			}
+			p.status(componentstatus.NewEvent(componentstatus.StatusOK))
 			p.run(r)
 			return
 		}
 		p.logger.Debug("the kernel log is still unreadable", zap.Error(err), zap.Duration("next_try", wait.Peek()))
+	}
+}
+
+// status reports the component's status to the host (none before start:
+// tests drive the stages without one).
+func (p *oomPipeline) status(ev *componentstatus.Event) {
+	if p.host != nil {
+		componentstatus.ReportStatus(p.host, ev)
 	}
 }
 
@@ -336,9 +340,7 @@ func (p *oomPipeline) read() {
 		case err == nil:
 			if wait.Failing() {
 				p.logger.Info("reading the kernel log works again", zap.String("oom.kmsg_path", p.cfg.KmsgPath))
-				if p.host != nil {
-					componentstatus.ReportStatus(p.host, componentstatus.NewEvent(componentstatus.StatusOK))
-				}
+				p.status(componentstatus.NewEvent(componentstatus.StatusOK))
 				wait.Reset()
 			}
 			p.records <- read{Record: rec, backlog: backlog}
@@ -353,9 +355,7 @@ func (p *oomPipeline) read() {
 			// Logged and reported once; retried 1 s, 2 s, … reopenMax apart.
 			if !wait.Failing() {
 				p.logger.Error("reading the kernel log failed; retrying with backoff", zap.String("oom.kmsg_path", p.cfg.KmsgPath), zap.Error(err))
-				if p.host != nil {
-					componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
-				}
+				p.status(componentstatus.NewRecoverableErrorEvent(err))
 			} else {
 				p.logger.Debug("reading the kernel log still fails", zap.Error(err))
 			}

@@ -161,9 +161,7 @@ func samplerOptions(cfg *Config, h cgroupfs.Hierarchy, filter *discovery.Filter,
 		PeakReset:        cfg.PeakReset,
 		Events:           true,
 		Logger:           logger,
-	}
-	if tb != nil {
-		o.EventSampled = func() { tb.CgroupmemoryEventSamples.Add(context.Background(), 1) }
+		EventSampled:     func() { tb.CgroupmemoryEventSamples.Add(context.Background(), 1) },
 	}
 	return o
 }

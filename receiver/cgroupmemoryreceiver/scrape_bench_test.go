@@ -52,7 +52,12 @@ func BenchmarkScrape(b *testing.B) {
 	}
 	// The sampler as the receiver builds it, without capture at the limit
 	// and the fast pass (their goroutines would run during the rounds).
-	o := samplerOptions(cfg, env.Hierarchy, f, zap.NewNop(), nil)
+	set := receivertest.NewNopSettings(metadata.Type)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := samplerOptions(cfg, env.Hierarchy, f, zap.NewNop(), tb)
 	o.Events, o.FastPass = false, false
 	smp := sampler.New(o)
 	defer smp.Close()
@@ -63,7 +68,7 @@ func BenchmarkScrape(b *testing.B) {
 	if len(paths) != n {
 		b.Fatalf("sampler: %d cgroups, want %d", len(paths), n)
 	}
-	s := newMetricsScraper(cfg, receivertest.NewNopSettings(metadata.Type), smp, nil)
+	s := newMetricsScraper(cfg, set, smp, tb)
 
 	// The floor: the files a scrape reads, held open, read with pread.
 	// memory.limit_in_bytes is not among them: it is read again only after

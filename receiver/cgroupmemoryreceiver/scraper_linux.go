@@ -88,14 +88,12 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		return pmetric.NewMetrics(), err
 	}
 	s.emitRecordCounts(pcommon.NewTimestampFromTime(s.now()))
-	if s.tb != nil {
-		s.tb.CgroupmemoryCgroups.Record(ctx, pass.Sampled)
-		if pass.Vanished > 0 {
-			s.tb.CgroupmemoryCgroupsVanished.Add(ctx, pass.Vanished)
-		}
-		if pass.ReadErrors > 0 {
-			s.tb.CgroupmemoryReadErrors.Add(ctx, pass.ReadErrors)
-		}
+	s.tb.CgroupmemoryCgroups.Record(ctx, pass.Sampled)
+	if pass.Vanished > 0 {
+		s.tb.CgroupmemoryCgroupsVanished.Add(ctx, pass.Vanished)
+	}
+	if pass.ReadErrors > 0 {
+		s.tb.CgroupmemoryReadErrors.Add(ctx, pass.ReadErrors)
 	}
 	return s.mb.Emit(), partial(pass)
 }

@@ -37,7 +37,10 @@ func fixtureScraper(t *testing.T, root string, cfg *Config, tweak ...func(*sampl
 	require.NoError(t, err)
 	f, err := discovery.NewFilter(cfg.Include, cfg.Exclude)
 	require.NoError(t, err)
-	o := samplerOptions(cfg, h, f, zap.NewNop(), nil)
+	set := receivertest.NewNopSettings(metadata.Type)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+	o := samplerOptions(cfg, h, f, zap.NewNop(), tb)
 	o.Events, o.FastPass = false, false
 	o.Now = func() time.Time { return time.Unix(1763800000, 0) }
 	for _, fn := range tweak {
@@ -47,7 +50,7 @@ func fixtureScraper(t *testing.T, root string, cfg *Config, tweak ...func(*sampl
 	_, err = smp.Start()
 	require.NoError(t, err)
 	t.Cleanup(smp.Close)
-	s := newMetricsScraper(cfg, receivertest.NewNopSettings(metadata.Type), smp, nil)
+	s := newMetricsScraper(cfg, set, smp, tb)
 	s.now = o.Now
 	return s, smp
 }
