@@ -40,7 +40,8 @@ type state struct {
 	counted   bool
 	nextEvent time.Time
 	// The start of this cgroup's cumulative series (see SeriesStart) and
-	// the counters of the previous full sample.
+	// the counters of the previous full sample, kept only to see a counter
+	// go down (a new series); kills are counted by package sampler.
 	start    time.Time
 	prev     [len(counterFields)]uint64
 	prevHas  [len(counterFields)]bool
