@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/oomsight/oomsight/internal/cgpath"
 	"github.com/oomsight/oomsight/internal/identity"
 )
 
@@ -165,7 +166,7 @@ func (r *Report) limitClause() string {
 			owner = "its pod's"
 		}
 		return fmt.Sprintf("%s%s %s limit was hit", owner, size, kind)
-	case isAncestor(r.Memcg, r.TaskMemcg):
+	case cgpath.IsAncestor(r.Memcg, r.TaskMemcg):
 		if id := identity.FromPath(r.Memcg); id.PodUID != "" && id.ContainerID == "" {
 			// Its user set container limits only; the kubelet put their sum
 			// on the pod, where the pause container's and every sibling's
@@ -186,11 +187,6 @@ func (r *Report) memswHit() bool {
 		return false
 	}
 	return r.MemcgLimit == nil || r.MemcgUsage == nil || *r.MemcgUsage < *r.MemcgLimit
-}
-
-func isAncestor(a, b string) bool {
-	a = strings.TrimSuffix(a, "/")
-	return a == "" || strings.HasPrefix(b, a+"/")
 }
 
 func (r *Report) causeClause() string {
