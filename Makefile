@@ -119,14 +119,15 @@ lint:
 	$(TOOL) golangci-lint run ./...
 	cd deploy && $(GO) tool -modfile=../internal/tools/go.mod golangci-lint run ./...
 
-## cross: the CLI builds for macOS and Windows (people paste kernel logs on
-## their laptops), the receiver wherever the collector builds (a stub that
-## fails Start outside Linux)
+## cross: the whole module builds for macOS and Windows, as a contrib
+## component must: the CLI runs there (people paste kernel logs on their
+## laptops), the receiver is a stub that fails Start outside Linux, and
+## Linux-only I/O lives in _linux.go files
 cross:
 	@for p in darwin/amd64 darwin/arm64 windows/amd64 linux/arm64; do \
 		echo "cross-compiling for $$p"; \
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/oomsight || exit 1; \
-		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./receiver/cgroupmemoryreceiver || exit 1; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./... || exit 1; \
 	done
 
 ## fuzz: every fuzz target (found by name in the tests) for FUZZTIME each;
@@ -193,8 +194,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./internal/sampler/
+	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/e2e/
@@ -202,7 +203,7 @@ bench: build
 ## bench-short: the same benchmarks small and brief (100 cgroups, a few
 ## iterations, 12 s process runs), so that CI keeps them working
 bench-short: build
-	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/ ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 3x ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/e2e/
 

@@ -13,6 +13,8 @@ package killcount // import "github.com/oomsight/oomsight/internal/killcount"
 import (
 	"sort"
 	"strings"
+
+	"github.com/oomsight/oomsight/internal/cgpath"
 )
 
 // Counter remembers the last reading of every cgroup's counter.
@@ -73,7 +75,7 @@ func (c *Counter) Update(readings map[string]uint64) []Kill {
 			// Subtract the rises of the nearest risen descendants (their own
 			// rises already include theirs).
 			for _, d := range c.paths[:i] {
-				if isBelow(d, p) && !hasRisenBetween(c.paths[:i], d, p) {
+				if cgpath.IsAncestor(p, d) && !hasRisenBetween(c.paths[:i], d, p) {
 					own -= min(own, rise[d])
 				}
 			}
@@ -88,19 +90,11 @@ func (c *Counter) Update(readings map[string]uint64) []Kill {
 // Forget drops a cgroup that left.
 func (c *Counter) Forget(path string) { delete(c.last, path) }
 
-// isBelow reports whether d is a descendant of p.
-func isBelow(d, p string) bool {
-	if p == "/" {
-		return d != "/"
-	}
-	return strings.HasPrefix(d, p+"/")
-}
-
 // hasRisenBetween reports whether a risen path lies strictly between d and
 // its ancestor p (then d was already subtracted from that one).
 func hasRisenBetween(risen []string, d, p string) bool {
 	for _, m := range risen {
-		if m != d && isBelow(d, m) && isBelow(m, p) {
+		if m != d && cgpath.IsAncestor(m, d) && cgpath.IsAncestor(p, m) {
 			return true
 		}
 	}

@@ -195,8 +195,7 @@ func TestRateLimitedKillLineIsAttributed(t *testing.T) {
 	r := reports[0]
 	require.Empty(t, r.TaskMemcg, "a kill line alone names no cgroup")
 
-	p := newOOMPipeline(cfg.OOM, receivertest.NewNopSettings(metadata.Type), &arrival{}, rcv.tb, cfg.ResourceAttributes)
-	p.history, p.kills = rcv.reg.History, rcv.kills
+	p := newOOMPipeline(cfg.OOM, receivertest.NewNopSettings(metadata.Type), &arrival{}, rcv.tb, cfg.ResourceAttributes, rcv.smp)
 	en := p.enrich(r, false)
 	assert.True(t, en.inferred)
 	assert.Equal(t, s.ctr.Path, r.TaskMemcg, "the victim's cgroup, from its counter")
@@ -208,6 +207,6 @@ func TestRateLimitedKillLineIsAttributed(t *testing.T) {
 	assert.Contains(t, lr.Body().Str(), "rate-limited to its kill line")
 
 	// The same kill cannot be claimed twice.
-	_, ok := rcv.kills.infer(time.Now())
+	_, ok := rcv.smp.Infer(time.Now())
 	assert.False(t, ok)
 }

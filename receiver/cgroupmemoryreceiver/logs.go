@@ -1,5 +1,3 @@
-//go:build linux
-
 package cgroupmemoryreceiver
 
 import (
@@ -12,6 +10,7 @@ import (
 	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/internal/recorder"
+	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -68,14 +67,14 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 // buildCountedLogs makes the record of a kill that only a cgroup's
 // oom_kill counter shows (the kernel log could not be read): the cgroup,
 // how many processes, its climb, and why nothing more is known.
-func buildCountedLogs(c counted, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, reason string) plog.Logs {
-	ld, lr := newOOMLog(c.path, c.at, observed, rac)
+func buildCountedLogs(c sampler.Kill, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, reason string) plog.Logs {
+	ld, lr := newOOMLog(c.Path, c.At, observed, rac)
 	attrs := lr.Attributes()
-	attrs.PutStr(oomrecord.TaskMemcgKey, c.path)
-	attrs.PutInt(countedKey, clampInt64(c.n))
-	body := oomreport.CountedBody(c.n, c.path, reason)
+	attrs.PutStr(oomrecord.TaskMemcgKey, c.Path)
+	attrs.PutInt(countedKey, clampInt64(c.N))
+	body := oomreport.CountedBody(c.N, c.Path, reason)
 	if hist != nil {
-		body += climbSentence(attrs, hist, c.at, 0)
+		body += climbSentence(attrs, hist, c.At, 0)
 	}
 	lr.Body().SetStr(body)
 	return ld

@@ -211,7 +211,7 @@ func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
 	gate := make(chan struct{})
 	sink := &arrival{path: s.ctr.Path, gate: gate}
 	cfg := oomTestConfig(s)
-	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, noSampler{})
 	p.queueSize = 1
 	require.NoError(t, p.start(componenttest.NewNopHost()))
 
@@ -267,7 +267,7 @@ func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 
 	gate := make(chan struct{})
 	sink := &arrival{path: s.ctr.Path, gate: gate}
-	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, noSampler{})
 	p.queueSize = 1
 	require.NoError(t, p.start(componenttest.NewNopHost()))
 	time.Sleep(500 * time.Millisecond) // the replay runs into the stuck consumer
@@ -303,7 +303,7 @@ func TestLogsOnlyNeedsNoHierarchy(t *testing.T) {
 	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	assert.Nil(t, rcv.(*cgroupReceiver).reg, "no cgroup is held open")
+	assert.Nil(t, rcv.(*cgroupReceiver).smp, "no cgroup is held open")
 	require.NoError(t, rcv.Shutdown(context.Background()))
 }
 
@@ -378,7 +378,7 @@ func TestOOMStandardReceiverTelemetry(t *testing.T) {
 	tel, set, tb := telemetryForTest(t)
 	sink := &arrival{path: s.ctr.Path}
 	cfg := oomTestConfig(s)
-	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, noSampler{})
 	require.NoError(t, p.start(componenttest.NewNopHost()))
 	t.Cleanup(func() { _ = p.shutdown(context.Background()) })
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oomsight/oomsight/internal/kmsg"
+	"github.com/oomsight/oomsight/internal/sampler"
 )
 
 // The memory.oom.group kill captured in the cgroup v2 VM: its kmsg records
@@ -42,7 +43,7 @@ func TestOOMGroupSet(t *testing.T) {
 		"a cgroup that is gone":          {"/gone/away", "", false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			assert.Equal(t, c.want, oomGroupSet(dir, c.task, c.memcg))
+			assert.Equal(t, c.want, sampler.OOMGroupSet(dir, c.task, c.memcg))
 		})
 	}
 }
@@ -59,11 +60,11 @@ func TestGroupLineLate(t *testing.T) {
 			_, set, tb := telemetryForTest(t)
 			sink := &arrival{path: groupCtr}
 			cfg := createDefaultConfig().(*Config)
-			p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes)
+			var src killSource = noSampler{}
 			if withGroup {
-				dir := filepath.Join(groupFixture, "cgroupfs")
-				p.oomGroup = func(task, memcg string) bool { return oomGroupSet(dir, task, memcg) }
+				src = groupFixtureSampler{dir: filepath.Join(groupFixture, "cgroupfs")}
 			}
+			p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, src)
 			p.records = make(chan read, len(recs))
 			p.queue = make(chan queued, 16)
 			p.stop = make(chan struct{})
@@ -90,6 +91,17 @@ func TestGroupLineLate(t *testing.T) {
 			assert.Equal(t, withGroup, first["linux.oom.group_kill"])
 		})
 	}
+}
+
+// groupFixtureSampler knows the memory.oom.group files of a captured v2
+// hierarchy, and nothing else.
+type groupFixtureSampler struct {
+	noSampler
+	dir string
+}
+
+func (g groupFixtureSampler) OOMGroup(task, memcg string) bool {
+	return sampler.OOMGroupSet(g.dir, task, memcg)
 }
 
 func readKmsgFixture(t *testing.T, file string) []kmsg.Record {

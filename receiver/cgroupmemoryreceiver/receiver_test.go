@@ -155,7 +155,7 @@ func TestFastPassOnlyWhenFaster(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 		r := rcv.(*cgroupReceiver)
-		assert.Equal(t, c.on, r.fast != nil, "sampling %s, collection %s", c.sampling, c.collection)
+		assert.Equal(t, c.on, r.smp.FastPass(), "sampling %s, collection %s", c.sampling, c.collection)
 		said := logs.FilterMessageSnippet("fast pass off").Len()
 		assert.Equal(t, !c.on && c.sampling > 0, said == 1, "sampling %s, collection %s: %d messages", c.sampling, c.collection, said)
 		require.NoError(t, rcv.Shutdown(context.Background()))

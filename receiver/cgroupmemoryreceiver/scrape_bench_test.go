@@ -10,12 +10,13 @@ import (
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/internal/discovery"
-	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -49,23 +50,34 @@ func BenchmarkScrape(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reg := registry.New(env.Hierarchy, f, optionalFiles(cfg), cfg.SamplingInterval)
-	defer reg.Close()
-	if _, err := reg.Refresh(); err != nil || reg.Len() != n {
-		b.Fatalf("registry: %d cgroups, %v", reg.Len(), err)
+	// The sampler as the receiver builds it, without capture at the limit
+	// and the fast pass (their goroutines would run during the rounds).
+	set := receivertest.NewNopSettings(metadata.Type)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		b.Fatal(err)
 	}
-	s := newMetricsScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-	s.bind(reg, nil)
-	entries := reg.Entries(nil)
+	o := samplerOptions(cfg, env.Hierarchy, f, zap.NewNop(), tb)
+	o.Events, o.FastPass = false, false
+	smp := sampler.New(o)
+	defer smp.Close()
+	if _, err := smp.Start(); err != nil {
+		b.Fatal(err)
+	}
+	paths := smp.Paths(nil)
+	if len(paths) != n {
+		b.Fatalf("sampler: %d cgroups, want %d", len(paths), n)
+	}
+	s := newMetricsScraper(cfg, set, smp, tb)
 
 	// The floor: the files a scrape reads, held open, read with pread.
 	// memory.limit_in_bytes is not among them: it is read again only after
 	// a write (cgroupfs.LimitWatch), and nothing writes it here.
 	files := []string{"memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.stat", "memory.oom_control"}
 	var fds []int
-	for _, e := range entries {
+	for _, p := range paths {
 		for _, name := range files {
-			fd, err := unix.Open(filepath.Join(env.Hierarchy.Abs(e.Path), name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			fd, err := unix.Open(filepath.Join(env.Hierarchy.Abs(p), name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -81,8 +93,8 @@ func BenchmarkScrape(b *testing.B) {
 
 	mem := cgroup1.NewMemory(env.Hierarchy.Dir)
 	var cgs []cgroup1.Cgroup
-	for _, e := range entries {
-		cg, err := cgroup1.Load(cgroup1.StaticPath(filepath.Join("..", e.Path)), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
+	for _, p := range paths {
+		cg, err := cgroup1.Load(cgroup1.StaticPath(filepath.Join("..", p)), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
 			return []cgroup1.Subsystem{mem}, nil
 		}))
 		if err != nil {
@@ -135,7 +147,7 @@ func BenchmarkScrape(b *testing.B) {
 		start := time.Now()
 		i := 0
 		for b.Loop() {
-			if _, err := reg.Refresh(); err != nil {
+			if _, err := smp.Discover(); err != nil {
 				b.Fatal(err)
 			}
 			i++

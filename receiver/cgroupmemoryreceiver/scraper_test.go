@@ -22,25 +22,37 @@ import (
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
-	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// fixtureScraper builds the scraper over a fixture tree, as Start would.
-func fixtureScraper(t *testing.T, root string, cfg *Config) (*metricsScraper, *registry.Registry) {
+// fixtureScraper builds the sampler (without events or fast pass) and the
+// scraper over a fixture tree, as Start would; tweak adjusts the sampler's
+// options (its clock is fixed unless a tweak sets another).
+func fixtureScraper(t *testing.T, root string, cfg *Config, tweak ...func(*sampler.Options)) (*metricsScraper, *sampler.Sampler) {
 	t.Helper()
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
 	f, err := discovery.NewFilter(cfg.Include, cfg.Exclude)
 	require.NoError(t, err)
-	reg := registry.New(h, f, optionalFiles(cfg), cfg.SamplingInterval)
-	t.Cleanup(reg.Close)
-	s := newMetricsScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-	s.bind(reg, nil)
-	s.now = func() time.Time { return time.Unix(1763800000, 0) }
-	return s, reg
+	set := receivertest.NewNopSettings(metadata.Type)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+	o := samplerOptions(cfg, h, f, zap.NewNop(), tb)
+	o.Events, o.FastPass = false, false
+	o.Now = func() time.Time { return time.Unix(1763800000, 0) }
+	for _, fn := range tweak {
+		fn(&o)
+	}
+	smp := sampler.New(o)
+	_, err = smp.Start()
+	require.NoError(t, err)
+	t.Cleanup(smp.Close)
+	s := newMetricsScraper(cfg, set, smp, tb)
+	s.now = o.Now
+	return s, smp
 }
 
 func allMetricsConfig() *Config {
@@ -199,9 +211,8 @@ func TestScrapeV2Values(t *testing.T) {
 func TestScrapeChurnAndBadFiles(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v1/root")))
-	s, reg := fixtureScraper(t, root, createDefaultConfig().(*Config))
 	core, logs := observer.New(zap.WarnLevel)
-	s.logger = zap.New(core)
+	s, reg := fixtureScraper(t, root, createDefaultConfig().(*Config), func(o *sampler.Options) { o.Logger = zap.New(core) })
 
 	md, err := s.scrape(context.Background())
 	require.NoError(t, err)
@@ -349,11 +360,10 @@ func TestSeriesStart(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v1/root")))
 	cfg := createDefaultConfig().(*Config)
-	s, reg := fixtureScraper(t, root, cfg)
 	const ctr = "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
 	now := time.Unix(1763800000, 0)
-	s.now = func() time.Time { return now }
 	before := time.Now()
+	s, reg := fixtureScraper(t, root, cfg, func(o *sampler.Options) { o.Now = func() time.Time { return now } })
 	md, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	first := startOf(t, md, ctr)
@@ -404,9 +414,8 @@ func (c *expiring) Err() error {
 // for the node never starves the same cgroups.
 func TestScrapeHonoursDeadline(t *testing.T) {
 	s, reg := fixtureScraper(t, "../../testdata/v1/root", createDefaultConfig().(*Config))
-	_, err := reg.Refresh()
-	require.NoError(t, err)
-	n := reg.Len()
+	all := reg.Paths(nil)
+	n := len(all)
 	require.Equal(t, 9, n)
 	paths := func(md pmetric.Metrics) []string {
 		var out []string
@@ -430,10 +439,6 @@ func TestScrapeHonoursDeadline(t *testing.T) {
 	assert.Equal(t, 4, pe.Failed)
 	got := append(paths(first), paths(second)...)
 	sort.Strings(got)
-	var all []string
-	for _, e := range reg.Entries(nil) {
-		all = append(all, e.Path)
-	}
 	assert.Equal(t, all, got, "the second scrape read the five the first left out")
 
 	third, err := s.scrape(context.Background())

@@ -26,12 +26,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"unsafe"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/inotify"
 )
 
 // Kind is what woke a cgroup.
@@ -70,23 +70,22 @@ type Watcher struct {
 	h      cgroupfs.Hierarchy
 	notify func(path string, k Kind)
 	epfd   int
-	wake   int // eventfd that ends Run
-	ino    int // v2 inotify instance, -1 on v1
+	wake   int                       // eventfd that ends Run
+	ino    *inotify.Instance[string] // v2: memory.events of each cgroup, by path; nil on v1
 
 	mu       sync.Mutex
-	watches  map[string]*watch
-	fds      map[int32]source // v1 eventfds
-	wds      map[int32]string // v2 watch descriptors
-	readOnly bool             // v1: registration refused; do not try again
+	watches  map[string]*watch // v1
+	fds      map[int32]source  // v1 eventfds
+	readOnly bool              // v1: registration refused; do not try again
 	closed   bool
 	done     chan struct{}
 }
 
+// watch is a v1 cgroup's event sources.
 type watch struct {
-	limit     uint64 // v1: the limit the threshold was set for
-	threshold int    // v1 eventfd, -1 if none
-	oom       int    // v1 eventfd, -1 if none
-	wd        int32  // v2
+	limit     uint64 // the limit the threshold was set for
+	threshold int    // eventfd, -1 if none
+	oom       int    // eventfd, -1 if none
 }
 
 type source struct {
@@ -100,17 +99,17 @@ func New(h cgroupfs.Hierarchy, notify func(path string, k Kind)) (*Watcher, erro
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	w := &Watcher{h: h, notify: notify, epfd: epfd, ino: -1,
-		watches: make(map[string]*watch), fds: make(map[int32]source), wds: make(map[int32]string),
+	w := &Watcher{h: h, notify: notify, epfd: epfd,
+		watches: make(map[string]*watch), fds: make(map[int32]source),
 		done: make(chan struct{})}
 	w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err == nil {
 		err = w.add(w.wake)
 	}
 	if err == nil && h.Version == cgroupfs.V2 {
-		w.ino, err = unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+		w.ino, err = inotify.New[string]()
 		if err == nil {
-			err = w.add(w.ino)
+			err = w.add(w.ino.Fd())
 		}
 	}
 	if err != nil {
@@ -136,17 +135,13 @@ func (w *Watcher) Watch(path string, limit uint64, hasLimit bool) error {
 	if w.closed {
 		return nil
 	}
-	if w.h.Version == cgroupfs.V2 {
-		if _, ok := w.watches[path]; ok {
+	if w.ino != nil {
+		if w.ino.Watched(path) {
 			return nil
 		}
-		wd, err := unix.InotifyAddWatch(w.ino, filepath.Join(w.h.Abs(path), "memory.events"), unix.IN_MODIFY)
-		if err != nil {
+		if err := w.ino.Add(path, filepath.Join(w.h.Abs(path), "memory.events"), unix.IN_MODIFY); err != nil {
 			return fmt.Errorf("watching %s/memory.events: %w", path, err)
 		}
-		id := int32(wd) //nolint:gosec // watch descriptors are positive int32s (struct inotify_event's wd)
-		w.watches[path] = &watch{wd: id, threshold: -1, oom: -1}
-		w.wds[id] = path
 		return nil
 	}
 	if w.readOnly {
@@ -233,17 +228,15 @@ func (w *Watcher) Unwatch(path string) {
 }
 
 func (w *Watcher) unwatchLocked(path string) {
+	if w.ino != nil {
+		w.ino.Remove(path)
+		return
+	}
 	cur, ok := w.watches[path]
 	if !ok {
 		return
 	}
 	delete(w.watches, path)
-	if w.h.Version == cgroupfs.V2 {
-		delete(w.wds, cur.wd)
-		// Fails harmlessly when the cgroup is gone (the kernel dropped it).
-		_, _ = unix.InotifyRmWatch(w.ino, uint32(cur.wd)) //nolint:gosec // positive, from inotify_add_watch
-		return
-	}
 	for _, fd := range []int{cur.threshold, cur.oom} {
 		if fd >= 0 {
 			w.closeSource(fd)
@@ -259,6 +252,9 @@ func (w *Watcher) closeSource(fd int) {
 
 // Len is the number of cgroups watched.
 func (w *Watcher) Len() int {
+	if w.ino != nil {
+		return w.ino.Len()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.watches)
@@ -268,7 +264,10 @@ func (w *Watcher) Len() int {
 func (w *Watcher) Run() {
 	defer close(w.done)
 	evs := make([]unix.EpollEvent, 64)
-	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	inoFd := -1
+	if w.ino != nil {
+		inoFd = w.ino.Fd()
+	}
 	var cnt [8]byte
 	for {
 		n, err := unix.EpollWait(w.epfd, evs, -1)
@@ -282,8 +281,8 @@ func (w *Watcher) Run() {
 			switch int(ev.Fd) {
 			case w.wake:
 				return
-			case w.ino:
-				w.readInotify(buf)
+			case inoFd:
+				w.readInotify()
 			default:
 				if _, err := unix.Read(int(ev.Fd), cnt[:]); err != nil {
 					continue // closed meanwhile, or nothing to read
@@ -299,29 +298,18 @@ func (w *Watcher) Run() {
 	}
 }
 
-func (w *Watcher) readInotify(buf []byte) {
-	for {
-		n, err := unix.Read(w.ino, buf)
-		if err != nil || n < unix.SizeofInotifyEvent {
-			return
+// readInotify delivers the v2 notifications pending. After lost events
+// (queue overflow) every watched cgroup is notified: the caller tells from
+// its counters which ones changed.
+func (w *Watcher) readInotify() {
+	overflow := w.ino.Drain(func(ev inotify.Event[string]) {
+		if !ev.Gone && ev.Mask&unix.IN_MODIFY != 0 {
+			w.notify(ev.Key, Changed)
 		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off])) //nolint:gosec // the kernel's inotify_event layout, bounds checked above
-			off += unix.SizeofInotifyEvent + int(ev.Len)
-			w.mu.Lock()
-			path, ok := w.wds[ev.Wd]
-			if ev.Mask&unix.IN_IGNORED != 0 && ok {
-				// The cgroup is gone; the kernel removed the watch.
-				delete(w.wds, ev.Wd)
-				if cur := w.watches[path]; cur != nil && cur.wd == ev.Wd {
-					delete(w.watches, path)
-				}
-				ok = false
-			}
-			w.mu.Unlock()
-			if ok && ev.Mask&unix.IN_MODIFY != 0 {
-				w.notify(path, Changed)
-			}
+	})
+	if overflow {
+		for _, path := range w.ino.Keys(nil) {
+			w.notify(path, Changed)
 		}
 	}
 }
@@ -350,7 +338,10 @@ func (w *Watcher) Close(started bool) {
 }
 
 func (w *Watcher) closeAll() {
-	for _, fd := range []int{w.ino, w.wake, w.epfd} {
+	if w.ino != nil {
+		w.ino.Close()
+	}
+	for _, fd := range []int{w.wake, w.epfd} {
 		if fd >= 0 {
 			_ = unix.Close(fd)
 		}

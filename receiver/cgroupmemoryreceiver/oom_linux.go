@@ -1,5 +1,3 @@
-//go:build linux
-
 package cgroupmemoryreceiver
 
 import (
@@ -19,10 +17,12 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
+	"github.com/oomsight/oomsight/internal/backoff"
 	"github.com/oomsight/oomsight/internal/checkpoint"
 	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/internal/recorder"
+	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -58,20 +58,15 @@ type oomPipeline struct {
 	bootIDFile string
 	now        func() time.Time
 	queueSize  int
-	// history, when the receiver samples cgroups, returns a cgroup's
-	// flight recorder up to a moment (registry.History).
-	history func(path string, until time.Time) (recorder.History, bool)
-	// kills, when the receiver samples cgroups, books the kills their
-	// oom_kill counters show (attribution of cgroup-less kill lines; records
-	// while the kernel log is unavailable).
-	kills *killWatch
-	// counts, when set, counts each record for cgroup.memory.oom_kill.records.
-	counts *oomCounts
-	// oomGroup, when the receiver samples cgroup v2, tells whether a kill
-	// in taskMemcg at an OOM of memcg is the start of a memory.oom.group
-	// kill (see groupWait).
-	oomGroup func(taskMemcg, memcg string) bool
-	host     component.Host
+	// smp is the sampler, or noSampler{} when no metrics pipeline samples
+	// the cgroups (sampled false): climbs, kill attribution, counter-based
+	// records and record counts come from it.
+	smp     killSource
+	sampled bool
+	// cancelCounted ends the subscription to counted kills (set while the
+	// kernel log is unavailable), nil when none. Guarded by mu.
+	cancelCounted func()
+	host          component.Host
 	// obs reports the records handed on as the collector's standard
 	// receiver telemetry (otelcol_receiver_accepted/refused_log_records).
 	obs *receiverhelper.ObsReport
@@ -118,7 +113,34 @@ type queued struct {
 	seq  *uint64
 }
 
-func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb *metadata.TelemetryBuilder, rac metadata.ResourceAttributesConfig) *oomPipeline {
+// killSource is what the OOM pipeline needs of the sampler: the climb of a
+// cgroup, the kill accounting (attribution of a kill line without a
+// cgroup, kills explained by kernel reports, counted kills while the
+// kernel log cannot be read), the count of records per cgroup, and whether
+// a kill starts a memory.oom.group kill.
+type killSource interface {
+	History(path string, until time.Time) (recorder.History, bool)
+	Infer(at time.Time) (string, bool)
+	Claim(path string)
+	CountRecord(path, cause string)
+	Subscribe(fn func(sampler.Kill)) (cancel func())
+	OOMGroup(taskMemcg, memcg string) bool
+}
+
+// noSampler is the killSource of a receiver without a metrics pipeline:
+// it knows no cgroup.
+type noSampler struct{}
+
+func (noSampler) History(string, time.Time) (recorder.History, bool) {
+	return recorder.History{}, false
+}
+func (noSampler) Infer(time.Time) (string, bool)      { return "", false }
+func (noSampler) Claim(string)                        {}
+func (noSampler) CountRecord(string, string)          {}
+func (noSampler) Subscribe(func(sampler.Kill)) func() { return func() {} }
+func (noSampler) OOMGroup(string, string) bool        { return false }
+
+func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb *metadata.TelemetryBuilder, rac metadata.ResourceAttributesConfig, smp killSource) *oomPipeline {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             set.ID,
 		Transport:              "kmsg",
@@ -137,6 +159,8 @@ func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb
 		bootIDFile: checkpoint.BootIDFile,
 		now:        time.Now,
 		queueSize:  queueSize,
+		smp:        smp,
+		sampled:    smp != noSampler{},
 	}
 }
 
@@ -145,7 +169,7 @@ func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb
 // cannot be read is not: the collector keeps exporting metrics, the error
 // goes to the log and the component status, the log is retried with
 // backoff, and meanwhile the cgroups' oom_kill counters still turn each
-// kill into a record (see killWatch).
+// kill into a record (see sampler.Subscribe).
 func (p *oomPipeline) start(host component.Host) error {
 	if p.obs == nil {
 		return errors.New("cgroupmemory: OOM pipeline without telemetry")
@@ -198,15 +222,29 @@ func (p *oomPipeline) open() (*kmsg.Reader, error) {
 // into records meanwhile.
 func (p *oomPipeline) unavailable(err error) {
 	msg := "the kernel log cannot be read: OOM kills become records from the cgroups' oom_kill counters only (no victim, no trigger, no limit); retrying with backoff"
-	if p.kills == nil {
+	if !p.sampled {
 		msg = "the kernel log cannot be read and no metrics pipeline samples the cgroups: no OOM records until it can; retrying with backoff"
 	} else {
-		reason := err.Error()
-		p.kills.setEmit(func(c counted) { p.emitCounted(c, reason) })
+		p.recordCounted(err.Error())
 	}
 	p.logger.Warn(msg, zap.Error(err))
-	if p.host != nil {
-		componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
+	p.status(componentstatus.NewRecoverableErrorEvent(err))
+}
+
+// recordCounted subscribes to the sampler's counted kills: each becomes a
+// record that says why the kernel's report is missing (reason).
+func (p *oomPipeline) recordCounted(reason string) {
+	cancel := p.smp.Subscribe(func(k sampler.Kill) { p.emitCounted(k, reason) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cancelCounted = cancel
+}
+
+// stopCountedLocked ends the subscription to counted kills, if any.
+func (p *oomPipeline) stopCountedLocked() {
+	if p.cancelCounted != nil {
+		p.cancelCounted()
+		p.cancelCounted = nil
 	}
 }
 
@@ -214,12 +252,11 @@ func (p *oomPipeline) unavailable(err error) {
 // not read by choice, so there is nothing to warn about or retry; every
 // kill the cgroups' oom_kill counters show becomes a record.
 func (p *oomPipeline) countersOnly() {
-	const reason = "oom.kmsg_path is empty: the kernel log is not read"
-	if p.kills == nil {
+	if !p.sampled {
 		p.logger.Warn("oom.kmsg_path is empty and no metrics pipeline samples the cgroups: no OOM records will be emitted")
 		return
 	}
-	p.kills.setEmit(func(c counted) { p.emitCounted(c, reason) })
+	p.recordCounted("oom.kmsg_path is empty: the kernel log is not read")
 	p.logger.Info("oom.kmsg_path is empty: OOM kills become records from the cgroups' oom_kill counters only (no victim, no trigger, no limit)")
 }
 
@@ -228,26 +265,24 @@ func (p *oomPipeline) countersOnly() {
 // first are logged at debug level only.
 func (p *oomPipeline) reopen() {
 	defer p.producers.Done()
-	wait := time.Second
-	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-p.stop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	wait := backoff.Backoff{First: time.Second, Max: reopenMax}
+	for backoff.Sleep(p.stop, wait.Next()) {
 		r, err := p.open()
 		if err == nil {
 			p.logger.Info("the kernel log is readable now: OOM records come from the kernel's reports again", zap.String("oom.kmsg_path", p.cfg.KmsgPath))
-			if p.host != nil {
-				componentstatus.ReportStatus(p.host, componentstatus.NewEvent(componentstatus.StatusOK))
-			}
+			p.status(componentstatus.NewEvent(componentstatus.StatusOK))
 			p.run(r)
 			return
 		}
-		p.logger.Debug("the kernel log is still unreadable", zap.Error(err), zap.Duration("next_try", min(2*wait, reopenMax)))
-		wait = min(2*wait, reopenMax)
+		p.logger.Debug("the kernel log is still unreadable", zap.Error(err), zap.Duration("next_try", wait.Peek()))
+	}
+}
+
+// status reports the component's status to the host (none before start:
+// tests drive the stages without one).
+func (p *oomPipeline) status(ev *componentstatus.Event) {
+	if p.host != nil {
+		componentstatus.ReportStatus(p.host, ev)
 	}
 }
 
@@ -259,9 +294,7 @@ func (p *oomPipeline) run(r *kmsg.Reader) {
 		_ = r.Close()
 		return
 	}
-	if p.kills != nil {
-		p.kills.setEmit(nil)
-	}
+	p.stopCountedLocked()
 	p.reader = r
 	p.producers.Add(2)
 	go p.read()
@@ -298,18 +331,17 @@ func (p *oomPipeline) read() {
 	ctx := context.Background()
 	// Without a checkpoint the reader starts at the end: nothing is backlog.
 	backlog := p.cfg.CheckpointFile != ""
-	wait := time.Duration(0) // backoff after read errors; 0 while reads succeed
+	// Backoff after read errors; not failing while reads succeed.
+	wait := backoff.Backoff{First: time.Second, Max: reopenMax}
 	for {
 		rec, err := p.reader.Next()
 		backlog = backlog && !p.reader.Waited()
 		switch {
 		case err == nil:
-			if wait > 0 {
+			if wait.Failing() {
 				p.logger.Info("reading the kernel log works again", zap.String("oom.kmsg_path", p.cfg.KmsgPath))
-				if p.host != nil {
-					componentstatus.ReportStatus(p.host, componentstatus.NewEvent(componentstatus.StatusOK))
-				}
-				wait = 0
+				p.status(componentstatus.NewEvent(componentstatus.StatusOK))
+				wait.Reset()
 			}
 			p.records <- read{Record: rec, backlog: backlog}
 		case errors.Is(err, os.ErrClosed):
@@ -321,20 +353,14 @@ func (p *oomPipeline) read() {
 			p.logger.Debug("skipping malformed kernel log record", zap.Error(err))
 		default:
 			// Logged and reported once; retried 1 s, 2 s, … reopenMax apart.
-			if wait == 0 {
+			if !wait.Failing() {
 				p.logger.Error("reading the kernel log failed; retrying with backoff", zap.String("oom.kmsg_path", p.cfg.KmsgPath), zap.Error(err))
-				if p.host != nil {
-					componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(err))
-				}
-				wait = time.Second
+				p.status(componentstatus.NewRecoverableErrorEvent(err))
 			} else {
 				p.logger.Debug("reading the kernel log still fails", zap.Error(err))
-				wait = min(2*wait, reopenMax)
 			}
-			select {
-			case <-p.stop:
+			if !backoff.Sleep(p.stop, wait.Next()) {
 				return
-			case <-time.After(wait):
 			}
 		}
 	}
@@ -384,7 +410,7 @@ func (p *oomPipeline) assemble() {
 			}
 			idle.Reset(flushAfter)
 		case <-idle.C:
-			if wait := groupWait - time.Since(heldAt); held != nil && wait > 0 && p.oomGroup != nil && p.oomGroup(held.TaskMemcg, held.Memcg) {
+			if wait := groupWait - time.Since(heldAt); held != nil && wait > 0 && p.smp.OOMGroup(held.TaskMemcg, held.Memcg) {
 				idle.Reset(wait)
 				continue
 			}
@@ -405,9 +431,7 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 			continue // delivered before the restart
 		}
 		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.enrich(r, backlog)), seq: r.Seq}
-		if p.counts != nil {
-			p.counts.add(r.TaskMemcg, r.Cause)
-		}
+		p.smp.CountRecord(r.TaskMemcg, r.Cause)
 		if backlog {
 			p.queue <- item
 			continue
@@ -427,18 +451,18 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 // cgroup's counted kill; and the limiting cgroup's climb.
 func (p *oomPipeline) enrich(r *oomreport.Report, backlog bool) enrichment {
 	en := enrichment{maxTasks: p.cfg.MaxTasks}
-	if p.kills != nil && !backlog {
+	if !backlog {
 		switch {
 		case r.TaskMemcg == "" && r.Memcg == "":
 			at := r.Time
 			if at.IsZero() {
 				at = p.now()
 			}
-			if path, ok := p.kills.infer(at); ok {
+			if path, ok := p.smp.Infer(at); ok {
 				r.TaskMemcg, en.inferred = path, true
 			}
 		case r.TaskMemcg != "":
-			p.kills.claim(r.TaskMemcg)
+			p.smp.Claim(r.TaskMemcg)
 		}
 	}
 	en.hist = p.climb(r)
@@ -448,9 +472,6 @@ func (p *oomPipeline) enrich(r *oomreport.Report, backlog bool) enrichment {
 // climb returns the flight recorder's history of the cgroup whose limit was
 // hit (for a global OOM, the victim's), up to the kill; nil without one.
 func (p *oomPipeline) climb(r *oomreport.Report) *recorder.History {
-	if p.history == nil {
-		return nil
-	}
 	path := r.Memcg
 	if path == "" || r.Global {
 		path = r.TaskMemcg
@@ -462,7 +483,7 @@ func (p *oomPipeline) climb(r *oomreport.Report) *recorder.History {
 	if until.IsZero() {
 		until = p.now()
 	}
-	h, ok := p.history(path, until)
+	h, ok := p.smp.History(path, until)
 	if !ok {
 		return nil
 	}
@@ -507,35 +528,28 @@ const (
 // not permanent up to sendAttempts times (100 ms, 200 ms, … apart); a
 // shutdown ends the waiting.
 func (p *oomPipeline) consume(ctx context.Context, ld plog.Logs) error {
-	wait := sendRetryWait
+	wait := backoff.Backoff{First: sendRetryWait, Max: sendRetryWait << (sendAttempts - 2)}
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err = p.next.ConsumeLogs(ctx, ld); err == nil || consumererror.IsPermanent(err) || attempt == sendAttempts {
 			return err
 		}
-		select {
-		case <-p.stop:
+		if !backoff.Sleep(p.stop, wait.Next()) {
 			return err
-		case <-time.After(wait):
 		}
-		wait *= 2
 	}
 }
 
 // emitCounted turns a counted kill into a record while the kernel log is
 // unavailable. It never waits: a full queue drops the record (counted).
-func (p *oomPipeline) emitCounted(c counted, reason string) {
+func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 	var hist *recorder.History
-	if p.history != nil {
-		if h, ok := p.history(c.path, c.at); ok {
-			hist = &h
-		}
+	if h, ok := p.smp.History(c.Path, c.At); ok {
+		hist = &h
 	}
 	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, reason)}
-	if p.counts != nil {
-		for range c.n {
-			p.counts.add(c.path, "unknown")
-		}
+	for range c.N {
+		p.smp.CountRecord(c.Path, "unknown")
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -546,7 +560,7 @@ func (p *oomPipeline) emitCounted(c counted, reason string) {
 	case p.queue <- item:
 	default:
 		p.tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
-		p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("cgroup.path", c.path))
+		p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("cgroup.path", c.Path))
 	}
 }
 
@@ -562,10 +576,8 @@ func (p *oomPipeline) shutdown(ctx context.Context) error {
 	if p.reader != nil {
 		_ = p.reader.Close()
 	}
+	p.stopCountedLocked()
 	p.mu.Unlock()
-	if p.kills != nil {
-		p.kills.setEmit(nil)
-	}
 	done := make(chan struct{})
 	go func() {
 		// The producers end first; then nothing sends to the queue and it

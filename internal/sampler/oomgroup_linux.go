@@ -1,6 +1,4 @@
-//go:build linux
-
-package cgroupmemoryreceiver
+package sampler
 
 import (
 	"os"
@@ -9,12 +7,12 @@ import (
 	"strings"
 )
 
-// oomGroupSet tells whether a kill in taskMemcg, at an OOM of memcg ("" for
+// OOMGroupSet tells whether a kill in taskMemcg, at an OOM of memcg ("" for
 // a system-wide one), starts a memory.oom.group kill: whether taskMemcg or
 // an ancestor up to memcg has memory.oom.group set to 1 in the cgroup v2
 // hierarchy at dir, as the kernel's mem_cgroup_get_oom_group looks for it.
 // A file that cannot be read counts as unset.
-func oomGroupSet(dir, taskMemcg, memcg string) bool {
+func OOMGroupSet(dir, taskMemcg, memcg string) bool {
 	if taskMemcg == "" || !strings.HasPrefix(taskMemcg, "/") {
 		return false
 	}

@@ -1,6 +1,4 @@
-//go:build linux
-
-package cgroupmemoryreceiver
+package sampler
 
 import (
 	"errors"
@@ -25,8 +23,8 @@ type fastPass struct {
 	done chan struct{}
 }
 
-func newFastPass(reg *registry.Registry, interval time.Duration) *fastPass {
-	return &fastPass{reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: time.Now,
+func newFastPass(reg *registry.Registry, interval time.Duration, now func() time.Time) *fastPass {
+	return &fastPass{reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: now,
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 

@@ -1,5 +1,3 @@
-//go:build linux
-
 package cgroupmemoryreceiver
 
 import (
@@ -17,71 +15,53 @@ import (
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
-	"github.com/oomsight/oomsight/internal/events"
-	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
 // cgroupReceiver is the one instance behind every pipeline of a
-// configuration. It owns the registry of live cgroups; the metrics scraper
-// (and, with the OOM work, the kmsg reader) use it.
+// configuration. Start builds what the pipelines attached need, each part
+// once and with its collaborators: the sampler (with a metrics pipeline),
+// the metrics scraper over it, and the OOM pipeline (with a logs
+// pipeline), which uses the sampler when there is one.
 type cgroupReceiver struct {
 	cfg     *Config
 	set     receiver.Settings
 	release func() // forgets this instance in its factory
 
-	metrics receiver.Metrics // the scraper controller; nil without a metrics pipeline
-	scraper *metricsScraper
-	logs    consumer.Logs // the logs pipeline; nil without one
-	oom     *oomPipeline  // running while the logs pipeline reads OOM reports
+	nextMetrics consumer.Metrics // the metrics pipeline; nil without one
+	nextLogs    consumer.Logs    // the logs pipeline; nil without one
 
 	startOnce    sync.Once
 	startErr     error
 	shutdownOnce sync.Once
 
-	// Set by Start.
-	hier    cgroupfs.Hierarchy // the memory hierarchy, with a metrics pipeline
-	reg     *registry.Registry
+	// Built by Start.
 	tb      *metadata.TelemetryBuilder
-	fast    *fastPass       // nil when sampling_interval is 0
-	watcher *events.Watcher // nil when events could not be set up
-	sampler *eventSampler
-	kills   *killWatch
-	// counts are the OOM records per victim cgroup, shared by the OOM
-	// pipeline (adds) and the scraper (exports).
-	counts *oomCounts
+	smp     *sampler.Sampler // nil without a metrics pipeline
+	metrics receiver.Metrics // the scraper controller; nil without a metrics pipeline
+	oom     *oomPipeline     // nil unless OOM records are emitted
 }
 
 func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
-	return &cgroupReceiver{cfg: cfg, set: set, release: release, counts: newOOMCounts()}
+	return &cgroupReceiver{cfg: cfg, set: set, release: release}
 }
 
-// attachMetrics wires the metrics pipeline: a scraper controller calling the
-// scraper at collection_interval.
+// attachMetrics adds the metrics pipeline.
 func (r *cgroupReceiver) attachMetrics(next consumer.Metrics) error {
-	if r.metrics != nil {
+	if r.nextMetrics != nil {
 		return errors.New("cgroupmemory: metrics pipeline attached twice")
 	}
-	r.scraper = newMetricsScraper(r.cfg, r.set)
-	sc, err := scraper.NewMetrics(r.scraper.scrape)
-	if err != nil {
-		return err
-	}
-	ctrl, err := scraperhelper.NewMetricsController(&r.cfg.ControllerConfig, r.set, next,
-		scraperhelper.AddMetricsScraper(metadata.Type, sc))
-	if err != nil {
-		return err
-	}
-	r.metrics = ctrl
+	r.nextMetrics = next
 	return nil
 }
 
-// attachLogs wires the logs pipeline: kernel OOM reports as log records.
+// attachLogs adds the logs pipeline: kernel OOM reports as log records.
 func (r *cgroupReceiver) attachLogs(next consumer.Logs) error {
-	if r.logs != nil {
+	if r.nextLogs != nil {
 		return errors.New("cgroupmemory: logs pipeline attached twice")
 	}
-	r.logs = next
+	r.nextLogs = next
 	return nil
 }
 
@@ -98,37 +78,33 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("cgroupmemory: telemetry: %w", err)
 	}
-	// Only the metrics pipeline samples cgroups; a logs-only receiver holds
-	// none of them open.
-	if r.metrics != nil {
+	// Only a metrics pipeline starts the sampler: a logs-only receiver
+	// holds no cgroup open, and its records have no climb (see
+	// docs/architecture.md).
+	if r.nextMetrics != nil {
 		if err := r.startMetrics(ctx, host); err != nil {
 			return err
 		}
 	}
 	switch {
-	case r.logs != nil && r.cfg.OOM.Enabled && r.cfg.Events.LinuxOomKill.Enabled:
-		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.logs, r.tb, r.cfg.ResourceAttributes)
-		if r.reg != nil {
-			r.oom.history = r.reg.History
-			r.oom.kills = r.kills
-			r.oom.counts = r.counts
-			if r.hier.Version == cgroupfs.V2 { // memory.oom.group is v2's
-				dir := r.hier.Dir
-				r.oom.oomGroup = func(taskMemcg, memcg string) bool { return oomGroupSet(dir, taskMemcg, memcg) }
-			}
+	case r.nextLogs != nil && r.cfg.OOM.Enabled && r.cfg.Events.LinuxOomKill.Enabled:
+		var src killSource = noSampler{}
+		if r.smp != nil {
+			src = r.smp
 		}
+		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.nextLogs, r.tb, r.cfg.ResourceAttributes, src)
 		if err := r.oom.start(host); err != nil {
 			r.oom = nil
 			return err
 		}
-	case r.logs != nil:
+	case r.nextLogs != nil:
 		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled or events.linux.oom_kill.enabled is false: no OOM records will be emitted")
 	}
 	return nil
 }
 
-// startMetrics detects the hierarchy, opens the cgroups and starts the
-// scraper controller.
+// startMetrics detects the hierarchy, starts the sampler and the scraper
+// controller over it.
 func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) error {
 	h, err := cgroupfs.Detect(r.cfg.RootPath)
 	if err != nil {
@@ -138,16 +114,9 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 	if err != nil {
 		return fmt.Errorf("cgroupmemory: %w", err)
 	}
-	r.hier = h
-	r.reg = registry.New(h, filter, optionalFiles(r.cfg), r.cfg.SamplingInterval)
-	r.kills = newKillWatch(r.reg)
-	r.reg.OnRemove = r.kills.forget
-	r.startEvents(h)
-	ch, err := r.reg.Refresh()
+	smp := sampler.New(samplerOptions(r.cfg, h, filter, r.set.Logger, r.tb))
+	ch, err := smp.Start()
 	if err != nil {
-		r.stopSamplers()
-		r.reg.Close()
-		r.reg = nil
 		return fmt.Errorf("cgroupmemory: %w", err)
 	}
 	r.set.Logger.Info("cgroup memory hierarchy found",
@@ -157,26 +126,44 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 		zap.Int("cgroups", ch.Added),
 		zap.Stringer("collection_interval", r.cfg.CollectionInterval),
 		zap.Stringer("sampling_interval", r.cfg.SamplingInterval),
-		zap.Bool("events", r.watcher != nil))
-	logSkipped(r.set.Logger, ch.Skipped)
-	r.scraper.bind(r.reg, r.tb)
-	r.scraper.kills = r.kills
-	r.scraper.counts = r.counts
-	if r.watcher != nil {
-		r.scraper.watch = r.watcher.Watch
-	}
-	if fastPassOn(r.cfg) {
-		r.fast = newFastPass(r.reg, r.cfg.SamplingInterval)
-		r.fast.start()
-	} else if r.cfg.SamplingInterval > 0 {
+		zap.Bool("events", smp.Events()))
+	sampler.LogSkipped(r.set.Logger, ch.Skipped)
+	if !smp.FastPass() && r.cfg.SamplingInterval > 0 {
 		r.set.Logger.Info("fast pass off: sampling_interval is not shorter than collection_interval, and every collection reads usage",
 			zap.Stringer("sampling_interval", r.cfg.SamplingInterval), zap.Stringer("collection_interval", r.cfg.CollectionInterval))
 	}
-	if err := r.metrics.Start(ctx, host); err != nil {
-		r.stopSamplers()
+	ms := newMetricsScraper(r.cfg, r.set, smp, r.tb)
+	sc, err := scraper.NewMetrics(ms.scrape)
+	if err == nil {
+		r.metrics, err = scraperhelper.NewMetricsController(&r.cfg.ControllerConfig, r.set, r.nextMetrics,
+			scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	}
+	if err == nil {
+		err = r.metrics.Start(ctx, host)
+	}
+	if err != nil {
+		r.metrics = nil
+		smp.Close()
 		return err
 	}
+	r.smp = smp
 	return nil
+}
+
+// samplerOptions are the sampler's options for a configuration.
+func samplerOptions(cfg *Config, h cgroupfs.Hierarchy, filter *discovery.Filter, logger *zap.Logger, tb *metadata.TelemetryBuilder) sampler.Options {
+	o := sampler.Options{
+		Hierarchy:        h,
+		Filter:           filter,
+		Optional:         optionalFiles(cfg),
+		SamplingInterval: cfg.SamplingInterval,
+		FastPass:         fastPassOn(cfg),
+		PeakReset:        cfg.PeakReset,
+		Events:           true,
+		Logger:           logger,
+		EventSampled:     func() { tb.CgroupmemoryEventSamples.Add(context.Background(), 1) },
+	}
+	return o
 }
 
 // fastPassOn reports whether the fast pass runs: it is asked for and
@@ -186,39 +173,6 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 // a core on the CI machine).
 func fastPassOn(cfg *Config) bool {
 	return cfg.SamplingInterval > 0 && cfg.SamplingInterval < cfg.CollectionInterval
-}
-
-// startEvents sets up capture at the limit: one goroutine waiting for the
-// hierarchy's limit and OOM events. Without it the receiver still works,
-// on the fast pass and the collection alone.
-func (r *cgroupReceiver) startEvents(h cgroupfs.Hierarchy) {
-	r.sampler = newEventSampler(r.reg, r.tb, r.set.Logger, r.kills)
-	w, err := events.New(h, r.sampler.on)
-	if err != nil {
-		r.set.Logger.Warn("capture at the limit is off: cannot wait for cgroup memory events; the fast pass still samples", zap.Error(err))
-		return
-	}
-	r.watcher = w
-	r.reg.OnRemove = func(path string) {
-		w.Unwatch(path)
-		r.kills.forget(path)
-	}
-	go w.Run()
-}
-
-// stopSamplers stops the fast pass and the event watcher.
-func (r *cgroupReceiver) stopSamplers() {
-	if r.fast != nil {
-		r.fast.shutdown()
-		r.fast = nil
-	}
-	if r.watcher != nil {
-		r.watcher.Close(true)
-		r.watcher = nil
-	}
-	if r.sampler != nil {
-		r.sampler.stop()
-	}
 }
 
 // Shutdown stops the pipelines and closes every cgroup. It is safe to call
@@ -232,9 +186,8 @@ func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
 		if r.metrics != nil {
 			err = errors.Join(err, r.metrics.Shutdown(ctx))
 		}
-		r.stopSamplers()
-		if r.reg != nil {
-			r.reg.Close()
+		if r.smp != nil {
+			r.smp.Close()
 		}
 		if r.tb != nil {
 			r.tb.Shutdown()
@@ -266,10 +219,4 @@ func optionalFiles(cfg *Config) cgroupfs.Optional {
 		opt |= cgroupfs.WithPressure
 	}
 	return opt
-}
-
-func logSkipped(logger *zap.Logger, skipped []error) {
-	for _, err := range skipped {
-		logger.Warn("cgroup left out: its memory files cannot be opened", zap.Error(err))
-	}
 }

@@ -1,14 +1,13 @@
-//go:build linux
-
 package discovery
 
 import (
 	"errors"
-	"strings"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomsight/oomsight/internal/cgpath"
+	"github.com/oomsight/oomsight/internal/inotify"
 )
 
 // FullWalkEvery is how often a Tree walks the whole hierarchy although no
@@ -33,23 +32,18 @@ type Tree struct {
 	filter *Filter
 	now    func() time.Time
 
-	ino      int              // -1 without inotify
-	wds      map[int32]string // watch → cgroup path of the directory
-	dirs     map[string]int32 // directory → watch
+	ino      *inotify.Instance[string] // watch → cgroup path of the directory; nil without inotify
 	live     map[string]struct{}
 	lastFull time.Time
 	resync   bool // events were lost, or a watch could not be added
-	buf      []byte
 }
 
 // NewTree returns a tree of the hierarchy at root (its root cgroup's
 // directory); the first Sync walks it.
 func NewTree(root string, f *Filter) *Tree {
-	t := &Tree{root: root, filter: f, now: time.Now, ino: -1,
-		wds: make(map[int32]string), dirs: make(map[string]int32), live: make(map[string]struct{}),
-		buf: make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1)), resync: true}
-	if fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK); err == nil {
-		t.ino = fd
+	t := &Tree{root: root, filter: f, now: time.Now, live: make(map[string]struct{}), resync: true}
+	if in, err := inotify.New[string](); err == nil {
+		t.ino = in
 	}
 	return t
 }
@@ -68,56 +62,33 @@ type Delta struct {
 
 // Watching reports whether changes are followed through inotify (false:
 // every Sync walks).
-func (t *Tree) Watching() bool { return t.ino >= 0 }
+func (t *Tree) Watching() bool { return t.ino != nil }
 
 // Sync brings the tree up to date.
 func (t *Tree) Sync() (Delta, error) {
 	if err := unix.Access(t.root, unix.F_OK); err != nil {
 		return Delta{}, &DirError{Path: "/", Err: err}
 	}
-	if t.ino < 0 || t.resync || t.now().Sub(t.lastFull) >= FullWalkEvery {
+	if t.ino == nil || t.resync || t.now().Sub(t.lastFull) >= FullWalkEvery {
 		return t.full()
 	}
 	var d Delta
-	for {
-		n, err := unix.Read(t.ino, t.buf)
-		if err != nil || n <= 0 {
-			break // EAGAIN: nothing (more) happened
+	overflow := t.ino.Drain(func(ev inotify.Event[string]) {
+		if ev.Gone || ev.Mask&unix.IN_ISDIR == 0 || ev.Name == "" {
+			return
 		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&t.buf[off])) //nolint:gosec // the kernel's inotify_event layout, bounds checked by the loop
-			name := ""
-			if ev.Len > 0 {
-				b := t.buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
-				name = strings.TrimRight(string(b), "\x00")
+		child := join(ev.Key, ev.Name)
+		switch {
+		case ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
+			if t.filter.MayContain(child) {
+				d.Failed = append(d.Failed, t.add(child, &d.Added)...)
 			}
-			off += unix.SizeofInotifyEvent + int(ev.Len)
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-				return t.full()
-			}
-			dir, ok := t.wds[ev.Wd]
-			if ev.Mask&unix.IN_IGNORED != 0 {
-				if ok {
-					delete(t.wds, ev.Wd)
-					if t.dirs[dir] == ev.Wd {
-						delete(t.dirs, dir)
-					}
-				}
-				continue
-			}
-			if !ok || ev.Mask&unix.IN_ISDIR == 0 || name == "" {
-				continue
-			}
-			child := join(dir, name)
-			switch {
-			case ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
-				if t.filter.MayContain(child) {
-					d.Failed = append(d.Failed, t.add(child, &d.Added)...)
-				}
-			case ev.Mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
-				t.remove(child, &d.Removed)
-			}
+		case ev.Mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
+			t.remove(child, &d.Removed)
 		}
+	})
+	if overflow {
+		return t.full()
 	}
 	if t.resync {
 		return t.full() // a watch could not be added meanwhile
@@ -142,33 +113,22 @@ func (t *Tree) add(rel string, added *[]string) []*DirError {
 // watch adds an inotify watch on the directory at rel (before its entries
 // are read, so that nothing created meanwhile is missed).
 func (t *Tree) watch(rel string) {
-	if t.ino < 0 {
+	if t.ino == nil {
 		return
 	}
-	wd, err := unix.InotifyAddWatch(t.ino, t.root+pathSuffix(rel), watchMask)
-	if err != nil {
-		if !errors.Is(err, unix.ENOENT) {
-			// ENOSPC: the watch limit. Walk every time from now on.
-			_ = unix.Close(t.ino)
-			t.ino = -1
-		}
-		return
+	if err := t.ino.Add(rel, t.root+pathSuffix(rel), watchMask); err != nil && !errors.Is(err, unix.ENOENT) {
+		// ENOSPC: the watch limit. Walk every time from now on.
+		t.ino.Close()
+		t.ino = nil
 	}
-	id := int32(wd) //nolint:gosec // watch descriptors are positive int32s (struct inotify_event's wd)
-	if old, ok := t.dirs[rel]; ok && old != id {
-		delete(t.wds, old)
-	}
-	t.wds[id] = rel
-	t.dirs[rel] = id
 }
 
 // remove forgets the directory at rel and everything below it, appending
 // the selected cgroups among them to removed. The kernel drops the watches
 // of removed directories itself (IN_IGNORED).
 func (t *Tree) remove(rel string, removed *[]string) {
-	prefix := rel + "/"
 	for p := range t.live {
-		if p == rel || strings.HasPrefix(p, prefix) {
+		if cgpath.Within(rel, p) {
 			delete(t.live, p)
 			*removed = append(*removed, p)
 		}
@@ -195,25 +155,23 @@ func (t *Tree) full() (Delta, error) {
 		}
 	}
 	// Watches of directories that are gone or now pruned.
-	for rel, wd := range t.dirs {
-		if _, ok := t.live[rel]; ok {
-			continue
+	if t.ino != nil {
+		for _, rel := range t.ino.Keys(nil) {
+			if _, ok := t.live[rel]; ok {
+				continue
+			}
+			if t.filter.MayContain(rel) && exists(t.root+pathSuffix(rel)) {
+				continue // an unselected directory on the way to selected ones
+			}
+			t.ino.Remove(rel)
 		}
-		if t.filter.MayContain(rel) && exists(t.root+pathSuffix(rel)) {
-			continue // an unselected directory on the way to selected ones
-		}
-		if t.ino >= 0 {
-			_, _ = unix.InotifyRmWatch(t.ino, uint32(wd)) //nolint:gosec // positive, from inotify_add_watch
-		}
-		delete(t.dirs, rel)
-		delete(t.wds, wd)
 	}
 	return d, nil
 }
 
 func below(p string, failed []*DirError) bool {
 	for _, f := range failed {
-		if p == f.Path || f.Path == "/" || strings.HasPrefix(p, f.Path+"/") {
+		if cgpath.Within(f.Path, p) {
 			return true
 		}
 	}
@@ -226,8 +184,8 @@ func exists(dir string) bool {
 
 // Close releases the inotify instance.
 func (t *Tree) Close() {
-	if t.ino >= 0 {
-		_ = unix.Close(t.ino)
-		t.ino = -1
+	if t.ino != nil {
+		t.ino.Close()
+		t.ino = nil
 	}
 }

@@ -1,9 +1,6 @@
-//go:build linux
-
-package cgroupmemoryreceiver
+package sampler
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"time"
@@ -13,28 +10,23 @@ import (
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/events"
 	"github.com/oomsight/oomsight/internal/registry"
-	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
 // eventSampler takes a full sample of a cgroup the moment it hits its
-// limit or has an OOM (capture at the limit). The events.Watcher calls it
+// limit or has an OOM (capture at the limit). The events.Watcher calls on
 // from its one goroutine.
 type eventSampler struct {
-	reg    *registry.Registry
-	tb     *metadata.TelemetryBuilder
-	logger *zap.Logger
-	kills  *killWatch
-	reader *cgroupfs.Reader
-	sample cgroupfs.Sample
-	now    func() time.Time
+	reg     *registry.Registry
+	kills   *kills
+	logger  *zap.Logger
+	sampled func()
+	reader  *cgroupfs.Reader
+	sample  cgroupfs.Sample
+	now     func() time.Time
 
 	mu      sync.Mutex
 	scan    *time.Timer // the pending counter scan after a v1 OOM, if any
 	stopped bool
-}
-
-func newEventSampler(reg *registry.Registry, tb *metadata.TelemetryBuilder, logger *zap.Logger, kills *killWatch) *eventSampler {
-	return &eventSampler{reg: reg, tb: tb, logger: logger, kills: kills, reader: cgroupfs.NewReader(), now: time.Now}
 }
 
 // scanSoon reads every cgroup's oom_kill counter oomScanDelay from now: a
@@ -70,7 +62,8 @@ func (s *eventSampler) stop() {
 
 // on handles one event. v2 notifications reach every ancestor of the
 // cgroup they are about: the cgroup's own memory.events.local counters
-// tell whether it is the one.
+// tell whether it is the one (its failcnt rose, or the kill accounting
+// books a kill of its own).
 func (s *eventSampler) on(path string, k events.Kind) {
 	e := s.reg.Get(path)
 	if e == nil {
@@ -81,14 +74,15 @@ func (s *eventSampler) on(path string, k events.Kind) {
 		if err := s.reader.Counters(e.Cgroup, &s.sample); err != nil {
 			return
 		}
-		hit, killed := e.CountersRose(&s.sample)
+		hit := e.LimitHit(&s.sample)
+		killed := false
+		if n, ok := s.sample.Get(cgroupfs.OOMKills); ok {
+			killed = s.kills.bookOne(path, n, s.now())
+		}
 		if !hit && !killed {
 			return
 		}
 		urgent = killed
-		if n, ok := s.sample.Get(cgroupfs.OOMKills); ok && killed {
-			s.kills.bookOne(path, n, s.now())
-		}
 	}
 	if k == events.OOM {
 		s.scanSoon()
@@ -103,8 +97,6 @@ func (s *eventSampler) on(path string, k events.Kind) {
 		return
 	}
 	e.Event(&s.sample)
-	if s.tb != nil {
-		s.tb.CgroupmemoryEventSamples.Add(context.Background(), 1)
-	}
+	s.sampled()
 	s.logger.Debug("event sample", zap.String("cgroup.path", path), zap.Stringer("event", k))
 }

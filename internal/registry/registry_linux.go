@@ -32,7 +32,7 @@ const MaxDeparted = 256
 
 // Entry is one live cgroup. Path, Identity and Cgroup never change; the
 // failure bookkeeping belongs to the one goroutine that samples on schedule;
-// the sampling state (see state.go) is shared by the fast pass, the event
+// the sampling state (see state_linux.go) is shared by the fast pass, the event
 // sampler, the scraper and the OOM enrichment under its own lock.
 type Entry struct {
 	Path     string
@@ -75,9 +75,9 @@ type Registry struct {
 	h        cgroupfs.Hierarchy
 	opt      cgroupfs.Optional
 	sampling time.Duration
-	// OnRemove, when set before the first Refresh, is called (with the
-	// registry locked: it must not call back) for every cgroup that leaves.
-	OnRemove func(path string)
+	// onRemove is called (with the registry locked: it must not call
+	// back) for every cgroup that leaves.
+	onRemove func(path string)
 	now      func() time.Time
 
 	mu      sync.Mutex
@@ -105,11 +105,17 @@ type departed struct {
 
 // New returns an empty registry over h; Refresh fills it. sampling is the
 // fast pass's interval (0: off), which sizes the flight recorders' buckets.
-func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional, sampling time.Duration) *Registry {
+// onRemove, when not nil, is called for every cgroup that leaves, with the
+// registry locked: it must not call back into the registry.
+func New(h cgroupfs.Hierarchy, filter *discovery.Filter, opt cgroupfs.Optional, sampling time.Duration, onRemove func(path string)) *Registry {
+	if onRemove == nil {
+		onRemove = func(string) {}
+	}
 	return &Registry{
 		h:        h,
 		opt:      opt,
 		sampling: sampling,
+		onRemove: onRemove,
 		now:      time.Now,
 		entries:  make(map[string]*Entry),
 		ignored:  make(map[string]bool),
@@ -285,9 +291,7 @@ func (r *Registry) removeLocked(e *Entry) {
 		}
 		delete(r.departed, oldest)
 	}
-	if r.OnRemove != nil {
-		r.OnRemove(e.Path)
-	}
+	r.onRemove(e.Path)
 }
 
 func (r *Registry) pruneLocked() {

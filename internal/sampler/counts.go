@@ -1,16 +1,9 @@
-//go:build linux
-
-package cgroupmemoryreceiver
+package sampler
 
 import (
 	"sort"
 	"sync"
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-
-	"github.com/oomsight/oomsight/internal/identity"
-	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
 // maxCountedCgroups bounds the cgroups whose OOM record counts are kept
@@ -18,14 +11,14 @@ import (
 // containers of new cgroups all day does not grow the receiver without end.
 const maxCountedCgroups = 1024
 
-// oomCounts counts the OOM records emitted per victim cgroup and cause,
-// for cgroup.memory.oom_kill.records: the OOM pipeline adds, the scraper
-// exports, whether the cgroup still exists or not.
-type oomCounts struct {
+// recordCounts counts the OOM records emitted per victim cgroup and cause,
+// for cgroup.memory.oom_kill.records: the OOM pipeline adds, each
+// collection exports, whether the cgroup still exists or not.
+type recordCounts struct {
 	mu    sync.Mutex
 	byCg  map[string]*cgroupCounts
 	now   func() time.Time
-	paths []string // scratch for emit, sorted
+	paths []string // scratch for each, sorted
 }
 
 type cgroupCounts struct {
@@ -34,12 +27,12 @@ type cgroupCounts struct {
 	byCause map[string]int64
 }
 
-func newOOMCounts() *oomCounts {
-	return &oomCounts{byCg: make(map[string]*cgroupCounts), now: time.Now}
+func newRecordCounts(now func() time.Time) *recordCounts {
+	return &recordCounts{byCg: make(map[string]*cgroupCounts), now: now}
 }
 
 // add counts one record of a kill in the cgroup at path.
-func (o *oomCounts) add(path, cause string) {
+func (o *recordCounts) add(path, cause string) {
 	if path == "" {
 		return // a report that names no cgroup (rate-limited, not inferred)
 	}
@@ -61,7 +54,7 @@ func (o *oomCounts) add(path, cause string) {
 	c.last = now
 }
 
-func (o *oomCounts) evictLocked() {
+func (o *recordCounts) evictLocked() {
 	oldest, at := "", time.Time{}
 	for p, c := range o.byCg {
 		if oldest == "" || c.last.Before(at) {
@@ -71,8 +64,9 @@ func (o *oomCounts) evictLocked() {
 	delete(o.byCg, oldest)
 }
 
-// emit records the counts as data points at ts, one resource per cgroup.
-func (o *oomCounts) emit(mb *metadata.MetricsBuilder, ts pcommon.Timestamp) {
+// each calls fn for every counted cgroup in path order, with the start of
+// its series and its counts by cause (valid during the call only).
+func (o *recordCounts) each(fn func(path string, start time.Time, byCause map[string]int64)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.paths = o.paths[:0]
@@ -82,11 +76,6 @@ func (o *oomCounts) emit(mb *metadata.MetricsBuilder, ts pcommon.Timestamp) {
 	sort.Strings(o.paths)
 	for _, p := range o.paths {
 		c := o.byCg[p]
-		for cause, n := range c.byCause {
-			mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, n, cause)
-		}
-		rb := mb.NewResourceBuilder()
-		setResource(rb, p, identity.FromPath(p))
-		mb.EmitForResource(metadata.WithResource(rb.Emit()), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(c.start)))
+		fn(p, c.start, c.byCause)
 	}
 }

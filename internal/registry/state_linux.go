@@ -33,13 +33,15 @@ type state struct {
 	peak   peak.Tracker
 	rec    *recorder.Recorder
 	events []Event
-	// The event sampler's own view of the counters (see CountersRose) and
-	// its rate limit.
-	failcnt, oomKills uint64
-	counted           bool
-	nextEvent         time.Time
+	// The event sampler's view of failcnt (see LimitHit) and its rate
+	// limit. The oom_kill counter is the kill accounting's (package
+	// sampler), not kept here.
+	failcnt   uint64
+	counted   bool
+	nextEvent time.Time
 	// The start of this cgroup's cumulative series (see SeriesStart) and
-	// the counters of the previous full sample.
+	// the counters of the previous full sample, kept only to see a counter
+	// go down (a new series); kills are counted by package sampler.
 	start    time.Time
 	prev     [len(counterFields)]uint64
 	prevHas  [len(counterFields)]bool
@@ -99,7 +101,6 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	p, _ := e.peak.Point(r)
 	if !e.counted { // the event sampler's baseline
 		e.failcnt, _ = s.Get(cgroupfs.Failcnt)
-		e.oomKills, _ = s.Get(cgroupfs.OOMKills)
 		e.counted = true
 	}
 	f := recorder.Full{T: s.Time.UnixNano(), Usage: usage}
@@ -124,20 +125,16 @@ func (e *Entry) EventDue(now time.Time, urgent bool) bool {
 	return true
 }
 
-// CountersRose compares the failcnt and oom_kills of s (a v2
-// memory.events.local reading) with the previous ones the event sampler
-// saw: limitHit when failcnt rose, killed when oom_kills did. The first
-// reading only sets the baseline.
-func (e *Entry) CountersRose(s *cgroupfs.Sample) (limitHit, killed bool) {
+// LimitHit compares the failcnt of s (a v2 memory.events.local reading)
+// with the previous one the event sampler saw and reports whether it rose.
+// The first reading only sets the baseline.
+func (e *Entry) LimitHit(s *cgroupfs.Sample) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	f, _ := s.Get(cgroupfs.Failcnt)
-	k, _ := s.Get(cgroupfs.OOMKills)
-	if e.counted {
-		limitHit, killed = f > e.failcnt, k > e.oomKills
-	}
-	e.failcnt, e.oomKills, e.counted = f, k, true
-	return limitHit, killed
+	hit := e.counted && f > e.failcnt
+	e.failcnt, e.counted = f, true
+	return hit
 }
 
 // Event records an event sample: into the recorder, and as a data point

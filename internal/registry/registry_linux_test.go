@@ -35,7 +35,7 @@ func TestRefreshTracksChurn(t *testing.T) {
 	root := copyTree(t)
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
-	r := New(h, nil, 0, 0)
+	r := New(h, nil, 0, 0, nil)
 	defer r.Close()
 
 	ch, err := r.Refresh()
@@ -84,7 +84,7 @@ func TestRefreshRootGone(t *testing.T) {
 	root := copyTree(t)
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
-	r := New(h, nil, 0, 0)
+	r := New(h, nil, 0, 0, nil)
 	require.NoError(t, os.RemoveAll(filepath.Join(root, "memory")))
 	_, err = r.Refresh()
 	assert.ErrorContains(t, err, "listing cgroups below")
@@ -106,7 +106,7 @@ func TestOutOfDescriptorsIsRetried(t *testing.T) {
 	root := copyTree(t)
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
-	r := New(h, nil, 0, 0)
+	r := New(h, nil, 0, 0, nil)
 	defer r.Close()
 
 	var saved unix.Rlimit
@@ -136,12 +136,11 @@ func TestRemovedCgroupKeepsItsHistory(t *testing.T) {
 	root := copyTree(t)
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
-	r := New(h, nil, 0, 100*time.Millisecond)
+	var left []string
+	r := New(h, nil, 0, 100*time.Millisecond, func(p string) { left = append(left, p) })
 	defer r.Close()
 	now := time.Unix(1700000000, 0)
 	r.now = func() time.Time { return now }
-	var left []string
-	r.OnRemove = func(p string) { left = append(left, p) }
 	_, err = r.Refresh()
 	require.NoError(t, err)
 

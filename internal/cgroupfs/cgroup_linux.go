@@ -43,7 +43,6 @@ type Cgroup struct {
 	// (limitWatched): limitStale is set until the first read and again by
 	// a write; limitVal (under limitMu) is the limit, or noLimit.
 	watch        *LimitWatch
-	limitWd      int32
 	limitWatched atomic.Bool
 	limitStale   atomic.Bool
 	limitMu      sync.Mutex

@@ -1,0 +1,92 @@
+package sampler
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/registry"
+)
+
+// benchCgroups is how many real cgroups the benchmark creates;
+// OOMSIGHT_BENCH_CGROUPS overrides it (make bench runs 100 and 1000).
+func benchCgroups(b *testing.B) int {
+	n := 100
+	if v := os.Getenv("OOMSIGHT_BENCH_CGROUPS"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
+			b.Fatalf("OOMSIGHT_BENCH_CGROUPS=%q", v)
+		}
+	}
+	return n
+}
+
+// BenchmarkFastPass measures the fast pass as the receiver runs it — one
+// pread of memory.usage_in_bytes (v1) or memory.current (v2) per cgroup on a
+// held descriptor, the interval peak and the flight recorder updated — over
+// N real child memory cgroups each charged with 1 MiB (benchCgroups),
+// against its floor: a bare pread of the same usage files on descriptors
+// held open, no parsing, no bookkeeping. The two are timed in alternating
+// passes, so that what slows the machine down for a while weighs on both
+// alike and their ratio holds.
+func BenchmarkFastPass(b *testing.B) {
+	env := cgrouptest.Require(b)
+	n := benchCgroups(b)
+	parent := env.Many(b, fmt.Sprintf("oomsight-bench-fast-%d", os.Getpid()), n, 1024)
+	f, err := discovery.NewFilter([]string{parent.Path + "/*"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := registry.New(env.Hierarchy, f, 0, 100*time.Millisecond, nil)
+	defer reg.Close()
+	if _, err := reg.Refresh(); err != nil {
+		b.Fatal(err)
+	}
+	if reg.Len() != n {
+		b.Fatalf("registry holds %d cgroups, want %d", reg.Len(), n)
+	}
+	usage := "memory.usage_in_bytes"
+	if env.Hierarchy.Version == cgroupfs.V2 {
+		usage = "memory.current"
+	}
+	var fds []int
+	for _, e := range reg.Entries(nil) {
+		fd, err := unix.Open(filepath.Join(env.Hierarchy.Abs(e.Path), usage), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fds = append(fds, fd)
+	}
+	defer func() {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+	}()
+	buf := make([]byte, 64)
+	fp := newFastPass(reg, 100*time.Millisecond, time.Now)
+	b.ReportAllocs()
+	var floorD, oursD time.Duration
+	passes := 0
+	for b.Loop() {
+		t0 := time.Now()
+		for _, fd := range fds {
+			if _, err := unix.Pread(fd, buf, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t1 := time.Now()
+		fp.pass()
+		floorD += t1.Sub(t0)
+		oursD += time.Since(t1)
+		passes++
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(passes*n) }
+	b.ReportMetric(per(oursD), "ns/cgroup")
+	fmt.Printf("BENCH sample_usage cgroups=%d ns_per_cgroup=%.0f floor_ns_per_cgroup=%.0f ratio=%.2f\n", n, per(oursD), per(floorD), per(oursD)/per(floorD))
+}

@@ -1,0 +1,388 @@
+package sampler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/events"
+	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/recorder"
+	"github.com/oomsight/oomsight/internal/registry"
+)
+
+// Options configure a Sampler. Every field is read by New only.
+type Options struct {
+	// Hierarchy is the memory hierarchy sampled (cgroupfs.Detect).
+	Hierarchy cgroupfs.Hierarchy
+	// Filter selects the cgroups (include/exclude); nil selects all.
+	Filter *discovery.Filter
+	// Optional are the files only disabled-by-default metrics need, and
+	// the v1 peak reset.
+	Optional cgroupfs.Optional
+	// SamplingInterval sizes the flight recorders' buckets; FastPass runs
+	// the fast pass at that interval.
+	SamplingInterval time.Duration
+	FastPass         bool
+	// PeakReset is the peak_reset setting: a v1 cgroup whose watermark
+	// cannot be reset is then reported once.
+	PeakReset bool
+	// Events turns capture at the limit on (limit and OOM events).
+	Events bool
+	// Logger receives what goes wrong, each thing once.
+	Logger *zap.Logger
+	// EventSampled, when not nil, is called after each event sample (the
+	// receiver counts them in its telemetry).
+	EventSampled func()
+	// Now is the clock of the samples; nil is time.Now.
+	Now func() time.Time
+}
+
+// Sampler is the set of watched cgroups and everything that reads them
+// (see the package documentation). Collect runs on one goroutine at a
+// time (the scraper's); the rest is safe for concurrent use.
+type Sampler struct {
+	h         cgroupfs.Hierarchy
+	logger    *zap.Logger
+	now       func() time.Time
+	peakReset bool
+
+	reg     *registry.Registry
+	kills   *kills
+	counts  *recordCounts
+	fast    *fastPass       // nil when off
+	watcher *events.Watcher // nil when events are off or could not be set up
+	events  *eventSampler
+
+	// The collection's own state (Collect's goroutine).
+	reader    *cgroupfs.Reader
+	entries   []*registry.Entry // reused between collections
+	taken     []registry.Event  // reused between cgroups
+	sample    cgroupfs.Sample
+	got       Collected
+	readings  map[string]uint64 // oom_kill counters read by this collection
+	news      []error           // files that newly failed in this collection
+	resume    int               // where in the registry's order the next collection starts
+	watchErr  bool              // v1 event registration refused (logged once)
+	peakNoted bool              // a watermark that cannot be reset was reported
+}
+
+// New builds the sampler: the registry, the kill accounting, the record
+// counts, the event watcher and the fast pass, none of them started yet
+// (Start). Capture at the limit that cannot be set up is logged and left
+// off: the fast pass and the collections still sample.
+func New(o Options) *Sampler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.EventSampled == nil {
+		o.EventSampled = func() {}
+	}
+	s := &Sampler{
+		h:         o.Hierarchy,
+		logger:    o.Logger,
+		now:       o.Now,
+		peakReset: o.PeakReset,
+		counts:    newRecordCounts(o.Now),
+		reader:    cgroupfs.NewReader(),
+		readings:  make(map[string]uint64),
+	}
+	s.reg = registry.New(o.Hierarchy, o.Filter, o.Optional, o.SamplingInterval, s.removed)
+	s.kills = newKills(s.reg, o.Now)
+	if o.Events {
+		s.events = &eventSampler{reg: s.reg, kills: s.kills, logger: o.Logger, sampled: o.EventSampled,
+			reader: cgroupfs.NewReader(), now: o.Now}
+		w, err := events.New(o.Hierarchy, s.events.on)
+		if err != nil {
+			o.Logger.Warn("capture at the limit is off: cannot wait for cgroup memory events; the fast pass still samples", zap.Error(err))
+		} else {
+			s.watcher = w
+		}
+	}
+	if o.FastPass {
+		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now)
+	}
+	return s
+}
+
+// removed is the registry's word that a cgroup left: its event sources
+// and its counter's previous value go with it. Called with the registry
+// locked.
+func (s *Sampler) removed(path string) {
+	if s.watcher != nil {
+		s.watcher.Unwatch(path)
+	}
+	s.kills.forget(path)
+}
+
+// Start discovers the cgroups and starts the event watcher and the fast
+// pass. On error nothing runs and the sampler is closed.
+func (s *Sampler) Start() (registry.Changes, error) {
+	ch, err := s.Discover()
+	if err != nil {
+		s.Close()
+		return ch, err
+	}
+	if s.watcher != nil {
+		go s.watcher.Run()
+	}
+	if s.fast != nil {
+		s.fast.start()
+	}
+	return ch, nil
+}
+
+// Discover brings the set of cgroups up to date, as each Collect does
+// first (registry.Refresh).
+func (s *Sampler) Discover() (registry.Changes, error) { return s.reg.Refresh() }
+
+// Events reports whether capture at the limit runs.
+func (s *Sampler) Events() bool { return s.watcher != nil }
+
+// FastPass reports whether the fast pass runs.
+func (s *Sampler) FastPass() bool { return s.fast != nil }
+
+// Paths appends the paths of the live cgroups, in path order, to dst.
+func (s *Sampler) Paths(dst []string) []string {
+	for _, e := range s.reg.Entries(nil) {
+		dst = append(dst, e.Path)
+	}
+	return dst
+}
+
+// Hierarchy is the memory hierarchy sampled.
+func (s *Sampler) Hierarchy() cgroupfs.Hierarchy { return s.h }
+
+// Close stops the fast pass and the event watcher and closes every cgroup.
+// It is idempotent.
+func (s *Sampler) Close() {
+	if s.fast != nil {
+		s.fast.shutdown()
+		s.fast = nil
+	}
+	if s.watcher != nil {
+		s.watcher.Close(true)
+		s.watcher = nil
+	}
+	if s.events != nil {
+		s.events.stop()
+	}
+	s.reg.Close()
+}
+
+// Collected is one cgroup of a collection, as the scraper records it. It
+// is valid during the call it is handed to only.
+type Collected struct {
+	Path     string
+	Identity identity.Identity
+	// Events are the event samples taken since the previous collection,
+	// oldest first, each with the peak of the interval it closed.
+	Events []registry.Event
+	// Sample is the full sample; a field whose file failed is absent.
+	Sample *cgroupfs.Sample
+	// Peak is the highest usage since the previous data point; HasPeak is
+	// false when the sample has no usage (its file failed).
+	Peak    uint64
+	HasPeak bool
+	// Start is the start of the cgroup's cumulative series.
+	Start time.Time
+}
+
+// Pass is what one collection did.
+type Pass struct {
+	// Sampled cgroups were read and handed on; Vanished ones were found
+	// gone and dropped; ReadErrors counts the files that failed.
+	Sampled, Vanished, ReadErrors int64
+	// Unread cgroups of Total were left out because ctx ended; the next
+	// collection starts with them. Cut is ctx's error then, else nil.
+	Unread, Total int
+	Cut           error
+	// NewFailures are the files that failed for the first time (each is
+	// logged once, when it starts failing). Valid until the next Collect.
+	NewFailures []error
+}
+
+// Collect brings the cgroups up to date (discovery), reads each one's
+// memory files, hands each to visit with its event samples, books the
+// oom_kill counters read and keeps each cgroup's event sources in step
+// with its limit. A cgroup that vanished since discovery is dropped
+// (counted); a file that fails is logged the first time and left out;
+// neither is an error. Only losing the whole hierarchy is. When ctx ends
+// the cgroups not read yet are left for the next collection, which starts
+// with them.
+func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, error) {
+	ch, err := s.Discover()
+	LogSkipped(s.logger, ch.Skipped)
+	if err != nil {
+		if s.reg.Len() == 0 {
+			return Pass{}, err
+		}
+		s.logger.Warn("cgroup discovery incomplete; sampling the cgroups known so far", zap.Error(err))
+	}
+	clear(s.news)
+	s.news = s.news[:0]
+	s.entries = s.reg.Entries(s.entries[:0])
+	p := Pass{Total: len(s.entries)}
+	c := &s.got
+	for i := range s.entries {
+		if ctx.Err() != nil {
+			// The deadline (timeout) passed: hand on what was read, and
+			// start the next collection with the cgroups left out, so that
+			// a deadline too short for the node never starves the same ones.
+			p.Unread = len(s.entries) - i
+			break
+		}
+		e := s.entries[(s.resume+i)%len(s.entries)]
+		err := s.reader.Read(e.Cgroup, s.now(), &s.sample)
+		if errors.Is(err, cgroupfs.ErrVanished) {
+			s.reg.Drop(e.Path)
+			p.Vanished++
+			continue
+		}
+		if err != nil {
+			p.ReadErrors += s.noteFailures(e, err)
+		} else {
+			e.Recovered()
+		}
+		s.taken = e.TakeEvents(s.taken[:0])
+		s.checkPeakReset(e)
+		if k, ok := s.sample.Get(cgroupfs.OOMKills); ok {
+			s.readings[e.Path] = k
+		}
+		*c = Collected{Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.sample}
+		c.Peak, c.HasPeak = e.Full(&s.sample)
+		c.Start = e.SeriesStart(&s.sample)
+		visit(c)
+		s.watchLimit(e)
+		p.Sampled++
+	}
+	*c = Collected{}
+	clear(s.taken)
+	if len(s.entries) > 0 {
+		s.resume = (s.resume + len(s.entries) - p.Unread) % len(s.entries)
+	}
+	clear(s.entries) // do not pin closed cgroups until the next collection
+	// v1 counters are hierarchical: kills are found from whole subtrees
+	// read together, so a cut collection books none; the counters keep
+	// counting and the next whole one books the rise.
+	if p.Unread == 0 {
+		s.kills.book(s.readings, s.now())
+	}
+	clear(s.readings)
+	if p.Unread > 0 {
+		p.Cut = fmt.Errorf("scrape deadline passed with %d of %d cgroups not read (raise timeout, or collection_interval); they are read first next time: %w", p.Unread, p.Total, ctx.Err())
+	}
+	p.NewFailures = s.news
+	return p, nil
+}
+
+// noteFailures logs each failing file of e once, until it reads again, and
+// returns how many files failed this time; the ones that newly failed are
+// added to s.news.
+func (s *Sampler) noteFailures(e *registry.Entry, err error) int64 {
+	var n int64
+	for _, one := range unjoin(err) {
+		n++
+		var fe *cgroupfs.FileError
+		file := ""
+		if errors.As(one, &fe) {
+			file = fe.File
+		}
+		if e.FirstFailure(file) {
+			s.logger.Warn("cgroup memory file unreadable; its metrics are left out until it reads again",
+				zap.String("cgroup.path", e.Path), zap.String("file", file), zap.Error(one))
+			s.news = append(s.news, one)
+		}
+	}
+	return n
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// checkPeakReset warns once when peak_reset is on but a v1 cgroup's
+// watermark cannot be reset (a read-only mount).
+func (s *Sampler) checkPeakReset(e *registry.Entry) {
+	if !s.peakReset || s.peakNoted || e.Cgroup.PeakResets() || s.h.Version != cgroupfs.V1 {
+		return
+	}
+	s.peakNoted = true
+	s.logger.Warn("peak_reset: memory.max_usage_in_bytes cannot be written (read-only cgroup mount?); cgroup.memory.peak falls back to the fast samples, event samples and the lifetime peak",
+		zap.String("cgroup.path", e.Path))
+}
+
+// watchLimit keeps the cgroup's event sources in step with its limit.
+func (s *Sampler) watchLimit(e *registry.Entry) {
+	if s.watcher == nil {
+		return
+	}
+	limit, limited := s.sample.Get(cgroupfs.Limit)
+	err := s.watcher.Watch(e.Path, limit, limited)
+	switch {
+	case err == nil:
+	case errors.Is(err, events.ErrReadOnly):
+		if !s.watchErr {
+			s.logger.Warn("capture at the limit is off for cgroup v1: registering memory events needs write access to cgroup.event_control; the fast pass (sampling_interval) still samples usage", zap.Error(err))
+		}
+		s.watchErr = true
+	default:
+		s.logger.Debug("cgroup memory events not watched", zap.String("cgroup.path", e.Path), zap.Error(err))
+	}
+}
+
+// RecordCounts calls fn for every cgroup with OOM records, in path order,
+// with the start of its series and its records by cause (valid during the
+// call only).
+func (s *Sampler) RecordCounts(fn func(path string, start time.Time, byCause map[string]int64)) {
+	s.counts.each(fn)
+}
+
+// CountRecord counts one OOM record of a kill in the cgroup at path.
+func (s *Sampler) CountRecord(path, cause string) { s.counts.add(path, cause) }
+
+// History returns the flight recorder's history of the cgroup at path up
+// to until (see registry.History).
+func (s *Sampler) History(path string, until time.Time) (recorder.History, bool) {
+	return s.reg.History(path, until)
+}
+
+// Infer attributes a kill line without a cgroup, printed at `at`, to the
+// cgroup whose oom_kill counter rose then (read at once), and claims that
+// counted kill.
+func (s *Sampler) Infer(at time.Time) (string, bool) { return s.kills.infer(at) }
+
+// Claim marks one counted kill of the cgroup at path (or of its nearest
+// counted ancestor) as explained by a kernel report.
+func (s *Sampler) Claim(path string) { s.kills.claim(path) }
+
+// Subscribe hands every kill counted from now on to fn (on the goroutine
+// that counted it; fn must not block) until cancel is called: the OOM
+// pipeline turns them into records while the kernel log cannot be read.
+// One subscriber at a time.
+func (s *Sampler) Subscribe(fn func(Kill)) (cancel func()) { return s.kills.subscribe(fn) }
+
+// OOMGroup tells whether a kill in taskMemcg, at an OOM of memcg ("" for a
+// system-wide one), starts a memory.oom.group kill (cgroup v2 only; false
+// on v1).
+func (s *Sampler) OOMGroup(taskMemcg, memcg string) bool {
+	if s.h.Version != cgroupfs.V2 {
+		return false
+	}
+	return OOMGroupSet(s.h.Dir, taskMemcg, memcg)
+}
+
+// LogSkipped logs the cgroups that discovery could not open.
+func LogSkipped(logger *zap.Logger, skipped []error) {
+	for _, err := range skipped {
+		logger.Warn("cgroup left out: its memory files cannot be opened", zap.Error(err))
+	}
+}
