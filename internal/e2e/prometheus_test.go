@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -114,6 +115,37 @@ func sampleValue(t *testing.T, v [2]any) float64 {
 	return f
 }
 
+// prometheusOnly is a distribution configuration with one metrics
+// pipeline and nothing else (no logs pipeline): the cgroupmemory receiver
+// on the include globs, collecting every 5 s with 100 ms sampling, to the
+// prometheus exporter on target with the resource attributes as labels.
+func prometheusOnly(target string, include ...string) string {
+	quoted := make([]string, len(include))
+	for i, g := range include {
+		quoted[i] = strconv.Quote(g)
+	}
+	return fmt.Sprintf(`
+receivers:
+  cgroupmemory:
+    collection_interval: 5s
+    sampling_interval: 100ms
+    include: [%s]
+exporters:
+  prometheus:
+    endpoint: %s
+    resource_to_telemetry_conversion:
+      enabled: true
+service:
+  pipelines:
+    metrics:
+      receivers: [cgroupmemory]
+      exporters: [prometheus]
+  telemetry:
+    metrics:
+      level: none
+`, strings.Join(quoted, ", "), target)
+}
+
 // TestPrometheusSeriesPerCgroupAndSpike: Debian's Prometheus scrapes the
 // distribution (deploy/config/prometheus.yaml's exporter settings) every
 // 5 s, with collection_interval equal to it. Each test cgroup is its own
@@ -132,26 +164,7 @@ func TestPrometheusSeriesPerCgroupAndSpike(t *testing.T) {
 	p.MustDo(t, "anon 20")
 
 	target := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	runDistro(t, bin, fmt.Sprintf(`
-receivers:
-  cgroupmemory:
-    collection_interval: 5s
-    sampling_interval: 100ms
-    include: [%q, %q]
-exporters:
-  prometheus:
-    endpoint: %s
-    resource_to_telemetry_conversion:
-      enabled: true
-service:
-  pipelines:
-    metrics:
-      receivers: [cgroupmemory]
-      exporters: [prometheus]
-  telemetry:
-    metrics:
-      level: none
-`, pod.Path, ctr.Path, target))
+	runDistro(t, bin, prometheusOnly(target, pod.Path, ctr.Path))
 	prom := startPrometheus(t, target)
 
 	q := fmt.Sprintf(`cgroup_memory_usage_bytes{cgroup_path=%q}`, ctr.Path)
@@ -200,26 +213,7 @@ func TestPrometheusCountsKillsWithoutLogs(t *testing.T) {
 	cg.SetLimit(t, 64<<20)
 
 	target := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	runDistro(t, bin, fmt.Sprintf(`
-receivers:
-  cgroupmemory:
-    collection_interval: 5s
-    sampling_interval: 100ms
-    include: [%q]
-exporters:
-  prometheus:
-    endpoint: %s
-    resource_to_telemetry_conversion:
-      enabled: true
-service:
-  pipelines:
-    metrics:
-      receivers: [cgroupmemory]
-      exporters: [prometheus]
-  telemetry:
-    metrics:
-      level: none
-`, cg.Path, target))
+	runDistro(t, bin, prometheusOnly(target, cg.Path))
 	prom := startPrometheus(t, target)
 	usage := fmt.Sprintf(`cgroup_memory_usage_bytes{cgroup_path=%q}`, cg.Path)
 	require.Eventually(t, func() bool { return len(promQuery(t, prom, usage)) == 1 }, 60*time.Second, 500*time.Millisecond,

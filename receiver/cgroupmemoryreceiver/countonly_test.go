@@ -24,28 +24,19 @@ import (
 // at path in md, by cause; nil when md has none.
 func recordsOf(md pmetric.Metrics, path string) map[string]int64 {
 	var out map[string]int64
-	for i := 0; i < md.ResourceMetrics().Len(); i++ {
-		rm := md.ResourceMetrics().At(i)
-		if p, ok := rm.Resource().Attributes().Get("cgroup.path"); !ok || p.Str() != path {
-			continue
+	eachMetric(md, path, func(m pmetric.Metric) {
+		if m.Name() != "cgroup.memory.oom_kill.records" {
+			return
 		}
-		for j := 0; j < rm.ScopeMetrics().Len(); j++ {
-			ms := rm.ScopeMetrics().At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				if ms.At(k).Name() != "cgroup.memory.oom_kill.records" {
-					continue
-				}
-				dps := ms.At(k).Sum().DataPoints()
-				for l := 0; l < dps.Len(); l++ {
-					if out == nil {
-						out = map[string]int64{}
-					}
-					cause, _ := dps.At(l).Attributes().Get("linux.oom.cause")
-					out[cause.Str()] = dps.At(l).IntValue()
-				}
+		dps := m.Sum().DataPoints()
+		for l := 0; l < dps.Len(); l++ {
+			if out == nil {
+				out = map[string]int64{}
 			}
+			cause, _ := dps.At(l).Attributes().Get("linux.oom.cause")
+			out[cause.Str()] = dps.At(l).IntValue()
 		}
-	}
+	})
 	return out
 }
 

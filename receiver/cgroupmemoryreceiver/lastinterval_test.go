@@ -53,36 +53,42 @@ func (s *killedScene) growUntilKilledAndRemove(t *testing.T) {
 	require.NoError(t, cgrouptest.RemoveCgroup(s.cg.Dir), "removing the killed cgroup right after the kill")
 }
 
+// eachMetric calls fn for every metric of the cgroup at path in md.
+func eachMetric(md pmetric.Metrics, path string, fn func(pmetric.Metric)) {
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		rm := md.ResourceMetrics().At(i)
+		if p, ok := rm.Resource().Attributes().Get("cgroup.path"); !ok || p.Str() != path {
+			continue
+		}
+		for j := 0; j < rm.ScopeMetrics().Len(); j++ {
+			ms := rm.ScopeMetrics().At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				fn(ms.At(k))
+			}
+		}
+	}
+}
+
 // pointsOf returns every data point of the cgroup at path, keyed by metric
 // name and attributes, in the order exported.
 func pointsOf(sink *consumertest.MetricsSink, path string) map[string][]dataPoint {
 	out := map[string][]dataPoint{}
 	for _, md := range sink.AllMetrics() {
-		for i := 0; i < md.ResourceMetrics().Len(); i++ {
-			rm := md.ResourceMetrics().At(i)
-			if p, ok := rm.Resource().Attributes().Get("cgroup.path"); !ok || p.Str() != path {
-				continue
+		eachMetric(md, path, func(m pmetric.Metric) {
+			var dps pmetric.NumberDataPointSlice
+			switch m.Type() {
+			case pmetric.MetricTypeGauge:
+				dps = m.Gauge().DataPoints()
+			case pmetric.MetricTypeSum:
+				dps = m.Sum().DataPoints()
+			default:
+				return
 			}
-			for j := 0; j < rm.ScopeMetrics().Len(); j++ {
-				ms := rm.ScopeMetrics().At(j).Metrics()
-				for k := 0; k < ms.Len(); k++ {
-					m := ms.At(k)
-					var dps pmetric.NumberDataPointSlice
-					switch m.Type() {
-					case pmetric.MetricTypeGauge:
-						dps = m.Gauge().DataPoints()
-					case pmetric.MetricTypeSum:
-						dps = m.Sum().DataPoints()
-					default:
-						continue
-					}
-					for l := 0; l < dps.Len(); l++ {
-						key := m.Name() + fmt.Sprint(dps.At(l).Attributes().AsRaw())
-						out[key] = append(out[key], dataPoint{dps.At(l).Timestamp().AsTime(), dps.At(l).IntValue()})
-					}
-				}
+			for l := 0; l < dps.Len(); l++ {
+				key := m.Name() + fmt.Sprint(dps.At(l).Attributes().AsRaw())
+				out[key] = append(out[key], dataPoint{dps.At(l).Timestamp().AsTime(), dps.At(l).IntValue()})
 			}
-		}
+		})
 	}
 	return out
 }
