@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -114,6 +115,37 @@ func sampleValue(t *testing.T, v [2]any) float64 {
 	return f
 }
 
+// prometheusOnly is a distribution configuration with one metrics
+// pipeline and nothing else (no logs pipeline): the cgroupmemory receiver
+// on the include globs, collecting every 5 s with 100 ms sampling, to the
+// prometheus exporter on target with the resource attributes as labels.
+func prometheusOnly(target string, include ...string) string {
+	quoted := make([]string, len(include))
+	for i, g := range include {
+		quoted[i] = strconv.Quote(g)
+	}
+	return fmt.Sprintf(`
+receivers:
+  cgroupmemory:
+    collection_interval: 5s
+    sampling_interval: 100ms
+    include: [%s]
+exporters:
+  prometheus:
+    endpoint: %s
+    resource_to_telemetry_conversion:
+      enabled: true
+service:
+  pipelines:
+    metrics:
+      receivers: [cgroupmemory]
+      exporters: [prometheus]
+  telemetry:
+    metrics:
+      level: none
+`, strings.Join(quoted, ", "), target)
+}
+
 // TestPrometheusSeriesPerCgroupAndSpike: Debian's Prometheus scrapes the
 // distribution (deploy/config/prometheus.yaml's exporter settings) every
 // 5 s, with collection_interval equal to it. Each test cgroup is its own
@@ -132,26 +164,7 @@ func TestPrometheusSeriesPerCgroupAndSpike(t *testing.T) {
 	p.MustDo(t, "anon 20")
 
 	target := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	runDistro(t, bin, fmt.Sprintf(`
-receivers:
-  cgroupmemory:
-    collection_interval: 5s
-    sampling_interval: 100ms
-    include: [%q, %q]
-exporters:
-  prometheus:
-    endpoint: %s
-    resource_to_telemetry_conversion:
-      enabled: true
-service:
-  pipelines:
-    metrics:
-      receivers: [cgroupmemory]
-      exporters: [prometheus]
-  telemetry:
-    metrics:
-      level: none
-`, pod.Path, ctr.Path, target))
+	runDistro(t, bin, prometheusOnly(target, pod.Path, ctr.Path))
 	prom := startPrometheus(t, target)
 
 	q := fmt.Sprintf(`cgroup_memory_usage_bytes{cgroup_path=%q}`, ctr.Path)
@@ -184,4 +197,47 @@ service:
 		got = sampleValue(t, r[0].Value)
 		return got >= 0.95*want
 	}, 30*time.Second, 500*time.Millisecond, "the 200 ms spike to %.0f MiB never showed in Prometheus (peak %.0f MiB)", want/(1<<20), got/(1<<20))
+}
+
+// TestPrometheusCountsKillsWithoutLogs is issue 18 item 2 for a
+// Prometheus-only user: the distribution with a metrics pipeline and the
+// prometheus exporter only (no logs pipeline), Debian's Prometheus scraping
+// it every 5 s, and a real OOM kill in a cgroup removed right after it:
+// cgroup_memory_oom_kill_records_total of that cgroup is at least 1 within
+// two scrapes of the removal.
+func TestPrometheusCountsKillsWithoutLogs(t *testing.T) {
+	bin := distro(t)
+	env := cgrouptest.Require(t)
+	memhog := cgrouptest.BuildMemhog(t)
+	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-prom-kill-%d", os.Getpid()))
+	cg.SetLimit(t, 64<<20)
+
+	target := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	runDistro(t, bin, prometheusOnly(target, cg.Path))
+	prom := startPrometheus(t, target)
+	usage := fmt.Sprintf(`cgroup_memory_usage_bytes{cgroup_path=%q}`, cg.Path)
+	require.Eventually(t, func() bool { return len(promQuery(t, prom, usage)) == 1 }, 60*time.Second, 500*time.Millisecond,
+		"no series %s in Prometheus", usage)
+
+	p := cg.Start(t, memhog)
+	p.MustDo(t, "anon 20")
+	cgrouptest.PaceOOM(t)
+	_, err := p.Do("anon 100", 30*time.Second)
+	require.Error(t, err, "memhog must be OOM-killed")
+	_, err = p.Wait(10 * time.Second)
+	require.NoError(t, err)
+	require.NoError(t, cgrouptest.RemoveCgroup(cg.Dir), "removing the killed cgroup right after the kill")
+	removed := time.Now()
+
+	q := fmt.Sprintf(`cgroup_memory_oom_kill_records_total{cgroup_path=%q}`, cg.Path)
+	var got float64
+	require.Eventually(t, func() bool {
+		r := promQuery(t, prom, q)
+		if len(r) != 1 {
+			return false
+		}
+		got = sampleValue(t, r[0].Value)
+		return got >= 1
+	}, 2*5*time.Second+2*time.Second, 200*time.Millisecond, "%s is not >= 1 within two scrapes of the removal (%v)", q, got)
+	t.Logf("%s = %v, %.1f s after the removal", q, got, time.Since(removed).Seconds())
 }

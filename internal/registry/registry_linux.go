@@ -96,6 +96,10 @@ type Registry struct {
 	limits *cgroupfs.LimitWatch
 	// departed keeps the flight recorders of removed cgroups for Keep.
 	departed map[string]departed
+	// gone are the cgroups removed since the last TakeGone, oldest first:
+	// their last interval (the one that may have killed) is still to be
+	// exported. At most MaxDeparted (the oldest go first).
+	gone []*Entry
 }
 
 type departed struct {
@@ -291,7 +295,24 @@ func (r *Registry) removeLocked(e *Entry) {
 		}
 		delete(r.departed, oldest)
 	}
+	if len(r.gone) >= MaxDeparted {
+		r.gone[0] = nil
+		r.gone = r.gone[1:]
+	}
+	r.gone = append(r.gone, e)
 	r.onRemove(e.Path)
+}
+
+// TakeGone appends the cgroups removed since the previous call to dst,
+// oldest first, and forgets them: each is handed out once, so that its
+// last interval (Entry.Final) is exported once.
+func (r *Registry) TakeGone(dst []*Entry) []*Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dst = append(dst, r.gone...)
+	clear(r.gone)
+	r.gone = r.gone[:0]
+	return dst
 }
 
 func (r *Registry) pruneLocked() {
@@ -340,6 +361,8 @@ func (r *Registry) Close() {
 	}
 	r.sorted = nil
 	clear(r.departed)
+	clear(r.gone)
+	r.gone = nil
 	r.treeMu.Lock()
 	r.tree.Close()
 	r.treeMu.Unlock()

@@ -176,3 +176,66 @@ func TestRemovedCgroupKeepsItsHistory(t *testing.T) {
 	_, ok = r.History(other, now)
 	assert.True(t, ok)
 }
+
+// TestRemovedCgroupLastInterval: a cgroup that leaves is handed out once by
+// TakeGone with its last interval: the event samples not exported yet, at
+// their own times, then a closing sample at the newest fast sample with
+// the highest usage since the last data point as its peak.
+func TestRemovedCgroupLastInterval(t *testing.T) {
+	root := copyTree(t)
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	r := New(h, nil, 0, 100*time.Millisecond, nil)
+	defer r.Close()
+	_, err = r.Refresh()
+	require.NoError(t, err)
+	ctr := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	other := "/kubepods/burstable"
+	e, o := r.Get(ctr), r.Get(other)
+	require.NotNil(t, e)
+	require.NotNil(t, o)
+
+	t0 := time.Unix(1700000000, 0)
+	full := func(at time.Time, usage uint64) *cgroupfs.Sample {
+		var s cgroupfs.Sample
+		s.Time = at
+		s.Set(cgroupfs.Usage, usage)
+		return &s
+	}
+	_, ok := e.Full(full(t0, 10<<20)) // the last collection
+	require.True(t, ok)
+	e.Fast(t0.Add(100*time.Millisecond), 40<<20)
+	e.Event(full(t0.Add(150*time.Millisecond), 60<<20)) // at the limit
+	e.Fast(t0.Add(200*time.Millisecond), 63<<20)
+	e.Fast(t0.Add(300*time.Millisecond), 5<<20)
+	_, ok = o.Full(full(t0, 1<<20)) // exported by the last collection, nothing since
+	require.True(t, ok)
+
+	require.NoError(t, os.RemoveAll(h.Abs(ctr)))
+	_, err = r.Refresh()
+	require.NoError(t, err)
+	r.Drop(other)
+
+	gone := r.TakeGone(nil)
+	require.Equal(t, []string{ctr, other}, paths(gone))
+	assert.Empty(t, r.TakeGone(nil), "each removed cgroup is handed out once")
+
+	evs, closing, ok := gone[0].Final(nil)
+	require.Len(t, evs, 1)
+	assert.Equal(t, t0.Add(150*time.Millisecond), evs[0].Sample.Time)
+	assert.Equal(t, uint64(60<<20), evs[0].Peak)
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(300*time.Millisecond), closing.Sample.Time)
+	assert.Equal(t, uint64(63<<20), closing.Peak, "the fast samples after the event sample")
+	u, _ := closing.Sample.Get(cgroupfs.Usage)
+	assert.Equal(t, uint64(5<<20), u, "the newest fast sample's usage")
+	_, has := closing.Sample.Get(cgroupfs.WorkingSet)
+	assert.False(t, has, "no field that was not read")
+
+	evs, _, ok = gone[0].Final(nil)
+	assert.Empty(t, evs)
+	assert.False(t, ok, "the last interval is handed out once")
+	evs, _, ok = gone[1].Final(nil)
+	assert.Empty(t, evs)
+	assert.False(t, ok, "nothing since the last data point")
+}

@@ -46,6 +46,12 @@ type state struct {
 	prev     [len(counterFields)]uint64
 	prevHas  [len(counterFields)]bool
 	prevTime time.Time
+	// The newest fast sample and whether one came since the last data
+	// point (pointT), for the closing point of a removed cgroup (Final).
+	fastT       time.Time
+	fastUsage   uint64
+	fastPending bool
+	pointT      time.Time
 }
 
 // counterFields are the monotonic counters whose decrease means the series
@@ -80,6 +86,7 @@ func (e *Entry) Fast(t time.Time, usage uint64) {
 	defer e.mu.Unlock()
 	e.peak.Observe(usage)
 	e.rec.Add(t.UnixNano(), usage)
+	e.fastT, e.fastUsage, e.fastPending = t, usage, true
 }
 
 // Full records a full sample and returns its data point's peak: the
@@ -99,6 +106,7 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	r := peak.Reading{Usage: usage, SinceRead: s.PeakSinceRead}
 	r.Peak, r.HasPeak = s.Get(cgroupfs.Peak)
 	p, _ := e.peak.Point(r)
+	e.fastPending, e.pointT = false, s.Time
 	if !e.counted { // the event sampler's baseline
 		e.failcnt, _ = s.Get(cgroupfs.Failcnt)
 		e.counted = true
@@ -169,4 +177,42 @@ func (e *Entry) History(until time.Time) recorder.History {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.rec.History(until.UnixNano())
+}
+
+// Final hands out the last interval of a cgroup that was removed: the
+// event samples not exported yet (appended to dst, oldest first, each with
+// the peak of the interval it closed) and, when fast samples came after
+// the last data point, a closing sample at the newest one's time with its
+// usage and the interval's peak (the fast samples' highest): the files
+// cannot be read any more, so it has no other field. closing is false
+// when no fast sample came after the last data point. Called once per
+// removed cgroup (Registry.TakeGone), so no point is handed out twice.
+func (e *Entry) Final(dst []Event) (events []Event, closing Event, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	dst = append(dst, e.events...)
+	e.events = e.events[:0]
+	if !e.fastPending {
+		return dst, Event{}, false
+	}
+	t := e.fastT
+	if !t.After(e.pointT) {
+		// A fast sample read before the last data point but recorded
+		// after it: its usage is in the peak, and the closing point
+		// still comes after the last one.
+		t = e.pointT.Add(time.Millisecond)
+	}
+	closing.Sample.Time = t
+	closing.Sample.Set(cgroupfs.Usage, e.fastUsage)
+	closing.Peak, _ = e.peak.Point(peak.Reading{Usage: e.fastUsage})
+	e.fastPending, e.pointT = false, t
+	return dst, closing, true
+}
+
+// Start is the start of the cgroup's cumulative series as the last full
+// sample left it (see SeriesStart).
+func (e *Entry) Start() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.start
 }

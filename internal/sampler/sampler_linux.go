@@ -62,6 +62,8 @@ type Sampler struct {
 	// The collection's own state (Collect's goroutine).
 	reader    *cgroupfs.Reader
 	entries   []*registry.Entry // reused between collections
+	gone      []*registry.Entry // removed cgroups, reused between collections
+	closing   registry.Event    // a removed cgroup's closing sample
 	taken     []registry.Event  // reused between cgroups
 	sample    cgroupfs.Sample
 	got       Collected
@@ -196,8 +198,9 @@ type Collected struct {
 // Pass is what one collection did.
 type Pass struct {
 	// Sampled cgroups were read and handed on; Vanished ones were found
-	// gone and dropped; ReadErrors counts the files that failed.
-	Sampled, Vanished, ReadErrors int64
+	// gone and dropped; Final removed cgroups had their last interval
+	// handed on; ReadErrors counts the files that failed.
+	Sampled, Vanished, Final, ReadErrors int64
 	// Unread cgroups of Total were left out because ctx ended; the next
 	// collection starts with them. Cut is ctx's error then, else nil.
 	Unread, Total int
@@ -211,7 +214,8 @@ type Pass struct {
 // memory files, hands each to visit with its event samples, books the
 // oom_kill counters read and keeps each cgroup's event sources in step
 // with its limit. A cgroup that vanished since discovery is dropped
-// (counted); a file that fails is logged the first time and left out;
+// (counted), and every cgroup removed since the previous collection has
+// its last interval handed on once (see final); a file that fails is logged the first time and left out;
 // neither is an error. Only losing the whole hierarchy is. When ctx ends
 // the cgroups not read yet are left for the next collection, which starts
 // with them.
@@ -261,6 +265,7 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		s.watchLimit(e)
 		p.Sampled++
 	}
+	p.Final = s.final(visit)
 	*c = Collected{}
 	clear(s.taken)
 	if len(s.entries) > 0 {
@@ -279,6 +284,38 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 	}
 	p.NewFailures = s.news
 	return p, nil
+}
+
+// final hands on the last interval of every cgroup removed since the
+// previous collection — whether discovery, this collection or the fast
+// pass found it gone — and returns how many had one. That interval is the
+// one that matters most: a runtime removes a container's cgroup right
+// after its last process was OOM-killed, so it holds the climb to the
+// limit. Its event samples come at their own times (the OOM event's full
+// sample among them), then the closing sample: the newest fast sample
+// with the interval's peak, or, without fast samples since, the last
+// event sample itself. Each removed cgroup is handed on once.
+func (s *Sampler) final(visit func(*Collected)) int64 {
+	var n int64
+	c := &s.got
+	s.gone = s.reg.TakeGone(s.gone[:0])
+	for _, e := range s.gone {
+		var ok bool
+		s.taken, s.closing, ok = e.Final(s.taken[:0])
+		if !ok {
+			if len(s.taken) == 0 {
+				continue // nothing since the last collection
+			}
+			s.closing = s.taken[len(s.taken)-1]
+			s.taken = s.taken[:len(s.taken)-1]
+		}
+		*c = Collected{Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.closing.Sample,
+			Peak: s.closing.Peak, HasPeak: true, Start: e.Start()}
+		visit(c)
+		n++
+	}
+	clear(s.gone)
+	return n
 }
 
 // noteFailures logs each failing file of e once, until it reads again, and

@@ -43,7 +43,8 @@ type Config struct {
 	Include []string `mapstructure:"include"`
 	Exclude []string `mapstructure:"exclude"`
 
-	// OOM configures the kernel OOM reports of the logs pipeline.
+	// OOM configures reading the kernel OOM reports: records for the logs
+	// pipeline, counts (cgroup.memory.oom_kill.records) for the metrics one.
 	OOM OOMConfig `mapstructure:"oom"`
 	// Events holds mdatagen's per-event switches (`events: linux.oom_kill:
 	// enabled`), as every contrib logs receiver has them. Only the events
@@ -58,8 +59,9 @@ type Config struct {
 
 // OOMConfig configures reading kernel OOM reports from the kernel log.
 type OOMConfig struct {
-	// Enabled turns reading on; it only happens when the receiver is in a
-	// logs pipeline.
+	// Enabled turns reading on; it happens when the receiver is in a logs
+	// pipeline (records), or in a metrics pipeline with
+	// cgroup.memory.oom_kill.records enabled (counts only, no record).
 	Enabled bool `mapstructure:"enabled"`
 	// KmsgPath is the kernel log device. Empty means the kernel log is not
 	// read at all: kills become records from the cgroups' oom_kill counters
@@ -67,8 +69,9 @@ type OOMConfig struct {
 	// and retries of a log that should be readable but is not.
 	KmsgPath string `mapstructure:"kmsg_path"`
 	// CheckpointFile, when set, records the boot and the last kill emitted,
-	// so that a restart emits exactly the kills not emitted yet. Without it
-	// reading starts at the end of the kernel log.
+	// so that a restart emits exactly the kills not emitted yet. Without it,
+	// and without a logs pipeline (nothing is emitted), reading starts at
+	// the end of the kernel log.
 	CheckpointFile string `mapstructure:"checkpoint_file"`
 	// MaxTasks bounds the task table on a record: the largest rows by rss,
 	// the rest counted in linux.oom.tasks.omitted (a global OOM prints the

@@ -48,10 +48,14 @@ const (
 // joined by channels so that none waits on a slower one:
 //
 //	read (blocking kmsg reads) → assemble (pure, fast) → send (the consumer)
+//
+// Each kill is counted for cgroup.memory.oom_kill.records (the sampler's
+// CountRecord). Without a logs pipeline (next nil: a metrics-only
+// receiver) the kills are only counted: no record is built or sent.
 type oomPipeline struct {
 	cfg    OOMConfig
 	logger *zap.Logger
-	next   consumer.Logs
+	next   consumer.Logs // nil: count the kills, emit no record
 	tb     *metadata.TelemetryBuilder
 	rac    metadata.ResourceAttributesConfig
 	// bootIDFile is a field so that tests can simulate a reboot.
@@ -219,16 +223,23 @@ func (p *oomPipeline) open() (*kmsg.Reader, error) {
 }
 
 // unavailable reports an unreadable kernel log and turns counted kills
-// into records meanwhile.
+// into records meanwhile. A receiver that only counts (no logs pipeline)
+// warns but keeps its status: its metrics all flow, and only the count of
+// kills in cgroups removed before a collection is degraded.
 func (p *oomPipeline) unavailable(err error) {
 	msg := "the kernel log cannot be read: OOM kills become records from the cgroups' oom_kill counters only (no victim, no trigger, no limit); retrying with backoff"
+	if p.next == nil {
+		msg = "the kernel log cannot be read: cgroup.memory.oom_kill.records counts OOM kills from the cgroups' oom_kill counters only (cause unknown; a kill in a cgroup removed before its counter is read is missed); retrying with backoff"
+	}
 	if !p.sampled {
 		msg = "the kernel log cannot be read and no metrics pipeline samples the cgroups: no OOM records until it can; retrying with backoff"
 	} else {
 		p.recordCounted(err.Error())
 	}
 	p.logger.Warn(msg, zap.Error(err))
-	p.status(componentstatus.NewRecoverableErrorEvent(err))
+	if p.next != nil {
+		p.status(componentstatus.NewRecoverableErrorEvent(err))
+	}
 }
 
 // recordCounted subscribes to the sampler's counted kills: each becomes a
@@ -257,6 +268,10 @@ func (p *oomPipeline) countersOnly() {
 		return
 	}
 	p.recordCounted("oom.kmsg_path is empty: the kernel log is not read")
+	if p.next == nil {
+		p.logger.Info("oom.kmsg_path is empty: cgroup.memory.oom_kill.records counts OOM kills from the cgroups' oom_kill counters only (cause unknown)")
+		return
+	}
 	p.logger.Info("oom.kmsg_path is empty: OOM kills become records from the cgroups' oom_kill counters only (no victim, no trigger, no limit)")
 }
 
@@ -302,6 +317,7 @@ func (p *oomPipeline) run(r *kmsg.Reader) {
 	p.logger.Info("reading kernel OOM reports",
 		zap.String("oom.kmsg_path", p.cfg.KmsgPath),
 		zap.String("oom.checkpoint_file", p.cfg.CheckpointFile),
+		zap.Bool("counting_only", p.next == nil),
 		zap.Bool("resuming", p.resume), zap.Uint64("after_seq", p.resumeFrom.Seq), zap.Int("undelivered", len(p.resumeFrom.Undelivered)))
 }
 
@@ -430,6 +446,11 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 		if p.resume && r.Seq != nil && p.resumeFrom.Delivered(*r.Seq) {
 			continue // delivered before the restart
 		}
+		if p.next == nil { // counting only
+			p.attribute(r, backlog)
+			p.smp.CountRecord(r.TaskMemcg, r.Cause)
+			continue
+		}
 		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.enrich(r, backlog)), seq: r.Seq}
 		p.smp.CountRecord(r.TaskMemcg, r.Cause)
 		if backlog {
@@ -451,22 +472,31 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 // cgroup's counted kill; and the limiting cgroup's climb.
 func (p *oomPipeline) enrich(r *oomreport.Report, backlog bool) enrichment {
 	en := enrichment{maxTasks: p.cfg.MaxTasks}
-	if !backlog {
-		switch {
-		case r.TaskMemcg == "" && r.Memcg == "":
-			at := r.Time
-			if at.IsZero() {
-				at = p.now()
-			}
-			if path, ok := p.smp.Infer(at); ok {
-				r.TaskMemcg, en.inferred = path, true
-			}
-		case r.TaskMemcg != "":
-			p.smp.Claim(r.TaskMemcg)
-		}
-	}
+	en.inferred = p.attribute(r, backlog)
 	en.hist = p.climb(r)
 	return en
+}
+
+// attribute gives a live report rate-limited down to its kill line the
+// cgroup whose oom_kill counter rose then (inferred true), or claims the
+// counted kill of the cgroup a report names.
+func (p *oomPipeline) attribute(r *oomreport.Report, backlog bool) (inferred bool) {
+	if backlog {
+		return false
+	}
+	switch {
+	case r.TaskMemcg == "" && r.Memcg == "":
+		at := r.Time
+		if at.IsZero() {
+			at = p.now()
+		}
+		if path, ok := p.smp.Infer(at); ok {
+			r.TaskMemcg, inferred = path, true
+		}
+	case r.TaskMemcg != "":
+		p.smp.Claim(r.TaskMemcg)
+	}
+	return inferred
 }
 
 // climb returns the flight recorder's history of the cgroup whose limit was
@@ -543,6 +573,12 @@ func (p *oomPipeline) consume(ctx context.Context, ld plog.Logs) error {
 // emitCounted turns a counted kill into a record while the kernel log is
 // unavailable. It never waits: a full queue drops the record (counted).
 func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
+	if p.next == nil { // counting only
+		for range c.N {
+			p.smp.CountRecord(c.Path, "unknown")
+		}
+		return
+	}
 	var hist *recorder.History
 	if h, ok := p.smp.History(c.Path, c.At); ok {
 		hist = &h

@@ -23,7 +23,8 @@ import (
 // configuration. Start builds what the pipelines attached need, each part
 // once and with its collaborators: the sampler (with a metrics pipeline),
 // the metrics scraper over it, and the OOM pipeline (with a logs
-// pipeline), which uses the sampler when there is one.
+// pipeline, or a metrics pipeline that counts OOM records), which uses the
+// sampler when there is one.
 type cgroupReceiver struct {
 	cfg     *Config
 	set     receiver.Settings
@@ -40,7 +41,7 @@ type cgroupReceiver struct {
 	tb      *metadata.TelemetryBuilder
 	smp     *sampler.Sampler // nil without a metrics pipeline
 	metrics receiver.Metrics // the scraper controller; nil without a metrics pipeline
-	oom     *oomPipeline     // nil unless OOM records are emitted
+	oom     *oomPipeline     // nil unless OOM records are emitted or counted
 }
 
 func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
@@ -86,19 +87,37 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 			return err
 		}
 	}
-	switch {
-	case r.nextLogs != nil && r.cfg.OOM.Enabled && r.cfg.Events.LinuxOomKill.Enabled:
-		var src killSource = noSampler{}
-		if r.smp != nil {
-			src = r.smp
-		}
-		r.oom = newOOMPipeline(r.cfg.OOM, r.set, r.nextLogs, r.tb, r.cfg.ResourceAttributes, src)
-		if err := r.oom.start(host); err != nil {
-			r.oom = nil
-			return err
-		}
-	case r.nextLogs != nil:
+	// The kernel log is read when records are emitted (a logs pipeline)
+	// or counted (a metrics pipeline with cgroup.memory.oom_kill.records):
+	// reading it is the receiver's business, so a metrics-only receiver
+	// counts every kill too, also of a cgroup removed before the next
+	// collection.
+	emit := r.nextLogs != nil && r.cfg.Events.LinuxOomKill.Enabled
+	count := r.smp != nil && r.cfg.Metrics.CgroupMemoryOomKillRecords.Enabled
+	if r.nextLogs != nil && (!r.cfg.OOM.Enabled || !r.cfg.Events.LinuxOomKill.Enabled) {
 		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled or events.linux.oom_kill.enabled is false: no OOM records will be emitted")
+	}
+	if !r.cfg.OOM.Enabled || (!emit && !count) {
+		return nil
+	}
+	var src killSource = noSampler{}
+	if r.smp != nil {
+		src = r.smp
+	}
+	oom := r.cfg.OOM
+	var next consumer.Logs
+	if emit {
+		next = r.nextLogs
+	} else {
+		// Counting only: nothing is delivered, so there is no checkpoint
+		// to keep; reading starts at the end of the kernel log, as the
+		// counts start at zero with the receiver.
+		oom.CheckpointFile = ""
+	}
+	r.oom = newOOMPipeline(oom, r.set, next, r.tb, r.cfg.ResourceAttributes, src)
+	if err := r.oom.start(host); err != nil {
+		r.oom = nil
+		return err
 	}
 	return nil
 }

@@ -591,7 +591,7 @@ type metricCgroupMemoryOomKillRecords struct {
 // init fills cgroup.memory.oom_kill.records metric with initial data.
 func (m *metricCgroupMemoryOomKillRecords) init() {
 	m.data.SetName("cgroup.memory.oom_kill.records")
-	m.data.SetDescription("OOM kill records the receiver emitted for processes of this cgroup (the victim's), by what filled the limit. Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs the logs pipeline (the records) and the metrics pipeline.")
+	m.data.SetDescription("OOM kill records of processes of this cgroup (the victim's), by what filled the limit: the records the receiver made from the kernel log (emitted in the logs pipeline, or only counted without one). Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs oom.enabled and the metrics pipeline, not the logs pipeline: a metrics-only receiver reads the kernel log and counts each kill as the record it would emit.")
 	m.data.SetUnit("{record}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

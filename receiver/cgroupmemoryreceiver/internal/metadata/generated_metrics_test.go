@@ -305,7 +305,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["cgroup.memory.oom_kill.records"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "OOM kill records the receiver emitted for processes of this cgroup (the victim's), by what filled the limit. Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs the logs pipeline (the records) and the metrics pipeline.", mi.Description())
+						assert.Equal(t, "OOM kill records of processes of this cgroup (the victim's), by what filled the limit: the records the receiver made from the kernel log (emitted in the logs pipeline, or only counted without one). Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs oom.enabled and the metrics pipeline, not the logs pipeline: a metrics-only receiver reads the kernel log and counts each kill as the record it would emit.", mi.Description())
 						assert.Equal(t, "{record}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -322,7 +322,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["cgroup.memory.oom_kill.records"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "OOM kill records the receiver emitted for processes of this cgroup (the victim's), by what filled the limit. Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs the logs pipeline (the records) and the metrics pipeline.", mi.Description())
+						assert.Equal(t, "OOM kill records of processes of this cgroup (the victim's), by what filled the limit: the records the receiver made from the kernel log (emitted in the logs pipeline, or only counted without one). Unlike oom_kills it survives the cgroup: a runtime removes a killed container's cgroup before the next collection, and this counter is still exported, so that increase(...[5m]) > 0 alerts on every kill with its pod and container. Needs oom.enabled and the metrics pipeline, not the logs pipeline: a metrics-only receiver reads the kernel log and counts each kill as the record it would emit.", mi.Description())
 						assert.Equal(t, "{record}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
