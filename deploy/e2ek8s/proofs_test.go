@@ -360,6 +360,10 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if n := agent.Status.ContainerStatuses[0].RestartCount; n > 0 {
+		prev, _ := e.kubectl(ctx, "-n", "oomsight", "logs", agent.Name, "--previous", "--tail=20")
+		return "", fmt.Errorf("restricted agent %s restarted %d times; its previous log:\n%s", agent.Name, n, prev)
+	}
 	readyAt := time.Now()
 	uid := string(e.pod.UID)
 	var cur corev1.Pod
@@ -400,7 +404,8 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		}
 		return nil
 	}); err != nil {
-		return "", err
+		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; what the kernel shows: %s",
+			agent.Name, proc, err, killCounters(uid, killed))
 	}
 	time.Sleep(25 * time.Second)
 	recs := oomRecords(e.srv, counted)
@@ -481,4 +486,22 @@ func processOf(agent corev1.Pod) (string, error) {
 	}
 	return fmt.Sprintf("process %s: uid 65532, CapEff %s, /host/sys/fs/cgroup %s, its memory hierarchy %s", pid, capEff,
 		opts["/host/sys/fs/cgroup"], opts["/host/sys/fs/cgroup/memory"]), nil
+}
+
+// killCounters tells what cgroup v1 kept of a container's kill: the pod
+// cgroup's oom_kill counter and whether the killed container's cgroup is
+// still there to be read.
+func killCounters(podUID, containerID string) string {
+	pod := "/sys/fs/cgroup/memory/kubepods/burstable/pod" + podUID
+	var podKills string
+	if b, err := os.ReadFile(pod + "/memory.oom_control"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
+				podKills = f[1]
+			}
+		}
+	}
+	_, err := os.Stat(filepath.Join(pod, containerID))
+	return fmt.Sprintf("the pod cgroup's oom_kill counter is %q after three kills of its container (cgroup v1 counts a kill only in the victim's own cgroup), and the killed container's cgroup exists: %v (the runtime removes it when the container exits, before the agent's next collection)",
+		podKills, err == nil)
 }

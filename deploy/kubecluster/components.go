@@ -38,6 +38,8 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--service-account-key-file="+pk("sa.pub"),
 		"--service-account-signing-key-file="+pk("sa.key"),
 		"--authorization-mode=Node,RBAC",
+		// The node by its address, not its name (no resolver knows it).
+		"--kubelet-preferred-address-types=InternalIP",
 		"--enable-admission-plugins=NodeRestriction",
 		"--allow-privileged=true",
 		"--profiling=false")
