@@ -181,8 +181,8 @@ kube: $(BUILD)/kube/.built-$(KUBE_VERSION)-coredns-$(COREDNS_VERSION)
 $(BUILD)/kube/.built-$(KUBE_VERSION)-coredns-$(COREDNS_VERSION):
 	@rm -rf $(BUILD)/kube && mkdir -p $(BUILD)/kube
 	@echo "building Kubernetes $(KUBE_VERSION) ($(KUBE_CMDS)) and CoreDNS $(COREDNS_VERSION) into $(BUILD)/kube (cold: several minutes)"
-	cd internal/kube && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o ../../$(BUILD)/kube/ $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_CMDS))
-	cd internal/kube/coredns && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o ../../../$(BUILD)/kube/coredns github.com/coredns/coredns
+	cd internal/kube && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(abspath $(BUILD))/kube/ $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_CMDS))
+	cd internal/kube/coredns && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $(BUILD))/kube/coredns github.com/coredns/coredns
 	@touch $@
 
 # What the cluster runs besides the binaries above (command:package).
@@ -197,7 +197,8 @@ KUBECLUSTER := cd deploy && $(GO) run ./kubecluster/cmd/kubecluster
 ## docs/tested-on-kubernetes.md)
 e2e-k8s: image kube
 	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS)"
-	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S=1 $(GO) test -count=1 -v -timeout 30m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)|Error|_test.go'
+	@echo "e2e-k8s: full output in /tmp/oomsight-e2e-k8s.log"
+	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S=1 $(GO) test -count=1 -v -timeout 30m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)'
 
 ## k8s-up: start the same single-node cluster for a person (prints the
 ## kubeconfig path); k8s-down stops it and removes everything it made

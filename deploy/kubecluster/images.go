@@ -73,7 +73,7 @@ func (c *Cluster) buildImage(ctx context.Context, dir string, im image) error {
 		if err != nil {
 			return fmt.Errorf("image %s: %w", im.ref, err)
 		}
-		if err := os.WriteFile(filepath.Join(bctx, name), b, 0o755); err != nil { //nolint:gosec // an executable for the image
+		if err := os.WriteFile(filepath.Join(bctx, name), b, 0o755); err != nil {
 			return fmt.Errorf("image %s: %w", im.ref, err)
 		}
 		fmt.Fprintf(&cf, "COPY %s /%s\n", name, name)

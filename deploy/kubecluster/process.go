@@ -105,7 +105,7 @@ func (c *Cluster) httpsGet(url string, withClientCert bool) error {
 		cfg.Certificates = []tls.Certificate{cert}
 	} else {
 		// Components' own serving certificates are self-signed.
-		cfg.InsecureSkipVerify = true //nolint:gosec // a loopback health check of a self-signed component
+		cfg.InsecureSkipVerify = true // a loopback health check of a self-signed component
 	}
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	return httpGet(client, url)
@@ -127,7 +127,7 @@ func httpGet(client *http.Client, url string) error {
 
 // stopComponent stops a component by the pid in its pid file: SIGTERM,
 // then SIGKILL after grace. The pid is checked against the binary's name
-// first, so that a reused pid is never signalled.
+// first, so that a reused pid is never signaled.
 func (c *Cluster) stopComponent(name string, grace time.Duration) error {
 	pidFile := c.path("run", name+".pid")
 	b, err := os.ReadFile(pidFile)

@@ -126,11 +126,11 @@ func writeCount(path string, n int) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if _, err := fmt.Fprintln(f, n); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
