@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,10 +66,17 @@ func (c *Cluster) Down(ctx context.Context) error {
 	}
 	note(c.restoreSysctls())
 	c.archiveLogs()
-	if _, err := os.Stat(c.path("agent-state-created")); err == nil {
-		note(removeTree(AgentStateDir))
+	if b, err := os.ReadFile(c.path("created")); err == nil {
+		for _, d := range strings.Fields(string(b)) {
+			switch {
+			case slices.Contains(sharedDirs, d):
+				note(removeEmpty(d))
+			case slices.Contains(hostDirs, d):
+				note(removeTree(d))
+			}
+		}
 	}
-	for _, dir := range []string{KubeletDir, StateDir, RunDir, "/var/log/pods", "/var/log/containers"} {
+	for _, dir := range []string{KubeletDir, StateDir, RunDir} {
 		note(removeTree(dir))
 	}
 	note(removeCNICache())
@@ -330,6 +338,23 @@ func removeTree(dir string) error {
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeEmpty removes the empty directories at and below dir, deepest
+// first, and leaves whatever holds a file.
+func removeEmpty(dir string) error {
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	for _, d := range dirs {
+		_ = syscall.Rmdir(d)
 	}
 	return nil
 }

@@ -36,12 +36,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "runc"
+        Root = %q
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = %q
 `, c.path("containerd", "root"), c.runPath("containerd"), c.ContainerdSocket(), c.runPath("containerd.ttrpc.sock"),
-		PauseImage, c.path("cni", "net.d"))
+		PauseImage, c.runPath("runc"), c.path("cni", "net.d"))
 }
 
 // cniConfig: a bridge between the pods' network namespaces and the host,

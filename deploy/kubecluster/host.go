@@ -26,18 +26,31 @@ var sysctls = []string{
 	"kernel/keys/root_maxbytes",
 }
 
+// hostDirs are made outside StateDir by the cluster's parts: the agent
+// DaemonSet's hostPath, containerd 1.6's shim sockets (a fixed path), the
+// CNI library's result cache, the kubelet's container logs.
+var hostDirs = []string{AgentStateDir, "/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers"}
+
+// sharedDirs are the hostDirs other software uses too (another containerd,
+// podman's CNI): only their empty directories are removed.
+var sharedDirs = []string{"/run/containerd", "/var/lib/cni"}
+
 // setupHost saves the sysctls, turns forwarding on and creates the bridge
 // with the host's address (the API server listens on it).
 func (c *Cluster) setupHost(ctx context.Context) error {
 	if err := os.MkdirAll(StateDir, 0o700); err != nil {
 		return fmt.Errorf("mkdir %s: %w", StateDir, err)
 	}
-	// The DaemonSet's hostPath state directory: removed by Down when the
-	// cluster is what created it.
-	if _, err := os.Stat(AgentStateDir); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(c.path("agent-state-created"), nil, 0o600); err != nil {
-			return fmt.Errorf("note: %w", err)
+	// Directories outside StateDir that the cluster's parts create: Down
+	// removes those that did not exist before.
+	var created []string
+	for _, d := range hostDirs {
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			created = append(created, d)
 		}
+	}
+	if err := os.WriteFile(c.path("created"), []byte(strings.Join(created, "\n")), 0o600); err != nil {
+		return fmt.Errorf("note created directories: %w", err)
 	}
 	saved := map[string]string{}
 	for _, s := range sysctls {
