@@ -71,6 +71,38 @@ spec:
           emptyDir: {}
 `
 
+// forkerManifest is the restricted proof's second workload: one Burstable
+// container limited to 64 MiB whose main process runs each eater as a
+// child (workload fork): the kernel kills the child, the container keeps
+// running and its cgroup stays, so its own oom_kill counter can be read.
+var forkerManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: forker
+  namespace: ` + workloadNS + `
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: forker}
+  template:
+    metadata:
+      labels: {app: forker}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: forker
+          image: ` + kubecluster.WorkloadImage + `
+          imagePullPolicy: IfNotPresent
+          command: ["/workload", "fork", "/trigger", "200"]
+          resources:
+            requests: {cpu: 10m, memory: 32Mi}
+            limits: {memory: 64Mi}
+          volumeMounts: [{name: trigger, mountPath: /trigger}]
+      volumes:
+        - name: trigger
+          emptyDir: {}
+`
+
 // TestKubernetes starts a real single-node Kubernetes (package
 // kubecluster), applies deploy/kubernetes/ as shipped and proves what
 // oomsight tells about a real OOMKilled container, one E2EK8S line per

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oomsight/oomsight/deploy/kubecluster"
+	"github.com/oomsight/oomsight/internal/cgroupfs"
 )
 
 // manifests: deploy/kubernetes/ applied as shipped; the agent becomes Ready
@@ -323,10 +324,25 @@ func (e *env) restart(ctx context.Context) (string, error) {
 
 // restricted: deploy/kubernetes/restricted/ in place of the default agent
 // runs with its securityContext under the real kubelet; names on metrics;
-// a kill gives a counter-based record.
+// a worker process OOM-killed in a container that survives it gives
+// exactly one counter-based record on that container; and the OOMKilled
+// container's kill (its cgroup removed at once) gives a record on cgroup
+// v2 and, on cgroup v1, none, and no wrong one.
 func (e *env) restricted(ctx context.Context) (string, error) {
+	hier, err := cgroupfs.Detect("/sys/fs/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("the host's memory hierarchy: %w", err)
+	}
 	before, err := e.agentPod(ctx)
 	if err != nil {
+		return "", err
+	}
+	// The forker starts while the agent is replaced.
+	f := filepath.Join(kubecluster.StateDir, "forker.yaml")
+	if err := os.WriteFile(f, []byte(forkerManifest), 0o600); err != nil {
+		return "", fmt.Errorf("forker manifest: %w", err)
+	}
+	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
 		return "", err
 	}
 	if _, err := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes", "restricted")+"/"); err != nil {
@@ -364,6 +380,13 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		prev, _ := e.kubectl(ctx, "-n", "oomsight", "logs", agent.Name, "--previous", "--tail=20")
 		return "", fmt.Errorf("restricted agent %s restarted %d times; its previous log:\n%s", agent.Name, n, prev)
 	}
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/forker", "--timeout=120s"); err != nil {
+		return "", err
+	}
+	forker, forkerID, err := e.forkerPod(ctx)
+	if err != nil {
+		return "", err
+	}
 	readyAt := time.Now()
 	uid := string(e.pod.UID)
 	var cur corev1.Pod
@@ -376,52 +399,155 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 			eaterID = trimRuntime(cs.ContainerID)
 		}
 	}
+	// Metrics with names for both containers after the agent started: the
+	// agent has read their counters, so a kill from now on is a rise.
 	if err := waitFor(ctx, 60*time.Second, "the restricted agent's metrics with names", func() error {
+		seen := map[string]bool{}
 		for _, s := range metricSeries(e.srv) {
-			if s.attrs["container.id"] == eaterID && s.last.AsTime().After(readyAt) &&
-				s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == e.pod.Name {
-				return nil
+			if s.last.AsTime().After(readyAt) && (s.attrs["container.id"] == eaterID && s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == e.pod.Name ||
+				s.attrs["container.id"] == forkerID && s.attrs["k8s.container.name"] == "forker" && s.attrs["k8s.pod.name"] == forker.Name) {
+				seen[s.attrs["container.id"]] = true
 			}
 		}
-		return errNotYet
+		if len(seen) < 2 {
+			return errNotYet
+		}
+		return nil
 	}); err != nil {
 		return "", err
 	}
 	counted := func(r record) bool {
 		_, ok := r.attrs.Get("linux.oom.counted_kills")
-		return ok && r.res["k8s.pod.uid"] == uid
+		return ok
 	}
-	if n := len(oomRecords(e.srv, counted)); n != 0 {
-		return "", fmt.Errorf("%d counter-based records for the pod before the third kill", n)
+	if recs := oomRecords(e.srv, counted); len(recs) != 0 {
+		return "", fmt.Errorf("%d counter-based records before any kill under the restricted agent: %v", len(recs), recs[0].res)
 	}
-	killed, _, err := e.killEater(ctx, 3)
-	if err != nil {
+
+	// A worker killed in a container that survives it.
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); err != nil {
 		return "", err
 	}
-	if err := waitFor(ctx, 60*time.Second, "the counter-based OOM record", func() error {
+	forkerPath := "/kubepods/burstable/pod" + string(forker.UID) + "/" + forkerID
+	if err := waitFor(ctx, 60*time.Second, "the counter-based record of the worker's kill", func() error {
 		if len(oomRecords(e.srv, counted)) == 0 {
 			return errNotYet
 		}
 		return nil
 	}); err != nil {
-		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; what the kernel shows: %s",
-			agent.Name, proc, err, killCounters(uid, killed))
+		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agent.Name, proc, err, oomKillCounter(hier, forkerPath))
 	}
-	time.Sleep(25 * time.Second)
+	time.Sleep(25 * time.Second) // two more collections: a repeat would have arrived
 	recs := oomRecords(e.srv, counted)
 	if len(recs) != 1 {
-		return "", fmt.Errorf("%d counter-based records for the third kill, want 1", len(recs))
+		return "", fmt.Errorf("%d counter-based records after the worker's kill, want exactly 1: %v", len(recs), resources(recs))
 	}
 	r := recs[0]
-	if r.res["k8s.pod.name"] != e.pod.Name || r.res["k8s.namespace.name"] != workloadNS {
-		return "", fmt.Errorf("counter-based record without the pod's names: %v", r.res)
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"cgroup.path", r.res["cgroup.path"], forkerPath},
+		{"container.id", r.res["container.id"], forkerID},
+		{"k8s.pod.name", r.res["k8s.pod.name"], forker.Name},
+		{"k8s.namespace.name", r.res["k8s.namespace.name"], workloadNS},
+		{"k8s.container.name", r.res["k8s.container.name"], "forker"},
+		{"linux.oom.counted_kills", r.int("linux.oom.counted_kills"), int64(1)},
 	}
-	where := "the pod's cgroup (the container's was removed before the collection)"
-	if r.res["container.id"] == killed {
-		where = "the container " + short(killed)
+	for _, c := range checks {
+		if c.got != c.want {
+			return "", fmt.Errorf("counter-based record %s = %v, want %v (resource %v, body %q)", c.what, c.got, c.want, r.res, r.body)
+		}
 	}
-	return fmt.Sprintf("restricted agent %s Ready (%s); metrics with names; the third kill gives 1 counter-based record on %s; body: %q",
-		agent.Name, proc, where, r.body), nil
+	var after corev1.Pod
+	if err := e.getJSON(ctx, &after, "pod", "-n", workloadNS, forker.Name); err != nil {
+		return "", err
+	}
+	if n := after.Status.ContainerStatuses[0].RestartCount; n != 0 {
+		return "", fmt.Errorf("the forker restarted %d times: its main process should survive the worker's kill", n)
+	}
+	detail := fmt.Sprintf("restricted agent %s Ready (%s); metrics with names; a worker killed in container forker %s (restartCount 0) gives exactly 1 counter-based record on %s with its names; body: %q",
+		agent.Name, proc, short(forkerID), forkerPath, r.body)
+
+	// An OOMKilled container: its cgroup is removed at once.
+	killed, _, err := e.killEater(ctx, 3)
+	if err != nil {
+		return "", err
+	}
+	others := func(r record) bool { return counted(r) && r.res["cgroup.path"] != forkerPath }
+	if hier.Version == cgroupfs.V2 {
+		// memory.events changes at the kill and the agent reads the counters
+		// then, before the runtime removes the cgroup.
+		if err := waitFor(ctx, 60*time.Second, "the counter-based record of the OOMKilled container", func() error {
+			if len(oomRecords(e.srv, others)) == 0 {
+				return errNotYet
+			}
+			return nil
+		}); err != nil {
+			return "", err
+		}
+		time.Sleep(25 * time.Second)
+		recs := oomRecords(e.srv, others)
+		if len(recs) != 1 || recs[0].res["k8s.pod.uid"] != uid || recs[0].res["k8s.pod.name"] != e.pod.Name {
+			return "", fmt.Errorf("%d counter-based records for the OOMKilled container %s, want 1 with the pod's names: %v", len(recs), short(killed), resources(recs))
+		}
+		return detail + fmt.Sprintf("; v2: OOMKilled container %s gives 1 counter-based record on %s", short(killed), recs[0].res["cgroup.path"]), nil
+	}
+	// cgroup v1: the kill is counted only in the container's own cgroup,
+	// which the runtime removes before the next collection; no record, and
+	// no wrong one (booked on another cgroup).
+	time.Sleep(35 * time.Second) // three collections
+	if recs := oomRecords(e.srv, others); len(recs) != 0 {
+		return "", fmt.Errorf("after the OOMKilled kill of %s on cgroup v1: %d counter-based records on other cgroups, want none: %v", short(killed), len(recs), resources(recs))
+	}
+	if n := len(oomRecords(e.srv, counted)); n != 1 {
+		return "", fmt.Errorf("after the OOMKilled kill of %s: %d counter-based records, want still the worker's 1", short(killed), n)
+	}
+	return detail + fmt.Sprintf("; v1: OOMKilled container's kill not visible to counters (documented): container %s killed, no other record (%s)",
+		short(killed), killCounters(uid, killed)), nil
+}
+
+// forkerPod returns the forker's pod and its container's id.
+func (e *env) forkerPod(ctx context.Context) (corev1.Pod, string, error) {
+	var pods corev1.PodList
+	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=forker"); err != nil {
+		return corev1.Pod{}, "", err
+	}
+	if len(pods.Items) != 1 || len(pods.Items[0].Status.ContainerStatuses) != 1 {
+		return corev1.Pod{}, "", fmt.Errorf("%d forker pods", len(pods.Items))
+	}
+	p := pods.Items[0]
+	if p.Status.QOSClass != corev1.PodQOSBurstable {
+		return corev1.Pod{}, "", fmt.Errorf("forker pod QoS %q, want Burstable", p.Status.QOSClass)
+	}
+	return p, trimRuntime(p.Status.ContainerStatuses[0].ContainerID), nil
+}
+
+// resources lists records' resources, for an error message.
+func resources(recs []record) []map[string]string {
+	out := make([]map[string]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.res)
+	}
+	return out
+}
+
+// oomKillCounter reads a cgroup's own oom_kill counter on the host.
+func oomKillCounter(h cgroupfs.Hierarchy, path string) string {
+	file := "memory.oom_control"
+	if h.Version == cgroupfs.V2 {
+		file = "memory.events.local"
+	}
+	b, err := os.ReadFile(filepath.Join(h.Dir, filepath.FromSlash(path), file))
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
+			return f[1]
+		}
+	}
+	return "no oom_kill line in " + file
 }
 
 func short(id string) string {
@@ -489,8 +615,8 @@ func processOf(agent corev1.Pod) (string, error) {
 }
 
 // killCounters tells what cgroup v1 kept of a container's kill: the pod
-// cgroup's oom_kill counter and whether the killed container's cgroup is
-// still there to be read.
+// cgroup's own oom_kill counter and whether the killed container's cgroup
+// is still there to be read.
 func killCounters(podUID, containerID string) string {
 	pod := "/sys/fs/cgroup/memory/kubepods/burstable/pod" + podUID
 	var podKills string
@@ -502,6 +628,6 @@ func killCounters(podUID, containerID string) string {
 		}
 	}
 	_, err := os.Stat(filepath.Join(pod, containerID))
-	return fmt.Sprintf("the pod cgroup's oom_kill counter is %q after three kills of its container (cgroup v1 counts a kill only in the victim's own cgroup), and the killed container's cgroup exists: %v (the runtime removes it when the container exits, before the agent's next collection)",
+	return fmt.Sprintf("the pod cgroup's oom_kill %q after three kills of its container, the killed container's cgroup exists: %v",
 		podKills, err == nil)
 }

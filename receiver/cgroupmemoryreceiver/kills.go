@@ -53,7 +53,7 @@ type killWatch struct {
 func newKillWatch(reg *registry.Registry) *killWatch {
 	return &killWatch{
 		reg:      reg,
-		counter:  killcount.New(reg.Hierarchy().Version == cgroupfs.V1),
+		counter:  killcount.New(),
 		reader:   cgroupfs.NewReader(),
 		readings: make(map[string]uint64),
 		now:      time.Now,

@@ -169,12 +169,10 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	clear(s.entries) // do not pin closed cgroups until the next scrape
 	if s.kills != nil {
-		// v1 counters are hierarchical: kills are found from whole subtrees
-		// read together, so a cut scrape books none; the counters keep
-		// counting and the next whole scrape books the rise.
-		if unread == 0 {
-			s.kills.book(s.readings, s.now())
-		}
+		// Each counter is its cgroup's own (package killcount), so a cut
+		// scrape books the cgroups it read; the unread ones keep counting
+		// and are booked when next read.
+		s.kills.book(s.readings, s.now())
 		clear(s.readings)
 	}
 	var cut error

@@ -7,6 +7,13 @@
 //	                        than DIR/done, then counts the kill in DIR/done
 //	                        and touches MIB MiB, 1 MiB every 20 ms, so that
 //	                        its memory limit stops it with an OOM kill
+//	workload fork DIR MIB   as eat, but runs each eater as a child process
+//	                        (workload touch MIB) and keeps running when the
+//	                        kernel kills it: the container survives its
+//	                        OOM kill, so its cgroup stays (a worker killed
+//	                        while the container runs, which the kubelet
+//	                        does not report)
+//	workload touch MIB      touches MIB MiB, 1 MiB every 20 ms
 //	workload kill DIR       asks for one more kill (DIR/kills + 1)
 //
 // DIR is an emptyDir shared by the pod's restarts: a restarted container
@@ -17,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -34,21 +42,33 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: workload pause|sleep|eat DIR MIB|kill DIR")
+		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|touch MIB|kill DIR")
 	}
 	switch args[0] {
 	case "pause", "sleep":
 		waitSignal()
 		return nil
-	case "eat":
+	case "eat", "fork":
 		if len(args) != 3 {
-			return errors.New("usage: workload eat DIR MIB")
+			return fmt.Errorf("usage: workload %s DIR MIB", args[0])
 		}
 		mib, err := strconv.Atoi(args[2])
 		if err != nil {
 			return fmt.Errorf("MIB: %w", err)
 		}
-		return eat(args[1], mib)
+		if args[0] == "fork" {
+			return onRequest(args[1], mib, worker)
+		}
+		return onRequest(args[1], mib, touch)
+	case "touch":
+		if len(args) != 2 {
+			return errors.New("usage: workload touch MIB")
+		}
+		mib, err := strconv.Atoi(args[1])
+		if err != nil {
+			return fmt.Errorf("MIB: %w", err)
+		}
+		return touch(mib)
 	case "kill":
 		if len(args) != 2 {
 			return errors.New("usage: workload kill DIR")
@@ -68,7 +88,10 @@ func waitSignal() {
 	<-ch
 }
 
-func eat(dir string, mib int) error {
+// onRequest waits for each kill the test asks for (DIR/kills greater than
+// DIR/done), counts it in DIR/done and runs eat; it returns eat's error, or
+// nil on SIGTERM.
+func onRequest(dir string, mib int, eat func(mib int) error) error {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	for {
@@ -85,16 +108,9 @@ func eat(dir string, mib int) error {
 				return err
 			}
 			fmt.Printf("kill %d asked: touching %d MiB\n", done+1, mib)
-			var held [][]byte
-			for i := 0; i < mib; i++ {
-				b := make([]byte, 1<<20)
-				for j := 0; j < len(b); j += 4096 {
-					b[j] = 1
-				}
-				held = append(held, b)
-				time.Sleep(20 * time.Millisecond)
+			if err := eat(mib); err != nil {
+				return err
 			}
-			return fmt.Errorf("touched %d MiB without being killed (%d chunks)", mib, len(held))
 		}
 		select {
 		case <-stop:
@@ -102,6 +118,43 @@ func eat(dir string, mib int) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// touch touches mib MiB, 1 MiB every 20 ms, so that a memory limit below
+// it ends the process with an OOM kill; surviving it is an error.
+func touch(mib int) error {
+	var held [][]byte
+	for i := 0; i < mib; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		held = append(held, b)
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("touched %d MiB without being killed (%d chunks)", mib, len(held))
+}
+
+// worker runs touch in a child process (this program, "touch MIB") and
+// waits for it: the kernel kills the child, the biggest process of the
+// cgroup, and this process carries on. A child that ends otherwise is an
+// error.
+func worker(mib int) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	cmd := exec.Command(self, "touch", strconv.Itoa(mib)) //nolint:gosec // this program, a number
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			fmt.Printf("worker %d killed (SIGKILL); carrying on\n", cmd.Process.Pid)
+			return nil
+		}
+	}
+	return fmt.Errorf("worker ended without SIGKILL: %v", err)
 }
 
 func readCount(path string) (int, error) {
