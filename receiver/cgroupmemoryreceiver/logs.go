@@ -95,7 +95,13 @@ func buildCountedLogs(c counted, observed time.Time, rac metadata.ResourceAttrib
 	}
 	body := fmt.Sprintf("%s in %s was OOM-killed (its oom_kill counter rose); the kernel's report is not available (%s), so the victim, the limit hit and what filled it are unknown.", what, oomreport.Place(c.path), reason)
 	if hist != nil {
-		body += climbSentence(attrs, hist, c.at, 0)
+		// The kill's time is unknown (the counter is read later): the climb
+		// ends at the history's last point, the highest (UntilPeak).
+		end := c.at
+		if n := len(hist.T); n > 0 {
+			end = time.UnixMilli(hist.T[n-1])
+		}
+		body += climbSentence(attrs, hist, end, 0)
 	}
 	lr.Body().SetStr(body)
 	return ld

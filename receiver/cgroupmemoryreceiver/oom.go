@@ -529,6 +529,7 @@ func (p *oomPipeline) emitCounted(c counted, reason string) {
 	var hist *recorder.History
 	if p.history != nil {
 		if h, ok := p.history(c.path, c.at); ok {
+			h = h.UntilPeak() // the kill came after the highest point
 			hist = &h
 		}
 	}
