@@ -8,47 +8,24 @@ import (
 
 func TestUpdate(t *testing.T) {
 	const pod, ctr, other = "/kubepods/podA", "/kubepods/podA/ctr1", "/kubepods/podA/ctr2"
-	for _, tc := range []struct {
-		name         string
-		hierarchical bool
-		steps        []map[string]uint64
-		want         [][]Kill
+	c := New()
+	for i, step := range []struct {
+		readings map[string]uint64
+		want     []Kill
 	}{
-		{
-			name:         "v1: a kill in a container raises the pod and kubepods too",
-			hierarchical: true,
-			steps: []map[string]uint64{
-				{"/kubepods": 3, pod: 1, ctr: 1, other: 0},
-				{"/kubepods": 4, pod: 2, ctr: 2, other: 0},
-				{"/kubepods": 7, pod: 4, ctr: 3, other: 1}, // one in each container, one more elsewhere in kubepods
-				{"/kubepods": 8, pod: 5, ctr: 3, other: 1}, // the pod's own process
-				{"/kubepods": 8, pod: 5, ctr: 0, other: 1}, // ctr recreated: new baseline
-				{"/kubepods": 9, pod: 6, ctr: 1, other: 1}, // and killed
-			},
-			want: [][]Kill{
-				nil,
-				{{ctr, 1}},
-				{{ctr, 1}, {other, 1}, {"/kubepods", 1}},
-				{{pod, 1}},
-				nil,
-				{{ctr, 1}},
-			},
-		},
-		{
-			name: "v2: memory.events.local counts each cgroup's own",
-			steps: []map[string]uint64{
-				{pod: 0, ctr: 0},
-				{pod: 0, ctr: 2},
-				{ctr: 3}, // a partial reading (an event on one cgroup)
-			},
-			want: [][]Kill{nil, {{ctr, 2}}, {{ctr, 1}}},
-		},
+		{map[string]uint64{"/kubepods": 3, pod: 1, ctr: 1, other: 0}, nil}, // baselines
+		{map[string]uint64{"/kubepods": 3, pod: 1, ctr: 2, other: 0}, []Kill{{ctr, 1}}},
+		// The pod's own process and one in each container killed between
+		// two readings: each cgroup's own rise, none taken from another's
+		// (a parent's counter does not include its children's kills).
+		{map[string]uint64{"/kubepods": 3, pod: 2, ctr: 3, other: 1}, []Kill{{pod, 1}, {ctr, 1}, {other, 1}}},
+		{map[string]uint64{"/kubepods": 3, pod: 2, ctr: 0, other: 1}, nil}, // ctr recreated: new baseline
+		{map[string]uint64{ctr: 2}, []Kill{{ctr, 2}}},                      // a partial reading
+		{map[string]uint64{"/kubepods": 3, pod: 2, ctr: 2, other: 1}, nil}, // the others unchanged
+		{map[string]uint64{"/kubepods": 4, pod: 2, ctr: 2, other: 1}, []Kill{{"/kubepods", 1}}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := New(tc.hierarchical)
-			for i, r := range tc.steps {
-				assert.Equal(t, tc.want[i], c.Update(r), "step %d", i)
-			}
-		})
+		assert.Equal(t, step.want, c.Update(step.readings), "step %d", i)
 	}
+	c.Forget(ctr)
+	assert.Nil(t, c.Update(map[string]uint64{ctr: 5}), "a forgotten cgroup read again only sets its baseline")
 }

@@ -17,16 +17,24 @@ import (
 
 // Server is a running OTLP/gRPC server.
 type Server struct {
-	Endpoint string // host:port on 127.0.0.1
+	Endpoint string // host:port (127.0.0.1 unless StartAt was given a host)
 	Metrics  *consumertest.MetricsSink
 	Logs     *consumertest.LogsSink
 }
 
-// Start starts the server; it stops at test cleanup.
+// Start starts the server on loopback; it stops at test cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartAt(t, "127.0.0.1")
+}
+
+// StartAt starts the server on a free port of the local address host (for
+// clients in other network namespaces, such as pods on a bridge whose
+// host side has that address); it stops at test cleanup.
+func StartAt(t testing.TB, host string) *Server {
+	t.Helper()
 	s := &Server{
-		Endpoint: freeAddr(t),
+		Endpoint: freeAddr(t, host),
 		Metrics:  new(consumertest.MetricsSink),
 		Logs:     new(consumertest.LogsSink),
 	}
@@ -62,11 +70,11 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-func freeAddr(t testing.TB) string {
+func freeAddr(t testing.TB, host string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		t.Fatalf("no free loopback port: %v", err)
+		t.Fatalf("no free port on %s: %v", host, err)
 	}
 	defer l.Close()
 	return l.Addr().String()

@@ -149,3 +149,29 @@ func (r *Recorder) History(until int64) History {
 	}
 	return h
 }
+
+// UntilPeak returns h up to and including its last highest usage point.
+// A kill known only from a cgroup's oom_kill counter is booked at a later
+// reading, its time unknown; it came after that point (usage falls when
+// the victim dies, and a container that survives the kill goes on being
+// sampled), so what follows the peak is after the kill and would make the
+// climb sentence describe the fall.
+func (h History) UntilPeak() History {
+	if len(h.Usage) == 0 {
+		return h
+	}
+	peak := 0
+	for i, v := range h.Usage {
+		if v >= h.Usage[peak] {
+			peak = i
+		}
+	}
+	out := History{T: h.T[:peak+1], Usage: h.Usage[:peak+1]}
+	for _, f := range h.Full {
+		if f.T/int64(time.Millisecond) > h.T[peak] {
+			break
+		}
+		out.Full = append(out.Full, f)
+	}
+	return out
+}

@@ -61,6 +61,28 @@ func TestHistoryEndsAtUntilAndKeepsFullSamplesInItsWindow(t *testing.T) {
 	assert.Len(t, r.History(1<<62).Full, FullPoints, "full ring bounded")
 }
 
+// TestUntilPeak: a worker killed in a container that lives on (measured
+// under Kubernetes: 1.6 MiB, a climb to 59 MiB, the kill, back to 1.2 MiB;
+// the record's climb sentence said "from 1.6 MiB to 59 MiB in 0.0 s", from a point
+// after the kill). Cut at the peak, the climb is the one before the kill.
+func TestUntilPeak(t *testing.T) {
+	mib := uint64(1 << 20)
+	h := History{
+		T:     []int64{1000, 1100, 1200, 1300, 1400, 1500, 1600},
+		Usage: []uint64{2 * mib, 2 * mib, 20 * mib, 40 * mib, 59 * mib, 1 * mib, 1 * mib},
+		Full:  []Full{{T: 1200 * ms, Usage: 20 * mib}, {T: 1500 * ms, Usage: 1 * mib}},
+	}
+	cut := h.UntilPeak()
+	assert.Equal(t, []int64{1000, 1100, 1200, 1300, 1400}, cut.T)
+	assert.Equal(t, []Full{{T: 1200 * ms, Usage: 20 * mib}}, cut.Full)
+	assert.Equal(t, []uint64{2 * mib, 2 * mib, 20 * mib, 40 * mib, 59 * mib}, cut.Usage, "the climb ends at the peak, before the kill")
+
+	// The last of equal highest points: a plateau at the limit before the kill.
+	flat := History{T: []int64{1, 2, 3}, Usage: []uint64{5, 5, 1}}
+	assert.Equal(t, []int64{1, 2}, flat.UntilPeak().T)
+	assert.Empty(t, History{}.UntilPeak().T)
+}
+
 // BenchmarkAdd adds one sample to each of 1000 recorders in turn, as the
 // fast pass does at 1000 cgroups: each recorder is cold when reached.
 func BenchmarkAdd(b *testing.B) {

@@ -30,8 +30,10 @@ type eventSampler struct {
 }
 
 // scanSoon reads every cgroup's oom_kill counter oomScanDelay from now: a
-// v1 OOM notification comes before the kill, and v1 counters are
-// hierarchical, so the victim's cgroup is found by reading them all.
+// v1 OOM notification comes before the kill and names the cgroup whose
+// limit was hit, while the kill is counted only in the victim's own cgroup
+// (possibly a descendant of it), so the victim's cgroup is found by reading
+// them all.
 // Notifications meanwhile share the one scan.
 func (s *eventSampler) scanSoon() {
 	s.mu.Lock()

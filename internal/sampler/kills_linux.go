@@ -56,7 +56,7 @@ func newKills(reg *registry.Registry, now func() time.Time) *kills {
 	return &kills{
 		reg:     reg,
 		now:     now,
-		counter: killcount.New(reg.Hierarchy().Version == cgroupfs.V1),
+		counter: killcount.New(),
 		reader:  cgroupfs.NewReader(),
 		scanned: make(map[string]uint64),
 	}

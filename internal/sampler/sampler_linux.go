@@ -272,12 +272,10 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		s.resume = (s.resume + len(s.entries) - p.Unread) % len(s.entries)
 	}
 	clear(s.entries) // do not pin closed cgroups until the next collection
-	// v1 counters are hierarchical: kills are found from whole subtrees
-	// read together, so a cut collection books none; the counters keep
-	// counting and the next whole one books the rise.
-	if p.Unread == 0 {
-		s.kills.book(s.readings, s.now())
-	}
+	// Each counter is its cgroup's own (package killcount), so a cut
+	// collection books the cgroups it read; the unread ones keep counting
+	// and are booked when next read.
+	s.kills.book(s.readings, s.now())
 	clear(s.readings)
 	if p.Unread > 0 {
 		p.Cut = fmt.Errorf("scrape deadline passed with %d of %d cgroups not read (raise timeout, or collection_interval); they are read first next time: %w", p.Unread, p.Total, ctx.Err())

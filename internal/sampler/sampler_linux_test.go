@@ -104,10 +104,10 @@ func TestCollectCountsKills(t *testing.T) {
 	assert.False(t, ok, "claimed by the report of a kill below it")
 }
 
-// TestCutCollectionBooksNoKill: a collection cut by its deadline books no
-// kill (v1 counters are hierarchical: only whole readings attribute); the
-// next whole one does.
-func TestCutCollectionBooksNoKill(t *testing.T) {
+// TestCutCollectionBooksOnlyWhatItRead: a collection cut by its deadline
+// before a cgroup books no kill of that cgroup (each counter is its own,
+// read or not); the next reading of it does, once.
+func TestCutCollectionBooksOnlyWhatItRead(t *testing.T) {
 	s, root := fixture(t)
 	collect(t, s)
 	setOOMKills(t, root, ctr, "1")

@@ -151,6 +151,18 @@ func TestCountersOnly(t *testing.T) {
 	assert.Equal(t, s.ctr.Path, a["linux.oom.task_memcg"])
 	assert.Contains(t, logs.recs[0].Body().Str(), "oom.kmsg_path is empty: the kernel log is not read")
 	assert.Zero(t, logObs.FilterMessageSnippet("the kernel log is still unreadable").Len(), "no retries")
+	// The cgroup outlives the kill and is sampled after it, usage down: the
+	// climb ends at its highest point, before the kill, not on the fall.
+	hist, ok := logs.recs[0].Attributes().Get(historyKey)
+	require.True(t, ok, "the record's climb")
+	usage, _ := hist.Map().Get("usage")
+	u := usage.Slice()
+	require.Positive(t, u.Len())
+	var top int64
+	for i := 0; i < u.Len(); i++ {
+		top = max(top, u.At(i).Int())
+	}
+	assert.Equal(t, top, u.At(u.Len()-1).Int(), "the history ends at its highest point; body: %s", logs.recs[0].Body().Str())
 }
 
 // TestRateLimitedKillLineIsAttributed: when the kernel rate-limits an OOM

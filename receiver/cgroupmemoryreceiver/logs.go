@@ -74,7 +74,13 @@ func buildCountedLogs(c sampler.Kill, observed time.Time, rac metadata.ResourceA
 	attrs.PutInt(countedKey, clampInt64(c.N))
 	body := oomreport.CountedBody(c.N, c.Path, reason)
 	if hist != nil {
-		body += climbSentence(attrs, hist, c.At, 0)
+		// The kill's time is unknown (the counter is read later): the climb
+		// ends at the history's last point, the highest (UntilPeak).
+		end := c.At
+		if n := len(hist.T); n > 0 {
+			end = time.UnixMilli(hist.T[n-1])
+		}
+		body += climbSentence(attrs, hist, end, 0)
 	}
 	lr.Body().SetStr(body)
 	return ld

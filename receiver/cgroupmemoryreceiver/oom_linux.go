@@ -581,6 +581,7 @@ func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 	}
 	var hist *recorder.History
 	if h, ok := p.smp.History(c.Path, c.At); ok {
+		h = h.UntilPeak() // the kill came after the highest point
 		hist = &h
 	}
 	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, reason)}

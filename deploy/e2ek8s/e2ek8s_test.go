@@ -1,0 +1,303 @@
+package e2ek8s
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/oomsight/oomsight/deploy/kubecluster"
+	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/otlptest"
+)
+
+const (
+	runEnv = "OOMSIGHT_E2E_K8S" // "1" runs TestKubernetes (make e2e-k8s)
+
+	workloadNS = "oomsight-e2e"
+	// The eater's limit: the container the kernel kills.
+	eaterLimit = 64 << 20
+)
+
+// The workload: a Burstable pod with two containers, one limited to 64 MiB
+// that touches memory past it when asked (workload eat), one without a
+// limit; the shared emptyDir carries the "kill now" requests across the
+// eater's restarts. The pod cgroup has no limit (one container has none),
+// so the kill is the container's own.
+var workloadManifest = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: ` + workloadNS + `
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: eater
+  namespace: ` + workloadNS + `
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: eater}
+  template:
+    metadata:
+      labels: {app: eater}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: eater
+          image: ` + kubecluster.WorkloadImage + `
+          imagePullPolicy: IfNotPresent
+          command: ["/workload", "eat", "/trigger", "200"]
+          resources:
+            requests: {cpu: 10m, memory: 32Mi}
+            limits: {memory: 64Mi}
+          volumeMounts: [{name: trigger, mountPath: /trigger}]
+        - name: sidecar
+          image: ` + kubecluster.WorkloadImage + `
+          imagePullPolicy: IfNotPresent
+          command: ["/workload", "sleep"]
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+          volumeMounts: [{name: trigger, mountPath: /trigger}]
+      volumes:
+        - name: trigger
+          emptyDir: {}
+`
+
+// forkerManifest is the restricted proof's second workload: one Burstable
+// container limited to 64 MiB whose main process runs each eater as a
+// child (workload fork): the kernel kills the child, the container keeps
+// running and its cgroup stays, so its own oom_kill counter can be read.
+var forkerManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: forker
+  namespace: ` + workloadNS + `
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: forker}
+  template:
+    metadata:
+      labels: {app: forker}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: forker
+          image: ` + kubecluster.WorkloadImage + `
+          imagePullPolicy: IfNotPresent
+          command: ["/workload", "fork", "/trigger", "200"]
+          resources:
+            requests: {cpu: 10m, memory: 32Mi}
+            limits: {memory: 64Mi}
+          volumeMounts: [{name: trigger, mountPath: /trigger}]
+      volumes:
+        - name: trigger
+          emptyDir: {}
+`
+
+// TestKubernetes starts a real single-node Kubernetes (package
+// kubecluster), applies deploy/kubernetes/ as shipped and proves what
+// oomsight tells about a real OOMKilled container, one E2EK8S line per
+// proof. Environment: OOMSIGHT_E2E_K8S=1 (make e2e-k8s builds what it
+// needs first).
+func TestKubernetes(t *testing.T) {
+	if os.Getenv(runEnv) != "1" {
+		cgrouptest.Unavailable(t, "the Kubernetes end-to-end test: set %s=1 to run it (make e2e-k8s builds the binaries and images it needs; root)", runEnv)
+	}
+	if os.Geteuid() != 0 {
+		cgrouptest.Unavailable(t, "the Kubernetes end-to-end test needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	c, err := kubecluster.New(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c}
+	defer e.cleanup()
+	if err := c.Up(ctx); err != nil {
+		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "restricted"} {
+			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
+		}
+		return
+	}
+	e.srv = otlptest.StartAt(t, kubecluster.HostIP)
+	fmt.Printf("k8s: test OTLP server on %s\n", e.srv.Endpoint)
+
+	proofs := []struct {
+		name string
+		fn   func(context.Context) (string, error)
+	}{
+		{"manifests", e.manifests},
+		{"names", e.names},
+		{"oomkilled", e.oomKilled},
+		{"restart", e.restart},
+		{"restricted", e.restricted},
+	}
+	var failed string
+	for _, p := range proofs {
+		if failed != "" {
+			e.result(p.name, fmt.Errorf("not run: %s failed", failed))
+			continue
+		}
+		fmt.Printf("k8s: proving %s\n", p.name)
+		detail, err := p.fn(ctx)
+		if err != nil {
+			failed = p.name
+			e.diagnose(ctx)
+		}
+		e.result(p.name, err, detail)
+	}
+}
+
+// env is one run's cluster, OTLP server and what the proofs learnt.
+type env struct {
+	t   *testing.T
+	c   *kubecluster.Cluster
+	srv *otlptest.Server
+
+	pod        corev1.Pod // the workload pod as first seen Running
+	firstID    string     // the eater's first container id
+	secondID   string     // its id after the first kill
+	agentNames []string   // agent pods seen, in order
+}
+
+// result prints the proof's line and fails the test on an error.
+func (e *env) result(name string, err error, detail ...string) {
+	if err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", "\n    ")
+		fmt.Printf("E2EK8S %s FAIL %s\n", name, msg)
+		e.t.Errorf("%s: %v", name, err)
+		return
+	}
+	fmt.Printf("E2EK8S %s PASS %s\n", name, strings.Join(detail, " "))
+}
+
+// cleanup stops the cluster and proves nothing is left.
+func (e *env) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	err := e.c.Down(ctx)
+	if err == nil {
+		if left := kubecluster.Leftovers(); len(left) > 0 {
+			err = fmt.Errorf("left behind: %s", strings.Join(left, "; "))
+		}
+	}
+	e.result("cleanup", err, fmt.Sprintf("every process, mount, cgroup, network device, iptables chain and directory of the cluster removed in %.0f s; sysctls restored", time.Since(t0).Seconds()))
+}
+
+// diagnose prints what a person would look at after a failed proof.
+func (e *env) diagnose(ctx context.Context) {
+	for _, args := range [][]string{
+		{"get", "pods", "-A", "-o", "wide"},
+		{"-n", "oomsight", "logs", "ds/oomsight-agent", "--tail=30"},
+		{"-n", "oomsight", "logs", "deploy/oomsight-gateway", "--tail=15"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+	} {
+		out, err := e.c.Kubectl(ctx, args...)
+		if err != nil {
+			out = err.Error()
+		}
+		fmt.Printf("k8s: kubectl %s:\n%s\n", strings.Join(args, " "), tail(out, 30))
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}
+
+func (e *env) kubectl(ctx context.Context, args ...string) (string, error) {
+	return e.c.Kubectl(ctx, args...)
+}
+
+// getJSON decodes `kubectl get -o json` into v.
+func (e *env) getJSON(ctx context.Context, v any, args ...string) error {
+	out, err := e.kubectl(ctx, append(append([]string{"get"}, args...), "-o", "json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("kubectl get %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// waitFor polls check every second until it returns nil or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, what string, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not after %.0f s: %w", what, timeout.Seconds(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last: %v)", what, ctx.Err(), err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (e *env) repoPath(elem ...string) string {
+	return filepath.Join(append([]string{e.c.Root}, elem...)...)
+}
+
+// agentPod returns the one running agent pod.
+func (e *env) agentPod(ctx context.Context) (corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := e.getJSON(ctx, &pods, "pods", "-n", "oomsight", "-l", "app.kubernetes.io/name=oomsight-agent"); err != nil {
+		return corev1.Pod{}, err
+	}
+	var live []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			live = append(live, p)
+		}
+	}
+	if len(live) != 1 {
+		return corev1.Pod{}, fmt.Errorf("%d agent pods", len(live))
+	}
+	return live[0], nil
+}
+
+func ready(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// agentLogErrors returns the agent's log lines at level error.
+func (e *env) agentLogErrors(ctx context.Context, pod string) ([]string, error) {
+	out, err := e.kubectl(ctx, "-n", "oomsight", "logs", pod)
+	if err != nil {
+		return nil, err
+	}
+	var bad []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "\terror\t") || strings.Contains(line, `"level":"error"`) || strings.Contains(line, "panic") {
+			bad = append(bad, line)
+		}
+	}
+	return bad, nil
+}
+
+var errNotYet = errors.New("not yet")

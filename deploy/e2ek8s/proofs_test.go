@@ -1,0 +1,633 @@
+package e2ek8s
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/oomsight/oomsight/deploy/kubecluster"
+	"github.com/oomsight/oomsight/internal/cgroupfs"
+)
+
+// manifests: deploy/kubernetes/ applied as shipped; the agent becomes Ready
+// through its own probes, the gateway Deployment becomes available, the
+// agent logs no error. The gateway's image and backend are the two values
+// a user sets (no registry here: the distribution's image, which holds
+// every component the gateway's config names; the test's OTLP server).
+func (e *env) manifests(ctx context.Context) (string, error) {
+	if _, err := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes")+"/"); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "set", "image", "deployment/oomsight-gateway", "gateway="+kubecluster.AgentImage); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "set", "env", "deployment/oomsight-gateway",
+		"BACKEND_ENDPOINT="+e.srv.Endpoint, "BACKEND_INSECURE=true"); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=180s"); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "deployment/oomsight-gateway", "--timeout=180s"); err != nil {
+		return "", err
+	}
+	agent, err := e.agentPod(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !ready(agent) || agent.Spec.NodeName != kubecluster.NodeName {
+		return "", fmt.Errorf("agent pod %s: ready=%v node=%q", agent.Name, ready(agent), agent.Spec.NodeName)
+	}
+	e.agentNames = append(e.agentNames, agent.Name)
+	// The agent has exported through the gateway once metrics arrive.
+	if err := waitFor(ctx, 90*time.Second, "metrics through the gateway", func() error {
+		if len(metricSeries(e.srv)) == 0 {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	bad, err := e.agentLogErrors(ctx, agent.Name)
+	if err != nil {
+		return "", err
+	}
+	if len(bad) > 0 {
+		return "", fmt.Errorf("agent %s logs errors:\n%s", agent.Name, strings.Join(bad, "\n"))
+	}
+	return fmt.Sprintf("kubectl apply -f deploy/kubernetes/: agent %s Ready by its probes on %s, gateway 2/2 available, metrics at the test's server through the gateway, no error in the agent's log",
+		agent.Name, agent.Spec.NodeName), nil
+}
+
+// names: the workload's pod and container cgroups arrive with the names
+// k8s_attributes read from the API server and the identity the agent read
+// from the kubelet's cgroup paths.
+func (e *env) names(ctx context.Context) (string, error) {
+	f := filepath.Join(kubecluster.StateDir, "workload.yaml")
+	if err := os.WriteFile(f, []byte(workloadManifest), 0o600); err != nil {
+		return "", fmt.Errorf("workload manifest: %w", err)
+	}
+	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/eater", "--timeout=120s"); err != nil {
+		return "", err
+	}
+	var pods corev1.PodList
+	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=eater"); err != nil {
+		return "", err
+	}
+	if len(pods.Items) != 1 {
+		return "", fmt.Errorf("%d eater pods", len(pods.Items))
+	}
+	e.pod = pods.Items[0]
+	if e.pod.Status.QOSClass != corev1.PodQOSBurstable {
+		return "", fmt.Errorf("pod QoS %q, want Burstable", e.pod.Status.QOSClass)
+	}
+	uid := string(e.pod.UID)
+	ids := map[string]string{}
+	for _, cs := range e.pod.Status.ContainerStatuses {
+		ids[cs.Name] = trimRuntime(cs.ContainerID)
+	}
+	e.firstID = ids["eater"]
+	want := []struct {
+		what, path, container, id string
+	}{
+		{"pod cgroup", "/kubepods/burstable/pod" + uid, "", ""},
+		{"eater", "/kubepods/burstable/pod" + uid + "/" + ids["eater"], "eater", ids["eater"]},
+		{"sidecar", "/kubepods/burstable/pod" + uid + "/" + ids["sidecar"], "sidecar", ids["sidecar"]},
+	}
+	var found []string
+	err := waitFor(ctx, 90*time.Second, "the workload's metrics with names", func() error {
+		found = found[:0]
+		all := metricSeries(e.srv)
+		for _, w := range want {
+			var last map[string]string
+			ok := false
+			for _, s := range all {
+				if s.attrs["cgroup.path"] != w.path {
+					continue
+				}
+				last = s.attrs
+				if s.attrs["k8s.pod.uid"] == uid && s.attrs["k8s.pod.name"] == e.pod.Name &&
+					s.attrs["k8s.namespace.name"] == workloadNS && s.attrs["k8s.deployment.name"] == "eater" &&
+					s.attrs["k8s.pod.qos_class"] == "Burstable" && s.attrs["k8s.node.name"] == kubecluster.NodeName &&
+					s.attrs["container.id"] == w.id && s.attrs["k8s.container.name"] == w.container {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				return fmt.Errorf("%s %s: last resource seen %v", w.what, w.path, last)
+			}
+			found = append(found, w.what)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("pod %s/%s (uid %s, Burstable): metrics of %s with k8s.pod.name, k8s.namespace.name, k8s.deployment.name, k8s.container.name from the API server and k8s.pod.uid, container.id, k8s.pod.qos_class from /kubepods/burstable/pod<uid>/<id>",
+		workloadNS, e.pod.Name, uid, strings.Join(found, ", ")), nil
+}
+
+// killEater asks the eater for one more kill and waits until the kubelet
+// reports it: the new restart count, OOMKilled, and the killed instance's
+// container id.
+func (e *env) killEater(ctx context.Context, wantRestarts int32) (killedID, newID string, err error) {
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", e.pod.Name, "-c", "sidecar", "--", "/workload", "kill", "/trigger"); err != nil {
+		return "", "", err
+	}
+	err = waitFor(ctx, 120*time.Second, "the kubelet's OOMKilled", func() error {
+		var p corev1.Pod
+		if err := e.getJSON(ctx, &p, "pod", "-n", workloadNS, e.pod.Name); err != nil {
+			return err
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name != "eater" {
+				continue
+			}
+			term := cs.LastTerminationState.Terminated
+			if cs.RestartCount != wantRestarts || term == nil || cs.State.Running == nil {
+				return fmt.Errorf("eater: restarts %d, last state %+v, state %+v", cs.RestartCount, cs.LastTerminationState, cs.State)
+			}
+			if term.Reason != "OOMKilled" {
+				return fmt.Errorf("eater's last termination: reason %q, want OOMKilled", term.Reason)
+			}
+			killedID, newID = trimRuntime(term.ContainerID), trimRuntime(cs.ContainerID)
+			return nil
+		}
+		return fmt.Errorf("no eater container in %s", p.Name)
+	})
+	return killedID, newID, err
+}
+
+// oomKilled: a real OOM kill of the 64 MiB container, told once, by the
+// kubelet's container id.
+func (e *env) oomKilled(ctx context.Context) (string, error) {
+	killed, newID, err := e.killEater(ctx, 1)
+	if err != nil {
+		return "", err
+	}
+	if killed != e.firstID {
+		return "", fmt.Errorf("the kubelet's killed container %s is not the eater's first %s", killed, e.firstID)
+	}
+	e.secondID = newID
+	byID := func(r record) bool { return r.res["container.id"] == killed }
+	if err := waitFor(ctx, 60*time.Second, "the OOM record", func() error {
+		if len(oomRecords(e.srv, byID)) == 0 {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	// Two more exports: a repeat would have arrived.
+	time.Sleep(25 * time.Second)
+	recs := oomRecords(e.srv, byID)
+	if len(recs) != 1 {
+		return "", fmt.Errorf("%d OOM records for container %s, want exactly 1", len(recs), killed)
+	}
+	r := recs[0]
+	uid := string(e.pod.UID)
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"victim", r.str("process.executable.name"), "workload"},
+		{"k8s.pod.name", r.res["k8s.pod.name"], e.pod.Name},
+		{"k8s.namespace.name", r.res["k8s.namespace.name"], workloadNS},
+		{"k8s.container.name", r.res["k8s.container.name"], "eater"},
+		{"k8s.pod.uid", r.res["k8s.pod.uid"], uid},
+		{"linux.oom.memcg", r.str("linux.oom.memcg"), "/kubepods/burstable/pod" + uid + "/" + killed},
+		{"linux.oom.memcg.limit", r.int("linux.oom.memcg.limit"), int64(eaterLimit)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			return "", fmt.Errorf("OOM record %s = %v, want %v (body: %s)", c.what, c.got, c.want, r.body)
+		}
+	}
+	hist, ok := r.attrs.Get("cgroup.memory.history")
+	if !ok {
+		return "", fmt.Errorf("OOM record without the climb (body: %s)", r.body)
+	}
+	usage, ok := hist.Map().Get("usage")
+	if !ok || usage.Slice().Len() < 3 {
+		return "", fmt.Errorf("OOM record's climb has too few samples: %v", hist.AsRaw())
+	}
+	// The restarted container is a new series.
+	var oldStart, newStart int64
+	if err := waitFor(ctx, 60*time.Second, "the restarted container's metrics", func() error {
+		oldStart, newStart = 0, 0
+		for _, s := range metricSeries(e.srv) {
+			switch s.attrs["container.id"] {
+			case killed:
+				oldStart = int64(s.start)
+			case newID:
+				if s.attrs["k8s.container.name"] == "eater" {
+					newStart = int64(s.start)
+				}
+			}
+		}
+		if newStart == 0 {
+			return fmt.Errorf("no metrics for the restarted eater %s", newID)
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	if oldStart == 0 || newStart <= oldStart {
+		return "", fmt.Errorf("restarted eater's series starts at %d, the killed one's at %d: not a new series", newStart, oldStart)
+	}
+	return fmt.Sprintf("kubelet: OOMKilled, restartCount 1, containerID %s; exactly 1 OOM record: victim workload, pod %s, container eater, container.id = the kubelet's, limit 64 MiB, a climb of %d samples; restarted container %s is a new series (start %s later); body: %q",
+		short(killed), e.pod.Name, usage.Slice().Len(), short(newID), time.Duration(newStart-oldStart).Round(time.Second), r.body), nil
+}
+
+// restart: the agent pod deleted and recreated by its DaemonSet repeats no
+// record (the checkpoint on the hostPath), and a second kill gives exactly
+// one new record.
+func (e *env) restart(ctx context.Context) (string, error) {
+	old, err := e.agentPod(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "delete", "pod", old.Name, "--wait=true", "--timeout=90s"); err != nil {
+		return "", err
+	}
+	var agent corev1.Pod
+	if err := waitFor(ctx, 120*time.Second, "the recreated agent Ready", func() error {
+		p, err := e.agentPod(ctx)
+		if err != nil {
+			return err
+		}
+		if p.Name == old.Name || !ready(p) {
+			return fmt.Errorf("agent %s ready=%v", p.Name, ready(p))
+		}
+		agent = p
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	if agent.Spec.NodeName != old.Spec.NodeName {
+		return "", fmt.Errorf("recreated agent on %q, the old one was on %q", agent.Spec.NodeName, old.Spec.NodeName)
+	}
+	e.agentNames = append(e.agentNames, agent.Name)
+	// The new agent's exports arrive (it read the kernel log's backlog
+	// before its first collection); give it two collections more.
+	readyAt := time.Now()
+	if err := waitFor(ctx, 60*time.Second, "the recreated agent's metrics", func() error {
+		for _, s := range metricSeries(e.srv) {
+			if s.attrs["container.id"] == e.secondID && s.last.AsTime().After(readyAt) {
+				return nil
+			}
+		}
+		return errNotYet
+	}); err != nil {
+		return "", err
+	}
+	time.Sleep(20 * time.Second)
+	first := oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == e.firstID })
+	if len(first) != 1 {
+		return "", fmt.Errorf("after the agent's restart: %d OOM records for the first kill, want still 1", len(first))
+	}
+	killed, _, err := e.killEater(ctx, 2)
+	if err != nil {
+		return "", err
+	}
+	if killed != e.secondID {
+		return "", fmt.Errorf("the kubelet's killed container %s is not the eater's second %s", killed, e.secondID)
+	}
+	byID := func(r record) bool { return r.res["container.id"] == killed }
+	if err := waitFor(ctx, 60*time.Second, "the second OOM record", func() error {
+		if len(oomRecords(e.srv, byID)) == 0 {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	time.Sleep(25 * time.Second)
+	second := oomRecords(e.srv, byID)
+	first = oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == e.firstID })
+	if len(second) != 1 || len(first) != 1 {
+		return "", fmt.Errorf("%d records for the second kill and %d for the first, want 1 and 1", len(second), len(first))
+	}
+	return fmt.Sprintf("agent %s deleted, %s recreated on %s: the first kill still has 1 record; a second kill (container %s) has exactly 1",
+		old.Name, agent.Name, agent.Spec.NodeName, short(killed)), nil
+}
+
+// restricted: deploy/kubernetes/restricted/ in place of the default agent
+// runs with its securityContext under the real kubelet; names on metrics;
+// a worker process OOM-killed in a container that survives it gives
+// exactly one counter-based record on that container; and the OOMKilled
+// container's kill (its cgroup removed at once) gives a record on cgroup
+// v2 and, on cgroup v1, none, and no wrong one.
+func (e *env) restricted(ctx context.Context) (string, error) {
+	hier, err := cgroupfs.Detect("/sys/fs/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("the host's memory hierarchy: %w", err)
+	}
+	before, err := e.agentPod(ctx)
+	if err != nil {
+		return "", err
+	}
+	// The forker starts while the agent is replaced.
+	f := filepath.Join(kubecluster.StateDir, "forker.yaml")
+	if err := os.WriteFile(f, []byte(forkerManifest), 0o600); err != nil {
+		return "", fmt.Errorf("forker manifest: %w", err)
+	}
+	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes", "restricted")+"/"); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=180s"); err != nil {
+		return "", err
+	}
+	var agent corev1.Pod
+	if err := waitFor(ctx, 60*time.Second, "the restricted agent Ready", func() error {
+		p, err := e.agentPod(ctx)
+		if err != nil {
+			return err
+		}
+		if p.Name == before.Name || !ready(p) {
+			return fmt.Errorf("agent %s ready=%v", p.Name, ready(p))
+		}
+		agent = p
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	sc := agent.Spec.Containers[0].SecurityContext
+	psc := agent.Spec.SecurityContext
+	if sc == nil || psc == nil || psc.RunAsUser == nil || *psc.RunAsUser != 65532 || sc.Privileged != nil && *sc.Privileged ||
+		sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		return "", fmt.Errorf("restricted agent's securityContext: pod %+v container %+v", psc, sc)
+	}
+	// What the kernel says about the agent's process.
+	proc, err := processOf(agent)
+	if err != nil {
+		return "", err
+	}
+	if n := agent.Status.ContainerStatuses[0].RestartCount; n > 0 {
+		prev, _ := e.kubectl(ctx, "-n", "oomsight", "logs", agent.Name, "--previous", "--tail=20")
+		return "", fmt.Errorf("restricted agent %s restarted %d times; its previous log:\n%s", agent.Name, n, prev)
+	}
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/forker", "--timeout=120s"); err != nil {
+		return "", err
+	}
+	forker, forkerID, err := e.forkerPod(ctx)
+	if err != nil {
+		return "", err
+	}
+	readyAt := time.Now()
+	uid := string(e.pod.UID)
+	var cur corev1.Pod
+	if err := e.getJSON(ctx, &cur, "pod", "-n", workloadNS, e.pod.Name); err != nil {
+		return "", err
+	}
+	var eaterID string
+	for _, cs := range cur.Status.ContainerStatuses {
+		if cs.Name == "eater" {
+			eaterID = trimRuntime(cs.ContainerID)
+		}
+	}
+	// Metrics with names for both containers after the agent started: the
+	// agent has read their counters, so a kill from now on is a rise.
+	if err := waitFor(ctx, 60*time.Second, "the restricted agent's metrics with names", func() error {
+		seen := map[string]bool{}
+		for _, s := range metricSeries(e.srv) {
+			if s.last.AsTime().After(readyAt) && (s.attrs["container.id"] == eaterID && s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == e.pod.Name ||
+				s.attrs["container.id"] == forkerID && s.attrs["k8s.container.name"] == "forker" && s.attrs["k8s.pod.name"] == forker.Name) {
+				seen[s.attrs["container.id"]] = true
+			}
+		}
+		if len(seen) < 2 {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	counted := func(r record) bool {
+		_, ok := r.attrs.Get("linux.oom.counted_kills")
+		return ok
+	}
+	if recs := oomRecords(e.srv, counted); len(recs) != 0 {
+		return "", fmt.Errorf("%d counter-based records before any kill under the restricted agent: %v", len(recs), recs[0].res)
+	}
+
+	// A worker killed in a container that survives it.
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); err != nil {
+		return "", err
+	}
+	forkerPath := "/kubepods/burstable/pod" + string(forker.UID) + "/" + forkerID
+	if err := waitFor(ctx, 60*time.Second, "the counter-based record of the worker's kill", func() error {
+		if len(oomRecords(e.srv, counted)) == 0 {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agent.Name, proc, err, oomKillCounter(hier, forkerPath))
+	}
+	time.Sleep(25 * time.Second) // two more collections: a repeat would have arrived
+	recs := oomRecords(e.srv, counted)
+	if len(recs) != 1 {
+		return "", fmt.Errorf("%d counter-based records after the worker's kill, want exactly 1: %v", len(recs), resources(recs))
+	}
+	r := recs[0]
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"cgroup.path", r.res["cgroup.path"], forkerPath},
+		{"container.id", r.res["container.id"], forkerID},
+		{"k8s.pod.name", r.res["k8s.pod.name"], forker.Name},
+		{"k8s.namespace.name", r.res["k8s.namespace.name"], workloadNS},
+		{"k8s.container.name", r.res["k8s.container.name"], "forker"},
+		{"linux.oom.counted_kills", r.int("linux.oom.counted_kills"), int64(1)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			return "", fmt.Errorf("counter-based record %s = %v, want %v (resource %v, body %q)", c.what, c.got, c.want, r.res, r.body)
+		}
+	}
+	var after corev1.Pod
+	if err := e.getJSON(ctx, &after, "pod", "-n", workloadNS, forker.Name); err != nil {
+		return "", err
+	}
+	if n := after.Status.ContainerStatuses[0].RestartCount; n != 0 {
+		return "", fmt.Errorf("the forker restarted %d times: its main process should survive the worker's kill", n)
+	}
+	detail := fmt.Sprintf("restricted agent %s Ready (%s); metrics with names; a worker killed in container forker %s (restartCount 0) gives exactly 1 counter-based record on %s with its names; body: %q",
+		agent.Name, proc, short(forkerID), forkerPath, r.body)
+
+	// An OOMKilled container: its cgroup is removed at once.
+	killed, _, err := e.killEater(ctx, 3)
+	if err != nil {
+		return "", err
+	}
+	others := func(r record) bool { return counted(r) && r.res["cgroup.path"] != forkerPath }
+	if hier.Version == cgroupfs.V2 {
+		// memory.events changes at the kill and the agent reads the counters
+		// then, before the runtime removes the cgroup.
+		if err := waitFor(ctx, 60*time.Second, "the counter-based record of the OOMKilled container", func() error {
+			if len(oomRecords(e.srv, others)) == 0 {
+				return errNotYet
+			}
+			return nil
+		}); err != nil {
+			return "", err
+		}
+		time.Sleep(25 * time.Second)
+		recs := oomRecords(e.srv, others)
+		if len(recs) != 1 || recs[0].res["k8s.pod.uid"] != uid || recs[0].res["k8s.pod.name"] != e.pod.Name {
+			return "", fmt.Errorf("%d counter-based records for the OOMKilled container %s, want 1 with the pod's names: %v", len(recs), short(killed), resources(recs))
+		}
+		return detail + fmt.Sprintf("; v2: OOMKilled container %s gives 1 counter-based record on %s", short(killed), recs[0].res["cgroup.path"]), nil
+	}
+	// cgroup v1: the kill is counted only in the container's own cgroup,
+	// which the runtime removes before the next collection; no record, and
+	// no wrong one (booked on another cgroup).
+	time.Sleep(35 * time.Second) // three collections
+	if recs := oomRecords(e.srv, others); len(recs) != 0 {
+		return "", fmt.Errorf("after the OOMKilled kill of %s on cgroup v1: %d counter-based records on other cgroups, want none: %v", short(killed), len(recs), resources(recs))
+	}
+	if n := len(oomRecords(e.srv, counted)); n != 1 {
+		return "", fmt.Errorf("after the OOMKilled kill of %s: %d counter-based records, want still the worker's 1", short(killed), n)
+	}
+	return detail + fmt.Sprintf("; v1: OOMKilled container's kill not visible to counters (documented): container %s killed, no other record (%s)",
+		short(killed), killCounters(uid, killed)), nil
+}
+
+// forkerPod returns the forker's pod and its container's id.
+func (e *env) forkerPod(ctx context.Context) (corev1.Pod, string, error) {
+	var pods corev1.PodList
+	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=forker"); err != nil {
+		return corev1.Pod{}, "", err
+	}
+	if len(pods.Items) != 1 || len(pods.Items[0].Status.ContainerStatuses) != 1 {
+		return corev1.Pod{}, "", fmt.Errorf("%d forker pods", len(pods.Items))
+	}
+	p := pods.Items[0]
+	if p.Status.QOSClass != corev1.PodQOSBurstable {
+		return corev1.Pod{}, "", fmt.Errorf("forker pod QoS %q, want Burstable", p.Status.QOSClass)
+	}
+	return p, trimRuntime(p.Status.ContainerStatuses[0].ContainerID), nil
+}
+
+// resources lists records' resources, for an error message.
+func resources(recs []record) []map[string]string {
+	out := make([]map[string]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.res)
+	}
+	return out
+}
+
+// oomKillCounter reads a cgroup's own oom_kill counter on the host.
+func oomKillCounter(h cgroupfs.Hierarchy, path string) string {
+	file := "memory.oom_control"
+	if h.Version == cgroupfs.V2 {
+		file = "memory.events.local"
+	}
+	b, err := os.ReadFile(filepath.Join(h.Dir, filepath.FromSlash(path), file))
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
+			return f[1]
+		}
+	}
+	return "no oom_kill line in " + file
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// processOf checks, on the host, the agent container's process as the
+// kernel sees it: user, effective capabilities and the cgroup mount.
+func processOf(agent corev1.Pod) (string, error) {
+	if len(agent.Status.ContainerStatuses) != 1 {
+		return "", fmt.Errorf("agent %s: %d container statuses", agent.Name, len(agent.Status.ContainerStatuses))
+	}
+	id := trimRuntime(agent.Status.ContainerStatuses[0].ContainerID)
+	qos := strings.ToLower(string(agent.Status.QOSClass))
+	procs := filepath.Join("/sys/fs/cgroup/memory/kubepods", qos, "pod"+string(agent.UID), id, "cgroup.procs")
+	b, err := os.ReadFile(procs)
+	if err != nil {
+		return "", fmt.Errorf("agent's cgroup: %w", err)
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return "", fmt.Errorf("no process in %s", procs)
+	}
+	pid := fields[0]
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return "", fmt.Errorf("agent process: %w", err)
+	}
+	var uid, capEff string
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			switch f[0] {
+			case "Uid:":
+				uid = f[1]
+			case "CapEff:":
+				capEff = f[1]
+			}
+		}
+	}
+	if uid != "65532" || strings.Trim(capEff, "0") != "" {
+		return "", fmt.Errorf("agent process %s: uid %s, CapEff %s; want 65532 and none", pid, uid, capEff)
+	}
+	mounts, err := os.ReadFile("/proc/" + pid + "/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("agent process: %w", err)
+	}
+	// The volume is a recursive bind of the host's tree; readOnly makes its
+	// top read-only, and the hierarchies below it are what the kernel and
+	// runtime make of that (containerd 1.x: no recursive read-only), so
+	// their flags are reported, not required.
+	opts := map[string]string{}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && strings.HasPrefix(f[4], "/host/sys/fs/cgroup") {
+			opts[f[4]] = strings.Split(f[5], ",")[0]
+		}
+	}
+	if opts["/host/sys/fs/cgroup"] != "ro" {
+		return "", fmt.Errorf("agent process %s: /host/sys/fs/cgroup mounted %v, want ro", pid, opts)
+	}
+	return fmt.Sprintf("process %s: uid 65532, CapEff %s, /host/sys/fs/cgroup %s, its memory hierarchy %s", pid, capEff,
+		opts["/host/sys/fs/cgroup"], opts["/host/sys/fs/cgroup/memory"]), nil
+}
+
+// killCounters tells what cgroup v1 kept of a container's kill: the pod
+// cgroup's own oom_kill counter and whether the killed container's cgroup
+// is still there to be read.
+func killCounters(podUID, containerID string) string {
+	pod := "/sys/fs/cgroup/memory/kubepods/burstable/pod" + podUID
+	var podKills string
+	if b, err := os.ReadFile(pod + "/memory.oom_control"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
+				podKills = f[1]
+			}
+		}
+	}
+	_, err := os.Stat(filepath.Join(pod, containerID))
+	return fmt.Sprintf("the pod cgroup's oom_kill %q after three kills of its container, the killed container's cgroup exists: %v",
+		podKills, err == nil)
+}

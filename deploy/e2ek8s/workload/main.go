@@ -1,0 +1,193 @@
+// Command workload is the e2e-k8s cluster's own container program (no
+// registry is reachable, so its images are built here from this binary):
+//
+//	workload pause          the pod sandbox: waits for SIGTERM
+//	workload sleep          a container that does nothing until stopped
+//	workload eat DIR MIB    waits until DIR/kills holds a number greater
+//	                        than DIR/done, then counts the kill in DIR/done
+//	                        and touches MIB MiB, 1 MiB every 20 ms, so that
+//	                        its memory limit stops it with an OOM kill
+//	workload fork DIR MIB   as eat, but runs each eater as a child process
+//	                        (workload touch MIB) and keeps running when the
+//	                        kernel kills it: the container survives its
+//	                        OOM kill, so its cgroup stays (a worker killed
+//	                        while the container runs, which the kubelet
+//	                        does not report)
+//	workload touch MIB      touches MIB MiB, 1 MiB every 20 ms
+//	workload kill DIR       asks for one more kill (DIR/kills + 1)
+//
+// DIR is an emptyDir shared by the pod's restarts: a restarted container
+// does not eat again until asked, so each kill is the test's.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "workload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|touch MIB|kill DIR")
+	}
+	switch args[0] {
+	case "pause", "sleep":
+		waitSignal()
+		return nil
+	case "eat", "fork":
+		if len(args) != 3 {
+			return fmt.Errorf("usage: workload %s DIR MIB", args[0])
+		}
+		mib, err := strconv.Atoi(args[2])
+		if err != nil {
+			return fmt.Errorf("MIB: %w", err)
+		}
+		if args[0] == "fork" {
+			return onRequest(args[1], mib, worker)
+		}
+		return onRequest(args[1], mib, touch)
+	case "touch":
+		if len(args) != 2 {
+			return errors.New("usage: workload touch MIB")
+		}
+		mib, err := strconv.Atoi(args[1])
+		if err != nil {
+			return fmt.Errorf("MIB: %w", err)
+		}
+		return touch(mib)
+	case "kill":
+		if len(args) != 2 {
+			return errors.New("usage: workload kill DIR")
+		}
+		n, err := readCount(filepath.Join(args[1], "kills"))
+		if err != nil {
+			return err
+		}
+		return writeCount(filepath.Join(args[1], "kills"), n+1)
+	}
+	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+func waitSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	<-ch
+}
+
+// onRequest waits for each kill the test asks for (DIR/kills greater than
+// DIR/done), counts it in DIR/done and runs eat; it returns eat's error, or
+// nil on SIGTERM.
+func onRequest(dir string, mib int, eat func(mib int) error) error {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	for {
+		kills, err := readCount(filepath.Join(dir, "kills"))
+		if err != nil {
+			return err
+		}
+		done, err := readCount(filepath.Join(dir, "done"))
+		if err != nil {
+			return err
+		}
+		if kills > done {
+			if err := writeCount(filepath.Join(dir, "done"), done+1); err != nil {
+				return err
+			}
+			fmt.Printf("kill %d asked: touching %d MiB\n", done+1, mib)
+			if err := eat(mib); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-stop:
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// touch touches mib MiB, 1 MiB every 20 ms, so that a memory limit below
+// it ends the process with an OOM kill; surviving it is an error.
+func touch(mib int) error {
+	var held [][]byte
+	for i := 0; i < mib; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		held = append(held, b)
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("touched %d MiB without being killed (%d chunks)", mib, len(held))
+}
+
+// worker runs touch in a child process (this program, "touch MIB") and
+// waits for it: the kernel kills the child, the biggest process of the
+// cgroup, and this process carries on. A child that ends otherwise is an
+// error.
+func worker(mib int) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	cmd := exec.Command(self, "touch", strconv.Itoa(mib)) //nolint:gosec // this program, a number
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			fmt.Printf("worker %d killed (SIGKILL); carrying on\n", cmd.Process.Pid)
+			return nil
+		}
+	}
+	return fmt.Errorf("worker ended without SIGKILL: %v", err)
+}
+
+func readCount(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}
+
+func writeCount(path string, n int) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := fmt.Fprintln(f, n); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}

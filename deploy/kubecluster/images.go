@@ -1,0 +1,101 @@
+package kubecluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// image is one image the cluster imports into containerd: built here with
+// podman from files staged in a context directory (FROM scratch), or, for
+// the agent, taken from `make image`.
+type image struct {
+	ref        string
+	files      map[string]string // context file name -> source path
+	entrypoint string            // JSON array
+}
+
+// importImages builds the cluster's own images (pause, workload, CoreDNS)
+// and imports them with the agent's image into containerd's k8s.io
+// namespace, where the CRI finds them: nothing is pulled.
+func (c *Cluster) importImages(ctx context.Context) error {
+	dir := c.path("images")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	workload := filepath.Join(dir, "workload")
+	cmd := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", workload, "./e2ek8s/workload"}
+	if _, err := runIn(ctx, filepath.Join(c.Root, "deploy"), []string{"CGO_ENABLED=0"}, "go", cmd...); err != nil {
+		return err
+	}
+	images := []image{
+		{ref: PauseImage, files: map[string]string{"workload": workload}, entrypoint: `["/workload", "pause"]`},
+		{ref: WorkloadImage, files: map[string]string{"workload": workload}, entrypoint: `["/workload", "sleep"]`},
+		{ref: CoreDNSImage, files: map[string]string{"coredns": c.bin("coredns")}, entrypoint: `["/coredns"]`},
+	}
+	for _, im := range images {
+		if err := c.buildImage(ctx, dir, im); err != nil {
+			return err
+		}
+	}
+	if _, err := run(ctx, "podman", "image", "exists", AgentImage); err != nil {
+		return fmt.Errorf("the agent image %s is not built (make image): %w", AgentImage, err)
+	}
+	for _, ref := range []string{PauseImage, WorkloadImage, CoreDNSImage, AgentImage} {
+		tar := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
+		if _, err := run(ctx, "podman", "save", "--quiet", "--output", tar, ref); err != nil {
+			return err
+		}
+		if _, err := c.ctr(ctx, "images", "import", tar); err != nil {
+			return err
+		}
+		if err := os.Remove(tar); err != nil {
+			return fmt.Errorf("remove %s: %w", tar, err)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) buildImage(ctx context.Context, dir string, im image) error {
+	bctx := filepath.Join(dir, "context-"+strings.NewReplacer("/", "_", ":", "_").Replace(im.ref))
+	if err := os.RemoveAll(bctx); err != nil {
+		return fmt.Errorf("image context: %w", err)
+	}
+	if err := os.MkdirAll(bctx, 0o700); err != nil {
+		return fmt.Errorf("image context: %w", err)
+	}
+	var cf strings.Builder
+	cf.WriteString("FROM scratch\n")
+	for name, src := range im.files {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", im.ref, err)
+		}
+		if err := os.WriteFile(filepath.Join(bctx, name), b, 0o755); err != nil {
+			return fmt.Errorf("image %s: %w", im.ref, err)
+		}
+		fmt.Fprintf(&cf, "COPY %s /%s\n", name, name)
+	}
+	fmt.Fprintf(&cf, "ENTRYPOINT %s\n", im.entrypoint)
+	if err := os.WriteFile(filepath.Join(bctx, "Containerfile"), []byte(cf.String()), 0o600); err != nil {
+		return fmt.Errorf("image %s: %w", im.ref, err)
+	}
+	if _, err := run(ctx, "podman", "build", "--quiet", "--tag", im.ref, "--file", filepath.Join(bctx, "Containerfile"), bctx); err != nil {
+		return err
+	}
+	return os.RemoveAll(bctx)
+}
+
+// runIn is run with a working directory and extra environment.
+func runIn(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
+	cmd := execCommand(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s (in %s): %w: %s", name, strings.Join(args, " "), dir, err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
