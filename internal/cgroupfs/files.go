@@ -121,6 +121,10 @@ func v1Stat(b []byte, s *Sample) error {
 			f = PgFault
 		case "total_pgmajfault":
 			f = PgMajFault
+		case "total_workingset_refault_anon":
+			f = RefaultAnon
+		case "total_workingset_refault_file":
+			f = RefaultFile
 		default:
 			continue
 		}
@@ -157,6 +161,20 @@ func v2Stat(b []byte, s *Sample) error {
 			f = PgFault
 		case "pgmajfault":
 			f = PgMajFault
+		case "workingset_refault_anon":
+			f = RefaultAnon
+		// Before 5.9 only file pages had workingset tracking, under the
+		// unsuffixed keys.
+		case "workingset_refault_file", "workingset_refault":
+			f = RefaultFile
+		case "workingset_activate_anon":
+			f = ActivateAnon
+		case "workingset_activate_file", "workingset_activate":
+			f = ActivateFile
+		case "pgscan":
+			f = PgScan
+		case "pgsteal":
+			f = PgSteal
 		default:
 			continue
 		}
@@ -165,12 +183,17 @@ func v2Stat(b []byte, s *Sample) error {
 	return kv.Err()
 }
 
-// v1OOMControl reads oom_kill (4.13+) from memory.oom_control.
+// v1OOMControl reads oom_kill (4.13+) and under_oom (1 while the cgroup
+// is at its limit with nothing the OOM killer may kill, or with
+// oom_kill_disable set) from memory.oom_control.
 func v1OOMControl(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b}
 	for kv.Next() {
-		if string(kv.Key()) == "oom_kill" {
+		switch string(kv.Key()) {
+		case "oom_kill":
 			s.Set(OOMKills, kv.Value())
+		case "under_oom":
+			s.Set(UnderOOM, kv.Value())
 		}
 	}
 	return kv.Err()
@@ -178,30 +201,45 @@ func v1OOMControl(b []byte, s *Sample) error {
 
 // v2Events reads memory.events.local (or memory.events): "max" counts the
 // times usage hit memory.max (v1's failcnt), "oom_kill" the processes the
-// OOM killer took.
+// OOM killer took; low, high, oom and oom_group_kill (5.17+) are the
+// other events of Documentation/admin-guide/cgroup-v2.rst.
 func v2Events(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b}
 	for kv.Next() {
+		var f Field
 		switch string(kv.Key()) {
 		case "max":
-			s.Set(Failcnt, kv.Value())
+			f = Failcnt
 		case "oom_kill":
-			s.Set(OOMKills, kv.Value())
+			f = OOMKills
+		case "low":
+			f = EventsLow
+		case "high":
+			f = EventsHigh
+		case "oom":
+			f = EventsOOM
+		case "oom_group_kill":
+			f = EventsOOMGroupKill
+		default:
+			continue
 		}
+		s.Set(f, kv.Value())
 	}
 	return kv.Err()
 }
 
 func pressure(b []byte, s *Sample) error {
-	some, full, hasSome, hasFull, err := ParsePressure(b)
+	p, err := ParsePressure(b)
 	if err != nil {
 		return err
 	}
-	if hasSome {
-		s.Set(PressureSome, some)
+	if p.HasSome {
+		s.Set(PressureSome, p.Some.Total)
+		s.Set(PressureSomeAvg10, p.Some.Avg10)
 	}
-	if hasFull {
-		s.Set(PressureFull, full)
+	if p.HasFull {
+		s.Set(PressureFull, p.Full.Total)
+		s.Set(PressureFullAvg10, p.Full.Avg10)
 	}
 	return nil
 }

@@ -53,7 +53,9 @@ func TestConfigDefaults(t *testing.T) {
 		"anon": m.CgroupMemoryAnon.Enabled, "file": m.CgroupMemoryFile.Enabled,
 		"active_file": m.CgroupMemoryActiveFile.Enabled, "inactive_file": m.CgroupMemoryInactiveFile.Enabled,
 		"shmem": m.CgroupMemoryShmem.Enabled, "failcnt": m.CgroupMemoryFailcnt.Enabled,
-		"oom_kills": m.CgroupMemoryOomKills.Enabled,
+		"oom_kills": m.CgroupMemoryOomKills.Enabled, "events": m.CgroupMemoryEvents.Enabled,
+		"under_oom": m.CgroupMemoryUnderOom.Enabled, "pressure": m.CgroupMemoryPressureStallTime.Enabled,
+		"pressure.avg10": m.CgroupMemoryPressureAvg10.Enabled,
 	} {
 		assert.True(t, on, name)
 	}
@@ -61,7 +63,10 @@ func TestConfigDefaults(t *testing.T) {
 		"mapped_file": m.CgroupMemoryMappedFile.Enabled, "kernel": m.CgroupMemoryKernel.Enabled,
 		"sock": m.CgroupMemorySock.Enabled, "slab": m.CgroupMemorySlab.Enabled,
 		"swap": m.CgroupMemorySwap.Enabled, "page_faults": m.CgroupMemoryPageFaults.Enabled,
-		"pressure": m.CgroupMemoryPressureStallTime.Enabled,
+		"workingset.refaults":    m.CgroupMemoryWorkingsetRefaults.Enabled,
+		"workingset.activations": m.CgroupMemoryWorkingsetActivations.Enabled,
+		"reclaim.scanned":        m.CgroupMemoryReclaimScanned.Enabled,
+		"reclaim.stolen":         m.CgroupMemoryReclaimStolen.Enabled,
 	} {
 		assert.False(t, on, name)
 	}

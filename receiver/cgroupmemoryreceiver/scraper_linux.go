@@ -44,6 +44,12 @@ type plainMetric struct {
 	enabled bool
 }
 
+// bind binds an attributed metric's recorder to one value of its
+// attribute, so that each value is a plain field.
+func bind[A any](rec func(pcommon.Timestamp, int64, A), v A) func(pcommon.Timestamp, int64) {
+	return func(ts pcommon.Timestamp, n int64) { rec(ts, n, v) }
+}
+
 func newMetricsScraper(cfg *Config, set receiver.Settings, smp collector, tb *metadata.TelemetryBuilder) *metricsScraper {
 	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set)
 	m := cfg.Metrics
@@ -70,6 +76,20 @@ func newMetricsScraper(cfg *Config, set receiver.Settings, smp collector, tb *me
 			{cgroupfs.Sock, mb.RecordCgroupMemorySockDataPoint, m.CgroupMemorySock.Enabled},
 			{cgroupfs.Slab, mb.RecordCgroupMemorySlabDataPoint, m.CgroupMemorySlab.Enabled},
 			{cgroupfs.Swap, mb.RecordCgroupMemorySwapDataPoint, m.CgroupMemorySwap.Enabled},
+			{cgroupfs.UnderOOM, mb.RecordCgroupMemoryUnderOomDataPoint, m.CgroupMemoryUnderOom.Enabled},
+			{cgroupfs.PgScan, mb.RecordCgroupMemoryReclaimScannedDataPoint, m.CgroupMemoryReclaimScanned.Enabled},
+			{cgroupfs.PgSteal, mb.RecordCgroupMemoryReclaimStolenDataPoint, m.CgroupMemoryReclaimStolen.Enabled},
+			// Metrics with a type attribute: one field per value.
+			{cgroupfs.EventsLow, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeLow), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.EventsHigh, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeHigh), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.Failcnt, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeMax), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.EventsOOM, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeOom), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.OOMKills, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeOomKill), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.EventsOOMGroupKill, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeOomGroupKill), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.RefaultAnon, bind(mb.RecordCgroupMemoryWorkingsetRefaultsDataPoint, metadata.AttributeLruTypeAnon), m.CgroupMemoryWorkingsetRefaults.Enabled},
+			{cgroupfs.RefaultFile, bind(mb.RecordCgroupMemoryWorkingsetRefaultsDataPoint, metadata.AttributeLruTypeFile), m.CgroupMemoryWorkingsetRefaults.Enabled},
+			{cgroupfs.ActivateAnon, bind(mb.RecordCgroupMemoryWorkingsetActivationsDataPoint, metadata.AttributeLruTypeAnon), m.CgroupMemoryWorkingsetActivations.Enabled},
+			{cgroupfs.ActivateFile, bind(mb.RecordCgroupMemoryWorkingsetActivationsDataPoint, metadata.AttributeLruTypeFile), m.CgroupMemoryWorkingsetActivations.Enabled},
 		},
 	}
 	// Only the enabled ones are visited per sample.
@@ -145,6 +165,12 @@ func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool)
 	}
 	if v, ok := smp.Get(cgroupfs.PressureFull); ok {
 		s.mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, float64(v)/1e6, metadata.AttributeStallTypeFull)
+	}
+	if v, ok := smp.Get(cgroupfs.PressureSomeAvg10); ok {
+		s.mb.RecordCgroupMemoryPressureAvg10DataPoint(ts, float64(v)/1e4, metadata.AttributeStallTypeSome)
+	}
+	if v, ok := smp.Get(cgroupfs.PressureFullAvg10); ok {
+		s.mb.RecordCgroupMemoryPressureAvg10DataPoint(ts, float64(v)/1e4, metadata.AttributeStallTypeFull)
 	}
 }
 

@@ -45,6 +45,74 @@ var MapAttributeFaultType = map[string]AttributeFaultType{
 	"minor": AttributeFaultTypeMinor,
 }
 
+// AttributeLruType specifies the value lru_type attribute.
+type AttributeLruType int
+
+const (
+	_ AttributeLruType = iota
+	AttributeLruTypeAnon
+	AttributeLruTypeFile
+)
+
+// String returns the string representation of the AttributeLruType.
+func (av AttributeLruType) String() string {
+	switch av {
+	case AttributeLruTypeAnon:
+		return "anon"
+	case AttributeLruTypeFile:
+		return "file"
+	}
+	return ""
+}
+
+// MapAttributeLruType is a helper map of string to AttributeLruType attribute value.
+var MapAttributeLruType = map[string]AttributeLruType{
+	"anon": AttributeLruTypeAnon,
+	"file": AttributeLruTypeFile,
+}
+
+// AttributeMemoryEventType specifies the value memory_event_type attribute.
+type AttributeMemoryEventType int
+
+const (
+	_ AttributeMemoryEventType = iota
+	AttributeMemoryEventTypeLow
+	AttributeMemoryEventTypeHigh
+	AttributeMemoryEventTypeMax
+	AttributeMemoryEventTypeOom
+	AttributeMemoryEventTypeOomKill
+	AttributeMemoryEventTypeOomGroupKill
+)
+
+// String returns the string representation of the AttributeMemoryEventType.
+func (av AttributeMemoryEventType) String() string {
+	switch av {
+	case AttributeMemoryEventTypeLow:
+		return "low"
+	case AttributeMemoryEventTypeHigh:
+		return "high"
+	case AttributeMemoryEventTypeMax:
+		return "max"
+	case AttributeMemoryEventTypeOom:
+		return "oom"
+	case AttributeMemoryEventTypeOomKill:
+		return "oom_kill"
+	case AttributeMemoryEventTypeOomGroupKill:
+		return "oom_group_kill"
+	}
+	return ""
+}
+
+// MapAttributeMemoryEventType is a helper map of string to AttributeMemoryEventType attribute value.
+var MapAttributeMemoryEventType = map[string]AttributeMemoryEventType{
+	"low":            AttributeMemoryEventTypeLow,
+	"high":           AttributeMemoryEventTypeHigh,
+	"max":            AttributeMemoryEventTypeMax,
+	"oom":            AttributeMemoryEventTypeOom,
+	"oom_kill":       AttributeMemoryEventTypeOomKill,
+	"oom_group_kill": AttributeMemoryEventTypeOomGroupKill,
+}
+
 // AttributeStallType specifies the value stall_type attribute.
 type AttributeStallType int
 
@@ -77,6 +145,10 @@ var MetricsInfo = metricsInfo{
 	},
 	CgroupMemoryAnon: metricInfo{
 		Name: "cgroup.memory.anon",
+	},
+	CgroupMemoryEvents: metricInfo{
+		Name:       "cgroup.memory.events",
+		Attributes: []string{"memory_event_type"},
 	},
 	CgroupMemoryFailcnt: metricInfo{
 		Name: "cgroup.memory.failcnt",
@@ -113,9 +185,19 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryPeakLifetime: metricInfo{
 		Name: "cgroup.memory.peak.lifetime",
 	},
+	CgroupMemoryPressureAvg10: metricInfo{
+		Name:       "cgroup.memory.pressure.avg10",
+		Attributes: []string{"stall_type"},
+	},
 	CgroupMemoryPressureStallTime: metricInfo{
 		Name:       "cgroup.memory.pressure.stall_time",
 		Attributes: []string{"stall_type"},
+	},
+	CgroupMemoryReclaimScanned: metricInfo{
+		Name: "cgroup.memory.reclaim.scanned",
+	},
+	CgroupMemoryReclaimStolen: metricInfo{
+		Name: "cgroup.memory.reclaim.stolen",
 	},
 	CgroupMemoryShmem: metricInfo{
 		Name: "cgroup.memory.shmem",
@@ -129,35 +211,53 @@ var MetricsInfo = metricsInfo{
 	CgroupMemorySwap: metricInfo{
 		Name: "cgroup.memory.swap",
 	},
+	CgroupMemoryUnderOom: metricInfo{
+		Name: "cgroup.memory.under_oom",
+	},
 	CgroupMemoryUsage: metricInfo{
 		Name: "cgroup.memory.usage",
 	},
 	CgroupMemoryWorkingSet: metricInfo{
 		Name: "cgroup.memory.working_set",
 	},
+	CgroupMemoryWorkingsetActivations: metricInfo{
+		Name:       "cgroup.memory.workingset.activations",
+		Attributes: []string{"lru_type"},
+	},
+	CgroupMemoryWorkingsetRefaults: metricInfo{
+		Name:       "cgroup.memory.workingset.refaults",
+		Attributes: []string{"lru_type"},
+	},
 }
 
 type metricsInfo struct {
-	CgroupMemoryActiveFile        metricInfo
-	CgroupMemoryAnon              metricInfo
-	CgroupMemoryFailcnt           metricInfo
-	CgroupMemoryFile              metricInfo
-	CgroupMemoryInactiveFile      metricInfo
-	CgroupMemoryKernel            metricInfo
-	CgroupMemoryLimit             metricInfo
-	CgroupMemoryMappedFile        metricInfo
-	CgroupMemoryOomKillRecords    metricInfo
-	CgroupMemoryOomKills          metricInfo
-	CgroupMemoryPageFaults        metricInfo
-	CgroupMemoryPeak              metricInfo
-	CgroupMemoryPeakLifetime      metricInfo
-	CgroupMemoryPressureStallTime metricInfo
-	CgroupMemoryShmem             metricInfo
-	CgroupMemorySlab              metricInfo
-	CgroupMemorySock              metricInfo
-	CgroupMemorySwap              metricInfo
-	CgroupMemoryUsage             metricInfo
-	CgroupMemoryWorkingSet        metricInfo
+	CgroupMemoryActiveFile            metricInfo
+	CgroupMemoryAnon                  metricInfo
+	CgroupMemoryEvents                metricInfo
+	CgroupMemoryFailcnt               metricInfo
+	CgroupMemoryFile                  metricInfo
+	CgroupMemoryInactiveFile          metricInfo
+	CgroupMemoryKernel                metricInfo
+	CgroupMemoryLimit                 metricInfo
+	CgroupMemoryMappedFile            metricInfo
+	CgroupMemoryOomKillRecords        metricInfo
+	CgroupMemoryOomKills              metricInfo
+	CgroupMemoryPageFaults            metricInfo
+	CgroupMemoryPeak                  metricInfo
+	CgroupMemoryPeakLifetime          metricInfo
+	CgroupMemoryPressureAvg10         metricInfo
+	CgroupMemoryPressureStallTime     metricInfo
+	CgroupMemoryReclaimScanned        metricInfo
+	CgroupMemoryReclaimStolen         metricInfo
+	CgroupMemoryShmem                 metricInfo
+	CgroupMemorySlab                  metricInfo
+	CgroupMemorySock                  metricInfo
+	CgroupMemorySwap                  metricInfo
+	CgroupMemoryUnderOom              metricInfo
+	CgroupMemoryUsage                 metricInfo
+	CgroupMemoryWorkingSet            metricInfo
+	CgroupMemoryWorkingsetActivations metricInfo
+	CgroupMemoryWorkingsetRefaults    metricInfo
 }
 
 type metricInfo struct {
@@ -261,6 +361,97 @@ func (m *metricCgroupMemoryAnon) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryAnon(cfg CgroupMemoryAnonMetricConfig) metricCgroupMemoryAnon {
 	m := metricCgroupMemoryAnon{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryEvents struct {
+	data          pmetric.Metric                 // data buffer for generated metric.
+	config        CgroupMemoryEventsMetricConfig // metric config provided by user.
+	capacity      int                            // max observed number of data points added to the metric.
+	aggDataPoints []int64                        // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.events metric with initial data.
+func (m *metricCgroupMemoryEvents) init() {
+	m.data.SetName("cgroup.memory.events")
+	m.data.SetDescription("The cgroup's memory events by type (v2 memory.events.local, this cgroup's own, memory.events before 5.2; v1: max from memory.failcnt, oom_kill from memory.oom_control oom_kill (4.13+), no low, high, oom or oom_group_kill). One metric with a type attribute, as hostmetrics does for system.paging.faults and Netdata for its mem_events chart, rather than one metric per kernel key: the types come from one file, share a unit and an alert shape (increase(...) by type), and a kernel that adds a type adds an attribute value, not a metric. Summing over type is meaningless (one OOM counts as max, oom and oom_kill). max and oom_kill are also exported alone as failcnt and oom_kills, the names the receiver had first. Read from a file the receiver reads anyway (no extra read).")
+	m.data.SetUnit("{event}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryEvents) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryEventsMetricAttributeKeyMemoryEventType) {
+		dp.Attributes().PutStr("type", memoryEventTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryEvents) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryEvents) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryEvents(cfg CgroupMemoryEventsMetricConfig) metricCgroupMemoryEvents {
+	m := metricCgroupMemoryEvents{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -915,6 +1106,95 @@ func newMetricCgroupMemoryPeakLifetime(cfg CgroupMemoryPeakLifetimeMetricConfig)
 	return m
 }
 
+type metricCgroupMemoryPressureAvg10 struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        CgroupMemoryPressureAvg10MetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []float64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.pressure.avg10 metric with initial data.
+func (m *metricCgroupMemoryPressureAvg10) init() {
+	m.data.SetName("cgroup.memory.pressure.avg10")
+	m.data.SetDescription("Share of the last 10 seconds in which tasks of the cgroup stalled waiting for memory, as the kernel averages it (PSI, v2 memory.pressure avg10=, a percentage, exported as a fraction 0..1 per the semantic conventions' unit 1: avg10=12.50 is 0.125). systemd-oomd kills on full avg10 over a threshold. Absent where the cgroup has no memory.pressure (v1, kernels without CONFIG_PSI or booted psi=0); read from the same file as stall_time.")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryPressureAvg10) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, stallTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryPressureAvg10MetricAttributeKeyStallType) {
+		dp.Attributes().PutStr("type", stallTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryPressureAvg10) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryPressureAvg10) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryPressureAvg10(cfg CgroupMemoryPressureAvg10MetricConfig) metricCgroupMemoryPressureAvg10 {
+	m := metricCgroupMemoryPressureAvg10{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryPressureStallTime struct {
 	data          pmetric.Metric                            // data buffer for generated metric.
 	config        CgroupMemoryPressureStallTimeMetricConfig // metric config provided by user.
@@ -925,7 +1205,7 @@ type metricCgroupMemoryPressureStallTime struct {
 // init fills cgroup.memory.pressure.stall_time metric with initial data.
 func (m *metricCgroupMemoryPressureStallTime) init() {
 	m.data.SetName("cgroup.memory.pressure.stall_time")
-	m.data.SetDescription("Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=; absent on v1).")
+	m.data.SetDescription("Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=, 4.20+; absent on v1 and where the kernel has no PSI). On by default where the file exists: the receiver opens memory.pressure only when this metric or avg10 is enabled.")
 	m.data.SetUnit("s")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -998,6 +1278,110 @@ func (m *metricCgroupMemoryPressureStallTime) emit(metrics pmetric.MetricSlice) 
 
 func newMetricCgroupMemoryPressureStallTime(cfg CgroupMemoryPressureStallTimeMetricConfig) metricCgroupMemoryPressureStallTime {
 	m := metricCgroupMemoryPressureStallTime{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryReclaimScanned struct {
+	data     pmetric.Metric                         // data buffer for generated metric.
+	config   CgroupMemoryReclaimScannedMetricConfig // metric config provided by user.
+	capacity int                                    // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.reclaim.scanned metric with initial data.
+func (m *metricCgroupMemoryReclaimScanned) init() {
+	m.data.SetName("cgroup.memory.reclaim.scanned")
+	m.data.SetDescription("Pages scanned by reclaim in this cgroup and its descendants, kswapd and direct (v2 memory.stat pgscan, 5.13+; absent on v1, whose memory.stat has no scan counter). Scanned far above reclaimed means reclaim struggles to find anything to free.")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryReclaimScanned) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryReclaimScanned) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryReclaimScanned) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryReclaimScanned(cfg CgroupMemoryReclaimScannedMetricConfig) metricCgroupMemoryReclaimScanned {
+	m := metricCgroupMemoryReclaimScanned{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryReclaimStolen struct {
+	data     pmetric.Metric                        // data buffer for generated metric.
+	config   CgroupMemoryReclaimStolenMetricConfig // metric config provided by user.
+	capacity int                                   // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.reclaim.stolen metric with initial data.
+func (m *metricCgroupMemoryReclaimStolen) init() {
+	m.data.SetName("cgroup.memory.reclaim.stolen")
+	m.data.SetDescription("Pages reclaimed (freed) in this cgroup and its descendants (v2 memory.stat pgsteal, 5.13+; absent on v1). A separate metric from scanned rather than one with an attribute: stolen is a subset of scanned, so a sum over the two would mean nothing.")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryReclaimStolen) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryReclaimStolen) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryReclaimStolen) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryReclaimStolen(cfg CgroupMemoryReclaimStolenMetricConfig) metricCgroupMemoryReclaimStolen {
+	m := metricCgroupMemoryReclaimStolen{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1214,6 +1598,56 @@ func newMetricCgroupMemorySwap(cfg CgroupMemorySwapMetricConfig) metricCgroupMem
 	return m
 }
 
+type metricCgroupMemoryUnderOom struct {
+	data     pmetric.Metric                   // data buffer for generated metric.
+	config   CgroupMemoryUnderOomMetricConfig // metric config provided by user.
+	capacity int                              // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.under_oom metric with initial data.
+func (m *metricCgroupMemoryUnderOom) init() {
+	m.data.SetName("cgroup.memory.under_oom")
+	m.data.SetDescription("1 while the cgroup is under OOM: at its limit with the OOM killer disabled (oom_kill_disable) or waiting for a victim to exit, 0 otherwise (v1 memory.oom_control under_oom, read anyway for oom_kill; absent on v2, which has no such state: see cgroup.memory.events oom).")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricCgroupMemoryUnderOom) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryUnderOom) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryUnderOom) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryUnderOom(cfg CgroupMemoryUnderOomMetricConfig) metricCgroupMemoryUnderOom {
+	m := metricCgroupMemoryUnderOom{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryUsage struct {
 	data     pmetric.Metric                // data buffer for generated metric.
 	config   CgroupMemoryUsageMetricConfig // metric config provided by user.
@@ -1318,36 +1752,225 @@ func newMetricCgroupMemoryWorkingSet(cfg CgroupMemoryWorkingSetMetricConfig) met
 	return m
 }
 
+type metricCgroupMemoryWorkingsetActivations struct {
+	data          pmetric.Metric                                // data buffer for generated metric.
+	config        CgroupMemoryWorkingsetActivationsMetricConfig // metric config provided by user.
+	capacity      int                                           // max observed number of data points added to the metric.
+	aggDataPoints []int64                                       // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.workingset.activations metric with initial data.
+func (m *metricCgroupMemoryWorkingsetActivations) init() {
+	m.data.SetName("cgroup.memory.workingset.activations")
+	m.data.SetDescription("Refaulted pages that were activated at once because they had been part of the working set when evicted (v2 memory.stat workingset_activate_anon/file, 5.9+; workingset_activate, file only, before 5.9; absent on v1).")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryWorkingsetActivations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, lruTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryWorkingsetActivationsMetricAttributeKeyLruType) {
+		dp.Attributes().PutStr("type", lruTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryWorkingsetActivations) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryWorkingsetActivations) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryWorkingsetActivations(cfg CgroupMemoryWorkingsetActivationsMetricConfig) metricCgroupMemoryWorkingsetActivations {
+	m := metricCgroupMemoryWorkingsetActivations{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryWorkingsetRefaults struct {
+	data          pmetric.Metric                             // data buffer for generated metric.
+	config        CgroupMemoryWorkingsetRefaultsMetricConfig // metric config provided by user.
+	capacity      int                                        // max observed number of data points added to the metric.
+	aggDataPoints []int64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.workingset.refaults metric with initial data.
+func (m *metricCgroupMemoryWorkingsetRefaults) init() {
+	m.data.SetName("cgroup.memory.workingset.refaults")
+	m.data.SetDescription("Evicted pages faulted back in, by LRU type: the cost of a limit too tight for the working set, rising before the OOM (cAdvisor's container_memory_refaults; v2 memory.stat workingset_refault_anon/file, 5.9+, workingset_refault, file only, before 5.9; v1 memory.stat total_workingset_refault_anon/file where the kernel prints them, 5.9+). One metric with a type attribute like page_faults: anon and file refaults add up to all refaults.")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryWorkingsetRefaults) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, lruTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType) {
+		dp.Attributes().PutStr("type", lruTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryWorkingsetRefaults) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryWorkingsetRefaults) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryWorkingsetRefaults(cfg CgroupMemoryWorkingsetRefaultsMetricConfig) metricCgroupMemoryWorkingsetRefaults {
+	m := metricCgroupMemoryWorkingsetRefaults{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                              MetricsBuilderConfig // config of the metrics builder.
-	startTime                           pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                     int                  // maximum observed number of metrics per resource.
-	metricsBuffer                       pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                           component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter      map[string]filter.Filter
-	resourceAttributeExcludeFilter      map[string]filter.Filter
-	metricCgroupMemoryActiveFile        metricCgroupMemoryActiveFile
-	metricCgroupMemoryAnon              metricCgroupMemoryAnon
-	metricCgroupMemoryFailcnt           metricCgroupMemoryFailcnt
-	metricCgroupMemoryFile              metricCgroupMemoryFile
-	metricCgroupMemoryInactiveFile      metricCgroupMemoryInactiveFile
-	metricCgroupMemoryKernel            metricCgroupMemoryKernel
-	metricCgroupMemoryLimit             metricCgroupMemoryLimit
-	metricCgroupMemoryMappedFile        metricCgroupMemoryMappedFile
-	metricCgroupMemoryOomKillRecords    metricCgroupMemoryOomKillRecords
-	metricCgroupMemoryOomKills          metricCgroupMemoryOomKills
-	metricCgroupMemoryPageFaults        metricCgroupMemoryPageFaults
-	metricCgroupMemoryPeak              metricCgroupMemoryPeak
-	metricCgroupMemoryPeakLifetime      metricCgroupMemoryPeakLifetime
-	metricCgroupMemoryPressureStallTime metricCgroupMemoryPressureStallTime
-	metricCgroupMemoryShmem             metricCgroupMemoryShmem
-	metricCgroupMemorySlab              metricCgroupMemorySlab
-	metricCgroupMemorySock              metricCgroupMemorySock
-	metricCgroupMemorySwap              metricCgroupMemorySwap
-	metricCgroupMemoryUsage             metricCgroupMemoryUsage
-	metricCgroupMemoryWorkingSet        metricCgroupMemoryWorkingSet
+	config                                  MetricsBuilderConfig // config of the metrics builder.
+	startTime                               pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                         int                  // maximum observed number of metrics per resource.
+	metricsBuffer                           pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                               component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter          map[string]filter.Filter
+	resourceAttributeExcludeFilter          map[string]filter.Filter
+	metricCgroupMemoryActiveFile            metricCgroupMemoryActiveFile
+	metricCgroupMemoryAnon                  metricCgroupMemoryAnon
+	metricCgroupMemoryEvents                metricCgroupMemoryEvents
+	metricCgroupMemoryFailcnt               metricCgroupMemoryFailcnt
+	metricCgroupMemoryFile                  metricCgroupMemoryFile
+	metricCgroupMemoryInactiveFile          metricCgroupMemoryInactiveFile
+	metricCgroupMemoryKernel                metricCgroupMemoryKernel
+	metricCgroupMemoryLimit                 metricCgroupMemoryLimit
+	metricCgroupMemoryMappedFile            metricCgroupMemoryMappedFile
+	metricCgroupMemoryOomKillRecords        metricCgroupMemoryOomKillRecords
+	metricCgroupMemoryOomKills              metricCgroupMemoryOomKills
+	metricCgroupMemoryPageFaults            metricCgroupMemoryPageFaults
+	metricCgroupMemoryPeak                  metricCgroupMemoryPeak
+	metricCgroupMemoryPeakLifetime          metricCgroupMemoryPeakLifetime
+	metricCgroupMemoryPressureAvg10         metricCgroupMemoryPressureAvg10
+	metricCgroupMemoryPressureStallTime     metricCgroupMemoryPressureStallTime
+	metricCgroupMemoryReclaimScanned        metricCgroupMemoryReclaimScanned
+	metricCgroupMemoryReclaimStolen         metricCgroupMemoryReclaimStolen
+	metricCgroupMemoryShmem                 metricCgroupMemoryShmem
+	metricCgroupMemorySlab                  metricCgroupMemorySlab
+	metricCgroupMemorySock                  metricCgroupMemorySock
+	metricCgroupMemorySwap                  metricCgroupMemorySwap
+	metricCgroupMemoryUnderOom              metricCgroupMemoryUnderOom
+	metricCgroupMemoryUsage                 metricCgroupMemoryUsage
+	metricCgroupMemoryWorkingSet            metricCgroupMemoryWorkingSet
+	metricCgroupMemoryWorkingsetActivations metricCgroupMemoryWorkingsetActivations
+	metricCgroupMemoryWorkingsetRefaults    metricCgroupMemoryWorkingsetRefaults
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -1369,32 +1992,39 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                              mbc,
-		startTime:                           pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                       pmetric.NewMetrics(),
-		buildInfo:                           settings.BuildInfo,
-		metricCgroupMemoryActiveFile:        newMetricCgroupMemoryActiveFile(mbc.Metrics.CgroupMemoryActiveFile),
-		metricCgroupMemoryAnon:              newMetricCgroupMemoryAnon(mbc.Metrics.CgroupMemoryAnon),
-		metricCgroupMemoryFailcnt:           newMetricCgroupMemoryFailcnt(mbc.Metrics.CgroupMemoryFailcnt),
-		metricCgroupMemoryFile:              newMetricCgroupMemoryFile(mbc.Metrics.CgroupMemoryFile),
-		metricCgroupMemoryInactiveFile:      newMetricCgroupMemoryInactiveFile(mbc.Metrics.CgroupMemoryInactiveFile),
-		metricCgroupMemoryKernel:            newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
-		metricCgroupMemoryLimit:             newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
-		metricCgroupMemoryMappedFile:        newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
-		metricCgroupMemoryOomKillRecords:    newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
-		metricCgroupMemoryOomKills:          newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
-		metricCgroupMemoryPageFaults:        newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
-		metricCgroupMemoryPeak:              newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
-		metricCgroupMemoryPeakLifetime:      newMetricCgroupMemoryPeakLifetime(mbc.Metrics.CgroupMemoryPeakLifetime),
-		metricCgroupMemoryPressureStallTime: newMetricCgroupMemoryPressureStallTime(mbc.Metrics.CgroupMemoryPressureStallTime),
-		metricCgroupMemoryShmem:             newMetricCgroupMemoryShmem(mbc.Metrics.CgroupMemoryShmem),
-		metricCgroupMemorySlab:              newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
-		metricCgroupMemorySock:              newMetricCgroupMemorySock(mbc.Metrics.CgroupMemorySock),
-		metricCgroupMemorySwap:              newMetricCgroupMemorySwap(mbc.Metrics.CgroupMemorySwap),
-		metricCgroupMemoryUsage:             newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
-		metricCgroupMemoryWorkingSet:        newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
-		resourceAttributeIncludeFilter:      make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:      make(map[string]filter.Filter),
+		config:                                  mbc,
+		startTime:                               pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                           pmetric.NewMetrics(),
+		buildInfo:                               settings.BuildInfo,
+		metricCgroupMemoryActiveFile:            newMetricCgroupMemoryActiveFile(mbc.Metrics.CgroupMemoryActiveFile),
+		metricCgroupMemoryAnon:                  newMetricCgroupMemoryAnon(mbc.Metrics.CgroupMemoryAnon),
+		metricCgroupMemoryEvents:                newMetricCgroupMemoryEvents(mbc.Metrics.CgroupMemoryEvents),
+		metricCgroupMemoryFailcnt:               newMetricCgroupMemoryFailcnt(mbc.Metrics.CgroupMemoryFailcnt),
+		metricCgroupMemoryFile:                  newMetricCgroupMemoryFile(mbc.Metrics.CgroupMemoryFile),
+		metricCgroupMemoryInactiveFile:          newMetricCgroupMemoryInactiveFile(mbc.Metrics.CgroupMemoryInactiveFile),
+		metricCgroupMemoryKernel:                newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
+		metricCgroupMemoryLimit:                 newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
+		metricCgroupMemoryMappedFile:            newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
+		metricCgroupMemoryOomKillRecords:        newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
+		metricCgroupMemoryOomKills:              newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
+		metricCgroupMemoryPageFaults:            newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
+		metricCgroupMemoryPeak:                  newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
+		metricCgroupMemoryPeakLifetime:          newMetricCgroupMemoryPeakLifetime(mbc.Metrics.CgroupMemoryPeakLifetime),
+		metricCgroupMemoryPressureAvg10:         newMetricCgroupMemoryPressureAvg10(mbc.Metrics.CgroupMemoryPressureAvg10),
+		metricCgroupMemoryPressureStallTime:     newMetricCgroupMemoryPressureStallTime(mbc.Metrics.CgroupMemoryPressureStallTime),
+		metricCgroupMemoryReclaimScanned:        newMetricCgroupMemoryReclaimScanned(mbc.Metrics.CgroupMemoryReclaimScanned),
+		metricCgroupMemoryReclaimStolen:         newMetricCgroupMemoryReclaimStolen(mbc.Metrics.CgroupMemoryReclaimStolen),
+		metricCgroupMemoryShmem:                 newMetricCgroupMemoryShmem(mbc.Metrics.CgroupMemoryShmem),
+		metricCgroupMemorySlab:                  newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
+		metricCgroupMemorySock:                  newMetricCgroupMemorySock(mbc.Metrics.CgroupMemorySock),
+		metricCgroupMemorySwap:                  newMetricCgroupMemorySwap(mbc.Metrics.CgroupMemorySwap),
+		metricCgroupMemoryUnderOom:              newMetricCgroupMemoryUnderOom(mbc.Metrics.CgroupMemoryUnderOom),
+		metricCgroupMemoryUsage:                 newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
+		metricCgroupMemoryWorkingSet:            newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
+		metricCgroupMemoryWorkingsetActivations: newMetricCgroupMemoryWorkingsetActivations(mbc.Metrics.CgroupMemoryWorkingsetActivations),
+		metricCgroupMemoryWorkingsetRefaults:    newMetricCgroupMemoryWorkingsetRefaults(mbc.Metrics.CgroupMemoryWorkingsetRefaults),
+		resourceAttributeIncludeFilter:          make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:          make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.CgroupPath.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.CgroupPath.MetricsInclude)
@@ -1497,6 +2127,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricCgroupMemoryActiveFile.emit(ils.Metrics())
 	mb.metricCgroupMemoryAnon.emit(ils.Metrics())
+	mb.metricCgroupMemoryEvents.emit(ils.Metrics())
 	mb.metricCgroupMemoryFailcnt.emit(ils.Metrics())
 	mb.metricCgroupMemoryFile.emit(ils.Metrics())
 	mb.metricCgroupMemoryInactiveFile.emit(ils.Metrics())
@@ -1508,13 +2139,19 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemoryPageFaults.emit(ils.Metrics())
 	mb.metricCgroupMemoryPeak.emit(ils.Metrics())
 	mb.metricCgroupMemoryPeakLifetime.emit(ils.Metrics())
+	mb.metricCgroupMemoryPressureAvg10.emit(ils.Metrics())
 	mb.metricCgroupMemoryPressureStallTime.emit(ils.Metrics())
+	mb.metricCgroupMemoryReclaimScanned.emit(ils.Metrics())
+	mb.metricCgroupMemoryReclaimStolen.emit(ils.Metrics())
 	mb.metricCgroupMemoryShmem.emit(ils.Metrics())
 	mb.metricCgroupMemorySlab.emit(ils.Metrics())
 	mb.metricCgroupMemorySock.emit(ils.Metrics())
 	mb.metricCgroupMemorySwap.emit(ils.Metrics())
+	mb.metricCgroupMemoryUnderOom.emit(ils.Metrics())
 	mb.metricCgroupMemoryUsage.emit(ils.Metrics())
 	mb.metricCgroupMemoryWorkingSet.emit(ils.Metrics())
+	mb.metricCgroupMemoryWorkingsetActivations.emit(ils.Metrics())
+	mb.metricCgroupMemoryWorkingsetRefaults.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -1554,6 +2191,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryActiveFileDataPoint(ts pcommon.Times
 // RecordCgroupMemoryAnonDataPoint adds a data point to cgroup.memory.anon metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryAnonDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryAnon.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryEventsDataPoint adds a data point to cgroup.memory.events metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryEventsDataPoint(ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue AttributeMemoryEventType) {
+	mb.metricCgroupMemoryEvents.recordDataPoint(mb.startTime, ts, val, memoryEventTypeAttributeValue.String())
 }
 
 // RecordCgroupMemoryFailcntDataPoint adds a data point to cgroup.memory.failcnt metric.
@@ -1611,9 +2253,24 @@ func (mb *MetricsBuilder) RecordCgroupMemoryPeakLifetimeDataPoint(ts pcommon.Tim
 	mb.metricCgroupMemoryPeakLifetime.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemoryPressureAvg10DataPoint adds a data point to cgroup.memory.pressure.avg10 metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryPressureAvg10DataPoint(ts pcommon.Timestamp, val float64, stallTypeAttributeValue AttributeStallType) {
+	mb.metricCgroupMemoryPressureAvg10.recordDataPoint(mb.startTime, ts, val, stallTypeAttributeValue.String())
+}
+
 // RecordCgroupMemoryPressureStallTimeDataPoint adds a data point to cgroup.memory.pressure.stall_time metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryPressureStallTimeDataPoint(ts pcommon.Timestamp, val float64, stallTypeAttributeValue AttributeStallType) {
 	mb.metricCgroupMemoryPressureStallTime.recordDataPoint(mb.startTime, ts, val, stallTypeAttributeValue.String())
+}
+
+// RecordCgroupMemoryReclaimScannedDataPoint adds a data point to cgroup.memory.reclaim.scanned metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryReclaimScannedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryReclaimScanned.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryReclaimStolenDataPoint adds a data point to cgroup.memory.reclaim.stolen metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryReclaimStolenDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryReclaimStolen.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryShmemDataPoint adds a data point to cgroup.memory.shmem metric.
@@ -1636,6 +2293,11 @@ func (mb *MetricsBuilder) RecordCgroupMemorySwapDataPoint(ts pcommon.Timestamp, 
 	mb.metricCgroupMemorySwap.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemoryUnderOomDataPoint adds a data point to cgroup.memory.under_oom metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryUnderOomDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryUnderOom.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordCgroupMemoryUsageDataPoint adds a data point to cgroup.memory.usage metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryUsageDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryUsage.recordDataPoint(mb.startTime, ts, val)
@@ -1644,6 +2306,16 @@ func (mb *MetricsBuilder) RecordCgroupMemoryUsageDataPoint(ts pcommon.Timestamp,
 // RecordCgroupMemoryWorkingSetDataPoint adds a data point to cgroup.memory.working_set metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryWorkingSetDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryWorkingSet.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryWorkingsetActivationsDataPoint adds a data point to cgroup.memory.workingset.activations metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryWorkingsetActivationsDataPoint(ts pcommon.Timestamp, val int64, lruTypeAttributeValue AttributeLruType) {
+	mb.metricCgroupMemoryWorkingsetActivations.recordDataPoint(mb.startTime, ts, val, lruTypeAttributeValue.String())
+}
+
+// RecordCgroupMemoryWorkingsetRefaultsDataPoint adds a data point to cgroup.memory.workingset.refaults metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryWorkingsetRefaultsDataPoint(ts pcommon.Timestamp, val int64, lruTypeAttributeValue AttributeLruType) {
+	mb.metricCgroupMemoryWorkingsetRefaults.recordDataPoint(mb.startTime, ts, val, lruTypeAttributeValue.String())
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,
