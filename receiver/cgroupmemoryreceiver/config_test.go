@@ -67,6 +67,14 @@ func TestConfigDefaults(t *testing.T) {
 		"workingset.activations": m.CgroupMemoryWorkingsetActivations.Enabled,
 		"reclaim.scanned":        m.CgroupMemoryReclaimScanned.Enabled,
 		"reclaim.stolen":         m.CgroupMemoryReclaimStolen.Enabled,
+		"high":                   m.CgroupMemoryHigh.Enabled,
+		"low":                    m.CgroupMemoryLow.Enabled,
+		"min":                    m.CgroupMemoryMin.Enabled,
+		"swap.limit":             m.CgroupMemorySwapLimit.Enabled,
+		"memsw.limit":            m.CgroupMemoryMemswLimit.Enabled,
+		"memsw.usage":            m.CgroupMemoryMemswUsage.Enabled,
+		"swap.events":            m.CgroupMemorySwapEvents.Enabled,
+		"events.subtree":         m.CgroupMemoryEventsSubtree.Enabled,
 	} {
 		assert.False(t, on, name)
 	}

@@ -237,5 +237,20 @@ func optionalFiles(cfg *Config) cgroupfs.Optional {
 	if m.CgroupMemoryPressureStallTime.Enabled || m.CgroupMemoryPressureAvg10.Enabled {
 		opt |= cgroupfs.WithPressure
 	}
+	if m.CgroupMemoryHigh.Enabled || m.CgroupMemoryLow.Enabled || m.CgroupMemoryMin.Enabled {
+		opt |= cgroupfs.WithQoS
+	}
+	if m.CgroupMemorySwapLimit.Enabled || m.CgroupMemoryMemswLimit.Enabled {
+		opt |= cgroupfs.WithSwapLimit
+	}
+	if m.CgroupMemorySwapEvents.Enabled {
+		opt |= cgroupfs.WithSwapEvents
+	}
+	if m.CgroupMemoryMemswUsage.Enabled {
+		opt |= cgroupfs.WithMemswUsage
+	}
+	if m.CgroupMemoryEventsSubtree.Enabled {
+		opt |= cgroupfs.WithTreeEvents
+	}
 	return opt
 }

@@ -71,6 +71,14 @@ func allMetricsConfig() *Config {
 	m.CgroupMemoryWorkingsetActivations.Enabled = true
 	m.CgroupMemoryReclaimScanned.Enabled = true
 	m.CgroupMemoryReclaimStolen.Enabled = true
+	m.CgroupMemoryHigh.Enabled = true
+	m.CgroupMemoryLow.Enabled = true
+	m.CgroupMemoryMin.Enabled = true
+	m.CgroupMemorySwapLimit.Enabled = true
+	m.CgroupMemoryMemswLimit.Enabled = true
+	m.CgroupMemoryMemswUsage.Enabled = true
+	m.CgroupMemorySwapEvents.Enabled = true
+	m.CgroupMemoryEventsSubtree.Enabled = true
 	return cfg
 }
 
@@ -185,6 +193,7 @@ func TestScrapeV2Values(t *testing.T) {
 		return m
 	}
 	stat, events := kv("memory.stat"), kv("memory.events.local")
+	treeEvents, swapEvents := kv("memory.events"), kv("memory.swap.events")
 
 	assert.Equal(t, map[string]any{
 		"cgroup.path":            path,
@@ -214,6 +223,9 @@ func TestScrapeV2Values(t *testing.T) {
 		"cgroup.memory.oom_kills":       int64(events["oom_kill"]),
 		"cgroup.memory.reclaim.scanned": int64(stat["pgscan"]),
 		"cgroup.memory.reclaim.stolen":  int64(stat["pgsteal"]),
+		// memory.high and memory.swap.max read "max": no data point.
+		"cgroup.memory.low": raw("memory.low"),
+		"cgroup.memory.min": raw("memory.min"),
 	}
 	assert.Equal(t, want, vals, "the container's memory.max is \"max\": no limit metric")
 	assert.NotZero(t, stat["pgscan"], "the capture made reclaim scan")
@@ -224,6 +236,14 @@ func TestScrapeV2Values(t *testing.T) {
 		v, ok := events[k]
 		require.True(t, ok, "memory.events.local has %s", k)
 		wantTyped["cgroup.memory.events{type="+k+"}"] = float64(v)
+		v, ok = treeEvents[k]
+		require.True(t, ok, "memory.events has %s", k)
+		wantTyped["cgroup.memory.events.subtree{type="+k+"}"] = float64(v)
+	}
+	for _, k := range []string{"high", "max", "fail"} {
+		v, ok := swapEvents[k]
+		require.True(t, ok, "memory.swap.events has %s", k)
+		wantTyped["cgroup.memory.swap.events{type="+k+"}"] = float64(v)
 	}
 	for _, k := range []string{"anon", "file"} {
 		wantTyped["cgroup.memory.workingset.refaults{type="+k+"}"] = float64(stat["workingset_refault_"+k])

@@ -97,6 +97,54 @@ func (ms *CgroupMemoryEventsMetricConfig) Validate() error {
 	return nil
 }
 
+// CgroupMemoryEventsSubtreeMetricAttributeKey specifies the key of an attribute for the cgroup.memory.events.subtree metric.
+type CgroupMemoryEventsSubtreeMetricAttributeKey string
+
+const (
+	CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType CgroupMemoryEventsSubtreeMetricAttributeKey = "type"
+)
+
+// CgroupMemoryEventsSubtreeMetricConfig provides config for the cgroup.memory.events.subtree metric.
+type CgroupMemoryEventsSubtreeMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemoryEventsSubtreeMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemoryEventsSubtreeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemoryEventsSubtreeMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.events.subtree doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CgroupMemoryFailcntMetricConfig provides config for the cgroup.memory.failcnt metric.
 type CgroupMemoryFailcntMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -124,6 +172,26 @@ type CgroupMemoryFileMetricConfig struct {
 }
 
 func (ms *CgroupMemoryFileMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryHighMetricConfig provides config for the cgroup.memory.high metric.
+type CgroupMemoryHighMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryHighMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	if parser == nil {
 		return nil
 	}
@@ -197,6 +265,26 @@ func (ms *CgroupMemoryLimitMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// CgroupMemoryLowMetricConfig provides config for the cgroup.memory.low metric.
+type CgroupMemoryLowMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryLowMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryMappedFileMetricConfig provides config for the cgroup.memory.mapped_file metric.
 type CgroupMemoryMappedFileMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -204,6 +292,66 @@ type CgroupMemoryMappedFileMetricConfig struct {
 }
 
 func (ms *CgroupMemoryMappedFileMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryMemswLimitMetricConfig provides config for the cgroup.memory.memsw.limit metric.
+type CgroupMemoryMemswLimitMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryMemswLimitMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryMemswUsageMetricConfig provides config for the cgroup.memory.memsw.usage metric.
+type CgroupMemoryMemswUsageMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryMemswUsageMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryMinMetricConfig provides config for the cgroup.memory.min metric.
+type CgroupMemoryMinMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryMinMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	if parser == nil {
 		return nil
 	}
@@ -589,6 +737,74 @@ func (ms *CgroupMemorySwapMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// CgroupMemorySwapEventsMetricAttributeKey specifies the key of an attribute for the cgroup.memory.swap.events metric.
+type CgroupMemorySwapEventsMetricAttributeKey string
+
+const (
+	CgroupMemorySwapEventsMetricAttributeKeySwapEventType CgroupMemorySwapEventsMetricAttributeKey = "type"
+)
+
+// CgroupMemorySwapEventsMetricConfig provides config for the cgroup.memory.swap.events metric.
+type CgroupMemorySwapEventsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                     `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemorySwapEventsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemorySwapEventsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemorySwapEventsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemorySwapEventsMetricAttributeKeySwapEventType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.swap.events doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CgroupMemorySwapLimitMetricConfig provides config for the cgroup.memory.swap.limit metric.
+type CgroupMemorySwapLimitMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemorySwapLimitMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryUnderOomMetricConfig provides config for the cgroup.memory.under_oom metric.
 type CgroupMemoryUnderOomMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -750,12 +966,18 @@ type MetricsConfig struct {
 	CgroupMemoryActiveFile            CgroupMemoryActiveFileMetricConfig            `mapstructure:"cgroup.memory.active_file"`
 	CgroupMemoryAnon                  CgroupMemoryAnonMetricConfig                  `mapstructure:"cgroup.memory.anon"`
 	CgroupMemoryEvents                CgroupMemoryEventsMetricConfig                `mapstructure:"cgroup.memory.events"`
+	CgroupMemoryEventsSubtree         CgroupMemoryEventsSubtreeMetricConfig         `mapstructure:"cgroup.memory.events.subtree"`
 	CgroupMemoryFailcnt               CgroupMemoryFailcntMetricConfig               `mapstructure:"cgroup.memory.failcnt"`
 	CgroupMemoryFile                  CgroupMemoryFileMetricConfig                  `mapstructure:"cgroup.memory.file"`
+	CgroupMemoryHigh                  CgroupMemoryHighMetricConfig                  `mapstructure:"cgroup.memory.high"`
 	CgroupMemoryInactiveFile          CgroupMemoryInactiveFileMetricConfig          `mapstructure:"cgroup.memory.inactive_file"`
 	CgroupMemoryKernel                CgroupMemoryKernelMetricConfig                `mapstructure:"cgroup.memory.kernel"`
 	CgroupMemoryLimit                 CgroupMemoryLimitMetricConfig                 `mapstructure:"cgroup.memory.limit"`
+	CgroupMemoryLow                   CgroupMemoryLowMetricConfig                   `mapstructure:"cgroup.memory.low"`
 	CgroupMemoryMappedFile            CgroupMemoryMappedFileMetricConfig            `mapstructure:"cgroup.memory.mapped_file"`
+	CgroupMemoryMemswLimit            CgroupMemoryMemswLimitMetricConfig            `mapstructure:"cgroup.memory.memsw.limit"`
+	CgroupMemoryMemswUsage            CgroupMemoryMemswUsageMetricConfig            `mapstructure:"cgroup.memory.memsw.usage"`
+	CgroupMemoryMin                   CgroupMemoryMinMetricConfig                   `mapstructure:"cgroup.memory.min"`
 	CgroupMemoryOomKillRecords        CgroupMemoryOomKillRecordsMetricConfig        `mapstructure:"cgroup.memory.oom_kill.records"`
 	CgroupMemoryOomKills              CgroupMemoryOomKillsMetricConfig              `mapstructure:"cgroup.memory.oom_kills"`
 	CgroupMemoryPageFaults            CgroupMemoryPageFaultsMetricConfig            `mapstructure:"cgroup.memory.page_faults"`
@@ -769,6 +991,8 @@ type MetricsConfig struct {
 	CgroupMemorySlab                  CgroupMemorySlabMetricConfig                  `mapstructure:"cgroup.memory.slab"`
 	CgroupMemorySock                  CgroupMemorySockMetricConfig                  `mapstructure:"cgroup.memory.sock"`
 	CgroupMemorySwap                  CgroupMemorySwapMetricConfig                  `mapstructure:"cgroup.memory.swap"`
+	CgroupMemorySwapEvents            CgroupMemorySwapEventsMetricConfig            `mapstructure:"cgroup.memory.swap.events"`
+	CgroupMemorySwapLimit             CgroupMemorySwapLimitMetricConfig             `mapstructure:"cgroup.memory.swap.limit"`
 	CgroupMemoryUnderOom              CgroupMemoryUnderOomMetricConfig              `mapstructure:"cgroup.memory.under_oom"`
 	CgroupMemoryUsage                 CgroupMemoryUsageMetricConfig                 `mapstructure:"cgroup.memory.usage"`
 	CgroupMemoryWorkingSet            CgroupMemoryWorkingSetMetricConfig            `mapstructure:"cgroup.memory.working_set"`
@@ -789,11 +1013,19 @@ func DefaultMetricsConfig() MetricsConfig {
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []CgroupMemoryEventsMetricAttributeKey{CgroupMemoryEventsMetricAttributeKeyMemoryEventType},
 		},
+		CgroupMemoryEventsSubtree: CgroupMemoryEventsSubtreeMetricConfig{
+			Enabled:             false,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemoryEventsSubtreeMetricAttributeKey{CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType},
+		},
 		CgroupMemoryFailcnt: CgroupMemoryFailcntMetricConfig{
 			Enabled: true,
 		},
 		CgroupMemoryFile: CgroupMemoryFileMetricConfig{
 			Enabled: true,
+		},
+		CgroupMemoryHigh: CgroupMemoryHighMetricConfig{
+			Enabled: false,
 		},
 		CgroupMemoryInactiveFile: CgroupMemoryInactiveFileMetricConfig{
 			Enabled: true,
@@ -804,7 +1036,19 @@ func DefaultMetricsConfig() MetricsConfig {
 		CgroupMemoryLimit: CgroupMemoryLimitMetricConfig{
 			Enabled: true,
 		},
+		CgroupMemoryLow: CgroupMemoryLowMetricConfig{
+			Enabled: false,
+		},
 		CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryMemswLimit: CgroupMemoryMemswLimitMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryMemswUsage: CgroupMemoryMemswUsageMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 			Enabled: false,
 		},
 		CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
@@ -852,6 +1096,14 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled: false,
 		},
 		CgroupMemorySwap: CgroupMemorySwapMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemorySwapEvents: CgroupMemorySwapEventsMetricConfig{
+			Enabled:             false,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemorySwapEventsMetricAttributeKey{CgroupMemorySwapEventsMetricAttributeKeySwapEventType},
+		},
+		CgroupMemorySwapLimit: CgroupMemorySwapLimitMetricConfig{
 			Enabled: false,
 		},
 		CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{

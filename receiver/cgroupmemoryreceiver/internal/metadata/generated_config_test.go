@@ -37,10 +37,18 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryEventsMetricAttributeKey{CgroupMemoryEventsMetricAttributeKeyMemoryEventType},
 					},
+					CgroupMemoryEventsSubtree: CgroupMemoryEventsSubtreeMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryEventsSubtreeMetricAttributeKey{CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType},
+					},
 					CgroupMemoryFailcnt: CgroupMemoryFailcntMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryFile: CgroupMemoryFileMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryHigh: CgroupMemoryHighMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryInactiveFile: CgroupMemoryInactiveFileMetricConfig{
@@ -52,7 +60,19 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryLimit: CgroupMemoryLimitMetricConfig{
 						Enabled: true,
 					},
+					CgroupMemoryLow: CgroupMemoryLowMetricConfig{
+						Enabled: true,
+					},
 					CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryMemswLimit: CgroupMemoryMemswLimitMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryMemswUsage: CgroupMemoryMemswUsageMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
@@ -100,6 +120,14 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: true,
 					},
 					CgroupMemorySwap: CgroupMemorySwapMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemorySwapEvents: CgroupMemorySwapEventsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemorySwapEventsMetricAttributeKey{CgroupMemorySwapEventsMetricAttributeKeySwapEventType},
+					},
+					CgroupMemorySwapLimit: CgroupMemorySwapLimitMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
@@ -146,10 +174,18 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryEventsMetricAttributeKey{CgroupMemoryEventsMetricAttributeKeyMemoryEventType},
 					},
+					CgroupMemoryEventsSubtree: CgroupMemoryEventsSubtreeMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryEventsSubtreeMetricAttributeKey{CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType},
+					},
 					CgroupMemoryFailcnt: CgroupMemoryFailcntMetricConfig{
 						Enabled: false,
 					},
 					CgroupMemoryFile: CgroupMemoryFileMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryHigh: CgroupMemoryHighMetricConfig{
 						Enabled: false,
 					},
 					CgroupMemoryInactiveFile: CgroupMemoryInactiveFileMetricConfig{
@@ -161,7 +197,19 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryLimit: CgroupMemoryLimitMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemoryLow: CgroupMemoryLowMetricConfig{
+						Enabled: false,
+					},
 					CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryMemswLimit: CgroupMemoryMemswLimitMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryMemswUsage: CgroupMemoryMemswUsageMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 						Enabled: false,
 					},
 					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
@@ -211,6 +259,14 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemorySwap: CgroupMemorySwapMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemorySwapEvents: CgroupMemorySwapEventsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemorySwapEventsMetricAttributeKey{CgroupMemorySwapEventsMetricAttributeKeySwapEventType},
+					},
+					CgroupMemorySwapLimit: CgroupMemorySwapLimitMetricConfig{
+						Enabled: false,
+					},
 					CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
 						Enabled: false,
 					},
@@ -244,7 +300,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -258,6 +314,18 @@ func TestCgroupMemoryEventsMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.events doesn't have an attribute invalid, valid attributes: [type]")
 
 	cfg = DefaultMetricsConfig().CgroupMemoryEvents
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCgroupMemoryEventsSubtreeMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemoryEventsSubtree
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemoryEventsSubtreeMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.events.subtree doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemoryEventsSubtree
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -306,6 +374,18 @@ func TestCgroupMemoryPressureStallTimeMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.pressure.stall_time doesn't have an attribute invalid, valid attributes: [type]")
 
 	cfg = DefaultMetricsConfig().CgroupMemoryPressureStallTime
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCgroupMemorySwapEventsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemorySwapEvents
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemorySwapEventsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.swap.events doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemorySwapEvents
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

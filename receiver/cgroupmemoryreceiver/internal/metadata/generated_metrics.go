@@ -139,6 +139,36 @@ var MapAttributeStallType = map[string]AttributeStallType{
 	"full": AttributeStallTypeFull,
 }
 
+// AttributeSwapEventType specifies the value swap_event_type attribute.
+type AttributeSwapEventType int
+
+const (
+	_ AttributeSwapEventType = iota
+	AttributeSwapEventTypeHigh
+	AttributeSwapEventTypeMax
+	AttributeSwapEventTypeFail
+)
+
+// String returns the string representation of the AttributeSwapEventType.
+func (av AttributeSwapEventType) String() string {
+	switch av {
+	case AttributeSwapEventTypeHigh:
+		return "high"
+	case AttributeSwapEventTypeMax:
+		return "max"
+	case AttributeSwapEventTypeFail:
+		return "fail"
+	}
+	return ""
+}
+
+// MapAttributeSwapEventType is a helper map of string to AttributeSwapEventType attribute value.
+var MapAttributeSwapEventType = map[string]AttributeSwapEventType{
+	"high": AttributeSwapEventTypeHigh,
+	"max":  AttributeSwapEventTypeMax,
+	"fail": AttributeSwapEventTypeFail,
+}
+
 var MetricsInfo = metricsInfo{
 	CgroupMemoryActiveFile: metricInfo{
 		Name: "cgroup.memory.active_file",
@@ -150,11 +180,18 @@ var MetricsInfo = metricsInfo{
 		Name:       "cgroup.memory.events",
 		Attributes: []string{"memory_event_type"},
 	},
+	CgroupMemoryEventsSubtree: metricInfo{
+		Name:       "cgroup.memory.events.subtree",
+		Attributes: []string{"memory_event_type"},
+	},
 	CgroupMemoryFailcnt: metricInfo{
 		Name: "cgroup.memory.failcnt",
 	},
 	CgroupMemoryFile: metricInfo{
 		Name: "cgroup.memory.file",
+	},
+	CgroupMemoryHigh: metricInfo{
+		Name: "cgroup.memory.high",
 	},
 	CgroupMemoryInactiveFile: metricInfo{
 		Name: "cgroup.memory.inactive_file",
@@ -165,8 +202,20 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryLimit: metricInfo{
 		Name: "cgroup.memory.limit",
 	},
+	CgroupMemoryLow: metricInfo{
+		Name: "cgroup.memory.low",
+	},
 	CgroupMemoryMappedFile: metricInfo{
 		Name: "cgroup.memory.mapped_file",
+	},
+	CgroupMemoryMemswLimit: metricInfo{
+		Name: "cgroup.memory.memsw.limit",
+	},
+	CgroupMemoryMemswUsage: metricInfo{
+		Name: "cgroup.memory.memsw.usage",
+	},
+	CgroupMemoryMin: metricInfo{
+		Name: "cgroup.memory.min",
 	},
 	CgroupMemoryOomKillRecords: metricInfo{
 		Name:       "cgroup.memory.oom_kill.records",
@@ -211,6 +260,13 @@ var MetricsInfo = metricsInfo{
 	CgroupMemorySwap: metricInfo{
 		Name: "cgroup.memory.swap",
 	},
+	CgroupMemorySwapEvents: metricInfo{
+		Name:       "cgroup.memory.swap.events",
+		Attributes: []string{"swap_event_type"},
+	},
+	CgroupMemorySwapLimit: metricInfo{
+		Name: "cgroup.memory.swap.limit",
+	},
 	CgroupMemoryUnderOom: metricInfo{
 		Name: "cgroup.memory.under_oom",
 	},
@@ -234,12 +290,18 @@ type metricsInfo struct {
 	CgroupMemoryActiveFile            metricInfo
 	CgroupMemoryAnon                  metricInfo
 	CgroupMemoryEvents                metricInfo
+	CgroupMemoryEventsSubtree         metricInfo
 	CgroupMemoryFailcnt               metricInfo
 	CgroupMemoryFile                  metricInfo
+	CgroupMemoryHigh                  metricInfo
 	CgroupMemoryInactiveFile          metricInfo
 	CgroupMemoryKernel                metricInfo
 	CgroupMemoryLimit                 metricInfo
+	CgroupMemoryLow                   metricInfo
 	CgroupMemoryMappedFile            metricInfo
+	CgroupMemoryMemswLimit            metricInfo
+	CgroupMemoryMemswUsage            metricInfo
+	CgroupMemoryMin                   metricInfo
 	CgroupMemoryOomKillRecords        metricInfo
 	CgroupMemoryOomKills              metricInfo
 	CgroupMemoryPageFaults            metricInfo
@@ -253,6 +315,8 @@ type metricsInfo struct {
 	CgroupMemorySlab                  metricInfo
 	CgroupMemorySock                  metricInfo
 	CgroupMemorySwap                  metricInfo
+	CgroupMemorySwapEvents            metricInfo
+	CgroupMemorySwapLimit             metricInfo
 	CgroupMemoryUnderOom              metricInfo
 	CgroupMemoryUsage                 metricInfo
 	CgroupMemoryWorkingSet            metricInfo
@@ -460,6 +524,97 @@ func newMetricCgroupMemoryEvents(cfg CgroupMemoryEventsMetricConfig) metricCgrou
 	return m
 }
 
+type metricCgroupMemoryEventsSubtree struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        CgroupMemoryEventsSubtreeMetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []int64                               // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.events.subtree metric with initial data.
+func (m *metricCgroupMemoryEventsSubtree) init() {
+	m.data.SetName("cgroup.memory.events.subtree")
+	m.data.SetDescription("Memory events of this cgroup and all its descendants, by type (v2 memory.events, 4.13+; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.")
+	m.data.SetUnit("{event}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryEventsSubtree) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType) {
+		dp.Attributes().PutStr("type", memoryEventTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryEventsSubtree) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryEventsSubtree) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryEventsSubtree(cfg CgroupMemoryEventsSubtreeMetricConfig) metricCgroupMemoryEventsSubtree {
+	m := metricCgroupMemoryEventsSubtree{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryFailcnt struct {
 	data     pmetric.Metric                  // data buffer for generated metric.
 	config   CgroupMemoryFailcntMetricConfig // metric config provided by user.
@@ -556,6 +711,58 @@ func (m *metricCgroupMemoryFile) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryFile(cfg CgroupMemoryFileMetricConfig) metricCgroupMemoryFile {
 	m := metricCgroupMemoryFile{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryHigh struct {
+	data     pmetric.Metric               // data buffer for generated metric.
+	config   CgroupMemoryHighMetricConfig // metric config provided by user.
+	capacity int                          // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.high metric with initial data.
+func (m *metricCgroupMemoryHigh) init() {
+	m.data.SetName("cgroup.memory.high")
+	m.data.SetDescription("Throttle limit: above it the cgroup's allocations are slowed down into reclaim, no OOM kill (v2 memory.high; what Kubernetes memory QoS sets; absent on v1 and when max). Read again only after a write to the file, like limit (inotify). Enabling high, low or min opens the three files.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryHigh) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryHigh) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryHigh) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryHigh(cfg CgroupMemoryHighMetricConfig) metricCgroupMemoryHigh {
+	m := metricCgroupMemoryHigh{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -720,6 +927,58 @@ func newMetricCgroupMemoryLimit(cfg CgroupMemoryLimitMetricConfig) metricCgroupM
 	return m
 }
 
+type metricCgroupMemoryLow struct {
+	data     pmetric.Metric              // data buffer for generated metric.
+	config   CgroupMemoryLowMetricConfig // metric config provided by user.
+	capacity int                         // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.low metric with initial data.
+func (m *metricCgroupMemoryLow) init() {
+	m.data.SetName("cgroup.memory.low")
+	m.data.SetDescription("Best-effort protection: memory below it is reclaimed only when no unprotected memory is left (v2 memory.low; 0 = none; absent on v1 and when max). Cached like limit.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryLow) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryLow) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryLow) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryLow(cfg CgroupMemoryLowMetricConfig) metricCgroupMemoryLow {
+	m := metricCgroupMemoryLow{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryMappedFile struct {
 	data     pmetric.Metric                     // data buffer for generated metric.
 	config   CgroupMemoryMappedFileMetricConfig // metric config provided by user.
@@ -764,6 +1023,162 @@ func (m *metricCgroupMemoryMappedFile) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryMappedFile(cfg CgroupMemoryMappedFileMetricConfig) metricCgroupMemoryMappedFile {
 	m := metricCgroupMemoryMappedFile{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryMemswLimit struct {
+	data     pmetric.Metric                     // data buffer for generated metric.
+	config   CgroupMemoryMemswLimitMetricConfig // metric config provided by user.
+	capacity int                                // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.memsw.limit metric with initial data.
+func (m *metricCgroupMemoryMemswLimit) init() {
+	m.data.SetName("cgroup.memory.memsw.limit")
+	m.data.SetDescription("Limit of memory plus swap (v1 memory.memsw.limit_in_bytes, with swap accounting; absent on v2, whose swap limit is separate: see swap.limit, and when unlimited). Cached like limit. Enabling it or swap.limit opens the version's file.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryMemswLimit) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryMemswLimit) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryMemswLimit) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryMemswLimit(cfg CgroupMemoryMemswLimitMetricConfig) metricCgroupMemoryMemswLimit {
+	m := metricCgroupMemoryMemswLimit{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryMemswUsage struct {
+	data     pmetric.Metric                     // data buffer for generated metric.
+	config   CgroupMemoryMemswUsageMetricConfig // metric config provided by user.
+	capacity int                                // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.memsw.usage metric with initial data.
+func (m *metricCgroupMemoryMemswUsage) init() {
+	m.data.SetName("cgroup.memory.memsw.usage")
+	m.data.SetDescription("Memory plus swap charged to the cgroup (v1 memory.memsw.usage_in_bytes, with swap accounting; absent on v2: see swap).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryMemswUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryMemswUsage) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryMemswUsage) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryMemswUsage(cfg CgroupMemoryMemswUsageMetricConfig) metricCgroupMemoryMemswUsage {
+	m := metricCgroupMemoryMemswUsage{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryMin struct {
+	data     pmetric.Metric              // data buffer for generated metric.
+	config   CgroupMemoryMinMetricConfig // metric config provided by user.
+	capacity int                         // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.min metric with initial data.
+func (m *metricCgroupMemoryMin) init() {
+	m.data.SetName("cgroup.memory.min")
+	m.data.SetDescription("Hard protection: memory below it is never reclaimed (v2 memory.min; 0 = none; absent on v1 and when max). Cached like limit.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryMin) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryMin) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryMin) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryMin(cfg CgroupMemoryMinMetricConfig) metricCgroupMemoryMin {
+	m := metricCgroupMemoryMin{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1598,6 +2013,149 @@ func newMetricCgroupMemorySwap(cfg CgroupMemorySwapMetricConfig) metricCgroupMem
 	return m
 }
 
+type metricCgroupMemorySwapEvents struct {
+	data          pmetric.Metric                     // data buffer for generated metric.
+	config        CgroupMemorySwapEventsMetricConfig // metric config provided by user.
+	capacity      int                                // max observed number of data points added to the metric.
+	aggDataPoints []int64                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.swap.events metric with initial data.
+func (m *metricCgroupMemorySwapEvents) init() {
+	m.data.SetName("cgroup.memory.swap.events")
+	m.data.SetDescription("Swap events by type (v2 memory.swap.events, 5.8+; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.")
+	m.data.SetUnit("{event}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemorySwapEvents) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, swapEventTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemorySwapEventsMetricAttributeKeySwapEventType) {
+		dp.Attributes().PutStr("type", swapEventTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemorySwapEvents) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemorySwapEvents) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemorySwapEvents(cfg CgroupMemorySwapEventsMetricConfig) metricCgroupMemorySwapEvents {
+	m := metricCgroupMemorySwapEvents{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemorySwapLimit struct {
+	data     pmetric.Metric                    // data buffer for generated metric.
+	config   CgroupMemorySwapLimitMetricConfig // metric config provided by user.
+	capacity int                               // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.swap.limit metric with initial data.
+func (m *metricCgroupMemorySwapLimit) init() {
+	m.data.SetName("cgroup.memory.swap.limit")
+	m.data.SetDescription("Swap limit (v2 memory.swap.max; absent on v1, where swap is limited together with memory: see memsw.limit, and when max). Cached like limit.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemorySwapLimit) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemorySwapLimit) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemorySwapLimit) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemorySwapLimit(cfg CgroupMemorySwapLimitMetricConfig) metricCgroupMemorySwapLimit {
+	m := metricCgroupMemorySwapLimit{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryUnderOom struct {
 	data     pmetric.Metric                   // data buffer for generated metric.
 	config   CgroupMemoryUnderOomMetricConfig // metric config provided by user.
@@ -1947,12 +2505,18 @@ type MetricsBuilder struct {
 	metricCgroupMemoryActiveFile            metricCgroupMemoryActiveFile
 	metricCgroupMemoryAnon                  metricCgroupMemoryAnon
 	metricCgroupMemoryEvents                metricCgroupMemoryEvents
+	metricCgroupMemoryEventsSubtree         metricCgroupMemoryEventsSubtree
 	metricCgroupMemoryFailcnt               metricCgroupMemoryFailcnt
 	metricCgroupMemoryFile                  metricCgroupMemoryFile
+	metricCgroupMemoryHigh                  metricCgroupMemoryHigh
 	metricCgroupMemoryInactiveFile          metricCgroupMemoryInactiveFile
 	metricCgroupMemoryKernel                metricCgroupMemoryKernel
 	metricCgroupMemoryLimit                 metricCgroupMemoryLimit
+	metricCgroupMemoryLow                   metricCgroupMemoryLow
 	metricCgroupMemoryMappedFile            metricCgroupMemoryMappedFile
+	metricCgroupMemoryMemswLimit            metricCgroupMemoryMemswLimit
+	metricCgroupMemoryMemswUsage            metricCgroupMemoryMemswUsage
+	metricCgroupMemoryMin                   metricCgroupMemoryMin
 	metricCgroupMemoryOomKillRecords        metricCgroupMemoryOomKillRecords
 	metricCgroupMemoryOomKills              metricCgroupMemoryOomKills
 	metricCgroupMemoryPageFaults            metricCgroupMemoryPageFaults
@@ -1966,6 +2530,8 @@ type MetricsBuilder struct {
 	metricCgroupMemorySlab                  metricCgroupMemorySlab
 	metricCgroupMemorySock                  metricCgroupMemorySock
 	metricCgroupMemorySwap                  metricCgroupMemorySwap
+	metricCgroupMemorySwapEvents            metricCgroupMemorySwapEvents
+	metricCgroupMemorySwapLimit             metricCgroupMemorySwapLimit
 	metricCgroupMemoryUnderOom              metricCgroupMemoryUnderOom
 	metricCgroupMemoryUsage                 metricCgroupMemoryUsage
 	metricCgroupMemoryWorkingSet            metricCgroupMemoryWorkingSet
@@ -1999,12 +2565,18 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricCgroupMemoryActiveFile:            newMetricCgroupMemoryActiveFile(mbc.Metrics.CgroupMemoryActiveFile),
 		metricCgroupMemoryAnon:                  newMetricCgroupMemoryAnon(mbc.Metrics.CgroupMemoryAnon),
 		metricCgroupMemoryEvents:                newMetricCgroupMemoryEvents(mbc.Metrics.CgroupMemoryEvents),
+		metricCgroupMemoryEventsSubtree:         newMetricCgroupMemoryEventsSubtree(mbc.Metrics.CgroupMemoryEventsSubtree),
 		metricCgroupMemoryFailcnt:               newMetricCgroupMemoryFailcnt(mbc.Metrics.CgroupMemoryFailcnt),
 		metricCgroupMemoryFile:                  newMetricCgroupMemoryFile(mbc.Metrics.CgroupMemoryFile),
+		metricCgroupMemoryHigh:                  newMetricCgroupMemoryHigh(mbc.Metrics.CgroupMemoryHigh),
 		metricCgroupMemoryInactiveFile:          newMetricCgroupMemoryInactiveFile(mbc.Metrics.CgroupMemoryInactiveFile),
 		metricCgroupMemoryKernel:                newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
 		metricCgroupMemoryLimit:                 newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
+		metricCgroupMemoryLow:                   newMetricCgroupMemoryLow(mbc.Metrics.CgroupMemoryLow),
 		metricCgroupMemoryMappedFile:            newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
+		metricCgroupMemoryMemswLimit:            newMetricCgroupMemoryMemswLimit(mbc.Metrics.CgroupMemoryMemswLimit),
+		metricCgroupMemoryMemswUsage:            newMetricCgroupMemoryMemswUsage(mbc.Metrics.CgroupMemoryMemswUsage),
+		metricCgroupMemoryMin:                   newMetricCgroupMemoryMin(mbc.Metrics.CgroupMemoryMin),
 		metricCgroupMemoryOomKillRecords:        newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
 		metricCgroupMemoryOomKills:              newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
 		metricCgroupMemoryPageFaults:            newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
@@ -2018,6 +2590,8 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricCgroupMemorySlab:                  newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
 		metricCgroupMemorySock:                  newMetricCgroupMemorySock(mbc.Metrics.CgroupMemorySock),
 		metricCgroupMemorySwap:                  newMetricCgroupMemorySwap(mbc.Metrics.CgroupMemorySwap),
+		metricCgroupMemorySwapEvents:            newMetricCgroupMemorySwapEvents(mbc.Metrics.CgroupMemorySwapEvents),
+		metricCgroupMemorySwapLimit:             newMetricCgroupMemorySwapLimit(mbc.Metrics.CgroupMemorySwapLimit),
 		metricCgroupMemoryUnderOom:              newMetricCgroupMemoryUnderOom(mbc.Metrics.CgroupMemoryUnderOom),
 		metricCgroupMemoryUsage:                 newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
 		metricCgroupMemoryWorkingSet:            newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
@@ -2128,12 +2702,18 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemoryActiveFile.emit(ils.Metrics())
 	mb.metricCgroupMemoryAnon.emit(ils.Metrics())
 	mb.metricCgroupMemoryEvents.emit(ils.Metrics())
+	mb.metricCgroupMemoryEventsSubtree.emit(ils.Metrics())
 	mb.metricCgroupMemoryFailcnt.emit(ils.Metrics())
 	mb.metricCgroupMemoryFile.emit(ils.Metrics())
+	mb.metricCgroupMemoryHigh.emit(ils.Metrics())
 	mb.metricCgroupMemoryInactiveFile.emit(ils.Metrics())
 	mb.metricCgroupMemoryKernel.emit(ils.Metrics())
 	mb.metricCgroupMemoryLimit.emit(ils.Metrics())
+	mb.metricCgroupMemoryLow.emit(ils.Metrics())
 	mb.metricCgroupMemoryMappedFile.emit(ils.Metrics())
+	mb.metricCgroupMemoryMemswLimit.emit(ils.Metrics())
+	mb.metricCgroupMemoryMemswUsage.emit(ils.Metrics())
+	mb.metricCgroupMemoryMin.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKillRecords.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKills.emit(ils.Metrics())
 	mb.metricCgroupMemoryPageFaults.emit(ils.Metrics())
@@ -2147,6 +2727,8 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemorySlab.emit(ils.Metrics())
 	mb.metricCgroupMemorySock.emit(ils.Metrics())
 	mb.metricCgroupMemorySwap.emit(ils.Metrics())
+	mb.metricCgroupMemorySwapEvents.emit(ils.Metrics())
+	mb.metricCgroupMemorySwapLimit.emit(ils.Metrics())
 	mb.metricCgroupMemoryUnderOom.emit(ils.Metrics())
 	mb.metricCgroupMemoryUsage.emit(ils.Metrics())
 	mb.metricCgroupMemoryWorkingSet.emit(ils.Metrics())
@@ -2198,6 +2780,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryEventsDataPoint(ts pcommon.Timestamp
 	mb.metricCgroupMemoryEvents.recordDataPoint(mb.startTime, ts, val, memoryEventTypeAttributeValue.String())
 }
 
+// RecordCgroupMemoryEventsSubtreeDataPoint adds a data point to cgroup.memory.events.subtree metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryEventsSubtreeDataPoint(ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue AttributeMemoryEventType) {
+	mb.metricCgroupMemoryEventsSubtree.recordDataPoint(mb.startTime, ts, val, memoryEventTypeAttributeValue.String())
+}
+
 // RecordCgroupMemoryFailcntDataPoint adds a data point to cgroup.memory.failcnt metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryFailcntDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryFailcnt.recordDataPoint(mb.startTime, ts, val)
@@ -2206,6 +2793,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryFailcntDataPoint(ts pcommon.Timestam
 // RecordCgroupMemoryFileDataPoint adds a data point to cgroup.memory.file metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryFileDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryFile.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryHighDataPoint adds a data point to cgroup.memory.high metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryHighDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryHigh.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryInactiveFileDataPoint adds a data point to cgroup.memory.inactive_file metric.
@@ -2223,9 +2815,29 @@ func (mb *MetricsBuilder) RecordCgroupMemoryLimitDataPoint(ts pcommon.Timestamp,
 	mb.metricCgroupMemoryLimit.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemoryLowDataPoint adds a data point to cgroup.memory.low metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryLowDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryLow.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordCgroupMemoryMappedFileDataPoint adds a data point to cgroup.memory.mapped_file metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryMappedFileDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryMappedFile.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryMemswLimitDataPoint adds a data point to cgroup.memory.memsw.limit metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryMemswLimitDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryMemswLimit.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryMemswUsageDataPoint adds a data point to cgroup.memory.memsw.usage metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryMemswUsageDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryMemswUsage.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryMinDataPoint adds a data point to cgroup.memory.min metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryMinDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryMin.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryOomKillRecordsDataPoint adds a data point to cgroup.memory.oom_kill.records metric.
@@ -2291,6 +2903,16 @@ func (mb *MetricsBuilder) RecordCgroupMemorySockDataPoint(ts pcommon.Timestamp, 
 // RecordCgroupMemorySwapDataPoint adds a data point to cgroup.memory.swap metric.
 func (mb *MetricsBuilder) RecordCgroupMemorySwapDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemorySwap.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemorySwapEventsDataPoint adds a data point to cgroup.memory.swap.events metric.
+func (mb *MetricsBuilder) RecordCgroupMemorySwapEventsDataPoint(ts pcommon.Timestamp, val int64, swapEventTypeAttributeValue AttributeSwapEventType) {
+	mb.metricCgroupMemorySwapEvents.recordDataPoint(mb.startTime, ts, val, swapEventTypeAttributeValue.String())
+}
+
+// RecordCgroupMemorySwapLimitDataPoint adds a data point to cgroup.memory.swap.limit metric.
+func (mb *MetricsBuilder) RecordCgroupMemorySwapLimitDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemorySwapLimit.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryUnderOomDataPoint adds a data point to cgroup.memory.under_oom metric.

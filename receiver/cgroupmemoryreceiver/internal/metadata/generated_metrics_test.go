@@ -68,10 +68,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["cgroup.memory.events"] = mb.metricCgroupMemoryEvents.config.AggregationStrategy
+			aggMap["cgroup.memory.events.subtree"] = mb.metricCgroupMemoryEventsSubtree.config.AggregationStrategy
 			aggMap["cgroup.memory.oom_kill.records"] = mb.metricCgroupMemoryOomKillRecords.config.AggregationStrategy
 			aggMap["cgroup.memory.page_faults"] = mb.metricCgroupMemoryPageFaults.config.AggregationStrategy
 			aggMap["cgroup.memory.pressure.avg10"] = mb.metricCgroupMemoryPressureAvg10.config.AggregationStrategy
 			aggMap["cgroup.memory.pressure.stall_time"] = mb.metricCgroupMemoryPressureStallTime.config.AggregationStrategy
+			aggMap["cgroup.memory.swap.events"] = mb.metricCgroupMemorySwapEvents.config.AggregationStrategy
 			aggMap["cgroup.memory.workingset.activations"] = mb.metricCgroupMemoryWorkingsetActivations.config.AggregationStrategy
 			aggMap["cgroup.memory.workingset.refaults"] = mb.metricCgroupMemoryWorkingsetRefaults.config.AggregationStrategy
 
@@ -94,12 +96,21 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordCgroupMemoryEventsDataPoint(ts, 3, AttributeMemoryEventTypeHigh)
 			}
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryEventsSubtreeDataPoint(ts, 1, AttributeMemoryEventTypeLow)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemoryEventsSubtreeDataPoint(ts, 3, AttributeMemoryEventTypeHigh)
+			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryFailcntDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryFileDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryHighDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryInactiveFileDataPoint(ts, 1)
@@ -111,7 +122,19 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordCgroupMemoryLimitDataPoint(ts, 1)
 
 			allMetricsCount++
+			mb.RecordCgroupMemoryLowDataPoint(ts, 1)
+
+			allMetricsCount++
 			mb.RecordCgroupMemoryMappedFileDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryMemswLimitDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryMemswUsageDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryMinDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, 1, "linux.oom.cause-val")
@@ -163,6 +186,15 @@ func TestMetricsBuilder(t *testing.T) {
 
 			allMetricsCount++
 			mb.RecordCgroupMemorySwapDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemorySwapEventsDataPoint(ts, 1, AttributeSwapEventTypeHigh)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemorySwapEventsDataPoint(ts, 3, AttributeSwapEventTypeMax)
+			}
+
+			allMetricsCount++
+			mb.RecordCgroupMemorySwapLimitDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryUnderOomDataPoint(ts, 1)
@@ -195,10 +227,12 @@ func TestMetricsBuilder(t *testing.T) {
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricCgroupMemoryEvents.aggDataPoints)
+				assert.Empty(t, mb.metricCgroupMemoryEventsSubtree.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryOomKillRecords.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryPageFaults.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryPressureAvg10.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryPressureStallTime.aggDataPoints)
+				assert.Empty(t, mb.metricCgroupMemorySwapEvents.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryWorkingsetActivations.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryWorkingsetRefaults.aggDataPoints)
 			}
@@ -300,6 +334,50 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("type")
 						assert.False(t, ok)
 					}
+				case "cgroup.memory.events.subtree":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.events.subtree"], "Found a duplicate in the metrics slice: cgroup.memory.events.subtree")
+						validatedMetrics["cgroup.memory.events.subtree"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Memory events of this cgroup and all its descendants, by type (v2 memory.events, 4.13+; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						memoryEventTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "low", memoryEventTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.events.subtree"], "Found a duplicate in the metrics slice: cgroup.memory.events.subtree")
+						validatedMetrics["cgroup.memory.events.subtree"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Memory events of this cgroup and all its descendants, by type (v2 memory.events, 4.13+; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.events.subtree"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
 				case "cgroup.memory.failcnt":
 					assert.False(t, validatedMetrics["cgroup.memory.failcnt"], "Found a duplicate in the metrics slice: cgroup.memory.failcnt")
 					validatedMetrics["cgroup.memory.failcnt"] = true
@@ -320,6 +398,20 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Page cache, including tmpfs (v1 total_cache, v2 file).", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.high":
+					assert.False(t, validatedMetrics["cgroup.memory.high"], "Found a duplicate in the metrics slice: cgroup.memory.high")
+					validatedMetrics["cgroup.memory.high"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Throttle limit: above it the cgroup's allocations are slowed down into reclaim, no OOM kill (v2 memory.high; what Kubernetes memory QoS sets; absent on v1 and when max). Read again only after a write to the file, like limit (inotify). Enabling high, low or min opens the three files.", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					assert.False(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -370,12 +462,68 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.low":
+					assert.False(t, validatedMetrics["cgroup.memory.low"], "Found a duplicate in the metrics slice: cgroup.memory.low")
+					validatedMetrics["cgroup.memory.low"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Best-effort protection: memory below it is reclaimed only when no unprotected memory is left (v2 memory.low; 0 = none; absent on v1 and when max). Cached like limit.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "cgroup.memory.mapped_file":
 					assert.False(t, validatedMetrics["cgroup.memory.mapped_file"], "Found a duplicate in the metrics slice: cgroup.memory.mapped_file")
 					validatedMetrics["cgroup.memory.mapped_file"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Page cache mapped into processes (v1 total_mapped_file, v2 file_mapped).", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.memsw.limit":
+					assert.False(t, validatedMetrics["cgroup.memory.memsw.limit"], "Found a duplicate in the metrics slice: cgroup.memory.memsw.limit")
+					validatedMetrics["cgroup.memory.memsw.limit"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Limit of memory plus swap (v1 memory.memsw.limit_in_bytes, with swap accounting; absent on v2, whose swap limit is separate: see swap.limit, and when unlimited). Cached like limit. Enabling it or swap.limit opens the version's file.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.memsw.usage":
+					assert.False(t, validatedMetrics["cgroup.memory.memsw.usage"], "Found a duplicate in the metrics slice: cgroup.memory.memsw.usage")
+					validatedMetrics["cgroup.memory.memsw.usage"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Memory plus swap charged to the cgroup (v1 memory.memsw.usage_in_bytes, with swap accounting; absent on v2: see swap).", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.min":
+					assert.False(t, validatedMetrics["cgroup.memory.min"], "Found a duplicate in the metrics slice: cgroup.memory.min")
+					validatedMetrics["cgroup.memory.min"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Hard protection: memory below it is never reclaimed (v2 memory.min; 0 = none; absent on v1 and when max). Cached like limit.", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					assert.False(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -670,6 +818,64 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Swap used by the cgroup (v1 total_swap, v2 memory.swap.current).", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.swap.events":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.swap.events"], "Found a duplicate in the metrics slice: cgroup.memory.swap.events")
+						validatedMetrics["cgroup.memory.swap.events"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Swap events by type (v2 memory.swap.events, 5.8+; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						swapEventTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "high", swapEventTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.swap.events"], "Found a duplicate in the metrics slice: cgroup.memory.swap.events")
+						validatedMetrics["cgroup.memory.swap.events"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Swap events by type (v2 memory.swap.events, 5.8+; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.swap.events"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
+				case "cgroup.memory.swap.limit":
+					assert.False(t, validatedMetrics["cgroup.memory.swap.limit"], "Found a duplicate in the metrics slice: cgroup.memory.swap.limit")
+					validatedMetrics["cgroup.memory.swap.limit"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Swap limit (v2 memory.swap.max; absent on v1, where swap is limited together with memory: see memsw.limit, and when max). Cached like limit.", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					assert.False(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
