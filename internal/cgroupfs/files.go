@@ -248,7 +248,7 @@ func v2Events(b []byte, s *Sample) error {
 	return kv.Err()
 }
 
-// v2SwapEvents reads memory.swap.events (5.8+, fail 5.4+): high = swap
+// v2SwapEvents reads memory.swap.events (high since 5.8): high = swap
 // over memory.swap.high, max = swap at memory.swap.max, fail = a swap-out
 // that failed for either or for lack of swap space.
 func v2SwapEvents(b []byte, s *Sample) error {

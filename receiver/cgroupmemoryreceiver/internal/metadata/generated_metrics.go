@@ -443,7 +443,7 @@ type metricCgroupMemoryEvents struct {
 // init fills cgroup.memory.events metric with initial data.
 func (m *metricCgroupMemoryEvents) init() {
 	m.data.SetName("cgroup.memory.events")
-	m.data.SetDescription("The cgroup's memory events by type (v2 memory.events.local, this cgroup's own, memory.events before 5.2; v1: max from memory.failcnt, oom_kill from memory.oom_control oom_kill (4.13+), no low, high, oom or oom_group_kill). One metric with a type attribute, as hostmetrics does for system.paging.faults and Netdata for its mem_events chart, rather than one metric per kernel key: the types come from one file, share a unit and an alert shape (increase(...) by type), and a kernel that adds a type adds an attribute value, not a metric. Summing over type is meaningless (one OOM counts as max, oom and oom_kill). max and oom_kill are also exported alone as failcnt and oom_kills, the names the receiver had first. Read from a file the receiver reads anyway (no extra read).")
+	m.data.SetDescription("The cgroup's memory events by type (v2 memory.events.local, this cgroup's own, memory.events before 5.2; v1: max from memory.failcnt, oom_kill from memory.oom_control oom_kill (4.13+), no low, high, oom or oom_group_kill). One metric with a type attribute, as hostmetrics does for system.paging.faults and this receiver for page_faults, rather than one metric per kernel key as cAdvisor does (container_memory_events_high_total, ..._max_total; low, oom, oom_kill, oom_group_kill under review): the types come from one file, share a unit and an alert shape (increase(...) by type), and a kernel that adds a type adds an attribute value, not a metric. Summing over type is meaningless (one OOM counts as max, oom and oom_kill). max and oom_kill are also exported alone as failcnt and oom_kills, the names the receiver had first. Read from a file the receiver reads anyway (no extra read).")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -534,7 +534,7 @@ type metricCgroupMemoryEventsSubtree struct {
 // init fills cgroup.memory.events.subtree metric with initial data.
 func (m *metricCgroupMemoryEventsSubtree) init() {
 	m.data.SetName("cgroup.memory.events.subtree")
-	m.data.SetDescription("Memory events of this cgroup and all its descendants, by type (v2 memory.events, 4.13+; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.")
+	m.data.SetDescription("Memory events of this cgroup and all its descendants, by type (v2 memory.events; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -1710,7 +1710,7 @@ type metricCgroupMemoryReclaimScanned struct {
 // init fills cgroup.memory.reclaim.scanned metric with initial data.
 func (m *metricCgroupMemoryReclaimScanned) init() {
 	m.data.SetName("cgroup.memory.reclaim.scanned")
-	m.data.SetDescription("Pages scanned by reclaim in this cgroup and its descendants, kswapd and direct (v2 memory.stat pgscan, 5.13+; absent on v1, whose memory.stat has no scan counter). Scanned far above reclaimed means reclaim struggles to find anything to free.")
+	m.data.SetDescription("Pages scanned by reclaim in this cgroup and its descendants, kswapd and direct (cAdvisor's container_memory_pgscan_total; v2 memory.stat pgscan; absent on v1, whose memory.stat has no scan counter). Scanned far above reclaimed means reclaim struggles to find anything to free.")
 	m.data.SetUnit("{page}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -1762,7 +1762,7 @@ type metricCgroupMemoryReclaimStolen struct {
 // init fills cgroup.memory.reclaim.stolen metric with initial data.
 func (m *metricCgroupMemoryReclaimStolen) init() {
 	m.data.SetName("cgroup.memory.reclaim.stolen")
-	m.data.SetDescription("Pages reclaimed (freed) in this cgroup and its descendants (v2 memory.stat pgsteal, 5.13+; absent on v1). A separate metric from scanned rather than one with an attribute: stolen is a subset of scanned, so a sum over the two would mean nothing.")
+	m.data.SetDescription("Pages reclaimed (freed) in this cgroup and its descendants (cAdvisor's container_memory_pgsteal_total; v2 memory.stat pgsteal; absent on v1). A separate metric from scanned rather than one with an attribute: stolen is a subset of scanned, so a sum over the two would mean nothing.")
 	m.data.SetUnit("{page}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -2023,7 +2023,7 @@ type metricCgroupMemorySwapEvents struct {
 // init fills cgroup.memory.swap.events metric with initial data.
 func (m *metricCgroupMemorySwapEvents) init() {
 	m.data.SetName("cgroup.memory.swap.events")
-	m.data.SetDescription("Swap events by type (v2 memory.swap.events, 5.8+; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.")
+	m.data.SetDescription("Swap events by type (v2 memory.swap.events, high only since memory.swap.high, 5.8; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -2411,7 +2411,7 @@ type metricCgroupMemoryWorkingsetRefaults struct {
 // init fills cgroup.memory.workingset.refaults metric with initial data.
 func (m *metricCgroupMemoryWorkingsetRefaults) init() {
 	m.data.SetName("cgroup.memory.workingset.refaults")
-	m.data.SetDescription("Evicted pages faulted back in, by LRU type: the cost of a limit too tight for the working set, rising before the OOM (cAdvisor's container_memory_refaults; v2 memory.stat workingset_refault_anon/file, 5.9+, workingset_refault, file only, before 5.9; v1 memory.stat total_workingset_refault_anon/file where the kernel prints them, 5.9+). One metric with a type attribute like page_faults: anon and file refaults add up to all refaults.")
+	m.data.SetDescription("Evicted pages faulted back in, by LRU type: the cost of a limit too tight for the working set, rising before the OOM (cAdvisor's container_memory_workingset_refault_anon_total and _file_total; v2 memory.stat workingset_refault_anon/file, 5.9+, workingset_refault, file only, before 5.9; v1 memory.stat total_workingset_refault_anon/file where the kernel prints them, 5.9+). One metric with a type attribute like page_faults: anon and file refaults add up to all refaults.")
 	m.data.SetUnit("{page}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
