@@ -45,7 +45,8 @@ func TestConfigDefaults(t *testing.T) {
 	assert.True(t, cfg.OOM.Enabled)
 	assert.Equal(t, "/dev/kmsg", cfg.OOM.KmsgPath)
 	assert.Empty(t, cfg.OOM.CheckpointFile)
-	// The eleven headline metrics on, the rest opt-in (metadata.yaml).
+	// The eleven headline metrics, the events, under_oom and PSI on, the
+	// rest opt-in (metadata.yaml).
 	m := cfg.Metrics
 	for name, on := range map[string]bool{
 		"usage": m.CgroupMemoryUsage.Enabled, "working_set": m.CgroupMemoryWorkingSet.Enabled,
