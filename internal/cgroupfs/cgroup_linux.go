@@ -3,7 +3,6 @@ package cgroupfs
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -39,19 +38,16 @@ type Cgroup struct {
 	// read (-1 otherwise): see PeakResets.
 	peakFD int
 
-	// The limit read last, while a LimitWatch follows the limit file
-	// (limitWatched): limitStale is set until the first read and again by
-	// a write; limitVal (under limitMu) is the limit, or noLimit.
+	// The limits read last, while a LimitWatch follows every limit file
+	// open (limitWatched): limitStale is set until the first read and
+	// again by a write to any of them; limitVals (under limitMu) holds the
+	// limitFields they gave, absent when unlimited.
 	watch        *LimitWatch
 	limitWatched atomic.Bool
 	limitStale   atomic.Bool
 	limitMu      sync.Mutex
-	limitVal     uint64
+	limitVals    Sample
 }
-
-// noLimit is the cached limit of a cgroup without one (no limit comes near
-// 2^64: see v1Unlimited).
-const noLimit = math.MaxUint64
 
 // resetValue is written to a peak file to reset it. The kernel ignores what
 // is written (v1 resets the watermark to the current usage, v2 6.12+ the
@@ -108,15 +104,31 @@ func OpenWatched(h Hierarchy, path string, opt Optional, w *LimitWatch) (*Cgroup
 		}
 	}
 	if w != nil {
-		for i, spec := range c.specs {
-			// Watched before the first read, so no write goes unseen.
-			if spec.limit && c.fds[i] >= 0 && w.add(c, filepath.Join(dir, spec.name)) {
-				c.watch = w
-				c.limitWatched.Store(true)
-			}
-		}
+		c.watchLimits(w, dir)
 	}
 	return c, nil
+}
+
+// watchLimits follows every open limit file of c with w, before the first
+// read so that no write goes unseen. All or none: a limit file without a
+// watch (fs.inotify.max_user_watches reached) would keep a stale value, so
+// then c reads its limits every time.
+func (c *Cgroup) watchLimits(w *LimitWatch, dir string) {
+	n := 0
+	for i, spec := range c.specs {
+		if !spec.limit || c.fds[i] < 0 {
+			continue
+		}
+		if !w.add(c, i, filepath.Join(dir, spec.name)) {
+			w.remove(c)
+			return
+		}
+		n++
+	}
+	if n > 0 {
+		c.watch = w
+		c.limitWatched.Store(true)
+	}
 }
 
 // openSpec opens one memory file: its alternative when the kernel has no
@@ -201,14 +213,20 @@ func (r *Reader) Read(c *Cgroup, now time.Time, s *Sample) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var errs []error
+	limitsDone := false
 	for i, fd := range c.fds {
 		if fd == -1 {
 			continue // not on this kernel, or not asked for
 		}
 		var err error
-		if c.specs[i].limit && c.limitWatched.Load() {
-			err = r.limit(c, i, s)
-		} else {
+		switch {
+		case c.specs[i].limit && c.limitWatched.Load():
+			if limitsDone {
+				continue
+			}
+			limitsDone = true
+			err = r.limits(c, s)
+		default:
 			err = r.parse(c, i, s)
 		}
 		if errors.Is(err, ErrVanished) {
@@ -244,29 +262,48 @@ func (r *Reader) parse(c *Cgroup, i int, s *Sample) error {
 	return nil
 }
 
-// limit fills in the limit of c, the i-th file, which a LimitWatch
-// follows: the value read last while nobody wrote the file since, or a
-// fresh reading. The cache's lock makes a concurrent Read wait for a
-// reading in progress rather than take the value it replaces.
-func (r *Reader) limit(c *Cgroup, i int, s *Sample) error {
+// limits fills in the limits of c, whose limit files a LimitWatch
+// follows: the values read last while nobody wrote any of the files since,
+// or a fresh reading of all of them. The cache's lock makes a concurrent
+// Read wait for a reading in progress rather than take the values it
+// replaces.
+func (r *Reader) limits(c *Cgroup, s *Sample) error {
 	c.limitMu.Lock()
 	defer c.limitMu.Unlock()
 	if !c.limitStale.Load() {
-		if c.limitVal != noLimit {
-			s.Set(Limit, c.limitVal)
-		}
+		copyFields(s, &c.limitVals, limitFields[:])
 		return nil
 	}
 	c.limitStale.Store(false) // before the read: a write from now on is seen
-	if err := r.parse(c, i, s); err != nil {
+	var errs []error
+	for i, fd := range c.fds {
+		if !c.specs[i].limit || fd == -1 {
+			continue
+		}
+		if err := r.parse(c, i, s); err != nil {
+			if errors.Is(err, ErrVanished) {
+				c.limitStale.Store(true)
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
 		c.limitStale.Store(true)
-		return err
+		return errors.Join(errs...)
 	}
-	c.limitVal = noLimit
-	if v, ok := s.Get(Limit); ok {
-		c.limitVal = v
-	}
+	c.limitVals.Reset()
+	copyFields(&c.limitVals, s, limitFields[:])
 	return nil
+}
+
+// copyFields sets in dst the fields of fs that src has.
+func copyFields(dst, src *Sample, fs []Field) {
+	for _, f := range fs {
+		if v, ok := src.Get(f); ok {
+			dst.Set(f, v)
+		}
+	}
 }
 
 // Counters reads only the failcnt and oom_kills counters of c into s (v2

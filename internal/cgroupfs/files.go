@@ -4,7 +4,7 @@ import "fmt"
 
 // Optional selects memory files that are read only when a metric needs them,
 // so that the default scrape reads as few files as possible.
-type Optional uint8
+type Optional uint16
 
 // Optional files.
 const (
@@ -18,6 +18,11 @@ const (
 	// WithLifetimePeak keeps the lifetime peak readable (PeakLifetime) when
 	// the peak file is reset per read: v2 opens memory.peak a second time.
 	WithLifetimePeak
+	WithQoS        // v2 memory.high, memory.low, memory.min
+	WithSwapLimit  // v2 memory.swap.max, v1 memory.memsw.limit_in_bytes
+	WithSwapEvents // v2 memory.swap.events, v1 memory.memsw.failcnt
+	WithMemswUsage // v1 memory.memsw.usage_in_bytes
+	WithTreeEvents // v2 memory.events (hierarchical), next to memory.events.local
 )
 
 // fileSpec is one memory file of a cgroup version and how its contents
@@ -37,8 +42,8 @@ type fileSpec struct {
 	// counters marks the file of the failcnt and oom_kills counters that
 	// Reader.Counters reads alone.
 	counters bool
-	// limit marks the limit file, which a LimitWatch lets Read skip while
-	// nobody wrote it.
+	// limit marks the limit files (memory.max and the other limit-like
+	// files), which a LimitWatch lets Read skip while nobody wrote them.
 	limit bool
 	parse func(b []byte, s *Sample) error
 }
@@ -46,17 +51,22 @@ type fileSpec struct {
 // The file sets are fixed per version; the order is the read order.
 var v1Files = []fileSpec{
 	{name: "memory.usage_in_bytes", required: true, parse: single(Usage)},
-	{name: "memory.limit_in_bytes", limit: true, parse: limit},
+	{name: "memory.limit_in_bytes", limit: true, parse: limitOf(Limit)},
 	{name: "memory.max_usage_in_bytes", peak: true, parse: single(Peak)},
 	{name: "memory.failcnt", counters: true, parse: single(Failcnt)},
 	{name: "memory.stat", parse: v1Stat},
 	{name: "memory.oom_control", counters: true, parse: v1OOMControl},
 	{name: "memory.kmem.usage_in_bytes", optional: WithKernel, parse: single(Kernel)},
+	// memsw files exist only with swap accounting (CONFIG_MEMCG_SWAP and
+	// swapaccount=1 on older kernels); without them the fields are absent.
+	{name: "memory.memsw.limit_in_bytes", optional: WithSwapLimit, limit: true, parse: limitOf(MemswLimit)},
+	{name: "memory.memsw.usage_in_bytes", optional: WithMemswUsage, parse: single(MemswUsage)},
+	{name: "memory.memsw.failcnt", optional: WithSwapEvents, parse: single(SwapEventsMax)},
 }
 
 var v2Files = []fileSpec{
 	{name: "memory.current", required: true, parse: single(Usage)},
-	{name: "memory.max", limit: true, parse: limit},
+	{name: "memory.max", limit: true, parse: limitOf(Limit)},
 	{name: "memory.peak", peak: true, parse: single(Peak)},
 	{name: "memory.stat", parse: v2Stat},
 	// memory.events is hierarchical (a pod counts its containers' limit
@@ -65,6 +75,12 @@ var v2Files = []fileSpec{
 	{name: "memory.peak", optional: WithLifetimePeak, parse: single(PeakLifetime)},
 	{name: "memory.swap.current", optional: WithSwap, parse: single(Swap)},
 	{name: "memory.pressure", optional: WithPressure, parse: pressure},
+	{name: "memory.high", optional: WithQoS, limit: true, parse: limitOf(High)},
+	{name: "memory.low", optional: WithQoS, limit: true, parse: limitOf(Low)},
+	{name: "memory.min", optional: WithQoS, limit: true, parse: limitOf(Min)},
+	{name: "memory.swap.max", optional: WithSwapLimit, limit: true, parse: limitOf(SwapLimit)},
+	{name: "memory.swap.events", optional: WithSwapEvents, parse: v2SwapEvents},
+	{name: "memory.events", optional: WithTreeEvents, parse: v2TreeEvents},
 }
 
 func specsFor(v Version) []fileSpec {
@@ -85,15 +101,19 @@ func single(f Field) func([]byte, *Sample) error {
 	}
 }
 
-func limit(b []byte, s *Sample) error {
-	v, limited, err := ParseLimit(b)
-	if err != nil {
-		return err
+// limitOf parses a limit-like file into f, absent when unlimited ("max",
+// or v1's near-2^63 value).
+func limitOf(f Field) func([]byte, *Sample) error {
+	return func(b []byte, s *Sample) error {
+		v, limited, err := ParseLimit(b)
+		if err != nil {
+			return err
+		}
+		if limited {
+			s.Set(f, v)
+		}
+		return nil
 	}
-	if limited {
-		s.Set(Limit, v)
-	}
-	return nil
 }
 
 // v1Stat uses the hierarchical total_* keys, as cAdvisor does: usage is
@@ -121,6 +141,10 @@ func v1Stat(b []byte, s *Sample) error {
 			f = PgFault
 		case "total_pgmajfault":
 			f = PgMajFault
+		case "total_workingset_refault_anon":
+			f = RefaultAnon
+		case "total_workingset_refault_file":
+			f = RefaultFile
 		default:
 			continue
 		}
@@ -157,6 +181,20 @@ func v2Stat(b []byte, s *Sample) error {
 			f = PgFault
 		case "pgmajfault":
 			f = PgMajFault
+		case "workingset_refault_anon":
+			f = RefaultAnon
+		// Before 5.9 only file pages had workingset tracking, under the
+		// unsuffixed keys.
+		case "workingset_refault_file", "workingset_refault":
+			f = RefaultFile
+		case "workingset_activate_anon":
+			f = ActivateAnon
+		case "workingset_activate_file", "workingset_activate":
+			f = ActivateFile
+		case "pgscan":
+			f = PgScan
+		case "pgsteal":
+			f = PgSteal
 		default:
 			continue
 		}
@@ -165,12 +203,17 @@ func v2Stat(b []byte, s *Sample) error {
 	return kv.Err()
 }
 
-// v1OOMControl reads oom_kill (4.13+) from memory.oom_control.
+// v1OOMControl reads oom_kill (4.13+) and under_oom (1 while the cgroup
+// is at its limit with nothing the OOM killer may kill, or with
+// oom_kill_disable set) from memory.oom_control.
 func v1OOMControl(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b}
 	for kv.Next() {
-		if string(kv.Key()) == "oom_kill" {
+		switch string(kv.Key()) {
+		case "oom_kill":
 			s.Set(OOMKills, kv.Value())
+		case "under_oom":
+			s.Set(UnderOOM, kv.Value())
 		}
 	}
 	return kv.Err()
@@ -178,30 +221,94 @@ func v1OOMControl(b []byte, s *Sample) error {
 
 // v2Events reads memory.events.local (or memory.events): "max" counts the
 // times usage hit memory.max (v1's failcnt), "oom_kill" the processes the
-// OOM killer took.
+// OOM killer took; low, high, oom and oom_group_kill (5.17+) are the
+// other events of Documentation/admin-guide/cgroup-v2.rst.
 func v2Events(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b}
 	for kv.Next() {
+		var f Field
 		switch string(kv.Key()) {
 		case "max":
-			s.Set(Failcnt, kv.Value())
+			f = Failcnt
 		case "oom_kill":
-			s.Set(OOMKills, kv.Value())
+			f = OOMKills
+		case "low":
+			f = EventsLow
+		case "high":
+			f = EventsHigh
+		case "oom":
+			f = EventsOOM
+		case "oom_group_kill":
+			f = EventsOOMGroupKill
+		default:
+			continue
 		}
+		s.Set(f, kv.Value())
+	}
+	return kv.Err()
+}
+
+// v2SwapEvents reads memory.swap.events (high since 5.8): high = swap
+// over memory.swap.high, max = swap at memory.swap.max, fail = a swap-out
+// that failed for either or for lack of swap space.
+func v2SwapEvents(b []byte, s *Sample) error {
+	kv := KeyValues{Data: b}
+	for kv.Next() {
+		var f Field
+		switch string(kv.Key()) {
+		case "high":
+			f = SwapEventsHigh
+		case "max":
+			f = SwapEventsMax
+		case "fail":
+			f = SwapEventsFail
+		default:
+			continue
+		}
+		s.Set(f, kv.Value())
+	}
+	return kv.Err()
+}
+
+// v2TreeEvents reads memory.events, whose counters include the
+// descendants' events (memory.events.local is the cgroup's own).
+func v2TreeEvents(b []byte, s *Sample) error {
+	kv := KeyValues{Data: b}
+	for kv.Next() {
+		var f Field
+		switch string(kv.Key()) {
+		case "low":
+			f = TreeEventsLow
+		case "high":
+			f = TreeEventsHigh
+		case "max":
+			f = TreeEventsMax
+		case "oom":
+			f = TreeEventsOOM
+		case "oom_kill":
+			f = TreeEventsOOMKill
+		case "oom_group_kill":
+			f = TreeEventsOOMGroupKill
+		default:
+			continue
+		}
+		s.Set(f, kv.Value())
 	}
 	return kv.Err()
 }
 
 func pressure(b []byte, s *Sample) error {
-	some, full, hasSome, hasFull, err := ParsePressure(b)
+	p, err := ParsePressure(b)
 	if err != nil {
 		return err
 	}
-	if hasSome {
-		s.Set(PressureSome, some)
+	if p.HasSome {
+		s.Set(PressureSome, p.Some.Total)
+		s.Set(PressureSomeAvg10, p.Some.Avg10)
 	}
-	if hasFull {
-		s.Set(PressureFull, full)
+	if p.HasFull {
+		s.Set(PressureFull, p.Full.Total)
+		s.Set(PressureFullAvg10, p.Full.Avg10)
 	}
 	return nil
 }

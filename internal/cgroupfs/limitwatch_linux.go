@@ -9,7 +9,9 @@ import (
 )
 
 // LimitWatch follows writes to the cgroups' limit files (v1
-// memory.limit_in_bytes, v2 memory.max) with inotify, so that a Read reads
+// memory.limit_in_bytes, v2 memory.max, and the limit-like files of the
+// optional metrics: memory.high, low, min, swap.max, v1
+// memory.memsw.limit_in_bytes) with inotify, so that a Read reads
 // a limit again only after it was written and reuses the value it read
 // last otherwise. A limit changes only when somebody writes it (the kernel
 // never does), and every write to a cgroup file raises IN_MODIFY, whoever
@@ -25,29 +27,42 @@ type LimitWatch struct {
 	// mu makes Changes whole: a Changes that returns has marked every
 	// write reported until then, even one another Changes read.
 	mu  sync.Mutex
-	ino *inotify.Instance[*Cgroup] // nil without inotify
+	ino *inotify.Instance[limitFile] // nil without inotify
+}
+
+// limitFile is one watched limit file: the i-th file of c. A write to any
+// of a cgroup's limit files makes all of them read again (writes are rare).
+type limitFile struct {
+	c *Cgroup
+	i int
 }
 
 // NewLimitWatch returns a watch with its own inotify instance (or none,
 // when the kernel refuses one: every limit is then read every time).
 func NewLimitWatch() *LimitWatch {
 	w := &LimitWatch{}
-	if in, err := inotify.New[*Cgroup](); err == nil {
+	if in, err := inotify.New[limitFile](); err == nil {
 		w.ino = in
 	}
 	return w
 }
 
-// add watches the limit file at name for c. It reports false when it
-// cannot: c then reads its limit every time.
-func (w *LimitWatch) add(c *Cgroup, name string) bool {
-	return w.ino != nil && w.ino.Add(c, name, unix.IN_MODIFY) == nil
+// add watches the i-th file of c, at name. It reports false when it
+// cannot.
+func (w *LimitWatch) add(c *Cgroup, i int, name string) bool {
+	return w.ino != nil && w.ino.Add(limitFile{c, i}, name, unix.IN_MODIFY) == nil
 }
 
-// remove stops watching for c; the watch goes when no cgroup uses it.
+// remove stops watching the limit files of c; a watch goes when no cgroup
+// uses it.
 func (w *LimitWatch) remove(c *Cgroup) {
-	if w.ino != nil {
-		w.ino.Remove(c)
+	if w.ino == nil {
+		return
+	}
+	for i, spec := range c.specs {
+		if spec.limit {
+			w.ino.Remove(limitFile{c, i})
+		}
 	}
 }
 
@@ -60,15 +75,15 @@ func (w *LimitWatch) Changes() {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	overflow := w.ino.Drain(func(ev inotify.Event[*Cgroup]) {
-		ev.Key.limitStale.Store(true)
+	overflow := w.ino.Drain(func(ev inotify.Event[limitFile]) {
+		ev.Key.c.limitStale.Store(true)
 		if ev.Gone { // the file is gone, and its watch with it
-			ev.Key.limitWatched.Store(false)
+			ev.Key.c.limitWatched.Store(false)
 		}
 	})
 	if overflow {
-		for _, c := range w.ino.Keys(nil) {
-			c.limitStale.Store(true)
+		for _, k := range w.ino.Keys(nil) {
+			k.c.limitStale.Store(true)
 		}
 	}
 }
@@ -79,8 +94,8 @@ func (w *LimitWatch) Close() {
 	if w.ino == nil {
 		return
 	}
-	for _, c := range w.ino.Keys(nil) {
-		c.limitWatched.Store(false)
+	for _, k := range w.ino.Keys(nil) {
+		k.c.limitWatched.Store(false)
 	}
 	w.ino.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // v1Unlimited is the smallest memory.limit_in_bytes value that means "no
@@ -142,13 +143,28 @@ func ParseKeyValues(b []byte) (map[string]uint64, error) {
 	return m, kv.Err()
 }
 
+// PressureLine is one line of a PSI file: the kernel's 10-second average
+// share of time stalled, in hundredths of a percent (avg10=1.23 is 123),
+// and the cumulative stall total in microseconds.
+type PressureLine struct {
+	Avg10 uint64
+	Total uint64
+}
+
+// Pressure is a parsed PSI file.
+type Pressure struct {
+	Some, Full       PressureLine
+	HasSome, HasFull bool
+}
+
 // ParsePressure parses a PSI file (memory.pressure):
 //
 //	some avg10=0.00 avg60=0.00 avg300=0.00 total=1234
 //	full avg10=0.00 avg60=0.00 avg300=0.00 total=567
 //
-// and returns the cumulative stall totals in microseconds.
-func ParsePressure(b []byte) (some, full uint64, hasSome, hasFull bool, err error) {
+// Every line must carry avg10= and total=; avg60 and avg300 are ignored.
+func ParsePressure(b []byte) (Pressure, error) {
+	var p Pressure
 	for len(b) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -159,26 +175,63 @@ func ParsePressure(b []byte) (some, full uint64, hasSome, hasFull bool, err erro
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		i := bytes.Index(line, []byte(" total="))
-		if i < 0 {
-			return 0, 0, false, false, fmt.Errorf("pressure line %q has no total=", line)
+		raw, err := pressureField(line, " total=")
+		if err != nil {
+			return Pressure{}, err
 		}
-		rest := line[i+len(" total="):]
-		if j := bytes.IndexByte(rest, ' '); j >= 0 {
-			rest = rest[:j]
+		totalV, err := parseDecimal(raw)
+		if err != nil {
+			return Pressure{}, fmt.Errorf("pressure line %q: %w", line, err)
 		}
-		v, perr := parseDecimal(rest)
-		if perr != nil {
-			return 0, 0, false, false, fmt.Errorf("pressure line %q: %w", line, perr)
+		avg, err := pressureField(line, " avg10=")
+		if err != nil {
+			return Pressure{}, err
 		}
+		avg10, err := parseHundredths(avg)
+		if err != nil {
+			return Pressure{}, fmt.Errorf("pressure line %q: avg10: %w", line, err)
+		}
+		l := PressureLine{Avg10: avg10, Total: totalV}
 		switch {
 		case bytes.HasPrefix(line, []byte("some ")):
-			some, hasSome = v, true
+			p.Some, p.HasSome = l, true
 		case bytes.HasPrefix(line, []byte("full ")):
-			full, hasFull = v, true
+			p.Full, p.HasFull = l, true
 		}
 	}
-	return some, full, hasSome, hasFull, nil
+	return p, nil
+}
+
+// pressureField returns the value after key (" total=") in a PSI line,
+// up to the next space.
+func pressureField(line []byte, key string) ([]byte, error) {
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return nil, fmt.Errorf("pressure line %q has no %s", line, strings.TrimSpace(key))
+	}
+	rest := line[i+len(key):]
+	if j := bytes.IndexByte(rest, ' '); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest, nil
+}
+
+// parseHundredths parses a PSI average, printed by the kernel with exactly
+// two decimals ("12.34"), into hundredths (1234).
+func parseHundredths(b []byte) (uint64, error) {
+	dot := bytes.IndexByte(b, '.')
+	if dot < 0 || len(b)-dot != 3 {
+		return 0, fmt.Errorf("not a number with two decimals: %q", b)
+	}
+	whole, err := parseDecimal(b[:dot])
+	if err != nil {
+		return 0, err
+	}
+	frac, err := parseDecimal(b[dot+1:])
+	if err != nil {
+		return 0, err
+	}
+	return whole*100 + frac, nil
 }
 
 // parseDecimal parses an unsigned decimal number without allocating. Some

@@ -1,8 +1,10 @@
 package cgroupfs
 
 import (
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -112,19 +114,45 @@ func TestKeyValuesMalformed(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"anon": 1, "file": 2}, m)
 }
 
+// TestParsePressure parses every PSI file captured from the v2 VM and
+// checks each line against an independent reading with strconv.
 func TestParsePressure(t *testing.T) {
-	some, full, hasSome, hasFull, err := ParsePressure([]byte(
-		"some avg10=0.00 avg60=0.12 avg300=0.03 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=789\n"))
+	files, err := filepath.Glob("../../testdata/v2/oom/*/cgroupfs/*/*/*/*/memory.pressure")
 	require.NoError(t, err)
-	assert.True(t, hasSome)
-	assert.True(t, hasFull)
-	assert.Equal(t, uint64(123456), some)
-	assert.Equal(t, uint64(789), full)
+	more, err := filepath.Glob("../../testdata/v2/oom/*/cgroupfs/*/*/*/memory.pressure")
+	require.NoError(t, err)
+	files = append(files, more...)
+	require.GreaterOrEqual(t, len(files), 4, "captured memory.pressure files")
+	nonzero := 0
+	for _, f := range files {
+		b := readFixture(t, f)
+		p, err := ParsePressure(b)
+		require.NoError(t, err, f)
+		require.True(t, p.HasSome, f)
+		require.True(t, p.HasFull, f)
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			fields := strings.Fields(line)
+			avg, err := strconv.ParseFloat(strings.TrimPrefix(fields[1], "avg10="), 64)
+			require.NoError(t, err)
+			total, err := strconv.ParseUint(strings.TrimPrefix(fields[4], "total="), 10, 64)
+			require.NoError(t, err)
+			got := p.Some
+			if fields[0] == "full" {
+				got = p.Full
+			}
+			assert.Equal(t, uint64(math.Round(avg*100)), got.Avg10, "%s: %s", f, line)
+			assert.Equal(t, total, got.Total, "%s: %s", f, line)
+			if got.Avg10 > 0 {
+				nonzero++
+			}
+		}
+	}
+	assert.Positive(t, nonzero, "no captured file with a non-zero avg10: the test would not see a wrong scale")
 
-	_, _, _, _, err = ParsePressure([]byte("some avg10=0.00\n"))
-	assert.ErrorContains(t, err, "no total=")
-	_, _, _, _, err = ParsePressure([]byte("some avg10=0.00 total=x\n"))
-	assert.Error(t, err)
+	for _, bad := range []string{"some avg10=0.00\n", "some avg10=0.00 total=x\n", "some total=1\n", "some avg10=1.5 total=1\n"} {
+		_, err = ParsePressure([]byte(bad))
+		assert.Error(t, err, bad)
+	}
 }
 
 func TestKeyValuesDoesNotAllocate(t *testing.T) {

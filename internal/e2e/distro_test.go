@@ -149,7 +149,11 @@ service:
 			}
 		}
 	}
-	assert.Len(t, got, 11, "the default metric set: %v", got)
+	// The default set on v1: the eleven headline metrics, events (max and
+	// oom_kill) and under_oom; PSI is absent on v1.
+	assert.Len(t, got, 13, "the default metric set: %v", got)
+	assert.Contains(t, got, "cgroup.memory.events")
+	assert.Contains(t, got, "cgroup.memory.under_oom")
 	assert.Equal(t, int64(64<<20), got["cgroup.memory.limit"])
 	assert.GreaterOrEqual(t, got["cgroup.memory.anon"], int64(40<<20))
 	assert.Less(t, got["cgroup.memory.anon"], int64(56<<20))

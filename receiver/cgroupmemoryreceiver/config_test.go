@@ -45,7 +45,8 @@ func TestConfigDefaults(t *testing.T) {
 	assert.True(t, cfg.OOM.Enabled)
 	assert.Equal(t, "/dev/kmsg", cfg.OOM.KmsgPath)
 	assert.Empty(t, cfg.OOM.CheckpointFile)
-	// The eleven headline metrics on, the rest opt-in (metadata.yaml).
+	// The eleven headline metrics, the events, under_oom and PSI on, the
+	// rest opt-in (metadata.yaml).
 	m := cfg.Metrics
 	for name, on := range map[string]bool{
 		"usage": m.CgroupMemoryUsage.Enabled, "working_set": m.CgroupMemoryWorkingSet.Enabled,
@@ -53,7 +54,9 @@ func TestConfigDefaults(t *testing.T) {
 		"anon": m.CgroupMemoryAnon.Enabled, "file": m.CgroupMemoryFile.Enabled,
 		"active_file": m.CgroupMemoryActiveFile.Enabled, "inactive_file": m.CgroupMemoryInactiveFile.Enabled,
 		"shmem": m.CgroupMemoryShmem.Enabled, "failcnt": m.CgroupMemoryFailcnt.Enabled,
-		"oom_kills": m.CgroupMemoryOomKills.Enabled,
+		"oom_kills": m.CgroupMemoryOomKills.Enabled, "events": m.CgroupMemoryEvents.Enabled,
+		"under_oom": m.CgroupMemoryUnderOom.Enabled, "pressure": m.CgroupMemoryPressureStallTime.Enabled,
+		"pressure.avg10": m.CgroupMemoryPressureAvg10.Enabled,
 	} {
 		assert.True(t, on, name)
 	}
@@ -61,7 +64,18 @@ func TestConfigDefaults(t *testing.T) {
 		"mapped_file": m.CgroupMemoryMappedFile.Enabled, "kernel": m.CgroupMemoryKernel.Enabled,
 		"sock": m.CgroupMemorySock.Enabled, "slab": m.CgroupMemorySlab.Enabled,
 		"swap": m.CgroupMemorySwap.Enabled, "page_faults": m.CgroupMemoryPageFaults.Enabled,
-		"pressure": m.CgroupMemoryPressureStallTime.Enabled,
+		"workingset.refaults":    m.CgroupMemoryWorkingsetRefaults.Enabled,
+		"workingset.activations": m.CgroupMemoryWorkingsetActivations.Enabled,
+		"reclaim.scanned":        m.CgroupMemoryReclaimScanned.Enabled,
+		"reclaim.stolen":         m.CgroupMemoryReclaimStolen.Enabled,
+		"high":                   m.CgroupMemoryHigh.Enabled,
+		"low":                    m.CgroupMemoryLow.Enabled,
+		"min":                    m.CgroupMemoryMin.Enabled,
+		"swap.limit":             m.CgroupMemorySwapLimit.Enabled,
+		"memsw.limit":            m.CgroupMemoryMemswLimit.Enabled,
+		"memsw.usage":            m.CgroupMemoryMemswUsage.Enabled,
+		"swap.events":            m.CgroupMemorySwapEvents.Enabled,
+		"events.subtree":         m.CgroupMemoryEventsSubtree.Enabled,
 	} {
 		assert.False(t, on, name)
 	}

@@ -216,9 +216,9 @@ func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// optionalFiles opens the files that only disabled-by-default metrics need
-// only when those metrics are enabled, and asks for the v1 peak reset when
-// configured.
+// optionalFiles opens the files that only some metrics need only when one
+// of those metrics is enabled (a file whose metrics are all disabled is
+// never read), and asks for the v1 peak reset when configured.
 func optionalFiles(cfg *Config) cgroupfs.Optional {
 	m := cfg.Metrics
 	var opt cgroupfs.Optional
@@ -234,8 +234,23 @@ func optionalFiles(cfg *Config) cgroupfs.Optional {
 	if m.CgroupMemorySwap.Enabled {
 		opt |= cgroupfs.WithSwap
 	}
-	if m.CgroupMemoryPressureStallTime.Enabled {
+	if m.CgroupMemoryPressureStallTime.Enabled || m.CgroupMemoryPressureAvg10.Enabled {
 		opt |= cgroupfs.WithPressure
+	}
+	if m.CgroupMemoryHigh.Enabled || m.CgroupMemoryLow.Enabled || m.CgroupMemoryMin.Enabled {
+		opt |= cgroupfs.WithQoS
+	}
+	if m.CgroupMemorySwapLimit.Enabled || m.CgroupMemoryMemswLimit.Enabled {
+		opt |= cgroupfs.WithSwapLimit
+	}
+	if m.CgroupMemorySwapEvents.Enabled {
+		opt |= cgroupfs.WithSwapEvents
+	}
+	if m.CgroupMemoryMemswUsage.Enabled {
+		opt |= cgroupfs.WithMemswUsage
+	}
+	if m.CgroupMemoryEventsSubtree.Enabled {
+		opt |= cgroupfs.WithTreeEvents
 	}
 	return opt
 }

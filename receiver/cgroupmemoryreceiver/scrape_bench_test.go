@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -32,6 +34,25 @@ func benchCgroups(b *testing.B) int {
 	return n
 }
 
+// benchMetrics enables the metrics named in OOMSIGHT_BENCH_METRICS
+// (comma-separated, e.g. cgroup.memory.memsw.usage,cgroup.memory.memsw.limit)
+// on top of the defaults, to measure what an optional group costs.
+func benchMetrics(b *testing.B, cfg *Config) {
+	v := os.Getenv("OOMSIGHT_BENCH_METRICS")
+	if v == "" {
+		return
+	}
+	metrics := map[string]any{}
+	for _, name := range strings.Split(v, ",") {
+		metrics[strings.TrimSpace(name)] = map[string]any{"enabled": true}
+	}
+	conf := confmap.NewFromStringMap(map[string]any{"metrics": metrics})
+	if err := conf.Unmarshal(cfg); err != nil {
+		b.Fatalf("OOMSIGHT_BENCH_METRICS=%q: %v", v, err)
+	}
+	fmt.Printf("BENCH metrics enabled=%s\n", v)
+}
+
 // BenchmarkScrape measures, over N real child memory cgroups each charged
 // with 1 MiB, in one run: the kernel floor (pread on held descriptors of
 // the same files, no parsing), one full scrape as the receiver runs it
@@ -46,6 +67,7 @@ func BenchmarkScrape(b *testing.B) {
 	parent := env.Many(b, fmt.Sprintf("oomsight-bench-scrape-%d", os.Getpid()), n, 1024)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Include = []string{parent.Path + "/*"}
+	benchMetrics(b, cfg)
 	f, err := discovery.NewFilter(cfg.Include, nil)
 	if err != nil {
 		b.Fatal(err)

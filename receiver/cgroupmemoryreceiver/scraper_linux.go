@@ -44,6 +44,12 @@ type plainMetric struct {
 	enabled bool
 }
 
+// bind binds an attributed metric's recorder to one value of its
+// attribute, so that each value is a plain field.
+func bind[A any](rec func(pcommon.Timestamp, int64, A), v A) func(pcommon.Timestamp, int64) {
+	return func(ts pcommon.Timestamp, n int64) { rec(ts, n, v) }
+}
+
 func newMetricsScraper(cfg *Config, set receiver.Settings, smp collector, tb *metadata.TelemetryBuilder) *metricsScraper {
 	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set)
 	m := cfg.Metrics
@@ -70,6 +76,35 @@ func newMetricsScraper(cfg *Config, set receiver.Settings, smp collector, tb *me
 			{cgroupfs.Sock, mb.RecordCgroupMemorySockDataPoint, m.CgroupMemorySock.Enabled},
 			{cgroupfs.Slab, mb.RecordCgroupMemorySlabDataPoint, m.CgroupMemorySlab.Enabled},
 			{cgroupfs.Swap, mb.RecordCgroupMemorySwapDataPoint, m.CgroupMemorySwap.Enabled},
+			{cgroupfs.UnderOOM, mb.RecordCgroupMemoryUnderOomDataPoint, m.CgroupMemoryUnderOom.Enabled},
+			{cgroupfs.PgScan, mb.RecordCgroupMemoryReclaimScannedDataPoint, m.CgroupMemoryReclaimScanned.Enabled},
+			{cgroupfs.PgSteal, mb.RecordCgroupMemoryReclaimStolenDataPoint, m.CgroupMemoryReclaimStolen.Enabled},
+			{cgroupfs.High, mb.RecordCgroupMemoryHighDataPoint, m.CgroupMemoryHigh.Enabled},
+			{cgroupfs.Low, mb.RecordCgroupMemoryLowDataPoint, m.CgroupMemoryLow.Enabled},
+			{cgroupfs.Min, mb.RecordCgroupMemoryMinDataPoint, m.CgroupMemoryMin.Enabled},
+			{cgroupfs.SwapLimit, mb.RecordCgroupMemorySwapLimitDataPoint, m.CgroupMemorySwapLimit.Enabled},
+			{cgroupfs.MemswLimit, mb.RecordCgroupMemoryMemswLimitDataPoint, m.CgroupMemoryMemswLimit.Enabled},
+			{cgroupfs.MemswUsage, mb.RecordCgroupMemoryMemswUsageDataPoint, m.CgroupMemoryMemswUsage.Enabled},
+			// Metrics with a type attribute: one field per value.
+			{cgroupfs.EventsLow, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeLow), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.EventsHigh, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeHigh), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.Failcnt, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeMax), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.EventsOOM, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeOom), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.OOMKills, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeOomKill), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.EventsOOMGroupKill, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeOomGroupKill), m.CgroupMemoryEvents.Enabled},
+			{cgroupfs.TreeEventsLow, bind(mb.RecordCgroupMemoryEventsSubtreeDataPoint, metadata.AttributeMemoryEventTypeLow), m.CgroupMemoryEventsSubtree.Enabled},
+			{cgroupfs.TreeEventsHigh, bind(mb.RecordCgroupMemoryEventsSubtreeDataPoint, metadata.AttributeMemoryEventTypeHigh), m.CgroupMemoryEventsSubtree.Enabled},
+			{cgroupfs.TreeEventsMax, bind(mb.RecordCgroupMemoryEventsSubtreeDataPoint, metadata.AttributeMemoryEventTypeMax), m.CgroupMemoryEventsSubtree.Enabled},
+			{cgroupfs.TreeEventsOOM, bind(mb.RecordCgroupMemoryEventsSubtreeDataPoint, metadata.AttributeMemoryEventTypeOom), m.CgroupMemoryEventsSubtree.Enabled},
+			{cgroupfs.TreeEventsOOMKill, bind(mb.RecordCgroupMemoryEventsSubtreeDataPoint, metadata.AttributeMemoryEventTypeOomKill), m.CgroupMemoryEventsSubtree.Enabled},
+			{cgroupfs.TreeEventsOOMGroupKill, bind(mb.RecordCgroupMemoryEventsSubtreeDataPoint, metadata.AttributeMemoryEventTypeOomGroupKill), m.CgroupMemoryEventsSubtree.Enabled},
+			{cgroupfs.SwapEventsHigh, bind(mb.RecordCgroupMemorySwapEventsDataPoint, metadata.AttributeSwapEventTypeHigh), m.CgroupMemorySwapEvents.Enabled},
+			{cgroupfs.SwapEventsMax, bind(mb.RecordCgroupMemorySwapEventsDataPoint, metadata.AttributeSwapEventTypeMax), m.CgroupMemorySwapEvents.Enabled},
+			{cgroupfs.SwapEventsFail, bind(mb.RecordCgroupMemorySwapEventsDataPoint, metadata.AttributeSwapEventTypeFail), m.CgroupMemorySwapEvents.Enabled},
+			{cgroupfs.RefaultAnon, bind(mb.RecordCgroupMemoryWorkingsetRefaultsDataPoint, metadata.AttributeLruTypeAnon), m.CgroupMemoryWorkingsetRefaults.Enabled},
+			{cgroupfs.RefaultFile, bind(mb.RecordCgroupMemoryWorkingsetRefaultsDataPoint, metadata.AttributeLruTypeFile), m.CgroupMemoryWorkingsetRefaults.Enabled},
+			{cgroupfs.ActivateAnon, bind(mb.RecordCgroupMemoryWorkingsetActivationsDataPoint, metadata.AttributeLruTypeAnon), m.CgroupMemoryWorkingsetActivations.Enabled},
+			{cgroupfs.ActivateFile, bind(mb.RecordCgroupMemoryWorkingsetActivationsDataPoint, metadata.AttributeLruTypeFile), m.CgroupMemoryWorkingsetActivations.Enabled},
 		},
 	}
 	// Only the enabled ones are visited per sample.
@@ -145,6 +180,12 @@ func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool)
 	}
 	if v, ok := smp.Get(cgroupfs.PressureFull); ok {
 		s.mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, float64(v)/1e6, metadata.AttributeStallTypeFull)
+	}
+	if v, ok := smp.Get(cgroupfs.PressureSomeAvg10); ok {
+		s.mb.RecordCgroupMemoryPressureAvg10DataPoint(ts, float64(v)/1e4, metadata.AttributeStallTypeSome)
+	}
+	if v, ok := smp.Get(cgroupfs.PressureFullAvg10); ok {
+		s.mb.RecordCgroupMemoryPressureAvg10DataPoint(ts, float64(v)/1e4, metadata.AttributeStallTypeFull)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,18 @@ func allMetricsConfig() *Config {
 	m.CgroupMemoryPageFaults.Enabled = true
 	m.CgroupMemoryPressureStallTime.Enabled = true
 	m.CgroupMemoryPeakLifetime.Enabled = true
+	m.CgroupMemoryWorkingsetRefaults.Enabled = true
+	m.CgroupMemoryWorkingsetActivations.Enabled = true
+	m.CgroupMemoryReclaimScanned.Enabled = true
+	m.CgroupMemoryReclaimStolen.Enabled = true
+	m.CgroupMemoryHigh.Enabled = true
+	m.CgroupMemoryLow.Enabled = true
+	m.CgroupMemoryMin.Enabled = true
+	m.CgroupMemorySwapLimit.Enabled = true
+	m.CgroupMemoryMemswLimit.Enabled = true
+	m.CgroupMemoryMemswUsage.Enabled = true
+	m.CgroupMemorySwapEvents.Enabled = true
+	m.CgroupMemoryEventsSubtree.Enabled = true
 	return cfg
 }
 
@@ -116,6 +129,10 @@ func TestScrapeV1Values(t *testing.T) {
 	require.NoError(t, err)
 	stat, err := cgroupfs.ParseKeyValues(b)
 	require.NoError(t, err)
+	b, err = os.ReadFile(filepath.Join(dir, "memory.oom_control"))
+	require.NoError(t, err)
+	oomControl, err := cgroupfs.ParseKeyValues(b)
+	require.NoError(t, err)
 
 	attrs := rm.Resource().Attributes().AsRaw()
 	assert.Equal(t, map[string]any{
@@ -140,7 +157,12 @@ func TestScrapeV1Values(t *testing.T) {
 		"cgroup.memory.shmem":         8 << 20,
 		"cgroup.memory.failcnt":       raw("memory.failcnt"),
 		"cgroup.memory.oom_kills":     1,
+		"cgroup.memory.under_oom":     int64(oomControl["under_oom"]),
 	}, vals)
+	assert.Equal(t, map[string]float64{
+		"cgroup.memory.events{type=max}":      float64(raw("memory.failcnt")),
+		"cgroup.memory.events{type=oom_kill}": float64(oomControl["oom_kill"]),
+	}, typedValues(rm), "v1 has no low, high, oom or oom_group_kill")
 }
 
 // TestScrapeV2Values checks the systemd-shaped container of the v2 fixture
@@ -171,6 +193,7 @@ func TestScrapeV2Values(t *testing.T) {
 		return m
 	}
 	stat, events := kv("memory.stat"), kv("memory.events.local")
+	treeEvents, swapEvents := kv("memory.events"), kv("memory.swap.events")
 
 	assert.Equal(t, map[string]any{
 		"cgroup.path":            path,
@@ -182,24 +205,57 @@ func TestScrapeV2Values(t *testing.T) {
 
 	vals := values(rm)
 	want := map[string]int64{
-		"cgroup.memory.usage":         raw("memory.current"),
-		"cgroup.memory.working_set":   raw("memory.current") - int64(stat["inactive_file"]),
-		"cgroup.memory.peak":          raw("memory.current"), // first data point: since start
-		"cgroup.memory.peak.lifetime": raw("memory.peak"),
-		"cgroup.memory.anon":          int64(stat["anon"]),
-		"cgroup.memory.file":          int64(stat["file"]),
-		"cgroup.memory.active_file":   int64(stat["active_file"]),
-		"cgroup.memory.inactive_file": int64(stat["inactive_file"]),
-		"cgroup.memory.shmem":         int64(stat["shmem"]),
-		"cgroup.memory.mapped_file":   int64(stat["file_mapped"]),
-		"cgroup.memory.kernel":        int64(stat["kernel"]),
-		"cgroup.memory.sock":          int64(stat["sock"]),
-		"cgroup.memory.slab":          int64(stat["slab"]),
-		"cgroup.memory.swap":          raw("memory.swap.current"),
-		"cgroup.memory.failcnt":       int64(events["max"]),
-		"cgroup.memory.oom_kills":     int64(events["oom_kill"]),
+		"cgroup.memory.usage":           raw("memory.current"),
+		"cgroup.memory.working_set":     raw("memory.current") - int64(stat["inactive_file"]),
+		"cgroup.memory.peak":            raw("memory.current"), // first data point: since start
+		"cgroup.memory.peak.lifetime":   raw("memory.peak"),
+		"cgroup.memory.anon":            int64(stat["anon"]),
+		"cgroup.memory.file":            int64(stat["file"]),
+		"cgroup.memory.active_file":     int64(stat["active_file"]),
+		"cgroup.memory.inactive_file":   int64(stat["inactive_file"]),
+		"cgroup.memory.shmem":           int64(stat["shmem"]),
+		"cgroup.memory.mapped_file":     int64(stat["file_mapped"]),
+		"cgroup.memory.kernel":          int64(stat["kernel"]),
+		"cgroup.memory.sock":            int64(stat["sock"]),
+		"cgroup.memory.slab":            int64(stat["slab"]),
+		"cgroup.memory.swap":            raw("memory.swap.current"),
+		"cgroup.memory.failcnt":         int64(events["max"]),
+		"cgroup.memory.oom_kills":       int64(events["oom_kill"]),
+		"cgroup.memory.reclaim.scanned": int64(stat["pgscan"]),
+		"cgroup.memory.reclaim.stolen":  int64(stat["pgsteal"]),
+		// memory.high and memory.swap.max read "max": no data point.
+		"cgroup.memory.low": raw("memory.low"),
+		"cgroup.memory.min": raw("memory.min"),
 	}
 	assert.Equal(t, want, vals, "the container's memory.max is \"max\": no limit metric")
+	assert.NotZero(t, stat["pgscan"], "the capture made reclaim scan")
+
+	typed := typedValues(rm)
+	wantTyped := map[string]float64{}
+	for _, k := range []string{"low", "high", "max", "oom", "oom_kill", "oom_group_kill"} {
+		v, ok := events[k]
+		require.True(t, ok, "memory.events.local has %s", k)
+		wantTyped["cgroup.memory.events{type="+k+"}"] = float64(v)
+		v, ok = treeEvents[k]
+		require.True(t, ok, "memory.events has %s", k)
+		wantTyped["cgroup.memory.events.subtree{type="+k+"}"] = float64(v)
+	}
+	for _, k := range []string{"high", "max", "fail"} {
+		v, ok := swapEvents[k]
+		require.True(t, ok, "memory.swap.events has %s", k)
+		wantTyped["cgroup.memory.swap.events{type="+k+"}"] = float64(v)
+	}
+	for _, k := range []string{"anon", "file"} {
+		wantTyped["cgroup.memory.workingset.refaults{type="+k+"}"] = float64(stat["workingset_refault_"+k])
+		wantTyped["cgroup.memory.workingset.activations{type="+k+"}"] = float64(stat["workingset_activate_"+k])
+	}
+	for kind, p := range pressureByStrconv(t, filepath.Join(dir, "memory.pressure")) {
+		wantTyped["cgroup.memory.pressure.avg10{type="+kind+"}"] = p[0] / 100
+		wantTyped["cgroup.memory.pressure.stall_time{type="+kind+"}"] = p[1] / 1e6
+	}
+	wantTyped["cgroup.memory.page_faults{type=major}"] = float64(stat["pgmajfault"])
+	wantTyped["cgroup.memory.page_faults{type=minor}"] = float64(stat["pgfault"] - stat["pgmajfault"])
+	assert.InDeltaMapValues(t, wantTyped, typed, 1e-9)
 	for _, k := range []string{"anon", "file", "active_file", "inactive_file", "shmem"} {
 		assert.NotZero(t, stat[k], "the capture made %s non-zero", k)
 	}
@@ -277,6 +333,66 @@ func values(rm pmetric.ResourceMetrics) map[string]int64 {
 				out[m.Name()] = dps.At(n - 1).IntValue()
 			}
 		}
+	}
+	return out
+}
+
+// typedValues returns the last value of every data point with attributes
+// of rm, keyed name{key=value} (one attribute: every attributed metric of
+// the receiver has one).
+func typedValues(rm pmetric.ResourceMetrics) map[string]float64 {
+	out := map[string]float64{}
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			var dps pmetric.NumberDataPointSlice
+			switch m.Type() {
+			case pmetric.MetricTypeSum:
+				dps = m.Sum().DataPoints()
+			case pmetric.MetricTypeGauge:
+				dps = m.Gauge().DataPoints()
+			default:
+				continue
+			}
+			for k := 0; k < dps.Len(); k++ {
+				dp := dps.At(k)
+				if dp.Attributes().Len() != 1 {
+					continue
+				}
+				key := m.Name()
+				dp.Attributes().Range(func(k string, v pcommon.Value) bool {
+					key += "{" + k + "=" + v.AsString() + "}"
+					return true
+				})
+				if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+					out[key] = dp.DoubleValue()
+				} else {
+					out[key] = float64(dp.IntValue())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// pressureByStrconv reads a PSI file with strings and strconv, apart from
+// the receiver's parser: kind (some, full) to {avg10 in percent, total in
+// microseconds}.
+func pressureByStrconv(t *testing.T, path string) map[string][2]float64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	out := map[string][2]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		require.Len(t, f, 5, line)
+		avg, err := strconv.ParseFloat(strings.TrimPrefix(f[1], "avg10="), 64)
+		require.NoError(t, err)
+		total, err := strconv.ParseFloat(strings.TrimPrefix(f[4], "total="), 64)
+		require.NoError(t, err)
+		out[f[0]] = [2]float64{avg, total}
 	}
 	return out
 }

@@ -49,6 +49,102 @@ func (ms *CgroupMemoryAnonMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// CgroupMemoryEventsMetricAttributeKey specifies the key of an attribute for the cgroup.memory.events metric.
+type CgroupMemoryEventsMetricAttributeKey string
+
+const (
+	CgroupMemoryEventsMetricAttributeKeyMemoryEventType CgroupMemoryEventsMetricAttributeKey = "type"
+)
+
+// CgroupMemoryEventsMetricConfig provides config for the cgroup.memory.events metric.
+type CgroupMemoryEventsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                 `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemoryEventsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemoryEventsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemoryEventsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemoryEventsMetricAttributeKeyMemoryEventType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.events doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CgroupMemoryEventsSubtreeMetricAttributeKey specifies the key of an attribute for the cgroup.memory.events.subtree metric.
+type CgroupMemoryEventsSubtreeMetricAttributeKey string
+
+const (
+	CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType CgroupMemoryEventsSubtreeMetricAttributeKey = "type"
+)
+
+// CgroupMemoryEventsSubtreeMetricConfig provides config for the cgroup.memory.events.subtree metric.
+type CgroupMemoryEventsSubtreeMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemoryEventsSubtreeMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemoryEventsSubtreeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemoryEventsSubtreeMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.events.subtree doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CgroupMemoryFailcntMetricConfig provides config for the cgroup.memory.failcnt metric.
 type CgroupMemoryFailcntMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -76,6 +172,26 @@ type CgroupMemoryFileMetricConfig struct {
 }
 
 func (ms *CgroupMemoryFileMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryHighMetricConfig provides config for the cgroup.memory.high metric.
+type CgroupMemoryHighMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryHighMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	if parser == nil {
 		return nil
 	}
@@ -149,6 +265,26 @@ func (ms *CgroupMemoryLimitMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// CgroupMemoryLowMetricConfig provides config for the cgroup.memory.low metric.
+type CgroupMemoryLowMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryLowMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryMappedFileMetricConfig provides config for the cgroup.memory.mapped_file metric.
 type CgroupMemoryMappedFileMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -156,6 +292,66 @@ type CgroupMemoryMappedFileMetricConfig struct {
 }
 
 func (ms *CgroupMemoryMappedFileMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryMemswLimitMetricConfig provides config for the cgroup.memory.memsw.limit metric.
+type CgroupMemoryMemswLimitMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryMemswLimitMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryMemswUsageMetricConfig provides config for the cgroup.memory.memsw.usage metric.
+type CgroupMemoryMemswUsageMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryMemswUsageMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryMinMetricConfig provides config for the cgroup.memory.min metric.
+type CgroupMemoryMinMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryMinMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	if parser == nil {
 		return nil
 	}
@@ -325,6 +521,54 @@ func (ms *CgroupMemoryPeakLifetimeMetricConfig) Unmarshal(parser *confmap.Conf) 
 	return nil
 }
 
+// CgroupMemoryPressureAvg10MetricAttributeKey specifies the key of an attribute for the cgroup.memory.pressure.avg10 metric.
+type CgroupMemoryPressureAvg10MetricAttributeKey string
+
+const (
+	CgroupMemoryPressureAvg10MetricAttributeKeyStallType CgroupMemoryPressureAvg10MetricAttributeKey = "type"
+)
+
+// CgroupMemoryPressureAvg10MetricConfig provides config for the cgroup.memory.pressure.avg10 metric.
+type CgroupMemoryPressureAvg10MetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemoryPressureAvg10MetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemoryPressureAvg10MetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemoryPressureAvg10MetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemoryPressureAvg10MetricAttributeKeyStallType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.pressure.avg10 doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CgroupMemoryPressureStallTimeMetricAttributeKey specifies the key of an attribute for the cgroup.memory.pressure.stall_time metric.
 type CgroupMemoryPressureStallTimeMetricAttributeKey string
 
@@ -370,6 +614,46 @@ func (ms *CgroupMemoryPressureStallTimeMetricConfig) Validate() error {
 		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
 	}
 
+	return nil
+}
+
+// CgroupMemoryReclaimScannedMetricConfig provides config for the cgroup.memory.reclaim.scanned metric.
+type CgroupMemoryReclaimScannedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryReclaimScannedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryReclaimStolenMetricConfig provides config for the cgroup.memory.reclaim.stolen metric.
+type CgroupMemoryReclaimStolenMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryReclaimStolenMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
 	return nil
 }
 
@@ -453,6 +737,94 @@ func (ms *CgroupMemorySwapMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// CgroupMemorySwapEventsMetricAttributeKey specifies the key of an attribute for the cgroup.memory.swap.events metric.
+type CgroupMemorySwapEventsMetricAttributeKey string
+
+const (
+	CgroupMemorySwapEventsMetricAttributeKeySwapEventType CgroupMemorySwapEventsMetricAttributeKey = "type"
+)
+
+// CgroupMemorySwapEventsMetricConfig provides config for the cgroup.memory.swap.events metric.
+type CgroupMemorySwapEventsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                     `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemorySwapEventsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemorySwapEventsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemorySwapEventsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemorySwapEventsMetricAttributeKeySwapEventType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.swap.events doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CgroupMemorySwapLimitMetricConfig provides config for the cgroup.memory.swap.limit metric.
+type CgroupMemorySwapLimitMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemorySwapLimitMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// CgroupMemoryUnderOomMetricConfig provides config for the cgroup.memory.under_oom metric.
+type CgroupMemoryUnderOomMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryUnderOomMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryUsageMetricConfig provides config for the cgroup.memory.usage metric.
 type CgroupMemoryUsageMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -493,28 +865,139 @@ func (ms *CgroupMemoryWorkingSetMetricConfig) Unmarshal(parser *confmap.Conf) er
 	return nil
 }
 
+// CgroupMemoryWorkingsetActivationsMetricAttributeKey specifies the key of an attribute for the cgroup.memory.workingset.activations metric.
+type CgroupMemoryWorkingsetActivationsMetricAttributeKey string
+
+const (
+	CgroupMemoryWorkingsetActivationsMetricAttributeKeyLruType CgroupMemoryWorkingsetActivationsMetricAttributeKey = "type"
+)
+
+// CgroupMemoryWorkingsetActivationsMetricConfig provides config for the cgroup.memory.workingset.activations metric.
+type CgroupMemoryWorkingsetActivationsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemoryWorkingsetActivationsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemoryWorkingsetActivationsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemoryWorkingsetActivationsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemoryWorkingsetActivationsMetricAttributeKeyLruType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.workingset.activations doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CgroupMemoryWorkingsetRefaultsMetricAttributeKey specifies the key of an attribute for the cgroup.memory.workingset.refaults metric.
+type CgroupMemoryWorkingsetRefaultsMetricAttributeKey string
+
+const (
+	CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType CgroupMemoryWorkingsetRefaultsMetricAttributeKey = "type"
+)
+
+// CgroupMemoryWorkingsetRefaultsMetricConfig provides config for the cgroup.memory.workingset.refaults metric.
+type CgroupMemoryWorkingsetRefaultsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                             `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CgroupMemoryWorkingsetRefaultsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CgroupMemoryWorkingsetRefaultsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CgroupMemoryWorkingsetRefaultsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType:
+		default:
+			return fmt.Errorf("metric cgroup.memory.workingset.refaults doesn't have an attribute %v, valid attributes: [type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // MetricsConfig provides config for cgroupmemory metrics.
 type MetricsConfig struct {
-	CgroupMemoryActiveFile        CgroupMemoryActiveFileMetricConfig        `mapstructure:"cgroup.memory.active_file"`
-	CgroupMemoryAnon              CgroupMemoryAnonMetricConfig              `mapstructure:"cgroup.memory.anon"`
-	CgroupMemoryFailcnt           CgroupMemoryFailcntMetricConfig           `mapstructure:"cgroup.memory.failcnt"`
-	CgroupMemoryFile              CgroupMemoryFileMetricConfig              `mapstructure:"cgroup.memory.file"`
-	CgroupMemoryInactiveFile      CgroupMemoryInactiveFileMetricConfig      `mapstructure:"cgroup.memory.inactive_file"`
-	CgroupMemoryKernel            CgroupMemoryKernelMetricConfig            `mapstructure:"cgroup.memory.kernel"`
-	CgroupMemoryLimit             CgroupMemoryLimitMetricConfig             `mapstructure:"cgroup.memory.limit"`
-	CgroupMemoryMappedFile        CgroupMemoryMappedFileMetricConfig        `mapstructure:"cgroup.memory.mapped_file"`
-	CgroupMemoryOomKillRecords    CgroupMemoryOomKillRecordsMetricConfig    `mapstructure:"cgroup.memory.oom_kill.records"`
-	CgroupMemoryOomKills          CgroupMemoryOomKillsMetricConfig          `mapstructure:"cgroup.memory.oom_kills"`
-	CgroupMemoryPageFaults        CgroupMemoryPageFaultsMetricConfig        `mapstructure:"cgroup.memory.page_faults"`
-	CgroupMemoryPeak              CgroupMemoryPeakMetricConfig              `mapstructure:"cgroup.memory.peak"`
-	CgroupMemoryPeakLifetime      CgroupMemoryPeakLifetimeMetricConfig      `mapstructure:"cgroup.memory.peak.lifetime"`
-	CgroupMemoryPressureStallTime CgroupMemoryPressureStallTimeMetricConfig `mapstructure:"cgroup.memory.pressure.stall_time"`
-	CgroupMemoryShmem             CgroupMemoryShmemMetricConfig             `mapstructure:"cgroup.memory.shmem"`
-	CgroupMemorySlab              CgroupMemorySlabMetricConfig              `mapstructure:"cgroup.memory.slab"`
-	CgroupMemorySock              CgroupMemorySockMetricConfig              `mapstructure:"cgroup.memory.sock"`
-	CgroupMemorySwap              CgroupMemorySwapMetricConfig              `mapstructure:"cgroup.memory.swap"`
-	CgroupMemoryUsage             CgroupMemoryUsageMetricConfig             `mapstructure:"cgroup.memory.usage"`
-	CgroupMemoryWorkingSet        CgroupMemoryWorkingSetMetricConfig        `mapstructure:"cgroup.memory.working_set"`
+	CgroupMemoryActiveFile            CgroupMemoryActiveFileMetricConfig            `mapstructure:"cgroup.memory.active_file"`
+	CgroupMemoryAnon                  CgroupMemoryAnonMetricConfig                  `mapstructure:"cgroup.memory.anon"`
+	CgroupMemoryEvents                CgroupMemoryEventsMetricConfig                `mapstructure:"cgroup.memory.events"`
+	CgroupMemoryEventsSubtree         CgroupMemoryEventsSubtreeMetricConfig         `mapstructure:"cgroup.memory.events.subtree"`
+	CgroupMemoryFailcnt               CgroupMemoryFailcntMetricConfig               `mapstructure:"cgroup.memory.failcnt"`
+	CgroupMemoryFile                  CgroupMemoryFileMetricConfig                  `mapstructure:"cgroup.memory.file"`
+	CgroupMemoryHigh                  CgroupMemoryHighMetricConfig                  `mapstructure:"cgroup.memory.high"`
+	CgroupMemoryInactiveFile          CgroupMemoryInactiveFileMetricConfig          `mapstructure:"cgroup.memory.inactive_file"`
+	CgroupMemoryKernel                CgroupMemoryKernelMetricConfig                `mapstructure:"cgroup.memory.kernel"`
+	CgroupMemoryLimit                 CgroupMemoryLimitMetricConfig                 `mapstructure:"cgroup.memory.limit"`
+	CgroupMemoryLow                   CgroupMemoryLowMetricConfig                   `mapstructure:"cgroup.memory.low"`
+	CgroupMemoryMappedFile            CgroupMemoryMappedFileMetricConfig            `mapstructure:"cgroup.memory.mapped_file"`
+	CgroupMemoryMemswLimit            CgroupMemoryMemswLimitMetricConfig            `mapstructure:"cgroup.memory.memsw.limit"`
+	CgroupMemoryMemswUsage            CgroupMemoryMemswUsageMetricConfig            `mapstructure:"cgroup.memory.memsw.usage"`
+	CgroupMemoryMin                   CgroupMemoryMinMetricConfig                   `mapstructure:"cgroup.memory.min"`
+	CgroupMemoryOomKillRecords        CgroupMemoryOomKillRecordsMetricConfig        `mapstructure:"cgroup.memory.oom_kill.records"`
+	CgroupMemoryOomKills              CgroupMemoryOomKillsMetricConfig              `mapstructure:"cgroup.memory.oom_kills"`
+	CgroupMemoryPageFaults            CgroupMemoryPageFaultsMetricConfig            `mapstructure:"cgroup.memory.page_faults"`
+	CgroupMemoryPeak                  CgroupMemoryPeakMetricConfig                  `mapstructure:"cgroup.memory.peak"`
+	CgroupMemoryPeakLifetime          CgroupMemoryPeakLifetimeMetricConfig          `mapstructure:"cgroup.memory.peak.lifetime"`
+	CgroupMemoryPressureAvg10         CgroupMemoryPressureAvg10MetricConfig         `mapstructure:"cgroup.memory.pressure.avg10"`
+	CgroupMemoryPressureStallTime     CgroupMemoryPressureStallTimeMetricConfig     `mapstructure:"cgroup.memory.pressure.stall_time"`
+	CgroupMemoryReclaimScanned        CgroupMemoryReclaimScannedMetricConfig        `mapstructure:"cgroup.memory.reclaim.scanned"`
+	CgroupMemoryReclaimStolen         CgroupMemoryReclaimStolenMetricConfig         `mapstructure:"cgroup.memory.reclaim.stolen"`
+	CgroupMemoryShmem                 CgroupMemoryShmemMetricConfig                 `mapstructure:"cgroup.memory.shmem"`
+	CgroupMemorySlab                  CgroupMemorySlabMetricConfig                  `mapstructure:"cgroup.memory.slab"`
+	CgroupMemorySock                  CgroupMemorySockMetricConfig                  `mapstructure:"cgroup.memory.sock"`
+	CgroupMemorySwap                  CgroupMemorySwapMetricConfig                  `mapstructure:"cgroup.memory.swap"`
+	CgroupMemorySwapEvents            CgroupMemorySwapEventsMetricConfig            `mapstructure:"cgroup.memory.swap.events"`
+	CgroupMemorySwapLimit             CgroupMemorySwapLimitMetricConfig             `mapstructure:"cgroup.memory.swap.limit"`
+	CgroupMemoryUnderOom              CgroupMemoryUnderOomMetricConfig              `mapstructure:"cgroup.memory.under_oom"`
+	CgroupMemoryUsage                 CgroupMemoryUsageMetricConfig                 `mapstructure:"cgroup.memory.usage"`
+	CgroupMemoryWorkingSet            CgroupMemoryWorkingSetMetricConfig            `mapstructure:"cgroup.memory.working_set"`
+	CgroupMemoryWorkingsetActivations CgroupMemoryWorkingsetActivationsMetricConfig `mapstructure:"cgroup.memory.workingset.activations"`
+	CgroupMemoryWorkingsetRefaults    CgroupMemoryWorkingsetRefaultsMetricConfig    `mapstructure:"cgroup.memory.workingset.refaults"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -525,11 +1008,24 @@ func DefaultMetricsConfig() MetricsConfig {
 		CgroupMemoryAnon: CgroupMemoryAnonMetricConfig{
 			Enabled: true,
 		},
+		CgroupMemoryEvents: CgroupMemoryEventsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemoryEventsMetricAttributeKey{CgroupMemoryEventsMetricAttributeKeyMemoryEventType},
+		},
+		CgroupMemoryEventsSubtree: CgroupMemoryEventsSubtreeMetricConfig{
+			Enabled:             false,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemoryEventsSubtreeMetricAttributeKey{CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType},
+		},
 		CgroupMemoryFailcnt: CgroupMemoryFailcntMetricConfig{
 			Enabled: true,
 		},
 		CgroupMemoryFile: CgroupMemoryFileMetricConfig{
 			Enabled: true,
+		},
+		CgroupMemoryHigh: CgroupMemoryHighMetricConfig{
+			Enabled: false,
 		},
 		CgroupMemoryInactiveFile: CgroupMemoryInactiveFileMetricConfig{
 			Enabled: true,
@@ -540,7 +1036,19 @@ func DefaultMetricsConfig() MetricsConfig {
 		CgroupMemoryLimit: CgroupMemoryLimitMetricConfig{
 			Enabled: true,
 		},
+		CgroupMemoryLow: CgroupMemoryLowMetricConfig{
+			Enabled: false,
+		},
 		CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryMemswLimit: CgroupMemoryMemswLimitMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryMemswUsage: CgroupMemoryMemswUsageMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 			Enabled: false,
 		},
 		CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
@@ -562,10 +1070,21 @@ func DefaultMetricsConfig() MetricsConfig {
 		CgroupMemoryPeakLifetime: CgroupMemoryPeakLifetimeMetricConfig{
 			Enabled: false,
 		},
+		CgroupMemoryPressureAvg10: CgroupMemoryPressureAvg10MetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CgroupMemoryPressureAvg10MetricAttributeKey{CgroupMemoryPressureAvg10MetricAttributeKeyStallType},
+		},
 		CgroupMemoryPressureStallTime: CgroupMemoryPressureStallTimeMetricConfig{
-			Enabled:             false,
+			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []CgroupMemoryPressureStallTimeMetricAttributeKey{CgroupMemoryPressureStallTimeMetricAttributeKeyStallType},
+		},
+		CgroupMemoryReclaimScanned: CgroupMemoryReclaimScannedMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryReclaimStolen: CgroupMemoryReclaimStolenMetricConfig{
+			Enabled: false,
 		},
 		CgroupMemoryShmem: CgroupMemoryShmemMetricConfig{
 			Enabled: true,
@@ -579,11 +1098,32 @@ func DefaultMetricsConfig() MetricsConfig {
 		CgroupMemorySwap: CgroupMemorySwapMetricConfig{
 			Enabled: false,
 		},
+		CgroupMemorySwapEvents: CgroupMemorySwapEventsMetricConfig{
+			Enabled:             false,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemorySwapEventsMetricAttributeKey{CgroupMemorySwapEventsMetricAttributeKeySwapEventType},
+		},
+		CgroupMemorySwapLimit: CgroupMemorySwapLimitMetricConfig{
+			Enabled: false,
+		},
+		CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
+			Enabled: true,
+		},
 		CgroupMemoryUsage: CgroupMemoryUsageMetricConfig{
 			Enabled: true,
 		},
 		CgroupMemoryWorkingSet: CgroupMemoryWorkingSetMetricConfig{
 			Enabled: true,
+		},
+		CgroupMemoryWorkingsetActivations: CgroupMemoryWorkingsetActivationsMetricConfig{
+			Enabled:             false,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemoryWorkingsetActivationsMetricAttributeKey{CgroupMemoryWorkingsetActivationsMetricAttributeKeyLruType},
+		},
+		CgroupMemoryWorkingsetRefaults: CgroupMemoryWorkingsetRefaultsMetricConfig{
+			Enabled:             false,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []CgroupMemoryWorkingsetRefaultsMetricAttributeKey{CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType},
 		},
 	}
 }

@@ -32,10 +32,23 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryAnon: CgroupMemoryAnonMetricConfig{
 						Enabled: true,
 					},
+					CgroupMemoryEvents: CgroupMemoryEventsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryEventsMetricAttributeKey{CgroupMemoryEventsMetricAttributeKeyMemoryEventType},
+					},
+					CgroupMemoryEventsSubtree: CgroupMemoryEventsSubtreeMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryEventsSubtreeMetricAttributeKey{CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType},
+					},
 					CgroupMemoryFailcnt: CgroupMemoryFailcntMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryFile: CgroupMemoryFileMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryHigh: CgroupMemoryHighMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryInactiveFile: CgroupMemoryInactiveFileMetricConfig{
@@ -47,7 +60,19 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryLimit: CgroupMemoryLimitMetricConfig{
 						Enabled: true,
 					},
+					CgroupMemoryLow: CgroupMemoryLowMetricConfig{
+						Enabled: true,
+					},
 					CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryMemswLimit: CgroupMemoryMemswLimitMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryMemswUsage: CgroupMemoryMemswUsageMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
@@ -69,10 +94,21 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryPeakLifetime: CgroupMemoryPeakLifetimeMetricConfig{
 						Enabled: true,
 					},
+					CgroupMemoryPressureAvg10: CgroupMemoryPressureAvg10MetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CgroupMemoryPressureAvg10MetricAttributeKey{CgroupMemoryPressureAvg10MetricAttributeKeyStallType},
+					},
 					CgroupMemoryPressureStallTime: CgroupMemoryPressureStallTimeMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryPressureStallTimeMetricAttributeKey{CgroupMemoryPressureStallTimeMetricAttributeKeyStallType},
+					},
+					CgroupMemoryReclaimScanned: CgroupMemoryReclaimScannedMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryReclaimStolen: CgroupMemoryReclaimStolenMetricConfig{
+						Enabled: true,
 					},
 					CgroupMemoryShmem: CgroupMemoryShmemMetricConfig{
 						Enabled: true,
@@ -86,11 +122,32 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemorySwap: CgroupMemorySwapMetricConfig{
 						Enabled: true,
 					},
+					CgroupMemorySwapEvents: CgroupMemorySwapEventsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemorySwapEventsMetricAttributeKey{CgroupMemorySwapEventsMetricAttributeKeySwapEventType},
+					},
+					CgroupMemorySwapLimit: CgroupMemorySwapLimitMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
+						Enabled: true,
+					},
 					CgroupMemoryUsage: CgroupMemoryUsageMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryWorkingSet: CgroupMemoryWorkingSetMetricConfig{
 						Enabled: true,
+					},
+					CgroupMemoryWorkingsetActivations: CgroupMemoryWorkingsetActivationsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryWorkingsetActivationsMetricAttributeKey{CgroupMemoryWorkingsetActivationsMetricAttributeKeyLruType},
+					},
+					CgroupMemoryWorkingsetRefaults: CgroupMemoryWorkingsetRefaultsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryWorkingsetRefaultsMetricAttributeKey{CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType},
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
@@ -112,10 +169,23 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryAnon: CgroupMemoryAnonMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemoryEvents: CgroupMemoryEventsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryEventsMetricAttributeKey{CgroupMemoryEventsMetricAttributeKeyMemoryEventType},
+					},
+					CgroupMemoryEventsSubtree: CgroupMemoryEventsSubtreeMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryEventsSubtreeMetricAttributeKey{CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType},
+					},
 					CgroupMemoryFailcnt: CgroupMemoryFailcntMetricConfig{
 						Enabled: false,
 					},
 					CgroupMemoryFile: CgroupMemoryFileMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryHigh: CgroupMemoryHighMetricConfig{
 						Enabled: false,
 					},
 					CgroupMemoryInactiveFile: CgroupMemoryInactiveFileMetricConfig{
@@ -127,7 +197,19 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryLimit: CgroupMemoryLimitMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemoryLow: CgroupMemoryLowMetricConfig{
+						Enabled: false,
+					},
 					CgroupMemoryMappedFile: CgroupMemoryMappedFileMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryMemswLimit: CgroupMemoryMemswLimitMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryMemswUsage: CgroupMemoryMemswUsageMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 						Enabled: false,
 					},
 					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
@@ -149,10 +231,21 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryPeakLifetime: CgroupMemoryPeakLifetimeMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemoryPressureAvg10: CgroupMemoryPressureAvg10MetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CgroupMemoryPressureAvg10MetricAttributeKey{CgroupMemoryPressureAvg10MetricAttributeKeyStallType},
+					},
 					CgroupMemoryPressureStallTime: CgroupMemoryPressureStallTimeMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryPressureStallTimeMetricAttributeKey{CgroupMemoryPressureStallTimeMetricAttributeKeyStallType},
+					},
+					CgroupMemoryReclaimScanned: CgroupMemoryReclaimScannedMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryReclaimStolen: CgroupMemoryReclaimStolenMetricConfig{
+						Enabled: false,
 					},
 					CgroupMemoryShmem: CgroupMemoryShmemMetricConfig{
 						Enabled: false,
@@ -166,11 +259,32 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemorySwap: CgroupMemorySwapMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemorySwapEvents: CgroupMemorySwapEventsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemorySwapEventsMetricAttributeKey{CgroupMemorySwapEventsMetricAttributeKeySwapEventType},
+					},
+					CgroupMemorySwapLimit: CgroupMemorySwapLimitMetricConfig{
+						Enabled: false,
+					},
+					CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
+						Enabled: false,
+					},
 					CgroupMemoryUsage: CgroupMemoryUsageMetricConfig{
 						Enabled: false,
 					},
 					CgroupMemoryWorkingSet: CgroupMemoryWorkingSetMetricConfig{
 						Enabled: false,
+					},
+					CgroupMemoryWorkingsetActivations: CgroupMemoryWorkingsetActivationsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryWorkingsetActivationsMetricAttributeKey{CgroupMemoryWorkingsetActivationsMetricAttributeKeyLruType},
+					},
+					CgroupMemoryWorkingsetRefaults: CgroupMemoryWorkingsetRefaultsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []CgroupMemoryWorkingsetRefaultsMetricAttributeKey{CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType},
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
@@ -186,10 +300,34 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
+}
+
+func TestCgroupMemoryEventsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemoryEvents
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemoryEventsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.events doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemoryEvents
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCgroupMemoryEventsSubtreeMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemoryEventsSubtree
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemoryEventsSubtreeMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.events.subtree doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemoryEventsSubtree
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
 func TestCgroupMemoryOomKillRecordsMetricsConfig_Validate(t *testing.T) {
@@ -216,6 +354,18 @@ func TestCgroupMemoryPageFaultsMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
+func TestCgroupMemoryPressureAvg10MetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemoryPressureAvg10
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemoryPressureAvg10MetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.pressure.avg10 doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemoryPressureAvg10
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
 func TestCgroupMemoryPressureStallTimeMetricsConfig_Validate(t *testing.T) {
 	cfg := DefaultMetricsConfig().CgroupMemoryPressureStallTime
 	require.NoError(t, cfg.Validate())
@@ -224,6 +374,42 @@ func TestCgroupMemoryPressureStallTimeMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.pressure.stall_time doesn't have an attribute invalid, valid attributes: [type]")
 
 	cfg = DefaultMetricsConfig().CgroupMemoryPressureStallTime
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCgroupMemorySwapEventsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemorySwapEvents
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemorySwapEventsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.swap.events doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemorySwapEvents
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCgroupMemoryWorkingsetActivationsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemoryWorkingsetActivations
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemoryWorkingsetActivationsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.workingset.activations doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemoryWorkingsetActivations
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCgroupMemoryWorkingsetRefaultsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CgroupMemoryWorkingsetRefaults
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CgroupMemoryWorkingsetRefaultsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cgroup.memory.workingset.refaults doesn't have an attribute invalid, valid attributes: [type]")
+
+	cfg = DefaultMetricsConfig().CgroupMemoryWorkingsetRefaults
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

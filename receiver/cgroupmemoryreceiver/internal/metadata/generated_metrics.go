@@ -45,6 +45,74 @@ var MapAttributeFaultType = map[string]AttributeFaultType{
 	"minor": AttributeFaultTypeMinor,
 }
 
+// AttributeLruType specifies the value lru_type attribute.
+type AttributeLruType int
+
+const (
+	_ AttributeLruType = iota
+	AttributeLruTypeAnon
+	AttributeLruTypeFile
+)
+
+// String returns the string representation of the AttributeLruType.
+func (av AttributeLruType) String() string {
+	switch av {
+	case AttributeLruTypeAnon:
+		return "anon"
+	case AttributeLruTypeFile:
+		return "file"
+	}
+	return ""
+}
+
+// MapAttributeLruType is a helper map of string to AttributeLruType attribute value.
+var MapAttributeLruType = map[string]AttributeLruType{
+	"anon": AttributeLruTypeAnon,
+	"file": AttributeLruTypeFile,
+}
+
+// AttributeMemoryEventType specifies the value memory_event_type attribute.
+type AttributeMemoryEventType int
+
+const (
+	_ AttributeMemoryEventType = iota
+	AttributeMemoryEventTypeLow
+	AttributeMemoryEventTypeHigh
+	AttributeMemoryEventTypeMax
+	AttributeMemoryEventTypeOom
+	AttributeMemoryEventTypeOomKill
+	AttributeMemoryEventTypeOomGroupKill
+)
+
+// String returns the string representation of the AttributeMemoryEventType.
+func (av AttributeMemoryEventType) String() string {
+	switch av {
+	case AttributeMemoryEventTypeLow:
+		return "low"
+	case AttributeMemoryEventTypeHigh:
+		return "high"
+	case AttributeMemoryEventTypeMax:
+		return "max"
+	case AttributeMemoryEventTypeOom:
+		return "oom"
+	case AttributeMemoryEventTypeOomKill:
+		return "oom_kill"
+	case AttributeMemoryEventTypeOomGroupKill:
+		return "oom_group_kill"
+	}
+	return ""
+}
+
+// MapAttributeMemoryEventType is a helper map of string to AttributeMemoryEventType attribute value.
+var MapAttributeMemoryEventType = map[string]AttributeMemoryEventType{
+	"low":            AttributeMemoryEventTypeLow,
+	"high":           AttributeMemoryEventTypeHigh,
+	"max":            AttributeMemoryEventTypeMax,
+	"oom":            AttributeMemoryEventTypeOom,
+	"oom_kill":       AttributeMemoryEventTypeOomKill,
+	"oom_group_kill": AttributeMemoryEventTypeOomGroupKill,
+}
+
 // AttributeStallType specifies the value stall_type attribute.
 type AttributeStallType int
 
@@ -71,6 +139,36 @@ var MapAttributeStallType = map[string]AttributeStallType{
 	"full": AttributeStallTypeFull,
 }
 
+// AttributeSwapEventType specifies the value swap_event_type attribute.
+type AttributeSwapEventType int
+
+const (
+	_ AttributeSwapEventType = iota
+	AttributeSwapEventTypeHigh
+	AttributeSwapEventTypeMax
+	AttributeSwapEventTypeFail
+)
+
+// String returns the string representation of the AttributeSwapEventType.
+func (av AttributeSwapEventType) String() string {
+	switch av {
+	case AttributeSwapEventTypeHigh:
+		return "high"
+	case AttributeSwapEventTypeMax:
+		return "max"
+	case AttributeSwapEventTypeFail:
+		return "fail"
+	}
+	return ""
+}
+
+// MapAttributeSwapEventType is a helper map of string to AttributeSwapEventType attribute value.
+var MapAttributeSwapEventType = map[string]AttributeSwapEventType{
+	"high": AttributeSwapEventTypeHigh,
+	"max":  AttributeSwapEventTypeMax,
+	"fail": AttributeSwapEventTypeFail,
+}
+
 var MetricsInfo = metricsInfo{
 	CgroupMemoryActiveFile: metricInfo{
 		Name: "cgroup.memory.active_file",
@@ -78,11 +176,22 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryAnon: metricInfo{
 		Name: "cgroup.memory.anon",
 	},
+	CgroupMemoryEvents: metricInfo{
+		Name:       "cgroup.memory.events",
+		Attributes: []string{"memory_event_type"},
+	},
+	CgroupMemoryEventsSubtree: metricInfo{
+		Name:       "cgroup.memory.events.subtree",
+		Attributes: []string{"memory_event_type"},
+	},
 	CgroupMemoryFailcnt: metricInfo{
 		Name: "cgroup.memory.failcnt",
 	},
 	CgroupMemoryFile: metricInfo{
 		Name: "cgroup.memory.file",
+	},
+	CgroupMemoryHigh: metricInfo{
+		Name: "cgroup.memory.high",
 	},
 	CgroupMemoryInactiveFile: metricInfo{
 		Name: "cgroup.memory.inactive_file",
@@ -93,8 +202,20 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryLimit: metricInfo{
 		Name: "cgroup.memory.limit",
 	},
+	CgroupMemoryLow: metricInfo{
+		Name: "cgroup.memory.low",
+	},
 	CgroupMemoryMappedFile: metricInfo{
 		Name: "cgroup.memory.mapped_file",
+	},
+	CgroupMemoryMemswLimit: metricInfo{
+		Name: "cgroup.memory.memsw.limit",
+	},
+	CgroupMemoryMemswUsage: metricInfo{
+		Name: "cgroup.memory.memsw.usage",
+	},
+	CgroupMemoryMin: metricInfo{
+		Name: "cgroup.memory.min",
 	},
 	CgroupMemoryOomKillRecords: metricInfo{
 		Name:       "cgroup.memory.oom_kill.records",
@@ -113,9 +234,19 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryPeakLifetime: metricInfo{
 		Name: "cgroup.memory.peak.lifetime",
 	},
+	CgroupMemoryPressureAvg10: metricInfo{
+		Name:       "cgroup.memory.pressure.avg10",
+		Attributes: []string{"stall_type"},
+	},
 	CgroupMemoryPressureStallTime: metricInfo{
 		Name:       "cgroup.memory.pressure.stall_time",
 		Attributes: []string{"stall_type"},
+	},
+	CgroupMemoryReclaimScanned: metricInfo{
+		Name: "cgroup.memory.reclaim.scanned",
+	},
+	CgroupMemoryReclaimStolen: metricInfo{
+		Name: "cgroup.memory.reclaim.stolen",
 	},
 	CgroupMemoryShmem: metricInfo{
 		Name: "cgroup.memory.shmem",
@@ -129,35 +260,68 @@ var MetricsInfo = metricsInfo{
 	CgroupMemorySwap: metricInfo{
 		Name: "cgroup.memory.swap",
 	},
+	CgroupMemorySwapEvents: metricInfo{
+		Name:       "cgroup.memory.swap.events",
+		Attributes: []string{"swap_event_type"},
+	},
+	CgroupMemorySwapLimit: metricInfo{
+		Name: "cgroup.memory.swap.limit",
+	},
+	CgroupMemoryUnderOom: metricInfo{
+		Name: "cgroup.memory.under_oom",
+	},
 	CgroupMemoryUsage: metricInfo{
 		Name: "cgroup.memory.usage",
 	},
 	CgroupMemoryWorkingSet: metricInfo{
 		Name: "cgroup.memory.working_set",
 	},
+	CgroupMemoryWorkingsetActivations: metricInfo{
+		Name:       "cgroup.memory.workingset.activations",
+		Attributes: []string{"lru_type"},
+	},
+	CgroupMemoryWorkingsetRefaults: metricInfo{
+		Name:       "cgroup.memory.workingset.refaults",
+		Attributes: []string{"lru_type"},
+	},
 }
 
 type metricsInfo struct {
-	CgroupMemoryActiveFile        metricInfo
-	CgroupMemoryAnon              metricInfo
-	CgroupMemoryFailcnt           metricInfo
-	CgroupMemoryFile              metricInfo
-	CgroupMemoryInactiveFile      metricInfo
-	CgroupMemoryKernel            metricInfo
-	CgroupMemoryLimit             metricInfo
-	CgroupMemoryMappedFile        metricInfo
-	CgroupMemoryOomKillRecords    metricInfo
-	CgroupMemoryOomKills          metricInfo
-	CgroupMemoryPageFaults        metricInfo
-	CgroupMemoryPeak              metricInfo
-	CgroupMemoryPeakLifetime      metricInfo
-	CgroupMemoryPressureStallTime metricInfo
-	CgroupMemoryShmem             metricInfo
-	CgroupMemorySlab              metricInfo
-	CgroupMemorySock              metricInfo
-	CgroupMemorySwap              metricInfo
-	CgroupMemoryUsage             metricInfo
-	CgroupMemoryWorkingSet        metricInfo
+	CgroupMemoryActiveFile            metricInfo
+	CgroupMemoryAnon                  metricInfo
+	CgroupMemoryEvents                metricInfo
+	CgroupMemoryEventsSubtree         metricInfo
+	CgroupMemoryFailcnt               metricInfo
+	CgroupMemoryFile                  metricInfo
+	CgroupMemoryHigh                  metricInfo
+	CgroupMemoryInactiveFile          metricInfo
+	CgroupMemoryKernel                metricInfo
+	CgroupMemoryLimit                 metricInfo
+	CgroupMemoryLow                   metricInfo
+	CgroupMemoryMappedFile            metricInfo
+	CgroupMemoryMemswLimit            metricInfo
+	CgroupMemoryMemswUsage            metricInfo
+	CgroupMemoryMin                   metricInfo
+	CgroupMemoryOomKillRecords        metricInfo
+	CgroupMemoryOomKills              metricInfo
+	CgroupMemoryPageFaults            metricInfo
+	CgroupMemoryPeak                  metricInfo
+	CgroupMemoryPeakLifetime          metricInfo
+	CgroupMemoryPressureAvg10         metricInfo
+	CgroupMemoryPressureStallTime     metricInfo
+	CgroupMemoryReclaimScanned        metricInfo
+	CgroupMemoryReclaimStolen         metricInfo
+	CgroupMemoryShmem                 metricInfo
+	CgroupMemorySlab                  metricInfo
+	CgroupMemorySock                  metricInfo
+	CgroupMemorySwap                  metricInfo
+	CgroupMemorySwapEvents            metricInfo
+	CgroupMemorySwapLimit             metricInfo
+	CgroupMemoryUnderOom              metricInfo
+	CgroupMemoryUsage                 metricInfo
+	CgroupMemoryWorkingSet            metricInfo
+	CgroupMemoryWorkingsetActivations metricInfo
+	CgroupMemoryWorkingsetRefaults    metricInfo
 }
 
 type metricInfo struct {
@@ -269,6 +433,188 @@ func newMetricCgroupMemoryAnon(cfg CgroupMemoryAnonMetricConfig) metricCgroupMem
 	return m
 }
 
+type metricCgroupMemoryEvents struct {
+	data          pmetric.Metric                 // data buffer for generated metric.
+	config        CgroupMemoryEventsMetricConfig // metric config provided by user.
+	capacity      int                            // max observed number of data points added to the metric.
+	aggDataPoints []int64                        // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.events metric with initial data.
+func (m *metricCgroupMemoryEvents) init() {
+	m.data.SetName("cgroup.memory.events")
+	m.data.SetDescription("The cgroup's memory events by type (v2 memory.events.local, this cgroup's own, memory.events before 5.2; v1: max from memory.failcnt, oom_kill from memory.oom_control oom_kill (4.13+), no low, high, oom or oom_group_kill). One metric with a type attribute, as hostmetrics does for system.paging.faults and this receiver for page_faults, rather than one metric per kernel key as cAdvisor does (container_memory_events_high_total, ..._max_total; low, oom, oom_kill, oom_group_kill under review): the types come from one file, share a unit and an alert shape (increase(...) by type), and a kernel that adds a type adds an attribute value, not a metric. Summing over type is meaningless (one OOM counts as max, oom and oom_kill). max and oom_kill are also exported alone as failcnt and oom_kills, the names the receiver had first. Read from a file the receiver reads anyway (no extra read).")
+	m.data.SetUnit("{event}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryEvents) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryEventsMetricAttributeKeyMemoryEventType) {
+		dp.Attributes().PutStr("type", memoryEventTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryEvents) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryEvents) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryEvents(cfg CgroupMemoryEventsMetricConfig) metricCgroupMemoryEvents {
+	m := metricCgroupMemoryEvents{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryEventsSubtree struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        CgroupMemoryEventsSubtreeMetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []int64                               // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.events.subtree metric with initial data.
+func (m *metricCgroupMemoryEventsSubtree) init() {
+	m.data.SetName("cgroup.memory.events.subtree")
+	m.data.SetDescription("Memory events of this cgroup and all its descendants, by type (v2 memory.events; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.")
+	m.data.SetUnit("{event}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryEventsSubtree) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryEventsSubtreeMetricAttributeKeyMemoryEventType) {
+		dp.Attributes().PutStr("type", memoryEventTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryEventsSubtree) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryEventsSubtree) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryEventsSubtree(cfg CgroupMemoryEventsSubtreeMetricConfig) metricCgroupMemoryEventsSubtree {
+	m := metricCgroupMemoryEventsSubtree{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryFailcnt struct {
 	data     pmetric.Metric                  // data buffer for generated metric.
 	config   CgroupMemoryFailcntMetricConfig // metric config provided by user.
@@ -365,6 +711,58 @@ func (m *metricCgroupMemoryFile) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryFile(cfg CgroupMemoryFileMetricConfig) metricCgroupMemoryFile {
 	m := metricCgroupMemoryFile{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryHigh struct {
+	data     pmetric.Metric               // data buffer for generated metric.
+	config   CgroupMemoryHighMetricConfig // metric config provided by user.
+	capacity int                          // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.high metric with initial data.
+func (m *metricCgroupMemoryHigh) init() {
+	m.data.SetName("cgroup.memory.high")
+	m.data.SetDescription("Throttle limit: above it the cgroup's allocations are slowed down into reclaim, no OOM kill (v2 memory.high; what Kubernetes memory QoS sets; absent on v1 and when max). Read again only after a write to the file, like limit (inotify). Enabling high, low or min opens the three files.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryHigh) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryHigh) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryHigh) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryHigh(cfg CgroupMemoryHighMetricConfig) metricCgroupMemoryHigh {
+	m := metricCgroupMemoryHigh{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -529,6 +927,58 @@ func newMetricCgroupMemoryLimit(cfg CgroupMemoryLimitMetricConfig) metricCgroupM
 	return m
 }
 
+type metricCgroupMemoryLow struct {
+	data     pmetric.Metric              // data buffer for generated metric.
+	config   CgroupMemoryLowMetricConfig // metric config provided by user.
+	capacity int                         // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.low metric with initial data.
+func (m *metricCgroupMemoryLow) init() {
+	m.data.SetName("cgroup.memory.low")
+	m.data.SetDescription("Best-effort protection: memory below it is reclaimed only when no unprotected memory is left (v2 memory.low; 0 = none; absent on v1 and when max). Cached like limit.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryLow) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryLow) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryLow) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryLow(cfg CgroupMemoryLowMetricConfig) metricCgroupMemoryLow {
+	m := metricCgroupMemoryLow{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryMappedFile struct {
 	data     pmetric.Metric                     // data buffer for generated metric.
 	config   CgroupMemoryMappedFileMetricConfig // metric config provided by user.
@@ -573,6 +1023,162 @@ func (m *metricCgroupMemoryMappedFile) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryMappedFile(cfg CgroupMemoryMappedFileMetricConfig) metricCgroupMemoryMappedFile {
 	m := metricCgroupMemoryMappedFile{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryMemswLimit struct {
+	data     pmetric.Metric                     // data buffer for generated metric.
+	config   CgroupMemoryMemswLimitMetricConfig // metric config provided by user.
+	capacity int                                // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.memsw.limit metric with initial data.
+func (m *metricCgroupMemoryMemswLimit) init() {
+	m.data.SetName("cgroup.memory.memsw.limit")
+	m.data.SetDescription("Limit of memory plus swap (v1 memory.memsw.limit_in_bytes, with swap accounting; absent on v2, whose swap limit is separate: see swap.limit, and when unlimited). Cached like limit. Enabling it or swap.limit opens the version's file.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryMemswLimit) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryMemswLimit) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryMemswLimit) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryMemswLimit(cfg CgroupMemoryMemswLimitMetricConfig) metricCgroupMemoryMemswLimit {
+	m := metricCgroupMemoryMemswLimit{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryMemswUsage struct {
+	data     pmetric.Metric                     // data buffer for generated metric.
+	config   CgroupMemoryMemswUsageMetricConfig // metric config provided by user.
+	capacity int                                // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.memsw.usage metric with initial data.
+func (m *metricCgroupMemoryMemswUsage) init() {
+	m.data.SetName("cgroup.memory.memsw.usage")
+	m.data.SetDescription("Memory plus swap charged to the cgroup (v1 memory.memsw.usage_in_bytes, with swap accounting; absent on v2: see swap).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryMemswUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryMemswUsage) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryMemswUsage) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryMemswUsage(cfg CgroupMemoryMemswUsageMetricConfig) metricCgroupMemoryMemswUsage {
+	m := metricCgroupMemoryMemswUsage{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryMin struct {
+	data     pmetric.Metric              // data buffer for generated metric.
+	config   CgroupMemoryMinMetricConfig // metric config provided by user.
+	capacity int                         // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.min metric with initial data.
+func (m *metricCgroupMemoryMin) init() {
+	m.data.SetName("cgroup.memory.min")
+	m.data.SetDescription("Hard protection: memory below it is never reclaimed (v2 memory.min; 0 = none; absent on v1 and when max). Cached like limit.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryMin) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryMin) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryMin) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryMin(cfg CgroupMemoryMinMetricConfig) metricCgroupMemoryMin {
+	m := metricCgroupMemoryMin{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -915,6 +1521,95 @@ func newMetricCgroupMemoryPeakLifetime(cfg CgroupMemoryPeakLifetimeMetricConfig)
 	return m
 }
 
+type metricCgroupMemoryPressureAvg10 struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        CgroupMemoryPressureAvg10MetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []float64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.pressure.avg10 metric with initial data.
+func (m *metricCgroupMemoryPressureAvg10) init() {
+	m.data.SetName("cgroup.memory.pressure.avg10")
+	m.data.SetDescription("Share of the last 10 seconds in which tasks of the cgroup stalled waiting for memory, as the kernel averages it (PSI, v2 memory.pressure avg10=, a percentage, exported as a fraction 0..1 per the semantic conventions' unit 1: avg10=12.50 is 0.125). systemd-oomd kills on full avg10 over a threshold. Absent where the cgroup has no memory.pressure (v1, kernels without CONFIG_PSI or booted psi=0); read from the same file as stall_time.")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryPressureAvg10) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, stallTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryPressureAvg10MetricAttributeKeyStallType) {
+		dp.Attributes().PutStr("type", stallTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryPressureAvg10) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryPressureAvg10) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryPressureAvg10(cfg CgroupMemoryPressureAvg10MetricConfig) metricCgroupMemoryPressureAvg10 {
+	m := metricCgroupMemoryPressureAvg10{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryPressureStallTime struct {
 	data          pmetric.Metric                            // data buffer for generated metric.
 	config        CgroupMemoryPressureStallTimeMetricConfig // metric config provided by user.
@@ -925,7 +1620,7 @@ type metricCgroupMemoryPressureStallTime struct {
 // init fills cgroup.memory.pressure.stall_time metric with initial data.
 func (m *metricCgroupMemoryPressureStallTime) init() {
 	m.data.SetName("cgroup.memory.pressure.stall_time")
-	m.data.SetDescription("Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=; absent on v1).")
+	m.data.SetDescription("Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=, 4.20+; absent on v1 and where the kernel has no PSI). On by default where the file exists: the receiver opens memory.pressure only when this metric or avg10 is enabled.")
 	m.data.SetUnit("s")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -998,6 +1693,110 @@ func (m *metricCgroupMemoryPressureStallTime) emit(metrics pmetric.MetricSlice) 
 
 func newMetricCgroupMemoryPressureStallTime(cfg CgroupMemoryPressureStallTimeMetricConfig) metricCgroupMemoryPressureStallTime {
 	m := metricCgroupMemoryPressureStallTime{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryReclaimScanned struct {
+	data     pmetric.Metric                         // data buffer for generated metric.
+	config   CgroupMemoryReclaimScannedMetricConfig // metric config provided by user.
+	capacity int                                    // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.reclaim.scanned metric with initial data.
+func (m *metricCgroupMemoryReclaimScanned) init() {
+	m.data.SetName("cgroup.memory.reclaim.scanned")
+	m.data.SetDescription("Pages scanned by reclaim in this cgroup and its descendants, kswapd and direct (cAdvisor's container_memory_pgscan_total; v2 memory.stat pgscan; absent on v1, whose memory.stat has no scan counter). Scanned far above reclaimed means reclaim struggles to find anything to free.")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryReclaimScanned) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryReclaimScanned) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryReclaimScanned) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryReclaimScanned(cfg CgroupMemoryReclaimScannedMetricConfig) metricCgroupMemoryReclaimScanned {
+	m := metricCgroupMemoryReclaimScanned{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryReclaimStolen struct {
+	data     pmetric.Metric                        // data buffer for generated metric.
+	config   CgroupMemoryReclaimStolenMetricConfig // metric config provided by user.
+	capacity int                                   // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.reclaim.stolen metric with initial data.
+func (m *metricCgroupMemoryReclaimStolen) init() {
+	m.data.SetName("cgroup.memory.reclaim.stolen")
+	m.data.SetDescription("Pages reclaimed (freed) in this cgroup and its descendants (cAdvisor's container_memory_pgsteal_total; v2 memory.stat pgsteal; absent on v1). A separate metric from scanned rather than one with an attribute: stolen is a subset of scanned, so a sum over the two would mean nothing.")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryReclaimStolen) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryReclaimStolen) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryReclaimStolen) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryReclaimStolen(cfg CgroupMemoryReclaimStolenMetricConfig) metricCgroupMemoryReclaimStolen {
+	m := metricCgroupMemoryReclaimStolen{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1214,6 +2013,199 @@ func newMetricCgroupMemorySwap(cfg CgroupMemorySwapMetricConfig) metricCgroupMem
 	return m
 }
 
+type metricCgroupMemorySwapEvents struct {
+	data          pmetric.Metric                     // data buffer for generated metric.
+	config        CgroupMemorySwapEventsMetricConfig // metric config provided by user.
+	capacity      int                                // max observed number of data points added to the metric.
+	aggDataPoints []int64                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.swap.events metric with initial data.
+func (m *metricCgroupMemorySwapEvents) init() {
+	m.data.SetName("cgroup.memory.swap.events")
+	m.data.SetDescription("Swap events by type (v2 memory.swap.events, high only since memory.swap.high, 5.8; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.")
+	m.data.SetUnit("{event}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemorySwapEvents) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, swapEventTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemorySwapEventsMetricAttributeKeySwapEventType) {
+		dp.Attributes().PutStr("type", swapEventTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemorySwapEvents) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemorySwapEvents) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemorySwapEvents(cfg CgroupMemorySwapEventsMetricConfig) metricCgroupMemorySwapEvents {
+	m := metricCgroupMemorySwapEvents{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemorySwapLimit struct {
+	data     pmetric.Metric                    // data buffer for generated metric.
+	config   CgroupMemorySwapLimitMetricConfig // metric config provided by user.
+	capacity int                               // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.swap.limit metric with initial data.
+func (m *metricCgroupMemorySwapLimit) init() {
+	m.data.SetName("cgroup.memory.swap.limit")
+	m.data.SetDescription("Swap limit (v2 memory.swap.max; absent on v1, where swap is limited together with memory: see memsw.limit, and when max). Cached like limit.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemorySwapLimit) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemorySwapLimit) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemorySwapLimit) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemorySwapLimit(cfg CgroupMemorySwapLimitMetricConfig) metricCgroupMemorySwapLimit {
+	m := metricCgroupMemorySwapLimit{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryUnderOom struct {
+	data     pmetric.Metric                   // data buffer for generated metric.
+	config   CgroupMemoryUnderOomMetricConfig // metric config provided by user.
+	capacity int                              // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.under_oom metric with initial data.
+func (m *metricCgroupMemoryUnderOom) init() {
+	m.data.SetName("cgroup.memory.under_oom")
+	m.data.SetDescription("1 while the cgroup is under OOM: at its limit with the OOM killer disabled (oom_kill_disable) or waiting for a victim to exit, 0 otherwise (v1 memory.oom_control under_oom, read anyway for oom_kill; absent on v2, which has no such state: see cgroup.memory.events oom).")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricCgroupMemoryUnderOom) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryUnderOom) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryUnderOom) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryUnderOom(cfg CgroupMemoryUnderOomMetricConfig) metricCgroupMemoryUnderOom {
+	m := metricCgroupMemoryUnderOom{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryUsage struct {
 	data     pmetric.Metric                // data buffer for generated metric.
 	config   CgroupMemoryUsageMetricConfig // metric config provided by user.
@@ -1318,36 +2310,233 @@ func newMetricCgroupMemoryWorkingSet(cfg CgroupMemoryWorkingSetMetricConfig) met
 	return m
 }
 
+type metricCgroupMemoryWorkingsetActivations struct {
+	data          pmetric.Metric                                // data buffer for generated metric.
+	config        CgroupMemoryWorkingsetActivationsMetricConfig // metric config provided by user.
+	capacity      int                                           // max observed number of data points added to the metric.
+	aggDataPoints []int64                                       // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.workingset.activations metric with initial data.
+func (m *metricCgroupMemoryWorkingsetActivations) init() {
+	m.data.SetName("cgroup.memory.workingset.activations")
+	m.data.SetDescription("Refaulted pages that were activated at once because they had been part of the working set when evicted (v2 memory.stat workingset_activate_anon/file, 5.9+; workingset_activate, file only, before 5.9; absent on v1).")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryWorkingsetActivations) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, lruTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryWorkingsetActivationsMetricAttributeKeyLruType) {
+		dp.Attributes().PutStr("type", lruTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryWorkingsetActivations) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryWorkingsetActivations) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryWorkingsetActivations(cfg CgroupMemoryWorkingsetActivationsMetricConfig) metricCgroupMemoryWorkingsetActivations {
+	m := metricCgroupMemoryWorkingsetActivations{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryWorkingsetRefaults struct {
+	data          pmetric.Metric                             // data buffer for generated metric.
+	config        CgroupMemoryWorkingsetRefaultsMetricConfig // metric config provided by user.
+	capacity      int                                        // max observed number of data points added to the metric.
+	aggDataPoints []int64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cgroup.memory.workingset.refaults metric with initial data.
+func (m *metricCgroupMemoryWorkingsetRefaults) init() {
+	m.data.SetName("cgroup.memory.workingset.refaults")
+	m.data.SetDescription("Evicted pages faulted back in, by LRU type: the cost of a limit too tight for the working set, rising before the OOM (cAdvisor's container_memory_workingset_refault_anon_total and _file_total; v2 memory.stat workingset_refault_anon/file, 5.9+, workingset_refault, file only, before 5.9; v1 memory.stat total_workingset_refault_anon/file where the kernel prints them, 5.9+). One metric with a type attribute like page_faults: anon and file refaults add up to all refaults.")
+	m.data.SetUnit("{page}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCgroupMemoryWorkingsetRefaults) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, lruTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType) {
+		dp.Attributes().PutStr("type", lruTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryWorkingsetRefaults) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryWorkingsetRefaults) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryWorkingsetRefaults(cfg CgroupMemoryWorkingsetRefaultsMetricConfig) metricCgroupMemoryWorkingsetRefaults {
+	m := metricCgroupMemoryWorkingsetRefaults{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                              MetricsBuilderConfig // config of the metrics builder.
-	startTime                           pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                     int                  // maximum observed number of metrics per resource.
-	metricsBuffer                       pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                           component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter      map[string]filter.Filter
-	resourceAttributeExcludeFilter      map[string]filter.Filter
-	metricCgroupMemoryActiveFile        metricCgroupMemoryActiveFile
-	metricCgroupMemoryAnon              metricCgroupMemoryAnon
-	metricCgroupMemoryFailcnt           metricCgroupMemoryFailcnt
-	metricCgroupMemoryFile              metricCgroupMemoryFile
-	metricCgroupMemoryInactiveFile      metricCgroupMemoryInactiveFile
-	metricCgroupMemoryKernel            metricCgroupMemoryKernel
-	metricCgroupMemoryLimit             metricCgroupMemoryLimit
-	metricCgroupMemoryMappedFile        metricCgroupMemoryMappedFile
-	metricCgroupMemoryOomKillRecords    metricCgroupMemoryOomKillRecords
-	metricCgroupMemoryOomKills          metricCgroupMemoryOomKills
-	metricCgroupMemoryPageFaults        metricCgroupMemoryPageFaults
-	metricCgroupMemoryPeak              metricCgroupMemoryPeak
-	metricCgroupMemoryPeakLifetime      metricCgroupMemoryPeakLifetime
-	metricCgroupMemoryPressureStallTime metricCgroupMemoryPressureStallTime
-	metricCgroupMemoryShmem             metricCgroupMemoryShmem
-	metricCgroupMemorySlab              metricCgroupMemorySlab
-	metricCgroupMemorySock              metricCgroupMemorySock
-	metricCgroupMemorySwap              metricCgroupMemorySwap
-	metricCgroupMemoryUsage             metricCgroupMemoryUsage
-	metricCgroupMemoryWorkingSet        metricCgroupMemoryWorkingSet
+	config                                  MetricsBuilderConfig // config of the metrics builder.
+	startTime                               pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                         int                  // maximum observed number of metrics per resource.
+	metricsBuffer                           pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                               component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter          map[string]filter.Filter
+	resourceAttributeExcludeFilter          map[string]filter.Filter
+	metricCgroupMemoryActiveFile            metricCgroupMemoryActiveFile
+	metricCgroupMemoryAnon                  metricCgroupMemoryAnon
+	metricCgroupMemoryEvents                metricCgroupMemoryEvents
+	metricCgroupMemoryEventsSubtree         metricCgroupMemoryEventsSubtree
+	metricCgroupMemoryFailcnt               metricCgroupMemoryFailcnt
+	metricCgroupMemoryFile                  metricCgroupMemoryFile
+	metricCgroupMemoryHigh                  metricCgroupMemoryHigh
+	metricCgroupMemoryInactiveFile          metricCgroupMemoryInactiveFile
+	metricCgroupMemoryKernel                metricCgroupMemoryKernel
+	metricCgroupMemoryLimit                 metricCgroupMemoryLimit
+	metricCgroupMemoryLow                   metricCgroupMemoryLow
+	metricCgroupMemoryMappedFile            metricCgroupMemoryMappedFile
+	metricCgroupMemoryMemswLimit            metricCgroupMemoryMemswLimit
+	metricCgroupMemoryMemswUsage            metricCgroupMemoryMemswUsage
+	metricCgroupMemoryMin                   metricCgroupMemoryMin
+	metricCgroupMemoryOomKillRecords        metricCgroupMemoryOomKillRecords
+	metricCgroupMemoryOomKills              metricCgroupMemoryOomKills
+	metricCgroupMemoryPageFaults            metricCgroupMemoryPageFaults
+	metricCgroupMemoryPeak                  metricCgroupMemoryPeak
+	metricCgroupMemoryPeakLifetime          metricCgroupMemoryPeakLifetime
+	metricCgroupMemoryPressureAvg10         metricCgroupMemoryPressureAvg10
+	metricCgroupMemoryPressureStallTime     metricCgroupMemoryPressureStallTime
+	metricCgroupMemoryReclaimScanned        metricCgroupMemoryReclaimScanned
+	metricCgroupMemoryReclaimStolen         metricCgroupMemoryReclaimStolen
+	metricCgroupMemoryShmem                 metricCgroupMemoryShmem
+	metricCgroupMemorySlab                  metricCgroupMemorySlab
+	metricCgroupMemorySock                  metricCgroupMemorySock
+	metricCgroupMemorySwap                  metricCgroupMemorySwap
+	metricCgroupMemorySwapEvents            metricCgroupMemorySwapEvents
+	metricCgroupMemorySwapLimit             metricCgroupMemorySwapLimit
+	metricCgroupMemoryUnderOom              metricCgroupMemoryUnderOom
+	metricCgroupMemoryUsage                 metricCgroupMemoryUsage
+	metricCgroupMemoryWorkingSet            metricCgroupMemoryWorkingSet
+	metricCgroupMemoryWorkingsetActivations metricCgroupMemoryWorkingsetActivations
+	metricCgroupMemoryWorkingsetRefaults    metricCgroupMemoryWorkingsetRefaults
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -1369,32 +2558,47 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                              mbc,
-		startTime:                           pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                       pmetric.NewMetrics(),
-		buildInfo:                           settings.BuildInfo,
-		metricCgroupMemoryActiveFile:        newMetricCgroupMemoryActiveFile(mbc.Metrics.CgroupMemoryActiveFile),
-		metricCgroupMemoryAnon:              newMetricCgroupMemoryAnon(mbc.Metrics.CgroupMemoryAnon),
-		metricCgroupMemoryFailcnt:           newMetricCgroupMemoryFailcnt(mbc.Metrics.CgroupMemoryFailcnt),
-		metricCgroupMemoryFile:              newMetricCgroupMemoryFile(mbc.Metrics.CgroupMemoryFile),
-		metricCgroupMemoryInactiveFile:      newMetricCgroupMemoryInactiveFile(mbc.Metrics.CgroupMemoryInactiveFile),
-		metricCgroupMemoryKernel:            newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
-		metricCgroupMemoryLimit:             newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
-		metricCgroupMemoryMappedFile:        newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
-		metricCgroupMemoryOomKillRecords:    newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
-		metricCgroupMemoryOomKills:          newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
-		metricCgroupMemoryPageFaults:        newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
-		metricCgroupMemoryPeak:              newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
-		metricCgroupMemoryPeakLifetime:      newMetricCgroupMemoryPeakLifetime(mbc.Metrics.CgroupMemoryPeakLifetime),
-		metricCgroupMemoryPressureStallTime: newMetricCgroupMemoryPressureStallTime(mbc.Metrics.CgroupMemoryPressureStallTime),
-		metricCgroupMemoryShmem:             newMetricCgroupMemoryShmem(mbc.Metrics.CgroupMemoryShmem),
-		metricCgroupMemorySlab:              newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
-		metricCgroupMemorySock:              newMetricCgroupMemorySock(mbc.Metrics.CgroupMemorySock),
-		metricCgroupMemorySwap:              newMetricCgroupMemorySwap(mbc.Metrics.CgroupMemorySwap),
-		metricCgroupMemoryUsage:             newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
-		metricCgroupMemoryWorkingSet:        newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
-		resourceAttributeIncludeFilter:      make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:      make(map[string]filter.Filter),
+		config:                                  mbc,
+		startTime:                               pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                           pmetric.NewMetrics(),
+		buildInfo:                               settings.BuildInfo,
+		metricCgroupMemoryActiveFile:            newMetricCgroupMemoryActiveFile(mbc.Metrics.CgroupMemoryActiveFile),
+		metricCgroupMemoryAnon:                  newMetricCgroupMemoryAnon(mbc.Metrics.CgroupMemoryAnon),
+		metricCgroupMemoryEvents:                newMetricCgroupMemoryEvents(mbc.Metrics.CgroupMemoryEvents),
+		metricCgroupMemoryEventsSubtree:         newMetricCgroupMemoryEventsSubtree(mbc.Metrics.CgroupMemoryEventsSubtree),
+		metricCgroupMemoryFailcnt:               newMetricCgroupMemoryFailcnt(mbc.Metrics.CgroupMemoryFailcnt),
+		metricCgroupMemoryFile:                  newMetricCgroupMemoryFile(mbc.Metrics.CgroupMemoryFile),
+		metricCgroupMemoryHigh:                  newMetricCgroupMemoryHigh(mbc.Metrics.CgroupMemoryHigh),
+		metricCgroupMemoryInactiveFile:          newMetricCgroupMemoryInactiveFile(mbc.Metrics.CgroupMemoryInactiveFile),
+		metricCgroupMemoryKernel:                newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
+		metricCgroupMemoryLimit:                 newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
+		metricCgroupMemoryLow:                   newMetricCgroupMemoryLow(mbc.Metrics.CgroupMemoryLow),
+		metricCgroupMemoryMappedFile:            newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
+		metricCgroupMemoryMemswLimit:            newMetricCgroupMemoryMemswLimit(mbc.Metrics.CgroupMemoryMemswLimit),
+		metricCgroupMemoryMemswUsage:            newMetricCgroupMemoryMemswUsage(mbc.Metrics.CgroupMemoryMemswUsage),
+		metricCgroupMemoryMin:                   newMetricCgroupMemoryMin(mbc.Metrics.CgroupMemoryMin),
+		metricCgroupMemoryOomKillRecords:        newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
+		metricCgroupMemoryOomKills:              newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
+		metricCgroupMemoryPageFaults:            newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
+		metricCgroupMemoryPeak:                  newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
+		metricCgroupMemoryPeakLifetime:          newMetricCgroupMemoryPeakLifetime(mbc.Metrics.CgroupMemoryPeakLifetime),
+		metricCgroupMemoryPressureAvg10:         newMetricCgroupMemoryPressureAvg10(mbc.Metrics.CgroupMemoryPressureAvg10),
+		metricCgroupMemoryPressureStallTime:     newMetricCgroupMemoryPressureStallTime(mbc.Metrics.CgroupMemoryPressureStallTime),
+		metricCgroupMemoryReclaimScanned:        newMetricCgroupMemoryReclaimScanned(mbc.Metrics.CgroupMemoryReclaimScanned),
+		metricCgroupMemoryReclaimStolen:         newMetricCgroupMemoryReclaimStolen(mbc.Metrics.CgroupMemoryReclaimStolen),
+		metricCgroupMemoryShmem:                 newMetricCgroupMemoryShmem(mbc.Metrics.CgroupMemoryShmem),
+		metricCgroupMemorySlab:                  newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
+		metricCgroupMemorySock:                  newMetricCgroupMemorySock(mbc.Metrics.CgroupMemorySock),
+		metricCgroupMemorySwap:                  newMetricCgroupMemorySwap(mbc.Metrics.CgroupMemorySwap),
+		metricCgroupMemorySwapEvents:            newMetricCgroupMemorySwapEvents(mbc.Metrics.CgroupMemorySwapEvents),
+		metricCgroupMemorySwapLimit:             newMetricCgroupMemorySwapLimit(mbc.Metrics.CgroupMemorySwapLimit),
+		metricCgroupMemoryUnderOom:              newMetricCgroupMemoryUnderOom(mbc.Metrics.CgroupMemoryUnderOom),
+		metricCgroupMemoryUsage:                 newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
+		metricCgroupMemoryWorkingSet:            newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
+		metricCgroupMemoryWorkingsetActivations: newMetricCgroupMemoryWorkingsetActivations(mbc.Metrics.CgroupMemoryWorkingsetActivations),
+		metricCgroupMemoryWorkingsetRefaults:    newMetricCgroupMemoryWorkingsetRefaults(mbc.Metrics.CgroupMemoryWorkingsetRefaults),
+		resourceAttributeIncludeFilter:          make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:          make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.CgroupPath.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.CgroupPath.MetricsInclude)
@@ -1497,24 +2701,39 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricCgroupMemoryActiveFile.emit(ils.Metrics())
 	mb.metricCgroupMemoryAnon.emit(ils.Metrics())
+	mb.metricCgroupMemoryEvents.emit(ils.Metrics())
+	mb.metricCgroupMemoryEventsSubtree.emit(ils.Metrics())
 	mb.metricCgroupMemoryFailcnt.emit(ils.Metrics())
 	mb.metricCgroupMemoryFile.emit(ils.Metrics())
+	mb.metricCgroupMemoryHigh.emit(ils.Metrics())
 	mb.metricCgroupMemoryInactiveFile.emit(ils.Metrics())
 	mb.metricCgroupMemoryKernel.emit(ils.Metrics())
 	mb.metricCgroupMemoryLimit.emit(ils.Metrics())
+	mb.metricCgroupMemoryLow.emit(ils.Metrics())
 	mb.metricCgroupMemoryMappedFile.emit(ils.Metrics())
+	mb.metricCgroupMemoryMemswLimit.emit(ils.Metrics())
+	mb.metricCgroupMemoryMemswUsage.emit(ils.Metrics())
+	mb.metricCgroupMemoryMin.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKillRecords.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKills.emit(ils.Metrics())
 	mb.metricCgroupMemoryPageFaults.emit(ils.Metrics())
 	mb.metricCgroupMemoryPeak.emit(ils.Metrics())
 	mb.metricCgroupMemoryPeakLifetime.emit(ils.Metrics())
+	mb.metricCgroupMemoryPressureAvg10.emit(ils.Metrics())
 	mb.metricCgroupMemoryPressureStallTime.emit(ils.Metrics())
+	mb.metricCgroupMemoryReclaimScanned.emit(ils.Metrics())
+	mb.metricCgroupMemoryReclaimStolen.emit(ils.Metrics())
 	mb.metricCgroupMemoryShmem.emit(ils.Metrics())
 	mb.metricCgroupMemorySlab.emit(ils.Metrics())
 	mb.metricCgroupMemorySock.emit(ils.Metrics())
 	mb.metricCgroupMemorySwap.emit(ils.Metrics())
+	mb.metricCgroupMemorySwapEvents.emit(ils.Metrics())
+	mb.metricCgroupMemorySwapLimit.emit(ils.Metrics())
+	mb.metricCgroupMemoryUnderOom.emit(ils.Metrics())
 	mb.metricCgroupMemoryUsage.emit(ils.Metrics())
 	mb.metricCgroupMemoryWorkingSet.emit(ils.Metrics())
+	mb.metricCgroupMemoryWorkingsetActivations.emit(ils.Metrics())
+	mb.metricCgroupMemoryWorkingsetRefaults.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -1556,6 +2775,16 @@ func (mb *MetricsBuilder) RecordCgroupMemoryAnonDataPoint(ts pcommon.Timestamp, 
 	mb.metricCgroupMemoryAnon.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemoryEventsDataPoint adds a data point to cgroup.memory.events metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryEventsDataPoint(ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue AttributeMemoryEventType) {
+	mb.metricCgroupMemoryEvents.recordDataPoint(mb.startTime, ts, val, memoryEventTypeAttributeValue.String())
+}
+
+// RecordCgroupMemoryEventsSubtreeDataPoint adds a data point to cgroup.memory.events.subtree metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryEventsSubtreeDataPoint(ts pcommon.Timestamp, val int64, memoryEventTypeAttributeValue AttributeMemoryEventType) {
+	mb.metricCgroupMemoryEventsSubtree.recordDataPoint(mb.startTime, ts, val, memoryEventTypeAttributeValue.String())
+}
+
 // RecordCgroupMemoryFailcntDataPoint adds a data point to cgroup.memory.failcnt metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryFailcntDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryFailcnt.recordDataPoint(mb.startTime, ts, val)
@@ -1564,6 +2793,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryFailcntDataPoint(ts pcommon.Timestam
 // RecordCgroupMemoryFileDataPoint adds a data point to cgroup.memory.file metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryFileDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryFile.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryHighDataPoint adds a data point to cgroup.memory.high metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryHighDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryHigh.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryInactiveFileDataPoint adds a data point to cgroup.memory.inactive_file metric.
@@ -1581,9 +2815,29 @@ func (mb *MetricsBuilder) RecordCgroupMemoryLimitDataPoint(ts pcommon.Timestamp,
 	mb.metricCgroupMemoryLimit.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemoryLowDataPoint adds a data point to cgroup.memory.low metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryLowDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryLow.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordCgroupMemoryMappedFileDataPoint adds a data point to cgroup.memory.mapped_file metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryMappedFileDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryMappedFile.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryMemswLimitDataPoint adds a data point to cgroup.memory.memsw.limit metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryMemswLimitDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryMemswLimit.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryMemswUsageDataPoint adds a data point to cgroup.memory.memsw.usage metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryMemswUsageDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryMemswUsage.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryMinDataPoint adds a data point to cgroup.memory.min metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryMinDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryMin.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryOomKillRecordsDataPoint adds a data point to cgroup.memory.oom_kill.records metric.
@@ -1611,9 +2865,24 @@ func (mb *MetricsBuilder) RecordCgroupMemoryPeakLifetimeDataPoint(ts pcommon.Tim
 	mb.metricCgroupMemoryPeakLifetime.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemoryPressureAvg10DataPoint adds a data point to cgroup.memory.pressure.avg10 metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryPressureAvg10DataPoint(ts pcommon.Timestamp, val float64, stallTypeAttributeValue AttributeStallType) {
+	mb.metricCgroupMemoryPressureAvg10.recordDataPoint(mb.startTime, ts, val, stallTypeAttributeValue.String())
+}
+
 // RecordCgroupMemoryPressureStallTimeDataPoint adds a data point to cgroup.memory.pressure.stall_time metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryPressureStallTimeDataPoint(ts pcommon.Timestamp, val float64, stallTypeAttributeValue AttributeStallType) {
 	mb.metricCgroupMemoryPressureStallTime.recordDataPoint(mb.startTime, ts, val, stallTypeAttributeValue.String())
+}
+
+// RecordCgroupMemoryReclaimScannedDataPoint adds a data point to cgroup.memory.reclaim.scanned metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryReclaimScannedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryReclaimScanned.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryReclaimStolenDataPoint adds a data point to cgroup.memory.reclaim.stolen metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryReclaimStolenDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryReclaimStolen.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryShmemDataPoint adds a data point to cgroup.memory.shmem metric.
@@ -1636,6 +2905,21 @@ func (mb *MetricsBuilder) RecordCgroupMemorySwapDataPoint(ts pcommon.Timestamp, 
 	mb.metricCgroupMemorySwap.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemorySwapEventsDataPoint adds a data point to cgroup.memory.swap.events metric.
+func (mb *MetricsBuilder) RecordCgroupMemorySwapEventsDataPoint(ts pcommon.Timestamp, val int64, swapEventTypeAttributeValue AttributeSwapEventType) {
+	mb.metricCgroupMemorySwapEvents.recordDataPoint(mb.startTime, ts, val, swapEventTypeAttributeValue.String())
+}
+
+// RecordCgroupMemorySwapLimitDataPoint adds a data point to cgroup.memory.swap.limit metric.
+func (mb *MetricsBuilder) RecordCgroupMemorySwapLimitDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemorySwapLimit.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryUnderOomDataPoint adds a data point to cgroup.memory.under_oom metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryUnderOomDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryUnderOom.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordCgroupMemoryUsageDataPoint adds a data point to cgroup.memory.usage metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryUsageDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryUsage.recordDataPoint(mb.startTime, ts, val)
@@ -1644,6 +2928,16 @@ func (mb *MetricsBuilder) RecordCgroupMemoryUsageDataPoint(ts pcommon.Timestamp,
 // RecordCgroupMemoryWorkingSetDataPoint adds a data point to cgroup.memory.working_set metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryWorkingSetDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryWorkingSet.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryWorkingsetActivationsDataPoint adds a data point to cgroup.memory.workingset.activations metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryWorkingsetActivationsDataPoint(ts pcommon.Timestamp, val int64, lruTypeAttributeValue AttributeLruType) {
+	mb.metricCgroupMemoryWorkingsetActivations.recordDataPoint(mb.startTime, ts, val, lruTypeAttributeValue.String())
+}
+
+// RecordCgroupMemoryWorkingsetRefaultsDataPoint adds a data point to cgroup.memory.workingset.refaults metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryWorkingsetRefaultsDataPoint(ts pcommon.Timestamp, val int64, lruTypeAttributeValue AttributeLruType) {
+	mb.metricCgroupMemoryWorkingsetRefaults.recordDataPoint(mb.startTime, ts, val, lruTypeAttributeValue.String())
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

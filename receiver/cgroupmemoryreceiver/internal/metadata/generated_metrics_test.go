@@ -67,9 +67,15 @@ func TestMetricsBuilder(t *testing.T) {
 			settings.Logger = zap.New(observedZapCore)
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
+			aggMap["cgroup.memory.events"] = mb.metricCgroupMemoryEvents.config.AggregationStrategy
+			aggMap["cgroup.memory.events.subtree"] = mb.metricCgroupMemoryEventsSubtree.config.AggregationStrategy
 			aggMap["cgroup.memory.oom_kill.records"] = mb.metricCgroupMemoryOomKillRecords.config.AggregationStrategy
 			aggMap["cgroup.memory.page_faults"] = mb.metricCgroupMemoryPageFaults.config.AggregationStrategy
+			aggMap["cgroup.memory.pressure.avg10"] = mb.metricCgroupMemoryPressureAvg10.config.AggregationStrategy
 			aggMap["cgroup.memory.pressure.stall_time"] = mb.metricCgroupMemoryPressureStallTime.config.AggregationStrategy
+			aggMap["cgroup.memory.swap.events"] = mb.metricCgroupMemorySwapEvents.config.AggregationStrategy
+			aggMap["cgroup.memory.workingset.activations"] = mb.metricCgroupMemoryWorkingsetActivations.config.AggregationStrategy
+			aggMap["cgroup.memory.workingset.refaults"] = mb.metricCgroupMemoryWorkingsetRefaults.config.AggregationStrategy
 
 			expectedWarnings := 0
 			if tt.metricsSet != testDataSetReag {
@@ -86,10 +92,25 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordCgroupMemoryAnonDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordCgroupMemoryEventsDataPoint(ts, 1, AttributeMemoryEventTypeLow)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemoryEventsDataPoint(ts, 3, AttributeMemoryEventTypeHigh)
+			}
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryEventsSubtreeDataPoint(ts, 1, AttributeMemoryEventTypeLow)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemoryEventsSubtreeDataPoint(ts, 3, AttributeMemoryEventTypeHigh)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordCgroupMemoryFailcntDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryFileDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryHighDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryInactiveFileDataPoint(ts, 1)
@@ -101,7 +122,19 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordCgroupMemoryLimitDataPoint(ts, 1)
 
 			allMetricsCount++
+			mb.RecordCgroupMemoryLowDataPoint(ts, 1)
+
+			allMetricsCount++
 			mb.RecordCgroupMemoryMappedFileDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryMemswLimitDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryMemswUsageDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryMinDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, 1, "linux.oom.cause-val")
@@ -123,12 +156,24 @@ func TestMetricsBuilder(t *testing.T) {
 
 			allMetricsCount++
 			mb.RecordCgroupMemoryPeakLifetimeDataPoint(ts, 1)
-
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCgroupMemoryPressureAvg10DataPoint(ts, 1, AttributeStallTypeSome)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemoryPressureAvg10DataPoint(ts, 3, AttributeStallTypeFull)
+			}
+			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, 1, AttributeStallTypeSome)
 			if tt.name == "reaggregate_set" {
 				mb.RecordCgroupMemoryPressureStallTimeDataPoint(ts, 3, AttributeStallTypeFull)
 			}
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryReclaimScannedDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryReclaimStolenDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryShmemDataPoint(ts, 1)
@@ -141,12 +186,36 @@ func TestMetricsBuilder(t *testing.T) {
 
 			allMetricsCount++
 			mb.RecordCgroupMemorySwapDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemorySwapEventsDataPoint(ts, 1, AttributeSwapEventTypeHigh)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemorySwapEventsDataPoint(ts, 3, AttributeSwapEventTypeMax)
+			}
+
+			allMetricsCount++
+			mb.RecordCgroupMemorySwapLimitDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCgroupMemoryUnderOomDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryUsageDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryWorkingSetDataPoint(ts, 1)
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryWorkingsetActivationsDataPoint(ts, 1, AttributeLruTypeAnon)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemoryWorkingsetActivationsDataPoint(ts, 3, AttributeLruTypeFile)
+			}
+
+			allMetricsCount++
+			mb.RecordCgroupMemoryWorkingsetRefaultsDataPoint(ts, 1, AttributeLruTypeAnon)
+			if tt.name == "reaggregate_set" {
+				mb.RecordCgroupMemoryWorkingsetRefaultsDataPoint(ts, 3, AttributeLruTypeFile)
+			}
 
 			rb := mb.NewResourceBuilder()
 			rb.SetCgroupPath("cgroup.path-val")
@@ -157,9 +226,15 @@ func TestMetricsBuilder(t *testing.T) {
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
+				assert.Empty(t, mb.metricCgroupMemoryEvents.aggDataPoints)
+				assert.Empty(t, mb.metricCgroupMemoryEventsSubtree.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryOomKillRecords.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryPageFaults.aggDataPoints)
+				assert.Empty(t, mb.metricCgroupMemoryPressureAvg10.aggDataPoints)
 				assert.Empty(t, mb.metricCgroupMemoryPressureStallTime.aggDataPoints)
+				assert.Empty(t, mb.metricCgroupMemorySwapEvents.aggDataPoints)
+				assert.Empty(t, mb.metricCgroupMemoryWorkingsetActivations.aggDataPoints)
+				assert.Empty(t, mb.metricCgroupMemoryWorkingsetRefaults.aggDataPoints)
 			}
 
 			if tt.expectEmpty {
@@ -215,6 +290,94 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.events":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.events"], "Found a duplicate in the metrics slice: cgroup.memory.events")
+						validatedMetrics["cgroup.memory.events"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "The cgroup's memory events by type (v2 memory.events.local, this cgroup's own, memory.events before 5.2; v1: max from memory.failcnt, oom_kill from memory.oom_control oom_kill (4.13+), no low, high, oom or oom_group_kill). One metric with a type attribute, as hostmetrics does for system.paging.faults and this receiver for page_faults, rather than one metric per kernel key as cAdvisor does (container_memory_events_high_total, ..._max_total; low, oom, oom_kill, oom_group_kill under review): the types come from one file, share a unit and an alert shape (increase(...) by type), and a kernel that adds a type adds an attribute value, not a metric. Summing over type is meaningless (one OOM counts as max, oom and oom_kill). max and oom_kill are also exported alone as failcnt and oom_kills, the names the receiver had first. Read from a file the receiver reads anyway (no extra read).", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						memoryEventTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "low", memoryEventTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.events"], "Found a duplicate in the metrics slice: cgroup.memory.events")
+						validatedMetrics["cgroup.memory.events"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "The cgroup's memory events by type (v2 memory.events.local, this cgroup's own, memory.events before 5.2; v1: max from memory.failcnt, oom_kill from memory.oom_control oom_kill (4.13+), no low, high, oom or oom_group_kill). One metric with a type attribute, as hostmetrics does for system.paging.faults and this receiver for page_faults, rather than one metric per kernel key as cAdvisor does (container_memory_events_high_total, ..._max_total; low, oom, oom_kill, oom_group_kill under review): the types come from one file, share a unit and an alert shape (increase(...) by type), and a kernel that adds a type adds an attribute value, not a metric. Summing over type is meaningless (one OOM counts as max, oom and oom_kill). max and oom_kill are also exported alone as failcnt and oom_kills, the names the receiver had first. Read from a file the receiver reads anyway (no extra read).", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.events"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
+				case "cgroup.memory.events.subtree":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.events.subtree"], "Found a duplicate in the metrics slice: cgroup.memory.events.subtree")
+						validatedMetrics["cgroup.memory.events.subtree"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Memory events of this cgroup and all its descendants, by type (v2 memory.events; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						memoryEventTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "low", memoryEventTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.events.subtree"], "Found a duplicate in the metrics slice: cgroup.memory.events.subtree")
+						validatedMetrics["cgroup.memory.events.subtree"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Memory events of this cgroup and all its descendants, by type (v2 memory.events; absent on v1, and where memory.events.local is missing (before 5.2) cgroup.memory.events already reads this file). A pod's subtree max counts its containers' limit hits, so it tells at pod level that some container hit its limit. Opens one more file per cgroup when enabled.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.events.subtree"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
 				case "cgroup.memory.failcnt":
 					assert.False(t, validatedMetrics["cgroup.memory.failcnt"], "Found a duplicate in the metrics slice: cgroup.memory.failcnt")
 					validatedMetrics["cgroup.memory.failcnt"] = true
@@ -235,6 +398,20 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Page cache, including tmpfs (v1 total_cache, v2 file).", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.high":
+					assert.False(t, validatedMetrics["cgroup.memory.high"], "Found a duplicate in the metrics slice: cgroup.memory.high")
+					validatedMetrics["cgroup.memory.high"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Throttle limit: above it the cgroup's allocations are slowed down into reclaim, no OOM kill (v2 memory.high; what Kubernetes memory QoS sets; absent on v1 and when max). Read again only after a write to the file, like limit (inotify). Enabling high, low or min opens the three files.", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					assert.False(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -285,12 +462,68 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.low":
+					assert.False(t, validatedMetrics["cgroup.memory.low"], "Found a duplicate in the metrics slice: cgroup.memory.low")
+					validatedMetrics["cgroup.memory.low"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Best-effort protection: memory below it is reclaimed only when no unprotected memory is left (v2 memory.low; 0 = none; absent on v1 and when max). Cached like limit.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "cgroup.memory.mapped_file":
 					assert.False(t, validatedMetrics["cgroup.memory.mapped_file"], "Found a duplicate in the metrics slice: cgroup.memory.mapped_file")
 					validatedMetrics["cgroup.memory.mapped_file"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Page cache mapped into processes (v1 total_mapped_file, v2 file_mapped).", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.memsw.limit":
+					assert.False(t, validatedMetrics["cgroup.memory.memsw.limit"], "Found a duplicate in the metrics slice: cgroup.memory.memsw.limit")
+					validatedMetrics["cgroup.memory.memsw.limit"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Limit of memory plus swap (v1 memory.memsw.limit_in_bytes, with swap accounting; absent on v2, whose swap limit is separate: see swap.limit, and when unlimited). Cached like limit. Enabling it or swap.limit opens the version's file.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.memsw.usage":
+					assert.False(t, validatedMetrics["cgroup.memory.memsw.usage"], "Found a duplicate in the metrics slice: cgroup.memory.memsw.usage")
+					validatedMetrics["cgroup.memory.memsw.usage"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Memory plus swap charged to the cgroup (v1 memory.memsw.usage_in_bytes, with swap accounting; absent on v2: see swap).", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.min":
+					assert.False(t, validatedMetrics["cgroup.memory.min"], "Found a duplicate in the metrics slice: cgroup.memory.min")
+					validatedMetrics["cgroup.memory.min"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Hard protection: memory below it is never reclaimed (v2 memory.min; 0 = none; absent on v1 and when max). Cached like limit.", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					assert.False(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -425,13 +658,53 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.pressure.avg10":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.pressure.avg10"], "Found a duplicate in the metrics slice: cgroup.memory.pressure.avg10")
+						validatedMetrics["cgroup.memory.pressure.avg10"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Share of the last 10 seconds in which tasks of the cgroup stalled waiting for memory, as the kernel averages it (PSI, v2 memory.pressure avg10=, a percentage, exported as a fraction 0..1 per the semantic conventions' unit 1: avg10=12.50 is 0.125). systemd-oomd kills on full avg10 over a threshold. Absent where the cgroup has no memory.pressure (v1, kernels without CONFIG_PSI or booted psi=0); read from the same file as stall_time.", mi.Description())
+						assert.Equal(t, "1", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						stallTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "some", stallTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.pressure.avg10"], "Found a duplicate in the metrics slice: cgroup.memory.pressure.avg10")
+						validatedMetrics["cgroup.memory.pressure.avg10"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Share of the last 10 seconds in which tasks of the cgroup stalled waiting for memory, as the kernel averages it (PSI, v2 memory.pressure avg10=, a percentage, exported as a fraction 0..1 per the semantic conventions' unit 1: avg10=12.50 is 0.125). systemd-oomd kills on full avg10 over a threshold. Absent where the cgroup has no memory.pressure (v1, kernels without CONFIG_PSI or booted psi=0); read from the same file as stall_time.", mi.Description())
+						assert.Equal(t, "1", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cgroup.memory.pressure.avg10"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
 				case "cgroup.memory.pressure.stall_time":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["cgroup.memory.pressure.stall_time"], "Found a duplicate in the metrics slice: cgroup.memory.pressure.stall_time")
 						validatedMetrics["cgroup.memory.pressure.stall_time"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=; absent on v1).", mi.Description())
+						assert.Equal(t, "Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=, 4.20+; absent on v1 and where the kernel has no PSI). On by default where the file exists: the receiver opens memory.pressure only when this metric or avg10 is enabled.", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -448,7 +721,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["cgroup.memory.pressure.stall_time"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=; absent on v1).", mi.Description())
+						assert.Equal(t, "Total time tasks stalled waiting for memory (PSI, v2 memory.pressure total=, 4.20+; absent on v1 and where the kernel has no PSI). On by default where the file exists: the receiver opens memory.pressure only when this metric or avg10 is enabled.", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -469,6 +742,34 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("type")
 						assert.False(t, ok)
 					}
+				case "cgroup.memory.reclaim.scanned":
+					assert.False(t, validatedMetrics["cgroup.memory.reclaim.scanned"], "Found a duplicate in the metrics slice: cgroup.memory.reclaim.scanned")
+					validatedMetrics["cgroup.memory.reclaim.scanned"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Pages scanned by reclaim in this cgroup and its descendants, kswapd and direct (cAdvisor's container_memory_pgscan_total; v2 memory.stat pgscan; absent on v1, whose memory.stat has no scan counter). Scanned far above reclaimed means reclaim struggles to find anything to free.", mi.Description())
+					assert.Equal(t, "{page}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.reclaim.stolen":
+					assert.False(t, validatedMetrics["cgroup.memory.reclaim.stolen"], "Found a duplicate in the metrics slice: cgroup.memory.reclaim.stolen")
+					validatedMetrics["cgroup.memory.reclaim.stolen"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Pages reclaimed (freed) in this cgroup and its descendants (cAdvisor's container_memory_pgsteal_total; v2 memory.stat pgsteal; absent on v1). A separate metric from scanned rather than one with an attribute: stolen is a subset of scanned, so a sum over the two would mean nothing.", mi.Description())
+					assert.Equal(t, "{page}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "cgroup.memory.shmem":
 					assert.False(t, validatedMetrics["cgroup.memory.shmem"], "Found a duplicate in the metrics slice: cgroup.memory.shmem")
 					validatedMetrics["cgroup.memory.shmem"] = true
@@ -525,6 +826,76 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.swap.events":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.swap.events"], "Found a duplicate in the metrics slice: cgroup.memory.swap.events")
+						validatedMetrics["cgroup.memory.swap.events"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Swap events by type (v2 memory.swap.events, high only since memory.swap.high, 5.8; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						swapEventTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "high", swapEventTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.swap.events"], "Found a duplicate in the metrics slice: cgroup.memory.swap.events")
+						validatedMetrics["cgroup.memory.swap.events"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Swap events by type (v2 memory.swap.events, high only since memory.swap.high, 5.8; v1 only max, from memory.memsw.failcnt, with swap accounting). One metric with a type attribute for the reasons of cgroup.memory.events.", mi.Description())
+						assert.Equal(t, "{event}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.swap.events"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
+				case "cgroup.memory.swap.limit":
+					assert.False(t, validatedMetrics["cgroup.memory.swap.limit"], "Found a duplicate in the metrics slice: cgroup.memory.swap.limit")
+					validatedMetrics["cgroup.memory.swap.limit"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Swap limit (v2 memory.swap.max; absent on v1, where swap is limited together with memory: see memsw.limit, and when max). Cached like limit.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.under_oom":
+					assert.False(t, validatedMetrics["cgroup.memory.under_oom"], "Found a duplicate in the metrics slice: cgroup.memory.under_oom")
+					validatedMetrics["cgroup.memory.under_oom"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "1 while the cgroup is under OOM: at its limit with the OOM killer disabled (oom_kill_disable) or waiting for a victim to exit, 0 otherwise (v1 memory.oom_control under_oom, read anyway for oom_kill; absent on v2, which has no such state: see cgroup.memory.events oom).", mi.Description())
+					assert.Equal(t, "1", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "cgroup.memory.usage":
 					assert.False(t, validatedMetrics["cgroup.memory.usage"], "Found a duplicate in the metrics slice: cgroup.memory.usage")
 					validatedMetrics["cgroup.memory.usage"] = true
@@ -553,6 +924,94 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.workingset.activations":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.workingset.activations"], "Found a duplicate in the metrics slice: cgroup.memory.workingset.activations")
+						validatedMetrics["cgroup.memory.workingset.activations"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Refaulted pages that were activated at once because they had been part of the working set when evicted (v2 memory.stat workingset_activate_anon/file, 5.9+; workingset_activate, file only, before 5.9; absent on v1).", mi.Description())
+						assert.Equal(t, "{page}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						lruTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "anon", lruTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.workingset.activations"], "Found a duplicate in the metrics slice: cgroup.memory.workingset.activations")
+						validatedMetrics["cgroup.memory.workingset.activations"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Refaulted pages that were activated at once because they had been part of the working set when evicted (v2 memory.stat workingset_activate_anon/file, 5.9+; workingset_activate, file only, before 5.9; absent on v1).", mi.Description())
+						assert.Equal(t, "{page}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.workingset.activations"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
+				case "cgroup.memory.workingset.refaults":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cgroup.memory.workingset.refaults"], "Found a duplicate in the metrics slice: cgroup.memory.workingset.refaults")
+						validatedMetrics["cgroup.memory.workingset.refaults"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Evicted pages faulted back in, by LRU type: the cost of a limit too tight for the working set, rising before the OOM (cAdvisor's container_memory_workingset_refault_anon_total and _file_total; v2 memory.stat workingset_refault_anon/file, 5.9+, workingset_refault, file only, before 5.9; v1 memory.stat total_workingset_refault_anon/file where the kernel prints them, 5.9+). One metric with a type attribute like page_faults: anon and file refaults add up to all refaults.", mi.Description())
+						assert.Equal(t, "{page}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						lruTypeAttrVal, ok := dp.Attributes().Get("type")
+						assert.True(t, ok)
+						assert.Equal(t, "anon", lruTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cgroup.memory.workingset.refaults"], "Found a duplicate in the metrics slice: cgroup.memory.workingset.refaults")
+						validatedMetrics["cgroup.memory.workingset.refaults"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Evicted pages faulted back in, by LRU type: the cost of a limit too tight for the working set, rising before the OOM (cAdvisor's container_memory_workingset_refault_anon_total and _file_total; v2 memory.stat workingset_refault_anon/file, 5.9+, workingset_refault, file only, before 5.9; v1 memory.stat total_workingset_refault_anon/file where the kernel prints them, 5.9+). One metric with a type attribute like page_faults: anon and file refaults add up to all refaults.", mi.Description())
+						assert.Equal(t, "{page}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["cgroup.memory.workingset.refaults"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("type")
+						assert.False(t, ok)
+					}
 				}
 			}
 		})
