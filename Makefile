@@ -22,7 +22,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(RECEIVER)/generated_component_test.go $(RECEIVER)/generated_package_test.go \
              $(VERSION_GO)
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -157,23 +157,31 @@ fuzz-short:
 ## prints one SOAK line (cgroups created, scrapes, leaks, RSS growth, kills
 ## and records)
 soak:
-	set -o pipefail; CI=true OOMSIGHT_SOAK_SECONDS=$${OOMSIGHT_SOAK_SECONDS:-60} $(GO) test -count=1 -v -run '^TestChurnSoak$$' -timeout 10m ./internal/soak/ | grep -E '^(SOAK|---|ok|FAIL|PASS)|Error'
+	set -o pipefail; CI=true OOMSIGHT_SOAK_SECONDS=$${OOMSIGHT_SOAK_SECONDS:-60} $(GO) test -count=1 -v -run '^TestChurnSoak$$' -timeout 10m ./internal/testing/soak/ | grep -E '^(SOAK|---|ok|FAIL|PASS)|Error'
 
 soak-short:
 	@$(MAKE) --no-print-directory soak OOMSIGHT_SOAK_SECONDS=30
 
-## unit: every Go test (cgroup tests need root; CI=true turns a missing
-## prerequisite into a failure)
-# internal/e2ev2 is left to e2e-v2: its in-VM tests only run inside the VM;
-# internal/soak to soak-short: it measures RSS, which -race distorts.
-unit: build
-	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v -e /internal/e2ev2 -e /internal/soak)
+## unit: every Go test outside internal/testing (cgroup tests need root;
+## CI=true turns a missing prerequisite into a failure); needs nothing built
+# internal/testing holds the helpers and the tests that need more than the
+# module: internal/testing/e2e runs in make e2e (the built distribution),
+# internal/testing/e2ev2 in make e2e-v2 (its in-VM tests only run inside the
+# VM), internal/testing/soak in make soak-short (it measures RSS, which -race
+# distorts). cgrouptest and otlptest have no tests of their own.
+unit:
+	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /internal/testing/)
+
+## e2e: the built distribution end to end (needs root): its configs, the
+## ocb manifest, OTLP and Prometheus output, real OOM kills, the dashboard
+e2e: build
+	$(GO) test -count=1 -race ./internal/testing/e2e/
 
 ## e2e-v2: cgroup v2 end to end on a real kernel (Debian's cloud kernel in
 ## qemu, software emulation; installs qemu-system-x86, linux-image-cloud-amd64
 ## and busybox-static with apt-get when missing; needs root)
 e2e-v2: deps
-	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/e2ev2/
+	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/testing/e2ev2/
 
 ## deploy: the Kubernetes manifests (deploy/, a module of its own): strict
 ## decoding into the k8s.io/api types, `otelcol-oomsight validate` of the
@@ -228,7 +236,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps check-generate check-format vet lint rules cross unit fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
+test: deps check-generate check-format vet lint rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
@@ -243,14 +251,14 @@ bench: build
 	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/e2e/
+	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/testing/e2e/
 
 ## bench-short: the same benchmarks small and brief (100 cgroups, a few
 ## iterations, 12 s process runs), so that CI keeps them working
 bench-short: build
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/ ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 3x ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/e2e/
+	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/testing/e2e/
 
 clean:
 	rm -rf $(BUILD)

@@ -14,8 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oomsight/oomsight/deploy/kubecluster"
-	"github.com/oomsight/oomsight/internal/cgrouptest"
-	"github.com/oomsight/oomsight/internal/otlptest"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/otlptest"
 )
 
 const (

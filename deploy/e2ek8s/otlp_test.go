@@ -6,7 +6,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/oomsight/oomsight/internal/otlptest"
+	"github.com/oomsight/oomsight/internal/testing/otlptest"
 )
 
 // series is one resource's metrics as the test's OTLP server received

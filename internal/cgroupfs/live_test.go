@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
-	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 // TestReadLiveCgroup reads a real cgroup holding a real workload, then

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
-	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 const mib = 1 << 20

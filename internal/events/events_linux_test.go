@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
-	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/internal/events"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 type got struct {

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
-	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/internal/inotify"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 // BenchmarkDirectoryWatch answers whether one directory watch per cgroup,

@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
-	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/internal/discovery"
 	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 // benchCgroups is how many real cgroups the benchmark creates;

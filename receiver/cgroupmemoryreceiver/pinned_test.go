@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
-	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 

@@ -54,7 +54,7 @@ hog() {
 	true
 }
 
-CGO_ENABLED=0 go build -C "$repo" -o "$work/memhog" ./internal/cgrouptest/memhog
+CGO_ENABLED=0 go build -C "$repo" -o "$work/memhog" ./internal/testing/cgrouptest/memhog
 mkdir -p "$base/$ctr_fs" "$base/$ctr_sd"
 echo $((64 << 20)) >"$base/$ctr_fs/memory.limit_in_bytes"
 echo $((48 << 20)) >"$base/$pod_sd/memory.limit_in_bytes"

@@ -31,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-CGO_ENABLED=0 go build -C "$repo" -o "$work/memhog" ./internal/cgrouptest/memhog
+CGO_ENABLED=0 go build -C "$repo" -o "$work/memhog" ./internal/testing/cgrouptest/memhog
 mkdir -p "$cg"
 echo $((64 << 20)) >"$cg/memory.limit_in_bytes"
 

@@ -133,7 +133,7 @@ func main() {
 	}
 }
 EOF
-CGO_ENABLED=0 go build -C "$repo" -o "$work/memhog" ./internal/cgrouptest/memhog
+CGO_ENABLED=0 go build -C "$repo" -o "$work/memhog" ./internal/testing/cgrouptest/memhog
 (cd "$work" && CGO_ENABLED=0 GO111MODULE=off go build -o kmsgdump kmsgdump.go)
 mkdir -p "$out" "$base/$ctr_fs" "$base/$ctr_sd" "$base/$ctr_tv" "$base/$ctr_tm"
 echo $((64 << 20)) >"$base/$ctr_fs/memory.limit_in_bytes"

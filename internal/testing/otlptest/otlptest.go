@@ -1,7 +1,7 @@
 // Package otlptest runs a real OTLP server in a test: the collector's own
 // otlpreceiver on a loopback port, delivering into in-memory sinks, so that
 // end-to-end tests check what actually went over the wire.
-package otlptest // import "github.com/oomsight/oomsight/internal/otlptest"
+package otlptest // import "github.com/oomsight/oomsight/internal/testing/otlptest"
 
 import (
 	"context"

@@ -3,7 +3,7 @@
 // in them that allocates on command. Tests need root and a memory
 // controller; with CI=true a missing prerequisite fails the test instead of
 // skipping it, so CI can never pass by testing nothing.
-package cgrouptest // import "github.com/oomsight/oomsight/internal/cgrouptest"
+package cgrouptest // import "github.com/oomsight/oomsight/internal/testing/cgrouptest"
 
 import (
 	"bufio"
@@ -308,7 +308,7 @@ func RemoveCgroup(dir string) error {
 func BuildMemhog(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "memhog")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/oomsight/oomsight/internal/cgrouptest/memhog")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/oomsight/oomsight/internal/testing/cgrouptest/memhog")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building memhog: %v\n%s", err, b)

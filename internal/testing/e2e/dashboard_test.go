@@ -13,14 +13,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/oomsight/oomsight/internal/cgrouptest"
 	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 // The dashboard and the rules the test runs, relative to this package.
 const (
-	dashboardFile = "../../deploy/grafana/oomsight.json"
-	rulesFile     = "../../deploy/prometheus/oomsight-rules.yaml"
+	dashboardFile = "../../../deploy/grafana/oomsight.json"
+	rulesFile     = "../../../deploy/prometheus/oomsight-rules.yaml"
 	// testNode is the node name: k8s_node_name on the distribution's series
 	// (the agent's resource processor sets it from the downward API) and
 	// node-exporter's relabeled instance.

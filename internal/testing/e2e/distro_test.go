@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/oomsight/oomsight/internal/cgrouptest"
-	"github.com/oomsight/oomsight/internal/otlptest"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/otlptest"
 )
 
 const (
@@ -28,7 +28,7 @@ const (
 // CI=true) when `make build` has not been run.
 func distro(t testing.TB) string {
 	t.Helper()
-	p, err := filepath.Abs("../../_build/otelcol-oomsight")
+	p, err := filepath.Abs("../../../_build/otelcol-oomsight")
 	require.NoError(t, err)
 	if _, err := os.Stat(p); err != nil {
 		cgrouptest.Unavailable(t, "%s not built (run make build): %v", p, err)

@@ -2,4 +2,4 @@
 // soak_test.go): real cgroups created and removed continuously, processes
 // entering and leaving them, OOM kills in some, scraped fast, with the
 // process's descriptors, goroutines and memory checked afterwards.
-package soak // import "github.com/oomsight/oomsight/internal/soak"
+package soak // import "github.com/oomsight/oomsight/internal/testing/soak"

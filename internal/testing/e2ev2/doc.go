@@ -24,4 +24,4 @@
 //	E2EV2 DONE exit=<test binary exit code>
 //
 // The package has no non-test code besides this comment.
-package e2ev2 // import "github.com/oomsight/oomsight/internal/e2ev2"
+package e2ev2 // import "github.com/oomsight/oomsight/internal/testing/e2ev2"

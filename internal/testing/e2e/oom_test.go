@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/oomsight/oomsight/internal/cgrouptest"
-	"github.com/oomsight/oomsight/internal/otlptest"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/otlptest"
 )
 
 // TestDistroExportsOOMRecordOverOTLP runs _build/otelcol-oomsight with the

@@ -15,7 +15,7 @@ import (
 // distribution.
 func TestShippedConfigsValidate(t *testing.T) {
 	bin := distro(t)
-	files, err := filepath.Glob("../../deploy/config/*.yaml")
+	files, err := filepath.Glob("../../../deploy/config/*.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, f := range files {

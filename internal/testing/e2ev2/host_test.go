@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 const (
@@ -72,7 +72,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	testBin := filepath.Join(dir, "e2ev2.test")
 	memhog := filepath.Join(dir, "memhog")
 	goBuild(t, "go", "test", "-c", "-o", testBin, "-ldflags=-s -w", ".")
-	goBuild(t, "go", "build", "-o", memhog, "-ldflags=-s -w", "github.com/oomsight/oomsight/internal/cgrouptest/memhog")
+	goBuild(t, "go", "build", "-o", memhog, "-ldflags=-s -w", "github.com/oomsight/oomsight/internal/testing/cgrouptest/memhog")
 	buildTime := time.Since(tBuild)
 
 	// The initramfs: uncompressed newc, so neither the host nor the emulated

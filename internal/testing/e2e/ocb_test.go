@@ -19,7 +19,7 @@ import (
 // the component. It also proves the receiver's module does not need the
 // project's tools: they live in internal/tools, a module of their own.
 func TestReceiverInAFreshDistribution(t *testing.T) {
-	repo, err := filepath.Abs("../..")
+	repo, err := filepath.Abs("../../..")
 	require.NoError(t, err)
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "manifest.yaml")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oomsight/oomsight/internal/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
 // benchEnv reads a positive integer from the environment, or def.
