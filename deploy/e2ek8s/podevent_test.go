@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -321,7 +322,7 @@ func checkEvent(ev corev1.Event, pod corev1.Pod, r record) error {
 		{"involvedObject.uid", string(io.UID), string(pod.UID)},
 		{"involvedObject.fieldPath", io.FieldPath, "spec.containers{eater}"},
 		{"reportingInstance", ev.ReportingInstance, kubecluster.NodeName},
-		{"message", ev.Message, r.body},
+		{"message", ev.Message, noteOf(r.body)},
 		{"eventTime", ev.EventTime.Time.UTC().Format(time.RFC3339Nano), kill.UTC().Format(time.RFC3339Nano)},
 	}
 	for _, c := range checks {
@@ -330,6 +331,20 @@ func checkEvent(ev corev1.Event, pod corev1.Pod, r record) error {
 		}
 	}
 	return nil
+}
+
+// noteOf is the record's sentence as the Event carries it: whole, or cut
+// at a rune boundary to the API server's 1024 bytes with "…".
+func noteOf(body string) string {
+	const limit, ellipsis = 1024, "…"
+	if len(body) <= limit {
+		return body
+	}
+	cut := limit - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(body[cut]) {
+		cut--
+	}
+	return body[:cut] + ellipsis
 }
 
 // eventsSection returns the Events part of kubectl describe's output.
