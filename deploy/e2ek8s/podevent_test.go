@@ -355,6 +355,8 @@ func eventsSection(describe string) string {
 	return describe
 }
 
+// indent prefixes each line with "k8s:   ", so that make e2e-k8s's
+// filtered output keeps the kubectl excerpts.
 func indent(s string) string {
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+	return "k8s:   " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\nk8s:   ")
 }
