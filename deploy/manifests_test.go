@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -240,6 +241,48 @@ func TestAgentPrivileges(t *testing.T) {
 			assert.Contains(t, mounts, "/var/lib/oomsight", "%s: checkpoint", file)
 		}
 	}
+}
+
+// TestAgentWritesPodEvents: both agents export their OOM records to
+// k8s_events in the logs pipeline, and the agent's account may create
+// and patch events.k8s.io Events, nothing more on events.
+func TestAgentWritesPodEvents(t *testing.T) {
+	roles := map[string]*rbacv1.ClusterRole{}
+	var bindings []*rbacv1.ClusterRoleBinding
+	agents := 0
+	for _, m := range manifests(t) {
+		switch o := m.obj.(type) {
+		case *rbacv1.ClusterRole:
+			roles[o.Name] = o
+		case *rbacv1.ClusterRoleBinding:
+			bindings = append(bindings, o)
+		case *corev1.ConfigMap:
+			if o.Name != "oomsight-agent" {
+				continue
+			}
+			agents++
+			cfg := o.Data["config.yaml"]
+			assert.Contains(t, cfg, "\n  k8s_events:\n    auth_type: serviceAccount\n", m.file)
+			assert.Contains(t, cfg, "exporters: [otlp_grpc, k8s_events]", "%s: the logs pipeline", m.file)
+		}
+	}
+	assert.Equal(t, 2, agents)
+	var eventRules []rbacv1.PolicyRule
+	for _, b := range bindings {
+		for _, s := range b.Subjects {
+			if s.Kind == "ServiceAccount" && s.Name == "oomsight-agent" && s.Namespace == "oomsight" && roles[b.RoleRef.Name] != nil {
+				for _, r := range roles[b.RoleRef.Name].Rules {
+					if slices.Contains(r.Resources, "events") || slices.Contains(r.Resources, "*") {
+						eventRules = append(eventRules, r)
+					}
+				}
+			}
+		}
+	}
+	require.Len(t, eventRules, 1, "one rule on events")
+	assert.Equal(t, []string{"events.k8s.io"}, eventRules[0].APIGroups)
+	assert.Equal(t, []string{"events"}, eventRules[0].Resources)
+	assert.ElementsMatch(t, []string{"create", "patch"}, eventRules[0].Verbs)
 }
 
 // TestAgentCanReadItsPods: k8s_attributes in the agents lists and watches

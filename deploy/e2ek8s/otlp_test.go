@@ -53,6 +53,7 @@ type record struct {
 	res      map[string]string
 	attrs    pcommon.Map
 	body     string
+	ts       pcommon.Timestamp // the kill's time
 	observed pcommon.Timestamp
 }
 
@@ -88,7 +89,7 @@ func oomRecords(s *otlptest.Server, match func(record) bool) []record {
 					if lr.EventName() != "linux.oom_kill" {
 						continue
 					}
-					r := record{res: res, attrs: lr.Attributes(), body: lr.Body().AsString(), observed: lr.ObservedTimestamp()}
+					r := record{res: res, attrs: lr.Attributes(), body: lr.Body().AsString(), ts: lr.Timestamp(), observed: lr.ObservedTimestamp()}
 					if match(r) {
 						out = append(out, r)
 					}

@@ -2,6 +2,7 @@ package kubecluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -165,4 +166,21 @@ func parseIPs(ss []string) []net.IP {
 // k8s.io (the CRI's).
 func (c *Cluster) ctr(ctx context.Context, args ...string) (string, error) {
 	return run(ctx, "ctr", append([]string{"--address", c.ContainerdSocket(), "--namespace", "k8s.io"}, args...)...)
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, SIGKILL after 10 s), the
+// rest of the cluster running on: what a control-plane outage looks like
+// to a node. StartAPIServer brings it back.
+func (c *Cluster) StopAPIServer() error {
+	return c.stopComponent("kube-apiserver", 10*time.Second)
+}
+
+// StartAPIServer starts kube-apiserver again with the same flags and
+// certificates (the cluster must have been started by this Cluster's Up)
+// and waits until /readyz answers.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	if c.pki == nil {
+		return errors.New("kube-apiserver: the cluster's certificates are not loaded (start it with Up first)")
+	}
+	return c.startAPIServer(ctx)
 }
