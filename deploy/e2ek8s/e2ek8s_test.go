@@ -124,7 +124,7 @@ func TestKubernetes(t *testing.T) {
 	e := &env{t: t, c: c}
 	defer e.cleanup()
 	if err := c.Up(ctx); err != nil {
-		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "restricted"} {
+		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "survived", "restricted"} {
 			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
 		}
 		return
@@ -140,6 +140,7 @@ func TestKubernetes(t *testing.T) {
 		{"names", e.names},
 		{"oomkilled", e.oomKilled},
 		{"restart", e.restart},
+		{"survived", e.survived},
 		{"restricted", e.restricted},
 	}
 	var failed string
@@ -168,6 +169,8 @@ type env struct {
 	firstID    string     // the eater's first container id
 	secondID   string     // its id after the first kill
 	agentNames []string   // agent pods seen, in order
+	// survivedRecord is the survived proof's OOM record (SurvivedRecord).
+	survivedRecord record
 }
 
 // result prints the proof's line and fails the test on an error.
