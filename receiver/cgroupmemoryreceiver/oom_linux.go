@@ -485,6 +485,7 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 		default:
 			p.tb.CgroupmemoryOomRecordsDropped.Add(ctx, 1)
 			p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("body", r.Body()))
+			p.countSurvived(item.verdict, item.path, item.n) // counted like the record
 		}
 	}
 }
@@ -704,6 +705,7 @@ func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 	default:
 		p.tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
 		p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("cgroup.path", c.Path))
+		p.countSurvived(item.verdict, c.Path, c.N) // counted like the record
 	}
 }
 
