@@ -27,6 +27,9 @@ const (
 	CountedKillsKey = "linux.oom.counted_kills"
 	// HistoryKey is the limiting cgroup's flight recorder.
 	HistoryKey = "cgroup.memory.history"
+	// ContainerSurvivedKey tells whether the victim's container kept
+	// running after the kill (package survival); absent when unknown.
+	ContainerSurvivedKey = "linux.oom.container.survived"
 )
 
 // Key is one attribute of the record.
@@ -128,6 +131,7 @@ var Attributes = []Key{
 		}
 		return int64(*r.Seq & (1<<63 - 1)), true // kmsg sequence numbers are far below 2^63
 	}},
+	{Name: ContainerSurvivedKey, Type: "bool"},
 	{Name: HistoryKey, Type: "map"},
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/oomsight/oomsight/internal/identity"
 )
 
 // This file and body.go hold every sentence that explains a kill: the
@@ -14,6 +16,20 @@ import (
 // RateLimitedSentence ends the body of a report rate-limited to its kill
 // line whose cgroup the receiver took from the oom_kill counters.
 const RateLimitedSentence = " The kernel's report was rate-limited to its kill line; the cgroup is the one whose oom_kill counter rose at that moment."
+
+// SurvivedSentence ends the body of a kill its container survived (with a
+// leading space): the one kill users do not see, because the container
+// did not exit. The Kubernetes consequence is said only for a pod's
+// container (the cgroup at path names a pod). It also ends a record made
+// from a counter: a container whose main process had been killed would
+// not be running.
+func SurvivedSentence(path string) string {
+	const kept = " The container kept running — a worker was killed, not its main process — so "
+	if identity.FromPath(path).PodUID != "" {
+		return kept + "Kubernetes shows no OOMKilled and no restart."
+	}
+	return kept + "its runtime reports no OOM kill and no restart."
+}
 
 // CountedBody is the body of a kill that only a cgroup's oom_kill counter
 // shows: n processes in the cgroup at path, and why the kernel's report is

@@ -36,3 +36,12 @@ func TestCountedBody(t *testing.T) {
 	assert.Equal(t, "2 processes in cgroup /a were OOM-killed (its oom_kill counter rose); the kernel's report is not available (kmsg off), so the victim, the limit hit and what filled it are unknown.", CountedBody(2, "/a", "kmsg off"))
 	assert.Contains(t, CountedBody(1, "/a", "x"), "A process in cgroup /a")
 }
+
+func TestSurvivedSentence(t *testing.T) {
+	const pod = "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	assert.Equal(t, " The container kept running — a worker was killed, not its main process — so Kubernetes shows no OOMKilled and no restart.", SurvivedSentence(pod))
+	// Not a pod's container (podman, docker): no Kubernetes wording.
+	got := SurvivedSentence("/machine.slice/libpod-0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3.scope")
+	assert.Equal(t, " The container kept running — a worker was killed, not its main process — so its runtime reports no OOM kill and no restart.", got)
+	assert.NotContains(t, got, "Kubernetes")
+}

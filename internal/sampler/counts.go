@@ -25,6 +25,9 @@ type cgroupCounts struct {
 	start   time.Time
 	last    time.Time
 	byCause map[string]int64
+	// survived counts the kills its container survived
+	// (cgroup.memory.oom_kill.survived).
+	survived int64
 }
 
 func newRecordCounts(now func() time.Time) *recordCounts {
@@ -41,6 +44,22 @@ func (o *recordCounts) add(path, cause string) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.getLocked(path).byCause[cause]++
+}
+
+// addSurvived counts one kill in the cgroup at path that its container
+// survived.
+func (o *recordCounts) addSurvived(path string) {
+	if path == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.getLocked(path).survived++
+}
+
+// getLocked returns the cgroup's counts, made when new, marked as used now.
+func (o *recordCounts) getLocked(path string) *cgroupCounts {
 	now := o.now()
 	c, ok := o.byCg[path]
 	if !ok {
@@ -50,8 +69,8 @@ func (o *recordCounts) add(path, cause string) {
 		c = &cgroupCounts{start: now, byCause: map[string]int64{}}
 		o.byCg[path] = c
 	}
-	c.byCause[cause]++
 	c.last = now
+	return c
 }
 
 func (o *recordCounts) evictLocked() {
@@ -64,9 +83,19 @@ func (o *recordCounts) evictLocked() {
 	delete(o.byCg, oldest)
 }
 
+// Counts are one cgroup's OOM kill counts.
+type Counts struct {
+	// ByCause are its records by linux.oom.cause
+	// (cgroup.memory.oom_kill.records).
+	ByCause map[string]int64
+	// Survived are its kills that its container survived
+	// (cgroup.memory.oom_kill.survived).
+	Survived int64
+}
+
 // each calls fn for every counted cgroup in path order, with the start of
-// its series and its counts by cause (valid during the call only).
-func (o *recordCounts) each(fn func(path string, start time.Time, byCause map[string]int64)) {
+// its series and its counts (valid during the call only).
+func (o *recordCounts) each(fn func(path string, start time.Time, c Counts)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.paths = o.paths[:0]
@@ -76,6 +105,6 @@ func (o *recordCounts) each(fn func(path string, start time.Time, byCause map[st
 	sort.Strings(o.paths)
 	for _, p := range o.paths {
 		c := o.byCg[p]
-		fn(p, c.start, c.byCause)
+		fn(p, c.start, Counts{ByCause: c.byCause, Survived: c.survived})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/internal/registry"
+	"github.com/oomsight/oomsight/internal/survival"
 )
 
 // Options configure a Sampler. Every field is read by New only.
@@ -55,6 +56,7 @@ type Sampler struct {
 	reg     *registry.Registry
 	kills   *kills
 	counts  *recordCounts
+	survive *survival.Checker
 	fast    *fastPass       // nil when off
 	watcher *events.Watcher // nil when events are off or could not be set up
 	events  *eventSampler
@@ -91,6 +93,7 @@ func New(o Options) *Sampler {
 		now:       o.Now,
 		peakReset: o.PeakReset,
 		counts:    newRecordCounts(o.Now),
+		survive:   survival.New(o.Hierarchy.Dir),
 		reader:    cgroupfs.NewReader(),
 		readings:  make(map[string]uint64),
 	}
@@ -375,14 +378,30 @@ func (s *Sampler) watchLimit(e *registry.Entry) {
 }
 
 // RecordCounts calls fn for every cgroup with OOM records, in path order,
-// with the start of its series and its records by cause (valid during the
-// call only).
-func (s *Sampler) RecordCounts(fn func(path string, start time.Time, byCause map[string]int64)) {
+// with the start of its series, its records by cause and the kills its
+// container survived (valid during the call only).
+func (s *Sampler) RecordCounts(fn func(path string, start time.Time, c Counts)) {
 	s.counts.each(fn)
 }
 
 // CountRecord counts one OOM record of a kill in the cgroup at path.
 func (s *Sampler) CountRecord(path, cause string) { s.counts.add(path, cause) }
+
+// CountSurvived counts one kill in the cgroup at path that its container
+// survived (cgroup.memory.oom_kill.survived).
+func (s *Sampler) CountSurvived(path string) { s.counts.addSurvived(path) }
+
+// Survival tells what the kill of victim (its host pid, 0 when unknown)
+// did to the container whose cgroup is at path (package survival). It
+// waits for the victim to exit, at most survival.Wait plus
+// survival.Settle; a close of stop ends it with Unknown.
+func (s *Sampler) Survival(stop <-chan struct{}, path string, victim int) survival.Verdict {
+	return s.survive.Check(stop, path, victim)
+}
+
+// SeesProcesses tells whether the sampler can tell a container's survival
+// at all: it runs in the host's pid namespace.
+func (s *Sampler) SeesProcesses() bool { return s.survive.HostPID() }
 
 // History returns the flight recorder's history of the cgroup at path up
 // to until (see registry.History).

@@ -125,21 +125,27 @@ func TestCutCollectionBooksOnlyWhatItRead(t *testing.T) {
 	assert.Equal(t, ctr, path)
 }
 
-// TestRecordCounts: records are counted per cgroup and cause, handed out
-// in path order; a record without a cgroup is not counted.
+// TestRecordCounts: records are counted per cgroup and cause, and kills
+// the container survived per cgroup, handed out in path order; a record
+// without a cgroup is not counted.
 func TestRecordCounts(t *testing.T) {
 	s, _ := fixture(t)
 	s.CountRecord("/b", "anon")
 	s.CountRecord("/a", "")
 	s.CountRecord("/b", "anon")
 	s.CountRecord("", "anon")
+	s.CountSurvived("/b")
+	s.CountSurvived("")
 	var order []string
 	got := map[string]map[string]int64{}
-	s.RecordCounts(func(path string, start time.Time, byCause map[string]int64) {
+	survived := map[string]int64{}
+	s.RecordCounts(func(path string, start time.Time, c Counts) {
 		assert.False(t, start.IsZero())
 		order = append(order, path)
-		got[path] = maps.Clone(byCause)
+		got[path] = maps.Clone(c.ByCause)
+		survived[path] = c.Survived
 	})
 	assert.Equal(t, []string{"/a", "/b"}, order)
 	assert.Equal(t, map[string]map[string]int64{"/a": {"unknown": 1}, "/b": {"anon": 2}}, got)
+	assert.Equal(t, map[string]int64{"/a": 0, "/b": 1}, survived)
 }

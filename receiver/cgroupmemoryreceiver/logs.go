@@ -23,7 +23,17 @@ const (
 	historyKey  = oomrecord.HistoryKey
 	inferredKey = oomrecord.TaskMemcgInferredKey
 	countedKey  = oomrecord.CountedKillsKey
+	survivedKey = oomrecord.ContainerSurvivedKey
 )
+
+// putSurvived puts the survival verdict on a record; a survived kill's
+// body gets the sentence that says why Kubernetes shows nothing.
+func putSurvived(lr plog.LogRecord, path string, survived bool) {
+	lr.Attributes().PutBool(survivedKey, survived)
+	if survived {
+		lr.Body().SetStr(lr.Body().Str() + oomreport.SurvivedSentence(path))
+	}
+}
 
 // enrichment is what the receiver adds to a report: the climb, whether
 // the victim's cgroup was inferred from the counters, and how many task

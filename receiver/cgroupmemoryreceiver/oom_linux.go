@@ -19,10 +19,12 @@ import (
 
 	"github.com/oomsight/oomsight/internal/backoff"
 	"github.com/oomsight/oomsight/internal/checkpoint"
+	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/internal/sampler"
+	"github.com/oomsight/oomsight/internal/survival"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -42,6 +44,10 @@ const (
 	// emulation) more than flushAfter later; released early, the first
 	// victim's record would miss linux.oom.group_kill.
 	groupWait = 100 * time.Millisecond
+	// maxChecks bounds the survival checks in flight (each a goroutine
+	// waiting up to survival.Wait for its victim to exit); a kill past it
+	// gets no verdict (linux.oom.container.survived absent).
+	maxChecks = 64
 )
 
 // oomPipeline turns the kernel log into OOM log records, in three stages
@@ -89,8 +95,10 @@ type oomPipeline struct {
 	records chan read
 	queue   chan queued
 	stop    chan struct{}
-	// producers are the read, assemble and reopen stages; sender is send.
-	producers, sender sync.WaitGroup
+	// producers are the read, assemble and reopen stages; sender is send;
+	// checks are the survival checks in flight (bounded by checkSlots).
+	producers, sender, checks sync.WaitGroup
+	checkSlots                chan struct{}
 
 	// mu guards the reader (opened later when the kernel log was not
 	// readable at start) and the queue's closing, against the counted-kill
@@ -115,6 +123,12 @@ type read struct {
 type queued struct {
 	logs plog.Logs
 	seq  *uint64
+	// verdict, when not nil, gives what the kill did to its container;
+	// the send stage waits for it and completes the record (path: the
+	// victim's cgroup, n: the kills the record stands for).
+	verdict <-chan survival.Verdict
+	path    string
+	n       uint64
 }
 
 // killSource is what the OOM pipeline needs of the sampler: the climb of a
@@ -129,6 +143,8 @@ type killSource interface {
 	CountRecord(path, cause string)
 	Subscribe(fn func(sampler.Kill)) (cancel func())
 	OOMGroup(taskMemcg, memcg string) bool
+	Survival(stop <-chan struct{}, path string, victim int) survival.Verdict
+	CountSurvived(path string)
 }
 
 // noSampler is the killSource of a receiver without a metrics pipeline:
@@ -143,6 +159,10 @@ func (noSampler) Claim(string)                        {}
 func (noSampler) CountRecord(string, string)          {}
 func (noSampler) Subscribe(func(sampler.Kill)) func() { return func() {} }
 func (noSampler) OOMGroup(string, string) bool        { return false }
+func (noSampler) Survival(<-chan struct{}, string, int) survival.Verdict {
+	return survival.Unknown
+}
+func (noSampler) CountSurvived(string) {}
 
 func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb *metadata.TelemetryBuilder, rac metadata.ResourceAttributesConfig, smp killSource) *oomPipeline {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
@@ -186,6 +206,7 @@ func (p *oomPipeline) start(host component.Host) error {
 	p.host = host
 	p.records = make(chan read, 1024)
 	p.queue = make(chan queued, p.queueSize)
+	p.checkSlots = make(chan struct{}, maxChecks)
 	p.stop = make(chan struct{})
 	p.sender.Add(1)
 	go p.send()
@@ -449,9 +470,11 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 		if p.next == nil { // counting only
 			p.attribute(r, backlog)
 			p.smp.CountRecord(r.TaskMemcg, r.Cause)
+			p.countSurvived(p.survival(r.TaskMemcg, r.PID, r.GroupKill, backlog), r.TaskMemcg, 1)
 			continue
 		}
 		item := queued{logs: buildOOMLogs(r, p.now(), p.rac, p.enrich(r, backlog)), seq: r.Seq}
+		item.verdict, item.path, item.n = p.survival(r.TaskMemcg, r.PID, r.GroupKill, backlog), r.TaskMemcg, 1
 		p.smp.CountRecord(r.TaskMemcg, r.Cause)
 		if backlog {
 			p.queue <- item
@@ -462,6 +485,7 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 		default:
 			p.tb.CgroupmemoryOomRecordsDropped.Add(ctx, 1)
 			p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("body", r.Body()))
+			p.countSurvived(item.verdict, item.path, item.n) // counted like the record
 		}
 	}
 }
@@ -475,6 +499,82 @@ func (p *oomPipeline) enrich(r *oomreport.Report, backlog bool) enrichment {
 	en.inferred = p.attribute(r, backlog)
 	en.hist = p.climb(r)
 	return en
+}
+
+// survival starts the check of whether the kill of victim (host pid; 0
+// for a counted kill) in the cgroup at path left its container running
+// (package survival), and returns where its verdict will come; nil when
+// nothing is to be known: not a container's cgroup, no sampler, a kill
+// replayed from the ring (its container's state now says nothing about
+// the kill), or too many checks in flight. A memory.oom.group kill ends
+// the whole cgroup: its verdict is Ended at once.
+func (p *oomPipeline) survival(path string, victim int, groupKill, backlog bool) <-chan survival.Verdict {
+	if backlog || !p.sampled || path == "" || identity.FromPath(path).ContainerID == "" {
+		return nil
+	}
+	ch := make(chan survival.Verdict, 1)
+	if groupKill {
+		ch <- survival.Ended
+		return ch
+	}
+	select {
+	case p.checkSlots <- struct{}{}:
+	default:
+		p.logger.Debug("survival check skipped: too many in flight", zap.String("cgroup.path", path), zap.Int("max", maxChecks))
+		return nil
+	}
+	p.checks.Add(1)
+	go func() {
+		defer p.checks.Done()
+		defer func() { <-p.checkSlots }()
+		ch <- p.smp.Survival(p.stop, path, victim)
+	}()
+	return ch
+}
+
+// countSurvived counts n kills in the cgroup at path once verdict says
+// the container survived them (counting only: no record waits for it).
+func (p *oomPipeline) countSurvived(verdict <-chan survival.Verdict, path string, n uint64) {
+	if verdict == nil {
+		return
+	}
+	p.checks.Add(1)
+	go func() {
+		defer p.checks.Done()
+		if <-verdict == survival.Survived {
+			for range n {
+				p.smp.CountSurvived(path)
+			}
+		}
+	}()
+}
+
+// complete waits for the verdict of a queued record and puts it on the
+// record: linux.oom.container.survived, and the sentence when the
+// container survived, which is also counted.
+func (p *oomPipeline) complete(item queued) {
+	if item.verdict == nil {
+		return
+	}
+	v := <-item.verdict
+	if !v.Known() {
+		return
+	}
+	rls := item.logs.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				putSurvived(lrs.At(k), item.path, v == survival.Survived)
+			}
+		}
+	}
+	if v == survival.Survived {
+		for range item.n {
+			p.smp.CountSurvived(item.path)
+		}
+	}
 }
 
 // attribute gives a live report rate-limited down to its kill line the
@@ -525,6 +625,7 @@ func (p *oomPipeline) send() {
 	defer p.sender.Done()
 	ctx := context.Background()
 	for item := range p.queue {
+		p.complete(item)
 		opCtx := p.obs.StartLogsOp(ctx)
 		err := p.consume(opCtx, item.logs)
 		p.obs.EndLogsOp(opCtx, oomEventName, item.logs.LogRecordCount(), err)
@@ -577,6 +678,11 @@ func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 		for range c.N {
 			p.smp.CountRecord(c.Path, "unknown")
 		}
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		if !p.stopped { // shutdown waits for the checks started before it
+			p.countSurvived(p.survival(c.Path, 0, false, false), c.Path, c.N)
+		}
 		return
 	}
 	var hist *recorder.History
@@ -584,7 +690,7 @@ func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 		h = h.UntilPeak() // the kill came after the highest point
 		hist = &h
 	}
-	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, reason)}
+	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, reason), path: c.Path, n: c.N}
 	for range c.N {
 		p.smp.CountRecord(c.Path, "unknown")
 	}
@@ -593,11 +699,13 @@ func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 	if p.stopped {
 		return
 	}
+	item.verdict = p.survival(c.Path, 0, false, false)
 	select {
 	case p.queue <- item:
 	default:
 		p.tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
 		p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("cgroup.path", c.Path))
+		p.countSurvived(item.verdict, c.Path, c.N) // counted like the record
 	}
 }
 
@@ -622,6 +730,7 @@ func (p *oomPipeline) shutdown(ctx context.Context) error {
 		p.producers.Wait()
 		close(p.queue)
 		p.sender.Wait()
+		p.checks.Wait() // they end at p.stop
 		close(done)
 	}()
 	select {

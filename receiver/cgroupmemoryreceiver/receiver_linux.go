@@ -88,12 +88,13 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		}
 	}
 	// The kernel log is read when records are emitted (a logs pipeline)
-	// or counted (a metrics pipeline with cgroup.memory.oom_kill.records):
+	// or counted (a metrics pipeline with cgroup.memory.oom_kill.records
+	// or .survived):
 	// reading it is the receiver's business, so a metrics-only receiver
 	// counts every kill too, also of a cgroup removed before the next
 	// collection.
 	emit := r.nextLogs != nil && r.cfg.Events.LinuxOomKill.Enabled
-	count := r.smp != nil && r.cfg.Metrics.CgroupMemoryOomKillRecords.Enabled
+	count := r.smp != nil && (r.cfg.Metrics.CgroupMemoryOomKillRecords.Enabled || r.cfg.Metrics.CgroupMemoryOomKillSurvived.Enabled)
 	if r.nextLogs != nil && (!r.cfg.OOM.Enabled || !r.cfg.Events.LinuxOomKill.Enabled) {
 		r.set.Logger.Warn("cgroupmemory is in a logs pipeline but oom.enabled or events.linux.oom_kill.enabled is false: no OOM records will be emitted")
 	}

@@ -21,7 +21,7 @@ import (
 // collection at a time, and the OOM record counts to export with it.
 type collector interface {
 	Collect(ctx context.Context, visit func(*sampler.Collected)) (sampler.Pass, error)
-	RecordCounts(fn func(path string, start time.Time, byCause map[string]int64))
+	RecordCounts(fn func(path string, start time.Time, c sampler.Counts))
 }
 
 // metricsScraper turns each collection of the sampler into metrics: it
@@ -189,12 +189,17 @@ func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool)
 	}
 }
 
-// emitRecordCounts records cgroup.memory.oom_kill.records at ts, one
-// resource per cgroup with OOM records, whether it still exists or not.
+// emitRecordCounts records cgroup.memory.oom_kill.records and
+// cgroup.memory.oom_kill.survived (where the container survived a kill) at
+// ts, one resource per cgroup with OOM records, whether it still exists or
+// not.
 func (s *metricsScraper) emitRecordCounts(ts pcommon.Timestamp) {
-	s.smp.RecordCounts(func(path string, start time.Time, byCause map[string]int64) {
-		for cause, n := range byCause {
+	s.smp.RecordCounts(func(path string, start time.Time, c sampler.Counts) {
+		for cause, n := range c.ByCause {
 			s.mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, n, cause)
+		}
+		if c.Survived > 0 {
+			s.mb.RecordCgroupMemoryOomKillSurvivedDataPoint(ts, c.Survived)
 		}
 		rb := s.mb.NewResourceBuilder()
 		setResource(rb, path, identity.FromPath(path))

@@ -189,7 +189,21 @@ type Proc struct {
 // allocates anything beyond the Go runtime, then waits for commands.
 func (c *Cgroup) Start(t testing.TB, memhog string) *Proc {
 	t.Helper()
+	return c.start(t, exec.Command(memhog))
+}
+
+// StartContainer runs memhog as a container's main process: the init of
+// a pid namespace of its own (as runc starts it), inside the cgroup. Its
+// Pid is the host's pid.
+func (c *Cgroup) StartContainer(t testing.TB, memhog string) *Proc {
+	t.Helper()
 	cmd := exec.Command(memhog)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	return c.start(t, cmd)
+}
+
+func (c *Cgroup) start(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

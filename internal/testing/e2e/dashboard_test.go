@@ -28,6 +28,10 @@ const (
 	// A second pod, BestEffort, whose container is OOM-killed and removed.
 	victimUID = "5a1d2c3e-4b5f-4a6b-8c7d-9e0f1a2b3c4d"
 	victimCID = "7c1e0f8a9b2d3c4e5f60718293a4b5c6d7e8f90112233445566778899aabbccd"
+	// A third pod, Burstable, whose container's main process (the init of
+	// its pid namespace) loses a worker to an OOM kill and runs on.
+	survivorUID = "3e9b7c21-5d4a-4f6e-9a8b-7c6d5e4f3a2b"
+	survivorCID = "2b4d6f8a0c1e3f5a7b9d1e3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c"
 )
 
 // dashboard is the part of Grafana's JSON model the test reads.
@@ -173,7 +177,9 @@ var agentLabels = map[string]bool{
 // legend names and the identity of their cgroup path. A container
 // OOM-killed and removed right after the kill still shows through PromQL,
 // in the records counter, the dashboard's OOM panel and the CgroupOOMKill
-// alert.
+// alert. A container whose main process loses a worker to an OOM kill
+// shows in cgroup.memory.oom_kill.survived, its panel and the
+// ContainerOOMKillSurvived alert; the removed victim in none of them.
 func TestPrometheusDashboardQueries(t *testing.T) {
 	bin := distro(t)
 	env := cgrouptest.Require(t)
@@ -190,6 +196,8 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 	victim := env.NewCgroup(t, base+"/besteffort/pod"+victimUID+"/"+victimCID)
 	victim.SetLimit(t, 64<<20)
 	victimPod := filepath.Dir(victim.Dir)
+	survivor := env.NewCgroup(t, base+"/burstable/pod"+survivorUID+"/"+survivorCID)
+	survivor.SetLimit(t, 64<<20)
 
 	// What fills ctr: anon, page cache on disk, shmem on /dev/shm.
 	p := ctr.Start(t, memhog)
@@ -262,6 +270,23 @@ scrape_configs:
 	require.Eventually(t, func() bool { return len(promInstant(t, prom, q, time.Time{})) == 1 }, 90*time.Second, time.Second,
 		"fewer than 5 samples of %s in Prometheus", ctr.Path)
 
+	// --- ContainerOOMKillSurvived (issue 19 item 2) ---
+	// A worker of the survivor's main process OOM-killed: the container
+	// runs on, the survived counter and the alert say so. Before the
+	// victim's kill, so that the dashboard's panel shows it at the time
+	// the panels are queried.
+	sv := survivor.StartContainer(t, memhog)
+	cgrouptest.PaceOOM(t)
+	sv.MustDo(t, "child 100")
+	survived := fmt.Sprintf(`cgroup_memory_oom_kill_survived_total{cgroup_path=%q} == 1`, survivor.Path)
+	require.Eventually(t, func() bool { return len(promInstant(t, prom, survived, time.Time{})) == 1 }, 60*time.Second, 500*time.Millisecond,
+		"no %s in Prometheus", survived)
+	survivedAlert := fmt.Sprintf(`ALERTS{alertname="ContainerOOMKillSurvived", alertstate="firing", cgroup_path=%q, k8s_pod_uid=%q, container_id=%q}`,
+		survivor.Path, survivorUID, survivorCID)
+	require.Eventually(t, func() bool { return len(promInstant(t, prom, survivedAlert, time.Time{})) == 1 }, 30*time.Second, time.Second,
+		"ContainerOOMKillSurvived did not fire for the survivor's worker")
+	// --- end ContainerOOMKillSurvived ---
+
 	// OOM-kill the victim and remove its cgroups at once, as a runtime does.
 	v := victim.Start(t, memhog)
 	v.MustDo(t, "anon 20")
@@ -297,6 +322,9 @@ scrape_configs:
 	alert := fmt.Sprintf(`ALERTS{alertname="CgroupOOMKill", alertstate="firing", cgroup_path=%q}`, victim.Path)
 	require.Eventually(t, func() bool { return len(promInstant(t, prom, alert, time.Time{})) == 1 }, 30*time.Second, time.Second,
 		"CgroupOOMKill did not fire for the removed cgroup's first kill")
+	// The victim's main process was killed: its container did not survive.
+	assert.Empty(t, promInstant(t, prom, fmt.Sprintf(`cgroup_memory_oom_kill_survived_total{cgroup_path=%q}`, victim.Path), time.Time{}))
+	assert.Empty(t, promInstant(t, prom, fmt.Sprintf(`ALERTS{alertname="ContainerOOMKillSurvived", cgroup_path=%q}`, victim.Path), time.Time{}))
 
 	// The eviction threshold: node_exporter's MemTotal − 100Mi, on the node.
 	thr := promInstant(t, prom, fmt.Sprintf(`oomsight:node_eviction_threshold_bytes{k8s_node_name=%q}`, testNode), time.Time{})
@@ -309,7 +337,7 @@ scrape_configs:
 		"namespace":    ".*", // gateway labels: All, as without the gateway
 		"pod":          ".*",
 		"container":    ".*",
-		"pod_uid":      "(" + podUID + "|" + victimUID + ")",
+		"pod_uid":      "(" + podUID + "|" + victimUID + "|" + survivorUID + ")",
 		"container_id": ".*",
 		"cgroup_path":  regexp.QuoteMeta(kubepods.Path) + ".*",
 	}
@@ -340,15 +368,16 @@ scrape_configs:
 	queries := dashboardQueries(t, d, vars)
 	// Series each query must return (label subsets), beyond "some series".
 	want := map[string][]map[string]string{
-		"Usage, interval peak and limit per pod and container/A": {{"cgroup_path": ctr.Path}, {"cgroup_path": pod.Path}},
-		"Usage, interval peak and limit per pod and container/D": {{"cgroup_path": ctr.Path}, {"cgroup_path": pod.Path}},
-		"OOM kills (records, by cause)/A":                        {{"cgroup_path": victim.Path, "linux_oom_cause": "anon"}},
-		"Closest to their limit by peak (time range)/A":          {{"cgroup_path": ctr.Path}},
-		"Node: distance to kubelet eviction/A":                   {{"k8s_node_name": testNode}},
-		"Node: distance to kubelet eviction/B":                   {{"k8s_node_name": testNode}},
-		"Node: distance to kubelet eviction/C":                   {{"cgroup_path": kubepods.Path}},
-		"Node: distance to kubelet eviction/D":                   {{"cgroup_path": kubepods.Path}},
-		"memory.available above eviction-hard/A":                 {{"k8s_node_name": testNode}},
+		"Usage, interval peak and limit per pod and container/A":        {{"cgroup_path": ctr.Path}, {"cgroup_path": pod.Path}},
+		"Usage, interval peak and limit per pod and container/D":        {{"cgroup_path": ctr.Path}, {"cgroup_path": pod.Path}},
+		"OOM kills (records, by cause)/A":                               {{"cgroup_path": victim.Path, "linux_oom_cause": "anon"}},
+		"OOM kills the container survived (no OOMKilled, no restart)/A": {{"cgroup_path": survivor.Path, "k8s_pod_uid": survivorUID, "container_id": survivorCID}},
+		"Closest to their limit by peak (time range)/A":                 {{"cgroup_path": ctr.Path}},
+		"Node: distance to kubelet eviction/A":                          {{"k8s_node_name": testNode}},
+		"Node: distance to kubelet eviction/B":                          {{"k8s_node_name": testNode}},
+		"Node: distance to kubelet eviction/C":                          {{"cgroup_path": kubepods.Path}},
+		"Node: distance to kubelet eviction/D":                          {{"cgroup_path": kubepods.Path}},
+		"memory.available above eviction-hard/A":                        {{"k8s_node_name": testNode}},
 	}
 	// Lower bounds of single-series panels: what fills ctr.
 	atLeast := map[string]float64{

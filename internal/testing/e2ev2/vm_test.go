@@ -1030,11 +1030,12 @@ func TestVMOOMGroup(t *testing.T) {
 	for _, a := range recs {
 		pid, _ := a["process.pid"].(int64)
 		pids[pid] = true
-		allGroup = allGroup && a["linux.oom.group_kill"] == true
+		// A group kill ends the container: its verdict is false at once.
+		allGroup = allGroup && a["linux.oom.group_kill"] == true && a["linux.oom.container.survived"] == false
 	}
 	report(t, "oom-report-via-kmsg/oom-group",
 		len(recs) == 2 && allGroup && pids[int64(hog.Pid)] && pids[int64(idle.Pid)],
-		"want 2 records (allocator %d, idle %d) with linux.oom.group_kill=true, got %d for pids %v; the group kill named pids %v",
+		"want 2 records (allocator %d, idle %d) with linux.oom.group_kill=true and linux.oom.container.survived=false, got %d for pids %v; the group kill named pids %v",
 		hog.Pid, idle.Pid, len(recs), pids, named)
 }
 

@@ -15,6 +15,10 @@
 //	free           unmap everything anon held
 //	file PATH N    write N MiB to PATH (page cache; shmem when PATH is on tmpfs)
 //	read PATH      read PATH to the end (brings it into the page cache)
+//	child N        run a child memhog (a worker) that maps and touches N
+//	               MiB of anonymous memory, and wait for it: "ok child
+//	               killed" when the kernel killed it with SIGKILL (an OOM
+//	               kill), an error otherwise; the parent carries on
 //	exit           exit 0
 //
 // A process killed by the OOM killer simply stops answering.
@@ -22,9 +26,11 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -119,6 +125,17 @@ func main() {
 				continue
 			}
 			reply("ok read %d", n)
+		case f[0] == "child" && len(f) == 2:
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n <= 0 {
+				reply("err bad size %q", f[1])
+				continue
+			}
+			if err := child(n); err != nil {
+				reply("err %v", err)
+				continue
+			}
+			reply("ok child killed")
 		case f[0] == "exit":
 			reply("ok exit")
 			return
@@ -126,6 +143,25 @@ func main() {
 			reply("err unknown command %q", in.Text())
 		}
 	}
+}
+
+// child runs this program as a worker that allocates n MiB and waits for
+// it; nil when the kernel killed it with SIGKILL.
+func child(n int) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self)
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("anon %d\n", n))
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return nil
+		}
+	}
+	return fmt.Errorf("child ended without SIGKILL: %v", err)
 }
 
 // anon maps n MiB of anonymous memory and touches every page.

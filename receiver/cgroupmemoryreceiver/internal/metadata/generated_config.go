@@ -413,6 +413,26 @@ func (ms *CgroupMemoryOomKillRecordsMetricConfig) Validate() error {
 	return nil
 }
 
+// CgroupMemoryOomKillSurvivedMetricConfig provides config for the cgroup.memory.oom_kill.survived metric.
+type CgroupMemoryOomKillSurvivedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryOomKillSurvivedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryOomKillsMetricConfig provides config for the cgroup.memory.oom_kills metric.
 type CgroupMemoryOomKillsMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -979,6 +999,7 @@ type MetricsConfig struct {
 	CgroupMemoryMemswUsage            CgroupMemoryMemswUsageMetricConfig            `mapstructure:"cgroup.memory.memsw.usage"`
 	CgroupMemoryMin                   CgroupMemoryMinMetricConfig                   `mapstructure:"cgroup.memory.min"`
 	CgroupMemoryOomKillRecords        CgroupMemoryOomKillRecordsMetricConfig        `mapstructure:"cgroup.memory.oom_kill.records"`
+	CgroupMemoryOomKillSurvived       CgroupMemoryOomKillSurvivedMetricConfig       `mapstructure:"cgroup.memory.oom_kill.survived"`
 	CgroupMemoryOomKills              CgroupMemoryOomKillsMetricConfig              `mapstructure:"cgroup.memory.oom_kills"`
 	CgroupMemoryPageFaults            CgroupMemoryPageFaultsMetricConfig            `mapstructure:"cgroup.memory.page_faults"`
 	CgroupMemoryPeak                  CgroupMemoryPeakMetricConfig                  `mapstructure:"cgroup.memory.peak"`
@@ -1055,6 +1076,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []CgroupMemoryOomKillRecordsMetricAttributeKey{CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause},
+		},
+		CgroupMemoryOomKillSurvived: CgroupMemoryOomKillSurvivedMetricConfig{
+			Enabled: true,
 		},
 		CgroupMemoryOomKills: CgroupMemoryOomKillsMetricConfig{
 			Enabled: true,

@@ -80,6 +80,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryOomKillRecordsMetricAttributeKey{CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause},
 					},
+					CgroupMemoryOomKillSurvived: CgroupMemoryOomKillSurvivedMetricConfig{
+						Enabled: true,
+					},
 					CgroupMemoryOomKills: CgroupMemoryOomKillsMetricConfig{
 						Enabled: true,
 					},
@@ -217,6 +220,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryOomKillRecordsMetricAttributeKey{CgroupMemoryOomKillRecordsMetricAttributeKeyLinuxOomCause},
 					},
+					CgroupMemoryOomKillSurvived: CgroupMemoryOomKillSurvivedMetricConfig{
+						Enabled: false,
+					},
 					CgroupMemoryOomKills: CgroupMemoryOomKillsMetricConfig{
 						Enabled: false,
 					},
@@ -300,7 +306,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillSurvivedMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}

@@ -132,7 +132,7 @@ func TestLogsBuilder(t *testing.T) {
 			allEventsCount := 0
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordLinuxOomKillEvent(ctx, timestamp, 11, "process.executable.name-val", 15, "linux.oom.constraint-val", true, "linux.oom.memcg-val", true, "linux.oom.task_memcg-val", false, 23, "linux.oom.trigger.name-val", 21, "linux.oom.gfp_mask-val", 15, 25, 25, 25, 26, 25, 30, 21, 21, 23, 27, 27, 26, 26, 26, 26, map[string]any{"key1": "linux.oom.memcg.stat-val1", "key2": "linux.oom.memcg.stat-val2"}, []any{"linux.oom.tasks-item1", "linux.oom.tasks-item2"}, 23, true, 25, "linux.oom.cause-val", 14, map[string]any{"key1": "cgroup.memory.history-val1", "key2": "cgroup.memory.history-val2"})
+			lb.RecordLinuxOomKillEvent(ctx, timestamp, 11, "process.executable.name-val", 15, "linux.oom.constraint-val", true, "linux.oom.memcg-val", true, "linux.oom.task_memcg-val", false, 23, "linux.oom.trigger.name-val", 21, "linux.oom.gfp_mask-val", 15, 25, 25, 25, 26, 25, 30, 21, 21, 23, 27, 27, 26, 26, 26, 26, map[string]any{"key1": "linux.oom.memcg.stat-val1", "key2": "linux.oom.memcg.stat-val2"}, []any{"linux.oom.tasks-item1", "linux.oom.tasks-item2"}, 23, true, 25, "linux.oom.cause-val", 14, true, map[string]any{"key1": "cgroup.memory.history-val1", "key2": "cgroup.memory.history-val2"})
 
 			rb := lb.NewResourceBuilder()
 			rb.SetCgroupPath("cgroup.path-val")
@@ -277,6 +277,9 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("linux.kmsg.seq")
 					assert.True(t, ok)
 					assert.EqualValues(t, 14, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.container.survived")
+					assert.True(t, ok)
+					assert.True(t, attrVal.Bool())
 					attrVal, ok = lr.Attributes().Get("cgroup.memory.history")
 					assert.True(t, ok)
 					assert.Equal(t, map[string]any{"key1": "cgroup.memory.history-val1", "key2": "cgroup.memory.history-val2"}, attrVal.Map().AsRaw())

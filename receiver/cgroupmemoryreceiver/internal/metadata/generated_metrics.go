@@ -221,6 +221,9 @@ var MetricsInfo = metricsInfo{
 		Name:       "cgroup.memory.oom_kill.records",
 		Attributes: []string{"linux.oom.cause"},
 	},
+	CgroupMemoryOomKillSurvived: metricInfo{
+		Name: "cgroup.memory.oom_kill.survived",
+	},
 	CgroupMemoryOomKills: metricInfo{
 		Name: "cgroup.memory.oom_kills",
 	},
@@ -303,6 +306,7 @@ type metricsInfo struct {
 	CgroupMemoryMemswUsage            metricInfo
 	CgroupMemoryMin                   metricInfo
 	CgroupMemoryOomKillRecords        metricInfo
+	CgroupMemoryOomKillSurvived       metricInfo
 	CgroupMemoryOomKills              metricInfo
 	CgroupMemoryPageFaults            metricInfo
 	CgroupMemoryPeak                  metricInfo
@@ -1270,6 +1274,58 @@ func (m *metricCgroupMemoryOomKillRecords) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryOomKillRecords(cfg CgroupMemoryOomKillRecordsMetricConfig) metricCgroupMemoryOomKillRecords {
 	m := metricCgroupMemoryOomKillRecords{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryOomKillSurvived struct {
+	data     pmetric.Metric                          // data buffer for generated metric.
+	config   CgroupMemoryOomKillSurvivedMetricConfig // metric config provided by user.
+	capacity int                                     // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.oom_kill.survived metric with initial data.
+func (m *metricCgroupMemoryOomKillSurvived) init() {
+	m.data.SetName("cgroup.memory.oom_kill.survived")
+	m.data.SetDescription("OOM kills of processes of this cgroup (the victim's) that its container survived: a worker was killed, the container's main process (the init of its pid namespace) kept running, so Kubernetes shows no OOMKilled and no restart. The records with linux.oom.container.survived true, counted like cgroup.memory.oom_kill.records (kernel-log and counter-based records, also without a logs pipeline), each once its verdict is known (the victim exited: milliseconds after the kill, at most 2 s). A series of its own rather than an attribute on oom_kill.records: those series keep their labels, their count does not wait for the verdict, and the alert needs no label matcher. Exported only for cgroups with at least one such kill.")
+	m.data.SetUnit("{process}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryOomKillSurvived) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryOomKillSurvived) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryOomKillSurvived) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryOomKillSurvived(cfg CgroupMemoryOomKillSurvivedMetricConfig) metricCgroupMemoryOomKillSurvived {
+	m := metricCgroupMemoryOomKillSurvived{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -2518,6 +2574,7 @@ type MetricsBuilder struct {
 	metricCgroupMemoryMemswUsage            metricCgroupMemoryMemswUsage
 	metricCgroupMemoryMin                   metricCgroupMemoryMin
 	metricCgroupMemoryOomKillRecords        metricCgroupMemoryOomKillRecords
+	metricCgroupMemoryOomKillSurvived       metricCgroupMemoryOomKillSurvived
 	metricCgroupMemoryOomKills              metricCgroupMemoryOomKills
 	metricCgroupMemoryPageFaults            metricCgroupMemoryPageFaults
 	metricCgroupMemoryPeak                  metricCgroupMemoryPeak
@@ -2578,6 +2635,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricCgroupMemoryMemswUsage:            newMetricCgroupMemoryMemswUsage(mbc.Metrics.CgroupMemoryMemswUsage),
 		metricCgroupMemoryMin:                   newMetricCgroupMemoryMin(mbc.Metrics.CgroupMemoryMin),
 		metricCgroupMemoryOomKillRecords:        newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
+		metricCgroupMemoryOomKillSurvived:       newMetricCgroupMemoryOomKillSurvived(mbc.Metrics.CgroupMemoryOomKillSurvived),
 		metricCgroupMemoryOomKills:              newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
 		metricCgroupMemoryPageFaults:            newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
 		metricCgroupMemoryPeak:                  newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
@@ -2715,6 +2773,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemoryMemswUsage.emit(ils.Metrics())
 	mb.metricCgroupMemoryMin.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKillRecords.emit(ils.Metrics())
+	mb.metricCgroupMemoryOomKillSurvived.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKills.emit(ils.Metrics())
 	mb.metricCgroupMemoryPageFaults.emit(ils.Metrics())
 	mb.metricCgroupMemoryPeak.emit(ils.Metrics())
@@ -2843,6 +2902,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryMinDataPoint(ts pcommon.Timestamp, v
 // RecordCgroupMemoryOomKillRecordsDataPoint adds a data point to cgroup.memory.oom_kill.records metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryOomKillRecordsDataPoint(ts pcommon.Timestamp, val int64, linuxOomCauseAttributeValue string) {
 	mb.metricCgroupMemoryOomKillRecords.recordDataPoint(mb.startTime, ts, val, linuxOomCauseAttributeValue)
+}
+
+// RecordCgroupMemoryOomKillSurvivedDataPoint adds a data point to cgroup.memory.oom_kill.survived metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryOomKillSurvivedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryOomKillSurvived.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryOomKillsDataPoint adds a data point to cgroup.memory.oom_kills metric.

@@ -143,6 +143,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordCgroupMemoryOomKillSurvivedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordCgroupMemoryOomKillsDataPoint(ts, 1)
 
 			allMetricsCount++
@@ -576,6 +579,20 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("linux.oom.cause")
 						assert.False(t, ok)
 					}
+				case "cgroup.memory.oom_kill.survived":
+					assert.False(t, validatedMetrics["cgroup.memory.oom_kill.survived"], "Found a duplicate in the metrics slice: cgroup.memory.oom_kill.survived")
+					validatedMetrics["cgroup.memory.oom_kill.survived"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "OOM kills of processes of this cgroup (the victim's) that its container survived: a worker was killed, the container's main process (the init of its pid namespace) kept running, so Kubernetes shows no OOMKilled and no restart. The records with linux.oom.container.survived true, counted like cgroup.memory.oom_kill.records (kernel-log and counter-based records, also without a logs pipeline), each once its verdict is known (the victim exited: milliseconds after the kill, at most 2 s). A series of its own rather than an attribute on oom_kill.records: those series keep their labels, their count does not wait for the verdict, and the alert needs no label matcher. Exported only for cgroups with at least one such kill.", mi.Description())
+					assert.Equal(t, "{process}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "cgroup.memory.oom_kills":
 					assert.False(t, validatedMetrics["cgroup.memory.oom_kills"], "Found a duplicate in the metrics slice: cgroup.memory.oom_kills")
 					validatedMetrics["cgroup.memory.oom_kills"] = true

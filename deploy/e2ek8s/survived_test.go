@@ -1,0 +1,455 @@
+package e2ek8s
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+
+	"github.com/oomsight/oomsight/deploy/kubecluster"
+)
+
+const (
+	survivedKey      = "linux.oom.container.survived"
+	survivedMetric   = "cgroup.memory.oom_kill.survived"
+	survivedSentence = "The container kept running — a worker was killed, not its main process — so Kubernetes shows no OOMKilled and no restart."
+	survivedAlert    = "ContainerOOMKillSurvived"
+)
+
+// survivorManifest is the survived proof's workload: one Burstable
+// container limited to 64 MiB whose main process (PID 1 of the container,
+// workload fork) runs each eater as a child: the kernel kills the child
+// and the container runs on, which the kubelet never sees.
+var survivorManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: survivor
+  namespace: ` + workloadNS + `
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: survivor}
+  template:
+    metadata:
+      labels: {app: survivor}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: survivor
+          image: ` + kubecluster.WorkloadImage + `
+          imagePullPolicy: IfNotPresent
+          command: ["/workload", "fork", "/trigger", "200"]
+          resources:
+            requests: {cpu: 10m, memory: 32Mi}
+            limits: {memory: 64Mi}
+          volumeMounts: [{name: trigger, mountPath: /trigger}]
+      volumes:
+        - name: trigger
+          emptyDir: {}
+`
+
+// survived: a worker OOM-killed in a container whose main process keeps
+// running: the kubelet shows no OOMKilled and restartCount 0, while the
+// record (linux.oom.container.survived true, the sentence), the metric
+// (cgroup.memory.oom_kill.survived 1, with the pod's names) and the
+// ContainerOOMKillSurvived alert, evaluated by Debian's Prometheus on the
+// shipped rules, say the container survived. The converse: the eater of
+// the oomkilled proof, whose PID 1 was the victim (kubelet: OOMKilled),
+// has survived false, no survived metric and no such alert.
+func (e *env) survived(ctx context.Context) (string, error) {
+	f := filepath.Join(kubecluster.StateDir, "survivor.yaml")
+	if err := os.WriteFile(f, []byte(survivorManifest), 0o600); err != nil {
+		return "", fmt.Errorf("survivor manifest: %w", err)
+	}
+	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+		return "", err
+	}
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/survivor", "--timeout=120s"); err != nil {
+		return "", err
+	}
+	pod, id, err := e.survivorPod(ctx)
+	if err != nil {
+		return "", err
+	}
+	path := "/kubepods/burstable/pod" + string(pod.UID) + "/" + id
+	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", pod.Name, "-c", "survivor", "--", "/workload", "kill", "/trigger"); err != nil {
+		return "", err
+	}
+	byPath := func(r record) bool { return r.res["cgroup.path"] == path }
+	if err := waitFor(ctx, 60*time.Second, "the survivor's OOM record", func() error {
+		if len(oomRecords(e.srv, byPath)) == 0 {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	recs := oomRecords(e.srv, byPath)
+	if len(recs) != 1 {
+		return "", fmt.Errorf("%d OOM records for the survivor, want 1", len(recs))
+	}
+	r := recs[0]
+	if v, ok := r.attrs.Get(survivedKey); !ok || !v.Bool() {
+		return "", fmt.Errorf("survivor's record: %s = %v (present %v), want true; body: %s", survivedKey, v.AsRaw(), ok, r.body)
+	}
+	if !strings.Contains(r.body, survivedSentence) {
+		return "", fmt.Errorf("survivor's record body lacks %q: %s", survivedSentence, r.body)
+	}
+	if r.res["k8s.pod.name"] != pod.Name || r.res["k8s.container.name"] != "survivor" {
+		return "", fmt.Errorf("survivor's record resource %v: want pod %s, container survivor", r.res, pod.Name)
+	}
+
+	// The kubelet: the container runs, never restarted, no OOMKilled.
+	var now corev1.Pod
+	if err := e.getJSON(ctx, &now, "pod", "-n", workloadNS, pod.Name); err != nil {
+		return "", err
+	}
+	cs := now.Status.ContainerStatuses
+	if len(cs) != 1 || cs[0].RestartCount != 0 || cs[0].State.Running == nil || cs[0].LastTerminationState.Terminated != nil {
+		return "", fmt.Errorf("the kubelet's view of the survivor: %+v; want running, restartCount 0, no last termination", cs)
+	}
+
+	// The metric, with the pod's names, through the gateway.
+	var got pmetric.Metrics
+	if err := waitFor(ctx, 60*time.Second, "cgroup.memory.oom_kill.survived of the survivor", func() error {
+		var n int64
+		got, n = survivedSeries(e.srv.Metrics.AllMetrics(), id)
+		if n != 1 {
+			return fmt.Errorf("%s = %d, want 1", survivedMetric, n)
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	names := got.ResourceMetrics().At(0).Resource().Attributes().AsRaw()
+	if names["k8s.pod.name"] != pod.Name || names["k8s.container.name"] != "survivor" || names["k8s.pod.uid"] != string(pod.UID) {
+		return "", fmt.Errorf("%s resource %v: want the survivor's pod and container names", survivedMetric, names)
+	}
+	killed := e.firstID // the eater's container the kernel killed (PID 1)
+	_, n := survivedSeries(e.srv.Metrics.AllMetrics(), killed)
+	if n != 0 {
+		return "", fmt.Errorf("%s of the OOMKilled eater %s = %d, want none", survivedMetric, short(killed), n)
+	}
+	eater := oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == killed })
+	if len(eater) != 1 {
+		return "", fmt.Errorf("%d records of the OOMKilled eater", len(eater))
+	}
+	if v, ok := eater[0].attrs.Get(survivedKey); !ok || v.Bool() || strings.Contains(eater[0].body, "kept running") {
+		return "", fmt.Errorf("the OOMKilled eater's record: %s = %v (present %v), want false and no sentence; body: %s", survivedKey, v.AsRaw(), ok, eater[0].body)
+	}
+
+	// The alert, on Debian's Prometheus with the shipped rules, scraping
+	// the distribution's Prometheus exporter fed with what the gateway
+	// delivered for the two containers.
+	feed := latestFor(e.srv.Metrics.AllMetrics(), id, killed)
+	fired, quiet, err := e.alertOn(ctx, feed, id, killed)
+	if err != nil {
+		return "", err
+	}
+
+	// The Event on the pod (k8s_events): action KilledWorker and the
+	// sentence; the eater's Events (PID 1 killed) all say Killed.
+	if err := e.survivedEvents(ctx, pod, r, eater[0].res["k8s.pod.uid"]); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("container survivor %s: worker killed, kubelet: running, restartCount 0, no OOMKilled; record %s=true with the sentence; %s=1 (pod %s); %s firing (%s); Event action %s with the sentence; converse: eater %s (PID 1 killed, OOMKilled): %s=false, no metric, no alert (%s), Events action Killed; body: %q",
+		short(id), survivedKey, survivedMetric, pod.Name, survivedAlert, fired, survivedAction, short(killed), survivedKey, quiet, r.body), nil
+}
+
+// survivedAction is the Event's action for a kill the container survived
+// (exporter/k8seventsexporter).
+const survivedAction = "KilledWorker"
+
+// survivedEvents checks the k8s_events exporter's side of the proof: the
+// survivor's pod has one oomsight Event, action KilledWorker, whose
+// message is the record's sentence with the survived clause; every
+// oomsight Event of the eater's pod (its PID 1 killed) says Killed.
+func (e *env) survivedEvents(ctx context.Context, pod corev1.Pod, r record, eaterUID string) error {
+	ev, err := e.waitPodEvent(ctx, string(pod.UID), 1, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	if ev.Action != survivedAction || ev.Message != noteOf(r.body) || !strings.Contains(ev.Message, survivedSentence) {
+		return fmt.Errorf("the survivor's Event %s: action %q, message %q; want action %s and the record's sentence with %q", ev.Name, ev.Action, ev.Message, survivedAction, survivedSentence)
+	}
+	var list corev1.EventList
+	if err := e.getJSON(ctx, &list, "events", "-n", workloadNS, "--field-selector", "involvedObject.uid="+eaterUID); err != nil {
+		return err
+	}
+	n := 0
+	for _, x := range list.Items {
+		if x.ReportingController != eventController {
+			continue
+		}
+		n++
+		if x.Action != "Killed" || strings.Contains(x.Message, survivedSentence) {
+			return fmt.Errorf("the OOMKilled eater's Event %s: action %q, message %q; want Killed and no survived clause", x.Name, x.Action, x.Message)
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("no oomsight Event on the OOMKilled eater's pod %s", eaterUID)
+	}
+	return nil
+}
+
+// survivorPod returns the survivor's pod and its container's id.
+func (e *env) survivorPod(ctx context.Context) (corev1.Pod, string, error) {
+	var pods corev1.PodList
+	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=survivor"); err != nil {
+		return corev1.Pod{}, "", err
+	}
+	if len(pods.Items) != 1 || len(pods.Items[0].Status.ContainerStatuses) != 1 {
+		return corev1.Pod{}, "", fmt.Errorf("%d survivor pods", len(pods.Items))
+	}
+	p := pods.Items[0]
+	return p, trimRuntime(p.Status.ContainerStatuses[0].ContainerID), nil
+}
+
+
+// survivedSeries returns the newest cgroup.memory.oom_kill.survived of
+// the container id in mds, with its resource, and its value (0: none).
+func survivedSeries(mds []pmetric.Metrics, id string) (pmetric.Metrics, int64) {
+	out := pmetric.NewMetrics()
+	var v int64
+	for _, md := range mds {
+		rms := md.ResourceMetrics()
+		for i := range rms.Len() {
+			rm := rms.At(i)
+			if c, ok := rm.Resource().Attributes().Get("container.id"); !ok || c.Str() != id {
+				continue
+			}
+			sms := rm.ScopeMetrics()
+			for j := range sms.Len() {
+				ms := sms.At(j).Metrics()
+				for k := range ms.Len() {
+					if m := ms.At(k); m.Name() == survivedMetric && m.Sum().DataPoints().Len() > 0 {
+						v = m.Sum().DataPoints().At(0).IntValue()
+						out = pmetric.NewMetrics()
+						rm.CopyTo(out.ResourceMetrics().AppendEmpty())
+					}
+				}
+			}
+		}
+	}
+	return out, v
+}
+
+// latestFor returns, for each container id, the newest resource that
+// carries its OOM kill counts (the records counter, and the survived one
+// where there is one).
+func latestFor(mds []pmetric.Metrics, ids ...string) pmetric.Metrics {
+	out := pmetric.NewMetrics()
+	for _, id := range ids {
+		var last pmetric.ResourceMetrics
+		found := false
+		for _, md := range mds {
+			rms := md.ResourceMetrics()
+			for i := range rms.Len() {
+				rm := rms.At(i)
+				if c, ok := rm.Resource().Attributes().Get("container.id"); !ok || c.Str() != id {
+					continue
+				}
+				if hasMetric(rm, "cgroup.memory.oom_kill.records") {
+					last, found = rm, true
+				}
+			}
+		}
+		if found {
+			last.CopyTo(out.ResourceMetrics().AppendEmpty())
+		}
+	}
+	return out
+}
+
+func hasMetric(rm pmetric.ResourceMetrics, name string) bool {
+	sms := rm.ScopeMetrics()
+	for j := range sms.Len() {
+		ms := sms.At(j).Metrics()
+		for k := range ms.Len() {
+			if ms.At(k).Name() == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// alertOn runs the distribution (OTLP in, its prometheus exporter out) and
+// Debian's Prometheus with deploy/prometheus/oomsight-rules.yaml on the
+// host, both on free ports, pushes feed to the distribution, and waits
+// until ContainerOOMKillSurvived fires for container survivor and the
+// OOM-kill alert (not the survived one) for container ended.
+func (e *env) alertOn(ctx context.Context, feed pmetric.Metrics, survivor, ended string) (fired, quiet string, err error) {
+	dir, err := os.MkdirTemp("", "oomsight-e2ek8s-prom-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(dir)
+	otlpAddr, promExp, promAddr := freeLocal(), freeLocal(), freeLocal()
+	cfg := fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: %s
+exporters:
+  prometheus:
+    endpoint: %s
+    resource_to_telemetry_conversion:
+      enabled: true
+service:
+  pipelines:
+    metrics: {receivers: [otlp], exporters: [prometheus]}
+  telemetry:
+    metrics:
+      level: none
+`, otlpAddr, promExp)
+	if err := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o600); err != nil {
+		return "", "", err
+	}
+	stopCol, err := startLogged(filepath.Join(dir, "otelcol.log"), e.repoPath("_build", "otelcol-oomsight"), "--config", filepath.Join(dir, "otelcol.yaml"))
+	if err != nil {
+		return "", "", err
+	}
+	defer stopCol()
+	rules := e.repoPath("deploy", "prometheus", "oomsight-rules.yaml")
+	promCfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [%q]
+scrape_configs:
+  - job_name: oomsight
+    static_configs:
+      - targets: [%q]
+`, rules, promExp)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); err != nil {
+		return "", "", err
+	}
+	stopProm, err := startLogged(filepath.Join(dir, "prometheus.log"), "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
+	if err != nil {
+		return "", "", err
+	}
+	defer stopProm()
+
+	body, err := pmetricotlp.NewExportRequestFromMetrics(feed).MarshalProto()
+	if err != nil {
+		return "", "", err
+	}
+	if err := waitFor(ctx, 30*time.Second, "the distribution's OTLP/HTTP receiver", func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+otlpAddr+"/v1/metrics", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("OTLP/HTTP: %s", resp.Status)
+		}
+		return nil
+	}); err != nil {
+		return "", "", err
+	}
+	alert := func(name, id string) (int, error) {
+		q := fmt.Sprintf(`ALERTS{alertname=%q, alertstate="firing", container_id=%q}`, name, id)
+		return promCount(ctx, promAddr, q)
+	}
+	if err := waitFor(ctx, 60*time.Second, survivedAlert+" firing", func() error {
+		n, err := alert(survivedAlert, survivor)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("%d firing", n)
+		}
+		if n, err := alert("CgroupOOMKill", ended); err != nil || n != 1 {
+			return fmt.Errorf("CgroupOOMKill for the ended container: %d firing, %v", n, err)
+		}
+		return nil
+	}); err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
+		return "", "", fmt.Errorf("%w; otelcol log: %s", err, tail(string(b), 10))
+	}
+	n, err := alert(survivedAlert, ended)
+	if err != nil {
+		return "", "", err
+	}
+	if n != 0 {
+		return "", "", fmt.Errorf("%s fired for the OOMKilled container %s", survivedAlert, short(ended))
+	}
+	series, _ := promCount(ctx, promAddr, fmt.Sprintf(`cgroup_memory_oom_kill_survived_total{container_id=%q, k8s_container_name="survivor"} == 1`, survivor))
+	return fmt.Sprintf("Prometheus %s: cgroup_memory_oom_kill_survived_total with k8s_container_name=survivor: %d series", promAddr, series),
+		"CgroupOOMKill fires for it, " + survivedAlert + " does not", nil
+}
+
+// promCount returns how many series an instant query gives.
+func promCount(ctx context.Context, addr, query string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(query), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, fmt.Errorf("prometheus query %s: %w", query, err)
+	}
+	if out.Status != "success" {
+		return 0, fmt.Errorf("prometheus query %s: %s", query, out.Status)
+	}
+	return len(out.Data.Result), nil
+}
+
+// freeLocal returns a free 127.0.0.1 address.
+func freeLocal() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startLogged starts a program with its output in logFile; stop ends it.
+func startLogged(logFile, name string, args ...string) (stop func(), err error) {
+	out, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		_ = out.Close()
+	}, nil
+}

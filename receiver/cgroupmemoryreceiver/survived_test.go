@@ -1,0 +1,206 @@
+package cgroupmemoryreceiver
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/internal/survival"
+	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+)
+
+// survivedOf returns the newest cgroup.memory.oom_kill.survived of the
+// cgroup at path in md, and whether md has it.
+func survivedOf(md pmetric.Metrics, path string) (int64, bool) {
+	var v int64
+	found := false
+	eachMetric(md, path, func(m pmetric.Metric) {
+		if m.Name() == "cgroup.memory.oom_kill.survived" && m.Sum().DataPoints().Len() > 0 {
+			v, found = m.Sum().DataPoints().At(0).IntValue(), true
+		}
+	})
+	return v, found
+}
+
+// lastSurvived is survivedOf the newest export in sink that has the
+// cgroup's record counts.
+func lastSurvived(sink *consumertest.MetricsSink, path string) (records map[string]int64, survived int64, ok bool) {
+	all := sink.AllMetrics()
+	for i := len(all) - 1; i >= 0; i-- {
+		if r := recordsOf(all[i], path); r != nil {
+			survived, ok = survivedOf(all[i], path)
+			return r, survived, ok
+		}
+	}
+	return nil, 0, false
+}
+
+// TestContainerSurvivedRealKill is issue 19 item 2 on cgroup v1: a
+// container's main process (memhog, the init of a pid namespace of its
+// own, in a kubepods-shaped container cgroup) runs a worker that grows
+// past the pod's 64 MiB limit. The kernel kills the worker; the record
+// says the container survived, its body says why Kubernetes shows
+// nothing, and cgroup.memory.oom_kill.survived counts it. The converse:
+// the main process itself grows and is killed; the record says false, no
+// sentence, no survived count.
+func TestContainerSurvivedRealKill(t *testing.T) {
+	t.Run("worker killed", func(t *testing.T) {
+		s := newOOMScene(t)
+		cfg := oomTestConfig(s)
+		cfg.CollectionInterval = 500 * time.Millisecond
+		logs := &arrival{path: s.ctr.Path}
+		sink := startShared(t, cfg, logs)
+		main := s.ctr.StartContainer(t, s.memhog)
+		cgrouptest.PaceOOM(t)
+		main.MustDo(t, "child 100")
+
+		require.Eventually(t, func() bool { return logs.count() >= 1 }, 10*time.Second, 20*time.Millisecond, "no OOM record")
+		time.Sleep(300 * time.Millisecond)
+		require.Equal(t, 1, logs.count())
+		lr := logs.recs[0]
+		a := lr.Attributes().AsRaw()
+		assert.NotEqual(t, int64(main.Pid), a["process.pid"], "the worker was the victim")
+		assert.Equal(t, true, a["linux.oom.container.survived"])
+		assert.Contains(t, lr.Body().Str(), "The container kept running — a worker was killed, not its main process — so Kubernetes shows no OOMKilled and no restart.")
+		t.Logf("body: %s", lr.Body().Str())
+		_, err := main.Do("anon 1", 5*time.Second)
+		require.NoError(t, err, "the main process runs on")
+
+		require.Eventually(t, func() bool {
+			r, n, ok := lastSurvived(sink, s.ctr.Path)
+			return ok && n == 1 && r["anon"] == 1
+		}, 5*time.Second, 20*time.Millisecond, "cgroup.memory.oom_kill.survived 1 beside oom_kill.records 1")
+	})
+
+	t.Run("main process killed", func(t *testing.T) {
+		s := newOOMScene(t)
+		cfg := oomTestConfig(s)
+		cfg.CollectionInterval = 500 * time.Millisecond
+		logs := &arrival{path: s.ctr.Path}
+		sink := startShared(t, cfg, logs)
+		main := s.ctr.StartContainer(t, s.memhog)
+		cgrouptest.PaceOOM(t)
+		_, err := main.Do("anon 100", 30*time.Second)
+		require.Error(t, err, "the main process must be OOM-killed")
+
+		require.Eventually(t, func() bool { return logs.count() >= 1 }, 10*time.Second, 20*time.Millisecond, "no OOM record")
+		lr := logs.recs[0]
+		a := lr.Attributes().AsRaw()
+		assert.Equal(t, int64(main.Pid), a["process.pid"])
+		assert.Equal(t, false, a["linux.oom.container.survived"])
+		assert.NotContains(t, lr.Body().Str(), "kept running")
+
+		require.Eventually(t, func() bool {
+			r, _, _ := lastSurvived(sink, s.ctr.Path)
+			return r["anon"] == 1
+		}, 5*time.Second, 20*time.Millisecond, "the kill counted")
+		time.Sleep(time.Second) // two more collections: no survived count comes
+		_, _, ok := lastSurvived(sink, s.ctr.Path)
+		assert.False(t, ok, "no cgroup.memory.oom_kill.survived for a container that ended")
+	})
+
+	t.Run("counting only", func(t *testing.T) {
+		// A metrics pipeline alone (Prometheus only) counts it too.
+		s := newOOMScene(t)
+		cfg := oomTestConfig(s)
+		cfg.CollectionInterval = 500 * time.Millisecond
+		sink := startMetricsReceiver(t, cfg, receivertest.NewNopSettings(metadata.Type))
+		main := s.ctr.StartContainer(t, s.memhog)
+		cgrouptest.PaceOOM(t)
+		main.MustDo(t, "child 100")
+		require.Eventually(t, func() bool {
+			r, n, ok := lastSurvived(sink, s.ctr.Path)
+			return ok && n == 1 && r["anon"] == 1
+		}, 5*time.Second, 20*time.Millisecond, "cgroup.memory.oom_kill.survived 1 without a logs pipeline")
+	})
+}
+
+// verdictSource is a killSource whose survival verdict is fixed; it
+// counts the checks asked for and the survived kills counted.
+type verdictSource struct {
+	noSampler
+	verdict  survival.Verdict
+	mu       sync.Mutex
+	checks   int
+	survived map[string]int
+}
+
+func (v *verdictSource) Survival(<-chan struct{}, string, int) survival.Verdict {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.checks++
+	return v.verdict
+}
+
+func (v *verdictSource) CountSurvived(path string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.survived[path]++
+}
+
+// TestSurvivalVerdictOnRecords: the pipeline's part, with the verdict
+// given: which kills are checked at all, and what each verdict puts on
+// the record and the counter.
+func TestSurvivalVerdictOnRecords(t *testing.T) {
+	const ctr = "/kubepods/burstable/pod" + testPodUID + "/" + testContainerID
+	const podman = "/machine.slice/libpod-" + testContainerID + ".scope"
+	for _, tc := range []struct {
+		name      string
+		path      string
+		groupKill bool
+		backlog   bool
+		verdict   survival.Verdict
+		// want: the attribute (nil: absent), the sentence, checks run, kills counted.
+		want     any
+		sentence string
+		checks   int
+		counted  int
+	}{
+		{"worker killed in a pod's container", ctr, false, false, survival.Survived, true, "so Kubernetes shows no OOMKilled and no restart.", 1, 1},
+		{"worker killed in a podman container", podman, false, false, survival.Survived, true, "so its runtime reports no OOM kill and no restart.", 1, 1},
+		{"main process killed", ctr, false, false, survival.Ended, false, "", 1, 0},
+		{"unknown", ctr, false, false, survival.Unknown, nil, "", 1, 0},
+		{"memory.oom.group kill: ended without looking", ctr, true, false, survival.Survived, false, "", 0, 0},
+		{"replayed from the ring", ctr, false, true, survival.Survived, nil, "", 0, 0},
+		{"not a container", "/system.slice/cron.service", false, false, survival.Survived, nil, "", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &verdictSource{verdict: tc.verdict, survived: map[string]int{}}
+			_, set, tb := telemetryForTest(t)
+			p := newOOMPipeline(OOMConfig{}, set, &arrival{}, tb, metadata.DefaultResourceAttributesConfig(), src)
+			p.sampled = true // a sampler, as with a metrics pipeline
+			p.stop = make(chan struct{})
+			p.checkSlots = make(chan struct{}, maxChecks)
+			r := &oomreport.Report{PID: 42, Comm: "worker", TaskMemcg: tc.path, GroupKill: tc.groupKill}
+			item := queued{logs: buildOOMLogs(r, time.Now(), metadata.DefaultResourceAttributesConfig(), enrichment{}), path: tc.path, n: 1}
+			item.verdict = p.survival(tc.path, r.PID, tc.groupKill, tc.backlog)
+			p.complete(item)
+			p.checks.Wait()
+
+			lr := item.logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+			v, ok := lr.Attributes().Get("linux.oom.container.survived")
+			if tc.want == nil {
+				assert.False(t, ok, "attribute absent")
+			} else {
+				require.True(t, ok, "attribute present")
+				assert.Equal(t, tc.want, v.Bool())
+			}
+			if tc.sentence != "" {
+				assert.True(t, strings.HasSuffix(lr.Body().Str(), tc.sentence), lr.Body().Str())
+			} else {
+				assert.NotContains(t, lr.Body().Str(), "kept running")
+			}
+			assert.Equal(t, tc.checks, src.checks, "checks")
+			assert.Equal(t, tc.counted, src.survived[tc.path], "survived kills counted")
+		})
+	}
+}
