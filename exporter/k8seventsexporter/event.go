@@ -13,6 +13,8 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/oomsight/oomsight/internal/oomrecord"
 )
 
 // What the exporter reads from a record: the receiver's EventName and
@@ -24,8 +26,8 @@ const (
 	namespaceKey  = "k8s.namespace.name"
 	containerKey  = "k8s.container.name"
 	nodeNameKey   = "k8s.node.name"
-	countedKey    = "linux.oom.counted_kills"
-	survivedKey   = "linux.oom.container.survived"
+	countedKey    = oomrecord.CountedKillsKey
+	survivedKey   = oomrecord.ContainerSurvivedKey
 	noteByteLimit = 1024 // the API server's limit on note/message (events.go, NoteLengthLimit)
 )
 
