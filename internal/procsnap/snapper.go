@@ -36,7 +36,9 @@ type Options struct {
 	// line is kept.
 	Proc    string
 	Capture Capture
-	Logger  *zap.Logger
+	// Dir maps a cgroup path to its directory (cgroupfs.Hierarchy.Abs).
+	Dir    func(path string) string
+	Logger *zap.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// Taken, when not nil, is called after each snapshot; Dropped when a
@@ -93,6 +95,9 @@ func New(o Options) *Snapper {
 			*f = func() {}
 		}
 	}
+	if o.Dir == nil {
+		o.Dir = func(p string) string { return p }
+	}
 	if o.Hidden == nil {
 		o.Hidden = func(int) {}
 	}
@@ -109,10 +114,10 @@ func (s *Snapper) Stop() {
 	<-s.done
 }
 
-// Request asks for a snapshot of the cgroup at path (directory dir) whose
-// usage reached usage of limit (0: unknown). At most one per cgroup per
-// Every is taken; it never blocks.
-func (s *Snapper) Request(path, dir string, usage, limit uint64) {
+// Request asks for a snapshot of the cgroup at path whose usage reached
+// usage of limit (0: unknown). At most one per cgroup per Every is taken;
+// it never blocks.
+func (s *Snapper) Request(path string, usage, limit uint64) {
 	now := s.o.Now()
 	s.mu.Lock()
 	st := s.cgroups[path]
@@ -127,7 +132,7 @@ func (s *Snapper) Request(path, dir string, usage, limit uint64) {
 	st.next = now.Add(Every)
 	s.mu.Unlock()
 	select {
-	case s.queue <- request{path: path, dir: dir, usage: usage, limit: limit}:
+	case s.queue <- request{path: path, dir: s.o.Dir(path), usage: usage, limit: limit}:
 	default:
 		s.o.Dropped()
 	}

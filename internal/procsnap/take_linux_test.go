@@ -164,7 +164,8 @@ func TestSnapperNearestAndNearMiss(t *testing.T) {
 	dirB := fakeCgroup(t, filepath.Join(t.TempDir(), "b"), w.pid)
 	now := time.Unix(1_700_000_000, 0)
 	var near []Snapshot
-	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Now: func() time.Time { return now },
+	dirs := map[string]string{"/a": dirA, "/b": dirB}
+	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Now: func() time.Time { return now }, Dir: func(p string) string { return dirs[p] },
 		NearMiss: func(sn Snapshot) { near = append(near, sn) }})
 	// Driven by hand: no worker goroutine.
 	step := func() {
@@ -172,15 +173,15 @@ func TestSnapperNearestAndNearMiss(t *testing.T) {
 			s.take(<-s.queue)
 		}
 	}
-	s.Request("/a", dirA, 90, 100)
-	s.Request("/a", dirA, 95, 100) // within Every: ignored
+	s.Request("/a", 90, 100)
+	s.Request("/a", 95, 100) // within Every: ignored
 	step()
 	now = now.Add(500 * time.Millisecond)
-	s.Request("/a", dirA, 99, 100) // still within Every
+	s.Request("/a", 99, 100) // still within Every
 	step()
 	now = now.Add(600 * time.Millisecond)
-	s.Request("/a", dirA, 98, 100)
-	s.Request("/b", dirB, 91, 100)
+	s.Request("/a", 98, 100)
+	s.Request("/b", 91, 100)
 	step()
 	require.Len(t, s.cgroups["/a"].snaps, 2)
 
@@ -201,14 +202,14 @@ func TestSnapperNearestAndNearMiss(t *testing.T) {
 
 	// Another episode of /b within NearMissEvery: not reported again.
 	now = now.Add(time.Second)
-	s.Request("/b", dirB, 92, 100)
+	s.Request("/b", 92, 100)
 	step()
 	now = now.Add(Quiet)
 	s.sweep(now)
 	assert.Len(t, near, 1)
 	// After NearMissEvery: reported.
 	now = now.Add(NearMissEvery)
-	s.Request("/b", dirB, 93, 100)
+	s.Request("/b", 93, 100)
 	step()
 	now = now.Add(Quiet)
 	s.sweep(now)
@@ -227,7 +228,7 @@ func TestSnapperQueueBound(t *testing.T) {
 	dropped := 0
 	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Dropped: func() { dropped++ }})
 	for i := 0; i < QueueSize+3; i++ {
-		s.Request(fmt.Sprintf("/c%d", i), "/nonexistent", 1, 2)
+		s.Request(fmt.Sprintf("/c%d", i), 1, 2)
 	}
 	assert.Equal(t, 3, dropped)
 }

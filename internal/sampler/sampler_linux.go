@@ -39,6 +39,12 @@ type Options struct {
 	// EventSampled, when not nil, is called after each event sample (the
 	// receiver counts them in its telemetry).
 	EventSampled func()
+	// Snapshot, when not nil, is asked for a snapshot of a cgroup's
+	// processes whenever the cgroup is in its limit zone: a v1 threshold
+	// or OOM notification, a v2 max or high event, or a fast sample at or
+	// above events.ThresholdRatio of its limit. It must not block (see
+	// procsnap.Snapper.Request, which rate-limits and queues).
+	Snapshot func(path string, usage, limit uint64)
 	// Now is the clock of the samples; nil is time.Now.
 	Now func() time.Time
 }
@@ -98,7 +104,7 @@ func New(o Options) *Sampler {
 	s.kills = newKills(s.reg, o.Now)
 	if o.Events {
 		s.events = &eventSampler{reg: s.reg, kills: s.kills, logger: o.Logger, sampled: o.EventSampled,
-			reader: cgroupfs.NewReader(), now: o.Now}
+			reader: cgroupfs.NewReader(), now: o.Now, snapshot: o.Snapshot}
 		w, err := events.New(o.Hierarchy, s.events.on)
 		if err != nil {
 			o.Logger.Warn("capture at the limit is off: cannot wait for cgroup memory events; the fast pass still samples", zap.Error(err))
@@ -107,7 +113,7 @@ func New(o Options) *Sampler {
 		}
 	}
 	if o.FastPass {
-		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now)
+		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now, o.Snapshot)
 	}
 	return s
 }

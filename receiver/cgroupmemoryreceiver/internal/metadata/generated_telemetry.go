@@ -23,17 +23,21 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	CgroupmemoryCgroups              metric.Int64Gauge
-	CgroupmemoryCgroupsVanished      metric.Int64Counter
-	CgroupmemoryEventSamples         metric.Int64Counter
-	CgroupmemoryKmsgRecordsLost      metric.Int64Counter
-	CgroupmemoryKmsgRecordsMalformed metric.Int64Counter
-	CgroupmemoryOomRecords           metric.Int64Counter
-	CgroupmemoryOomRecordsDropped    metric.Int64Counter
-	CgroupmemoryReadErrors           metric.Int64Counter
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	CgroupmemoryCgroups                 metric.Int64Gauge
+	CgroupmemoryCgroupsVanished         metric.Int64Counter
+	CgroupmemoryEventSamples            metric.Int64Counter
+	CgroupmemoryKmsgRecordsLost         metric.Int64Counter
+	CgroupmemoryKmsgRecordsMalformed    metric.Int64Counter
+	CgroupmemoryNearLimitRecords        metric.Int64Counter
+	CgroupmemoryOomRecords              metric.Int64Counter
+	CgroupmemoryOomRecordsDropped       metric.Int64Counter
+	CgroupmemoryProcessSnapshotHidden   metric.Int64Counter
+	CgroupmemoryProcessSnapshots        metric.Int64Counter
+	CgroupmemoryProcessSnapshotsDropped metric.Int64Counter
+	CgroupmemoryReadErrors              metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -95,6 +99,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.CgroupmemoryNearLimitRecords, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_near_limit_records",
+		metric.WithDescription("Near-limit log records (linux.memory.near_limit) accepted by the next consumer. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.CgroupmemoryOomRecords, err = builder.meter.Int64Counter(
 		"otelcol_cgroupmemory_oom_records",
 		metric.WithDescription("OOM kill log records accepted by the next consumer. [Development]"),
@@ -105,6 +115,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_cgroupmemory_oom_records_dropped",
 		metric.WithDescription("OOM kill log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshotHidden, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshot_hidden",
+		metric.WithDescription("Processes a process snapshot could not see: they live in another pid namespace (the collector lacks the host's, hostPID). [Development]"),
+		metric.WithUnit("{process}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshots, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshots",
+		metric.WithDescription("Process snapshots taken of cgroups in their limit zone. [Development]"),
+		metric.WithUnit("{snapshot}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshotsDropped, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshots_dropped",
+		metric.WithDescription("Process snapshots not taken because the snapshot queue was full (more cgroups entered their limit zone at once than the worker keeps up with). [Development]"),
+		metric.WithUnit("{snapshot}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryReadErrors, err = builder.meter.Int64Counter(
