@@ -124,7 +124,7 @@ func TestKubernetes(t *testing.T) {
 	e := &env{t: t, c: c}
 	defer e.cleanup()
 	if err := c.Up(ctx); err != nil {
-		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "restricted"} {
+		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "cmdline", "restricted"} {
 			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
 		}
 		return
@@ -140,6 +140,7 @@ func TestKubernetes(t *testing.T) {
 		{"names", e.names},
 		{"oomkilled", e.oomKilled},
 		{"restart", e.restart},
+		{"cmdline", e.cmdline},
 		{"restricted", e.restricted},
 	}
 	var failed string
