@@ -47,6 +47,11 @@ type Options struct {
 	Taken   func()
 	Dropped func()
 	Hidden  func(n int)
+	// Off, when not empty, is why no snapshot can be complete (the
+	// collector is not in the host's pid namespace): then none is taken,
+	// and each one due is counted by Skipped instead.
+	Off     string
+	Skipped func()
 	// NearMiss, when not nil, receives the closest snapshot of each
 	// near-limit episode that no kill followed (on the worker goroutine:
 	// it must not block), at most once per cgroup per NearMissEvery.
@@ -90,7 +95,7 @@ func New(o Options) *Snapper {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	for _, f := range []*func(){&o.Taken, &o.Dropped} {
+	for _, f := range []*func(){&o.Taken, &o.Dropped, &o.Skipped} {
 		if *f == nil {
 			*f = func() {}
 		}
@@ -115,8 +120,8 @@ func (s *Snapper) Stop() {
 }
 
 // Request asks for a snapshot of the cgroup at path whose usage reached
-// usage of limit (0: unknown). At most one per cgroup per Every is taken;
-// it never blocks.
+// usage of limit (0: unknown). At most one per cgroup per Every is taken
+// (or, with Options.Off, counted as skipped); it never blocks.
 func (s *Snapper) Request(path string, usage, limit uint64) {
 	now := s.o.Now()
 	s.mu.Lock()
@@ -131,6 +136,10 @@ func (s *Snapper) Request(path string, usage, limit uint64) {
 	}
 	st.next = now.Add(Every)
 	s.mu.Unlock()
+	if s.o.Off != "" {
+		s.o.Skipped()
+		return
+	}
 	select {
 	case s.queue <- request{path: path, dir: s.o.Dir(path), usage: usage, limit: limit}:
 	default:

@@ -211,3 +211,21 @@ func (r *Reader) read(pid int, file string, max int) ([]byte, bool, error) {
 		}
 	}
 }
+
+// initPIDNamespace is /proc/<pid>/ns/pid of a process in the initial (the
+// host's) pid namespace: the kernel gives that namespace a fixed inode,
+// PROC_PID_INIT_INO (0xEFFFFFFC), since 3.8.
+const initPIDNamespace = "pid:[4026531836]"
+
+// HostPIDNamespace tells whether this process shares the host's pid
+// namespace, where cgroup.procs and the procfs at proc show every
+// process. Outside it, cgroup v1 leaves the processes of other
+// namespaces out of cgroup.procs altogether (v2 lists them as 0), so a
+// snapshot would be silently partial.
+func HostPIDNamespace(proc string) (bool, error) {
+	link, err := os.Readlink(filepath.Join(proc, "self", "ns", "pid"))
+	if err != nil {
+		return false, fmt.Errorf("procsnap: %w", err)
+	}
+	return link == initPIDNamespace, nil
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
@@ -231,4 +232,62 @@ func TestSnapperQueueBound(t *testing.T) {
 		s.Request(fmt.Sprintf("/c%d", i), 1, 2)
 	}
 	assert.Equal(t, 3, dropped)
+}
+
+// pidNSChildEnv makes the test binary a child that reports whether it
+// shares the host's pid namespace (TestHostPIDNamespace runs it in a new
+// one).
+const pidNSChildEnv = "OOMSIGHT_PROCSNAP_PIDNS_CHILD"
+
+// TestHostPIDNamespace: this test shares the host's pid namespace; the
+// same binary run in a new pid namespace (unshare --pid --mount-proc, as a
+// container without hostPID) does not, and says so.
+func TestHostPIDNamespace(t *testing.T) {
+	if os.Getenv(pidNSChildEnv) == "1" {
+		host, err := HostPIDNamespace("/proc")
+		fmt.Printf("host=%v err=%v\n", host, err)
+		return
+	}
+	host, err := HostPIDNamespace("/proc")
+	require.NoError(t, err)
+	require.True(t, host, "tests run in the host's pid namespace")
+	if _, err := exec.LookPath("unshare"); err != nil {
+		cgrouptest.Unavailable(t, "unshare (util-linux) is needed to start a pid namespace: %v", err)
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", self, "-test.run=^TestHostPIDNamespace$")
+	cmd.Env = append(os.Environ(), pidNSChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "host=false err=<nil>")
+
+	_, err = HostPIDNamespace(t.TempDir())
+	require.Error(t, err, "not a procfs")
+}
+
+// TestSnapperOff: outside the host's pid namespace no snapshot is taken;
+// each one due is counted as skipped.
+func TestSnapperOff(t *testing.T) {
+	skipped := 0
+	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Off: "not in the host's pid namespace", Skipped: func() { skipped++ }})
+	s.Request("/a", 1, 2)
+	s.Request("/a", 1, 2) // within Every
+	s.Request("/b", 1, 2)
+	assert.Equal(t, 2, skipped)
+	assert.Empty(t, s.queue)
+}
+
+// TestSnapperLogsHidden: processes listed as pid 0 (another pid
+// namespace, cgroup v2) are counted and logged once, with the fix.
+func TestSnapperLogsHidden(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	hidden := 0
+	dir := fakeCgroup(t, t.TempDir(), 0, 0, os.Getpid())
+	s := New(Options{Proc: "/proc", Logger: zap.New(core), Dir: func(string) string { return dir }, Hidden: func(n int) { hidden += n }})
+	s.take(request{path: "/x", dir: dir})
+	s.take(request{path: "/x", dir: dir})
+	assert.Equal(t, 4, hidden)
+	require.Equal(t, 1, logs.Len())
+	assert.Contains(t, logs.All()[0].Message, "hostPID: true")
 }

@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
@@ -211,4 +213,58 @@ func TestNearLimitRecord(t *testing.T) {
 	kills, _ := sink.events("linux.oom_kill")
 	assert.Empty(t, kills)
 	t.Logf("near-limit record: %s", lr.Body().Str())
+}
+
+// TestSnapshotsOffOutsideHostPIDNamespace: a collector that does not share
+// the host's pid namespace (a procfs whose self/ns/pid is another
+// namespace's, as in a container without hostPID) takes no snapshot, says
+// why and how to fix it once, counts each snapshot it skips, and still
+// emits the OOM record, without a process list.
+func TestSnapshotsOffOutsideHostPIDNamespace(t *testing.T) {
+	pod, ctr, memhog := processScene(t)
+	proc := t.TempDir()
+	require.NoError(t, os.MkdirAll(proc+"/self/ns", 0o755))
+	require.NoError(t, os.Symlink("pid:[4026532123]", proc+"/self/ns/pid"))
+
+	tel, set, _ := telemetryForTest(t)
+	core, logs := observer.New(zap.WarnLevel)
+	set.Logger = zap.New(core)
+	sink := &subtreeSink{prefix: pod.Path}
+	f := NewFactory()
+	cfg := processConfig(pod)
+	mr, err := f.CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	lr, err := f.CreateLogs(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	lr.(*cgroupReceiver).proc = proc
+	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() {
+		require.NoError(t, lr.Shutdown(context.Background()))
+		require.NoError(t, mr.Shutdown(context.Background()))
+	})
+	warn := logs.FilterMessageSnippet("process snapshots are off: the collector does not share the host's pid namespace")
+	require.Equal(t, 1, warn.Len(), "logged once, at start")
+	assert.Contains(t, warn.All()[0].Message, "hostPID: true")
+
+	w := ctr.Start(t, memhog, "--job=a")
+	w.MustDo(t, "anon 92")
+	require.Eventually(t, func() bool {
+		m, err := tel.GetMetric("otelcol_cgroupmemory_process_snapshots_skipped")
+		return err == nil && m.Data != nil
+	}, 10*time.Second, 50*time.Millisecond, "skipped snapshots are counted")
+	cgrouptest.PaceOOM(t)
+	_, err = w.Do("anon 40", 30*time.Second)
+	require.Error(t, err)
+	var recs []plog.LogRecord
+	require.Eventually(t, func() bool {
+		recs, _ = sink.events("linux.oom_kill")
+		return len(recs) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	a := recs[0].Attributes().AsRaw()
+	assert.Equal(t, int64(w.Pid), a["process.pid"])
+	assert.NotContains(t, a, "linux.oom.processes")
+	assert.NotContains(t, a, "linux.oom.victim.cmdline")
+	_, err = tel.GetMetric("otelcol_cgroupmemory_process_snapshots")
+	assert.Error(t, err, "no snapshot taken")
 }

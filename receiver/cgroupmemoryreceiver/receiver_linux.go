@@ -48,10 +48,13 @@ type cgroupReceiver struct {
 	// pipeline that emits near-limit records, set once it runs (nil: none).
 	snaps    *procsnap.Snapper
 	nearMiss atomic.Pointer[oomPipeline]
+	// proc is the procfs the snapshots read (procRoot; a field so that a
+	// test can present another pid namespace's).
+	proc string
 }
 
 func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
-	return &cgroupReceiver{cfg: cfg, set: set, release: release}
+	return &cgroupReceiver{cfg: cfg, set: set, release: release, proc: procRoot}
 }
 
 // attachMetrics adds the metrics pipeline.
@@ -152,8 +155,22 @@ func (r *cgroupReceiver) snapshotsOn() bool {
 func (r *cgroupReceiver) newSnapper(h cgroupfs.Hierarchy) *procsnap.Snapper {
 	capture, _ := procsnap.ParseCapture(r.cfg.Processes.CommandLine) // validated
 	ctx := context.Background()
+	var off string
+	host, err := procsnap.HostPIDNamespace(r.proc)
+	switch {
+	case err != nil:
+		off = err.Error()
+	case !host:
+		off = "the collector does not share the host's pid namespace"
+	}
+	if off != "" {
+		r.set.Logger.Warn("process snapshots are off: "+off+"; other containers' processes are not visible, so OOM records carry no process list or command line (counted in otelcol_cgroupmemory_process_snapshots_skipped). Set hostPID: true in the DaemonSet (docker: --pid=host), or processes.enabled: false",
+			zap.String("proc", r.proc))
+	}
 	return procsnap.New(procsnap.Options{
-		Proc:    procRoot,
+		Off:     off,
+		Skipped: func() { r.tb.CgroupmemoryProcessSnapshotsSkipped.Add(ctx, 1) },
+		Proc:    r.proc,
 		Capture: capture,
 		Dir:     h.Abs,
 		Logger:  r.set.Logger,

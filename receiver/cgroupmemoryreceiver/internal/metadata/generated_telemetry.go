@@ -37,6 +37,7 @@ type TelemetryBuilder struct {
 	CgroupmemoryProcessSnapshotHidden   metric.Int64Counter
 	CgroupmemoryProcessSnapshots        metric.Int64Counter
 	CgroupmemoryProcessSnapshotsDropped metric.Int64Counter
+	CgroupmemoryProcessSnapshotsSkipped metric.Int64Counter
 	CgroupmemoryReadErrors              metric.Int64Counter
 }
 
@@ -113,7 +114,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryOomRecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_cgroupmemory_oom_records_dropped",
-		metric.WithDescription("OOM kill log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]"),
+		metric.WithDescription("OOM kill (and near-limit) log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
@@ -132,6 +133,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.CgroupmemoryProcessSnapshotsDropped, err = builder.meter.Int64Counter(
 		"otelcol_cgroupmemory_process_snapshots_dropped",
 		metric.WithDescription("Process snapshots not taken because the snapshot queue was full (more cgroups entered their limit zone at once than the worker keeps up with). [Development]"),
+		metric.WithUnit("{snapshot}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshotsSkipped, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshots_skipped",
+		metric.WithDescription("Process snapshots not taken because the collector does not share the host's pid namespace (hostPID), where a snapshot would miss other containers' processes. [Development]"),
 		metric.WithUnit("{snapshot}"),
 	)
 	errs = errors.Join(errs, err)

@@ -134,7 +134,7 @@ func AssertEqualCgroupmemoryOomRecords(t *testing.T, tt *componenttest.Telemetry
 func AssertEqualCgroupmemoryOomRecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_cgroupmemory_oom_records_dropped",
-		Description: "OOM kill log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]",
+		Description: "OOM kill (and near-limit) log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -191,6 +191,22 @@ func AssertEqualCgroupmemoryProcessSnapshotsDropped(t *testing.T, tt *componentt
 		},
 	}
 	got, err := tt.GetMetric("otelcol_cgroupmemory_process_snapshots_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualCgroupmemoryProcessSnapshotsSkipped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_cgroupmemory_process_snapshots_skipped",
+		Description: "Process snapshots not taken because the collector does not share the host's pid namespace (hostPID), where a snapshot would miss other containers' processes. [Development]",
+		Unit:        "{snapshot}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_cgroupmemory_process_snapshots_skipped")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.CgroupmemoryProcessSnapshotHidden.Add(context.Background(), 1)
 	tb.CgroupmemoryProcessSnapshots.Add(context.Background(), 1)
 	tb.CgroupmemoryProcessSnapshotsDropped.Add(context.Background(), 1)
+	tb.CgroupmemoryProcessSnapshotsSkipped.Add(context.Background(), 1)
 	tb.CgroupmemoryReadErrors.Add(context.Background(), 1)
 	AssertEqualCgroupmemoryCgroups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -62,6 +63,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryProcessSnapshotsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryProcessSnapshotsSkipped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryReadErrors(t, testTel,
