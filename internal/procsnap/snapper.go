@@ -16,6 +16,12 @@ const (
 	// past it is dropped (counted), so the fast pass and the event
 	// watcher never wait for /proc.
 	QueueSize = 64
+	// PerSecond bounds the snapshots of the whole node: on cgroup v1 page
+	// cache fills a limit as readily as a leak, so many cgroups can sit in
+	// their limit zone at once. 20 a second of 50 processes each cost
+	// about 4 % of a core (BENCH process_snapshot); requests past it are
+	// dropped (counted) and the cgroup asks again a second later.
+	PerSecond = 20
 	// Keep is how many snapshots of one cgroup are kept, newest last.
 	Keep = 4
 	// MaxAge is how old a snapshot may be and still be attached to a kill.
@@ -70,6 +76,9 @@ type Snapper struct {
 	mu       sync.Mutex
 	cgroups  map[string]*cgState
 	hiddenOK bool // the missing host pid namespace was logged
+	// The node-wide budget (PerSecond): tokens left, refilled at refill.
+	tokens float64
+	refill time.Time
 }
 
 type request struct {
@@ -135,7 +144,12 @@ func (s *Snapper) Request(path string, usage, limit uint64) {
 		return
 	}
 	st.next = now.Add(Every)
+	budget := s.spend(now)
 	s.mu.Unlock()
+	if !budget {
+		s.o.Dropped()
+		return
+	}
 	if s.o.Off != "" {
 		s.o.Skipped()
 		return
@@ -145,6 +159,23 @@ func (s *Snapper) Request(path string, usage, limit uint64) {
 	default:
 		s.o.Dropped()
 	}
+}
+
+// spend takes one snapshot from the node-wide budget, a token bucket of
+// PerSecond tokens refilled continuously; false when it is empty. Called
+// with s.mu held.
+func (s *Snapper) spend(now time.Time) bool {
+	if s.refill.IsZero() {
+		s.tokens = PerSecond
+	} else if d := now.Sub(s.refill); d > 0 {
+		s.tokens = min(PerSecond, s.tokens+d.Seconds()*PerSecond)
+	}
+	s.refill = now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
 }
 
 func (s *Snapper) run() {

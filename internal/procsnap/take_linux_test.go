@@ -223,15 +223,30 @@ func TestSnapperNearestAndNearMiss(t *testing.T) {
 	assert.Empty(t, s.cgroups)
 }
 
-// TestSnapperQueueBound: requests past QueueSize are dropped and counted,
-// never waited for.
-func TestSnapperQueueBound(t *testing.T) {
+// TestSnapperBounds: requests past the node-wide budget (PerSecond) or
+// past QueueSize are dropped and counted, never waited for; the budget
+// refills with time.
+func TestSnapperBounds(t *testing.T) {
 	dropped := 0
-	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Dropped: func() { dropped++ }})
-	for i := 0; i < QueueSize+3; i++ {
+	now := time.Unix(1_700_000_000, 0)
+	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Dropped: func() { dropped++ }, Now: func() time.Time { return now }})
+	for i := 0; i < PerSecond+3; i++ {
 		s.Request(fmt.Sprintf("/c%d", i), 1, 2)
 	}
-	assert.Equal(t, 3, dropped)
+	assert.Equal(t, 3, dropped, "past the budget")
+	assert.Len(t, s.queue, PerSecond)
+	now = now.Add(500 * time.Millisecond)
+	for i := 0; i < PerSecond; i++ {
+		s.Request(fmt.Sprintf("/d%d", i), 1, 2)
+	}
+	assert.Equal(t, 3+PerSecond/2, dropped, "half a second refills half the budget")
+	for i := 0; i < 10; i++ {
+		now = now.Add(time.Second)
+		for j := 0; j < PerSecond; j++ {
+			s.Request(fmt.Sprintf("/e%d-%d", i, j), 1, 2)
+		}
+	}
+	assert.Len(t, s.queue, QueueSize, "no worker: the queue fills and stays bounded")
 }
 
 // pidNSChildEnv makes the test binary a child that reports whether it

@@ -132,7 +132,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryProcessSnapshotsDropped, err = builder.meter.Int64Counter(
 		"otelcol_cgroupmemory_process_snapshots_dropped",
-		metric.WithDescription("Process snapshots not taken because the snapshot queue was full (more cgroups entered their limit zone at once than the worker keeps up with). [Development]"),
+		metric.WithDescription("Process snapshots not taken because the node-wide budget (20 a second) was spent or the snapshot queue was full (more cgroups in their limit zone at once than the worker keeps up with). [Development]"),
 		metric.WithUnit("{snapshot}"),
 	)
 	errs = errors.Join(errs, err)

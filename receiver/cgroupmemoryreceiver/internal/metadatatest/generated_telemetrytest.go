@@ -182,7 +182,7 @@ func AssertEqualCgroupmemoryProcessSnapshots(t *testing.T, tt *componenttest.Tel
 func AssertEqualCgroupmemoryProcessSnapshotsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_cgroupmemory_process_snapshots_dropped",
-		Description: "Process snapshots not taken because the snapshot queue was full (more cgroups entered their limit zone at once than the worker keeps up with). [Development]",
+		Description: "Process snapshots not taken because the node-wide budget (20 a second) was spent or the snapshot queue was full (more cgroups in their limit zone at once than the worker keeps up with). [Development]",
 		Unit:        "{snapshot}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
