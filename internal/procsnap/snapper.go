@@ -196,12 +196,15 @@ func (s *Snapper) run() {
 
 // take takes one snapshot and keeps it.
 func (s *Snapper) take(req request) {
+	// The snapshot's time is when reading began: a kill during the read
+	// comes after it (Nearest compares with the kill's time).
+	at := s.o.Now()
 	snap, err := s.reader.Take(req.dir)
 	if err != nil {
 		s.o.Logger.Debug("process snapshot not taken", zap.String("cgroup.path", req.path), zap.Error(err))
 		return
 	}
-	snap.Path, snap.Time, snap.Usage, snap.Limit = req.path, s.o.Now(), req.usage, req.limit
+	snap.Path, snap.Time, snap.Usage, snap.Limit = req.path, at, req.usage, req.limit
 	s.o.Taken()
 	if snap.Hidden > 0 {
 		s.o.Hidden(snap.Hidden)
