@@ -41,8 +41,8 @@ type Options struct {
 	EventSampled func()
 	// Snapshot, when not nil, is asked for a snapshot of a cgroup's
 	// processes whenever the cgroup is in its limit zone: a v1 threshold
-	// or OOM notification, a v2 max or high event, or a fast sample at or
-	// above events.ThresholdRatio of its limit. It must not block (see
+	// or OOM notification, a v2 max or high event, or a sample (fast or
+	// collected) at or above events.ThresholdRatio of its limit. It must not block (see
 	// procsnap.Snapper.Request, which rate-limits and queues).
 	Snapshot func(path string, usage, limit uint64)
 	// Now is the clock of the samples; nil is time.Now.
@@ -57,6 +57,7 @@ type Sampler struct {
 	logger    *zap.Logger
 	now       func() time.Time
 	peakReset bool
+	snapshot  func(path string, usage, limit uint64) // nil: snapshots off
 
 	reg     *registry.Registry
 	kills   *kills
@@ -96,6 +97,7 @@ func New(o Options) *Sampler {
 		logger:    o.Logger,
 		now:       o.Now,
 		peakReset: o.PeakReset,
+		snapshot:  o.Snapshot,
 		counts:    newRecordCounts(o.Now),
 		reader:    cgroupfs.NewReader(),
 		readings:  make(map[string]uint64),
@@ -268,6 +270,7 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		c.Peak, c.HasPeak = e.Full(&s.sample)
 		c.Start = e.SeriesStart(&s.sample)
 		visit(c)
+		s.snapIfInZone(e.Path)
 		s.watchLimit(e)
 		p.Sampled++
 	}
@@ -320,6 +323,21 @@ func (s *Sampler) final(visit func(*Collected)) int64 {
 	}
 	clear(s.gone)
 	return n
+}
+
+// snapIfInZone asks for a process snapshot of the cgroup just collected
+// when its usage is in the limit zone: without a fast pass (sampling_interval
+// 0, or not shorter than collection_interval) the collections are the
+// samples that tell it.
+func (s *Sampler) snapIfInZone(path string) {
+	if s.snapshot == nil {
+		return
+	}
+	usage, ok := s.sample.Get(cgroupfs.Usage)
+	limit, _ := s.sample.Get(cgroupfs.Limit)
+	if ok && inZone(usage, limit) {
+		s.snapshot(path, usage, limit)
+	}
 }
 
 // noteFailures logs each failing file of e once, until it reads again, and
