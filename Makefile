@@ -245,7 +245,7 @@ test: deps check-generate check-format vet lint rules cross unit e2e fuzz-short 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
 ## 1000 real cgroups, discovery, the fast pass, a cgroup pinned at its
-## limit, the distribution's CPU and RSS on 1000 cgroups for 60 s in three
+## limit, a process snapshot of 50 processes at their cgroup's limit, the distribution's CPU and RSS on 1000 cgroups for 60 s in three
 ## setups, and kill -> OOM record latency over 30 real OOM kills
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
@@ -254,6 +254,7 @@ bench: build
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./internal/sampler/
 	OOMSIGHT_BENCH_CGROUPS=1000 $(GO) test -run '^$$' -bench BenchmarkFastPass -benchmem ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
+	$(GO) test -run '^$$' -bench BenchmarkSnapshotPinned -benchtime 200x ./internal/procsnap/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/testing/e2e/
 
@@ -262,6 +263,7 @@ bench: build
 bench-short: build
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/ ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 3x ./receiver/cgroupmemoryreceiver/
+	$(GO) test -run '^$$' -bench BenchmarkSnapshotPinned -benchtime 10x ./internal/procsnap/
 	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/testing/e2e/
 
 clean:

@@ -196,8 +196,9 @@ func TestAgentImageIsTheRelease(t *testing.T) {
 	}
 }
 
-// TestAgentPrivileges: the default agent is privileged (for /dev/kmsg);
-// the restricted one has no privilege, no device, no capability, a
+// TestAgentPrivileges: the default agent is privileged (for /dev/kmsg)
+// and shares the host's pid namespace (process snapshots); the restricted
+// one has neither, no privilege, no device, no capability, a
 // read-only cgroup tree and a non-root user. Both run on every node, with
 // a read-only root filesystem, RuntimeDefault seccomp and probes.
 func TestAgentPrivileges(t *testing.T) {
@@ -234,7 +235,9 @@ func TestAgentPrivileges(t *testing.T) {
 			assert.True(t, cg.ReadOnly, "%s: cgroup root read-only", file)
 			assert.Zero(t, charDevs, "%s: no device", file)
 			assert.NotContains(t, mounts, "/dev/kmsg", file)
+			assert.False(t, spec.HostPID, "%s: no host pid namespace", file)
 		} else {
+			assert.True(t, spec.HostPID, "%s: process snapshots read other containers' /proc", file)
 			assert.True(t, *sc.Privileged, file)
 			assert.Equal(t, 1, charDevs, "%s: /dev/kmsg", file)
 			assert.Contains(t, mounts, "/dev/kmsg", file)

@@ -124,7 +124,7 @@ func TestKubernetes(t *testing.T) {
 	e := &env{t: t, c: c}
 	defer e.cleanup()
 	if err := c.Up(ctx); err != nil {
-		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "pod-event", "survived", "restricted"} {
+		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "pod-event", "survived", "cmdline", "restricted"} {
 			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
 		}
 		return
@@ -142,6 +142,7 @@ func TestKubernetes(t *testing.T) {
 		{"restart", e.restart},
 		{"pod-event", e.podEvent},
 		{"survived", e.survived},
+		{"cmdline", e.cmdline},
 		{"restricted", e.restricted},
 	}
 	var failed string

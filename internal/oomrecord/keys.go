@@ -30,6 +30,16 @@ const (
 	// ContainerSurvivedKey tells whether the victim's container kept
 	// running after the kill (package survival); absent when unknown.
 	ContainerSurvivedKey = "linux.oom.container.survived"
+	// ProcessesKey and the keys after it are the process snapshot taken
+	// nearest before the kill (package procsnap): its processes, the cgroup
+	// it is of, its time (unix ms), the processes left out and those not
+	// visible; VictimCmdlineKey is the victim's command line from it.
+	ProcessesKey        = "linux.oom.processes"
+	ProcessesCgroupKey  = "linux.oom.processes.cgroup"
+	ProcessesTimeKey    = "linux.oom.processes.time"
+	ProcessesOmittedKey = "linux.oom.processes.omitted"
+	ProcessesHiddenKey  = "linux.oom.processes.hidden"
+	VictimCmdlineKey    = "linux.oom.victim.cmdline"
 )
 
 // Key is one attribute of the record.
@@ -117,6 +127,12 @@ var Attributes = []Key{
 		_, omitted := topTasks(r.Tasks, o.maxTasks())
 		return int64(omitted), omitted > 0
 	}},
+	{Name: ProcessesKey, Type: "slice"},
+	{Name: ProcessesCgroupKey, Type: "string"},
+	{Name: ProcessesTimeKey, Type: "int"},
+	{Name: ProcessesOmittedKey, Type: "int"},
+	{Name: ProcessesHiddenKey, Type: "int"},
+	{Name: VictimCmdlineKey, Type: "string"},
 	{Name: "linux.oom.group_kill", Type: "bool", get: func(r *oomreport.Report, _ Options) (any, bool) { return r.GroupKill, true }},
 	{Name: "linux.oom.shared_with.pid", Type: "int", get: num(func(r *oomreport.Report) *int64 { return r.SharedWith })},
 	{Name: "linux.oom.cause", Type: "string", get: func(r *oomreport.Report, _ Options) (any, bool) {

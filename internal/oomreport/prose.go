@@ -120,10 +120,68 @@ func signed(v uint64) int64 {
 	return int64(v)
 }
 
+// shortSeconds prints a duration as seconds, or below 0.1 s as "12 ms".
+func shortSeconds(d time.Duration) string {
+	if d < 100*time.Millisecond {
+		return fmt.Sprintf("%d ms", max(d.Milliseconds(), 0))
+	}
+	return seconds(d.Milliseconds())
+}
+
 // seconds prints a duration in ms as "0.8 s", "12 s".
 func seconds(ms int64) string {
 	if ms < 10000 {
 		return fmt.Sprintf("%.1f s", float64(ms)/1000)
 	}
 	return fmt.Sprintf("%d s", (ms+500)/1000)
+}
+
+// VictimCmdlineSentence is the body's sentence on the victim's command
+// line, from a process snapshot taken before (ahead of the kill), with a
+// leading space: the kernel names a process by its comm (memhog, python,
+// java), which does not tell apart workers of the same program.
+func VictimCmdlineSentence(cmdline string, before time.Duration) string {
+	return fmt.Sprintf(" Its command line was \"%s\" (process snapshot %s before the kill).", cmdline, shortSeconds(before))
+}
+
+// SnapshotProcess is one process of a snapshot as a sentence names it.
+type SnapshotProcess struct {
+	PID int64
+	// Cmdline is the command line as captured; "" when the capture is
+	// off (then only the pid is named).
+	Cmdline string
+	RSS     int64
+}
+
+// NearLimitBody is the body of a near miss: the cgroup at path reached
+// usage of its limit (0: unknown) and no kill followed within quiet; its
+// largest processes (at most three named) by resident memory.
+func NearLimitBody(path string, usage, limit uint64, procs []SnapshotProcess, quiet time.Duration) string {
+	var b strings.Builder
+	b.WriteString("Near miss: ")
+	b.WriteString(Place(path))
+	if limit > 0 {
+		fmt.Fprintf(&b, " reached %d %% of its %s memory limit (%s, page cache included)", signed(usage*100/limit), Bytes(signed(limit)), Bytes(signed(usage)))
+	} else {
+		fmt.Fprintf(&b, " was in its limit zone at %s", Bytes(signed(usage)))
+	}
+	fmt.Fprintf(&b, " and no process of it was OOM-killed within %s", seconds(quiet.Milliseconds()))
+	for i, p := range procs {
+		if i == 3 {
+			fmt.Fprintf(&b, " and %d more", len(procs)-3)
+			break
+		}
+		if i == 0 {
+			b.WriteString("; its largest processes: ")
+		} else {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "pid %d", p.PID)
+		if p.Cmdline != "" {
+			fmt.Fprintf(&b, " \"%s\"", p.Cmdline)
+		}
+		fmt.Fprintf(&b, " %s", Bytes(p.RSS))
+	}
+	b.WriteString(".")
+	return b.String()
 }

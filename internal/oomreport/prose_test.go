@@ -45,3 +45,23 @@ func TestSurvivedSentence(t *testing.T) {
 	assert.Equal(t, " The container kept running — a worker was killed, not its main process — so its runtime reports no OOM kill and no restart.", got)
 	assert.NotContains(t, got, "Kubernetes")
 }
+
+func TestVictimCmdlineSentence(t *testing.T) {
+	assert.Equal(t, ` Its command line was "python worker.py --queue=reports" (process snapshot 0.4 s before the kill).`,
+		VictimCmdlineSentence("python worker.py --queue=reports", 400*time.Millisecond))
+	assert.Equal(t, ` Its command line was "app" (process snapshot 5 ms before the kill).`, VictimCmdlineSentence("app", 5*time.Millisecond))
+}
+
+func TestNearLimitBody(t *testing.T) {
+	path := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	procs := []SnapshotProcess{
+		{PID: 10, Cmdline: "memhog --job=a", RSS: 40 << 20},
+		{PID: 11, Cmdline: "memhog --job=b", RSS: 2 << 20},
+		{PID: 12, RSS: 1 << 20},
+		{PID: 13, RSS: 1 << 10},
+	}
+	assert.Equal(t, `Near miss: container 0dc1822caf9e of pod 0f5eb28f reached 94 % of its 64 MiB memory limit (60.5 MiB, page cache included) and no process of it was OOM-killed within 10 s; its largest processes: pid 10 "memhog --job=a" 40 MiB, pid 11 "memhog --job=b" 2 MiB, pid 12 1 MiB and 1 more.`,
+		NearLimitBody(path, 61<<20-512<<10, 64<<20, procs, 10*time.Second))
+	assert.Equal(t, `Near miss: cgroup /batch was in its limit zone at 1 MiB and no process of it was OOM-killed within 10 s.`,
+		NearLimitBody("/batch", 1<<20, 0, nil, 10*time.Second))
+}

@@ -239,3 +239,44 @@ func TestRemovedCgroupLastInterval(t *testing.T) {
 	assert.Empty(t, evs)
 	assert.False(t, ok, "nothing since the last data point")
 }
+
+// TestLimitZoneState: the fast pass learns the limit of the latest full
+// sample (0 when unlimited) without reading it, and HighHit tells v2
+// memory.high events that rose from the baseline; a v1 reading without
+// high events never is one.
+func TestLimitZoneState(t *testing.T) {
+	root := copyTree(t)
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	r := New(h, nil, 0, 100*time.Millisecond, nil)
+	defer r.Close()
+	_, err = r.Refresh()
+	require.NoError(t, err)
+	e := r.Get("/kubepods/burstable")
+	require.NotNil(t, e)
+	t0 := time.Unix(1700000000, 0)
+
+	assert.Zero(t, e.Fast(t0, 1<<20), "no full sample yet")
+	var s cgroupfs.Sample
+	s.Time = t0
+	s.Set(cgroupfs.Usage, 60<<20)
+	s.Set(cgroupfs.Limit, 64<<20)
+	_, ok := e.Full(&s)
+	require.True(t, ok)
+	assert.Equal(t, uint64(64<<20), e.Fast(t0.Add(100*time.Millisecond), 61<<20))
+	assert.Equal(t, uint64(64<<20), e.Limit())
+	s.Reset()
+	s.Time = t0.Add(time.Second)
+	s.Set(cgroupfs.Usage, 60<<20) // the limit was removed
+	_, ok = e.Full(&s)
+	require.True(t, ok)
+	assert.Zero(t, e.Fast(t0.Add(1100*time.Millisecond), 61<<20))
+
+	var ev cgroupfs.Sample
+	assert.False(t, e.HighHit(&ev), "v1: no high events")
+	ev.Set(cgroupfs.EventsHigh, 5)
+	assert.False(t, e.HighHit(&ev), "the baseline")
+	assert.False(t, e.HighHit(&ev), "unchanged")
+	ev.Set(cgroupfs.EventsHigh, 7)
+	assert.True(t, e.HighHit(&ev), "rose")
+}

@@ -39,6 +39,12 @@ type state struct {
 	failcnt   uint64
 	counted   bool
 	nextEvent time.Time
+	// The v2 high events seen by the event sampler (HighHit), and the
+	// limit of the latest full sample (0: none), which the fast pass
+	// compares usage with to tell the limit zone.
+	highs     uint64
+	highsSeen bool
+	limit     uint64
 	// The start of this cgroup's cumulative series (see SeriesStart) and
 	// the counters of the previous full sample, kept only to see a counter
 	// go down (a new series); kills are counted by package sampler.
@@ -80,13 +86,16 @@ func (e *Entry) SeriesStart(s *cgroupfs.Sample) time.Time {
 	return e.start
 }
 
-// Fast records a fast sample: usage read at t.
-func (e *Entry) Fast(t time.Time, usage uint64) {
+// Fast records a fast sample: usage read at t. It returns the limit of
+// the latest full sample (0: none), so that the fast pass can tell the
+// limit zone without reading the limit.
+func (e *Entry) Fast(t time.Time, usage uint64) (limit uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.peak.Observe(usage)
 	e.rec.Add(t.UnixNano(), usage)
 	e.fastT, e.fastUsage, e.fastPending = t, usage, true
+	return e.limit
 }
 
 // Full records a full sample and returns its data point's peak: the
@@ -107,6 +116,7 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	r.Peak, r.HasPeak = s.Get(cgroupfs.Peak)
 	p, _ := e.peak.Point(r)
 	e.fastPending, e.pointT = false, s.Time
+	e.limit, _ = s.Get(cgroupfs.Limit)
 	if !e.counted { // the event sampler's baseline
 		e.failcnt, _ = s.Get(cgroupfs.Failcnt)
 		e.counted = true
@@ -142,6 +152,29 @@ func (e *Entry) LimitHit(s *cgroupfs.Sample) bool {
 	f, _ := s.Get(cgroupfs.Failcnt)
 	hit := e.counted && f > e.failcnt
 	e.failcnt, e.counted = f, true
+	return hit
+}
+
+// Limit is the limit of the latest full sample (0: none).
+func (e *Entry) Limit() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.limit
+}
+
+// HighHit compares the v2 high events of s (a memory.events.local
+// reading) with the previous ones the event sampler saw and reports
+// whether they rose (usage went over memory.high). The first reading only
+// sets the baseline; a reading without them (v1) is never a hit.
+func (e *Entry) HighHit(s *cgroupfs.Sample) bool {
+	h, ok := s.Get(cgroupfs.EventsHigh)
+	if !ok {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	hit := e.highsSeen && h > e.highs
+	e.highs, e.highsSeen = h, true
 	return hit
 }
 

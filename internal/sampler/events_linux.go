@@ -23,6 +23,9 @@ type eventSampler struct {
 	reader  *cgroupfs.Reader
 	sample  cgroupfs.Sample
 	now     func() time.Time
+	// snapshot is asked for a process snapshot of a cgroup that hit its
+	// limit zone; nil when snapshots are off.
+	snapshot func(path string, usage, limit uint64)
 
 	mu      sync.Mutex
 	scan    *time.Timer // the pending counter scan after a v1 OOM, if any
@@ -62,6 +65,20 @@ func (s *eventSampler) stop() {
 	}
 }
 
+// snapHigh asks for a process snapshot of a cgroup that went over
+// memory.high but not its max (no event sample is due): with its usage
+// (one read) and the limit of its latest full sample.
+func (s *eventSampler) snapHigh(e *registry.Entry) {
+	if s.snapshot == nil {
+		return
+	}
+	usage, err := s.reader.Usage(e.Cgroup)
+	if err != nil {
+		return
+	}
+	s.snapshot(e.Path, usage, e.Limit())
+}
+
 // on handles one event. v2 notifications reach every ancestor of the
 // cgroup they are about: the cgroup's own memory.events.local counters
 // tell whether it is the one (its failcnt rose, or the kill accounting
@@ -72,19 +89,24 @@ func (s *eventSampler) on(path string, k events.Kind) {
 		return
 	}
 	urgent := k == events.OOM
+	zone := k != events.Changed // a v1 threshold or OOM notification
 	if k == events.Changed {
 		if err := s.reader.Counters(e.Cgroup, &s.sample); err != nil {
 			return
 		}
+		high := e.HighHit(&s.sample)
 		hit := e.LimitHit(&s.sample)
 		killed := false
 		if n, ok := s.sample.Get(cgroupfs.OOMKills); ok {
 			killed = s.kills.bookOne(path, n, s.now())
 		}
 		if !hit && !killed {
+			if high {
+				s.snapHigh(e)
+			}
 			return
 		}
-		urgent = killed
+		zone, urgent = hit || high, killed
 	}
 	if k == events.OOM {
 		s.scanSoon()
@@ -100,5 +122,10 @@ func (s *eventSampler) on(path string, k events.Kind) {
 	}
 	e.Event(&s.sample)
 	s.sampled()
+	if zone && s.snapshot != nil {
+		usage, _ := s.sample.Get(cgroupfs.Usage)
+		limit, _ := s.sample.Get(cgroupfs.Limit)
+		s.snapshot(path, usage, limit)
+	}
 	s.logger.Debug("event sample", zap.String("cgroup.path", path), zap.Stringer("event", k))
 }

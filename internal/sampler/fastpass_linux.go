@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/events"
 	"github.com/oomsight/oomsight/internal/registry"
 )
 
@@ -18,13 +19,16 @@ type fastPass struct {
 	reader   *cgroupfs.Reader
 	entries  []*registry.Entry
 	now      func() time.Time
+	// snapshot is asked for a process snapshot of a cgroup in its limit
+	// zone; nil when snapshots are off.
+	snapshot func(path string, usage, limit uint64)
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-func newFastPass(reg *registry.Registry, interval time.Duration, now func() time.Time) *fastPass {
-	return &fastPass{reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: now,
+func newFastPass(reg *registry.Registry, interval time.Duration, now func() time.Time, snapshot func(path string, usage, limit uint64)) *fastPass {
+	return &fastPass{reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: now, snapshot: snapshot,
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -57,7 +61,10 @@ func (f *fastPass) pass() {
 			}
 			continue
 		}
-		e.Fast(f.now(), v)
+		limit := e.Fast(f.now(), v)
+		if f.snapshot != nil && inZone(v, limit) {
+			f.snapshot(e.Path, v, limit)
+		}
 	}
 	clear(f.entries) // do not pin removed cgroups until the next pass
 }
@@ -65,4 +72,10 @@ func (f *fastPass) pass() {
 func (f *fastPass) shutdown() {
 	close(f.stop)
 	<-f.done
+}
+
+// inZone tells whether usage is in the limit zone: at or above
+// events.ThresholdRatio of a known limit (the v1 threshold event's level).
+func inZone(usage, limit uint64) bool {
+	return limit > 0 && float64(usage) >= float64(limit)*events.ThresholdRatio
 }

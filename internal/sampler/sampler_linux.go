@@ -40,6 +40,12 @@ type Options struct {
 	// EventSampled, when not nil, is called after each event sample (the
 	// receiver counts them in its telemetry).
 	EventSampled func()
+	// Snapshot, when not nil, is asked for a snapshot of a cgroup's
+	// processes whenever the cgroup is in its limit zone: a v1 threshold
+	// or OOM notification, a v2 max or high event, or a sample (fast or
+	// collected) at or above events.ThresholdRatio of its limit. It must not block (see
+	// procsnap.Snapper.Request, which rate-limits and queues).
+	Snapshot func(path string, usage, limit uint64)
 	// Now is the clock of the samples; nil is time.Now.
 	Now func() time.Time
 }
@@ -52,6 +58,7 @@ type Sampler struct {
 	logger    *zap.Logger
 	now       func() time.Time
 	peakReset bool
+	snapshot  func(path string, usage, limit uint64) // nil: snapshots off
 
 	reg     *registry.Registry
 	kills   *kills
@@ -92,6 +99,7 @@ func New(o Options) *Sampler {
 		logger:    o.Logger,
 		now:       o.Now,
 		peakReset: o.PeakReset,
+		snapshot:  o.Snapshot,
 		counts:    newRecordCounts(o.Now),
 		survive:   survival.New(o.Hierarchy.Dir),
 		reader:    cgroupfs.NewReader(),
@@ -101,7 +109,7 @@ func New(o Options) *Sampler {
 	s.kills = newKills(s.reg, o.Now)
 	if o.Events {
 		s.events = &eventSampler{reg: s.reg, kills: s.kills, logger: o.Logger, sampled: o.EventSampled,
-			reader: cgroupfs.NewReader(), now: o.Now}
+			reader: cgroupfs.NewReader(), now: o.Now, snapshot: o.Snapshot}
 		w, err := events.New(o.Hierarchy, s.events.on)
 		if err != nil {
 			o.Logger.Warn("capture at the limit is off: cannot wait for cgroup memory events; the fast pass still samples", zap.Error(err))
@@ -110,7 +118,7 @@ func New(o Options) *Sampler {
 		}
 	}
 	if o.FastPass {
-		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now)
+		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now, o.Snapshot)
 	}
 	return s
 }
@@ -265,6 +273,7 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		c.Peak, c.HasPeak = e.Full(&s.sample)
 		c.Start = e.SeriesStart(&s.sample)
 		visit(c)
+		s.snapIfInZone(e.Path)
 		s.watchLimit(e)
 		p.Sampled++
 	}
@@ -317,6 +326,21 @@ func (s *Sampler) final(visit func(*Collected)) int64 {
 	}
 	clear(s.gone)
 	return n
+}
+
+// snapIfInZone asks for a process snapshot of the cgroup just collected
+// when its usage is in the limit zone: without a fast pass (sampling_interval
+// 0, or not shorter than collection_interval) the collections are the
+// samples that tell it.
+func (s *Sampler) snapIfInZone(path string) {
+	if s.snapshot == nil {
+		return
+	}
+	usage, ok := s.sample.Get(cgroupfs.Usage)
+	limit, _ := s.sample.Get(cgroupfs.Limit)
+	if ok && inZone(usage, limit) {
+		s.snapshot(path, usage, limit)
+	}
 }
 
 // noteFailures logs each failing file of e once, until it reads again, and

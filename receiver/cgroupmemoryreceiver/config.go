@@ -11,6 +11,7 @@ import (
 
 	"github.com/oomsight/oomsight/internal/discovery"
 	"github.com/oomsight/oomsight/internal/oomrecord"
+	"github.com/oomsight/oomsight/internal/procsnap"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// OOM configures reading the kernel OOM reports: records for the logs
 	// pipeline, counts (cgroup.memory.oom_kill.records) for the metrics one.
 	OOM OOMConfig `mapstructure:"oom"`
+	// Processes configures the process snapshots taken of a cgroup in its
+	// limit zone, which OOM records (and near-limit records) carry.
+	Processes ProcessesConfig `mapstructure:"processes"`
 	// Events holds mdatagen's per-event switches (`events: linux.oom_kill:
 	// enabled`), as every contrib logs receiver has them. Only the events
 	// of the generated LogsBuilderConfig: its resource_attributes are the
@@ -82,6 +86,25 @@ type OOMConfig struct {
 	_ struct{}
 }
 
+// ProcessesConfig configures process snapshots (package procsnap): when a
+// cgroup is in its limit zone, its processes' pids, command lines and
+// resident memory, so that a record says which of several same-named
+// workers was killed.
+type ProcessesConfig struct {
+	// Enabled turns snapshots on. They need a logs pipeline (they are
+	// carried by records) and a metrics one (the sampler tells the limit
+	// zone), and the host's pid namespace to see other containers'
+	// processes (hostPID in a DaemonSet).
+	Enabled bool `mapstructure:"enabled"`
+	// CommandLine is how much of a command line is kept: redacted (the
+	// first 256 bytes, credential-shaped arguments replaced by ***), name
+	// (the process name only) or off (pids and memory only).
+	CommandLine string `mapstructure:"command_line"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
 var _ component.Config = (*Config)(nil)
 
 func createDefaultConfig() component.Config {
@@ -100,6 +123,10 @@ func createDefaultConfig() component.Config {
 			Enabled:  true,
 			KmsgPath: "/dev/kmsg",
 			MaxTasks: oomrecord.DefaultMaxTasks,
+		},
+		Processes: ProcessesConfig{
+			Enabled:     true,
+			CommandLine: procsnap.SettingRedacted,
 		},
 	}
 }
@@ -132,6 +159,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.OOM.KmsgPath == "" && cfg.OOM.CheckpointFile != "" {
 		errs = append(errs, errors.New(`oom.checkpoint_file: set while oom.kmsg_path is empty; the checkpoint records kernel log positions, so set oom.kmsg_path: /dev/kmsg or remove oom.checkpoint_file`))
+	}
+	if _, err := procsnap.ParseCapture(cfg.Processes.CommandLine); err != nil {
+		errs = append(errs, fmt.Errorf("processes.command_line: %w; command lines can carry secrets: redacted hides credential-shaped arguments, name keeps the process name only, off keeps neither", err))
+	}
+	if cfg.Events.LinuxMemoryNearLimit.Enabled && !cfg.Processes.Enabled {
+		errs = append(errs, errors.New("events.linux.memory.near_limit.enabled: true needs processes.enabled: true (a near-limit record is a process snapshot no kill followed)"))
 	}
 	return errors.Join(errs...)
 }

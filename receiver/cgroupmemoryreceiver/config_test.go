@@ -103,23 +103,34 @@ func TestConfigCustom(t *testing.T) {
 	cfg, err = loadConfig(t, "no_kmsg")
 	require.NoError(t, err, "an empty kmsg_path is the counters-only mode")
 	assert.Empty(t, cfg.OOM.KmsgPath)
+
+	def := createDefaultConfig().(*Config)
+	assert.True(t, def.Processes.Enabled)
+	assert.Equal(t, "redacted", def.Processes.CommandLine, "the default keeps command lines, credentials redacted")
+	assert.False(t, def.Events.LinuxMemoryNearLimit.Enabled, "near-limit records are opt-in")
+	cfg, err = loadConfig(t, "processes_name")
+	require.NoError(t, err)
+	assert.Equal(t, "name", cfg.Processes.CommandLine)
+	assert.True(t, cfg.Events.LinuxMemoryNearLimit.Enabled)
 }
 
 // TestConfigErrors: each bad configuration fails with a message that names
 // the key and says what to write instead.
 func TestConfigErrors(t *testing.T) {
 	for name, want := range map[string][]string{
-		"too_fast":           {"collection_interval", "minimum of 10ms"},
-		"zero_interval":      {"collection_interval", "requires positive value"},
-		"relative_root":      {"root_path", "not an absolute path", "/sys/fs/cgroup"},
-		"empty_root":         {"root_path", "must not be empty", "/host/sys/fs/cgroup"},
-		"bad_glob":           {"include[0]", "bad glob", "**"},
-		"unknown_key":        {"root_pth"},
-		"unknown_metric":     {"cgroup.memory.nope"},
-		"no_kmsg_checkpoint": {"oom.checkpoint_file", "oom.kmsg_path is empty", "/dev/kmsg"},
-		"unknown_oom_key":    {"checkpoint"},
-		"zero_tasks":         {"oom.max_tasks", "-1 for all"},
-		"fast_sampling":      {"sampling_interval", "minimum of 10ms", "0 to turn the fast pass off"},
+		"too_fast":                     {"collection_interval", "minimum of 10ms"},
+		"zero_interval":                {"collection_interval", "requires positive value"},
+		"relative_root":                {"root_path", "not an absolute path", "/sys/fs/cgroup"},
+		"empty_root":                   {"root_path", "must not be empty", "/host/sys/fs/cgroup"},
+		"bad_glob":                     {"include[0]", "bad glob", "**"},
+		"unknown_key":                  {"root_pth"},
+		"unknown_metric":               {"cgroup.memory.nope"},
+		"no_kmsg_checkpoint":           {"oom.checkpoint_file", "oom.kmsg_path is empty", "/dev/kmsg"},
+		"unknown_oom_key":              {"checkpoint"},
+		"zero_tasks":                   {"oom.max_tasks", "-1 for all"},
+		"fast_sampling":                {"sampling_interval", "minimum of 10ms", "0 to turn the fast pass off"},
+		"bad_command_line":             {"processes.command_line", `"full" is not one of redacted (default), name, off`},
+		"near_limit_without_processes": {"events.linux.memory.near_limit.enabled", "processes.enabled: true"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

@@ -9,13 +9,18 @@ import (
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/internal/procsnap"
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
-// oomEventName is the EventName of every OOM kill record.
-const oomEventName = "linux.oom_kill"
+// oomEventName is the EventName of every OOM kill record;
+// nearLimitEventName that of a near miss.
+const (
+	oomEventName       = "linux.oom_kill"
+	nearLimitEventName = "linux.memory.near_limit"
+)
 
 // Attributes only the receiver sets (oomsight explain has no sampler); the
 // key table is oomrecord's.
@@ -24,6 +29,9 @@ const (
 	inferredKey = oomrecord.TaskMemcgInferredKey
 	countedKey  = oomrecord.CountedKillsKey
 	survivedKey = oomrecord.ContainerSurvivedKey
+	// The near-limit record's own keys.
+	nearUsageKey = "linux.memory.near_limit.usage"
+	nearLimitKey = "linux.memory.near_limit.limit"
 )
 
 // putSurvived puts the survival verdict on a record; a survived kill's
@@ -36,12 +44,14 @@ func putSurvived(lr plog.LogRecord, path string, survived bool) {
 }
 
 // enrichment is what the receiver adds to a report: the climb, whether
-// the victim's cgroup was inferred from the counters, and how many task
-// table rows the record keeps (oom.max_tasks).
+// the victim's cgroup was inferred from the counters, how many task
+// table rows the record keeps (oom.max_tasks), and the process snapshot
+// taken nearest before the kill (nil: none).
 type enrichment struct {
 	hist     *recorder.History
 	inferred bool
 	maxTasks int
+	procs    *procsnap.Snapshot
 }
 
 // buildOOMLogs turns one report into one log record: event linux.oom_kill,
@@ -55,6 +65,15 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 	for _, f := range oomrecord.Record(r, oomrecord.Options{MaxTasks: en.maxTasks}) {
 		putValue(attrs, f.Key, f.Value)
 	}
+	end := r.Time
+	if end.IsZero() {
+		end = observed
+	}
+	if en.procs != nil {
+		if cmdline, ok := putProcesses(attrs, en.procs, int64(r.PID)); ok {
+			body += oomreport.VictimCmdlineSentence(cmdline, end.Sub(en.procs.Time))
+		}
+	}
 	if en.inferred {
 		attrs.PutBool(inferredKey, true)
 		body += oomreport.RateLimitedSentence
@@ -63,10 +82,6 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 		var top uint64
 		if r.MemcgUsage != nil && *r.MemcgUsage > 0 && !r.Global {
 			top = uint64(*r.MemcgUsage)
-		}
-		end := r.Time
-		if end.IsZero() {
-			end = observed
 		}
 		body += climbSentence(attrs, en.hist, end, top)
 	}
@@ -77,11 +92,14 @@ func buildOOMLogs(r *oomreport.Report, observed time.Time, rac metadata.Resource
 // buildCountedLogs makes the record of a kill that only a cgroup's
 // oom_kill counter shows (the kernel log could not be read): the cgroup,
 // how many processes, its climb, and why nothing more is known.
-func buildCountedLogs(c sampler.Kill, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, reason string) plog.Logs {
+func buildCountedLogs(c sampler.Kill, observed time.Time, rac metadata.ResourceAttributesConfig, hist *recorder.History, procs *procsnap.Snapshot, reason string) plog.Logs {
 	ld, lr := newOOMLog(c.Path, c.At, observed, rac)
 	attrs := lr.Attributes()
 	attrs.PutStr(oomrecord.TaskMemcgKey, c.Path)
 	attrs.PutInt(countedKey, clampInt64(c.N))
+	if procs != nil {
+		putProcesses(attrs, procs, 0) // the victim is unknown
+	}
 	body := oomreport.CountedBody(c.N, c.Path, reason)
 	if hist != nil {
 		// The kill's time is unknown (the counter is read later): the climb
@@ -96,9 +114,75 @@ func buildCountedLogs(c sampler.Kill, observed time.Time, rac metadata.ResourceA
 	return ld
 }
 
+// buildNearLimitLogs makes the record of a near miss: a snapshot of a
+// cgroup in its limit zone that no kill followed (severity WARN, at the
+// snapshot's time, on the cgroup's resource).
+func buildNearLimitLogs(sn *procsnap.Snapshot, observed time.Time, rac metadata.ResourceAttributesConfig) plog.Logs {
+	ld, lr := newRecord(nearLimitEventName, sn.Path, sn.Time, observed, rac)
+	lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	lr.SetSeverityText("WARN")
+	attrs := lr.Attributes()
+	attrs.PutInt(nearUsageKey, clampInt64(sn.Usage))
+	if sn.Limit > 0 {
+		attrs.PutInt(nearLimitKey, clampInt64(sn.Limit))
+	}
+	putProcesses(attrs, sn, 0)
+	procs := make([]oomreport.SnapshotProcess, len(sn.Processes))
+	for i, p := range sn.Processes {
+		procs[i] = oomreport.SnapshotProcess{PID: p.PID, Cmdline: p.Cmdline, RSS: p.RSS()}
+	}
+	lr.Body().SetStr(oomreport.NearLimitBody(sn.Path, sn.Usage, sn.Limit, procs, procsnap.Quiet))
+	return ld
+}
+
+// putProcesses puts a process snapshot on a record's attributes and
+// returns the command line of the process victim (0: none) when the
+// snapshot has it.
+func putProcesses(attrs pcommon.Map, sn *procsnap.Snapshot, victim int64) (cmdline string, ok bool) {
+	s := attrs.PutEmptySlice(oomrecord.ProcessesKey)
+	s.EnsureCapacity(len(sn.Processes))
+	for _, p := range sn.Processes {
+		m := s.AppendEmpty().SetEmptyMap()
+		m.PutInt("pid", p.PID)
+		if p.Name != "" {
+			m.PutStr("name", p.Name)
+		}
+		if p.Cmdline != "" {
+			m.PutStr("cmdline", p.Cmdline)
+		}
+		m.PutInt("rss_anon", p.RSSAnon)
+		m.PutInt("rss_file", p.RSSFile)
+		m.PutInt("rss_shmem", p.RSSShmem)
+		if victim != 0 && p.PID == victim && p.Cmdline != "" {
+			cmdline, ok = p.Cmdline, true
+		}
+	}
+	attrs.PutStr(oomrecord.ProcessesCgroupKey, sn.Path)
+	attrs.PutInt(oomrecord.ProcessesTimeKey, sn.Time.UnixMilli())
+	if n := sn.Omitted + sn.Unread; n > 0 {
+		attrs.PutInt(oomrecord.ProcessesOmittedKey, int64(n))
+	}
+	if sn.Hidden > 0 {
+		attrs.PutInt(oomrecord.ProcessesHiddenKey, int64(sn.Hidden))
+	}
+	if ok {
+		attrs.PutStr(oomrecord.VictimCmdlineKey, cmdline)
+	}
+	return cmdline, ok
+}
+
 // newOOMLog starts a linux.oom_kill record on the resource of the cgroup at
 // path (none when empty), at time at (unknown when zero).
 func newOOMLog(path string, at, observed time.Time, rac metadata.ResourceAttributesConfig) (plog.Logs, plog.LogRecord) {
+	ld, lr := newRecord(oomEventName, path, at, observed, rac)
+	lr.SetSeverityNumber(plog.SeverityNumberError)
+	lr.SetSeverityText("ERROR")
+	return ld, lr
+}
+
+// newRecord starts a record of the event on the resource of the cgroup at
+// path (none when empty), at time at (unknown when zero).
+func newRecord(event, path string, at, observed time.Time, rac metadata.ResourceAttributesConfig) (plog.Logs, plog.LogRecord) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	if path != "" {
@@ -109,9 +193,7 @@ func newOOMLog(path string, at, observed time.Time, rac metadata.ResourceAttribu
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	lr := sl.LogRecords().AppendEmpty()
-	lr.SetEventName(oomEventName)
-	lr.SetSeverityNumber(plog.SeverityNumberError)
-	lr.SetSeverityText("ERROR")
+	lr.SetEventName(event)
 	if !at.IsZero() {
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
 	}

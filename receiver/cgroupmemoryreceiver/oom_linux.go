@@ -22,6 +22,7 @@ import (
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/internal/procsnap"
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/internal/survival"
@@ -73,6 +74,9 @@ type oomPipeline struct {
 	// records and record counts come from it.
 	smp     killSource
 	sampled bool
+	// snaps are the process snapshots (nil: off); a record carries the one
+	// taken nearest before its kill.
+	snaps processSource
 	// cancelCounted ends the subscription to counted kills (set while the
 	// kernel log is unavailable), nil when none. Guarded by mu.
 	cancelCounted func()
@@ -129,6 +133,14 @@ type queued struct {
 	verdict <-chan survival.Verdict
 	path    string
 	n       uint64
+	// nearLimit marks a near-limit record (not an OOM kill record).
+	nearLimit bool
+}
+
+// processSource is what the OOM pipeline needs of the process snapshots
+// (procsnap.Snapper): the one taken nearest before a kill.
+type processSource interface {
+	Nearest(paths []string, until time.Time) (procsnap.Snapshot, bool)
 }
 
 // killSource is what the OOM pipeline needs of the sampler: the climb of a
@@ -498,6 +510,7 @@ func (p *oomPipeline) enrich(r *oomreport.Report, backlog bool) enrichment {
 	en := enrichment{maxTasks: p.cfg.MaxTasks}
 	en.inferred = p.attribute(r, backlog)
 	en.hist = p.climb(r)
+	en.procs = p.processes(r)
 	return en
 }
 
@@ -577,6 +590,31 @@ func (p *oomPipeline) complete(item queued) {
 	}
 }
 
+// processes returns the process snapshot taken nearest before the kill of
+// the limiting cgroup or the victim's (a pod's limit covers its
+// containers: the pod's snapshot lists their processes), nil without one.
+func (p *oomPipeline) processes(r *oomreport.Report) *procsnap.Snapshot {
+	if p.snaps == nil {
+		return nil
+	}
+	paths := make([]string, 0, 2)
+	if r.Memcg != "" && !r.Global {
+		paths = append(paths, r.Memcg)
+	}
+	if r.TaskMemcg != "" && r.TaskMemcg != r.Memcg {
+		paths = append(paths, r.TaskMemcg)
+	}
+	until := r.Time
+	if until.IsZero() {
+		until = p.now()
+	}
+	sn, ok := p.snaps.Nearest(paths, until)
+	if !ok {
+		return nil
+	}
+	return &sn
+}
+
 // attribute gives a live report rate-limited down to its kill line the
 // cgroup whose oom_kill counter rose then (inferred true), or claims the
 // counted kill of the cgroup a report names.
@@ -628,11 +666,18 @@ func (p *oomPipeline) send() {
 		p.complete(item)
 		opCtx := p.obs.StartLogsOp(ctx)
 		err := p.consume(opCtx, item.logs)
-		p.obs.EndLogsOp(opCtx, oomEventName, item.logs.LogRecordCount(), err)
-		if err != nil {
+		event := oomEventName
+		if item.nearLimit {
+			event = nearLimitEventName
+		}
+		p.obs.EndLogsOp(opCtx, event, item.logs.LogRecordCount(), err)
+		switch {
+		case err != nil:
 			p.tb.CgroupmemoryOomRecordsDropped.Add(ctx, 1)
-			p.logger.Warn("OOM record refused by the logs pipeline after retries", zap.Int("attempts", sendAttempts), zap.Error(err))
-		} else {
+			p.logger.Warn("record refused by the logs pipeline after retries", zap.String("event", event), zap.Int("attempts", sendAttempts), zap.Error(err))
+		case item.nearLimit:
+			p.tb.CgroupmemoryNearLimitRecords.Add(ctx, 1)
+		default:
 			p.tb.CgroupmemoryOomRecords.Add(ctx, 1)
 		}
 		if p.cp != nil && item.seq != nil {
@@ -690,7 +735,13 @@ func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 		h = h.UntilPeak() // the kill came after the highest point
 		hist = &h
 	}
-	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, reason), path: c.Path, n: c.N}
+	var procs *procsnap.Snapshot
+	if p.snaps != nil {
+		if sn, ok := p.snaps.Nearest([]string{c.Path}, c.At); ok {
+			procs = &sn
+		}
+	}
+	item := queued{logs: buildCountedLogs(c, p.now(), p.rac, hist, procs, reason), path: c.Path, n: c.N}
 	for range c.N {
 		p.smp.CountRecord(c.Path, "unknown")
 	}
@@ -706,6 +757,24 @@ func (p *oomPipeline) emitCounted(c sampler.Kill, reason string) {
 		p.tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
 		p.logger.Warn("OOM record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("cgroup.path", c.Path))
 		p.countSurvived(item.verdict, c.Path, c.N) // counted like the record
+	}
+}
+
+// emitNearMiss turns a snapshot no kill followed into a near-limit record
+// (the snapshots' worker calls it, rate-limited: see procsnap). It never
+// waits: a full queue drops the record (counted).
+func (p *oomPipeline) emitNearMiss(sn procsnap.Snapshot) {
+	item := queued{logs: buildNearLimitLogs(&sn, p.now(), p.rac), nearLimit: true}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.stopped || p.queue == nil {
+		return
+	}
+	select {
+	case p.queue <- item:
+	default:
+		p.tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
+		p.logger.Warn("near-limit record dropped: the logs pipeline is not keeping up", zap.Int("queue_size", p.queueSize), zap.String("cgroup.path", sn.Path))
 	}
 }
 

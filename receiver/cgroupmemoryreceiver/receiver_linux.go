@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/procsnap"
 	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
@@ -42,10 +44,17 @@ type cgroupReceiver struct {
 	smp     *sampler.Sampler // nil without a metrics pipeline
 	metrics receiver.Metrics // the scraper controller; nil without a metrics pipeline
 	oom     *oomPipeline     // nil unless OOM records are emitted or counted
+	// snaps takes the process snapshots (nil: off); nearMiss is the OOM
+	// pipeline that emits near-limit records, set once it runs (nil: none).
+	snaps    *procsnap.Snapper
+	nearMiss atomic.Pointer[oomPipeline]
+	// proc is the procfs the snapshots read (procRoot; a field so that a
+	// test can present another pid namespace's).
+	proc string
 }
 
 func newCgroupReceiver(cfg *Config, set receiver.Settings, release func()) *cgroupReceiver {
-	return &cgroupReceiver{cfg: cfg, set: set, release: release}
+	return &cgroupReceiver{cfg: cfg, set: set, release: release, proc: procRoot}
 }
 
 // attachMetrics adds the metrics pipeline.
@@ -116,12 +125,71 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 		oom.CheckpointFile = ""
 	}
 	r.oom = newOOMPipeline(oom, r.set, next, r.tb, r.cfg.ResourceAttributes, src)
+	if r.snaps != nil && emit {
+		r.oom.snaps = r.snaps
+	}
 	if err := r.oom.start(host); err != nil {
 		r.oom = nil
 		return err
 	}
+	if r.snaps != nil && emit && r.cfg.Events.LinuxMemoryNearLimit.Enabled {
+		r.nearMiss.Store(r.oom)
+	}
 	return nil
 }
+
+// snapshotsOn reports whether process snapshots are taken: asked for, and
+// carried by records (a logs pipeline that emits OOM records: without the
+// kills, every near-limit episode would look like a near miss).
+func (r *cgroupReceiver) snapshotsOn() bool {
+	c := r.cfg
+	on := c.Processes.Enabled && r.nextLogs != nil && c.OOM.Enabled && c.Events.LinuxOomKill.Enabled
+	if !on && c.Events.LinuxMemoryNearLimit.Enabled {
+		r.set.Logger.Warn("events.linux.memory.near_limit is enabled but no near-limit record will be emitted: it needs processes.enabled, oom.enabled, events.linux.oom_kill.enabled and a logs pipeline")
+	}
+	return on
+}
+
+// newSnapper builds the process snapshots of the hierarchy h, counted in
+// the receiver's telemetry; near misses go to the OOM pipeline once it
+// runs with near-limit records on.
+func (r *cgroupReceiver) newSnapper(h cgroupfs.Hierarchy) *procsnap.Snapper {
+	capture, _ := procsnap.ParseCapture(r.cfg.Processes.CommandLine) // validated
+	ctx := context.Background()
+	var off string
+	host, err := procsnap.HostPIDNamespace(r.proc)
+	switch {
+	case err != nil:
+		off = err.Error()
+	case !host:
+		off = "the collector does not share the host's pid namespace"
+	}
+	if off != "" {
+		r.set.Logger.Warn("process snapshots are off: "+off+"; other containers' processes are not visible, so OOM records carry no process list or command line (counted in otelcol_cgroupmemory_process_snapshots_skipped). Set hostPID: true in the DaemonSet (docker: --pid=host), or processes.enabled: false",
+			zap.String("proc", r.proc))
+	}
+	return procsnap.New(procsnap.Options{
+		Off:     off,
+		Skipped: func() { r.tb.CgroupmemoryProcessSnapshotsSkipped.Add(ctx, 1) },
+		Proc:    r.proc,
+		Capture: capture,
+		Dir:     h.Abs,
+		Logger:  r.set.Logger,
+		Taken:   func() { r.tb.CgroupmemoryProcessSnapshots.Add(ctx, 1) },
+		Dropped: func() { r.tb.CgroupmemoryProcessSnapshotsDropped.Add(ctx, 1) },
+		Hidden:  func(n int) { r.tb.CgroupmemoryProcessSnapshotHidden.Add(ctx, int64(n)) },
+		NearMiss: func(sn procsnap.Snapshot) {
+			if p := r.nearMiss.Load(); p != nil {
+				p.emitNearMiss(sn)
+			}
+		},
+	})
+}
+
+// procRoot is the procfs the snapshots read: the collector's own, which
+// shows the host's processes only in the host's pid namespace (hostPID in
+// a DaemonSet; see docs/deploying.md).
+const procRoot = "/proc"
 
 // startMetrics detects the hierarchy, starts the sampler and the scraper
 // controller over it.
@@ -134,10 +202,19 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 	if err != nil {
 		return fmt.Errorf("cgroupmemory: %w", err)
 	}
-	smp := sampler.New(samplerOptions(r.cfg, h, filter, r.set.Logger, r.tb))
+	o := samplerOptions(r.cfg, h, filter, r.set.Logger, r.tb)
+	if r.snapshotsOn() {
+		r.snaps = r.newSnapper(h)
+		o.Snapshot = r.snaps.Request
+	}
+	smp := sampler.New(o)
 	ch, err := smp.Start()
 	if err != nil {
+		r.snaps = nil
 		return fmt.Errorf("cgroupmemory: %w", err)
+	}
+	if r.snaps != nil {
+		r.snaps.Start()
 	}
 	r.set.Logger.Info("cgroup memory hierarchy found",
 		zap.String("root_path", r.cfg.RootPath),
@@ -146,7 +223,8 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 		zap.Int("cgroups", ch.Added),
 		zap.Stringer("collection_interval", r.cfg.CollectionInterval),
 		zap.Stringer("sampling_interval", r.cfg.SamplingInterval),
-		zap.Bool("events", smp.Events()))
+		zap.Bool("events", smp.Events()),
+		zap.Bool("process_snapshots", r.snaps != nil))
 	sampler.LogSkipped(r.set.Logger, ch.Skipped)
 	if !smp.FastPass() && r.cfg.SamplingInterval > 0 {
 		r.set.Logger.Info("fast pass off: sampling_interval is not shorter than collection_interval, and every collection reads usage",
@@ -164,6 +242,10 @@ func (r *cgroupReceiver) startMetrics(ctx context.Context, host component.Host) 
 	if err != nil {
 		r.metrics = nil
 		smp.Close()
+		if r.snaps != nil {
+			r.snaps.Stop()
+			r.snaps = nil
+		}
 		return err
 	}
 	r.smp = smp
@@ -208,6 +290,9 @@ func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
 		}
 		if r.smp != nil {
 			r.smp.Close()
+		}
+		if r.snaps != nil {
+			r.snaps.Stop()
 		}
 		if r.tb != nil {
 			r.tb.Shutdown()

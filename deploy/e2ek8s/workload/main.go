@@ -13,7 +13,20 @@
 //	                        OOM kill, so its cgroup stays (a worker killed
 //	                        while the container runs, which the kubelet
 //	                        does not report)
+//	workload pair DIR MIB   as fork, but keeps a second worker running
+//	                        beside each eater: two processes of the same
+//	                        executable (the kernel names both "workload")
+//	                        told apart only by their command lines —
+//	                        workload hold 8 --worker=report-builder
+//	                        --queue=nightly --db-password=hunter2, and the
+//	                        eater, workload grow MIB 100 --worker=thumbnailer
+//	                        --queue=images
 //	workload touch MIB      touches MIB MiB, 1 MiB every 20 ms
+//	workload grow MIB MS [LABEL...]
+//	                        touches MIB MiB, 1 MiB every MS ms; the labels
+//	                        only show in its command line
+//	workload hold MIB [LABEL...]
+//	                        touches MIB MiB and holds it until stopped
 //	workload kill DIR       asks for one more kill (DIR/kills + 1)
 //
 // DIR is an emptyDir shared by the pod's restarts: a restarted container
@@ -27,6 +40,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,13 +56,13 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|touch MIB|kill DIR")
+		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|pair DIR MIB|touch MIB|grow MIB MS [LABEL...]|hold MIB [LABEL...]|kill DIR")
 	}
 	switch args[0] {
 	case "pause", "sleep":
 		waitSignal()
 		return nil
-	case "eat", "fork":
+	case "eat", "fork", "pair":
 		if len(args) != 3 {
 			return fmt.Errorf("usage: workload %s DIR MIB", args[0])
 		}
@@ -56,10 +70,38 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("MIB: %w", err)
 		}
-		if args[0] == "fork" {
+		switch args[0] {
+		case "fork":
 			return onRequest(args[1], mib, worker)
+		case "pair":
+			return pair(args[1], mib)
 		}
 		return onRequest(args[1], mib, touch)
+	case "grow":
+		if len(args) < 3 {
+			return errors.New("usage: workload grow MIB MS [LABEL...]")
+		}
+		mib, err := strconv.Atoi(args[1])
+		if err != nil {
+			return fmt.Errorf("MIB: %w", err)
+		}
+		ms, err := strconv.Atoi(args[2])
+		if err != nil {
+			return fmt.Errorf("MS: %w", err)
+		}
+		return grow(mib, time.Duration(ms)*time.Millisecond)
+	case "hold":
+		if len(args) < 2 {
+			return errors.New("usage: workload hold MIB [LABEL...]")
+		}
+		mib, err := strconv.Atoi(args[1])
+		if err != nil {
+			return fmt.Errorf("MIB: %w", err)
+		}
+		held := touchN(mib, 0)
+		waitSignal()
+		fmt.Printf("held %d MiB\n", len(held))
+		return nil
 	case "touch":
 		if len(args) != 2 {
 			return errors.New("usage: workload touch MIB")
@@ -122,7 +164,16 @@ func onRequest(dir string, mib int, eat func(mib int) error) error {
 
 // touch touches mib MiB, 1 MiB every 20 ms, so that a memory limit below
 // it ends the process with an OOM kill; surviving it is an error.
-func touch(mib int) error {
+func touch(mib int) error { return grow(mib, 20*time.Millisecond) }
+
+// grow touches mib MiB, 1 MiB every pace; surviving it is an error.
+func grow(mib int, pace time.Duration) error {
+	held := touchN(mib, pace)
+	return fmt.Errorf("touched %d MiB without being killed (%d chunks)", mib, len(held))
+}
+
+// touchN touches mib MiB, 1 MiB every pace, and returns it.
+func touchN(mib int, pace time.Duration) [][]byte {
 	var held [][]byte
 	for i := 0; i < mib; i++ {
 		b := make([]byte, 1<<20)
@@ -130,9 +181,40 @@ func touch(mib int) error {
 			b[j] = 1
 		}
 		held = append(held, b)
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(pace)
 	}
-	return fmt.Errorf("touched %d MiB without being killed (%d chunks)", mib, len(held))
+	return held
+}
+
+// Command lines of the pair mode's two workers (the e2e-k8s cmdline proof
+// looks for them on the record).
+var (
+	pairIdle  = []string{"hold", "8", "--worker=report-builder", "--queue=nightly", "--db-password=hunter2"}
+	pairGrows = []string{"grow", "", "100", "--worker=thumbnailer", "--queue=images"}
+)
+
+// pair keeps the idle worker running and, on each request, runs the
+// growing one (workload grow MIB 100 ...) as a child and waits for the
+// kernel to kill it, as fork does.
+func pair(dir string, mib int) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	idle := exec.Command(self, pairIdle...) //nolint:gosec // this program, fixed arguments
+	idle.Stdout, idle.Stderr = os.Stdout, os.Stderr
+	if err := idle.Start(); err != nil {
+		return fmt.Errorf("pair: idle worker: %w", err)
+	}
+	defer func() {
+		_ = idle.Process.Signal(syscall.SIGTERM)
+		_ = idle.Wait()
+	}()
+	return onRequest(dir, mib, func(mib int) error {
+		args := slices.Clone(pairGrows)
+		args[1] = strconv.Itoa(mib)
+		return child(self, args)
+	})
 }
 
 // worker runs touch in a child process (this program, "touch MIB") and
@@ -144,9 +226,15 @@ func worker(mib int) error {
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	cmd := exec.Command(self, "touch", strconv.Itoa(mib)) //nolint:gosec // this program, a number
+	return child(self, []string{"touch", strconv.Itoa(mib)})
+}
+
+// child runs this program with args and waits for the kernel's SIGKILL; a
+// child that ends otherwise is an error.
+func child(self string, args []string) error {
+	cmd := exec.Command(self, args...) //nolint:gosec // this program, fixed arguments and a number
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {

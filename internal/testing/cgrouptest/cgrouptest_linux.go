@@ -186,10 +186,12 @@ type Proc struct {
 }
 
 // Start runs memhog inside the cgroup. It is placed in the cgroup before it
-// allocates anything beyond the Go runtime, then waits for commands.
-func (c *Cgroup) Start(t testing.TB, memhog string) *Proc {
+// allocates anything beyond the Go runtime, then waits for commands. args
+// are passed on its command line, which memhog ignores: they tell workers
+// of the same executable apart, as in a process snapshot.
+func (c *Cgroup) Start(t testing.TB, memhog string, args ...string) *Proc {
 	t.Helper()
-	return c.start(t, exec.Command(memhog))
+	return c.start(t, exec.Command(memhog, args...))
 }
 
 // StartContainer runs memhog as a container's main process: the init of

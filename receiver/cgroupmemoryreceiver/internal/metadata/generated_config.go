@@ -1173,11 +1173,15 @@ func (ec *EventConfig) Unmarshal(parser *confmap.Conf) error {
 
 // EventsConfig provides config for cgroupmemory events.
 type EventsConfig struct {
-	LinuxOomKill EventConfig `mapstructure:"linux.oom_kill"`
+	LinuxMemoryNearLimit EventConfig `mapstructure:"linux.memory.near_limit"`
+	LinuxOomKill         EventConfig `mapstructure:"linux.oom_kill"`
 }
 
 func DefaultEventsConfig() EventsConfig {
 	return EventsConfig{
+		LinuxMemoryNearLimit: EventConfig{
+			Enabled: false,
+		},
 		LinuxOomKill: EventConfig{
 			Enabled: true,
 		},

@@ -12,12 +12,54 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+type eventLinuxMemoryNearLimit struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventLinuxMemoryNearLimit) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, linuxMemoryNearLimitUsageAttributeValue int64, linuxMemoryNearLimitLimitAttributeValue int64, linuxOomProcessesAttributeValue []any, linuxOomProcessesCgroupAttributeValue string, linuxOomProcessesTimeAttributeValue int64, linuxOomProcessesOmittedAttributeValue int64, linuxOomProcessesHiddenAttributeValue int64) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("linux.memory.near_limit")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+	dp.Attributes().PutInt("linux.memory.near_limit.usage", linuxMemoryNearLimitUsageAttributeValue)
+	dp.Attributes().PutInt("linux.memory.near_limit.limit", linuxMemoryNearLimitLimitAttributeValue)
+	dp.Attributes().PutEmptySlice("linux.oom.processes").FromRaw(linuxOomProcessesAttributeValue)
+	dp.Attributes().PutStr("linux.oom.processes.cgroup", linuxOomProcessesCgroupAttributeValue)
+	dp.Attributes().PutInt("linux.oom.processes.time", linuxOomProcessesTimeAttributeValue)
+	dp.Attributes().PutInt("linux.oom.processes.omitted", linuxOomProcessesOmittedAttributeValue)
+	dp.Attributes().PutInt("linux.oom.processes.hidden", linuxOomProcessesHiddenAttributeValue)
+
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventLinuxMemoryNearLimit) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventLinuxMemoryNearLimit(cfg EventConfig) eventLinuxMemoryNearLimit {
+	e := eventLinuxMemoryNearLimit{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
+}
+
 type eventLinuxOomKill struct {
 	data   plog.LogRecordSlice // data buffer for generated log records.
 	config EventConfig         // event config provided by user.
 }
 
-func (e *eventLinuxOomKill) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, processPidAttributeValue int64, processExecutableNameAttributeValue string, processUserIDAttributeValue int64, linuxOomConstraintAttributeValue string, linuxOomGlobalAttributeValue bool, linuxOomMemcgAttributeValue string, linuxOomMemcgInferredAttributeValue bool, linuxOomTaskMemcgAttributeValue string, linuxOomTaskMemcgInferredAttributeValue bool, linuxOomCountedKillsAttributeValue int64, linuxOomTriggerNameAttributeValue string, linuxOomTriggerPidAttributeValue int64, linuxOomGfpMaskAttributeValue string, linuxOomOrderAttributeValue int64, linuxOomVictimTotalVMAttributeValue int64, linuxOomVictimAnonRssAttributeValue int64, linuxOomVictimFileRssAttributeValue int64, linuxOomVictimShmemRssAttributeValue int64, linuxOomVictimPgtablesAttributeValue int64, linuxOomVictimOomScoreAdjAttributeValue int64, linuxOomMemcgUsageAttributeValue int64, linuxOomMemcgLimitAttributeValue int64, linuxOomMemcgFailcntAttributeValue int64, linuxOomMemcgMemswUsageAttributeValue int64, linuxOomMemcgMemswLimitAttributeValue int64, linuxOomMemcgSwapUsageAttributeValue int64, linuxOomMemcgSwapLimitAttributeValue int64, linuxOomMemcgKmemUsageAttributeValue int64, linuxOomMemcgKmemLimitAttributeValue int64, linuxOomMemcgStatAttributeValue map[string]any, linuxOomTasksAttributeValue []any, linuxOomTasksOmittedAttributeValue int64, linuxOomGroupKillAttributeValue bool, linuxOomSharedWithPidAttributeValue int64, linuxOomCauseAttributeValue string, linuxKmsgSeqAttributeValue int64, linuxOomContainerSurvivedAttributeValue bool, cgroupMemoryHistoryAttributeValue map[string]any) {
+func (e *eventLinuxOomKill) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, processPidAttributeValue int64, processExecutableNameAttributeValue string, processUserIDAttributeValue int64, linuxOomConstraintAttributeValue string, linuxOomGlobalAttributeValue bool, linuxOomMemcgAttributeValue string, linuxOomMemcgInferredAttributeValue bool, linuxOomTaskMemcgAttributeValue string, linuxOomTaskMemcgInferredAttributeValue bool, linuxOomCountedKillsAttributeValue int64, linuxOomTriggerNameAttributeValue string, linuxOomTriggerPidAttributeValue int64, linuxOomGfpMaskAttributeValue string, linuxOomOrderAttributeValue int64, linuxOomVictimTotalVMAttributeValue int64, linuxOomVictimAnonRssAttributeValue int64, linuxOomVictimFileRssAttributeValue int64, linuxOomVictimShmemRssAttributeValue int64, linuxOomVictimPgtablesAttributeValue int64, linuxOomVictimOomScoreAdjAttributeValue int64, linuxOomMemcgUsageAttributeValue int64, linuxOomMemcgLimitAttributeValue int64, linuxOomMemcgFailcntAttributeValue int64, linuxOomMemcgMemswUsageAttributeValue int64, linuxOomMemcgMemswLimitAttributeValue int64, linuxOomMemcgSwapUsageAttributeValue int64, linuxOomMemcgSwapLimitAttributeValue int64, linuxOomMemcgKmemUsageAttributeValue int64, linuxOomMemcgKmemLimitAttributeValue int64, linuxOomMemcgStatAttributeValue map[string]any, linuxOomTasksAttributeValue []any, linuxOomTasksOmittedAttributeValue int64, linuxOomProcessesAttributeValue []any, linuxOomProcessesCgroupAttributeValue string, linuxOomProcessesTimeAttributeValue int64, linuxOomProcessesOmittedAttributeValue int64, linuxOomProcessesHiddenAttributeValue int64, linuxOomVictimCmdlineAttributeValue string, linuxOomGroupKillAttributeValue bool, linuxOomSharedWithPidAttributeValue int64, linuxOomCauseAttributeValue string, linuxKmsgSeqAttributeValue int64, linuxOomContainerSurvivedAttributeValue bool, cgroupMemoryHistoryAttributeValue map[string]any) {
 	if !e.config.Enabled {
 		return
 	}
@@ -61,6 +103,12 @@ func (e *eventLinuxOomKill) recordEvent(ctx context.Context, timestamp pcommon.T
 	dp.Attributes().PutEmptyMap("linux.oom.memcg.stat").FromRaw(linuxOomMemcgStatAttributeValue)
 	dp.Attributes().PutEmptySlice("linux.oom.tasks").FromRaw(linuxOomTasksAttributeValue)
 	dp.Attributes().PutInt("linux.oom.tasks.omitted", linuxOomTasksOmittedAttributeValue)
+	dp.Attributes().PutEmptySlice("linux.oom.processes").FromRaw(linuxOomProcessesAttributeValue)
+	dp.Attributes().PutStr("linux.oom.processes.cgroup", linuxOomProcessesCgroupAttributeValue)
+	dp.Attributes().PutInt("linux.oom.processes.time", linuxOomProcessesTimeAttributeValue)
+	dp.Attributes().PutInt("linux.oom.processes.omitted", linuxOomProcessesOmittedAttributeValue)
+	dp.Attributes().PutInt("linux.oom.processes.hidden", linuxOomProcessesHiddenAttributeValue)
+	dp.Attributes().PutStr("linux.oom.victim.cmdline", linuxOomVictimCmdlineAttributeValue)
 	dp.Attributes().PutBool("linux.oom.group_kill", linuxOomGroupKillAttributeValue)
 	dp.Attributes().PutInt("linux.oom.shared_with.pid", linuxOomSharedWithPidAttributeValue)
 	dp.Attributes().PutStr("linux.oom.cause", linuxOomCauseAttributeValue)
@@ -94,6 +142,7 @@ type LogsBuilder struct {
 	buildInfo                      component.BuildInfo // contains version information.
 	resourceAttributeIncludeFilter map[string]filter.Filter
 	resourceAttributeExcludeFilter map[string]filter.Filter
+	eventLinuxMemoryNearLimit      eventLinuxMemoryNearLimit
 	eventLinuxOomKill              eventLinuxOomKill
 }
 
@@ -108,6 +157,7 @@ func NewLogsBuilder(lbc LogsBuilderConfig, settings receiver.Settings) *LogsBuil
 		logsBuffer:                     plog.NewLogs(),
 		logRecordsBuffer:               plog.NewLogRecordSlice(),
 		buildInfo:                      settings.BuildInfo,
+		eventLinuxMemoryNearLimit:      newEventLinuxMemoryNearLimit(lbc.Events.LinuxMemoryNearLimit),
 		eventLinuxOomKill:              newEventLinuxOomKill(lbc.Events.LinuxOomKill),
 		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
@@ -185,6 +235,7 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	ils := rl.ScopeLogs().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(lb.buildInfo.Version)
+	lb.eventLinuxMemoryNearLimit.emit(ils.LogRecords())
 	lb.eventLinuxOomKill.emit(ils.LogRecords())
 
 	for _, op := range options {
@@ -222,7 +273,12 @@ func (lb *LogsBuilder) Emit(options ...ResourceLogsOption) plog.Logs {
 	return logs
 }
 
+// RecordLinuxMemoryNearLimitEvent adds a log record of linux.memory.near_limit event.
+func (lb *LogsBuilder) RecordLinuxMemoryNearLimitEvent(ctx context.Context, timestamp pcommon.Timestamp, linuxMemoryNearLimitUsageAttributeValue int64, linuxMemoryNearLimitLimitAttributeValue int64, linuxOomProcessesAttributeValue []any, linuxOomProcessesCgroupAttributeValue string, linuxOomProcessesTimeAttributeValue int64, linuxOomProcessesOmittedAttributeValue int64, linuxOomProcessesHiddenAttributeValue int64) {
+	lb.eventLinuxMemoryNearLimit.recordEvent(ctx, timestamp, linuxMemoryNearLimitUsageAttributeValue, linuxMemoryNearLimitLimitAttributeValue, linuxOomProcessesAttributeValue, linuxOomProcessesCgroupAttributeValue, linuxOomProcessesTimeAttributeValue, linuxOomProcessesOmittedAttributeValue, linuxOomProcessesHiddenAttributeValue)
+}
+
 // RecordLinuxOomKillEvent adds a log record of linux.oom_kill event.
-func (lb *LogsBuilder) RecordLinuxOomKillEvent(ctx context.Context, timestamp pcommon.Timestamp, processPidAttributeValue int64, processExecutableNameAttributeValue string, processUserIDAttributeValue int64, linuxOomConstraintAttributeValue string, linuxOomGlobalAttributeValue bool, linuxOomMemcgAttributeValue string, linuxOomMemcgInferredAttributeValue bool, linuxOomTaskMemcgAttributeValue string, linuxOomTaskMemcgInferredAttributeValue bool, linuxOomCountedKillsAttributeValue int64, linuxOomTriggerNameAttributeValue string, linuxOomTriggerPidAttributeValue int64, linuxOomGfpMaskAttributeValue string, linuxOomOrderAttributeValue int64, linuxOomVictimTotalVMAttributeValue int64, linuxOomVictimAnonRssAttributeValue int64, linuxOomVictimFileRssAttributeValue int64, linuxOomVictimShmemRssAttributeValue int64, linuxOomVictimPgtablesAttributeValue int64, linuxOomVictimOomScoreAdjAttributeValue int64, linuxOomMemcgUsageAttributeValue int64, linuxOomMemcgLimitAttributeValue int64, linuxOomMemcgFailcntAttributeValue int64, linuxOomMemcgMemswUsageAttributeValue int64, linuxOomMemcgMemswLimitAttributeValue int64, linuxOomMemcgSwapUsageAttributeValue int64, linuxOomMemcgSwapLimitAttributeValue int64, linuxOomMemcgKmemUsageAttributeValue int64, linuxOomMemcgKmemLimitAttributeValue int64, linuxOomMemcgStatAttributeValue map[string]any, linuxOomTasksAttributeValue []any, linuxOomTasksOmittedAttributeValue int64, linuxOomGroupKillAttributeValue bool, linuxOomSharedWithPidAttributeValue int64, linuxOomCauseAttributeValue string, linuxKmsgSeqAttributeValue int64, linuxOomContainerSurvivedAttributeValue bool, cgroupMemoryHistoryAttributeValue map[string]any) {
-	lb.eventLinuxOomKill.recordEvent(ctx, timestamp, processPidAttributeValue, processExecutableNameAttributeValue, processUserIDAttributeValue, linuxOomConstraintAttributeValue, linuxOomGlobalAttributeValue, linuxOomMemcgAttributeValue, linuxOomMemcgInferredAttributeValue, linuxOomTaskMemcgAttributeValue, linuxOomTaskMemcgInferredAttributeValue, linuxOomCountedKillsAttributeValue, linuxOomTriggerNameAttributeValue, linuxOomTriggerPidAttributeValue, linuxOomGfpMaskAttributeValue, linuxOomOrderAttributeValue, linuxOomVictimTotalVMAttributeValue, linuxOomVictimAnonRssAttributeValue, linuxOomVictimFileRssAttributeValue, linuxOomVictimShmemRssAttributeValue, linuxOomVictimPgtablesAttributeValue, linuxOomVictimOomScoreAdjAttributeValue, linuxOomMemcgUsageAttributeValue, linuxOomMemcgLimitAttributeValue, linuxOomMemcgFailcntAttributeValue, linuxOomMemcgMemswUsageAttributeValue, linuxOomMemcgMemswLimitAttributeValue, linuxOomMemcgSwapUsageAttributeValue, linuxOomMemcgSwapLimitAttributeValue, linuxOomMemcgKmemUsageAttributeValue, linuxOomMemcgKmemLimitAttributeValue, linuxOomMemcgStatAttributeValue, linuxOomTasksAttributeValue, linuxOomTasksOmittedAttributeValue, linuxOomGroupKillAttributeValue, linuxOomSharedWithPidAttributeValue, linuxOomCauseAttributeValue, linuxKmsgSeqAttributeValue, linuxOomContainerSurvivedAttributeValue, cgroupMemoryHistoryAttributeValue)
+func (lb *LogsBuilder) RecordLinuxOomKillEvent(ctx context.Context, timestamp pcommon.Timestamp, processPidAttributeValue int64, processExecutableNameAttributeValue string, processUserIDAttributeValue int64, linuxOomConstraintAttributeValue string, linuxOomGlobalAttributeValue bool, linuxOomMemcgAttributeValue string, linuxOomMemcgInferredAttributeValue bool, linuxOomTaskMemcgAttributeValue string, linuxOomTaskMemcgInferredAttributeValue bool, linuxOomCountedKillsAttributeValue int64, linuxOomTriggerNameAttributeValue string, linuxOomTriggerPidAttributeValue int64, linuxOomGfpMaskAttributeValue string, linuxOomOrderAttributeValue int64, linuxOomVictimTotalVMAttributeValue int64, linuxOomVictimAnonRssAttributeValue int64, linuxOomVictimFileRssAttributeValue int64, linuxOomVictimShmemRssAttributeValue int64, linuxOomVictimPgtablesAttributeValue int64, linuxOomVictimOomScoreAdjAttributeValue int64, linuxOomMemcgUsageAttributeValue int64, linuxOomMemcgLimitAttributeValue int64, linuxOomMemcgFailcntAttributeValue int64, linuxOomMemcgMemswUsageAttributeValue int64, linuxOomMemcgMemswLimitAttributeValue int64, linuxOomMemcgSwapUsageAttributeValue int64, linuxOomMemcgSwapLimitAttributeValue int64, linuxOomMemcgKmemUsageAttributeValue int64, linuxOomMemcgKmemLimitAttributeValue int64, linuxOomMemcgStatAttributeValue map[string]any, linuxOomTasksAttributeValue []any, linuxOomTasksOmittedAttributeValue int64, linuxOomProcessesAttributeValue []any, linuxOomProcessesCgroupAttributeValue string, linuxOomProcessesTimeAttributeValue int64, linuxOomProcessesOmittedAttributeValue int64, linuxOomProcessesHiddenAttributeValue int64, linuxOomVictimCmdlineAttributeValue string, linuxOomGroupKillAttributeValue bool, linuxOomSharedWithPidAttributeValue int64, linuxOomCauseAttributeValue string, linuxKmsgSeqAttributeValue int64, linuxOomContainerSurvivedAttributeValue bool, cgroupMemoryHistoryAttributeValue map[string]any) {
+	lb.eventLinuxOomKill.recordEvent(ctx, timestamp, processPidAttributeValue, processExecutableNameAttributeValue, processUserIDAttributeValue, linuxOomConstraintAttributeValue, linuxOomGlobalAttributeValue, linuxOomMemcgAttributeValue, linuxOomMemcgInferredAttributeValue, linuxOomTaskMemcgAttributeValue, linuxOomTaskMemcgInferredAttributeValue, linuxOomCountedKillsAttributeValue, linuxOomTriggerNameAttributeValue, linuxOomTriggerPidAttributeValue, linuxOomGfpMaskAttributeValue, linuxOomOrderAttributeValue, linuxOomVictimTotalVMAttributeValue, linuxOomVictimAnonRssAttributeValue, linuxOomVictimFileRssAttributeValue, linuxOomVictimShmemRssAttributeValue, linuxOomVictimPgtablesAttributeValue, linuxOomVictimOomScoreAdjAttributeValue, linuxOomMemcgUsageAttributeValue, linuxOomMemcgLimitAttributeValue, linuxOomMemcgFailcntAttributeValue, linuxOomMemcgMemswUsageAttributeValue, linuxOomMemcgMemswLimitAttributeValue, linuxOomMemcgSwapUsageAttributeValue, linuxOomMemcgSwapLimitAttributeValue, linuxOomMemcgKmemUsageAttributeValue, linuxOomMemcgKmemLimitAttributeValue, linuxOomMemcgStatAttributeValue, linuxOomTasksAttributeValue, linuxOomTasksOmittedAttributeValue, linuxOomProcessesAttributeValue, linuxOomProcessesCgroupAttributeValue, linuxOomProcessesTimeAttributeValue, linuxOomProcessesOmittedAttributeValue, linuxOomProcessesHiddenAttributeValue, linuxOomVictimCmdlineAttributeValue, linuxOomGroupKillAttributeValue, linuxOomSharedWithPidAttributeValue, linuxOomCauseAttributeValue, linuxKmsgSeqAttributeValue, linuxOomContainerSurvivedAttributeValue, cgroupMemoryHistoryAttributeValue)
 }

@@ -130,9 +130,12 @@ func TestLogsBuilder(t *testing.T) {
 
 			defaultEventsCount := 0
 			allEventsCount := 0
+
+			allEventsCount++
+			lb.RecordLinuxMemoryNearLimitEvent(ctx, timestamp, 29, 29, []any{"linux.oom.processes-item1", "linux.oom.processes-item2"}, "linux.oom.processes.cgroup-val", 24, 27, 26)
 			defaultEventsCount++
 			allEventsCount++
-			lb.RecordLinuxOomKillEvent(ctx, timestamp, 11, "process.executable.name-val", 15, "linux.oom.constraint-val", true, "linux.oom.memcg-val", true, "linux.oom.task_memcg-val", false, 23, "linux.oom.trigger.name-val", 21, "linux.oom.gfp_mask-val", 15, 25, 25, 25, 26, 25, 30, 21, 21, 23, 27, 27, 26, 26, 26, 26, map[string]any{"key1": "linux.oom.memcg.stat-val1", "key2": "linux.oom.memcg.stat-val2"}, []any{"linux.oom.tasks-item1", "linux.oom.tasks-item2"}, 23, true, 25, "linux.oom.cause-val", 14, true, map[string]any{"key1": "cgroup.memory.history-val1", "key2": "cgroup.memory.history-val2"})
+			lb.RecordLinuxOomKillEvent(ctx, timestamp, 11, "process.executable.name-val", 15, "linux.oom.constraint-val", true, "linux.oom.memcg-val", true, "linux.oom.task_memcg-val", false, 23, "linux.oom.trigger.name-val", 21, "linux.oom.gfp_mask-val", 15, 25, 25, 25, 26, 25, 30, 21, 21, 23, 27, 27, 26, 26, 26, 26, map[string]any{"key1": "linux.oom.memcg.stat-val1", "key2": "linux.oom.memcg.stat-val2"}, []any{"linux.oom.tasks-item1", "linux.oom.tasks-item2"}, 23, []any{"linux.oom.processes-item1", "linux.oom.processes-item2"}, "linux.oom.processes.cgroup-val", 24, 27, 26, "linux.oom.victim.cmdline-val", true, 25, "linux.oom.cause-val", 14, true, map[string]any{"key1": "cgroup.memory.history-val1", "key2": "cgroup.memory.history-val2"})
 
 			rb := lb.NewResourceBuilder()
 			rb.SetCgroupPath("cgroup.path-val")
@@ -162,6 +165,34 @@ func TestLogsBuilder(t *testing.T) {
 			validatedEvents := make(map[string]bool)
 			for i := 0; i < lrs.Len(); i++ {
 				switch lrs.At(i).EventName() {
+				case "linux.memory.near_limit":
+					assert.False(t, validatedEvents["linux.memory.near_limit"], "Found a duplicate in the events slice: linux.memory.near_limit")
+					validatedEvents["linux.memory.near_limit"] = true
+					lr := lrs.At(i)
+					assert.Equal(t, timestamp, lr.Timestamp())
+					assert.Equal(t, pcommon.TraceID(traceID), lr.TraceID())
+					assert.Equal(t, pcommon.SpanID(spanID), lr.SpanID())
+					attrVal, ok := lr.Attributes().Get("linux.memory.near_limit.usage")
+					assert.True(t, ok)
+					assert.EqualValues(t, 29, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.memory.near_limit.limit")
+					assert.True(t, ok)
+					assert.EqualValues(t, 29, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"linux.oom.processes-item1", "linux.oom.processes-item2"}, attrVal.Slice().AsRaw())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.cgroup")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.processes.cgroup-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.time")
+					assert.True(t, ok)
+					assert.EqualValues(t, 24, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.omitted")
+					assert.True(t, ok)
+					assert.EqualValues(t, 27, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.hidden")
+					assert.True(t, ok)
+					assert.EqualValues(t, 26, attrVal.Int())
 				case "linux.oom_kill":
 					assert.False(t, validatedEvents["linux.oom_kill"], "Found a duplicate in the events slice: linux.oom_kill")
 					validatedEvents["linux.oom_kill"] = true
@@ -265,6 +296,24 @@ func TestLogsBuilder(t *testing.T) {
 					attrVal, ok = lr.Attributes().Get("linux.oom.tasks.omitted")
 					assert.True(t, ok)
 					assert.EqualValues(t, 23, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes")
+					assert.True(t, ok)
+					assert.Equal(t, []any{"linux.oom.processes-item1", "linux.oom.processes-item2"}, attrVal.Slice().AsRaw())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.cgroup")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.processes.cgroup-val", attrVal.Str())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.time")
+					assert.True(t, ok)
+					assert.EqualValues(t, 24, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.omitted")
+					assert.True(t, ok)
+					assert.EqualValues(t, 27, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.processes.hidden")
+					assert.True(t, ok)
+					assert.EqualValues(t, 26, attrVal.Int())
+					attrVal, ok = lr.Attributes().Get("linux.oom.victim.cmdline")
+					assert.True(t, ok)
+					assert.Equal(t, "linux.oom.victim.cmdline-val", attrVal.Str())
 					attrVal, ok = lr.Attributes().Get("linux.oom.group_kill")
 					assert.True(t, ok)
 					assert.True(t, attrVal.Bool())

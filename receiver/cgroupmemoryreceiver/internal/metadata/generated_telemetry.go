@@ -23,17 +23,22 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	CgroupmemoryCgroups              metric.Int64Gauge
-	CgroupmemoryCgroupsVanished      metric.Int64Counter
-	CgroupmemoryEventSamples         metric.Int64Counter
-	CgroupmemoryKmsgRecordsLost      metric.Int64Counter
-	CgroupmemoryKmsgRecordsMalformed metric.Int64Counter
-	CgroupmemoryOomRecords           metric.Int64Counter
-	CgroupmemoryOomRecordsDropped    metric.Int64Counter
-	CgroupmemoryReadErrors           metric.Int64Counter
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	CgroupmemoryCgroups                 metric.Int64Gauge
+	CgroupmemoryCgroupsVanished         metric.Int64Counter
+	CgroupmemoryEventSamples            metric.Int64Counter
+	CgroupmemoryKmsgRecordsLost         metric.Int64Counter
+	CgroupmemoryKmsgRecordsMalformed    metric.Int64Counter
+	CgroupmemoryNearLimitRecords        metric.Int64Counter
+	CgroupmemoryOomRecords              metric.Int64Counter
+	CgroupmemoryOomRecordsDropped       metric.Int64Counter
+	CgroupmemoryProcessSnapshotHidden   metric.Int64Counter
+	CgroupmemoryProcessSnapshots        metric.Int64Counter
+	CgroupmemoryProcessSnapshotsDropped metric.Int64Counter
+	CgroupmemoryProcessSnapshotsSkipped metric.Int64Counter
+	CgroupmemoryReadErrors              metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -95,6 +100,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.CgroupmemoryNearLimitRecords, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_near_limit_records",
+		metric.WithDescription("Near-limit log records (linux.memory.near_limit) accepted by the next consumer. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.CgroupmemoryOomRecords, err = builder.meter.Int64Counter(
 		"otelcol_cgroupmemory_oom_records",
 		metric.WithDescription("OOM kill log records accepted by the next consumer. [Development]"),
@@ -103,8 +114,32 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryOomRecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_cgroupmemory_oom_records_dropped",
-		metric.WithDescription("OOM kill log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]"),
+		metric.WithDescription("OOM kill (and near-limit) log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshotHidden, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshot_hidden",
+		metric.WithDescription("Processes a process snapshot could not see: they live in another pid namespace (the collector lacks the host's, hostPID). [Development]"),
+		metric.WithUnit("{process}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshots, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshots",
+		metric.WithDescription("Process snapshots taken of cgroups in their limit zone. [Development]"),
+		metric.WithUnit("{snapshot}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshotsDropped, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshots_dropped",
+		metric.WithDescription("Process snapshots not taken because the node-wide budget (20 a second) was spent or the snapshot queue was full (more cgroups in their limit zone at once than the worker keeps up with). [Development]"),
+		metric.WithUnit("{snapshot}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryProcessSnapshotsSkipped, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_process_snapshots_skipped",
+		metric.WithDescription("Process snapshots not taken because the collector does not share the host's pid namespace (hostPID), where a snapshot would miss other containers' processes. [Development]"),
+		metric.WithUnit("{snapshot}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryReadErrors, err = builder.meter.Int64Counter(

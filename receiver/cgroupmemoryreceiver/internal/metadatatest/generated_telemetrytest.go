@@ -99,6 +99,22 @@ func AssertEqualCgroupmemoryKmsgRecordsMalformed(t *testing.T, tt *componenttest
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualCgroupmemoryNearLimitRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_cgroupmemory_near_limit_records",
+		Description: "Near-limit log records (linux.memory.near_limit) accepted by the next consumer. [Development]",
+		Unit:        "{record}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_cgroupmemory_near_limit_records")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualCgroupmemoryOomRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_cgroupmemory_oom_records",
@@ -118,7 +134,7 @@ func AssertEqualCgroupmemoryOomRecords(t *testing.T, tt *componenttest.Telemetry
 func AssertEqualCgroupmemoryOomRecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_cgroupmemory_oom_records_dropped",
-		Description: "OOM kill log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]",
+		Description: "OOM kill (and near-limit) log records dropped because the logs pipeline was too slow (queue full) or refused them. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -127,6 +143,70 @@ func AssertEqualCgroupmemoryOomRecordsDropped(t *testing.T, tt *componenttest.Te
 		},
 	}
 	got, err := tt.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualCgroupmemoryProcessSnapshotHidden(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_cgroupmemory_process_snapshot_hidden",
+		Description: "Processes a process snapshot could not see: they live in another pid namespace (the collector lacks the host's, hostPID). [Development]",
+		Unit:        "{process}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_cgroupmemory_process_snapshot_hidden")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualCgroupmemoryProcessSnapshots(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_cgroupmemory_process_snapshots",
+		Description: "Process snapshots taken of cgroups in their limit zone. [Development]",
+		Unit:        "{snapshot}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_cgroupmemory_process_snapshots")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualCgroupmemoryProcessSnapshotsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_cgroupmemory_process_snapshots_dropped",
+		Description: "Process snapshots not taken because the node-wide budget (20 a second) was spent or the snapshot queue was full (more cgroups in their limit zone at once than the worker keeps up with). [Development]",
+		Unit:        "{snapshot}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_cgroupmemory_process_snapshots_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualCgroupmemoryProcessSnapshotsSkipped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_cgroupmemory_process_snapshots_skipped",
+		Description: "Process snapshots not taken because the collector does not share the host's pid namespace (hostPID), where a snapshot would miss other containers' processes. [Development]",
+		Unit:        "{snapshot}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_cgroupmemory_process_snapshots_skipped")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -24,8 +24,13 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.CgroupmemoryEventSamples.Add(context.Background(), 1)
 	tb.CgroupmemoryKmsgRecordsLost.Add(context.Background(), 1)
 	tb.CgroupmemoryKmsgRecordsMalformed.Add(context.Background(), 1)
+	tb.CgroupmemoryNearLimitRecords.Add(context.Background(), 1)
 	tb.CgroupmemoryOomRecords.Add(context.Background(), 1)
 	tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
+	tb.CgroupmemoryProcessSnapshotHidden.Add(context.Background(), 1)
+	tb.CgroupmemoryProcessSnapshots.Add(context.Background(), 1)
+	tb.CgroupmemoryProcessSnapshotsDropped.Add(context.Background(), 1)
+	tb.CgroupmemoryProcessSnapshotsSkipped.Add(context.Background(), 1)
 	tb.CgroupmemoryReadErrors.Add(context.Background(), 1)
 	AssertEqualCgroupmemoryCgroups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -42,10 +47,25 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualCgroupmemoryKmsgRecordsMalformed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryNearLimitRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryOomRecords(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryOomRecordsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryProcessSnapshotHidden(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryProcessSnapshots(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryProcessSnapshotsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryProcessSnapshotsSkipped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryReadErrors(t, testTel,
