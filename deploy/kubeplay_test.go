@@ -137,7 +137,7 @@ func podYAML(t *testing.T, file string, h harness) []byte {
 		}
 	}
 	cm = cm.DeepCopy()
-	cm.Data["config.yaml"] = withoutK8sAttributes(t, cm.Data["config.yaml"])
+	cm.Data["config.yaml"] = withoutAPIServer(t, cm.Data["config.yaml"])
 	cmYAML, err := yaml.Marshal(cm)
 	require.NoError(t, err)
 	podOut, err := yaml.Marshal(pod)
@@ -147,27 +147,33 @@ func podYAML(t *testing.T, file string, h harness) []byte {
 
 var metaPod = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
 
-// withoutK8sAttributes takes the k8s_attributes processor out of a
-// collector config and its pipelines: under podman there is no API server
-// to list pods from, and the processor would stop the collector at start.
-func withoutK8sAttributes(t *testing.T, config string) string {
+// withoutAPIServer takes the components that need a Kubernetes API server
+// out of a collector config and its pipelines: the k8s_attributes
+// processor (it lists pods) and the k8s_events exporter (it writes
+// Events). Under podman there is no API server, and both would stop the
+// collector at start (in-cluster configuration missing).
+func withoutAPIServer(t *testing.T, config string) string {
 	t.Helper()
 	var cfg map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(config), &cfg))
-	procs, _ := cfg["processors"].(map[string]any)
-	require.Contains(t, procs, "k8s_attributes", "the agent config names pods with k8s_attributes")
-	delete(procs, "k8s_attributes")
-	pipelines, _ := cfg["service"].(map[string]any)["pipelines"].(map[string]any)
-	for _, p := range pipelines {
-		pl := p.(map[string]any)
-		var kept []any
-		for _, name := range pl["processors"].([]any) {
-			if name != "k8s_attributes" {
-				kept = append(kept, name)
+	drop := func(kind, name string) {
+		comps, _ := cfg[kind].(map[string]any)
+		require.Contains(t, comps, name, "the agent config has %s %s", kind, name)
+		delete(comps, name)
+		pipelines, _ := cfg["service"].(map[string]any)["pipelines"].(map[string]any)
+		for _, p := range pipelines {
+			pl := p.(map[string]any)
+			var kept []any
+			for _, n := range pl[kind].([]any) {
+				if n != name {
+					kept = append(kept, n)
+				}
 			}
+			pl[kind] = kept
 		}
-		pl["processors"] = kept
 	}
+	drop("processors", "k8s_attributes")
+	drop("exporters", "k8s_events")
 	out, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 	return string(out)

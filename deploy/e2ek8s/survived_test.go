@@ -219,7 +219,6 @@ func (e *env) survivorPod(ctx context.Context) (corev1.Pod, string, error) {
 	return p, trimRuntime(p.Status.ContainerStatuses[0].ContainerID), nil
 }
 
-
 // survivedSeries returns the newest cgroup.memory.oom_kill.survived of
 // the container id in mds, with its resource, and its value (0: none).
 func survivedSeries(mds []pmetric.Metrics, id string) (pmetric.Metrics, int64) {
