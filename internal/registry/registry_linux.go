@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/eta"
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/recorder"
 )
@@ -342,6 +344,38 @@ func (r *Registry) History(path string, until time.Time) (recorder.History, bool
 		}
 	}
 	return recorder.History{}, false
+}
+
+// ETA is the time from now until the unreclaimable memory of e or of one
+// of its ancestors in the registry reaches that cgroup's limit, whichever
+// comes first (the kernel kills when any of them is full: a container's
+// own limit or its pod's), from each one's last full sample; false when
+// none is rising towards a limit. e's own full sample must have been
+// recorded already (Entry.Full).
+func (r *Registry) ETA(e *Entry, now time.Time) (float64, bool) {
+	best, ok := e.ownETA(now)
+	for p := parent(e.Path); p != ""; p = parent(p) {
+		r.mu.Lock()
+		a := r.entries[p]
+		r.mu.Unlock()
+		if a != nil {
+			v, aok := a.ownETA(now)
+			best, ok = eta.Soonest(best, ok, v, aok)
+		}
+	}
+	return best, ok
+}
+
+// parent is the path of the cgroup above path, "" above the root.
+func parent(path string) string {
+	i := strings.LastIndexByte(path, '/')
+	switch {
+	case path == "/" || i < 0:
+		return ""
+	case i == 0:
+		return "/"
+	}
+	return path[:i]
 }
 
 // Len is the number of live cgroups.

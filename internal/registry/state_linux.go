@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/eta"
 	"github.com/oomsight/oomsight/internal/peak"
 	"github.com/oomsight/oomsight/internal/recorder"
 )
@@ -52,6 +53,12 @@ type state struct {
 	fastUsage   uint64
 	fastPending bool
 	pointT      time.Time
+	// The rise of the unreclaimable memory at the last full sample and
+	// the limit then (see ETA); rising false when it did not rise.
+	trend   eta.Fit
+	rising  bool
+	limit   uint64
+	limited bool
 }
 
 // counterFields are the monotonic counters whose decrease means the series
@@ -116,8 +123,26 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	f.File, _ = s.Get(cgroupfs.File)
 	f.ActiveFile, _ = s.Get(cgroupfs.ActiveFile)
 	f.Shmem, _ = s.Get(cgroupfs.Shmem)
+	f.Unreclaimable = recorder.NoValue
+	if v, ok := s.Get(cgroupfs.Unreclaimable); ok {
+		f.Unreclaimable = v
+	}
 	e.rec.AddFull(f)
+	e.trend, e.rising = e.rec.Trend()
+	e.limit, e.limited = s.Get(cgroupfs.Limit)
 	return p, true
+}
+
+// ownETA is the time from now until the cgroup's unreclaimable memory
+// reaches its own limit, as its last full sample saw it; false when it is
+// not rising, has no limit, or that sample is older than eta.Window.
+func (e *Entry) ownETA(now time.Time) (float64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.rising || !e.limited || now.UnixNano()-e.trend.At > int64(eta.Window) {
+		return 0, false
+	}
+	return e.trend.Seconds(e.limit, now.UnixNano())
 }
 
 // EventDue reports whether an event sample may be taken now, and if so

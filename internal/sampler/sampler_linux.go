@@ -41,6 +41,9 @@ type Options struct {
 	EventSampled func()
 	// Now is the clock of the samples; nil is time.Now.
 	Now func() time.Time
+	// ETA turns the time-to-OOM estimate of each collection on
+	// (Collected.ETA).
+	ETA bool
 }
 
 // Sampler is the set of watched cgroups and everything that reads them
@@ -51,6 +54,7 @@ type Sampler struct {
 	logger    *zap.Logger
 	now       func() time.Time
 	peakReset bool
+	eta       bool
 
 	reg     *registry.Registry
 	kills   *kills
@@ -90,6 +94,7 @@ func New(o Options) *Sampler {
 		logger:    o.Logger,
 		now:       o.Now,
 		peakReset: o.PeakReset,
+		eta:       o.ETA,
 		counts:    newRecordCounts(o.Now),
 		reader:    cgroupfs.NewReader(),
 		readings:  make(map[string]uint64),
@@ -193,6 +198,11 @@ type Collected struct {
 	HasPeak bool
 	// Start is the start of the cgroup's cumulative series.
 	Start time.Time
+	// ETA is the seconds until the unreclaimable memory reaches the
+	// lowest limit that applies (registry.ETA); HasETA is false when it
+	// is not rising towards one.
+	ETA    float64
+	HasETA bool
 }
 
 // Pass is what one collection did.
@@ -261,6 +271,9 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		*c = Collected{Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.sample}
 		c.Peak, c.HasPeak = e.Full(&s.sample)
 		c.Start = e.SeriesStart(&s.sample)
+		if s.eta {
+			c.ETA, c.HasETA = s.reg.ETA(e, s.sample.Time)
+		}
 		visit(c)
 		s.watchLimit(e)
 		p.Sampled++

@@ -158,6 +158,8 @@ func TestScrapeV1Values(t *testing.T) {
 		"cgroup.memory.failcnt":       raw("memory.failcnt"),
 		"cgroup.memory.oom_kills":     1,
 		"cgroup.memory.under_oom":     int64(oomControl["under_oom"]),
+		// v1: anonymous memory and shmem, no kernel part.
+		"cgroup.memory.unreclaimable": int64(stat["total_rss"] + stat["total_shmem"]),
 	}, vals)
 	assert.Equal(t, map[string]float64{
 		"cgroup.memory.events{type=max}":      float64(raw("memory.failcnt")),
@@ -226,6 +228,8 @@ func TestScrapeV2Values(t *testing.T) {
 		// memory.high and memory.swap.max read "max": no data point.
 		"cgroup.memory.low": raw("memory.low"),
 		"cgroup.memory.min": raw("memory.min"),
+		"cgroup.memory.unreclaimable": int64(stat["anon"] + stat["shmem"] + stat["slab_unreclaimable"] +
+			stat["kernel_stack"] + stat["pagetables"] + stat["percpu"] + stat["sock"]),
 	}
 	assert.Equal(t, want, vals, "the container's memory.max is \"max\": no limit metric")
 	assert.NotZero(t, stat["pgscan"], "the capture made reclaim scan")

@@ -150,10 +150,13 @@ service:
 		}
 	}
 	// The default set on v1: the eleven headline metrics, events (max and
-	// oom_kill) and under_oom; PSI is absent on v1.
-	assert.Len(t, got, 13, "the default metric set: %v", got)
+	// oom_kill), under_oom and unreclaimable; PSI is absent on v1, and
+	// oom.eta is absent while memory does not rise (it holds steady here).
+	assert.Len(t, got, 14, "the default metric set: %v", got)
 	assert.Contains(t, got, "cgroup.memory.events")
 	assert.Contains(t, got, "cgroup.memory.under_oom")
+	assert.Contains(t, got, "cgroup.memory.unreclaimable")
+	assert.NotContains(t, got, "cgroup.memory.oom.eta", "steady memory has no time to OOM")
 	assert.Equal(t, int64(64<<20), got["cgroup.memory.limit"])
 	assert.GreaterOrEqual(t, got["cgroup.memory.anon"], int64(40<<20))
 	assert.Less(t, got["cgroup.memory.anon"], int64(56<<20))

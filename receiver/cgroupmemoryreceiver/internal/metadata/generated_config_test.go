@@ -75,6 +75,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 						Enabled: true,
 					},
+					CgroupMemoryOomEta: CgroupMemoryOomEtaMetricConfig{
+						Enabled: true,
+					},
 					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
@@ -131,6 +134,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled: true,
 					},
 					CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
+						Enabled: true,
+					},
+					CgroupMemoryUnreclaimable: CgroupMemoryUnreclaimableMetricConfig{
 						Enabled: true,
 					},
 					CgroupMemoryUsage: CgroupMemoryUsageMetricConfig{
@@ -212,6 +218,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemoryOomEta: CgroupMemoryOomEtaMetricConfig{
+						Enabled: false,
+					},
 					CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -270,6 +279,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
 						Enabled: false,
 					},
+					CgroupMemoryUnreclaimable: CgroupMemoryUnreclaimableMetricConfig{
+						Enabled: false,
+					},
 					CgroupMemoryUsage: CgroupMemoryUsageMetricConfig{
 						Enabled: false,
 					},
@@ -300,7 +312,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomEtaMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUnreclaimableMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
