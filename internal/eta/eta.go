@@ -37,9 +37,15 @@ const (
 	// of either sign from one window to the next, a leak or a ramp a
 	// steady one far above its error.
 	MinT = 4.0
+	// Recent is the span over which the rise must go on at the end of the
+	// window: at least half the fitted rate over the last 5 s (or the last
+	// interval, when samples are further apart). A ramp rises throughout;
+	// a step (a service allocating its heap at start) leaves a slope in
+	// the window for 30 s but stops rising at once, and must not read as
+	// a kill on its way.
+	Recent = 5 * time.Second
 	// MaxSeconds caps the estimate: past a day a linear extrapolation
-	// from the last half minute says nothing, and an absent value is more
-	// honest than a made-up one.
+	// from the last half minute says nothing.
 	MaxSeconds = 86400.0
 )
 
@@ -53,6 +59,11 @@ type Fitter struct {
 	t0, oldest            int64
 	v0                    uint64
 	sx, sy, sxx, sxy, syy float64
+	// The newest point at least Recent older than the first (else the
+	// oldest so far), for the rise at the end of the window.
+	recentT  int64
+	recentV  uint64
+	recentOK bool
 }
 
 // Add adds a point: t in unix nanoseconds, v the unreclaimable bytes.
@@ -64,6 +75,10 @@ func (f *Fitter) Add(t int64, v uint64) {
 	y := float64(v) - float64(f.v0)
 	f.n++
 	f.oldest = min(f.oldest, t)
+	if !f.recentOK {
+		f.recentT, f.recentV = t, v
+		f.recentOK = f.t0-t >= int64(Recent)
+	}
 	f.sx += x
 	f.sy += y
 	f.sxx += x * x
@@ -91,7 +106,8 @@ type Fit struct {
 // Fit returns the trend of the points added, and false when they do not
 // show a real rise: fewer than MinPoints points (or all at one time), a
 // slope that is not positive or lies within MinT standard errors of zero,
-// or a fitted rise over the span below MinRise.
+// a fitted rise over the span below MinRise, or a rise over the last
+// Recent below half the fitted rate (it stopped rising).
 func (f *Fitter) Fit() (Fit, bool) {
 	if f.n < MinPoints {
 		return Fit{}, false
@@ -115,6 +131,10 @@ func (f *Fitter) Fit() (Fit, bool) {
 	}
 	span := float64(f.t0-f.oldest) / 1e9
 	if slope*span < MinRise {
+		return Fit{}, false
+	}
+	recent := float64(f.recentT-f.t0) / -1e9
+	if float64(f.v0)-float64(f.recentV) < slope/2*recent {
 		return Fit{}, false
 	}
 	return Fit{At: f.t0, Value: f.v0, Rate: slope}, true

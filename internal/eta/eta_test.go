@@ -28,6 +28,13 @@ func fit(n int, step time.Duration, end int64, f func(x float64) float64) (Fit, 
 	return ft.Fit()
 }
 
+func step(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // TestFitTable: which shapes count as a rise, and the rate found.
 func TestFitTable(t *testing.T) {
 	end := 1000 * sec
@@ -54,6 +61,12 @@ func TestFitTable(t *testing.T) {
 		{"falling", 40, time.Second, func(x float64) float64 { return 200*mib - mib*x }, false, 0},
 		{"slow leak: 10 KiB/s is below MinRise per window", 40, time.Second, func(x float64) float64 { return 100*mib + 10240*x }, false, 0},
 		{"leak of 100 KiB/s is a rise", 40, time.Second, func(x float64) float64 { return 100*mib + 102400*x }, true, 102400},
+		// A service allocating 200 MiB at start, then holding it: the step
+		// leaves a slope in the window, but the rise has stopped.
+		{"step of 200 MiB 10 s ago", 40, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 29) }, false, 0},
+		{"step of 200 MiB 15 s ago", 40, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 24) }, false, 0},
+		{"ramp that stopped 6 s ago", 40, time.Second, func(x float64) float64 { return 4 * mib * min(x, 33) }, false, 0},
+		{"staircase: 8 MiB every 2 s", 40, time.Second, func(x float64) float64 { return 8 * mib * math.Floor(x/2) }, true, 4 * mib},
 		{"too few samples", 4, time.Second, func(x float64) float64 { return 4 * mib * x }, false, 0},
 		{"collection every 10 s: MinPoints reach back", 20, 10 * time.Second, func(x float64) float64 { return mib * x }, true, mib},
 		{"collection every 100 ms", 64, 100 * time.Millisecond, func(x float64) float64 { return 4 * mib * x }, true, 4 * mib},

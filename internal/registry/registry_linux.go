@@ -349,9 +349,9 @@ func (r *Registry) History(path string, until time.Time) (recorder.History, bool
 // ETA is the time from now until the unreclaimable memory of e or of one
 // of its ancestors in the registry reaches that cgroup's limit, whichever
 // comes first (the kernel kills when any of them is full: a container's
-// own limit or its pod's), from each one's last full sample; false when
-// none is rising towards a limit. e's own full sample must have been
-// recorded already (Entry.Full).
+// own limit or its pod's), from each one's last full sample: +Inf when
+// none of them is rising towards its limit, false when none has a limit.
+// e's own full sample must have been recorded already (Entry.Full).
 func (r *Registry) ETA(e *Entry, now time.Time) (float64, bool) {
 	best, ok := e.ownETA(now)
 	for p := parent(e.Path); p != ""; p = parent(p) {

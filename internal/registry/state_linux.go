@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -134,15 +135,21 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 }
 
 // ownETA is the time from now until the cgroup's unreclaimable memory
-// reaches its own limit, as its last full sample saw it; false when it is
-// not rising, has no limit, or that sample is older than eta.Window.
+// reaches its own limit, as its last full sample saw it: +Inf when it is
+// not rising towards it (or more than eta.MaxSeconds away, or that sample
+// is older than eta.Window); false when the cgroup has no limit.
 func (e *Entry) ownETA(now time.Time) (float64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.rising || !e.limited || now.UnixNano()-e.trend.At > int64(eta.Window) {
+	if !e.limited {
 		return 0, false
 	}
-	return e.trend.Seconds(e.limit, now.UnixNano())
+	if e.rising && now.UnixNano()-e.trend.At <= int64(eta.Window) {
+		if s, ok := e.trend.Seconds(e.limit, now.UnixNano()); ok {
+			return s, true
+		}
+	}
+	return math.Inf(1), true
 }
 
 // EventDue reports whether an event sample may be taken now, and if so

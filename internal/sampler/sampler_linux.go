@@ -199,8 +199,8 @@ type Collected struct {
 	// Start is the start of the cgroup's cumulative series.
 	Start time.Time
 	// ETA is the seconds until the unreclaimable memory reaches the
-	// lowest limit that applies (registry.ETA); HasETA is false when it
-	// is not rising towards one.
+	// lowest limit that applies (registry.ETA), +Inf when it is not
+	// rising towards one; HasETA is false when no limit applies.
 	ETA    float64
 	HasETA bool
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,13 +40,16 @@ const (
 //     CgroupOOMImminent fires at least 30 s before the kill;
 //   - cache (256 MiB): a log file of 300 MiB, appended to and reread for
 //     3 minutes, keeps the cgroup at its limit with page cache;
-//   - steady (256 MiB): a service holding 200 MiB of anonymous memory for
-//     the same 3 minutes. Neither has a time to OOM below the warning
-//     time, CgroupOOMImminent never fires for them, nothing is killed;
+//   - steady (256 MiB): a service allocating 200 MiB of anonymous memory
+//     at once and holding it for the same 3 minutes. Neither has a time
+//     to OOM below the warning time (+Inf while nothing rises),
+//     CgroupOOMImminent is never pending or firing for them, nothing is
+//     killed;
 //   - step (200 MiB): 100 MiB, then 150 MiB at once: killed with nothing
 //     to warn about, its cgroup removed right after. Its OOM record shows
 //     the climb to the limit and the removed cgroup's last interval (item
-//     1) exports a peak of at least 95 % of the limit.
+//     1) exports a peak of at least 95 % of the limit over OTLP (the
+//     metrics pipeline exports to both).
 func TestOOMETAProofs(t *testing.T) {
 	bin := distro(t)
 	env := cgrouptest.Require(t)
@@ -86,7 +90,7 @@ service:
   pipelines:
     metrics:
       receivers: [cgroupmemory]
-      exporters: [prometheus]
+      exporters: [prometheus, otlp_grpc]
     logs:
       receivers: [cgroupmemory]
       exporters: [otlp_grpc]
@@ -210,11 +214,16 @@ scrape_configs:
 			var etas []promSeries
 			q = fmt.Sprintf(`cgroup_memory_oom_eta_seconds{cgroup_path=%q}`, cg.Path) + window
 			require.True(t, promAPI(t, prom, q, end, &etas))
-			n := 0
-			for _, s := range etas {
-				n += len(s.Values)
+			require.Len(t, etas, 1, "%s: oom.eta is exported (+Inf while nothing rises)", name)
+			finite, least := 0, math.Inf(1)
+			for _, v := range etas[0].Values {
+				if x := sampleValue(t, v); !math.IsInf(x, 1) {
+					finite++
+					least = min(least, x)
+				}
 			}
-			t.Logf("%s: %d oom.eta samples over %.0f s", name, n, end.Sub(start).Seconds())
+			t.Logf("%s: %d oom.eta samples over %.0f s, %d finite (least %.0f s)", name, len(etas[0].Values), end.Sub(start).Seconds(), finite, least)
+			assert.Greater(t, least, 300.0, "%s: oom.eta below the warning time", name)
 			assert.Contains(t, string(cg.Read(t, "memory.oom_control")), "oom_kill 0", "%s: nothing killed", name)
 		}
 		// What the workloads did: the cache cgroup at its limit with page
@@ -224,7 +233,7 @@ scrape_configs:
 		require.True(t, promAPI(t, prom, fmt.Sprintf(`max_over_time(cgroup_memory_file_bytes{cgroup_path=%q}%s)`, cache.Path, window), end, &r))
 		require.Len(t, r, 1)
 		assert.GreaterOrEqual(t, sampleValue(t, r[0].Value), 0.9*etaLimit, "page cache filled the limit")
-		require.True(t, promAPI(t, prom, fmt.Sprintf(`min_over_time(cgroup_memory_unreclaimable_bytes{cgroup_path=%q}%s)`, steady.Path, window), end, &r))
+		require.True(t, promAPI(t, prom, fmt.Sprintf(`max_over_time(cgroup_memory_unreclaimable_bytes{cgroup_path=%q}%s)`, steady.Path, window), end, &r))
 		require.Len(t, r, 1)
 		assert.GreaterOrEqual(t, sampleValue(t, r[0].Value), float64(steadyMiB<<20), "the steady service's unreclaimable memory")
 		_, err := sp.Do("exit", 5*time.Second)
@@ -252,17 +261,42 @@ scrape_configs:
 		assert.Equal(t, step.Path, a["linux.oom.memcg"])
 		h, ok := a["cgroup.memory.history"].(map[string]any)
 		require.True(t, ok, "the record carries the step's history: %v", a)
-		var top float64
+		var climb float64
 		for _, u := range h["usage"].([]any) {
-			top = max(top, float64(u.(int64)))
+			climb = max(climb, float64(u.(int64)))
 		}
-		assert.GreaterOrEqual(t, top, 0.95*stepLimit, "the record's climb reaches the limit")
+		t.Logf("step: the record's history reaches %.1f MiB", climb/(1<<20))
+		assert.GreaterOrEqual(t, climb, 0.95*stepLimit, "the record's climb reaches the limit")
 		assert.True(t, strings.Contains(rec.Body().Str(), "memhog"), rec.Body().Str())
 
+		// The removed cgroup's last interval over OTLP, each point at its
+		// own time (item 1). Prometheus keeps one value per series and
+		// scrape: the closing point's, whose peak covers only the time
+		// after the kill's event sample.
+		var top int64
+		for _, md := range srv.Metrics.AllMetrics() {
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				rm := md.ResourceMetrics().At(i)
+				if v, ok := rm.Resource().Attributes().Get("cgroup.path"); !ok || v.Str() != step.Path {
+					continue
+				}
+				ms := rm.ScopeMetrics().At(0).Metrics()
+				for k := 0; k < ms.Len(); k++ {
+					if ms.At(k).Name() != "cgroup.memory.peak" {
+						continue
+					}
+					for l := 0; l < ms.At(k).Gauge().DataPoints().Len(); l++ {
+						top = max(top, ms.At(k).Gauge().DataPoints().At(l).IntValue())
+					}
+				}
+			}
+		}
 		var r []promSample
 		require.True(t, promAPI(t, prom, fmt.Sprintf(`max_over_time(cgroup_memory_peak_bytes{cgroup_path=%q}%s)`, step.Path, window), end, &r))
-		require.Len(t, r, 1, "the removed cgroup's peak")
-		t.Logf("step: the removed cgroup's exported peak %.1f MiB of %d MiB", sampleValue(t, r[0].Value)/(1<<20), stepLimit>>20)
-		assert.GreaterOrEqual(t, sampleValue(t, r[0].Value), 0.95*stepLimit, "the removed cgroup's last interval shows the step")
+		require.Len(t, r, 1, "the removed cgroup's peak in Prometheus")
+		t.Logf("step: the removed cgroup's exported peak %.1f MiB of %d MiB over OTLP, %.1f MiB in Prometheus",
+			float64(top)/(1<<20), stepLimit>>20, sampleValue(t, r[0].Value)/(1<<20))
+		assert.GreaterOrEqual(t, float64(top), 0.95*stepLimit, "the removed cgroup's last interval shows the step")
+		assert.Greater(t, sampleValue(t, r[0].Value), 150.0*(1<<20), "Prometheus shows the step above the 100 MiB before it")
 	})
 }
