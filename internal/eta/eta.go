@@ -37,12 +37,12 @@ const (
 	// of either sign from one window to the next, a leak or a ramp a
 	// steady one far above its error.
 	MinT = 4.0
-	// Recent is the span over which the rise must go on at the end of the
-	// window: at least half the fitted rate over the last 5 s (or the last
-	// interval, when samples are further apart). A ramp rises throughout;
-	// a step (a service allocating its heap at start) leaves a slope in
-	// the window for 30 s but stops rising at once, and must not read as
-	// a kill on its way.
+	// Recent is the span at the end of the window over which the rise
+	// must go on: in each of its halves, at least half the fitted rate
+	// (the halves are the last intervals when samples are further apart).
+	// A ramp rises throughout; a step (a service allocating its heap at
+	// start) leaves a slope in the window for 30 s but rises in one
+	// interval only, and must not read as a kill on its way.
 	Recent = 5 * time.Second
 	// MaxSeconds caps the estimate: past a day a linear extrapolation
 	// from the last half minute says nothing.
@@ -59,11 +59,11 @@ type Fitter struct {
 	t0, oldest            int64
 	v0                    uint64
 	sx, sy, sxx, sxy, syy float64
-	// The newest point at least Recent older than the first (else the
-	// oldest so far), for the rise at the end of the window.
-	recentT  int64
-	recentV  uint64
-	recentOK bool
+	// The newest points at least Recent/2 and Recent older than the first
+	// (else the oldest so far), for the rise at the end of the window.
+	midT, recentT   int64
+	midV, recentV   uint64
+	midOK, recentOK bool
 }
 
 // Add adds a point: t in unix nanoseconds, v the unreclaimable bytes.
@@ -75,6 +75,10 @@ func (f *Fitter) Add(t int64, v uint64) {
 	y := float64(v) - float64(f.v0)
 	f.n++
 	f.oldest = min(f.oldest, t)
+	if !f.midOK {
+		f.midT, f.midV = t, v
+		f.midOK = f.t0-t >= int64(Recent/2)
+	}
 	if !f.recentOK {
 		f.recentT, f.recentV = t, v
 		f.recentOK = f.t0-t >= int64(Recent)
@@ -106,8 +110,9 @@ type Fit struct {
 // Fit returns the trend of the points added, and false when they do not
 // show a real rise: fewer than MinPoints points (or all at one time), a
 // slope that is not positive or lies within MinT standard errors of zero,
-// a fitted rise over the span below MinRise, or a rise over the last
-// Recent below half the fitted rate (it stopped rising).
+// a fitted rise over the span below MinRise, or a rise below half the
+// fitted rate in either half of the last Recent (it stopped rising, or
+// rose in one step).
 func (f *Fitter) Fit() (Fit, bool) {
 	if f.n < MinPoints {
 		return Fit{}, false
@@ -133,11 +138,20 @@ func (f *Fitter) Fit() (Fit, bool) {
 	if slope*span < MinRise {
 		return Fit{}, false
 	}
-	recent := float64(f.recentT-f.t0) / -1e9
-	if float64(f.v0)-float64(f.recentV) < slope/2*recent {
+	if !rises(f.midT, f.midV, f.t0, f.v0, slope) || !rises(f.recentT, f.recentV, f.midT, f.midV, slope) {
 		return Fit{}, false
 	}
 	return Fit{At: f.t0, Value: f.v0, Rate: slope}, true
+}
+
+// rises reports whether the value rose from (t1, v1) to the later
+// (t2, v2) at least at half the rate slope (bytes per second); a span of
+// no time (one point) does not object.
+func rises(t1 int64, v1 uint64, t2 int64, v2 uint64, slope float64) bool {
+	if t2 <= t1 {
+		return true
+	}
+	return float64(v2)-float64(v1) >= slope/2*float64(t2-t1)/1e9
 }
 
 // Seconds is the time from now (unix ns) until the trend reaches limit

@@ -66,6 +66,12 @@ func TestFitTable(t *testing.T) {
 		{"step of 200 MiB 10 s ago", 40, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 29) }, false, 0},
 		{"step of 200 MiB 15 s ago", 40, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 24) }, false, 0},
 		{"ramp that stopped 6 s ago", 40, time.Second, func(x float64) float64 { return 4 * mib * min(x, 33) }, false, 0},
+		{"step of 200 MiB 1 s ago", 40, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 39) }, false, 0},
+		{"step of 200 MiB 3 s ago", 40, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 36) }, false, 0},
+		// The same in a cgroup sampled for a few seconds only (created just
+		// before): without the two halves of Recent these read as a rise.
+		{"young cgroup (8 samples), step of 200 MiB 3 s ago", 8, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 4) }, false, 0},
+		{"young cgroup (12 samples), step of 200 MiB 4 s ago", 12, time.Second, func(x float64) float64 { return 200 * mib * step(x >= 7) }, false, 0},
 		{"staircase: 8 MiB every 2 s", 40, time.Second, func(x float64) float64 { return 8 * mib * math.Floor(x/2) }, true, 4 * mib},
 		{"too few samples", 4, time.Second, func(x float64) float64 { return 4 * mib * x }, false, 0},
 		{"collection every 10 s: MinPoints reach back", 20, 10 * time.Second, func(x float64) float64 { return mib * x }, true, mib},

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oomsight/oomsight/internal/cgpath"
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
 	"github.com/oomsight/oomsight/internal/eta"
@@ -354,7 +354,7 @@ func (r *Registry) History(path string, until time.Time) (recorder.History, bool
 // e's own full sample must have been recorded already (Entry.Full).
 func (r *Registry) ETA(e *Entry, now time.Time) (float64, bool) {
 	best, ok := e.ownETA(now)
-	for p := parent(e.Path); p != ""; p = parent(p) {
+	for p := cgpath.Parent(e.Path); p != ""; p = cgpath.Parent(p) {
 		r.mu.Lock()
 		a := r.entries[p]
 		r.mu.Unlock()
@@ -364,18 +364,6 @@ func (r *Registry) ETA(e *Entry, now time.Time) (float64, bool) {
 		}
 	}
 	return best, ok
-}
-
-// parent is the path of the cgroup above path, "" above the root.
-func parent(path string) string {
-	i := strings.LastIndexByte(path, '/')
-	switch {
-	case path == "/" || i < 0:
-		return ""
-	case i == 0:
-		return "/"
-	}
-	return path[:i]
 }
 
 // Len is the number of live cgroups.

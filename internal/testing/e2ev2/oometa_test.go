@@ -4,6 +4,7 @@ package e2ev2
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,10 +60,12 @@ func (r *receiverRun) etaPoints(p string) []etaPoint {
 //     cgroupfs.UnreclaimableV2;
 //   - ramp (256 MiB limit, anonymous memory at 4 MiB/s from 0 until
 //     killed): every oom.eta point from 30 s before the kill on is within
-//     ±25 % of the true remaining time (the alert needs Prometheus: v1 only);
+//     ±25 % of the true remaining time (±0.25 s in the last second; the
+//     alert needs Prometheus: v1 only);
 //   - cache (32 MiB limit, a 40 MiB file on the RAM disk rewritten and
 //     reread for as long as the ramp runs) and steady (100 MiB of anon in a
-//     128 MiB limit): no oom.eta point at all, no kill (scaled down from v1's
+//     128 MiB limit): no oom.eta point below CgroupOOMImminent's 300 s (+Inf
+//     while nothing rises), no kill (scaled down from v1's
 //     256 MiB: the RAM disk has 64 MiB, the VM 768 MiB);
 //   - step (200 MiB limit, 100 MiB then 150 MiB at once): killed, and its
 //     OOM record and the removed cgroup's exported peak reach 95 % of the
@@ -138,7 +141,9 @@ func TestVMOOMETA(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, rampErr = rp.Do("ramp 4096 1024", 3*time.Minute)
+		// 320 MiB mapped (the limit is 256): a 1 GiB mapping fails in a
+		// 768 MiB VM (overcommit heuristic).
+		_, rampErr = rp.Do("ramp 4096 320", 3*time.Minute)
 		killed = time.Now()
 		close(stop)
 	}()
@@ -171,8 +176,9 @@ func TestVMOOMETA(t *testing.T) {
 		}
 		truth := killed.Sub(p.at).Seconds()
 		inWindow++
-		off := p.eta - truth
-		if off > 0.25*truth || off < -0.25*truth {
+		// ±25 %, and in the last second ±0.25 s: a quarter of the
+		// collection interval (the v1 proof's etaTolerance).
+		if off := p.eta - truth; math.Abs(off) > 0.25*max(truth, 1) {
 			bad++
 		}
 		lines = append(lines, fmt.Sprintf("%.1f:%.1f", truth, p.eta))
@@ -186,7 +192,18 @@ func TestVMOOMETA(t *testing.T) {
 		pts := rcv.etaPoints(cg.Path)
 		ev, err := readFlat(filepath.Join(cg.Dir, "memory.events.local"))
 		must(t, "memory.events.local", err)
-		report(t, "eta/"+name+"/no-eta", len(pts) == 0, "%d oom.eta points: %v", len(pts), pts)
+		var finite []string
+		least := math.Inf(1)
+		for _, p := range pts {
+			if !math.IsInf(p.eta, 1) {
+				finite = append(finite, fmt.Sprintf("%.1f", p.eta))
+				least = min(least, p.eta)
+			}
+		}
+		// CgroupOOMImminent's warning time (the alert itself needs
+		// Prometheus: v1).
+		report(t, "eta/"+name+"/not-imminent", len(pts) > 0 && least > 300,
+			"%d oom.eta points, %d finite %v (want none below the 300 s warning time)", len(pts), len(finite), finite)
 		report(t, "eta/"+name+"/no-kill", ev["oom_kill"] == 0, "oom_kill %d, max %d", ev["oom_kill"], ev["max"])
 	}
 
