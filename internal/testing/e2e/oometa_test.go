@@ -29,12 +29,14 @@ const (
 )
 
 // etaTolerance is how far an estimate made truth seconds before the kill
-// may be off: ±25 %, and in the last second ±0.25 s, a quarter of the
-// collection interval the estimate is made at (25 % of 0.1 s would ask
-// for the kill instant to 25 ms, below the kernel's own timing: on v1 the
-// kill comes when anon and kernel memory fill the limit, and kernel memory
-// is not in v1's unreclaimable).
-func etaTolerance(truth float64) float64 { return 0.25 * max(truth, 1) }
+// may be off: ±25 %, and never closer than one collection interval (1 s),
+// the resolution the estimate is made at. The kill instant is not known
+// better either: the kernel kills once it has also reclaimed the page
+// cache left (the workload's own binary, a MiB or two: 0.25 s each at
+// 4 MiB/s) and retried reclaim, and on v1 when kernel memory (not in v1's
+// unreclaimable) fills the rest; 25 % of the last tenth of a second would
+// ask for the kill instant to 25 ms.
+func etaTolerance(truth float64) float64 { return max(0.25*truth, 1) }
 
 // TestOOMETAProofs is issue 18 item 4's live proof on cgroup v1: the
 // distribution (collection every 1 s, the prometheus exporter with the
@@ -44,8 +46,8 @@ func etaTolerance(truth float64) float64 { return 0.25 * max(truth, 1) }
 //
 //   - ramp (256 MiB): anonymous memory rising at 4 MiB/s from 0 until the
 //     OOM killer kills it. Every cgroup.memory.oom.eta sample from 30 s
-//     before the kill on is within ±25 % of the true remaining time (in
-//     the last second ±0.25 s: etaTolerance), and
+//     before the kill on is within ±25 % of the true remaining time (and
+//     never closer than one collection interval, 1 s: etaTolerance), and
 //     CgroupOOMImminent fires at least 30 s before the kill;
 //   - cache (256 MiB): a log file of 300 MiB, appended to and reread for
 //     3 minutes, keeps the cgroup at its limit with page cache;
