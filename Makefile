@@ -115,7 +115,7 @@ vet:
 ## tested with promtool (Debian's prometheus package)
 rules: deps
 	promtool check rules deploy/prometheus/oomsight-rules.yaml
-	cd deploy/prometheus && promtool test rules oomsight-rules.test.yaml
+	cd deploy/prometheus && promtool test rules oomsight-rules.test.yaml oomsight-oom-eta.test.yaml
 
 ## lint: golangci-lint with .golangci.yml (contrib's linters: errcheck,
 ## gosec, revive, misspell with US spelling, unused, staticcheck, …)

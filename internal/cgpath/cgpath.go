@@ -22,3 +22,17 @@ func IsAncestor(a, b string) bool {
 func Within(a, b string) bool {
 	return a == b || IsAncestor(a, b)
 }
+
+// Parent is the path of the cgroup directly above the one at p ("/" above
+// "/a"), and "" above "/" or for a path that is not absolute: the time to
+// OOM walks a cgroup's ancestors with it.
+func Parent(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	switch {
+	case p == "/" || i < 0:
+		return ""
+	case i == 0:
+		return "/"
+	}
+	return p[:i]
+}

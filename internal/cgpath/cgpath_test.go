@@ -25,3 +25,18 @@ func TestIsAncestor(t *testing.T) {
 		}
 	}
 }
+
+func TestParent(t *testing.T) {
+	for p, want := range map[string]string{
+		"/":                       "",
+		"/a":                      "/",
+		"/a/b":                    "/a",
+		"/kubepods/pod1/ctr":      "/kubepods/pod1",
+		"relative":                "",
+		"/kubepods.slice/x.scope": "/kubepods.slice",
+	} {
+		if got := Parent(p); got != want {
+			t.Errorf("Parent(%q) = %q, want %q", p, got, want)
+		}
+	}
+}

@@ -116,23 +116,41 @@ func limitOf(f Field) func([]byte, *Sample) error {
 	}
 }
 
+// UnreclaimableV1 and UnreclaimableV2 are the memory.stat keys whose sum
+// is the Unreclaimable field: the memory that reclaim cannot free, so that
+// only a kill (or swap, see docs/oom-eta.md) brings it down. Page cache is
+// not in it: it is what reclaim frees first. v1's memory.stat has no split
+// of kernel memory (slab, stacks, page tables are only in
+// memory.kmem.usage_in_bytes, reclaimable slab included), so v1 counts
+// anonymous memory and shmem only. The field is set when the anonymous
+// key is present; a key a kernel lacks (percpu before 5.7) adds nothing.
+var (
+	UnreclaimableV1 = []string{"total_rss", "total_shmem"}
+	UnreclaimableV2 = []string{"anon", "shmem", "slab_unreclaimable", "kernel_stack", "pagetables", "percpu", "sock"}
+)
+
 // v1Stat uses the hierarchical total_* keys, as cAdvisor does: usage is
 // hierarchical, so its parts must be too.
 func v1Stat(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b, Prefix: "total_"}
+	var unreclaimable uint64
+	hasRSS := false
 	for kv.Next() {
 		var f Field
 		switch string(kv.Key()) {
-		case "total_rss":
+		case "total_rss": // UnreclaimableV1
 			f = Anon
+			hasRSS = true
+			unreclaimable += kv.Value()
 		case "total_cache":
 			f = File
 		case "total_active_file":
 			f = ActiveFile
 		case "total_inactive_file":
 			f = InactiveFile
-		case "total_shmem":
+		case "total_shmem": // UnreclaimableV1
 			f = Shmem
+			unreclaimable += kv.Value()
 		case "total_mapped_file":
 			f = MappedFile
 		case "total_swap":
@@ -150,17 +168,28 @@ func v1Stat(b []byte, s *Sample) error {
 		}
 		s.Set(f, kv.Value())
 	}
+	if hasRSS {
+		s.Set(Unreclaimable, unreclaimable)
+	}
 	return kv.Err()
 }
 
 // v2Stat reads memory.stat, which is hierarchical in v2.
 func v2Stat(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b}
+	var unreclaimable uint64
+	hasAnon := false
 	for kv.Next() {
 		var f Field
 		switch string(kv.Key()) {
 		case "anon":
 			f = Anon
+			hasAnon = true
+			unreclaimable += kv.Value()
+		// The rest of UnreclaimableV2 (sock and shmem below).
+		case "slab_unreclaimable", "kernel_stack", "pagetables", "percpu":
+			unreclaimable += kv.Value()
+			continue
 		case "file":
 			f = File
 		case "active_file":
@@ -169,12 +198,14 @@ func v2Stat(b []byte, s *Sample) error {
 			f = InactiveFile
 		case "shmem":
 			f = Shmem
+			unreclaimable += kv.Value()
 		case "file_mapped":
 			f = MappedFile
 		case "kernel":
 			f = Kernel
 		case "sock":
 			f = Sock
+			unreclaimable += kv.Value()
 		case "slab":
 			f = Slab
 		case "pgfault":
@@ -199,6 +230,9 @@ func v2Stat(b []byte, s *Sample) error {
 			continue
 		}
 		s.Set(f, kv.Value())
+	}
+	if hasAnon {
+		s.Set(Unreclaimable, unreclaimable)
 	}
 	return kv.Err()
 }

@@ -57,6 +57,7 @@ const (
 	TreeEventsOOM                       // count: v2 memory.events oom
 	TreeEventsOOMKill                   // count: v2 memory.events oom_kill
 	TreeEventsOOMGroupKill              // count: v2 memory.events oom_group_kill
+	Unreclaimable                       // what only a kill frees: v1 total_rss + total_shmem; v2 anon + shmem + slab_unreclaimable + kernel_stack + pagetables + percpu + sock (see UnreclaimableV2)
 	numFields
 )
 
@@ -71,7 +72,7 @@ var fieldNames = [numFields]string{
 	"memsw_limit", "memsw_usage", "swap_events_high", "swap_events_max",
 	"swap_events_fail", "tree_events_low", "tree_events_high",
 	"tree_events_max", "tree_events_oom", "tree_events_oom_kill",
-	"tree_events_oom_group_kill",
+	"tree_events_oom_group_kill", "unreclaimable",
 }
 
 // limitFields are the fields of the limit files (fileSpec.limit), which a

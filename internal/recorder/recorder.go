@@ -5,7 +5,12 @@
 // climbed to its limit even when every ordinary sample missed it.
 package recorder // import "github.com/oomsight/oomsight/internal/recorder"
 
-import "time"
+import (
+	"math"
+	"time"
+
+	"github.com/oomsight/oomsight/internal/eta"
+)
 
 const (
 	// Points is the capacity of the usage ring and the most points a
@@ -19,12 +24,19 @@ const (
 )
 
 // Size is the memory one Recorder holds, in bytes (the bound docs/design-peaks-and-kills.md states).
-const Size = Points*(8+8) + FullPoints*(6*8)
+const Size = Points*(8+8) + FullPoints*(7*8)
+
+// NoValue is a Full field the sample did not have (its file failed).
+const NoValue = math.MaxUint64
 
 // Full is one full sample: the memory files read at once.
 type Full struct {
 	T                                    int64 // unix nanoseconds
 	Usage, Anon, File, ActiveFile, Shmem uint64
+	// Unreclaimable is cgroupfs.Unreclaimable, NoValue when absent: it
+	// feeds the time-to-OOM estimate (Trend), which must not read a
+	// failed file as an empty cgroup.
+	Unreclaimable uint64
 }
 
 // point is one bucket of the usage ring: its newest sample time and its
@@ -114,6 +126,25 @@ func (r *Recorder) AddFull(f Full) {
 	}
 	r.full[(r.fhead+r.fn)%FullPoints] = f
 	r.fn++
+}
+
+// Trend fits the rise of the unreclaimable memory over the newest full
+// samples (eta.Fitter: the last eta.Window, at least eta.MinPoints
+// samples), newest first; samples without it are skipped. false when the
+// samples show no real rise.
+func (r *Recorder) Trend() (eta.Fit, bool) {
+	var f eta.Fitter
+	for k := r.fn - 1; k >= 0; k-- {
+		s := &r.full[(r.fhead+k)%FullPoints]
+		if s.Unreclaimable == NoValue {
+			continue
+		}
+		if f.Enough(s.T) {
+			break
+		}
+		f.Add(s.T, s.Unreclaimable)
+	}
+	return f.Fit()
 }
 
 // History is what a recorder held up to a moment, oldest first.

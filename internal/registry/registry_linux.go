@@ -13,8 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oomsight/oomsight/internal/cgpath"
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/discovery"
+	"github.com/oomsight/oomsight/internal/eta"
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/recorder"
 )
@@ -342,6 +344,26 @@ func (r *Registry) History(path string, until time.Time) (recorder.History, bool
 		}
 	}
 	return recorder.History{}, false
+}
+
+// ETA is the time from now until the unreclaimable memory of e or of one
+// of its ancestors in the registry reaches that cgroup's limit, whichever
+// comes first (the kernel kills when any of them is full: a container's
+// own limit or its pod's), from each one's last full sample: +Inf when
+// none of them is rising towards its limit, false when none has a limit.
+// e's own full sample must have been recorded already (Entry.Full).
+func (r *Registry) ETA(e *Entry, now time.Time) (float64, bool) {
+	best, ok := e.ownETA(now)
+	for p := cgpath.Parent(e.Path); p != ""; p = cgpath.Parent(p) {
+		r.mu.Lock()
+		a := r.entries[p]
+		r.mu.Unlock()
+		if a != nil {
+			v, aok := a.ownETA(now)
+			best, ok = eta.Soonest(best, ok, v, aok)
+		}
+	}
+	return best, ok
 }
 
 // Len is the number of live cgroups.

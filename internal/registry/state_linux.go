@@ -1,10 +1,12 @@
 package registry
 
 import (
+	"math"
 	"sync"
 	"time"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
+	"github.com/oomsight/oomsight/internal/eta"
 	"github.com/oomsight/oomsight/internal/peak"
 	"github.com/oomsight/oomsight/internal/recorder"
 )
@@ -58,6 +60,12 @@ type state struct {
 	fastUsage   uint64
 	fastPending bool
 	pointT      time.Time
+	// The rise of the unreclaimable memory at the last full sample (see
+	// ETA; the limit then is limit above, limited false when it had none);
+	// rising false when it did not rise.
+	trend   eta.Fit
+	rising  bool
+	limited bool
 }
 
 // counterFields are the monotonic counters whose decrease means the series
@@ -116,7 +124,6 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	r.Peak, r.HasPeak = s.Get(cgroupfs.Peak)
 	p, _ := e.peak.Point(r)
 	e.fastPending, e.pointT = false, s.Time
-	e.limit, _ = s.Get(cgroupfs.Limit)
 	if !e.counted { // the event sampler's baseline
 		e.failcnt, _ = s.Get(cgroupfs.Failcnt)
 		e.counted = true
@@ -126,8 +133,32 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	f.File, _ = s.Get(cgroupfs.File)
 	f.ActiveFile, _ = s.Get(cgroupfs.ActiveFile)
 	f.Shmem, _ = s.Get(cgroupfs.Shmem)
+	f.Unreclaimable = recorder.NoValue
+	if v, ok := s.Get(cgroupfs.Unreclaimable); ok {
+		f.Unreclaimable = v
+	}
 	e.rec.AddFull(f)
+	e.trend, e.rising = e.rec.Trend()
+	e.limit, e.limited = s.Get(cgroupfs.Limit)
 	return p, true
+}
+
+// ownETA is the time from now until the cgroup's unreclaimable memory
+// reaches its own limit, as its last full sample saw it: +Inf when it is
+// not rising towards it (or more than eta.MaxSeconds away, or that sample
+// is older than eta.Window); false when the cgroup has no limit.
+func (e *Entry) ownETA(now time.Time) (float64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.limited {
+		return 0, false
+	}
+	if e.rising && now.UnixNano()-e.trend.At <= int64(eta.Window) {
+		if s, ok := e.trend.Seconds(e.limit, now.UnixNano()); ok {
+			return s, true
+		}
+	}
+	return math.Inf(1), true
 }
 
 // EventDue reports whether an event sample may be taken now, and if so

@@ -48,6 +48,9 @@ type Options struct {
 	Snapshot func(path string, usage, limit uint64)
 	// Now is the clock of the samples; nil is time.Now.
 	Now func() time.Time
+	// ETA turns the time-to-OOM estimate of each collection on
+	// (Collected.ETA).
+	ETA bool
 }
 
 // Sampler is the set of watched cgroups and everything that reads them
@@ -59,6 +62,7 @@ type Sampler struct {
 	now       func() time.Time
 	peakReset bool
 	snapshot  func(path string, usage, limit uint64) // nil: snapshots off
+	eta       bool
 
 	reg     *registry.Registry
 	kills   *kills
@@ -100,6 +104,7 @@ func New(o Options) *Sampler {
 		now:       o.Now,
 		peakReset: o.PeakReset,
 		snapshot:  o.Snapshot,
+		eta:       o.ETA,
 		counts:    newRecordCounts(o.Now),
 		survive:   survival.New(o.Hierarchy.Dir),
 		reader:    cgroupfs.NewReader(),
@@ -204,6 +209,11 @@ type Collected struct {
 	HasPeak bool
 	// Start is the start of the cgroup's cumulative series.
 	Start time.Time
+	// ETA is the seconds until the unreclaimable memory reaches the
+	// lowest limit that applies (registry.ETA), +Inf when it is not
+	// rising towards one; HasETA is false when no limit applies.
+	ETA    float64
+	HasETA bool
 }
 
 // Pass is what one collection did.
@@ -272,6 +282,9 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		*c = Collected{Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.sample}
 		c.Peak, c.HasPeak = e.Full(&s.sample)
 		c.Start = e.SeriesStart(&s.sample)
+		if s.eta {
+			c.ETA, c.HasETA = s.reg.ETA(e, s.sample.Time)
+		}
 		visit(c)
 		s.snapIfInZone(e.Path)
 		s.watchLimit(e)

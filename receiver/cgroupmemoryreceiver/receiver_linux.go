@@ -262,6 +262,7 @@ func samplerOptions(cfg *Config, h cgroupfs.Hierarchy, filter *discovery.Filter,
 		FastPass:         fastPassOn(cfg),
 		PeakReset:        cfg.PeakReset,
 		Events:           true,
+		ETA:              cfg.Metrics.CgroupMemoryOomEta.Enabled,
 		Logger:           logger,
 		EventSampled:     func() { tb.CgroupmemoryEventSamples.Add(context.Background(), 1) },
 	}

@@ -34,6 +34,28 @@ func benchCgroups(b *testing.B) int {
 	return n
 }
 
+// benchLimits gives each of the n cgroups below parent the memory limit
+// of OOMSIGHT_BENCH_LIMIT_MIB (unset: none), as containers have: a limit
+// adds its own data point, and cgroup.memory.oom.eta one where a limit
+// applies.
+func benchLimits(b *testing.B, parent *cgrouptest.Cgroup, n int) {
+	v := os.Getenv("OOMSIGHT_BENCH_LIMIT_MIB")
+	if v == "" {
+		return
+	}
+	var mib int64
+	if _, err := fmt.Sscan(v, &mib); err != nil || mib <= 0 {
+		b.Fatalf("OOMSIGHT_BENCH_LIMIT_MIB=%q: want a positive number", v)
+	}
+	for i := 0; i < n; i++ {
+		file := filepath.Join(parent.Dir, fmt.Sprintf("c%04d", i), "memory.limit_in_bytes")
+		if err := os.WriteFile(file, []byte(fmt.Sprint(mib<<20)), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fmt.Printf("BENCH limits mib=%d\n", mib)
+}
+
 // benchMetrics enables the metrics named in OOMSIGHT_BENCH_METRICS
 // (comma-separated, e.g. cgroup.memory.memsw.usage,cgroup.memory.memsw.limit)
 // on top of the defaults, to measure what an optional group costs.
@@ -66,6 +88,7 @@ func BenchmarkScrape(b *testing.B) {
 	n := benchCgroups(b)
 	parent := env.Many(b, fmt.Sprintf("oomsight-bench-scrape-%d", os.Getpid()), n, 1024)
 	cfg := createDefaultConfig().(*Config)
+	benchLimits(b, parent, n)
 	cfg.Include = []string{parent.Path + "/*"}
 	benchMetrics(b, cfg)
 	f, err := discovery.NewFilter(cfg.Include, nil)

@@ -85,6 +85,7 @@ func newMetricsScraper(cfg *Config, set receiver.Settings, smp collector, tb *me
 			{cgroupfs.SwapLimit, mb.RecordCgroupMemorySwapLimitDataPoint, m.CgroupMemorySwapLimit.Enabled},
 			{cgroupfs.MemswLimit, mb.RecordCgroupMemoryMemswLimitDataPoint, m.CgroupMemoryMemswLimit.Enabled},
 			{cgroupfs.MemswUsage, mb.RecordCgroupMemoryMemswUsageDataPoint, m.CgroupMemoryMemswUsage.Enabled},
+			{cgroupfs.Unreclaimable, mb.RecordCgroupMemoryUnreclaimableDataPoint, m.CgroupMemoryUnreclaimable.Enabled},
 			// Metrics with a type attribute: one field per value.
 			{cgroupfs.EventsLow, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeLow), m.CgroupMemoryEvents.Enabled},
 			{cgroupfs.EventsHigh, bind(mb.RecordCgroupMemoryEventsDataPoint, metadata.AttributeMemoryEventTypeHigh), m.CgroupMemoryEvents.Enabled},
@@ -141,6 +142,9 @@ func (s *metricsScraper) cgroup(c *sampler.Collected) {
 		s.record(&c.Events[i].Sample, c.Events[i].Peak, true)
 	}
 	s.record(c.Sample, c.Peak, c.HasPeak)
+	if c.HasETA {
+		s.mb.RecordCgroupMemoryOomEtaDataPoint(pcommon.NewTimestampFromTime(c.Sample.Time), c.ETA)
+	}
 	setResource(s.rb, c.Path, c.Identity)
 	s.mb.EmitForResource(metadata.WithResource(s.rb.Emit()), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(c.Start)))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -158,7 +159,11 @@ func TestScrapeV1Values(t *testing.T) {
 		"cgroup.memory.failcnt":       raw("memory.failcnt"),
 		"cgroup.memory.oom_kills":     1,
 		"cgroup.memory.under_oom":     int64(oomControl["under_oom"]),
+		// v1: anonymous memory and shmem, no kernel part.
+		"cgroup.memory.unreclaimable": int64(stat["total_rss"] + stat["total_shmem"]),
 	}, vals)
+	// One full sample under a 64 MiB limit: nothing rising towards it.
+	assert.Equal(t, map[string]float64{"cgroup.memory.oom.eta": math.Inf(1)}, doubleValues(rm))
 	assert.Equal(t, map[string]float64{
 		"cgroup.memory.events{type=max}":      float64(raw("memory.failcnt")),
 		"cgroup.memory.events{type=oom_kill}": float64(oomControl["oom_kill"]),
@@ -226,8 +231,11 @@ func TestScrapeV2Values(t *testing.T) {
 		// memory.high and memory.swap.max read "max": no data point.
 		"cgroup.memory.low": raw("memory.low"),
 		"cgroup.memory.min": raw("memory.min"),
+		"cgroup.memory.unreclaimable": int64(stat["anon"] + stat["shmem"] + stat["slab_unreclaimable"] +
+			stat["kernel_stack"] + stat["pagetables"] + stat["percpu"] + stat["sock"]),
 	}
 	assert.Equal(t, want, vals, "the container's memory.max is \"max\": no limit metric")
+	assert.Empty(t, doubleValues(rm), "no oom.eta: no limit applies among the watched cgroups (its pod is not included)")
 	assert.NotZero(t, stat["pgscan"], "the capture made reclaim scan")
 
 	typed := typedValues(rm)
@@ -329,8 +337,29 @@ func values(rm pmetric.ResourceMetrics) map[string]int64 {
 			default:
 				continue
 			}
-			if n := dps.Len(); n > 0 && dps.At(n-1).Attributes().Len() == 0 {
+			if n := dps.Len(); n > 0 && dps.At(n-1).Attributes().Len() == 0 && dps.At(n-1).ValueType() == pmetric.NumberDataPointValueTypeInt {
 				out[m.Name()] = dps.At(n - 1).IntValue()
+			}
+		}
+	}
+	return out
+}
+
+// doubleValues returns the last value of every double data point without
+// attributes of rm (cgroup.memory.oom.eta), by metric name.
+func doubleValues(rm pmetric.ResourceMetrics) map[string]float64 {
+	out := map[string]float64{}
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			if m.Type() != pmetric.MetricTypeGauge {
+				continue
+			}
+			dps := m.Gauge().DataPoints()
+			if n := dps.Len(); n > 0 && dps.At(n-1).Attributes().Len() == 0 && dps.At(n-1).ValueType() == pmetric.NumberDataPointValueTypeDouble {
+				out[m.Name()] = dps.At(n - 1).DoubleValue()
 			}
 		}
 	}

@@ -207,6 +207,10 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 	shm := fmt.Sprintf("/dev/shm/oomsight-dash-%d", os.Getpid())
 	t.Cleanup(func() { _ = os.Remove(shm) })
 	p.MustDo(t, "file "+shm+" 8")
+	// And anonymous memory rising at 0.5 MiB/s for up to 2 minutes (to
+	// 100 MiB of anon and 8 MiB of shmem under its 128 MiB limit: no
+	// kill), so that the time-to-OOM panel has a series. Ends with memhog.
+	go func() { _, _ = p.Do("ramp 512 60", 3*time.Minute) }()
 
 	target := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	runDistro(t, bin, fmt.Sprintf(`
@@ -378,6 +382,9 @@ scrape_configs:
 		"Node: distance to kubelet eviction/C":                          {{"cgroup_path": kubepods.Path}},
 		"Node: distance to kubelet eviction/D":                          {{"cgroup_path": kubepods.Path}},
 		"memory.available above eviction-hard/A":                        {{"k8s_node_name": testNode}},
+		// ctr's own 128 MiB limit comes first (the pod's is 512 MiB).
+		"Time to OOM at the current rise (unreclaimable memory)/A": {{"cgroup_path": ctr.Path}},
+		"Time to OOM at the current rise (unreclaimable memory)/B": {{}},
 	}
 	// Lower bounds of single-series panels: what fills ctr.
 	atLeast := map[string]float64{

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,6 +134,7 @@ service:
 	}, attrs)
 
 	got := map[string]int64{}
+	doubles := map[string]float64{}
 	kinds := map[string]pmetric.MetricType{}
 	sms := rm.ScopeMetrics()
 	for i := 0; i < sms.Len(); i++ {
@@ -146,14 +148,17 @@ service:
 				got[m.Name()] = m.Sum().DataPoints().At(0).IntValue()
 			case pmetric.MetricTypeGauge:
 				got[m.Name()] = m.Gauge().DataPoints().At(0).IntValue()
+				doubles[m.Name()] = m.Gauge().DataPoints().At(0).DoubleValue()
 			}
 		}
 	}
 	// The default set on v1: the eleven headline metrics, events (max and
-	// oom_kill) and under_oom; PSI is absent on v1.
-	assert.Len(t, got, 13, "the default metric set: %v", got)
+	// oom_kill), under_oom, unreclaimable and oom.eta; PSI is absent on v1.
+	assert.Len(t, got, 15, "the default metric set: %v", got)
 	assert.Contains(t, got, "cgroup.memory.events")
 	assert.Contains(t, got, "cgroup.memory.under_oom")
+	assert.Contains(t, got, "cgroup.memory.unreclaimable")
+	assert.True(t, math.IsInf(doubles["cgroup.memory.oom.eta"], 1), "memory holding steady under a limit: +Inf to OOM, got %v", doubles["cgroup.memory.oom.eta"])
 	assert.Equal(t, int64(64<<20), got["cgroup.memory.limit"])
 	assert.GreaterOrEqual(t, got["cgroup.memory.anon"], int64(40<<20))
 	assert.Less(t, got["cgroup.memory.anon"], int64(56<<20))

@@ -27,8 +27,9 @@ const (
 	hostEnv = "OOMSIGHT_E2E_V2" // "1" runs TestCgroupV2InVM
 
 	// vmTimeout bounds the VM run (boot to poweroff). One run takes about
-	// 30–60 s under TCG on 2 cores.
-	defaultVMTimeout = 150 * time.Second
+	// 30–60 s under TCG on 2 cores, plus the time-to-OOM ramp's 64 s
+	// (TestVMOOMETA).
+	defaultVMTimeout = 240 * time.Second
 )
 
 // debPackages are the Debian packages the VM needs, installed if missing.
@@ -43,7 +44,7 @@ var debPackages = []string{"qemu-system-x86", "linux-image-cloud-amd64", "busybo
 //
 // Environment: OOMSIGHT_E2E_V2=1 to run; OOMSIGHT_E2E_KERNEL=/boot/vmlinuz-…
 // to pick the kernel (default: the newest *-cloud-amd64);
-// OOMSIGHT_E2E_VM_TIMEOUT=<seconds> (default 150); OOMSIGHT_E2E_RUN=<regexp>
+// OOMSIGHT_E2E_VM_TIMEOUT=<seconds> (default 240); OOMSIGHT_E2E_RUN=<regexp>
 // to run a subset of the in-VM tests. With CI=true a missing prerequisite
 // fails instead of skipping.
 func TestCgroupV2InVM(t *testing.T) {

@@ -12,8 +12,12 @@
 //	               so the kernel may name the process by a thread id
 //	spike N MS     map and touch N MiB more, hold it MS milliseconds, unmap it
 //	               (a spike that rises and falls between two samples)
+//	ramp K N       map N MiB and touch it at K KiB per second, paced by the
+//	               clock (a late tick catches up), then hold it: anonymous
+//	               memory rising steadily, as a leak does, until killed
 //	free           unmap everything anon held
 //	file PATH N    write N MiB to PATH (page cache; shmem when PATH is on tmpfs)
+//	append PATH N  append N MiB to PATH (a log file growing)
 //	read PATH      read PATH to the end (brings it into the page cache)
 //	child N        run a child memhog (a worker) that maps and touches N
 //	               MiB of anonymous memory, and wait for it: "ok child
@@ -101,6 +105,31 @@ func main() {
 				continue
 			}
 			reply("ok spike %d %d", n, ms)
+		case f[0] == "ramp" && len(f) == 3:
+			kib, err1 := strconv.Atoi(f[1])
+			n, err2 := strconv.Atoi(f[2])
+			if err1 != nil || err2 != nil || kib <= 0 || n <= 0 {
+				reply("err bad ramp %q", in.Text())
+				continue
+			}
+			b, err := ramp(kib, n)
+			if err != nil {
+				reply("err mmap: %v", err)
+				continue
+			}
+			held = append(held, b)
+			reply("ok ramp %d %d", kib, n)
+		case f[0] == "append" && len(f) == 3:
+			n, err := strconv.Atoi(f[2])
+			if err != nil || n <= 0 {
+				reply("err bad size %q", f[2])
+				continue
+			}
+			if err := appendFile(f[1], n); err != nil {
+				reply("err %v", err)
+				continue
+			}
+			reply("ok append %d", n)
 		case f[0] == "free" && len(f) == 1:
 			for _, b := range held {
 				_ = syscall.Munmap(b)
@@ -176,11 +205,42 @@ func anon(n int) ([]byte, error) {
 	return b, nil
 }
 
+// ramp maps n MiB and touches its pages at kib KiB per second: every
+// 10 ms it touches what the time since the start calls for.
+func ramp(kib, n int) ([]byte, error) {
+	b, err := syscall.Mmap(-1, 0, n*mib, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	for i := 0; i < len(b); {
+		due := min(int(time.Since(start).Seconds()*float64(kib)*1024), len(b))
+		for ; i < due; i += 4096 {
+			b[i] = 1
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return b, nil
+}
+
 func writeFile(path string, n int) error {
 	fh, err := os.Create(path)
 	if err != nil {
 		return err
 	}
+	return writeMiB(fh, n)
+}
+
+func appendFile(path string, n int) error {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	return writeMiB(fh, n)
+}
+
+// writeMiB writes n MiB to fh and closes it.
+func writeMiB(fh *os.File, n int) error {
 	buf := make([]byte, mib)
 	for i := range buf {
 		buf[i] = byte(i)

@@ -30,7 +30,7 @@ fi
 
 cd /tmp
 OOMSIGHT_E2E_VM=1 OOMSIGHT_E2E_MEMHOG=/bin/memhog \
-	/bin/e2ev2.test -test.v -test.count=1 -test.run "${E2EV2_RUN:-^TestVM}" -test.timeout 120s 2>&1
+	/bin/e2ev2.test -test.v -test.count=1 -test.run "${E2EV2_RUN:-^TestVM}" -test.timeout 210s 2>&1
 echo "E2EV2 EXIT $?"
 sync
 poweroff -f

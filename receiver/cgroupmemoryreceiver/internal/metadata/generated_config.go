@@ -365,6 +365,26 @@ func (ms *CgroupMemoryMinMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// CgroupMemoryOomEtaMetricConfig provides config for the cgroup.memory.oom.eta metric.
+type CgroupMemoryOomEtaMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryOomEtaMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryOomKillRecordsMetricAttributeKey specifies the key of an attribute for the cgroup.memory.oom_kill.records metric.
 type CgroupMemoryOomKillRecordsMetricAttributeKey string
 
@@ -845,6 +865,26 @@ func (ms *CgroupMemoryUnderOomMetricConfig) Unmarshal(parser *confmap.Conf) erro
 	return nil
 }
 
+// CgroupMemoryUnreclaimableMetricConfig provides config for the cgroup.memory.unreclaimable metric.
+type CgroupMemoryUnreclaimableMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *CgroupMemoryUnreclaimableMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // CgroupMemoryUsageMetricConfig provides config for the cgroup.memory.usage metric.
 type CgroupMemoryUsageMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -998,6 +1038,7 @@ type MetricsConfig struct {
 	CgroupMemoryMemswLimit            CgroupMemoryMemswLimitMetricConfig            `mapstructure:"cgroup.memory.memsw.limit"`
 	CgroupMemoryMemswUsage            CgroupMemoryMemswUsageMetricConfig            `mapstructure:"cgroup.memory.memsw.usage"`
 	CgroupMemoryMin                   CgroupMemoryMinMetricConfig                   `mapstructure:"cgroup.memory.min"`
+	CgroupMemoryOomEta                CgroupMemoryOomEtaMetricConfig                `mapstructure:"cgroup.memory.oom.eta"`
 	CgroupMemoryOomKillRecords        CgroupMemoryOomKillRecordsMetricConfig        `mapstructure:"cgroup.memory.oom_kill.records"`
 	CgroupMemoryOomKillSurvived       CgroupMemoryOomKillSurvivedMetricConfig       `mapstructure:"cgroup.memory.oom_kill.survived"`
 	CgroupMemoryOomKills              CgroupMemoryOomKillsMetricConfig              `mapstructure:"cgroup.memory.oom_kills"`
@@ -1015,6 +1056,7 @@ type MetricsConfig struct {
 	CgroupMemorySwapEvents            CgroupMemorySwapEventsMetricConfig            `mapstructure:"cgroup.memory.swap.events"`
 	CgroupMemorySwapLimit             CgroupMemorySwapLimitMetricConfig             `mapstructure:"cgroup.memory.swap.limit"`
 	CgroupMemoryUnderOom              CgroupMemoryUnderOomMetricConfig              `mapstructure:"cgroup.memory.under_oom"`
+	CgroupMemoryUnreclaimable         CgroupMemoryUnreclaimableMetricConfig         `mapstructure:"cgroup.memory.unreclaimable"`
 	CgroupMemoryUsage                 CgroupMemoryUsageMetricConfig                 `mapstructure:"cgroup.memory.usage"`
 	CgroupMemoryWorkingSet            CgroupMemoryWorkingSetMetricConfig            `mapstructure:"cgroup.memory.working_set"`
 	CgroupMemoryWorkingsetActivations CgroupMemoryWorkingsetActivationsMetricConfig `mapstructure:"cgroup.memory.workingset.activations"`
@@ -1071,6 +1113,9 @@ func DefaultMetricsConfig() MetricsConfig {
 		},
 		CgroupMemoryMin: CgroupMemoryMinMetricConfig{
 			Enabled: false,
+		},
+		CgroupMemoryOomEta: CgroupMemoryOomEtaMetricConfig{
+			Enabled: true,
 		},
 		CgroupMemoryOomKillRecords: CgroupMemoryOomKillRecordsMetricConfig{
 			Enabled:             true,
@@ -1131,6 +1176,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled: false,
 		},
 		CgroupMemoryUnderOom: CgroupMemoryUnderOomMetricConfig{
+			Enabled: true,
+		},
+		CgroupMemoryUnreclaimable: CgroupMemoryUnreclaimableMetricConfig{
 			Enabled: true,
 		},
 		CgroupMemoryUsage: CgroupMemoryUsageMetricConfig{

@@ -217,6 +217,9 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryMin: metricInfo{
 		Name: "cgroup.memory.min",
 	},
+	CgroupMemoryOomEta: metricInfo{
+		Name: "cgroup.memory.oom.eta",
+	},
 	CgroupMemoryOomKillRecords: metricInfo{
 		Name:       "cgroup.memory.oom_kill.records",
 		Attributes: []string{"linux.oom.cause"},
@@ -273,6 +276,9 @@ var MetricsInfo = metricsInfo{
 	CgroupMemoryUnderOom: metricInfo{
 		Name: "cgroup.memory.under_oom",
 	},
+	CgroupMemoryUnreclaimable: metricInfo{
+		Name: "cgroup.memory.unreclaimable",
+	},
 	CgroupMemoryUsage: metricInfo{
 		Name: "cgroup.memory.usage",
 	},
@@ -305,6 +311,7 @@ type metricsInfo struct {
 	CgroupMemoryMemswLimit            metricInfo
 	CgroupMemoryMemswUsage            metricInfo
 	CgroupMemoryMin                   metricInfo
+	CgroupMemoryOomEta                metricInfo
 	CgroupMemoryOomKillRecords        metricInfo
 	CgroupMemoryOomKillSurvived       metricInfo
 	CgroupMemoryOomKills              metricInfo
@@ -322,6 +329,7 @@ type metricsInfo struct {
 	CgroupMemorySwapEvents            metricInfo
 	CgroupMemorySwapLimit             metricInfo
 	CgroupMemoryUnderOom              metricInfo
+	CgroupMemoryUnreclaimable         metricInfo
 	CgroupMemoryUsage                 metricInfo
 	CgroupMemoryWorkingSet            metricInfo
 	CgroupMemoryWorkingsetActivations metricInfo
@@ -1183,6 +1191,56 @@ func (m *metricCgroupMemoryMin) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCgroupMemoryMin(cfg CgroupMemoryMinMetricConfig) metricCgroupMemoryMin {
 	m := metricCgroupMemoryMin{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCgroupMemoryOomEta struct {
+	data     pmetric.Metric                 // data buffer for generated metric.
+	config   CgroupMemoryOomEtaMetricConfig // metric config provided by user.
+	capacity int                            // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.oom.eta metric with initial data.
+func (m *metricCgroupMemoryOomEta) init() {
+	m.data.SetName("cgroup.memory.oom.eta")
+	m.data.SetDescription("Seconds until cgroup.memory.unreclaimable reaches the lowest memory limit that applies, at its current rate of rise: the cgroup's own limit or the limit of an ancestor among the watched cgroups (a pod's for its container), each ancestor's own unreclaimable memory against its own limit, whichever comes first. The rate is the least-squares slope of the unreclaimable memory over the full samples of the last 30 s (at least the last 5), computed on the node from the flight recorder at each collection, not from two scrapes. +Inf when it is not rising: a slope not 4 standard errors above zero, a rise under 1 MiB over the window, a rise below half the fitted rate in either half of the last 5 s (a step, or a rise that stopped), or more than a day away. +Inf and not absent, because the Prometheus exporter keeps serving a series' last value until metric_expiration: an absent point would leave the last finite estimate standing. 0 when the limit is reached already. No data point when no limit applies. Page cache does not move it; anonymous memory that can be swapped does (see cgroup.memory.unreclaimable).")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricCgroupMemoryOomEta) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryOomEta) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryOomEta) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryOomEta(cfg CgroupMemoryOomEtaMetricConfig) metricCgroupMemoryOomEta {
+	m := metricCgroupMemoryOomEta{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -2262,6 +2320,58 @@ func newMetricCgroupMemoryUnderOom(cfg CgroupMemoryUnderOomMetricConfig) metricC
 	return m
 }
 
+type metricCgroupMemoryUnreclaimable struct {
+	data     pmetric.Metric                        // data buffer for generated metric.
+	config   CgroupMemoryUnreclaimableMetricConfig // metric config provided by user.
+	capacity int                                   // max observed number of data points added to the metric.
+}
+
+// init fills cgroup.memory.unreclaimable metric with initial data.
+func (m *metricCgroupMemoryUnreclaimable) init() {
+	m.data.SetName("cgroup.memory.unreclaimable")
+	m.data.SetDescription("Memory that only a kill frees: what reclaim cannot take back. v2: memory.stat anon + shmem + slab_unreclaimable + kernel_stack + pagetables + percpu + sock (keys a kernel lacks, such as percpu before 5.7, add nothing). v1: memory.stat total_rss + total_shmem; v1's memory.stat has no split of kernel memory (no unreclaimable slab, stacks or page tables: memory.kmem.usage_in_bytes lumps them with reclaimable slab), so its kernel part is missing. Page cache (file minus shmem) is not in it: reclaim frees it before any kill. With swap available and the cgroup allowed to swap (v2 memory.swap.max above 0; v1 memory.swappiness above 0 and, where swap is accounted, memory.memsw.limit_in_bytes above the limit), anonymous memory and shmem can be swapped out, so the kill comes later than this suggests: swapped pages leave anon and shmem (they show in cgroup.memory.swap). Read from the memory.stat of each full sample, which is read anyway.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricCgroupMemoryUnreclaimable) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCgroupMemoryUnreclaimable) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCgroupMemoryUnreclaimable) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCgroupMemoryUnreclaimable(cfg CgroupMemoryUnreclaimableMetricConfig) metricCgroupMemoryUnreclaimable {
+	m := metricCgroupMemoryUnreclaimable{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCgroupMemoryUsage struct {
 	data     pmetric.Metric                // data buffer for generated metric.
 	config   CgroupMemoryUsageMetricConfig // metric config provided by user.
@@ -2573,6 +2683,7 @@ type MetricsBuilder struct {
 	metricCgroupMemoryMemswLimit            metricCgroupMemoryMemswLimit
 	metricCgroupMemoryMemswUsage            metricCgroupMemoryMemswUsage
 	metricCgroupMemoryMin                   metricCgroupMemoryMin
+	metricCgroupMemoryOomEta                metricCgroupMemoryOomEta
 	metricCgroupMemoryOomKillRecords        metricCgroupMemoryOomKillRecords
 	metricCgroupMemoryOomKillSurvived       metricCgroupMemoryOomKillSurvived
 	metricCgroupMemoryOomKills              metricCgroupMemoryOomKills
@@ -2590,6 +2701,7 @@ type MetricsBuilder struct {
 	metricCgroupMemorySwapEvents            metricCgroupMemorySwapEvents
 	metricCgroupMemorySwapLimit             metricCgroupMemorySwapLimit
 	metricCgroupMemoryUnderOom              metricCgroupMemoryUnderOom
+	metricCgroupMemoryUnreclaimable         metricCgroupMemoryUnreclaimable
 	metricCgroupMemoryUsage                 metricCgroupMemoryUsage
 	metricCgroupMemoryWorkingSet            metricCgroupMemoryWorkingSet
 	metricCgroupMemoryWorkingsetActivations metricCgroupMemoryWorkingsetActivations
@@ -2634,6 +2746,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricCgroupMemoryMemswLimit:            newMetricCgroupMemoryMemswLimit(mbc.Metrics.CgroupMemoryMemswLimit),
 		metricCgroupMemoryMemswUsage:            newMetricCgroupMemoryMemswUsage(mbc.Metrics.CgroupMemoryMemswUsage),
 		metricCgroupMemoryMin:                   newMetricCgroupMemoryMin(mbc.Metrics.CgroupMemoryMin),
+		metricCgroupMemoryOomEta:                newMetricCgroupMemoryOomEta(mbc.Metrics.CgroupMemoryOomEta),
 		metricCgroupMemoryOomKillRecords:        newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
 		metricCgroupMemoryOomKillSurvived:       newMetricCgroupMemoryOomKillSurvived(mbc.Metrics.CgroupMemoryOomKillSurvived),
 		metricCgroupMemoryOomKills:              newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
@@ -2651,6 +2764,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricCgroupMemorySwapEvents:            newMetricCgroupMemorySwapEvents(mbc.Metrics.CgroupMemorySwapEvents),
 		metricCgroupMemorySwapLimit:             newMetricCgroupMemorySwapLimit(mbc.Metrics.CgroupMemorySwapLimit),
 		metricCgroupMemoryUnderOom:              newMetricCgroupMemoryUnderOom(mbc.Metrics.CgroupMemoryUnderOom),
+		metricCgroupMemoryUnreclaimable:         newMetricCgroupMemoryUnreclaimable(mbc.Metrics.CgroupMemoryUnreclaimable),
 		metricCgroupMemoryUsage:                 newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
 		metricCgroupMemoryWorkingSet:            newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
 		metricCgroupMemoryWorkingsetActivations: newMetricCgroupMemoryWorkingsetActivations(mbc.Metrics.CgroupMemoryWorkingsetActivations),
@@ -2772,6 +2886,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemoryMemswLimit.emit(ils.Metrics())
 	mb.metricCgroupMemoryMemswUsage.emit(ils.Metrics())
 	mb.metricCgroupMemoryMin.emit(ils.Metrics())
+	mb.metricCgroupMemoryOomEta.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKillRecords.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKillSurvived.emit(ils.Metrics())
 	mb.metricCgroupMemoryOomKills.emit(ils.Metrics())
@@ -2789,6 +2904,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemorySwapEvents.emit(ils.Metrics())
 	mb.metricCgroupMemorySwapLimit.emit(ils.Metrics())
 	mb.metricCgroupMemoryUnderOom.emit(ils.Metrics())
+	mb.metricCgroupMemoryUnreclaimable.emit(ils.Metrics())
 	mb.metricCgroupMemoryUsage.emit(ils.Metrics())
 	mb.metricCgroupMemoryWorkingSet.emit(ils.Metrics())
 	mb.metricCgroupMemoryWorkingsetActivations.emit(ils.Metrics())
@@ -2899,6 +3015,11 @@ func (mb *MetricsBuilder) RecordCgroupMemoryMinDataPoint(ts pcommon.Timestamp, v
 	mb.metricCgroupMemoryMin.recordDataPoint(mb.startTime, ts, val)
 }
 
+// RecordCgroupMemoryOomEtaDataPoint adds a data point to cgroup.memory.oom.eta metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryOomEtaDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricCgroupMemoryOomEta.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordCgroupMemoryOomKillRecordsDataPoint adds a data point to cgroup.memory.oom_kill.records metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryOomKillRecordsDataPoint(ts pcommon.Timestamp, val int64, linuxOomCauseAttributeValue string) {
 	mb.metricCgroupMemoryOomKillRecords.recordDataPoint(mb.startTime, ts, val, linuxOomCauseAttributeValue)
@@ -2982,6 +3103,11 @@ func (mb *MetricsBuilder) RecordCgroupMemorySwapLimitDataPoint(ts pcommon.Timest
 // RecordCgroupMemoryUnderOomDataPoint adds a data point to cgroup.memory.under_oom metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryUnderOomDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricCgroupMemoryUnderOom.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordCgroupMemoryUnreclaimableDataPoint adds a data point to cgroup.memory.unreclaimable metric.
+func (mb *MetricsBuilder) RecordCgroupMemoryUnreclaimableDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricCgroupMemoryUnreclaimable.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordCgroupMemoryUsageDataPoint adds a data point to cgroup.memory.usage metric.

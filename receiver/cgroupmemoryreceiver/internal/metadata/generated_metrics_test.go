@@ -137,6 +137,9 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordCgroupMemoryMinDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordCgroupMemoryOomEtaDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, 1, "linux.oom.cause-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordCgroupMemoryOomKillRecordsDataPoint(ts, 3, "linux.oom.cause-val-2")
@@ -201,6 +204,9 @@ func TestMetricsBuilder(t *testing.T) {
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryUnderOomDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCgroupMemoryUnreclaimableDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordCgroupMemoryUsageDataPoint(ts, 1)
@@ -535,6 +541,18 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.oom.eta":
+					assert.False(t, validatedMetrics["cgroup.memory.oom.eta"], "Found a duplicate in the metrics slice: cgroup.memory.oom.eta")
+					validatedMetrics["cgroup.memory.oom.eta"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "Seconds until cgroup.memory.unreclaimable reaches the lowest memory limit that applies, at its current rate of rise: the cgroup's own limit or the limit of an ancestor among the watched cgroups (a pod's for its container), each ancestor's own unreclaimable memory against its own limit, whichever comes first. The rate is the least-squares slope of the unreclaimable memory over the full samples of the last 30 s (at least the last 5), computed on the node from the flight recorder at each collection, not from two scrapes. +Inf when it is not rising: a slope not 4 standard errors above zero, a rise under 1 MiB over the window, a rise below half the fitted rate in either half of the last 5 s (a step, or a rise that stopped), or more than a day away. +Inf and not absent, because the Prometheus exporter keeps serving a series' last value until metric_expiration: an absent point would leave the last finite estimate standing. 0 when the limit is reached already. No data point when no limit applies. Page cache does not move it; anonymous memory that can be swapped does (see cgroup.memory.unreclaimable).", mi.Description())
+					assert.Equal(t, "s", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 				case "cgroup.memory.oom_kill.records":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["cgroup.memory.oom_kill.records"], "Found a duplicate in the metrics slice: cgroup.memory.oom_kill.records")
@@ -909,6 +927,20 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, "1 while the cgroup is under OOM: at its limit with the OOM killer disabled (oom_kill_disable) or waiting for a victim to exit, 0 otherwise (v1 memory.oom_control under_oom, read anyway for oom_kill; absent on v2, which has no such state: see cgroup.memory.events oom).", mi.Description())
 					assert.Equal(t, "1", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "cgroup.memory.unreclaimable":
+					assert.False(t, validatedMetrics["cgroup.memory.unreclaimable"], "Found a duplicate in the metrics slice: cgroup.memory.unreclaimable")
+					validatedMetrics["cgroup.memory.unreclaimable"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Memory that only a kill frees: what reclaim cannot take back. v2: memory.stat anon + shmem + slab_unreclaimable + kernel_stack + pagetables + percpu + sock (keys a kernel lacks, such as percpu before 5.7, add nothing). v1: memory.stat total_rss + total_shmem; v1's memory.stat has no split of kernel memory (no unreclaimable slab, stacks or page tables: memory.kmem.usage_in_bytes lumps them with reclaimable slab), so its kernel part is missing. Page cache (file minus shmem) is not in it: reclaim frees it before any kill. With swap available and the cgroup allowed to swap (v2 memory.swap.max above 0; v1 memory.swappiness above 0 and, where swap is accounted, memory.memsw.limit_in_bytes above the limit), anonymous memory and shmem can be swapped out, so the kill comes later than this suggests: swapped pages leave anon and shmem (they show in cgroup.memory.swap). Read from the memory.stat of each full sample, which is read anyway.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
