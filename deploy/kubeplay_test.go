@@ -31,6 +31,9 @@ const agentImage = "localhost/otelcol-oomsight:" + version.Version
 // podman runs podman with the harness's containers.conf (see newRuntime).
 type podman struct {
 	conf string
+	// dir is the working directory of podman and so of conmon, which
+	// writes a file named "oom" into it when a container is OOM-killed.
+	dir string
 }
 
 // newRuntime checks for podman and the agent image and writes the
@@ -47,9 +50,10 @@ func newRuntime(t *testing.T) podman {
 			cgrouptest.Unavailable(t, "%s is not installed (make image installs podman, runc and catatonit): %v", bin, err)
 		}
 	}
-	conf := filepath.Join(t.TempDir(), "containers.conf")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "containers.conf")
 	require.NoError(t, os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n"), 0o600))
-	p := podman{conf: conf}
+	p := podman{conf: conf, dir: dir}
 	if _, err := p.run("image", "exists", agentImage); err != nil {
 		cgrouptest.Unavailable(t, "the image %s is not built (make image): %v", agentImage, err)
 	}
@@ -59,6 +63,7 @@ func newRuntime(t *testing.T) podman {
 func (p podman) cmd(args ...string) *exec.Cmd {
 	c := exec.Command("podman", args...)
 	c.Env = append(os.Environ(), "CONTAINERS_CONF="+p.conf)
+	c.Dir = p.dir
 	return c
 }
 
