@@ -203,8 +203,9 @@ type Collected struct {
 	Events []registry.Event
 	// Sample is the full sample; a field whose file failed is absent.
 	Sample *cgroupfs.Sample
-	// Peak is the highest usage since the previous data point; HasPeak is
-	// false when the sample has no usage (its file failed).
+	// Peak is the highest usage since the previous collection (see
+	// SinceCollection): Events' peaks included; HasPeak is false when the
+	// sample has no usage (its file failed).
 	Peak    uint64
 	HasPeak bool
 	// Start is the start of the cgroup's cumulative series.
@@ -281,6 +282,9 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		}
 		*c = Collected{Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.sample}
 		c.Peak, c.HasPeak = e.Full(&s.sample)
+		if c.HasPeak {
+			c.Peak = SinceCollection(c.Peak, s.taken)
+		}
 		c.Start = e.SeriesStart(&s.sample)
 		if s.eta {
 			c.ETA, c.HasETA = s.reg.ETA(e, s.sample.Time)
@@ -333,7 +337,7 @@ func (s *Sampler) final(visit func(*Collected)) int64 {
 			s.taken = s.taken[:len(s.taken)-1]
 		}
 		*c = Collected{Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.closing.Sample,
-			Peak: s.closing.Peak, HasPeak: true, Start: e.Start()}
+			Peak: SinceCollection(s.closing.Peak, s.taken), HasPeak: true, Start: e.Start()}
 		visit(c)
 		n++
 	}

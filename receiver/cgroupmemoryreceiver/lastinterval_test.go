@@ -93,6 +93,31 @@ func pointsOf(sink *consumertest.MetricsSink, path string) map[string][]dataPoin
 	return out
 }
 
+// assertLastPointHighest fails when, in one collection's batch, the
+// cgroup's newest cgroup.memory.peak point is lower than an earlier one of
+// the same batch (an event sample's): a pull backend (Prometheus) keeps
+// only the newest, so it must carry the highest (sampler.SinceCollection).
+func assertLastPointHighest(t *testing.T, sink *consumertest.MetricsSink, path string) {
+	t.Helper()
+	for i, md := range sink.AllMetrics() {
+		var newest, highest dataPoint
+		eachMetric(md, path, func(m pmetric.Metric) {
+			if m.Name() != "cgroup.memory.peak" {
+				return
+			}
+			dps := m.Gauge().DataPoints()
+			for l := 0; l < dps.Len(); l++ {
+				p := dataPoint{dps.At(l).Timestamp().AsTime(), dps.At(l).IntValue()}
+				if !p.t.Before(newest.t) {
+					newest = p
+				}
+				highest.v = max(highest.v, p.v)
+			}
+		})
+		assert.Equal(t, highest.v, newest.v, "batch %d: the newest peak point (%s) carries the batch's highest", i, newest.t.Format(time.StampMilli))
+	}
+}
+
 // assertNoPointTwice fails when a series of pts has two points at one
 // timestamp, or goes back in time.
 func assertNoPointTwice(t *testing.T, pts map[string][]dataPoint) {
@@ -148,6 +173,7 @@ func TestRemovedCgroupLastInterval(t *testing.T) {
 			last := peaks[len(peaks)-1]
 			assert.False(t, last.t.After(removed), "no point after the removal: %s > %s", last.t, removed)
 			assertNoPointTwice(t, pts)
+			assertLastPointHighest(t, sink, s.cg.Path)
 			t.Logf("peak %.1f MiB at %s (removed %s), %d peak points", float64(top.v)/mib,
 				top.t.Format(time.StampMilli), removed.Format(time.StampMilli), len(peaks))
 		})

@@ -193,3 +193,52 @@ func TestPeakWithoutResetMissesShortSpikes(t *testing.T) {
 	waitBatch(t, sink, s.cg.Path, n+1, 3*time.Second)
 	assert.Less(t, lastPeak(t, sink, s.cg.Path), int64(60*mib), "without reset or fast pass a 20 ms spike below the lifetime peak is missed")
 }
+
+// TestLimitHitPeakOnNewestPoint: a spike through the v1 90 % threshold of
+// a 64 MiB limit is caught by its event sample (the fast pass is off), and
+// usage falls before the collection. The collection's point, the newest of
+// its batch and the one a pull backend such as Prometheus keeps, must
+// still carry the spike (sampler.SinceCollection), not the usage after it.
+func TestLimitHitPeakOnNewestPoint(t *testing.T) {
+	env := cgrouptest.Require(t)
+	if env.Hierarchy.Version != 1 {
+		cgrouptest.Unavailable(t, "this test is about cgroup v1's threshold event (v2 runs in make e2e-v2)")
+	}
+	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-limithit-%d", os.Getpid()))
+	cg.SetLimit(t, 64*mib)
+	p := cg.Start(t, cgrouptest.BuildMemhog(t))
+	cfg := createDefaultConfig().(*Config)
+	cfg.CollectionInterval = 3 * time.Second
+	cfg.SamplingInterval = 0
+	cfg.Include = []string{cg.Path}
+	sink := startMetricsReceiver(t, cfg, receivertest.NewNopSettings(metadata.Type))
+	waitBatch(t, sink, cg.Path, 0, 10*time.Second)
+	n := batches(sink, cg.Path)
+	p.MustDo(t, "spike 60 300") // past 57.6 MiB for 300 ms, then freed
+	waitBatch(t, sink, cg.Path, n, 3*cfg.CollectionInterval)
+
+	var spiked bool
+	for i, md := range sink.AllMetrics() {
+		var newest, highest dataPoint
+		points := 0
+		eachMetric(md, cg.Path, func(m pmetric.Metric) {
+			if m.Name() != "cgroup.memory.peak" {
+				return
+			}
+			dps := m.Gauge().DataPoints()
+			for l := 0; l < dps.Len(); l++ {
+				d := dataPoint{dps.At(l).Timestamp().AsTime(), dps.At(l).IntValue()}
+				if !d.t.Before(newest.t) {
+					newest = d
+				}
+				highest.v = max(highest.v, d.v)
+				points++
+			}
+		})
+		if highest.v >= 58*mib && points > 1 {
+			spiked = true // the event sample's point and the collection's
+		}
+		assert.Equal(t, highest.v, newest.v, "batch %d: the newest peak point carries the batch's highest", i)
+	}
+	require.True(t, spiked, "no batch with the spike's event sample and a collection point (event capture at the limit off?)")
+}

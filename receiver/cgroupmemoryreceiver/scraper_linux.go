@@ -135,8 +135,9 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 }
 
 // cgroup records and emits one cgroup of a collection: the event samples
-// taken since the last collection first, at their own times (each data
-// point's peak covers the time since the one before), then the collection's.
+// taken since the last collection first, at their own times (each event
+// point's peak covers the time since the one before), then the
+// collection's, whose peak covers the whole collection interval.
 func (s *metricsScraper) cgroup(c *sampler.Collected) {
 	for i := range c.Events {
 		s.record(&c.Events[i].Sample, c.Events[i].Peak, true)

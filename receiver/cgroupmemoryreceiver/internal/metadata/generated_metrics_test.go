@@ -674,7 +674,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["cgroup.memory.peak"] = true
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "Highest usage since the previous data point of this cgroup, so that a spike between two collections shows. Exact where the kernel allows it (v2 memory.peak reset per open file on 6.12+; v1 memory.max_usage_in_bytes reset per read with peak_reset: true; the lifetime peak when it rose in the interval), else the highest of the fast samples, the event samples and this sample's usage.", mi.Description())
+					assert.Equal(t, "Highest usage since the previous collection of this cgroup, so that a spike between two collections shows; a limit or OOM event sample's own point has the highest since the point before it, and the collection's point includes it (a pull backend such as Prometheus keeps only the newest point per scrape). Exact where the kernel allows it (v2 memory.peak reset per open file on 6.12+; v1 memory.max_usage_in_bytes reset per read with peak_reset: true; the lifetime peak when it rose in the interval), else the highest of the fast samples, the event samples and this sample's usage.", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
