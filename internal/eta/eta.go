@@ -168,6 +168,20 @@ func (t Fit) Seconds(limit uint64, now int64) (float64, bool) {
 	return max(left, 0), true
 }
 
+// AtLimit reports whether value (unreclaimable bytes) has reached limit
+// but for a headroom of 2 % of the limit (at least MinRise): reclaim can
+// free nothing more, so the next allocation is a kill whether or not the
+// rise goes on. The estimate is then 0, not "not rising": in the last
+// second before its kill a growing process stalls in reclaim, and its
+// rise stops for a moment (measured in TestOOMETAProofs' ramp).
+func AtLimit(value, limit uint64) bool {
+	if limit == 0 {
+		return false
+	}
+	headroom := max(uint64(MinRise), limit/50)
+	return value >= limit || limit-value <= headroom
+}
+
 // Soonest is the least of the estimates that are present (ok), false when
 // none is.
 func Soonest(a float64, aok bool, b float64, bok bool) (float64, bool) {

@@ -164,3 +164,27 @@ func TestSoonest(t *testing.T) {
 		}
 	}
 }
+
+func TestAtLimit(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name         string
+		value, limit uint64
+		want         bool
+	}{
+		{"no limit", 300 * mib, 0, false},
+		{"a steady service at 78 %", 200 * mib, 256 * mib, false},
+		{"just outside 2 %", 250 * mib, 256 * mib, false},
+		{"within 2 % (5.12 MiB)", 251 * mib, 256 * mib, true},
+		{"at the limit", 256 * mib, 256 * mib, true},
+		{"over it (kernel memory charged besides)", 257 * mib, 256 * mib, true},
+		{"a small limit: at least 1 MiB of headroom", 31*mib + mib/2, 32 * mib, true},
+		{"a small limit, 2 MiB below", 30 * mib, 32 * mib, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := AtLimit(tc.value, tc.limit); got != tc.want {
+				t.Errorf("AtLimit(%d, %d) = %v, want %v", tc.value, tc.limit, got, tc.want)
+			}
+		})
+	}
+}

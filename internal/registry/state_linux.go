@@ -66,6 +66,10 @@ type state struct {
 	trend   eta.Fit
 	rising  bool
 	limited bool
+	// The unreclaimable memory of the last full sample (unrecOK false:
+	// none), for eta.AtLimit.
+	unrec   uint64
+	unrecOK bool
 }
 
 // counterFields are the monotonic counters whose decrease means the series
@@ -137,6 +141,7 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	if v, ok := s.Get(cgroupfs.Unreclaimable); ok {
 		f.Unreclaimable = v
 	}
+	e.unrec, e.unrecOK = s.Get(cgroupfs.Unreclaimable)
 	e.rec.AddFull(f)
 	e.trend, e.rising = e.rec.Trend()
 	e.limit, e.limited = s.Get(cgroupfs.Limit)
@@ -146,12 +151,16 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 // ownETA is the time from now until the cgroup's unreclaimable memory
 // reaches its own limit, as its last full sample saw it: +Inf when it is
 // not rising towards it (or more than eta.MaxSeconds away, or that sample
-// is older than eta.Window); false when the cgroup has no limit.
+// is older than eta.Window); 0 when it is already at the limit
+// (eta.AtLimit); false when the cgroup has no limit.
 func (e *Entry) ownETA(now time.Time) (float64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.limited {
 		return 0, false
+	}
+	if e.unrecOK && eta.AtLimit(e.unrec, e.limit) {
+		return 0, true
 	}
 	if e.rising && now.UnixNano()-e.trend.At <= int64(eta.Window) {
 		if s, ok := e.trend.Seconds(e.limit, now.UnixNano()); ok {
