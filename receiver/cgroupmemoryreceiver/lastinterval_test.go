@@ -93,14 +93,20 @@ func pointsOf(sink *consumertest.MetricsSink, path string) map[string][]dataPoin
 	return out
 }
 
-// assertLastPointHighest fails when, in one collection's batch, the
-// cgroup's newest cgroup.memory.peak point is lower than an earlier one of
-// the same batch (an event sample's): a pull backend (Prometheus) keeps
-// only the newest, so it must carry the highest (sampler.SinceCollection).
-func assertLastPointHighest(t *testing.T, sink *consumertest.MetricsSink, path string) {
-	t.Helper()
-	for i, md := range sink.AllMetrics() {
-		var newest, highest dataPoint
+// peakBatch is what one collection's batch exported of a cgroup's
+// cgroup.memory.peak: its newest point, its highest value, how many points.
+type peakBatch struct {
+	newest  dataPoint
+	highest int64
+	points  int
+}
+
+// peakBatches returns the cgroup's cgroup.memory.peak points per batch of
+// the sink (one batch per collection), in the order exported.
+func peakBatches(sink *consumertest.MetricsSink, path string) []peakBatch {
+	var out []peakBatch
+	for _, md := range sink.AllMetrics() {
+		var b peakBatch
 		eachMetric(md, path, func(m pmetric.Metric) {
 			if m.Name() != "cgroup.memory.peak" {
 				return
@@ -108,13 +114,26 @@ func assertLastPointHighest(t *testing.T, sink *consumertest.MetricsSink, path s
 			dps := m.Gauge().DataPoints()
 			for l := 0; l < dps.Len(); l++ {
 				p := dataPoint{dps.At(l).Timestamp().AsTime(), dps.At(l).IntValue()}
-				if !p.t.Before(newest.t) {
-					newest = p
+				if !p.t.Before(b.newest.t) {
+					b.newest = p
 				}
-				highest.v = max(highest.v, p.v)
+				b.highest = max(b.highest, p.v)
+				b.points++
 			}
 		})
-		assert.Equal(t, highest.v, newest.v, "batch %d: the newest peak point (%s) carries the batch's highest", i, newest.t.Format(time.StampMilli))
+		out = append(out, b)
+	}
+	return out
+}
+
+// assertLastPointHighest fails when, in one collection's batch, the
+// cgroup's newest cgroup.memory.peak point is lower than an earlier one of
+// the same batch (an event sample's): a pull backend (Prometheus) keeps
+// only the newest, so it must carry the highest (sampler.SinceCollection).
+func assertLastPointHighest(t *testing.T, sink *consumertest.MetricsSink, path string) {
+	t.Helper()
+	for i, b := range peakBatches(sink, path) {
+		assert.Equal(t, b.highest, b.newest.v, "batch %d: the newest peak point (%s) carries the batch's highest", i, b.newest.t.Format(time.StampMilli))
 	}
 }
 

@@ -218,27 +218,11 @@ func TestLimitHitPeakOnNewestPoint(t *testing.T) {
 	waitBatch(t, sink, cg.Path, n, 3*cfg.CollectionInterval)
 
 	var spiked bool
-	for i, md := range sink.AllMetrics() {
-		var newest, highest dataPoint
-		points := 0
-		eachMetric(md, cg.Path, func(m pmetric.Metric) {
-			if m.Name() != "cgroup.memory.peak" {
-				return
-			}
-			dps := m.Gauge().DataPoints()
-			for l := 0; l < dps.Len(); l++ {
-				d := dataPoint{dps.At(l).Timestamp().AsTime(), dps.At(l).IntValue()}
-				if !d.t.Before(newest.t) {
-					newest = d
-				}
-				highest.v = max(highest.v, d.v)
-				points++
-			}
-		})
-		if highest.v >= 58*mib && points > 1 {
+	for _, b := range peakBatches(sink, cg.Path) {
+		if b.highest >= 58*mib && b.points > 1 {
 			spiked = true // the event sample's point and the collection's
 		}
-		assert.Equal(t, highest.v, newest.v, "batch %d: the newest peak point carries the batch's highest", i)
 	}
+	assertLastPointHighest(t, sink, cg.Path)
 	require.True(t, spiked, "no batch with the spike's event sample and a collection point (event capture at the limit off?)")
 }
