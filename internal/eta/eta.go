@@ -170,10 +170,11 @@ func (t Fit) Seconds(limit uint64, now int64) (float64, bool) {
 
 // AtLimit reports whether value (unreclaimable bytes) has reached limit
 // but for a headroom of 2 % of the limit (at least MinRise): reclaim can
-// free nothing more, so the next allocation is a kill whether or not the
-// rise goes on. The estimate is then 0, not "not rising": in the last
-// second before its kill a growing process stalls in reclaim, and its
-// rise stops for a moment (measured in TestOOMETAProofs' ramp).
+// free nothing more, so the next allocation is a kill. A rise that still
+// goes on keeps its estimate (it is the more exact); one that stopped
+// there reads 0, not "not rising": in the last second before its kill a
+// growing process stalls in reclaim, and its rise pauses (measured in
+// TestOOMETAProofs' ramp).
 func AtLimit(value, limit uint64) bool {
 	if limit == 0 {
 		return false

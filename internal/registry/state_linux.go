@@ -151,21 +151,21 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 // ownETA is the time from now until the cgroup's unreclaimable memory
 // reaches its own limit, as its last full sample saw it: +Inf when it is
 // not rising towards it (or more than eta.MaxSeconds away, or that sample
-// is older than eta.Window); 0 when it is already at the limit
-// (eta.AtLimit); false when the cgroup has no limit.
+// is older than eta.Window) and not at it; 0 when it stopped rising at
+// the limit (eta.AtLimit); false when the cgroup has no limit.
 func (e *Entry) ownETA(now time.Time) (float64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.limited {
 		return 0, false
 	}
-	if e.unrecOK && eta.AtLimit(e.unrec, e.limit) {
-		return 0, true
-	}
 	if e.rising && now.UnixNano()-e.trend.At <= int64(eta.Window) {
 		if s, ok := e.trend.Seconds(e.limit, now.UnixNano()); ok {
 			return s, true
 		}
+	}
+	if e.unrecOK && eta.AtLimit(e.unrec, e.limit) {
+		return 0, true // at the limit, its rise stalled in reclaim
 	}
 	return math.Inf(1), true
 }
