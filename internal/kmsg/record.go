@@ -30,8 +30,14 @@ type Record struct {
 	// (dmesg -T, syslog): its fields are the logging machine's local wall
 	// clock, held in UTC, and its offset from UTC is unknown.
 	TimeZoneUnknown bool
-	// Message is the record's text with the kernel's \xNN escapes decoded;
-	// one record can hold several lines (the 5.3–6.3 memcg stat dump).
+	// Message is the record's text: from /dev/kmsg with the kernel's \xNN
+	// escapes decoded into the bytes they stand for; from the text other
+	// log tools write, as the tool wrote it (see kmsg/text). One record
+	// can hold several lines (the 5.3–6.3 memcg stat dump), and so can a
+	// task name the record prints (prctl(PR_SET_NAME) takes any bytes):
+	// the kernel writes both newlines alike, so a newline in Message is
+	// no record boundary, and only a reader that knows the line's shape
+	// may cut there.
 	Message string
 }
 
@@ -80,8 +86,10 @@ func ParseRecord(b []byte) (Record, error) {
 	}, nil
 }
 
-// Unescape decodes the \xNN escapes the kernel writes for non-printable
-// bytes (and for a literal backslash, \x5c).
+// Unescape decodes the \xNN escapes /dev/kmsg writes for bytes below 0x20,
+// from 0x7f up, and for the backslash (\x5c; kernel/printk/printk.c,
+// msg_add_ext_text), so that every \xNN in a kmsg record is an escape. It
+// is for that form only: dmesg, journald and syslog write other text.
 func Unescape(s string) string {
 	if !strings.Contains(s, `\x`) {
 		return s

@@ -70,9 +70,12 @@ type draft struct {
 	hasLast bool
 
 	triggerName string
-	triggerPID  *int64
-	gfpMask     string
-	order       *int64
+	// triggerGuessed: triggerName is the invoked line's of a paste, whose
+	// beginning a log prefix may share (commOf).
+	triggerGuessed bool
+	triggerPID     *int64
+	gfpMask        string
+	order          *int64
 
 	usage, limit, failcnt *int64
 	memsw, swap, kmem     usageLine
@@ -131,7 +134,7 @@ func NewAssembler(opts ...Option) *Assembler {
 // Records unrelated to OOM reports are ignored without losing the context.
 func (a *Assembler) Add(r kmsg.Record) []*Report {
 	var out []*Report
-	for line := range strings.SplitSeq(r.Message, "\n") {
+	for _, line := range recordLines(r.Message) {
 		out = a.line(r, line, out)
 	}
 	if a.ctx != nil && !a.ctx.killed {
@@ -229,10 +232,16 @@ func (a *Assembler) restart(out []*Report) ([]*Report, *draft) {
 }
 
 func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
+	exact := line // a kernel record's text as printed, for the names at its ends
 	line = strings.TrimRight(line, " \t\r")
 	trimmed := strings.TrimLeft(line, " \t")
 	if trimmed == "" {
 		return out
+	}
+	if !r.HasSeq {
+		// Text pasted from a log tool: its blanks at either end are the
+		// tool's or the paste's, not the kernel's.
+		exact = trimmed
 	}
 	if a.arch == "" {
 		a.arch = archOf(trimmed)
@@ -253,11 +262,15 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	}
 
 	for _, ru := range rules {
-		if m := ru.match(trimmed); m != nil {
+		l := trimmed
+		if ru.exact {
+			l = exact
+		}
+		if m := ru.match(l); m != nil {
 			if ru.on == nil {
 				return out
 			}
-			return ru.on(a, r, m, trimmed, out)
+			return ru.on(a, r, m, l, out)
 		}
 	}
 	if a.ctx == nil || a.ctx.killed {
@@ -269,13 +282,34 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 			a.ctx.stat[m[1]] = atoi64(m[2])
 		}
 	case modeTasks:
-		if m := reTaskRow.FindStringSubmatch(trimmed); m != nil && a.cols != nil {
+		if m := reTaskRow.FindStringSubmatch(exact); m != nil && a.cols != nil {
 			if t, ok := parseTaskRow(a.cols, m[1], m[2], a.pageSize); ok {
 				a.ctx.tasks = append(a.ctx.tasks, t)
 			}
 		}
 	}
 	return out
+}
+
+// recordLines returns the lines of one record's message. A record is one
+// line, except the stat dump that kernels 5.3–6.3 print as one record of
+// many lines. A task name may hold a newline too, which /dev/kmsg escapes
+// exactly as it escapes the dump's (\x0a), so the message is cut only when
+// every piece is a stat line ("key value"): the dump carries no names, and
+// every line that carries one begins or ends with words of the kernel's
+// own (the kill line, the summary, a task row), so no name can give its
+// record that shape.
+func recordLines(msg string) []string {
+	if !strings.Contains(msg, "\n") {
+		return []string{msg}
+	}
+	lines := strings.Split(msg, "\n")
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" && !reStatLine.MatchString(l) {
+			return []string{msg}
+		}
+	}
+	return lines
 }
 
 // known tells whether line is part of an OOM report (as opposed to an
@@ -477,8 +511,10 @@ func (a *Assembler) trigger(pid, comm string, out []*Report) []*Report {
 	out, c = a.fresh(out)
 	if c.triggerPID == nil {
 		c.triggerPID = ptr(atoi64(pid))
-		if c.triggerName == "" {
-			c.triggerName = comm
+		if c.triggerName == "" || c.triggerGuessed {
+			// The stack dump's header names the task after fixed words,
+			// where no log prefix can be glued to it.
+			c.triggerName, c.triggerGuessed = comm, false
 		}
 	}
 	return out

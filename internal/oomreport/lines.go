@@ -13,15 +13,17 @@ import (
 var (
 	// "memhog invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0"
 	// (4.x adds ", nodemask=…" after gfp_mask; 2.6.36–3.x ", oom_adj=…").
-	reInvoked = regexp.MustCompile(`^(.*?) invoked oom-killer: (.*)$`)
+	reInvoked = regexp.MustCompile(`(?s)^(.*?) invoked oom-killer: (.*)$`)
 	reGFP     = regexp.MustCompile(`(?:^|, )gfp_mask=([^,\s]+)`)
 	reOrder   = regexp.MustCompile(`(?:^|, )order=(-?\d+)`)
 
 	// "CPU: 0 PID: 1143 Comm: memhog Not tainted 6.1.0 …" (3.10+), 6.12+
 	// adds "UID: 0 "; up to 3.9 x86 printed "Pid: 1143, comm: memhog Not
 	// tainted 3.2.0 …".
-	reCPU     = regexp.MustCompile(`^CPU: \d+ (?:UID: (-?\d+) )?PID: (\d+) Comm: (.+?)(?: (?:Not tainted|Tainted:|Kdump:).*)?$`)
-	rePidComm = regexp.MustCompile(`^Pid: (\d+), comm: (.+?)(?: (?:Not tainted|Tainted:).*)?$`)
+	// The name is what comes before the last taint words (greedy: a name
+	// may hold them too; the kernel's text after them never does).
+	reCPU     = regexp.MustCompile(`(?s)^CPU: \d+ (?:UID: (-?\d+) )?PID: (\d+) Comm: (?:(.*) (?:Not tainted|Tainted:|Kdump:).*|(.*))$`)
+	rePidComm = regexp.MustCompile(`(?s)^Pid: (\d+), comm: (.+?)(?: (?:Not tainted|Tainted:).*)?$`)
 
 	// "memory: usage 65536kB, limit 65536kB, failcnt 3271" (2.6.31+),
 	// "memory+swap: …" (v1, 2.6.31+), "kmem: …" (v1, 3.8+), "swap: …"
@@ -30,21 +32,25 @@ var (
 
 	// "Memory cgroup stats for /path:" then the dump (5.3+), or the ≤5.2
 	// one-line form "Memory cgroup stats for /path: cache:0KB rss:0KB …".
-	reStatsFor = regexp.MustCompile(`^Memory cgroup stats for (.*?):(?: (.*))?$`)
+	reStatsFor = regexp.MustCompile(`(?s)^Memory cgroup stats for (.*?):(?: (.*))?$`)
 	reStatKB   = regexp.MustCompile(`([a-z_][a-z0-9_]*):(\d+)KB`)
 	reStatLine = regexp.MustCompile(`^([a-z_][a-z0-9_]*) (-?\d+)$`)
 
 	reTasksState = regexp.MustCompile(`^Tasks state \(memory values in pages\):`)
 	// "[  pid  ]   uid  tgid total_vm      rss … name" and its rows.
 	reTaskHeader = regexp.MustCompile(`^\[\s*pid\s*\]\s+(.*\bname)\s*$`)
-	reTaskRow    = regexp.MustCompile(`^\[\s*(\d+)\]\s+(.*)$`)
+	reTaskRow    = regexp.MustCompile(`(?s)^\[\s*(\d+)\]\s+(.*)$`)
+	// reTaskRowShape: a task row as isContextLine tells it, with its
+	// numeric columns (uid tgid total_vm rss …) before the name, so that
+	// "[12345] " in front of another line is not taken for one.
+	reTaskRowShape = regexp.MustCompile(`^\[\s*\d+\](?:\s+-?\d+){4,}\s`)
 
 	// "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=…,oom_memcg=/a,task_memcg=/a/b,task=x,pid=1,uid=0"
 	// (5.0+; a kernel without memory cgroups prints neither memcg key).
 	// mems_allowed and cpuset may hold commas, so the tail is anchored.
 	reSummary  = regexp.MustCompile(`^oom-kill:constraint=([A-Z_]+),`)
-	reSumTail  = regexp.MustCompile(`(?:,task_memcg=(.*?))?,task=(.*),pid=\s*(\d+),uid=\s*(-?\d+)\s*$`)
-	reSumMemcg = regexp.MustCompile(`,oom_memcg=(.*?),task_memcg=`)
+	reSumTail  = regexp.MustCompile(`(?s)(?:,task_memcg=(.*?))?,task=(.*),pid=\s*(\d+),uid=\s*(-?\d+)\s*$`)
+	reSumMemcg = regexp.MustCompile(`(?s),oom_memcg=(.*?),task_memcg=`)
 
 	// The kill line, every form since 2.6.32:
 	//   2.6.32:        "Killed process 1143 (memhog) vsz:…kB, anon-rss:…kB, file-rss:…kB"
@@ -57,26 +63,26 @@ var (
 	// The prefix is one of the kernel's OOM messages (oom_kill_process's
 	// message argument); anything else before "Killed process" is a log
 	// prefix, which the line adapter takes off.
-	reKilled = regexp.MustCompile(`^(?:(` + killPrefixes + `): )?Killed process (\d+)(?:, UID (\d+),)? \((.*)\)(?:, UID (\d+),)?(.*)$`)
+	reKilled = regexp.MustCompile(`(?s)^(?:(` + killPrefixes + `): )?Killed process (\d+)(?:, UID (\d+),)? \((.*)\)(?:, UID (\d+),)?(.*)$`)
 	reKillKV = regexp.MustCompile(`([A-Za-z_-]+):(-?\d+)(kB)?`)
 	// "Memory cgroup out of memory: Kill process 1143 (memhog) score 1000
 	// or sacrifice child" (2.6.36–5.0); 2.6.32–2.6.35: "…: kill process
 	// 1143 (memhog) score 1000 or a child".
-	reKillOld = regexp.MustCompile(`^(?:(` + killPrefixes + `): )?[Kk]ill process (\d+) \((.*)\) score (-?\d+) or (?:sacrifice child|a child)`)
+	reKillOld = regexp.MustCompile(`(?s)^(?:(` + killPrefixes + `): )?[Kk]ill process (\d+) \((.*)\) score (-?\d+) or (?:sacrifice child|a child)`)
 	// "Kill process 1150 (memhog) sharing same memory" (2.6.36–4.x): a
 	// process that shared the victim's memory, killed with it.
-	reKillShared = regexp.MustCompile(`^Kill process (\d+) \((.*)\) sharing same memory\s*$`)
+	reKillShared = regexp.MustCompile(`(?s)^Kill process (\d+) \((.*)\) sharing same memory\s*$`)
 
 	// "Task in /a/b killed as a result of limit of /a" (2.6.31–4.20);
 	// printed in pieces (pr_cont), which another CPU's record may split.
-	reTaskIn      = regexp.MustCompile(`^Task in (.+?) killed as a result of limit of (.+?)\s*$`)
-	reTaskInStart = regexp.MustCompile(`^Task in (.+?)(?: killed)?\s*$`)
-	reLimitOf     = regexp.MustCompile(`^(?:killed )?as a result of limit of (.+?)\s*$`)
+	reTaskIn      = regexp.MustCompile(`(?s)^Task in (.+?) killed as a result of limit of (.+?)\s*$`)
+	reTaskInStart = regexp.MustCompile(`(?s)^Task in (.+?)(?: killed)?\s*$`)
+	reLimitOf     = regexp.MustCompile(`(?s)^(?:killed )?as a result of limit of (.+?)\s*$`)
 	// "Memory limit reached of cgroup /a" (3.x–4.20: a memcg OOM report
 	// printed before a victim was chosen).
-	reLimitReached = regexp.MustCompile(`^Memory limit reached of cgroup (.+?)\s*$`)
+	reLimitReached = regexp.MustCompile(`(?s)^Memory limit reached of cgroup (.+?)\s*$`)
 	// "Tasks in /a are going to be killed due to memory.oom.group set" (4.19+)
-	reGroup = regexp.MustCompile(`^Tasks in (.+) are going to be killed due to memory\.oom\.group set`)
+	reGroup = regexp.MustCompile(`(?s)^Tasks in (.+) are going to be killed due to memory\.oom\.group set`)
 
 	// "oom_reaper: reaped process 1143 (memhog), now anon-rss:0kB, …": the
 	// aftermath of a kill, ignored (but it ends the wait for a group line).
@@ -85,7 +91,7 @@ var (
 	// "Memory cgroup out of memory: OOM victim 1143 (memhog) is already
 	// exiting. Skip killing the task" (5.x/6.x): the report ends without a
 	// kill.
-	reSkip = regexp.MustCompile(`^(?:` + killPrefixes + `): OOM victim \d+ \(.*\) is already exiting\. Skip killing the task$`)
+	reSkip = regexp.MustCompile(`(?s)^(?:` + killPrefixes + `): OOM victim \d+ \(.*\) is already exiting\. Skip killing the task$`)
 
 	reRAM     = regexp.MustCompile(`^(\d+) pages RAM$`)
 	reMemInfo = regexp.MustCompile(`^Mem-Info:$`)
@@ -124,7 +130,7 @@ func isKernelLine(s string) bool {
 
 // isContextLine tells whether s has the shape of a stat line or a task row.
 func isContextLine(s string) bool {
-	return reStatLine.MatchString(s) || reTaskRow.MatchString(s)
+	return reStatLine.MatchString(s) || reTaskRowShape.MatchString(s)
 }
 
 // kernelStart returns where in s, after a separator, a line of the rules
@@ -222,23 +228,29 @@ func taskColumns(header string) []string {
 }
 
 // parseTaskRow parses one task table row against the header's columns.
-// The name is the last column and may contain spaces.
+// The name is the last column, printed after one blank ("%5hd %s"): it is
+// kept as it is, blanks and all.
 func parseTaskRow(cols []string, pid, rest string, pageSize int64) (Task, bool) {
-	f := strings.Fields(rest)
 	n := len(cols) - 1 // columns after pid
-	if n < 2 || len(f) < n {
+	if n < 2 {
 		return Task{}, false
 	}
-	t := Task{Name: strings.Join(f[n-1:], " ")}
+	t := Task{}
 	var err error
 	if t.PID, err = strconv.ParseInt(pid, 10, 64); err != nil {
 		return Task{}, false
 	}
-	for i, col := range cols[1 : len(cols)-1] {
-		v, err := strconv.ParseInt(f[i], 10, 64)
+	for _, col := range cols[1 : len(cols)-1] {
+		rest = strings.TrimLeft(rest, " \t")
+		end := strings.IndexAny(rest, " \t")
+		if end < 0 {
+			return Task{}, false // no name after the numbers
+		}
+		v, err := strconv.ParseInt(rest[:end], 10, 64)
 		if err != nil {
 			return Task{}, false
 		}
+		rest = rest[end+1:]
 		switch col {
 		case "rss":
 			t.RSS = v * pageSize
@@ -246,6 +258,7 @@ func parseTaskRow(cols []string, pid, rest string, pageSize int64) (Task, bool) 
 			t.OOMScoreAdj = v
 		}
 	}
+	t.Name = rest
 	return t, true
 }
 

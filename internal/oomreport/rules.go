@@ -22,6 +22,9 @@ type rule struct {
 	// key is text every match contains, looked for before the regexp
 	// runs: most records of a kernel log are no report's lines.
 	key string
+	// exact: the line begins with a task name, so a record read from
+	// /dev/kmsg is matched with its leading blanks, which are the name's.
+	exact bool
 	// on handles a match (nil: part of a report, nothing to keep).
 	on func(a *Assembler, r kmsg.Record, m []string, line string, out []*Report) []*Report
 }
@@ -29,7 +32,7 @@ type rule struct {
 // rules in the order they are tried: the first that matches a line takes
 // it. reSkip comes before reKilled (both follow the kernel's message).
 var rules = []rule{
-	{re: reInvoked, key: " invoked oom-killer: ", on: (*Assembler).onInvoked},
+	{re: reInvoked, key: " invoked oom-killer: ", exact: true, on: (*Assembler).onInvoked},
 	{re: reCPU, key: "CPU: ", starts: true, on: (*Assembler).onCPU},
 	{re: rePidComm, key: "Pid: ", starts: true, on: (*Assembler).onPidComm},
 	{re: reUsage, key: "usage ", starts: true, on: (*Assembler).onUsage},
@@ -61,7 +64,11 @@ func (ru rule) match(line string) []string {
 func (a *Assembler) onInvoked(r kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.restart(out)
-	c.triggerName = commOf(m[1])
+	c.triggerName = m[1]
+	if !r.HasSeq {
+		c.triggerName = commOf(m[1]) // a paste: a log prefix may be glued to it
+		c.triggerGuessed = true
+	}
 	if g := reGFP.FindStringSubmatch(m[2]); g != nil {
 		c.gfpMask = g[1]
 	}
@@ -72,6 +79,9 @@ func (a *Assembler) onInvoked(r kmsg.Record, m []string, line string, out []*Rep
 }
 
 func (a *Assembler) onCPU(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+	if m[3] == "" {
+		return a.trigger(m[2], m[4], out) // no taint words after the name
+	}
 	return a.trigger(m[2], m[3], out)
 }
 

@@ -91,12 +91,29 @@ func (t *textReader) peel(line string) (kmsg.Record, format, bool) {
 		rest = rest[n:]
 	}
 	if f == formatSyslog {
-		// rsyslog writes a newline inside a record (the 5.3–6.3 stat
-		// dump is one record of many lines) as "#012".
-		rest = strings.ReplaceAll(rest, "#012", "\n")
+		rest = t.rsyslogLines(rest)
 	}
-	r.Message = kmsg.Unescape(rest)
+	// Only /dev/kmsg escapes bytes (\xNN): dmesg decodes them (and shows
+	// non-printable ones as \xNN again), journald stores the bytes, so in
+	// any other form "\x1b" is the four characters it reads.
+	r.Message = rest
 	return r, f, true
+}
+
+// rsyslogLines restores the lines of a record that rsyslog wrote with its
+// newlines as "#012" (the 5.3–6.3 stat dump is one record of many lines),
+// when every line is one a report's context explains (a stat line): a
+// name's "#012" may be its own four characters.
+func (t *textReader) rsyslogLines(msg string) string {
+	if !strings.Contains(msg, "#012") {
+		return msg
+	}
+	for l := range strings.SplitSeq(msg, "#012") {
+		if l != "" && !t.lines.Context(l) {
+			return msg
+		}
+	}
+	return strings.ReplaceAll(msg, "#012", "\n")
 }
 
 // peelOne takes one prefix off rest: it returns its length, whether it
@@ -187,7 +204,7 @@ func (t *textReader) peelOne(r *kmsg.Record, f *format, rest string, used map[*r
 	if m := try(reLineNumber); m != nil && t.lineNumberFits(rest[len(m[0]):]) {
 		return len(m[0]), true, false
 	}
-	if loc := reKernelTag.FindStringIndex(rest); loc != nil && !used[reKernelTag] && !t.lines.Known(rest) && t.lines.Start(rest[:loc[0]]) < 0 {
+	if loc := reKernelTag.FindStringIndex(rest); loc != nil && !used[reKernelTag] && !t.lines.Known(rest) && !t.lines.Context(rest) && t.lines.Start(rest[:loc[0]]) < 0 {
 		used[reKernelTag] = true
 		*f = formatSyslog
 		return loc[1], true, false

@@ -96,7 +96,9 @@ func (t *textReader) parse(line string) (kmsg.Record, format, bool) {
 		return jr, formatSyslog, ok
 	}
 	r, f, ok := t.peel(line)
-	if !ok || t.lines.Known(r.Message) {
+	if !ok || f == formatKmsg || t.lines.Known(r.Message) {
+		// A /dev/kmsg record's header is read exactly: nothing of its
+		// message is a prefix (a task row's name may look like one).
 		return r, f, ok
 	}
 	// A table export (Kibana, Splunk, a spreadsheet): the message is a

@@ -232,3 +232,27 @@ func records(t *testing.T, path string) []kmsg.Record {
 	}
 	return rs
 }
+
+// TestEscapesPerForm: only /dev/kmsg escapes bytes as \xNN (backslash
+// included, as \x5c), so only its records are decoded; in the forms other
+// tools write (dmesg decodes and shows non-printable bytes as \xNN again,
+// journald stores the bytes, rsyslog writes #ooo) "\x1b" is the four
+// characters it reads, and pasting it never makes a live escape byte.
+func TestEscapesPerForm(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{`4,364,17189144,-;m\x1b[2J invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL)`, "m\x1b[2J invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL)"},
+		{`4,364,17189144,-;a\x5cx1b invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL)`, `a\x1b invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL)`},
+		{`12:4,364,17189144,-;m\x0aevil invoked oom-killer: order=0`, "m\nevil invoked oom-killer: order=0"},
+		{`[   17.189144] m\x1b[2J invoked oom-killer: order=0`, `m\x1b[2J invoked oom-killer: order=0`},
+		{`Dec  1 14:32:07 node1 kernel: m\x1b[2J invoked oom-killer: order=0`, `m\x1b[2J invoked oom-killer: order=0`},
+		{`2024-01-05T02:12:02+0000 node1 kernel: Memory cgroup out of memory: Killed process 1 (\x1b]0;x\x07)`, `Memory cgroup out of memory: Killed process 1 (\x1b]0;x\x07)`},
+		{`{"MESSAGE":"m\\x1b[2J invoked oom-killer: order=0","SYSLOG_IDENTIFIER":"kernel"}`, `m\x1b[2J invoked oom-killer: order=0`},
+		// rsyslog's #012 is a newline only where every line is a stat line.
+		{`Dec  1 14:32:07 node1 kernel: anon 1#012file 2`, "anon 1\nfile 2"},
+		{`Dec  1 14:32:07 node1 kernel: Memory cgroup out of memory: Killed process 1 (a#012b)`, `Memory cgroup out of memory: Killed process 1 (a#012b)`},
+	} {
+		r, ok := parseText(tc.line)
+		require.True(t, ok, tc.line)
+		assert.Equal(t, tc.want, r.Message, tc.line)
+	}
+}

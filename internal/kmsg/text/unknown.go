@@ -75,6 +75,11 @@ func epoch(s string) time.Time {
 // an OOM report begins. The prefix's shape is learned for the lines that
 // tell nothing by themselves (stat lines, task rows).
 func (t *textReader) unknownPrefix(msg string) string {
+	if t.lines.Context(msg) {
+		// A task row as it is: what looks like a line inside it is the
+		// task's name ("[pid] a name", "1 pages RAM").
+		return msg
+	}
 	if i := t.lines.Start(msg); i > 0 {
 		t.learned = shapeOf(msg[:i])
 		return msg[i:]
