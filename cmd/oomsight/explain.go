@@ -17,6 +17,7 @@ import (
 	"github.com/oomsight/oomsight/internal/kmsg/text"
 	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/oomreport"
+	"github.com/oomsight/oomsight/internal/printable"
 )
 
 // explain implements `oomsight explain [--format text|json] [FILE|-]`.
@@ -155,7 +156,9 @@ func writeJSON(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) er
 }
 
 // writeText prints a block per kill: the sentence, the attributes aligned,
-// the non-zero stat counters and the task table.
+// the non-zero stat counters and the task table. Text from the log (names,
+// paths) is shown through printable.Escape: a terminal must not act on a
+// name's escape sequences; --format json keeps the exact values.
 func writeText(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) error {
 	var b strings.Builder
 	for i, r := range reports {
@@ -183,6 +186,8 @@ func writeText(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) er
 					continue
 				}
 				fmt.Fprintf(&b, "  %-32s %d\n", f.Key+":", v)
+			case string:
+				fmt.Fprintf(&b, "  %-32s %s\n", f.Key+":", printable.Escape(v))
 			default:
 				fmt.Fprintf(&b, "  %-32s %v\n", f.Key+":", v)
 			}
@@ -215,7 +220,8 @@ func writeTasks(b *strings.Builder, key string, tasks []map[string]any) {
 	fmt.Fprintln(tw, "    pid\trss\toom_score_adj\t name\t")
 	for _, t := range tasks {
 		rss, _ := t["rss"].(int64)
-		fmt.Fprintf(tw, "    %d\t%s\t%d\t %s\t\n", t["pid"], oomreport.Bytes(rss), t["oom_score_adj"], t["name"])
+		name, _ := t["name"].(string)
+		fmt.Fprintf(tw, "    %d\t%s\t%d\t %s\t\n", t["pid"], oomreport.Bytes(rss), t["oom_score_adj"], printable.Escape(name))
 	}
 	_ = tw.Flush() // a failed write to w surfaces on the caller's next write
 }

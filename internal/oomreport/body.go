@@ -6,6 +6,7 @@ import (
 
 	"github.com/oomsight/oomsight/internal/cgpath"
 	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/printable"
 )
 
 // causeWords names a cause in a sentence.
@@ -19,7 +20,10 @@ var causeWords = map[string]string{
 // Body is one sentence a person reads first: who was killed where, which
 // limit was hit and how big it was, what filled it, and who triggered it
 // when that was another task. Every part is left out when the report does
-// not tell it, so a lone kill line still reads as a sentence.
+// not tell it, so a lone kill line still reads as a sentence. The names
+// and paths in it are the workload's choice: they are written through
+// printable.Escape, so that the sentence is safe on a terminal (the
+// report's fields keep their exact bytes).
 func (r *Report) Body() string {
 	var b strings.Builder
 	b.WriteString("Process ")
@@ -51,20 +55,21 @@ func (r *Report) victim() string {
 	if r.Comm == "" {
 		return fmt.Sprintf("pid %d", r.PID)
 	}
-	return fmt.Sprintf("%s (pid %d)", r.Comm, r.PID)
+	return fmt.Sprintf("%s (pid %d)", printable.Escape(r.Comm), r.PID)
 }
 
 func (r *Report) trigger() string {
+	name := printable.Escape(r.TriggerName)
 	switch {
 	case r.TriggerPID == nil:
-		return r.TriggerName
+		return name
 	case r.TriggerName == "":
 		return fmt.Sprintf("pid %d", *r.TriggerPID)
 	}
 	if pid, ok := r.threadOf(*r.TriggerPID, r.TriggerName); ok {
-		return fmt.Sprintf("%s (pid %d, thread %d)", r.TriggerName, pid, *r.TriggerPID)
+		return fmt.Sprintf("%s (pid %d, thread %d)", name, pid, *r.TriggerPID)
 	}
-	return fmt.Sprintf("%s (pid %d)", r.TriggerName, *r.TriggerPID)
+	return fmt.Sprintf("%s (pid %d)", name, *r.TriggerPID)
 }
 
 // threadOf finds the process whose thread tid is: the kernel names the
@@ -104,8 +109,13 @@ func (r *Report) triggeredByOther() bool {
 
 // Place names where a cgroup is, for a sentence: pod and container by
 // short id when the path tells them ("container 2260b35b008a of pod
-// dfc377c9"), else the path itself ("cgroup /system.slice").
+// dfc377c9"), else the path itself ("cgroup /system.slice"), escaped for
+// display (printable.Escape).
 func Place(path string) string {
+	return printable.Escape(place(path))
+}
+
+func place(path string) string {
 	id := identity.FromPath(path)
 	switch {
 	case id.PodUID != "" && id.ContainerID != "":
@@ -148,14 +158,14 @@ func (r *Report) limitClause() string {
 		return "the machine ran out of memory (system-wide OOM)"
 	case r.Memcg == "":
 		if r.Constraint != "" && r.Constraint != "CONSTRAINT_MEMCG" {
-			return fmt.Sprintf("memory ran out under %s", r.Constraint)
+			return fmt.Sprintf("memory ran out under %s", printable.Escape(r.Constraint))
 		}
 		if r.Constraint == "" && r.Prefix == "" && r.MemcgLimit == nil && r.MemcgUsage == nil {
 			return "memory ran out (the log does not tell which limit)"
 		}
 		return fmt.Sprintf("a cgroup's%s %s limit was hit", size, kind)
 	case r.MemcgInferred:
-		return fmt.Sprintf("a cgroup's%s %s limit was hit, probably that of %s (inferred: the report is cut before the line that names the limiting cgroup, and this is the first cgroup whose stats it shows)", size, kind, r.Memcg)
+		return fmt.Sprintf("a cgroup's%s %s limit was hit, probably that of %s (inferred: the report is cut before the line that names the limiting cgroup, and this is the first cgroup whose stats it shows)", size, kind, printable.Escape(r.Memcg))
 	case r.TaskMemcg == "" || r.Memcg == r.TaskMemcg:
 		id := identity.FromPath(r.Memcg)
 		owner := "its cgroup's own"
@@ -174,9 +184,9 @@ func (r *Report) limitClause() string {
 			// limited container.
 			return fmt.Sprintf("its pod's%s %s limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there)", size, kind)
 		}
-		return fmt.Sprintf("the%s %s limit of its ancestor cgroup %s was hit", size, kind, r.Memcg)
+		return fmt.Sprintf("the%s %s limit of its ancestor cgroup %s was hit", size, kind, printable.Escape(r.Memcg))
 	}
-	return fmt.Sprintf("the%s %s limit of cgroup %s was hit", size, kind, r.Memcg)
+	return fmt.Sprintf("the%s %s limit of cgroup %s was hit", size, kind, printable.Escape(r.Memcg))
 }
 
 // memswHit tells whether v1's memory+swap limit, not the memory limit, is

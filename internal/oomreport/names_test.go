@@ -166,3 +166,61 @@ func TestHostileNamesDmesg(t *testing.T) {
 		})
 	}
 }
+
+// capturedHostileNames are the kills of testdata/oom/v1-hostile-names.kmsg,
+// captured by the receiver's TestHostileNamesRealKills on a real kernel
+// (6.18, cgroup v1): memhog renamed with prctl(PR_SET_NAME) and OOM-killed,
+// one kill per name; "Killed process 1 (init)" as the kernel kept it.
+var capturedHostileNames = []struct {
+	pid   int
+	name  string
+	pages int64 // the task row's rss
+	anon  int64 // the kill line's anon-rss, kB
+}{
+	{24140, "m\nevil", 16871, 65664},
+	{24227, "m\x1b[2J", 16967, 66048},
+	{24294, "\x1b]0;owned\x07", 16935, 65920},
+	{24361, "mem)hog", 16967, 66048},
+	{24421, "mem(hog", 16967, 66048},
+	{24504, ", UID 0,", 16967, 65920},
+	{24572, "Killed process ", 16967, 66048},
+}
+
+// TestHostileNamesCapture: the real records of the capture, read as the
+// receiver reads /dev/kmsg (a record per read) and as explain reads the
+// saved text, give one report per kill with the pid and the name byte for
+// byte, in the kill line, the summary, the task row and the trigger.
+func TestHostileNamesCapture(t *testing.T) {
+	const path = "../../testdata/oom/v1-hostile-names.kmsg"
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	a := NewAssembler()
+	var live []*Report
+	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
+		r, err := kmsg.ParseRecord([]byte(line))
+		require.NoError(t, err)
+		live = append(live, a.Add(r)...)
+	}
+	live = append(live, a.Flush()...)
+	pasted, err := ReadAll(strings.NewReader(string(b)))
+	require.NoError(t, err)
+	for form, reps := range map[string][]*Report{"records": live, "explain": pasted} {
+		require.Len(t, reps, len(capturedHostileNames), form)
+		for i, want := range capturedHostileNames {
+			r := reps[i]
+			assert.Equal(t, want.pid, r.PID, "%s %d", form, i)
+			assert.Equal(t, want.name, r.Comm, "%s %d", form, i)
+			assert.Equal(t, want.name, r.TriggerName, "%s %d", form, i)
+			require.NotNil(t, r.TriggerPID)
+			assert.Equal(t, int64(want.pid), *r.TriggerPID)
+			require.Len(t, r.Tasks, 1, "%s %d", form, i)
+			assert.Equal(t, Task{PID: int64(want.pid), Name: want.name, RSS: want.pages * 4096}, r.Tasks[0], "%s %d", form, i)
+			require.NotNil(t, r.AnonRSS)
+			assert.Equal(t, want.anon*1024, *r.AnonRSS)
+			assert.True(t, strings.HasSuffix(r.TaskMemcg, "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"), r.TaskMemcg)
+			assert.Equal(t, r.TaskMemcg[:strings.LastIndexByte(r.TaskMemcg, '/')], r.Memcg, "the pod's limit")
+			assert.NotEmpty(t, r.MemcgStat)
+		}
+	}
+	assert.Contains(t, pasted[1].Body(), `Process m\x1b[2J (pid 24227) in container 0dc1822caf9e of pod 0f5eb28f was OOM-killed`)
+}

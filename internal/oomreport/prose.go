@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/printable"
 )
 
 // This file and body.go hold every sentence that explains a kill: the
@@ -141,7 +142,7 @@ func seconds(ms int64) string {
 // leading space: the kernel names a process by its comm (memhog, python,
 // java), which does not tell apart workers of the same program.
 func VictimCmdlineSentence(cmdline string, before time.Duration) string {
-	return fmt.Sprintf(" Its command line was \"%s\" (process snapshot %s before the kill).", cmdline, shortSeconds(before))
+	return fmt.Sprintf(" Its command line was \"%s\" (process snapshot %s before the kill).", printable.Escape(cmdline), shortSeconds(before))
 }
 
 // SnapshotProcess is one process of a snapshot as a sentence names it.
@@ -178,7 +179,7 @@ func NearLimitBody(path string, usage, limit uint64, procs []SnapshotProcess, qu
 		}
 		fmt.Fprintf(&b, "pid %d", p.PID)
 		if p.Cmdline != "" {
-			fmt.Fprintf(&b, " \"%s\"", p.Cmdline)
+			fmt.Fprintf(&b, " \"%s\"", printable.Escape(p.Cmdline))
 		}
 		fmt.Fprintf(&b, " %s", Bytes(p.RSS))
 	}

@@ -3,6 +3,7 @@ package oomreport
 import (
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -64,4 +65,30 @@ func TestNearLimitBody(t *testing.T) {
 		NearLimitBody(path, 61<<20-512<<10, 64<<20, procs, 10*time.Second))
 	assert.Equal(t, `Near miss: cgroup /batch was in its limit zone at 1 MiB and no process of it was OOM-killed within 10 s.`,
 		NearLimitBody("/batch", 1<<20, 0, nil, 10*time.Second))
+}
+
+// TestSentencesEscapeNames: every sentence a person reads shows the
+// control bytes, bidi controls and non-UTF-8 bytes of a workload's names,
+// paths and command lines as escapes, never raw; the report keeps them.
+func TestSentencesEscapeNames(t *testing.T) {
+	r := &Report{
+		PID: 1143, Comm: "m\x1b[2J", TriggerName: "\u202egnp", TriggerPID: ptr(int64(7)),
+		TaskMemcg: "/a\x1b]0;x\x07", Memcg: "/\xff", Constraint: "CONSTRAINT_MEMCG",
+		MemcgLimit: ptr(int64(64 << 20)),
+	}
+	body := r.Body()
+	assert.Equal(t, `Process m\x1b[2J (pid 1143) in cgroup /a\x1b]0;x\x07 was OOM-killed because the 64 MiB memory limit of cgroup /\xff was hit; the allocation that hit the limit came from \u202egnp (pid 7).`, body)
+	assert.Equal(t, "m\x1b[2J", r.Comm, "the report keeps the bytes")
+	for _, s := range []string{
+		body,
+		CountedBody(1, "/a\nb", "x"),
+		SurvivedSentence("/a\x1b"),
+		VictimCmdlineSentence("sh -c \x1b[2Jrm\x00x", time.Second),
+		NearLimitBody("/a\x07", 1, 2, []SnapshotProcess{{PID: 1, Cmdline: "a\x9bb\u2066"}}, time.Second),
+	} {
+		assert.NotRegexp(t, "[\x00-\x1f\x7f\u0080-\u009f\u202a-\u202e\u2066-\u2069]", s)
+		assert.True(t, utf8.ValidString(s), s)
+	}
+	assert.Contains(t, CountedBody(1, "/a\nb", "x"), `cgroup /a\x0ab`)
+	assert.Contains(t, VictimCmdlineSentence("sh -c \x1b[2Jrm\x00x", time.Second), `"sh -c \x1b[2Jrm\x00x"`)
 }

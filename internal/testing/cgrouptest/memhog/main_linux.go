@@ -23,6 +23,10 @@
 //	               MiB of anonymous memory, and wait for it: "ok child
 //	               killed" when the kernel killed it with SIGKILL (an OOM
 //	               kill), an error otherwise; the parent carries on
+//	name HEX       rename the main thread, which allocates and whose name
+//	               the kernel prints for the process, to the bytes HEX
+//	               spells (prctl(PR_SET_NAME): any bytes but NUL, cut to 15);
+//	               answers "ok name HEX" with the name the kernel kept
 //	exit           exit 0
 //
 // A process killed by the OOM killer simply stops answering.
@@ -30,6 +34,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +46,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const mib = 1 << 20
@@ -165,6 +174,13 @@ func main() {
 				continue
 			}
 			reply("ok child killed")
+		case f[0] == "name" && len(f) == 2:
+			kept, err := rename(f[1])
+			if err != nil {
+				reply("err %v", err)
+				continue
+			}
+			reply("ok name %x", kept)
 		case f[0] == "exit":
 			reply("ok exit")
 			return
@@ -172,6 +188,29 @@ func main() {
 			reply("err unknown command %q", in.Text())
 		}
 	}
+}
+
+// rename sets the calling thread's name (main's: init locked it to the
+// main thread) to the bytes hexName spells and returns the name the kernel
+// kept: what it prints in the OOM report.
+func rename(hexName string) ([]byte, error) {
+	name, err := hex.DecodeString(hexName)
+	if err != nil {
+		return nil, fmt.Errorf("bad name %q: %v", hexName, err)
+	}
+	buf := append(name, 0)
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&buf[0])), 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("prctl(PR_SET_NAME): %v", err)
+	}
+	var kept [16]byte
+	if err := unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&kept[0])), 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("prctl(PR_GET_NAME): %v", err)
+	}
+	n := bytes.IndexByte(kept[:], 0)
+	if n < 0 {
+		n = len(kept)
+	}
+	return kept[:n], nil
 }
 
 // child runs this program as a worker that allocates n MiB and waits for
