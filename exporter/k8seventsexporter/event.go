@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/oomsight/oomsight/internal/oomrecord"
+	"github.com/oomsight/oomsight/internal/printable"
 )
 
 // What the exporter reads from a record: the receiver's EventName and
@@ -95,7 +96,7 @@ func (m mapping) toKill(res pcommon.Resource, lr plog.LogRecord, now time.Time) 
 		podUID:    types.UID(str(attrs, podUIDKey)),
 		container: str(attrs, containerKey),
 		action:    ActionKilled,
-		note:      truncate(lr.Body().AsString(), noteByteLimit),
+		note:      noteOf(lr.Body().AsString()),
 		n:         1,
 	}
 	if k.namespace == "" || k.podName == "" || k.podUID == "" {
@@ -171,6 +172,14 @@ func eventName(k kill) string {
 		prefix = strings.TrimRight(prefix[:253-len(suffix)], ".-")
 	}
 	return prefix + suffix
+}
+
+// noteOf is the Event's note for a record's body: `kubectl describe` prints
+// it to a terminal, so a name's control bytes are shown as escapes (the
+// receiver's sentences are escaped already; a record that came another way,
+// over OTLP, may not be), then cut to the API server's limit.
+func noteOf(body string) string {
+	return truncate(printable.Escape(body), noteByteLimit)
 }
 
 // truncate cuts s to at most limit bytes at a rune boundary, ending in

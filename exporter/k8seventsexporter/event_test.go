@@ -175,3 +175,34 @@ func TestEventNameBounded(t *testing.T) {
 	k3.at = killAt.Add(time.Microsecond)
 	assert.NotEqual(t, name, eventName(k3))
 }
+
+// TestNoteEscapesNames: `kubectl describe pod` prints the note to a
+// terminal. The records of processes that named themselves with terminal
+// escapes (the real capture) give notes with the names escaped, and a
+// record whose body carries raw control bytes (one that reached the
+// gateway over OTLP) is escaped here too.
+func TestNoteEscapesNames(t *testing.T) {
+	m := mapping{controller: defaultController}
+	danger := "[\x00-\x1f\x7f\u0080-\u009f\u202a-\u202e\u2066-\u2069]"
+	var notes []string
+	for _, ld := range capturedRecords(t, "../../testdata/oom/v1-hostile-names.kmsg", eater, killAt) {
+		res, lr := only(t, ld)
+		k, drop := m.toKill(res, lr, time.Now())
+		require.Empty(t, drop)
+		notes = append(notes, m.event(k).Note)
+	}
+	require.Len(t, notes, 7)
+	assert.Contains(t, notes[0], `Process m\x0aevil (pid 24140)`)
+	assert.Contains(t, notes[1], `Process m\x1b[2J (pid 24227)`)
+	assert.Contains(t, notes[2], `Process \x1b]0;owned\x07 (pid 24294)`)
+
+	res, lr := only(t, capturedRecords(t, "../../testdata/oom/v1-container-limit.kmsg", eater, killAt)[0])
+	lr.Body().SetStr("Process \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \u202eevil\x9b was OOM-killed.")
+	k, _ := m.toKill(res, lr, time.Now())
+	notes = append(notes, m.event(k).Note)
+	assert.Equal(t, `Process \x1b]8;;http://x\x1b\link\x1b]8;;\x1b\ \u202eevil\x9b was OOM-killed.`, notes[len(notes)-1])
+	for _, n := range notes {
+		assert.NotRegexp(t, danger, n)
+		assert.True(t, utf8.ValidString(n))
+	}
+}
