@@ -247,6 +247,8 @@ func TestEscapesPerForm(t *testing.T) {
 		{`Dec  1 14:32:07 node1 kernel: m\x1b[2J invoked oom-killer: order=0`, `m\x1b[2J invoked oom-killer: order=0`},
 		{`2024-01-05T02:12:02+0000 node1 kernel: Memory cgroup out of memory: Killed process 1 (\x1b]0;x\x07)`, `Memory cgroup out of memory: Killed process 1 (\x1b]0;x\x07)`},
 		{`{"MESSAGE":"m\\x1b[2J invoked oom-killer: order=0","SYSLOG_IDENTIFIER":"kernel"}`, `m\x1b[2J invoked oom-killer: order=0`},
+		// journalctl -o json writes a message with a control byte as its bytes.
+		{`{"MESSAGE":[109,27,91,50,74,32,105,110,118,111,107,101,100,32,111,111,109,45,107,105,108,108,101,114,58,32,111,114,100,101,114,61,48],"SYSLOG_IDENTIFIER":"kernel"}`, "m\x1b[2J invoked oom-killer: order=0"},
 		// rsyslog's #012 is a newline only where every line is a stat line.
 		{`Dec  1 14:32:07 node1 kernel: anon 1#012file 2`, "anon 1\nfile 2"},
 		{`Dec  1 14:32:07 node1 kernel: Memory cgroup out of memory: Killed process 1 (a#012b)`, `Memory cgroup out of memory: Killed process 1 (a#012b)`},

@@ -30,8 +30,16 @@ func (t *textReader) journalJSON(line string) (r kmsg.Record, isJSON, ok bool) {
 	}
 	str := func(keys ...string) string {
 		for _, k := range keys {
-			if v, ok := entry[k].(string); ok {
+			switch v := entry[k].(type) {
+			case string:
 				return v
+			case []any:
+				// journalctl -o json writes a field that is not
+				// printable UTF-8 (a task name with an escape byte) as
+				// an array of its bytes.
+				if b, ok := byteArray(v); ok {
+					return string(b)
+				}
 			}
 		}
 		return ""
@@ -57,6 +65,19 @@ func (t *textReader) journalJSON(line string) (r kmsg.Record, isJSON, ok bool) {
 		r.Message = t.unknownPrefix(r.Message)
 	}
 	return r, true, true
+}
+
+// byteArray reads a JSON array of byte values ([109, 27, 91]).
+func byteArray(v []any) ([]byte, bool) {
+	b := make([]byte, len(v))
+	for i, x := range v {
+		f, ok := x.(float64)
+		if !ok || f < 0 || f > 255 || f != float64(int(f)) {
+			return nil, false
+		}
+		b[i] = byte(f)
+	}
+	return b, true
 }
 
 // epoch reads "1692293367.402000", seconds since the epoch.
