@@ -3,8 +3,6 @@ package oomreport
 import (
 	"strings"
 	"testing"
-
-	"github.com/oomsight/oomsight/internal/kmsg"
 )
 
 // maxCommBytes is what a task name can hold: TASK_COMM_LEN 16 less the
@@ -85,16 +83,7 @@ func FuzzAssemblerName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		name := commOfBytes(b)
 		log := renamed(t, name)
-		a := NewAssembler()
-		var live []*Report
-		for line := range strings.SplitSeq(strings.TrimRight(log, "\n"), "\n") {
-			r, err := kmsg.ParseRecord([]byte(line))
-			if err != nil {
-				t.Fatal(err)
-			}
-			live = append(live, a.Add(r)...)
-		}
-		live = append(live, a.Flush()...)
+		live := assembleKmsg(t, log)
 		pasted, err := ReadAll(strings.NewReader(log))
 		if err != nil {
 			t.Fatal(err)

@@ -95,15 +95,7 @@ func renamedLog(t testing.TB, path, sep, esc string) string {
 func TestHostileNamesRaw(t *testing.T) {
 	for _, name := range hostileNames {
 		t.Run(fmt.Sprintf("%q", name), func(t *testing.T) {
-			a := NewAssembler()
-			var reps []*Report
-			for line := range strings.SplitSeq(strings.TrimRight(renamed(t, name), "\n"), "\n") {
-				r, err := kmsg.ParseRecord([]byte(line))
-				require.NoError(t, err)
-				reps = append(reps, a.Add(r)...)
-			}
-			reps = append(reps, a.Flush()...)
-			requireVictim(t, reps, name)
+			requireVictim(t, assembleKmsg(t, renamed(t, name)), name)
 		})
 	}
 }
@@ -118,6 +110,22 @@ func TestHostileNamesExplain(t *testing.T) {
 			requireVictim(t, reps, name)
 		})
 	}
+}
+
+// assembleKmsg feeds raw /dev/kmsg text to an Assembler a record at a
+// time, as the receiver reads the device.
+func assembleKmsg(t testing.TB, raw string) []*Report {
+	t.Helper()
+	a := NewAssembler()
+	var reps []*Report
+	for line := range strings.SplitSeq(strings.TrimRight(raw, "\n"), "\n") {
+		r, err := kmsg.ParseRecord([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, a.Add(r)...)
+	}
+	return append(reps, a.Flush()...)
 }
 
 func requireVictim(t *testing.T, reps []*Report, name string) {
@@ -194,14 +202,7 @@ func TestHostileNamesCapture(t *testing.T) {
 	const path = "../../testdata/oom/v1-hostile-names.kmsg"
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	a := NewAssembler()
-	var live []*Report
-	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
-		r, err := kmsg.ParseRecord([]byte(line))
-		require.NoError(t, err)
-		live = append(live, a.Add(r)...)
-	}
-	live = append(live, a.Flush()...)
+	live := assembleKmsg(t, string(b))
 	pasted, err := ReadAll(strings.NewReader(string(b)))
 	require.NoError(t, err)
 	for form, reps := range map[string][]*Report{"records": live, "explain": pasted} {
