@@ -1,0 +1,143 @@
+package procsnap
+
+import (
+	"regexp"
+	"strings"
+)
+
+var (
+	// identifier is a variable, key or flag name: FOO_TOKEN, auth.password.
+	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	// credentialName is a bare name that may be a credential's:
+	// aws_secret_access_key, wifi-sec.psk, 802-1x.password.
+	credentialName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	// userPassAt is user:password before an @: URLs (scheme://u:pw@host,
+	// redis://:pw@host) and the same without a scheme (Go DSNs
+	// u:pw@tcp(db:3306)/x, impacket's dom/u:pw@host). The password does
+	// not start with / (scheme://).
+	userPassAt = regexp.MustCompile(`([^\s:@/'"=,;()]*):([^\s@/][^\s@]*)@`)
+	// keyValue is NAME=VALUE inside a longer value, after a separator:
+	// libpq "host=db password=x", mount -o user=u,password=x, JDBC
+	// ";password=x", query strings "?token=x&page=2", npm's
+	// "//registry/:_authToken=x", httpie's api_key==x, quoted values.
+	keyValue = regexp.MustCompile(`(^|[\s,;&?:{(|])([A-Za-z_][A-Za-z0-9_.\-]*)(\s*=+\s*)("[^"]*"|'[^']*'|[^\s,;&#)}"']*)`)
+	// jsonMember is "name": "value" in a JSON body.
+	jsonMember = regexp.MustCompile(`("([A-Za-z_][A-Za-z0-9_.\-]*)"\s*:\s*)"((?:[^"\\]|\\.)*)"`)
+	// header is an HTTP header as curl -H, httpie or grpcurl take it:
+	// Name: value (or Name:value).
+	header = regexp.MustCompile(`^\s*([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(\S.*)$`)
+	// authScheme is an authorization scheme before its credentials.
+	authScheme = regexp.MustCompile(`(?i)^(bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key|splunk|ssws|key)\s+\S`)
+	// scheme is an authorization value anywhere: Bearer <token>.
+	scheme = regexp.MustCompile(`(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9._~+/=-]{8,})`)
+	// pemKey is an inline PEM private key.
+	pemKey = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`)
+	// webhook are URLs whose path is the credential.
+	webhook = regexp.MustCompile(`((?:hooks\.slack\.com/(?:services|workflows|triggers)/|discord(?:app)?\.com/api/webhooks/[0-9]+/|api\.telegram\.org/bot|outlook\.office(?:365)?\.com/webhook/|webhook\.office\.com/webhookb2/))[^\s"'?#]+`)
+	// tokenShape are tokens recognizable by shape alone: JWTs and the
+	// prefixed keys of common services.
+	tokenShape = regexp.MustCompile(strings.Join([]string{
+		`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, // JWT
+		`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}`,              // GitHub
+		`\bgithub_pat_[A-Za-z0-9_]{20,}`,
+		`\bgl(?:pat|rt|dt|ptt|soat|ft|cbt|imt|agent)-[A-Za-z0-9_-]{16,}`, // GitLab
+		`\bxox[abposre]-[A-Za-z0-9-]{10,}`,                              // Slack
+		`\bxapp-[0-9]-[A-Za-z0-9-]{10,}`,
+		`\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}`, // Stripe
+		`\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}`, // OpenAI, Anthropic
+		`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`,          // AWS key ids
+		`\bAIza[0-9A-Za-z_-]{35}`,                // Google API keys
+		`\bya29\.[0-9A-Za-z_-]{20,}`,             // Google OAuth
+		`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}`,
+		`\bhv[sbr]\.[A-Za-z0-9_-]{20,}`, // Vault
+		`\bdop_v1_[a-f0-9]{64}`,         // DigitalOcean
+		`\bnpm_[A-Za-z0-9]{36}`,
+		`\bpypi-[A-Za-z0-9_-]{50,}`,
+		`\bdckr_pat_[A-Za-z0-9_-]{20,}`,
+		`\btskey-[A-Za-z0-9-]{20,}`, // Tailscale
+		`\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}`,
+		`\bglsa_[A-Za-z0-9_]{32,}`, // Grafana
+		`\bhf_[A-Za-z0-9]{30,}`,    // Hugging Face
+	}, "|"))
+)
+
+// redactInside applies the rules that find credentials inside an
+// argument or a value.
+func redactInside(a string) string {
+	if a == "" {
+		return a
+	}
+	a = pemKey.ReplaceAllString(a, Redacted)
+	a = redactHeader(a)
+	a = redactUserPassAt(a)
+	a = keyValue.ReplaceAllStringFunc(a, func(m string) string {
+		sub := keyValue.FindStringSubmatch(m)
+		v := sub[4]
+		q := ""
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') {
+			q, v = v[:1], v[1:len(v)-1]
+		}
+		if s := classify(sub[2]); s == plain || keepValue(s, v) {
+			if n := strings.ToLower(sub[2]); (n == "user" || n == "username") && strings.Contains(v, "%") {
+				// mount.cifs user=name%password
+				return sub[1] + sub[2] + sub[3] + q + hideAfterSep(v, "%") + q
+			}
+			return m
+		}
+		return sub[1] + sub[2] + sub[3] + q + Redacted + q
+	})
+	a = jsonMember.ReplaceAllStringFunc(a, func(m string) string {
+		sub := jsonMember.FindStringSubmatch(m)
+		if s := classify(sub[2]); s == plain || keepValue(s, sub[3]) {
+			return m
+		}
+		return sub[1] + `"` + Redacted + `"`
+	})
+	a = scheme.ReplaceAllString(a, "${1}${2}"+Redacted)
+	a = webhook.ReplaceAllString(a, "${1}"+Redacted)
+	return tokenShape.ReplaceAllString(a, Redacted)
+}
+
+// redactHeader hides the value of a credential header (PRIVATE-TOKEN:
+// x, X-API-KEY: x, Cookie: x), keeping an authorization scheme's name
+// (Authorization: Bearer ***). A one-word keyish name (key:value, a
+// label) is not taken for a header.
+func redactHeader(a string) string {
+	m := header.FindStringSubmatch(a)
+	if m == nil {
+		return a
+	}
+	name, value := m[1], m[2]
+	s := classify(name)
+	if s == plain || (s == keyish && len(nameWords(name)) < 2 && !strings.EqualFold(name, "authorization")) || keepValue(s, value) {
+		return a
+	}
+	prefix := a[:len(a)-len(value)]
+	if sm := authScheme.FindStringSubmatch(value); sm != nil {
+		return prefix + sm[1] + " " + Redacted
+	}
+	return prefix + Redacted
+}
+
+// redactUserPassAt hides the password of user:password@host, except
+// in an image digest (image:tag@sha256:…).
+func redactUserPassAt(a string) string {
+	idx := userPassAt.FindAllStringSubmatchIndex(a, -1)
+	if idx == nil {
+		return a
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range idx {
+		end := m[1]
+		if strings.HasPrefix(a[end:], "sha256:") || strings.HasPrefix(a[end:], "sha512:") {
+			continue
+		}
+		b.WriteString(a[last:m[4]])
+		b.WriteString(Redacted)
+		b.WriteString("@")
+		last = end
+	}
+	b.WriteString(a[last:])
+	return b.String()
+}
