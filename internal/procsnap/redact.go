@@ -90,4 +90,3 @@ func cut(s string, n int) string {
 	}
 	return s[:n]
 }
-

@@ -41,7 +41,7 @@ var (
 		`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}`,              // GitHub
 		`\bgithub_pat_[A-Za-z0-9_]{20,}`,
 		`\bgl(?:pat|rt|dt|ptt|soat|ft|cbt|imt|agent)-[A-Za-z0-9_-]{16,}`, // GitLab
-		`\bxox[abposre]-[A-Za-z0-9-]{10,}`,                              // Slack
+		`\bxox[abposre]-[A-Za-z0-9-]{10,}`,                               // Slack
 		`\bxapp-[0-9]-[A-Za-z0-9-]{10,}`,
 		`\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}`, // Stripe
 		`\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}`, // OpenAI, Anthropic
