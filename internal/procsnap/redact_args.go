@@ -25,6 +25,7 @@ type redactor struct {
 	pos     int    // positional arguments since the key took force
 	after   bool   // an `after` word was seen: positionals are secrets
 	sep     string // userNext's separator
+	bare    bool   // userNext: a value without sep is a secret too
 	pending pending
 }
 
@@ -97,6 +98,9 @@ func (r *redactor) arg(a, prev string) string {
 					return Redacted
 				}
 			case userNext:
+				if r.bare && !strings.Contains(a, r.sep) {
+					return Redacted
+				}
 				return hideAfterSep(a, r.sep)
 			}
 		}
@@ -157,15 +161,21 @@ func (r *redactor) flag(a string) string {
 	}
 	if _, v, attached, ok := flagValue(rules.userPass, a, true); ok {
 		if !attached {
-			r.pending, r.sep = userNext, rules.sep
+			r.pending, r.sep, r.bare = userNext, rules.sep, rules.bareSecret
 			return a
+		}
+		if rules.bareSecret && !strings.Contains(v, rules.sep) {
+			return a[:len(a)-len(v)] + Redacted
 		}
 		return a[:len(a)-len(v)] + hideAfterSep(v, rules.sep)
 	}
 	name, value, hasValue := strings.Cut(a, "=")
+	if ordinaryFlags[strings.TrimLeft(name, "-")] {
+		return a
+	}
 	if genericUserPass[strings.ToLower(name)] {
 		if !hasValue {
-			r.pending, r.sep = userNext, ":"
+			r.pending, r.sep, r.bare = userNext, ":", false
 			return a
 		}
 		return name + "=" + hideAfterSep(value, ":")
@@ -190,6 +200,10 @@ func (r *redactor) flag(a string) string {
 	return redactInside(a)
 }
 
+// ordinaryFlags are flags whose names hold a credential word but whose
+// values are not credentials (etcd's cluster token names the cluster).
+var ordinaryFlags = map[string]bool{"initial-cluster-token": true}
+
 // genericUserPass are long flags whose value is user:password in many
 // programs (etcdctl --user, skopeo --creds, --basic-auth, --proxy-user).
 // A uid:gid pair (docker run --user 1000:1000) has no password to hide.
@@ -205,8 +219,8 @@ func hideAfterSep(v, sep string) string {
 		return redactInside(v)
 	}
 	rest := v[i+len(sep):]
-	if rest == "" || strings.Trim(rest, "0123456789") == "" {
-		return v
+	if rest == "" || (sep == ":" && strings.Trim(rest, "0123456789") == "") {
+		return v // user: or uid:gid
 	}
 	return v[:i+len(sep)] + Redacted
 }
@@ -245,11 +259,19 @@ func (r *redactor) positional(a string) string {
 		}
 	}
 	for _, p := range rules.hidePos {
-		if p == r.pos && !(rules.noKV && strings.Contains(a, "=")) {
+		if p == r.pos && !(rules.noKV && strings.Contains(a, "=")) && !keepValue(secret, a) {
 			return Redacted
 		}
 	}
-	for _, pre := range rules.colon {
+	if rules.kvValues {
+		if name, _, ok := strings.Cut(a, "="); ok && identifier.MatchString(name) {
+			return name + "=" + Redacted
+		}
+	}
+	if s, ok := windowsSecret(a); ok {
+		return s
+	}
+	for _, pre := range rules.prefixes {
 		if strings.HasPrefix(strings.ToLower(a), pre) && len(a) > len(pre) {
 			return a[:len(pre)] + Redacted
 		}
@@ -308,19 +330,32 @@ func redactValue(v string) string {
 	return redactInside(v)
 }
 
+// windowsSecret hides the value of a Windows-style /name:value argument
+// whose name holds a credential (/password:x, /SourcePassword:x).
+func windowsSecret(a string) (string, bool) {
+	if len(a) < 3 || a[0] != '/' {
+		return "", false
+	}
+	name, v, ok := strings.Cut(a[1:], ":")
+	if !ok || v == "" || !identifier.MatchString(name) || classify(name) != secret {
+		return "", false
+	}
+	return "/" + name + ":" + Redacted, true
+}
+
 // hideLast applies a lastIfFlag rule (htpasswd -b file user password):
 // when a short flag holding the letter is given, the last positional
 // argument is hidden.
 func (r *redactor) hideLast(args, out []string) {
 	c := r.rules.lastIfFlag
-	if c == 0 {
+	if c == 0 && !r.rules.lastPos {
 		return
 	}
-	given, last := false, -1
+	given, last := r.rules.lastPos, -1
 	for i, a := range args[1:] {
 		switch {
 		case len(a) > 1 && a[0] == '-' && a[1] != '-':
-			given = given || strings.IndexByte(a[1:], c) >= 0
+			given = given || (c != 0 && strings.IndexByte(a[1:], c) >= 0)
 		case a != "" && a[0] != '-':
 			last = i + 1
 		}

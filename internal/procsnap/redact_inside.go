@@ -20,7 +20,7 @@ var (
 	// libpq "host=db password=x", mount -o user=u,password=x, JDBC
 	// ";password=x", query strings "?token=x&page=2", npm's
 	// "//registry/:_authToken=x", httpie's api_key==x, quoted values.
-	keyValue = regexp.MustCompile(`(^|[\s,;&?:{(|])([A-Za-z_][A-Za-z0-9_.\-]*)(\s*=+\s*)("[^"]*"|'[^']*'|[^\s,;&#)}"']*)`)
+	keyValue = regexp.MustCompile(`(^|[\s,;&?:{(|])([A-Za-z_][A-Za-z0-9_.\-]*)(\s*(?:=>|=+)\s*)("[^"]*"|'[^']*'|[^\s,;&#)}"']*)`)
 	// jsonMember is "name": "value" in a JSON body.
 	jsonMember = regexp.MustCompile(`("([A-Za-z_][A-Za-z0-9_.\-]*)"\s*:\s*)"((?:[^"\\]|\\.)*)"`)
 	// header is an HTTP header as curl -H, httpie or grpcurl take it:
@@ -30,6 +30,12 @@ var (
 	authScheme = regexp.MustCompile(`(?i)^(bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key|splunk|ssws|key)\s+\S`)
 	// scheme is an authorization value anywhere: Bearer <token>.
 	scheme = regexp.MustCompile(`(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9._~+/=-]{8,})`)
+	// sqlPassword is a password in SQL (mysql -e, psql -c): IDENTIFIED BY
+	// 'pw', PASSWORD 'pw', SET PASSWORD FOR u = 'pw'.
+	sqlPassword = regexp.MustCompile(`(?i)(\bIDENTIFIED\s+(?:WITH\s+\S+\s+)?BY\s*|\bPASSWORD(?:\s+FOR\s+\S+)?(?:\s+|\s*=\s*))('[^']*'|"[^"]*")`)
+	// streamKey is the stream key of an RTMP ingest URL (the path is the
+	// credential).
+	streamKey = regexp.MustCompile(`(rtmps?://(?:a\.rtmp\.youtube\.com/live2|[a-z0-9.-]*\.?live\.twitch\.tv/app|live-api-s\.facebook\.com(?::443)?/rtmp|[^/\s]+/live2)/)[^\s"'?]+`)
 	// pemKey is an inline PEM private key.
 	pemKey = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`)
 	// webhook are URLs whose path is the credential.
@@ -93,6 +99,8 @@ func redactInside(a string) string {
 		}
 		return sub[1] + `"` + Redacted + `"`
 	})
+	a = sqlPassword.ReplaceAllString(a, "${1}'"+Redacted+"'")
+	a = streamKey.ReplaceAllString(a, "${1}"+Redacted)
 	a = scheme.ReplaceAllString(a, "${1}${2}"+Redacted)
 	a = webhook.ReplaceAllString(a, "${1}"+Redacted)
 	return tokenShape.ReplaceAllString(a, Redacted)

@@ -98,17 +98,28 @@ var neutralLast = map[string]bool{
 	"age": true, "limit": true, "arn": true, "hash": true, "audience": true,
 	"ref": true, "store": true, "strategy": true,
 	"rotation": true, "retries": true, "delay": true, "keyring": true,
-	"config": true, "kubeconfig": true, "issuer": true,
+	"config": true, "kubeconfig": true, "issuer": true, "scheme": true,
+	"encryption": true, "hashing": true, "complexity": true, "min": true,
+	"max": true, "mechanism": true, "mechanisms": true, "database": true,
+	"db": true, "realm": true, "protocol": true, "protocols": true,
 }
 
 // classify tells what a name says about its value.
 func classify(name string) sensitivity {
 	ws := nameWords(name)
+	for len(ws) > 1 && strings.Trim(ws[len(ws)-1], "0123456789") == "" {
+		ws = ws[:len(ws)-1] // zookeeper.authProvider.1
+	}
 	if len(ws) == 0 {
 		return plain
 	}
-	if last := ws[len(ws)-1]; len(ws) > 1 && neutralLast[last] && (last != "id" || ws[len(ws)-2] != "session") {
-		return plain // --password-file, --token-ttl; a session id is the session
+	if last := ws[len(ws)-1]; len(ws) > 1 && neutralLast[last] {
+		// --password-file, --token-ttl; but a session id is the session,
+		// a token id (vault -dev-root-token-id) the token
+		prev := ws[len(ws)-2]
+		if last != "id" || (prev != "session" && wordSensitivity(prev) != secret) {
+			return plain
+		}
 	}
 	s := plain
 	for _, w := range ws {
@@ -152,15 +163,11 @@ func keepValue(s sensitivity, v string) bool {
 		return true
 	}
 	switch strings.ToLower(v) {
-	case "true", "false":
+	case "true", "false", "yes", "no", "on", "off": // -o PasswordAuthentication=no
 		return true
 	}
 	if s != keyish {
 		return false
-	}
-	switch strings.ToLower(v) {
-	case "yes", "no", "on", "off": // -o StrictHostKeyChecking=no
-		return true
 	}
 	return pathLike(v) || strings.Trim(v, "0123456789") == ""
 }

@@ -36,6 +36,23 @@ func TestRedact(t *testing.T) {
 		{"aws key id by shape", "aws|AKIAIOSFODNN7EXAMPLE", "aws|***"},
 		{"ordinary arguments untouched", "gunicorn|--workers=4|--bind=0.0.0.0:8000|app:wsgi", "gunicorn|--workers=4|--bind=0.0.0.0:8000|app:wsgi"},
 		{"python worker", "python|worker.py|--queue=reports|--job=nightly", "python|worker.py|--queue=reports|--job=nightly"},
+		{"-p is not a password everywhere", "cp|-pr|a|b", "cp|-pr|a|b"},
+		{"names by whole word", "vllm|--max-num-batched-tokens|8192|--keyspace=x|--authorization-mode=RBAC", "vllm|--max-num-batched-tokens|8192|--keyspace=x|--authorization-mode=RBAC"},
+		{"a name about the credential", "app|--password-file=/run/s/db|--token-ttl=24h", "app|--password-file=/run/s/db|--token-ttl=24h"},
+		{"key file kept, key hidden", "app|--ssl-key=/etc/k.pem|--api-key=abc", "app|--ssl-key=/etc/k.pem|--api-key=***"},
+		{"program's own flag", "redis-cli|-h|r|-a|s3cret|ping", "redis-cli|-h|r|-a|***|ping"},
+		{"subcommand's own flag", "docker|login|-u|me|-p|s3cret", "docker|login|-u|me|-p|***"},
+		{"docker run -p is a port", "docker|run|-p|8080:80|nginx", "docker|run|-p|8080:80|nginx"},
+		{"program after a wrapper", "kubectl|exec|r-0|--|redis-cli|-a|s3cret", "kubectl|exec|r-0|--|redis-cli|-a|***"},
+		{"user:password without a URL", "curl|-u|me:s3cret|https://x", "curl|-u|me:***|https://x"},
+		{"uid:gid is not a password", "docker|run|--user|1000:1000|img", "docker|run|--user|1000:1000|img"},
+		{"secret inside a value", "psql|host=db password=s3cret dbname=x", "psql|host=db password=*** dbname=x"},
+		{"helm --set list", "helm|install|x|--set|a=b,auth.password=s3cret,c=d", "helm|install|x|--set|a=b,auth.password=***,c=d"},
+		{"header", "curl|-H|PRIVATE-TOKEN: s3cret", "curl|-H|PRIVATE-TOKEN: ***"},
+		{"json body", "curl|-d|{\"password\":\"s3cret\"}", "curl|-d|{\"password\":\"***\"}"},
+		{"bare credential name", "aws|configure|set|aws_secret_access_key|s3cret", "aws|configure|set|aws_secret_access_key|***"},
+		{"positions of a subcommand", "mc|alias|set|m|https://x|ak|s3cret", "mc|alias|set|m|https://x|***|***"},
+		{"shell -c", "sh|-c|mysql -uroot -ps3cret db", "sh|-c|mysql -uroot -p*** db"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

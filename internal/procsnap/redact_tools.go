@@ -31,12 +31,21 @@ type toolRules struct {
 	lastIfFlag byte
 	// slash: user/password[@db] arguments (sqlplus scott/tiger@orcl).
 	slash bool
-	// colon are prefixes of /name:value arguments whose value is a secret
-	// (xfreerdp /p:pw).
-	colon []string
+	// prefixes are prefixes of positional arguments whose rest is a
+	// secret (xfreerdp /p:pw, redis ACL SETUSER … >pw).
+	prefixes []string
 	// noKV: hidePos positions holding NAME=VALUE are left to the general
 	// rules (vault login token=… or a bare token).
 	noKV bool
+	// lastPos: the last positional argument is a secret (openssl passwd
+	// -6 pw, mkpasswd pw).
+	lastPos bool
+	// kvValues: the value of every NAME=VALUE positional is a secret
+	// (vault kv put path k=v, fly secrets set K=V).
+	kvValues bool
+	// bareSecret: a userPass value without the separator is a secret too
+	// (httpie -A bearer -a TOKEN).
+	bareSecret bool
 	// glued: the one-letter flags of next also take an attached value
 	// (sshpass -pPW, sqlcmd -PPW); off where one-letter prefixes start
 	// other options (openssl -keyout is not -k eyout).
@@ -56,7 +65,8 @@ var tools = func() map[string]toolRules {
 		"mysqlcheck", "mysqlslap", "mysqlpump", "mysqlbinlog", "mysqlsh", "mariadb", "mariadb-dump",
 		"mariadb-admin", "mariadb-import", "mariadb-check", "mariadb-backup", "mariabackup", "xtrabackup")
 	add(toolRules{next: []string{"-p"}, glued: true}, "sshpass")
-	add(toolRules{next: []string{"-a", "--pass"}, after: []string{"auth"}}, "redis-cli", "keydb-cli", "valkey-cli")
+	add(toolRules{next: []string{"-a", "--pass"}, after: []string{"auth"}, prefixes: []string{">"}}, "redis-cli", "keydb-cli", "valkey-cli")
+	add(toolRules{next: []string{"-a", "--pass"}}, "redis-benchmark", "memtier_benchmark")
 	add(toolRules{next: []string{"-p", "--password"}}, "docker login", "podman login", "nerdctl login",
 		"buildah login", "skopeo login", "helm registry login", "oras login", "crane auth login",
 		"oc login", "cf login", "az login", "finch login", "regctl registry login")
@@ -72,7 +82,7 @@ var tools = func() map[string]toolRules {
 	add(toolRules{next: []string{"-t"}}, "doctl")
 	add(toolRules{next: []string{"-p"}}, "mongo", "mongosh", "mongodump", "mongorestore", "mongoexport",
 		"mongoimport", "mongostat", "mongotop", "mongofiles", "cqlsh", "cypher-shell", "rabbitmqadmin",
-		"influx", "hdbsql", "racadm", "hydra", "evil-winrm", "crackmapexec", "nxc", "netexec", "twine",
+		"influx", "hdbsql", "racadm", "hydra", "evil-winrm", "crackmapexec", "nxc", "netexec", "twine", "influx",
 		"usermod", "useradd", "ncftp", "ncftpget", "ncftpput", "rdesktop", "zabbix_sender")
 	add(toolRules{next: []string{"-w"}}, "vsql")
 	add(toolRules{after: []string{"using"}}, "db2")
@@ -87,10 +97,25 @@ var tools = func() map[string]toolRules {
 		"smbget", "net", "smbtree", "smbmap", "samba-tool", "wbinfo")
 	add(toolRules{userPass: []string{"-u", "--user", "-U", "--proxy-user", "-E", "--cert", "--proxy-cert"}, sep: ":"}, "curl")
 	add(toolRules{userPass: []string{"-u", "--user"}, sep: ":"}, "etcdctl")
-	add(toolRules{userPass: []string{"-a", "--auth"}, sep: ":"}, "http", "https", "httpie", "xh", "xhs")
+	add(toolRules{userPass: []string{"-a", "--auth"}, sep: ":", bareSecret: true}, "http", "https", "httpie", "xh", "xhs")
+	add(toolRules{userPass: []string{"-u", "--user"}, sep: ":"}, "ctr")
+	add(toolRules{userPass: []string{"-n"}, sep: ":"}, "transmission-remote")
+	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%"}, "winexe")
+	add(toolRules{userPass: []string{"--from-literal"}, sep: "=", bareSecret: true}, "kubectl create secret")
+	add(toolRules{kvValues: true}, "vault kv put", "vault kv patch", "vault write", "flyctl secrets set",
+		"fly secrets set", "doppler secrets set", "dokku config:set")
+	add(toolRules{hidePos: []int{1}}, "vault operator unseal", "cargo login", "rclone obscure", "bw unlock")
+	add(toolRules{hidePos: []int{2}}, "bw login", "glab variable set", "netlify env:set")
+	add(toolRules{hidePos: []int{2, 3}}, "poetry config")
+	add(toolRules{lastPos: true}, "openssl passwd", "mkpasswd")
+	add(toolRules{next: []string{"-s"}}, "slappasswd")
+	add(toolRules{next: []string{"-p"}}, "doveadm pw", "psexec", "psexec64", "oras", "youtube-dl", "yt-dlp", "gallery-dl")
+	add(toolRules{next: []string{"-P"}, glued: true}, "tsql", "fisql", "freebcp", "sqsh", "mssql-cli", "mssql-scripter")
+	add(toolRules{next: []string{"--value"}}, "az keyvault secret set", "aws ssm put-parameter")
+	add(toolRules{next: []string{"--plaintext"}}, "caddy hash-password")
 	add(toolRules{userPass: []string{"-A", "-P"}, sep: ":"}, "ab")
 	add(toolRules{userPass: []string{"-u"}, sep: ","}, "lftp")
-	add(toolRules{colon: []string{"/p:", "/password:", "/pth:", "/gp:", "/gateway-password:"}}, "xfreerdp", "xfreerdp3", "wlfreerdp", "sdl-freerdp")
+	add(toolRules{prefixes: []string{"/p:", "/password:", "/pth:", "/gp:", "/gateway-password:"}}, "xfreerdp", "xfreerdp3", "wlfreerdp", "sdl-freerdp")
 	add(toolRules{next: []string{"-c", "-A", "-X"}, glued: true}, "snmpwalk", "snmpget", "snmpset", "snmpbulkwalk",
 		"snmpbulkget", "snmpgetnext", "snmptrap", "snmptable", "snmpdf", "snmpstatus", "snmpinform")
 	add(toolRules{hidePos: []int{1}, noKV: true}, "vault login")
