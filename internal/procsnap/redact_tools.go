@@ -112,6 +112,7 @@ var tools = func() map[string]toolRules {
 	add(toolRules{next: []string{"-p"}}, "doveadm pw", "psexec", "psexec64", "oras", "youtube-dl", "yt-dlp", "gallery-dl")
 	add(toolRules{next: []string{"-P"}, glued: true}, "tsql", "fisql", "freebcp", "sqsh", "mssql-cli", "mssql-scripter")
 	add(toolRules{next: []string{"--value"}}, "az keyvault secret set", "aws ssm put-parameter")
+	add(toolRules{next: []string{"-id"}}, "vault token create")
 	add(toolRules{next: []string{"--plaintext"}}, "caddy hash-password")
 	add(toolRules{userPass: []string{"-A", "-P"}, sep: ":"}, "ab")
 	add(toolRules{userPass: []string{"-u"}, sep: ","}, "lftp")
