@@ -37,19 +37,9 @@ func snapshot(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "CGROUP is the cgroup.path as records carry it (/kubepods/burstable/pod…/…), relative to the memory hierarchy's root.")
 		flags.PrintDefaults()
 	}
-	var cgroups []string
-	for rest := args; ; { // flags may also follow the cgroup
-		if err := flags.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if flags.NArg() == 0 {
-			break
-		}
-		cgroups = append(cgroups, flags.Arg(0))
-		rest = flags.Args()[1:]
+	cgroups, code, ok := parseInterleaved(flags, args)
+	if !ok {
+		return code
 	}
 	c, err := procsnap.ParseCapture(*capture)
 	if err != nil {
