@@ -11,6 +11,7 @@ const (
 	nameNext         // after a bare credential name: a secret, unless another name
 	keyNext          // a credential unless a path or boolean (--api-key x)
 	userNext         // user<sep>password (curl -u user:pw)
+	valueNext        // a flag's own value, not a positional (smbclient -m SMB3)
 )
 
 // redactor walks one command line. Its rules are the general ones (names,
@@ -97,6 +98,8 @@ func (r *redactor) arg(a, prev string) string {
 				if !keepValue(keyish, a) {
 					return Redacted
 				}
+			case valueNext:
+				return redactInside(a)
 			case userNext:
 				if r.bare && !strings.Contains(a, r.sep) {
 					return Redacted
@@ -152,6 +155,20 @@ func (r *redactor) flag(a string) string {
 			return a
 		}
 		return a[:len(a)-len(v)] + Redacted
+	}
+	if _, v, attached, ok := flagValue(rules.keyNext, a, true); ok {
+		if !attached {
+			r.pending = keyNext
+			return a
+		}
+		if keepValue(keyish, v) {
+			return a
+		}
+		return a[:len(a)-len(v)] + Redacted
+	}
+	if hasFlag(rules.valued, a) {
+		r.pending = valueNext
+		return a
 	}
 	if _, v, attached, ok := flagValue(rules.attached, a, true); ok {
 		if attached && v != "" {
@@ -347,6 +364,9 @@ func windowsSecret(a string) (string, bool) {
 // when a short flag holding the letter is given, the last positional
 // argument is hidden.
 func (r *redactor) hideLast(args, out []string) {
+	if r.rules.nextUnlessLast {
+		hideAfterBareFlag(args, out, r.rules.attached)
+	}
 	c := r.rules.lastIfFlag
 	if c == 0 && !r.rules.lastPos {
 		return
@@ -362,5 +382,27 @@ func (r *redactor) hideLast(args, out []string) {
 	}
 	if given && last > 0 {
 		out[last] = Redacted
+	}
+}
+
+// hideAfterBareFlag applies a nextUnlessLast rule (mysql -u u -p pw -h h
+// db): mysql reads the argument after a bare -p as the database, but a
+// command line that gives another positional argument after it meant it
+// as the password. A positional argument is one that is not a flag and
+// does not follow a flag without an attached value (-h host); so
+// `mysql -u u -p mydb` keeps mydb, and `mysql -p pw db` hides pw.
+func hideAfterBareFlag(args, out []string, flags []string) {
+	isFlag := func(a string) bool { return len(a) > 1 && a[0] == '-' }
+	for i := 1; i+1 < len(args); i++ {
+		if !hasFlag(flags, args[i]) || isFlag(args[i+1]) || args[i+1] == "" {
+			continue
+		}
+		for j := i + 2; j < len(args); j++ {
+			prev := args[j-1]
+			if !isFlag(args[j]) && (!isFlag(prev) || strings.Contains(prev, "=")) {
+				out[i+1] = Redacted
+				break
+			}
+		}
 	}
 }

@@ -46,6 +46,18 @@ type toolRules struct {
 	// bareSecret: a userPass value without the separator is a secret too
 	// (httpie -A bearer -a TOKEN).
 	bareSecret bool
+	// keyNext are flags whose value is a secret unless it is a path or
+	// a number: IBM ldapsearch's -P is the key file's password, OpenLDAP's
+	// -P the protocol version (2 or 3).
+	keyNext []string
+	// valued are flags that take a value of their own (smbclient -m SMB3,
+	// -c ls): the value is not counted as a positional argument for
+	// hidePos.
+	valued []string
+	// nextUnlessLast: after the bare attached flag (mysql's -p), the next
+	// argument is the password when another positional argument follows
+	// it; the last one is the database, as mysql reads it.
+	nextUnlessLast bool
 	// glued: the one-letter flags of next also take an attached value
 	// (sshpass -pPW, sqlcmd -PPW); off where one-letter prefixes start
 	// other options (openssl -keyout is not -k eyout).
@@ -61,7 +73,7 @@ var tools = func() map[string]toolRules {
 			t[n] = r
 		}
 	}
-	add(toolRules{attached: []string{"-p"}}, "mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow",
+	add(toolRules{attached: []string{"-p"}, nextUnlessLast: true}, "mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow",
 		"mysqlcheck", "mysqlslap", "mysqlpump", "mysqlbinlog", "mysqlsh", "mariadb", "mariadb-dump",
 		"mariadb-admin", "mariadb-import", "mariadb-check", "mariadb-backup", "mariabackup", "xtrabackup")
 	add(toolRules{next: []string{"-p"}, glued: true}, "sshpass")
@@ -71,7 +83,7 @@ var tools = func() map[string]toolRules {
 		"buildah login", "skopeo login", "helm registry login", "oras login", "crane auth login",
 		"oc login", "cf login", "az login", "finch login", "regctl registry login")
 	add(toolRules{hidePos: []int{2}}, "cf auth")
-	add(toolRules{next: []string{"-w"}, glued: true}, "ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "ldapwhoami",
+	add(toolRules{next: []string{"-w"}, keyNext: []string{"-P"}, glued: true}, "ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "ldapwhoami",
 		"ldapcompare", "ldapmodrdn", "ldapexop", "ldapurl")
 	add(toolRules{next: []string{"-w", "-s", "-a"}, glued: true}, "ldappasswd")
 	add(toolRules{next: []string{"-P", "-k", "-y"}, glued: true}, "ipmitool")
@@ -81,9 +93,10 @@ var tools = func() map[string]toolRules {
 	add(toolRules{next: []string{"-P"}, glued: true, hidePos: []int{3}}, "isql")
 	add(toolRules{next: []string{"-t"}}, "doctl")
 	add(toolRules{next: []string{"-p"}}, "mongo", "mongosh", "mongodump", "mongorestore", "mongoexport",
-		"mongoimport", "mongostat", "mongotop", "mongofiles", "cqlsh", "cypher-shell", "rabbitmqadmin",
-		"influx", "hdbsql", "racadm", "hydra", "evil-winrm", "crackmapexec", "nxc", "netexec", "twine", "influx",
+		"mongoimport", "mongostat", "mongotop", "mongofiles", "cqlsh", "cypher-shell", "rabbitmqadmin", "hdbsql", "racadm", "hydra", "evil-winrm", "crackmapexec", "nxc", "netexec", "twine",
 		"usermod", "useradd", "ncftp", "ncftpget", "ncftpput", "rdesktop", "zabbix_sender")
+	// influx (v2 CLI): -p is the setup password, -t --token's short form.
+	add(toolRules{next: []string{"-p", "-t"}}, "influx")
 	add(toolRules{next: []string{"-w"}}, "vsql")
 	add(toolRules{after: []string{"using"}}, "db2")
 	add(toolRules{slash: true}, "sqlplus", "rman", "expdp", "impdp", "exp", "imp", "sqlldr", "dgmgrl", "sql", "tkprof")
@@ -92,7 +105,14 @@ var tools = func() map[string]toolRules {
 	add(toolRules{next: []string{"-N", "-P"}}, "ssh-keygen")
 	add(toolRules{next: []string{"-k", "-K"}}, "openssl")
 	add(toolRules{lastIfFlag: 'b'}, "htpasswd")
-	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%", hidePos: []int{2}}, "smbclient")
+	// smbclient's flags that take a value (man smbclient): their values are
+	// not the positional password after the service.
+	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%", hidePos: []int{2},
+		valued: []string{"-L", "-M", "-m", "-c", "-W", "-I", "-p", "-s", "-O", "-t", "-b", "-D", "-T", "-R", "-n",
+			"-i", "-l", "-A", "-d", "--list", "--message", "--max-protocol", "--command", "--workgroup",
+			"--ip-address", "--port", "--configfile", "--socket-options", "--timeout", "--send-buffer",
+			"--directory", "--tar", "--name-resolve", "--netbiosname", "--scope", "--log-basename",
+			"--authentication-file", "--debuglevel"}}, "smbclient")
 	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%"}, "rpcclient", "smbcacls", "smbcquotas",
 		"smbget", "net", "smbtree", "smbmap", "samba-tool", "wbinfo")
 	add(toolRules{userPass: []string{"-u", "--user", "-U", "--proxy-user", "-E", "--cert", "--proxy-cert"}, sep: ":"}, "curl")
@@ -102,7 +122,9 @@ var tools = func() map[string]toolRules {
 	add(toolRules{userPass: []string{"-n"}, sep: ":"}, "transmission-remote")
 	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%"}, "winexe")
 	add(toolRules{userPass: []string{"--from-literal"}, sep: "=", bareSecret: true}, "kubectl create secret")
-	add(toolRules{kvValues: true}, "vault kv put", "vault kv patch", "vault write", "flyctl secrets set",
+	// vault write is not here: it writes configuration (policies=…,
+	// ttl=…) as much as secrets, so its key=value pairs go by the names.
+	add(toolRules{kvValues: true}, "vault kv put", "vault kv patch", "flyctl secrets set",
 		"fly secrets set", "doppler secrets set", "dokku config:set")
 	add(toolRules{hidePos: []int{1}}, "vault operator unseal", "cargo login", "rclone obscure", "bw unlock")
 	add(toolRules{hidePos: []int{2}}, "bw login", "glab variable set", "netlify env:set")
