@@ -6,12 +6,12 @@ import "strings"
 type pending uint8
 
 const (
-	none     pending = iota
-	hideNext         // a secret (--password x, redis-cli -a x)
-	nameNext         // after a bare credential name: a secret, unless another name
-	keyNext          // a credential unless a path or boolean (--api-key x)
-	userNext         // user<sep>password (curl -u user:pw)
-	valueNext        // a flag's own value, not a positional (smbclient -m SMB3)
+	none      pending = iota
+	hideNext          // a secret (--password x, redis-cli -a x)
+	nameNext          // after a bare credential name: a secret, unless another name
+	keyNext           // a credential unless a path or boolean (--api-key x)
+	userNext          // user<sep>password (curl -u user:pw)
+	valueNext         // a flag's own value, not a positional (smbclient -m SMB3)
 )
 
 // redactor walks one command line. Its rules are the general ones (names,
