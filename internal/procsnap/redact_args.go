@@ -209,6 +209,16 @@ func (r *redactor) flag(a string) string {
 		if keepValue(s, value) {
 			return a
 		}
+		if settings(value) {
+			// etcd --auth-token=jwt,pub-key=/…,sign-method=RS256 names a
+			// mechanism and its settings: only credential settings go.
+			return name + "=" + redactInside(value)
+		}
+		if n, v, ok := strings.Cut(value, "="); s == keyish && ok && identifier.MatchString(n) && v != "" && v[0] != '=' {
+			// kubectl --auth-provider-arg=client-id=x: the inner name
+			// decides (client-secret=*** goes, client-id=x stays).
+			return name + "=" + redactValue(value)
+		}
 		return name + "=" + Redacted
 	}
 	if hasValue {
@@ -405,4 +415,22 @@ func hideAfterBareFlag(args, out []string, flags []string) {
 			}
 		}
 	}
+}
+
+// settings tells whether v is a comma-separated list of settings, most
+// of them NAME=VALUE (jwt,pub-key=/etc/jwt.pub,sign-method=RS256): the
+// value of a credential-named flag that selects a mechanism and
+// configures it rather than holding the credential.
+func settings(v string) bool {
+	items := strings.Split(v, ",")
+	if len(items) < 3 {
+		return false
+	}
+	kv := 0
+	for _, it := range items {
+		if n, val, ok := strings.Cut(it, "="); ok && identifier.MatchString(n) && val != "" {
+			kv++
+		}
+	}
+	return 2*kv > len(items)
 }

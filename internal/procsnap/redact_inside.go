@@ -16,6 +16,15 @@ var (
 	// u:pw@tcp(db:3306)/x, impacket's dom/u:pw@host). The password does
 	// not start with / (scheme://).
 	userPassAt = regexp.MustCompile(`([^\s:@/'"=,;()]*):([^\s@/][^\s@]*)@`)
+	// redisPassOnly is a Redis URI whose userinfo has no colon: redis-cli
+	// reads it as the password, not a user (parseRedisUri in redis's
+	// src/cli_common.c: "redis://password@host:port", the form its users
+	// write, e.g. https://gist.github.com/sayuj1/b3e34c88ed5754c3146d7a84d2fbb46d).
+	redisPassOnly = regexp.MustCompile(`(?i)(\b(?:rediss?|valkeys?)://)([^\s:@/]+)@`)
+	// scpLike is an scp-style remote, scheme:user@host:path (restic
+	// sftp:user@host:/srv, rclone, rsync): the part after the scheme is a
+	// user name, not a password.
+	scpLike = regexp.MustCompile(`^(?i:sftp|ssh|scp|rsync|git|hg|svn\+ssh)$`)
 	// keyValue is NAME=VALUE inside a longer value, after a separator:
 	// libpq "host=db password=x", mount -o user=u,password=x, JDBC
 	// ";password=x", query strings "?token=x&page=2", npm's
@@ -41,7 +50,28 @@ var (
 	// webhook are URLs whose path is the credential.
 	webhook = regexp.MustCompile(`((?:hooks\.slack\.com/(?:services|workflows|triggers)/|discord(?:app)?\.com/api/webhooks/[0-9]+/|api\.telegram\.org/bot|outlook\.office(?:365)?\.com/webhook/|webhook\.office\.com/webhookb2/))[^\s"'?#]+`)
 	// tokenShape are tokens recognizable by shape alone: JWTs and the
-	// prefixed keys of common services.
+	// prefixed keys of services that publish their token format so that
+	// secret scanners find them. Each needs a long random body, so no
+	// ordinary word matches. Sources of the shapes:
+	//   - GitHub ghp_/gho_/ghu_/ghs_/ghr_ (36 base62 after the prefix):
+	//     https://github.blog/changelog/2021-03-31-authentication-token-format-updates-are-generally-available/
+	//     github_pat_: https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/managing-your-personal-access-tokens
+	//   - GitLab glpat-, glrt-, … : https://docs.gitlab.com/ee/security/token_overview.html#token-prefixes
+	//   - Slack xoxb-/xoxp-/xoxa-/xoxr-/xoxs-, xapp-: https://api.slack.com/authentication/token-types
+	//   - npm npm_ (GitHub's format, 36 base62): https://github.blog/2021-09-23-announcing-npms-new-access-token-format/
+	//   - SonarQube squ_ (user), sqa_ (global analysis), sqp_ (project
+	//     analysis), 40 hex: https://docs.sonarsource.com/sonarqube-server/2026.2/user-guide/managing-tokens
+	//     and https://docs.aws.amazon.com/secretsmanager/latest/userguide/mes-partner-SonarQubeToken.html
+	//   - Stripe sk_live_/rk_live_ (and _test_): https://docs.stripe.com/keys
+	//   - Google API keys AIza + 35: https://cloud.google.com/docs/authentication/api-keys
+	//   - OpenAI sk-…/sk-proj-…, Anthropic sk-ant-…: https://platform.openai.com/docs/api-reference/authentication
+	//   - HashiCorp Vault hvs./hvb./hvr. (1.10+), legacy s./b. + 24:
+	//     https://developer.hashicorp.com/vault/docs/concepts/tokens#token-prefixes
+	//   - Twilio API key SID SK + 32 hex (its pair's secret has no shape):
+	//     https://docs.aws.amazon.com/secretsmanager/latest/userguide/mes-partner-TwilioApiKey.html
+	//   - SendGrid SG.<22>.<43>: https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys
+	//   - DigitalOcean dop_v1_ + 64 hex: https://docs.digitalocean.com/reference/api/create-personal-access-token/
+	//   - AWS access key ids AKIA/ASIA + 16: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html
 	tokenShape = regexp.MustCompile(strings.Join([]string{
 		`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, // JWT
 		`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}`,              // GitHub
@@ -58,6 +88,8 @@ var (
 		`\bhv[sbr]\.[A-Za-z0-9_-]{20,}`, // Vault
 		`\bdop_v1_[a-f0-9]{64}`,         // DigitalOcean
 		`\bnpm_[A-Za-z0-9]{36}`,
+		`\bsq[upa]_[a-f0-9]{40}`, // SonarQube
+		`\bSK[0-9a-f]{32}\b`,     // Twilio API key SID
 		`\bpypi-[A-Za-z0-9_-]{50,}`,
 		`\bdckr_pat_[A-Za-z0-9_-]{20,}`,
 		`\btskey-[A-Za-z0-9-]{20,}`, // Tailscale
@@ -65,6 +97,10 @@ var (
 		`\bglsa_[A-Za-z0-9_]{32,}`, // Grafana
 		`\bhf_[A-Za-z0-9]{30,}`,    // Hugging Face
 	}, "|"))
+	// legacyVault is a Vault token before 1.10 (s. or b. and 24 base62),
+	// taken only with mixed case and a digit: short prefixes like these
+	// appear in ordinary dotted names.
+	legacyVault = regexp.MustCompile(`\b[sb]\.[A-Za-z0-9]{24}\b`)
 )
 
 // redactInside applies the rules that find credentials inside an
@@ -76,6 +112,7 @@ func redactInside(a string) string {
 	a = pemKey.ReplaceAllString(a, Redacted)
 	a = redactHeader(a)
 	a = redactUserPassAt(a)
+	a = redisPassOnly.ReplaceAllString(a, "${1}"+Redacted+"@")
 	a = keyValue.ReplaceAllStringFunc(a, func(m string) string {
 		sub := keyValue.FindStringSubmatch(m)
 		v := sub[4]
@@ -103,7 +140,30 @@ func redactInside(a string) string {
 	a = streamKey.ReplaceAllString(a, "${1}"+Redacted)
 	a = scheme.ReplaceAllString(a, "${1}${2}"+Redacted)
 	a = webhook.ReplaceAllString(a, "${1}"+Redacted)
-	return tokenShape.ReplaceAllString(a, Redacted)
+	a = tokenShape.ReplaceAllString(a, Redacted)
+	return legacyVault.ReplaceAllStringFunc(a, func(m string) string {
+		if mixed(m[2:]) {
+			return Redacted
+		}
+		return m
+	})
+}
+
+// mixed tells whether s has an upper-case letter, a lower-case letter
+// and a digit, as random tokens do and words do not.
+func mixed(s string) bool {
+	var up, low, dig bool
+	for _, c := range s {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			low = true
+		case c >= '0' && c <= '9':
+			dig = true
+		}
+	}
+	return up && low && dig
 }
 
 // redactHeader hides the value of a credential header (PRIVATE-TOKEN:
@@ -138,7 +198,8 @@ func redactUserPassAt(a string) string {
 	last := 0
 	for _, m := range idx {
 		end := m[1]
-		if strings.HasPrefix(a[end:], "sha256:") || strings.HasPrefix(a[end:], "sha512:") {
+		if strings.HasPrefix(a[end:], "sha256:") || strings.HasPrefix(a[end:], "sha512:") ||
+			(m[2] == 0 && scpLike.MatchString(a[m[2]:m[3]])) {
 			continue
 		}
 		b.WriteString(a[last:m[4]])

@@ -198,6 +198,12 @@ func pathLike(v string) bool {
 // `kubectl create secret`, `kubeadm token create`); a compound name
 // must end in a credential word.
 func credentialWord(a string) bool {
+	if i := strings.LastIndex(a, ":"); strings.HasPrefix(a, "//") && i > 0 {
+		// npm's per-registry keys: npm config set
+		// //registry.npmjs.org/:_authToken … (npmrc(5): _auth, _authToken,
+		// _password are credentials, scoped by the registry's URL).
+		return identifier.MatchString(a[i+1:]) && classify(a[i+1:]) != plain
+	}
 	if !credentialName.MatchString(a) {
 		return false
 	}
