@@ -89,6 +89,9 @@ func (r *redactor) arg(a, prev string) string {
 		if !isFlag && a != "" {
 			switch p {
 			case hideNext:
+				if settings(a) {
+					return redactInside(a) // etcd --auth-token jwt,pub-key=…
+				}
 				return Redacted
 			case nameNext:
 				if !credentialWord(a) || !strings.ContainsAny(a, "._-") {
@@ -247,7 +250,7 @@ func hideAfterSep(v, sep string) string {
 	}
 	rest := v[i+len(sep):]
 	if rest == "" || (sep == ":" && strings.Trim(rest, "0123456789") == "") {
-		return v // user: or uid:gid
+		return redactInside(v) // user: or uid:gid (a token as the user: curl -u sk_test_…:)
 	}
 	return v[:i+len(sep)] + Redacted
 }

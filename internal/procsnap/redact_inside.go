@@ -52,25 +52,32 @@ var (
 	// tokenShape are tokens recognizable by shape alone: JWTs and the
 	// prefixed keys of services that publish their token format so that
 	// secret scanners find them. Each needs a long random body, so no
-	// ordinary word matches. Sources of the shapes:
-	//   - GitHub ghp_/gho_/ghu_/ghs_/ghr_ (36 base62 after the prefix):
+	// ordinary word matches. Where each shape is documented:
+	//   - GitHub ghp_/gho_/ghu_/ghs_/ghr_, base62 body:
 	//     https://github.blog/changelog/2021-03-31-authentication-token-format-updates-are-generally-available/
-	//     github_pat_: https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/managing-your-personal-access-tokens
-	//   - GitLab glpat-, glrt-, … : https://docs.gitlab.com/ee/security/token_overview.html#token-prefixes
-	//   - Slack xoxb-/xoxp-/xoxa-/xoxr-/xoxs-, xapp-: https://api.slack.com/authentication/token-types
-	//   - npm npm_ (GitHub's format, 36 base62): https://github.blog/2021-09-23-announcing-npms-new-access-token-format/
+	//   - GitLab glpat- (and glrt-, gldt-, … of the same scheme):
+	//     https://gitlab.com/gitlab-org/gitlab/-/issues/342327,
+	//     https://docs.gitlab.com/ee/user/admin_area/settings/account_and_limit_settings.html#personal-access-token-prefix
+	//   - Slack bot/user/app tokens xoxb-/xoxp-/xapp-: https://api.slack.com/authentication/token-types
+	//   - npm npm_ + 36 base62 (GitHub's format, CRC32 in the last 6):
+	//     https://github.blog/2021-09-23-announcing-npms-new-access-token-format/
 	//   - SonarQube squ_ (user), sqa_ (global analysis), sqp_ (project
-	//     analysis), 40 hex: https://docs.sonarsource.com/sonarqube-server/2026.2/user-guide/managing-tokens
-	//     and https://docs.aws.amazon.com/secretsmanager/latest/userguide/mes-partner-SonarQubeToken.html
-	//   - Stripe sk_live_/rk_live_ (and _test_): https://docs.stripe.com/keys
-	//   - Google API keys AIza + 35: https://cloud.google.com/docs/authentication/api-keys
-	//   - OpenAI sk-…/sk-proj-…, Anthropic sk-ant-…: https://platform.openai.com/docs/api-reference/authentication
-	//   - HashiCorp Vault hvs./hvb./hvr. (1.10+), legacy s./b. + 24:
-	//     https://developer.hashicorp.com/vault/docs/concepts/tokens#token-prefixes
-	//   - Twilio API key SID SK + 32 hex (its pair's secret has no shape):
+	//     analysis), 40 hex: https://docs.sonarsource.com/sonarqube-server/2026.2/user-guide/managing-tokens,
+	//     https://docs.aws.amazon.com/secretsmanager/latest/userguide/mes-partner-SonarQubeToken.html
+	//   - Stripe secret and restricted keys sk_live_/rk_live_ (and _test_):
+	//     https://docs.stripe.com/keys, https://gitlab.com/gitlab-org/gitlab/-/issues/458019
+	//   - Google API keys, AIza + 35 (39 in all): https://cloud.google.com/docs/authentication/api-keys
+	//   - OpenAI sk-, sk-proj-, sk-svcacct-, sk-admin-; Anthropic sk-ant-:
+	//     https://platform.openai.com/docs/api-reference/authentication
+	//   - HashiCorp Vault hvs./hvb./hvr. (1.10+); before, s./b. + 24
+	//     base62: https://developer.hashicorp.com/vault/docs/upgrading/upgrade-to-1.0.0,
+	//     https://developer.hashicorp.com/vault/docs/concepts/tokens
+	//   - Twilio API key SID, SK + 32 hex (the key's secret has no shape):
 	//     https://docs.aws.amazon.com/secretsmanager/latest/userguide/mes-partner-TwilioApiKey.html
-	//   - SendGrid SG.<22>.<43>: https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys
-	//   - DigitalOcean dop_v1_ + 64 hex: https://docs.digitalocean.com/reference/api/create-personal-access-token/
+	//   - SendGrid SG.<22>.<43>, 69 characters: https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys
+	//   - DigitalOcean dop_v1_ + 64 hex (doo_v1_, dor_v1_ for OAuth):
+	//     https://gitlab.com/gitlab-org/security-products/analyzers/secrets/-/merge_requests/178,
+	//     https://docs.digitalocean.com/reference/api/create-personal-access-token/
 	//   - AWS access key ids AKIA/ASIA + 16: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html
 	tokenShape = regexp.MustCompile(strings.Join([]string{
 		`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, // JWT
@@ -80,13 +87,12 @@ var (
 		`\bxox[abposre]-[A-Za-z0-9-]{10,}`,                               // Slack
 		`\bxapp-[0-9]-[A-Za-z0-9-]{10,}`,
 		`\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}`, // Stripe
-		`\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}`, // OpenAI, Anthropic
 		`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`,          // AWS key ids
 		`\bAIza[0-9A-Za-z_-]{35}`,                // Google API keys
 		`\bya29\.[0-9A-Za-z_-]{20,}`,             // Google OAuth
 		`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}`,
 		`\bhv[sbr]\.[A-Za-z0-9_-]{20,}`, // Vault
-		`\bdop_v1_[a-f0-9]{64}`,         // DigitalOcean
+		`\bdo[por]_v1_[a-f0-9]{64}`,     // DigitalOcean
 		`\bnpm_[A-Za-z0-9]{36}`,
 		`\bsq[upa]_[a-f0-9]{40}`, // SonarQube
 		`\bSK[0-9a-f]{32}\b`,     // Twilio API key SID
@@ -97,10 +103,16 @@ var (
 		`\bglsa_[A-Za-z0-9_]{32,}`, // Grafana
 		`\bhf_[A-Za-z0-9]{30,}`,    // Hugging Face
 	}, "|"))
-	// legacyVault is a Vault token before 1.10 (s. or b. and 24 base62),
-	// taken only with mixed case and a digit: short prefixes like these
-	// appear in ordinary dotted names.
-	legacyVault = regexp.MustCompile(`\b[sb]\.[A-Za-z0-9]{24}\b`)
+	// randomShape are shapes whose prefix is short enough to start
+	// ordinary names (sk-learn-…, s.somepackage…): a match is taken only
+	// when its body mixes upper case, lower case and digits, as random
+	// base62 does: a 48-character OpenAI key body lacks one of them with
+	// probability about 2·10⁻⁴, a 24-character Vault token about 1.5 %;
+	// a name built of words nearly always lacks one.
+	randomShape = regexp.MustCompile(strings.Join([]string{
+		`\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}`, // OpenAI, Anthropic
+		`\b[sb]\.[A-Za-z0-9]{24}\b`,                              // Vault before 1.10
+	}, "|"))
 )
 
 // redactInside applies the rules that find credentials inside an
@@ -141,7 +153,7 @@ func redactInside(a string) string {
 	a = scheme.ReplaceAllString(a, "${1}${2}"+Redacted)
 	a = webhook.ReplaceAllString(a, "${1}"+Redacted)
 	a = tokenShape.ReplaceAllString(a, Redacted)
-	return legacyVault.ReplaceAllStringFunc(a, func(m string) string {
+	return randomShape.ReplaceAllStringFunc(a, func(m string) string {
 		if mixed(m[2:]) {
 			return Redacted
 		}

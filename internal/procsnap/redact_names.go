@@ -104,6 +104,16 @@ var neutralLast = map[string]bool{
 	"db": true, "realm": true, "protocol": true, "protocols": true,
 }
 
+// dataKeyWords are words before "key" that make a key a name or an
+// ordering of data rather than a credential.
+var dataKeyWords = map[string]bool{
+	"project": true, "partition": true, "routing": true, "sort": true,
+	"primary": true, "foreign": true, "shard": true, "sharding": true,
+	"cache": true, "object": true, "row": true, "group": true,
+	"dedup": true, "deduplication": true, "idempotency": true,
+	"lookup": true, "index": true, "distribution": true, "message": true,
+}
+
 // classify tells what a name says about its value.
 func classify(name string) sensitivity {
 	ws := nameWords(name)
@@ -120,6 +130,11 @@ func classify(name string) sensitivity {
 		if last != "id" || (prev != "session" && wordSensitivity(prev) != secret) {
 			return plain
 		}
+	}
+	if last := ws[len(ws)-1]; len(ws) > 1 && last == "key" && dataKeyWords[ws[len(ws)-2]] {
+		// sonar.projectKey, --partition-key, --routing-key: a key that
+		// names or orders data, not a credential
+		return plain
 	}
 	s := plain
 	for _, w := range ws {
@@ -173,7 +188,7 @@ func keepValue(s sensitivity, v string) bool {
 }
 
 // keyFileExts are extensions of files that hold keys and certificates.
-var keyFileExts = []string{".pem", ".key", ".crt", ".cer", ".der", ".p12", ".pfx", ".jks", ".json", ".asc", ".gpg", ".pub", ".txt", ".conf", ".kubeconfig", ".yaml", ".yml"}
+var keyFileExts = []string{".pem", ".key", ".crt", ".cer", ".der", ".p12", ".pfx", ".jks", ".json", ".asc", ".gpg", ".pub", ".rsa", ".txt", ".conf", ".kubeconfig", ".yaml", ".yml"}
 
 // pathLike tells whether v names a file rather than holding a credential.
 func pathLike(v string) bool {
