@@ -32,20 +32,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: oomsight explain [--format text|json] [--max-tasks N] [--page-size BYTES] [--utc-offset ±HH:MM] [FILE|-]")
 		fs.PrintDefaults()
 	}
-	// Flags may also follow the file name: parse again after each argument.
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, code, ok := parseInterleaved(fs, args)
+	if !ok {
+		return code
 	}
 	if *format != "text" && *format != "json" {
 		fmt.Fprintf(stderr, "oomsight explain: unknown format %q (want text or json)\n", *format)

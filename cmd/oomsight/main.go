@@ -1,9 +1,13 @@
 // Command oomsight is oomsight's forensic CLI: `oomsight explain` turns
 // kernel OOM reports pasted from dmesg, syslog, journalctl -k or a raw
-// /dev/kmsg dump into one structured explanation per killed process.
+// /dev/kmsg dump into one structured explanation per killed process;
+// `oomsight snapshot` prints a cgroup's process snapshot as the agent
+// would put it on a record (to audit the command lines' redaction).
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +26,12 @@ commands:
              raw /dev/kmsg records, with line numbers or table columns
              before the kernel's text; default: stdin); exit 1 when the log
              holds no OOM kill; "oomsight explain -h" for the flags
+  snapshot [--command-line redacted|name|off] [--root DIR] [--format text|json]
+           CGROUP
+             print the processes of a cgroup (its cgroup.path, as records
+             carry it) with their memory and command lines exactly as the
+             agent would put them on a record, every process listed; how
+             to audit the redaction; "oomsight snapshot -h" for the flags
   version    print the version of oomsight
   help       print this help
 `
@@ -41,6 +51,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "explain":
 		return explain(args[1:], stdin, stdout, stderr)
+	case "snapshot":
+		return snapshot(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "oomsight %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -50,5 +62,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "oomsight: unknown command %q\n\n%s", args[0], usage)
 		return 2
+	}
+}
+
+// parseInterleaved parses args with fs, flags before or after the
+// positional arguments (parsed again after each), and returns the
+// positional ones; !ok with the exit code on -h (0) or a bad flag (2,
+// the flag package has said why).
+func parseInterleaved(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, 0, false
+			}
+			return nil, 2, false
+		}
+		if fs.NArg() == 0 {
+			return pos, 0, true
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 }

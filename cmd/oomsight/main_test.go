@@ -42,6 +42,12 @@ func TestRun(t *testing.T) {
 		{args: []string{"explain", bad}, code: 2, errOut: "no such file or directory"},
 		{args: []string{"explain"}, stdin: "hello\n\x00\xff garbage\n[ 1.0] usb 1-1: new device\n", code: 1, errOut: "no OOM kill found in input"},
 		{args: []string{"explain", "-"}, stdin: "", code: 1, errOut: "no OOM kill found in input"},
+		{args: []string{"snapshot"}, code: 2, errOut: "want one CGROUP, got 0"},
+		{args: []string{"snapshot", "/a", "/b"}, code: 2, errOut: "want one CGROUP, got 2"},
+		{args: []string{"snapshot", "--command-line", "full", "/"}, code: 2, errOut: `--command-line: "full" is not one of redacted (default), name, off`},
+		{args: []string{"snapshot", "--format", "xml", "/"}, code: 2, errOut: `unknown format "xml"`},
+		{args: []string{"snapshot", "--root", bad, "/"}, code: 1, errOut: "pass --root where the host's cgroup filesystem is mounted"},
+		{args: []string{"snapshot", "/no/such/cgroup-" + filepath.Base(bad)}, code: 1, errOut: "not found in the"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(tc.args, strings.NewReader(tc.stdin), &out, &errOut)

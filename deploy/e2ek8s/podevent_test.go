@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oomsight/oomsight/deploy/kubecluster"
+	"github.com/oomsight/oomsight/internal/oomreport"
 )
 
 // The pod-event proof's workload: the eater of workloadManifest in a
@@ -322,7 +323,7 @@ func checkEvent(ev corev1.Event, pod corev1.Pod, r record) error {
 		{"involvedObject.uid", string(io.UID), string(pod.UID)},
 		{"involvedObject.fieldPath", io.FieldPath, "spec.containers{eater}"},
 		{"reportingInstance", ev.ReportingInstance, kubecluster.NodeName},
-		{"message", ev.Message, noteOf(r.body)},
+		{"message", ev.Message, noteOf(r)},
 		{"eventTime", ev.EventTime.Time.UTC().Format(time.RFC3339Nano), kill.UTC().Format(time.RFC3339Nano)},
 	}
 	for _, c := range checks {
@@ -333,9 +334,11 @@ func checkEvent(ev corev1.Event, pod corev1.Pod, r record) error {
 	return nil
 }
 
-// noteOf is the record's sentence as the Event carries it: whole, or cut
-// at a rune boundary to the API server's 1024 bytes with "…".
-func noteOf(body string) string {
+// noteOf is the record's sentence as the Event carries it: without the
+// victim's command line (k8s_events' include_command_line is off), whole,
+// or cut at a rune boundary to the API server's 1024 bytes with "…".
+func noteOf(r record) string {
+	body, _ := oomreport.WithoutVictimCmdline(r.body, r.str("linux.oom.victim.cmdline"))
 	const limit, ellipsis = 1024, "…"
 	if len(body) <= limit {
 		return body

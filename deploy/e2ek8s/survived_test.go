@@ -183,7 +183,7 @@ func (e *env) survivedEvents(ctx context.Context, pod corev1.Pod, r record, eate
 	if err != nil {
 		return err
 	}
-	if ev.Action != survivedAction || ev.Message != noteOf(r.body) || !strings.Contains(ev.Message, survivedSentence) {
+	if ev.Action != survivedAction || ev.Message != noteOf(r) || !strings.Contains(ev.Message, survivedSentence) {
 		return fmt.Errorf("the survivor's Event %s: action %q, message %q; want action %s and the record's sentence with %q", ev.Name, ev.Action, ev.Message, survivedAction, survivedSentence)
 	}
 	var list corev1.EventList

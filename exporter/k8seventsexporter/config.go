@@ -60,6 +60,11 @@ type Config struct {
 	// CacheSize bounds the series cache: how many (pod, container, action)
 	// Events the exporter remembers to patch instead of creating anew.
 	CacheSize int `mapstructure:"cache_size"`
+	// IncludeCommandLine keeps the killed process's (redacted) command
+	// line in the Event's note. Off by default: everyone who may read
+	// Events in the pod's namespace reads the note, a wider audience than
+	// the record's backend; the process name and pid stay.
+	IncludeCommandLine bool `mapstructure:"include_command_line"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}

@@ -42,6 +42,7 @@ func TestConfig(t *testing.T) {
 	assert.Equal(t, "example.com/oom-events", cfg.ReportingController)
 	assert.Equal(t, "node-7", cfg.ReportingInstance)
 	assert.Equal(t, 100, cfg.CacheSize)
+	assert.True(t, cfg.IncludeCommandLine)
 	assert.Equal(t, 10*time.Minute, cfg.RetryConfig.MaxElapsedTime)
 	assert.EqualValues(t, 50, cfg.QueueConfig.Get().QueueSize)
 	rc, err := restConfig(cfg)

@@ -80,6 +80,7 @@ type mapping struct {
 	controller string // reporting_controller
 	instance   string // reporting_instance; "" = the record's node, else host
 	host       string // the host name, the last resort for the instance
+	cmdline    bool   // include_command_line: the note keeps the command line
 }
 
 // toKill maps one record to a kill, or says why it is dropped (one of the
@@ -96,7 +97,7 @@ func (m mapping) toKill(res pcommon.Resource, lr plog.LogRecord, now time.Time) 
 		podUID:    types.UID(str(attrs, podUIDKey)),
 		container: str(attrs, containerKey),
 		action:    ActionKilled,
-		note:      noteOf(lr.Body().AsString()),
+		note:      noteOf(m.note(lr)),
 		n:         1,
 	}
 	if k.namespace == "" || k.podName == "" || k.podUID == "" {

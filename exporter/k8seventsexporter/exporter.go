@@ -65,7 +65,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*eventsExporter, error) {
 		cfg:    cfg,
 		logger: set.Logger,
 		tb:     tb,
-		m:      mapping{controller: cfg.ReportingController, instance: cfg.ReportingInstance, host: host},
+		m:      mapping{controller: cfg.ReportingController, instance: cfg.ReportingInstance, host: host, cmdline: cfg.IncludeCommandLine},
 		cache:  cache,
 	}, nil
 }

@@ -5,7 +5,8 @@
 // workers says which one (its command line); a snapshot that no kill
 // followed is a near miss.
 //
-// Parsing is pure (this file, redact.go); reading /proc and the cgroup
+// Parsing is pure (this file; the redaction in redact*.go, measured by
+// TestRedactionCorpus, docs/redaction.md); reading /proc and the cgroup
 // files is in take.go; the bounded worker, the per-cgroup rate limit
 // and the near-miss episodes are in snapper.go.
 package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"

@@ -64,9 +64,12 @@ type Reader struct {
 	// ("/proc").
 	Proc    string
 	Capture Capture
-	buf     []byte
-	pids    []int
-	procs   []Process
+	// All keeps every process read (up to MaxProcs) instead of the MaxTop
+	// largest: `oomsight snapshot` lists the whole cgroup.
+	All   bool
+	buf   []byte
+	pids  []int
+	procs []Process
 }
 
 // NewReader returns a Reader of the procfs at proc.
@@ -106,7 +109,10 @@ func (r *Reader) Take(dir string) (Snapshot, error) {
 		}
 		return 0
 	})
-	n := min(len(r.procs), MaxTop)
+	n := len(r.procs)
+	if !r.All {
+		n = min(n, MaxTop)
+	}
 	s.Omitted = len(r.procs) - n
 	s.Processes = make([]Process, n)
 	copy(s.Processes, r.procs[:n])
