@@ -10,8 +10,9 @@ import (
 	"github.com/oomsight/oomsight/internal/oomreport"
 )
 
-// DefaultMaxTasks is how many task table rows a record keeps.
-const DefaultMaxTasks = 20
+// DefaultMaxTasks is how many task table rows a record keeps: the
+// assembler's default too.
+const DefaultMaxTasks = oomreport.DefaultMaxTasks
 
 // Options are how a report is rendered.
 type Options struct {

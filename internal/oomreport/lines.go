@@ -181,6 +181,7 @@ type killLine struct {
 	pid    int
 	comm   string
 	vals   map[string]int64 // key as printed ("anon-rss", "UID"); kB already × 1024
+	errs   []*ParseError    // values rejected (out of range)
 }
 
 func parseKilled(line string) (killLine, bool) {
@@ -189,17 +190,22 @@ func parseKilled(line string) (killLine, bool) {
 		return killLine{}, false
 	}
 	pid, err := strconv.Atoi(m[2])
-	if err != nil {
-		return killLine{}, false
+	if err != nil || pid > pidLimit {
+		return killLine{errs: []*ParseError{newParseError(line, "kill line pid", m[2], reasonPID)}}, false
 	}
 	k := killLine{prefix: m[1], pid: pid, comm: m[4], vals: map[string]int64{}}
 	for _, kv := range reKillKV.FindAllStringSubmatch(m[6], -1) {
 		v, err := strconv.ParseInt(kv[2], 10, 64)
 		if err != nil {
+			k.errs = append(k.errs, newParseError(line, kv[1], kv[2]+kv[3], reasonRange))
 			continue
 		}
 		if kv[3] != "" {
-			v *= 1024
+			var ok bool
+			if v, ok = mulBytes(v, 1024); !ok {
+				k.errs = append(k.errs, newParseError(line, kv[1], kv[2]+kv[3], reasonBytes))
+				continue
+			}
 		}
 		key := kv[1]
 		if key == "vsz" {
@@ -210,6 +216,8 @@ func parseKilled(line string) (killLine, bool) {
 	for _, uid := range []string{m[3], m[5]} { // the vendor kernels' ", UID N,"
 		if v, err := strconv.ParseInt(uid, 10, 64); err == nil {
 			k.vals["UID"] = v
+		} else if uid != "" {
+			k.errs = append(k.errs, newParseError(line, "UID", uid, reasonRange))
 		}
 	}
 	return k, true
@@ -222,31 +230,40 @@ func taskColumns(header string) []string {
 }
 
 // parseTaskRow parses one task table row against the header's columns.
-// The name is the last column and may contain spaces.
-func parseTaskRow(cols []string, pid, rest string, pageSize int64) (Task, bool) {
+// The name is the last column and may contain spaces. A row with a value
+// out of range is rejected (perr says which).
+func parseTaskRow(cols []string, pid, rest string, pageSize int64) (t Task, ok bool, perr *ParseError) {
 	f := strings.Fields(rest)
 	n := len(cols) - 1 // columns after pid
 	if n < 2 || len(f) < n {
-		return Task{}, false
+		return Task{}, false, nil
 	}
-	t := Task{Name: strings.Join(f[n-1:], " ")}
+	t = Task{Name: strings.Join(f[n-1:], " ")}
 	var err error
-	if t.PID, err = strconv.ParseInt(pid, 10, 64); err != nil {
-		return Task{}, false
+	if t.PID, err = strconv.ParseInt(pid, 10, 64); err != nil || t.PID > pidLimit {
+		return Task{}, false, newParseError(rest, "task table pid", pid, reasonPID)
 	}
 	for i, col := range cols[1 : len(cols)-1] {
 		v, err := strconv.ParseInt(f[i], 10, 64)
 		if err != nil {
-			return Task{}, false
+			if strings.Trim(f[i], "-0123456789") == "" {
+				return Task{}, false, newParseError(rest, "task table "+col, f[i], reasonRange)
+			}
+			return Task{}, false, nil
 		}
 		switch col {
 		case "rss":
-			t.RSS = v * pageSize
+			if t.RSS, ok = mulBytes(v, pageSize); !ok {
+				return Task{}, false, newParseError(rest, "task table rss", f[i], reasonBytes)
+			}
 		case "oom_score_adj":
+			if v < -1000 || v > 1000 {
+				return Task{}, false, newParseError(rest, "task table oom_score_adj", f[i], reasonScoreAdj)
+			}
 			t.OOMScoreAdj = v
 		}
 	}
-	return t, true
+	return t, true, nil
 }
 
 func atoi64(s string) int64 {
