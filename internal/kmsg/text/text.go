@@ -169,6 +169,15 @@ func Records(rd io.Reader, lines Lines, opts ...Option) iter.Seq2[kmsg.Record, e
 					continue // dictionary line
 				case formatDmesg:
 					if _, f, _ := t.peel(line); f == formatBare && !t.lines.Known(strings.TrimSpace(line)) {
+						if len(pending.Message)+more.Len()+len(line) > maxLine {
+							// A record past maxLine goes on as a record
+							// of its own: memory stays bounded.
+							if !flush() {
+								return
+							}
+							pending.Message = strings.TrimLeft(line, " \t")
+							continue
+						}
 						more.WriteString("\n")
 						more.WriteString(strings.TrimLeft(line, " \t"))
 						continue
