@@ -257,8 +257,11 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	if a.arch == "" {
 		a.arch = archOf(trimmed)
 	}
+	// The rules are tried once per line (a log of kill lines alone spends
+	// its time here): the held report's test and the handler share it.
+	ru, m := matchRule(trimmed)
 	if a.held != nil {
-		if m := reGroup.FindStringSubmatch(trimmed); m != nil {
+		if m != nil && ru.re == reGroup {
 			a.held.GroupKill = true
 			a.ctx.group = m[1]
 			a.ctx.groupPIDs = nil
@@ -266,20 +269,17 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 			a.ctx.victim = a.held
 			return a.release(out)
 		}
-		if known(trimmed) {
+		if m != nil { // known
 			out = a.release(out)
 		} else if a.heldFor++; a.heldFor > holdLimit {
 			out = a.release(out)
 		}
 	}
-
-	for _, ru := range rules {
-		if m := ru.match(trimmed); m != nil {
-			if ru.on == nil {
-				return out
-			}
-			return ru.on(a, r, m, trimmed, out)
+	if m != nil {
+		if ru.on == nil {
+			return out
 		}
+		return ru.on(a, r, m, trimmed, out)
 	}
 	if a.ctx == nil || a.ctx.killed {
 		return out
@@ -327,15 +327,16 @@ func (a *Assembler) putStat(line, key string, v int64, sum bool) {
 	c.stat[key] = v
 }
 
-// known tells whether line is part of an OOM report (as opposed to an
-// unrelated record interleaved with it): whether a rule matches it.
-func known(line string) bool {
+// matchRule returns the first rule that matches line, with its match
+// (nil: none). A line a rule matches is part of an OOM report (as opposed
+// to an unrelated record interleaved with it).
+func matchRule(line string) (rule, []string) {
 	for _, ru := range rules {
-		if ru.match(line) != nil {
-			return true
+		if m := ru.match(line); m != nil {
+			return ru, m
 		}
 	}
-	return false
+	return rule{}, nil
 }
 
 func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
@@ -584,14 +585,24 @@ func (a *Assembler) PageSizeKnown() bool {
 	return a.pageSet || a.arch == "x86"
 }
 
-// archOf names the architecture a log line shows, or "".
+// archOf names the architecture a log line shows, or "". It runs on every
+// line until one tells, so the regexps run only on lines holding text they
+// need (a log of kill lines alone would spend most of its time here).
 func archOf(line string) string {
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(line, s) {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
-	case reX86.MatchString(line):
+	case has("86", "amd64", "IP: ", "_64", "asm_exc") && reX86.MatchString(line):
 		return "x86"
-	case reArm64.MatchString(line):
+	case has("arch64", "arm64", "el0", "pc : ") && reArm64.MatchString(line):
 		return "arm64"
-	case rePPC.MatchString(line):
+	case has("ppc64", "NIP: ") && rePPC.MatchString(line):
 		return "ppc64"
 	}
 	return ""

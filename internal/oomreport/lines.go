@@ -185,7 +185,12 @@ type killLine struct {
 }
 
 func parseKilled(line string) (killLine, bool) {
-	m := reKilled.FindStringSubmatch(line)
+	return parseKilledMatch(line, reKilled.FindStringSubmatch(line))
+}
+
+// parseKilledMatch parses a kill line whose reKilled match m the caller
+// has (the assembler's rule), so that the regexp runs once per line.
+func parseKilledMatch(line string, m []string) (killLine, bool) {
 	if m == nil {
 		return killLine{}, false
 	}
