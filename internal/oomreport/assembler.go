@@ -295,6 +295,7 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		if m := reTaskRow.FindStringSubmatch(trimmed); m != nil && a.cols != nil {
 			t, ok, perr := parseTaskRow(a.cols, m[1], m[2], a.pageSize)
 			if perr != nil && a.onError != nil {
+				perr.Line = cut(trimmed, maxErrLine)
 				a.onError(perr)
 			}
 			if ok && a.ctx.table != nil {
