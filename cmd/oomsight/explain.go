@@ -93,11 +93,17 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	})
 	// The assembler keeps no more rows than are printed, so that a report's
-	// memory is bounded too (-1: all, as asked).
-	rejected := 0
+	// memory is bounded too (-1: all, as asked). Values out of range and
+	// malformed kmsg records are said on stderr (the first few) and counted.
+	rejected, malformed := 0, 0
 	opts = append(opts, oomreport.WithMaxTasks(*maxTasks), oomreport.WithParseErrors(func(e *oomreport.ParseError) {
-		if rejected++; rejected <= maxRejectedShown {
+		if rejected++; rejected+malformed <= maxRejectedShown {
 			fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, e)
+		}
+	}))
+	textOpts = append(textOpts, text.WithMalformed(func(err error) {
+		if malformed++; rejected+malformed <= maxRejectedShown {
+			fmt.Fprintf(stderr, "oomsight explain: %s: skipped: %v\n", name, err)
 		}
 	}))
 	asm := oomreport.NewAssembler(opts...)
@@ -129,12 +135,8 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "oomsight explain: writing reports: %v\n", err)
 		return 2
 	}
-	if rejected > 0 {
-		more := ""
-		if rejected > maxRejectedShown {
-			more = fmt.Sprintf(" (the first %d shown above)", maxRejectedShown)
-		}
-		fmt.Fprintf(stderr, "oomsight explain: %d kill(s) explained; %d value(s) rejected as out of range%s: they are missing from the output, never wrapped\n", n, rejected, more)
+	if rejected+malformed > 0 {
+		fmt.Fprintln(stderr, summary(n, rejected, malformed))
 	}
 	if n == 0 {
 		fmt.Fprintln(stderr, "no OOM kill found in input")
@@ -152,9 +154,25 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// maxRejectedShown bounds the rejected values explain describes on stderr;
-// the summary counts them all.
+// maxRejectedShown bounds the rejected values and records explain
+// describes on stderr; the summary counts them all.
 const maxRejectedShown = 20
+
+// summary is the last line on stderr when the input had values or records
+// explain could not take.
+func summary(kills, rejected, malformed int) string {
+	s := fmt.Sprintf("oomsight explain: %d kill(s) explained", kills)
+	if rejected > 0 {
+		s += fmt.Sprintf("; %d value(s) rejected as out of range: they are missing from the output, never wrapped", rejected)
+	}
+	if malformed > 0 {
+		s += fmt.Sprintf("; %d malformed kmsg record(s) skipped", malformed)
+	}
+	if rejected+malformed > maxRejectedShown {
+		s += fmt.Sprintf(" (the first %d shown above)", maxRejectedShown)
+	}
+	return s
+}
 
 // isTerminal tells whether r is a terminal.
 func isTerminal(r io.Reader) bool {

@@ -47,3 +47,20 @@ func TestExplainOverflowRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainMalformedKmsgCounted: a raw kmsg record whose sequence number
+// or timestamp is out of range (the v2 VM's capture, edited in the number)
+// is skipped with a message and counted, not dropped silently (main) nor
+// dated at a wrapped, negative time.
+func TestExplainMalformedKmsgCounted(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/v2/oom/oom-group.kmsg")
+	require.NoError(t, err)
+	in := strings.Replace(string(raw), "3,479,28288335,-;", "3,18446744073709551616,28288335,-;", 1)
+	in = strings.Replace(in, "3,480,28291744,-;", "3,480,9223372036854776,-;", 1)
+	var out, errOut bytes.Buffer
+	code := run([]string{"explain", "--format", "json"}, strings.NewReader(in), &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, errOut.String(), `skipped: malformed kmsg record: sequence number "18446744073709551616"`)
+	assert.Contains(t, errOut.String(), `skipped: malformed kmsg record: timestamp "9223372036854776"`)
+	assert.Contains(t, errOut.String(), "1 kill(s) explained; 2 malformed kmsg record(s) skipped")
+}
