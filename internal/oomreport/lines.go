@@ -184,13 +184,9 @@ type killLine struct {
 	errs   []*ParseError    // values rejected (out of range)
 }
 
-func parseKilled(line string) (killLine, bool) {
-	return parseKilledMatch(line, reKilled.FindStringSubmatch(line))
-}
-
-// parseKilledMatch parses a kill line whose reKilled match m the caller
-// has (the assembler's rule), so that the regexp runs once per line.
-func parseKilledMatch(line string, m []string) (killLine, bool) {
+// parseKilled parses a kill line from its reKilled match m (the
+// assembler's rule has it: the regexp runs once per line).
+func parseKilled(line string, m []string) (killLine, bool) {
 	if m == nil {
 		return killLine{}, false
 	}
@@ -269,9 +265,4 @@ func parseTaskRow(cols []string, pid, rest string, pageSize int64) (t Task, ok b
 		}
 	}
 	return t, true, nil
-}
-
-func atoi64(s string) int64 {
-	v, _ := strconv.ParseInt(s, 10, 64)
-	return v
 }

@@ -156,7 +156,7 @@ func (a *Assembler) onSkip(r kmsg.Record, m []string, line string, out []*Report
 }
 
 func (a *Assembler) onKilled(r kmsg.Record, m []string, line string, out []*Report) []*Report {
-	k, ok := parseKilledMatch(line, m)
+	k, ok := parseKilled(line, m)
 	for _, e := range k.errs {
 		if a.onError != nil {
 			a.onError(e)

@@ -47,15 +47,17 @@ func newTaskTable(maxRows int, triggerName string) *taskTable {
 	return &taskTable{maxRows: maxRows, triggerName: triggerName}
 }
 
-// add takes one row (its pid already checked against pidLimit).
+// add takes one row (its pid and oom_score_adj already checked by
+// parseTaskRow; out of range, it is dropped).
 func (t *taskTable) add(row Task) {
-	if t.done {
-		return // a report was built from it: rows are no longer taken
+	adj := row.OOMScoreAdj + adjBias
+	if t.done || row.PID < 0 || row.PID > pidLimit || adj < 1 || adj > 2*adjBias-1 {
+		return // done: a report was built from it, rows are no longer taken
 	}
 	if int(row.PID) >= len(t.adj) {
 		t.adj = slices.Grow(t.adj, int(row.PID)+1-len(t.adj))[:row.PID+1]
 	}
-	t.adj[row.PID] = int16(row.OOMScoreAdj + adjBias)
+	t.adj[row.PID] = int16(adj)
 	if t.triggerName != "" && row.Name == t.triggerName {
 		t.triggerRows, t.triggerPID = t.triggerRows+1, row.PID
 	}
