@@ -145,7 +145,18 @@ func groupKillCost(tb testing.TB, members, runs int) groupCost {
 // copied the task table) while the CPU time, at these sizes still mostly
 // the records' own, grew 2.9×: the allocations are the exact measure.
 func TestOOMGroupKillLinear(t *testing.T) {
-	small, large := groupKillCost(t, 5000, 3), groupKillCost(t, 10000, 3)
+	// Interleaved, the least of each: a neighbour's load moves both alike.
+	var small, large groupCost
+	for i := range 4 {
+		s, l := groupKillCost(t, 5000, 1), groupKillCost(t, 10000, 1)
+		if i == 0 || s.cpu < small.cpu {
+			small.cpu = s.cpu
+		}
+		if i == 0 || l.cpu < large.cpu {
+			large.cpu = l.cpu
+		}
+		small.allocs, large.allocs = s.allocs, l.allocs
+	}
 	cpu, allocs := float64(large.cpu)/float64(small.cpu), float64(large.allocs)/float64(small.allocs)
 	t.Logf("group kill in the receiver: 5,000 members %v CPU, %d MiB allocated; 10,000 members %v CPU, %d MiB allocated; ratios %.2f (CPU), %.2f (allocations)",
 		small.cpu, small.allocs>>20, large.cpu, large.allocs>>20, cpu, allocs)
