@@ -22,6 +22,9 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/testing/oomscale"
@@ -190,4 +193,61 @@ func BenchmarkOOMGroupKill(b *testing.B) {
 	fmt.Printf("BENCH oom_group_kill members=%d cpu_ms=%.1f alloc_mib=%.1f members=%d cpu_ms=%.1f alloc_mib=%.1f cpu_ratio=%.2f alloc_ratio=%.2f us_per_member=%.1f\n",
 		sizes[0], ms(c[0].cpu), float64(c[0].allocs)/(1<<20), sizes[1], ms(c[1].cpu), float64(c[1].allocs)/(1<<20),
 		ratio, float64(c[1].allocs)/float64(c[0].allocs), float64(c[1].cpu.Microseconds())/float64(sizes[1]))
+}
+
+// TestOOMParseErrorCountedAndLogged: a kill line of the v2 VM's capture
+// with its anon-rss edited to 2^53 kB (2^63 bytes: one past int64) gives a
+// record without linux.oom.victim.anon_rss, one count in
+// otelcol_cgroupmemory_oom_parse_errors and a warning; on main (a46aa0a)
+// the record said -9223372036854775808 bytes.
+func TestOOMParseErrorCountedAndLogged(t *testing.T) {
+	raw, err := os.ReadFile("../../" + oomscale.GroupCapture)
+	require.NoError(t, err)
+	const old = "Killed process 1680 (memhog) total-vm:1281196kB, anon-rss:54028kB"
+	require.Equal(t, 1, strings.Count(string(raw), old))
+	edited := strings.Replace(string(raw), old, "Killed process 1680 (memhog) total-vm:1281196kB, anon-rss:9007199254740992kB", 1)
+	var recs []kmsg.Record
+	for _, l := range strings.Split(strings.TrimSpace(edited), "\n") {
+		r, err := kmsg.ParseRecord([]byte(l))
+		require.NoError(t, err)
+		recs = append(recs, r)
+	}
+	tel, set, tbl := telemetryForTest(t)
+	core, logs := observer.New(zap.WarnLevel)
+	set.Logger = zap.New(core)
+	cfg := createDefaultConfig().(*Config)
+	sink := &arrival{path: groupCtr}
+	p := newOOMPipeline(cfg.OOM, set, sink, tbl, cfg.ResourceAttributes, noSampler{})
+	p.records = make(chan read, len(recs))
+	p.queue = make(chan queued, 16)
+	p.stop = make(chan struct{})
+	p.sender.Add(1)
+	go p.send()
+	p.producers.Add(1)
+	go p.assemble()
+	for _, r := range recs {
+		p.records <- read{Record: r}
+	}
+	close(p.records)
+	require.NoError(t, p.shutdown(context.Background()))
+
+	var first map[string]any
+	for _, lr := range sink.recs {
+		if a := lr.Attributes().AsRaw(); a["process.pid"] == int64(groupFirstPID) {
+			first = a
+		}
+	}
+	require.NotNil(t, first, "no record for the first victim")
+	assert.NotContains(t, first, "linux.oom.victim.anon_rss")
+	assert.Equal(t, int64(1281196*1024), first["linux.oom.victim.total_vm"])
+
+	m, err := tel.GetMetric("otelcol_cgroupmemory_oom_parse_errors")
+	require.NoError(t, err)
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%T", m.Data)
+	require.Len(t, sum.DataPoints, 1)
+	assert.Equal(t, int64(1), sum.DataPoints[0].Value)
+	warned := logs.FilterMessageSnippet("out of range").All()
+	require.Len(t, warned, 1)
+	assert.Equal(t, "anon-rss", warned[0].ContextMap()["field"])
 }
