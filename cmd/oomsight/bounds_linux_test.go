@@ -32,6 +32,15 @@ var (
 	cliErr  error
 )
 
+// TestMain removes the CLI builtCLI made.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cliPath != "" {
+		_ = os.RemoveAll(filepath.Dir(cliPath))
+	}
+	os.Exit(code)
+}
+
 // builtCLI returns the path of this command built into a temporary
 // directory (once per test binary).
 func builtCLI(t *testing.T) string {
