@@ -246,7 +246,8 @@ test: deps check-generate check-format vet lint rules cross unit e2e fuzz-short 
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
 ## 1000 real cgroups, discovery, the fast pass, a cgroup pinned at its
 ## limit, a process snapshot of 50 processes at their cgroup's limit, the distribution's CPU and RSS on 1000 cgroups for 60 s in three
-## setups, and kill -> OOM record latency over 30 real OOM kills
+## setups, kill -> OOM record latency over 30 real OOM kills, and a
+## memory.oom.group kill of 10,000 and 20,000 members (linear cost)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cgroupfs/
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench BenchmarkScrape -benchtime 6s ./receiver/cgroupmemoryreceiver/
@@ -256,6 +257,7 @@ bench: build
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkSnapshotPinned -benchtime 200x ./internal/procsnap/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_MEMBERS=10000,20000 $(GO) test -run '^$$' -bench BenchmarkOOMGroupKill -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/testing/e2e/
 
 ## bench-short: the same benchmarks small and brief (100 cgroups, a few
@@ -263,6 +265,7 @@ bench: build
 bench-short: build
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/ ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 3x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_MEMBERS=1000,2000 $(GO) test -run '^$$' -bench BenchmarkOOMGroupKill -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkSnapshotPinned -benchtime 10x ./internal/procsnap/
 	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/testing/e2e/
 

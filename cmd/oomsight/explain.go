@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,25 +82,55 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			opts = append(opts, oomreport.WithPageSize(*pageSize))
 		}
 	})
+	// The assembler keeps no more rows than are printed, so that a report's
+	// memory is bounded too (-1: all, as asked). Values out of range and
+	// malformed kmsg records are said on stderr (the first few) and counted.
+	rejected, malformed := 0, 0
+	opts = append(opts, oomreport.WithMaxTasks(*maxTasks), oomreport.WithParseErrors(func(e *oomreport.ParseError) {
+		if rejected++; rejected+malformed <= maxRejectedShown {
+			fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, e)
+		}
+	}))
+	textOpts = append(textOpts, text.WithMalformed(func(err error) {
+		if malformed++; rejected+malformed <= maxRejectedShown {
+			fmt.Fprintf(stderr, "oomsight explain: %s: skipped: %v\n", name, err)
+		}
+	}))
 	asm := oomreport.NewAssembler(opts...)
-	var reports []*oomreport.Report
-	for rec, err := range text.Records(in, oomreport.Lines, textOpts...) {
+	// Streamed: each report is printed as soon as it is complete and then
+	// dropped, so memory is bounded by the largest report, not the log.
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	render := oomrecord.Options{MaxTasks: *maxTasks}
+	n, pages, local := 0, false, false
+	for r, err := range asm.Stream(text.Records(in, oomreport.Lines, textOpts...)) {
 		if err != nil {
+			_ = out.Flush()
 			fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, err)
 			return 2
 		}
-		reports = append(reports, asm.Add(rec)...)
-	}
-	reports = append(reports, asm.Flush()...)
-	if len(reports) == 0 {
-		fmt.Fprintln(stderr, "no OOM kill found in input")
-		return 1
-	}
-	pages, local := false, false
-	render := oomrecord.Options{MaxTasks: *maxTasks}
-	for _, r := range reports {
 		pages = pages || (len(r.Tasks) > 0 && !r.TasksElsewhere) || (r.RAM != nil && r.Global)
 		local = local || r.TimeZoneUnknown
+		if *format == "json" {
+			err = writeJSON(out, r, render)
+		} else {
+			err = writeText(out, r, n > 0, render)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "oomsight explain: %v\n", err)
+			return 2
+		}
+		n++
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(stderr, "oomsight explain: writing reports: %v\n", err)
+		return 2
+	}
+	if rejected+malformed > 0 {
+		fmt.Fprintln(stderr, summary(n, rejected, malformed))
+	}
+	if n == 0 {
+		fmt.Fprintln(stderr, "no OOM kill found in input")
+		return 1
 	}
 	if pages && !asm.PageSizeKnown() {
 		// Only the task table's rss and the RAM line count pages (the
@@ -110,17 +141,27 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if local {
 		fmt.Fprintln(stderr, "oomsight explain: the log's times carry no zone: they are the logging machine's local time, UTC offset unknown; pass --utc-offset to place them")
 	}
-	var err error
-	if *format == "json" {
-		err = writeJSON(stdout, reports, render)
-	} else {
-		err = writeText(stdout, reports, render)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "oomsight explain: %v\n", err)
-		return 2
-	}
 	return 0
+}
+
+// maxRejectedShown bounds the rejected values and records explain
+// describes on stderr; the summary counts them all.
+const maxRejectedShown = 20
+
+// summary is the last line on stderr when the input had values or records
+// explain could not take.
+func summary(kills, rejected, malformed int) string {
+	s := fmt.Sprintf("oomsight explain: %d kill(s) explained", kills)
+	if rejected > 0 {
+		s += fmt.Sprintf("; %d value(s) rejected as out of range: they are missing from the output, never wrapped", rejected)
+	}
+	if malformed > 0 {
+		s += fmt.Sprintf("; %d malformed kmsg record(s) skipped", malformed)
+	}
+	if rejected+malformed > maxRejectedShown {
+		s += fmt.Sprintf(" (the first %d shown above)", maxRejectedShown)
+	}
+	return s
 }
 
 // isTerminal tells whether r is a terminal.
@@ -131,60 +172,56 @@ func isTerminal(r io.Reader) bool {
 
 // writeJSON prints one flat object per line (JSON Lines), so that jq and
 // log shippers can take the output as it is.
-func writeJSON(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) error {
-	for _, r := range reports {
-		b, err := oomrecord.JSON(r, o)
-		if err == nil {
-			_, err = w.Write(append(b, '\n'))
-		}
-		if err != nil {
-			return fmt.Errorf("writing report of pid %d: %w", r.PID, err)
-		}
+func writeJSON(w io.Writer, r *oomreport.Report, o oomrecord.Options) error {
+	b, err := oomrecord.JSON(r, o)
+	if err == nil {
+		_, err = w.Write(append(b, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("writing report of pid %d: %w", r.PID, err)
 	}
 	return nil
 }
 
-// writeText prints a block per kill: the sentence, the attributes aligned,
-// the non-zero stat counters and the task table. Text from the log (names,
-// paths) is shown through printable.Escape: a terminal must not act on a
-// name's escape sequences; --format json keeps the exact values.
-func writeText(w io.Writer, reports []*oomreport.Report, o oomrecord.Options) error {
+// writeText prints a block per kill (after a blank line when not the
+// first): the sentence, the attributes aligned, the non-zero stat counters
+// and the task table. Text from the log (names, paths) is shown through
+// printable.Escape: a terminal must not act on a name's escape sequences;
+// --format json keeps the exact values.
+func writeText(w io.Writer, r *oomreport.Report, blank bool, o oomrecord.Options) error {
 	var b strings.Builder
-	for i, r := range reports {
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString(r.Body())
+	if blank {
 		b.WriteString("\n")
-		switch {
-		case r.Time.IsZero():
-		case r.TimeZoneUnknown:
-			fmt.Fprintf(&b, "  %-32s %s (local time, UTC offset unknown)\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000"))
-		default:
-			fmt.Fprintf(&b, "  %-32s %s\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000 -0700"))
-		}
-		for _, f := range append(oomrecord.Record(r, o), oomrecord.Resource(r)...) {
-			switch v := f.Value.(type) {
-			case map[string]int64:
-				writeStat(&b, f.Key, v)
-			case []map[string]any:
-				writeTasks(&b, f.Key, v)
-			case int64:
-				if oomrecord.IsBytes(f.Key) {
-					fmt.Fprintf(&b, "  %-32s %d (%s)\n", f.Key+":", v, oomreport.Bytes(v))
-					continue
-				}
-				fmt.Fprintf(&b, "  %-32s %d\n", f.Key+":", v)
-			case string:
-				fmt.Fprintf(&b, "  %-32s %s\n", f.Key+":", printable.Escape(v))
-			default:
-				fmt.Fprintf(&b, "  %-32s %v\n", f.Key+":", v)
+	}
+	b.WriteString(r.Body())
+	b.WriteString("\n")
+	switch {
+	case r.Time.IsZero():
+	case r.TimeZoneUnknown:
+		fmt.Fprintf(&b, "  %-32s %s (local time, UTC offset unknown)\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000"))
+	default:
+		fmt.Fprintf(&b, "  %-32s %s\n", "time:", r.Time.Format("2006-01-02 15:04:05.000000 -0700"))
+	}
+	for _, f := range append(oomrecord.Record(r, o), oomrecord.Resource(r)...) {
+		switch v := f.Value.(type) {
+		case map[string]int64:
+			writeStat(&b, f.Key, v)
+		case []map[string]any:
+			writeTasks(&b, f.Key, v)
+		case int64:
+			if oomrecord.IsBytes(f.Key) {
+				fmt.Fprintf(&b, "  %-32s %d (%s)\n", f.Key+":", v, oomreport.Bytes(v))
+				continue
 			}
+			fmt.Fprintf(&b, "  %-32s %d\n", f.Key+":", v)
+		case string:
+			fmt.Fprintf(&b, "  %-32s %s\n", f.Key+":", printable.Escape(v))
+		default:
+			fmt.Fprintf(&b, "  %-32s %v\n", f.Key+":", v)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	if err != nil {
-		return fmt.Errorf("writing reports: %w", err)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("writing report of pid %d: %w", r.PID, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type Record struct {
 	Message string
 }
 
+// maxUsec is the largest timestamp a time.Duration holds in microseconds
+// (292 years of uptime).
+const maxUsec = math.MaxInt64 / int64(time.Microsecond)
+
 // ErrMalformed marks a record that is not in the /dev/kmsg format.
 var ErrMalformed = errors.New("malformed kmsg record")
 
@@ -73,7 +78,8 @@ func ParseRecord(b []byte) (Record, error) {
 		return Record{}, fmt.Errorf("%w: sequence number %q", ErrMalformed, fields[1])
 	}
 	usec, err := strconv.ParseInt(string(fields[2]), 10, 64)
-	if err != nil || usec < 0 {
+	if err != nil || usec < 0 || usec > maxUsec {
+		// Past maxUsec the time.Duration would wrap to a negative time.
 		return Record{}, fmt.Errorf("%w: timestamp %q", ErrMalformed, fields[2])
 	}
 	return Record{

@@ -124,7 +124,9 @@ var Attributes = []Key{
 		if len(r.Tasks) == 0 || r.TasksElsewhere {
 			return nil, false
 		}
+		// The assembler may have kept fewer rows already (its own cap).
 		_, omitted := topTasks(r.Tasks, o.maxTasks())
+		omitted += r.TasksOmitted
 		return int64(omitted), omitted > 0
 	}},
 	{Name: ProcessesKey, Type: "slice"},

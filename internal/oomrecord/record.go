@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/oomsight/oomsight/internal/oomreport"
 )
 
-// DefaultMaxTasks is how many task table rows a record keeps.
-const DefaultMaxTasks = 20
+// DefaultMaxTasks is how many task table rows a record keeps: the
+// assembler's default too.
+const DefaultMaxTasks = oomreport.DefaultMaxTasks
 
 // Options are how a report is rendered.
 type Options struct {
@@ -74,12 +76,22 @@ func JSON(r *oomreport.Report, o Options) ([]byte, error) {
 			b.WriteByte(',')
 		}
 		kb, _ := json.Marshal(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		// Numbers and booleans directly: explain prints a line per kill,
+		// a million for a million kill lines (issue 24).
+		switch v := v.(type) {
+		case int64:
+			b.Write(strconv.AppendInt(b.AvailableBuffer(), v, 10))
+			return nil
+		case bool:
+			b.Write(strconv.AppendBool(b.AvailableBuffer(), v))
+			return nil
+		}
 		vb, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("oomrecord: encoding %s: %w", k, err)
 		}
-		b.Write(kb)
-		b.WriteByte(':')
 		b.Write(vb)
 		return nil
 	}

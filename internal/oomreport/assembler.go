@@ -1,6 +1,7 @@
 package oomreport
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -29,6 +30,8 @@ type Assembler struct {
 	pageSize int64    // bytes per page in the task table and the RAM line
 	pageSet  bool     // pageSize was given (WithPageSize)
 	arch     string   // the architecture the log shows, once seen
+	maxTasks int      // task table rows a report keeps (WithMaxTasks)
+	onError  func(*ParseError)
 }
 
 // usageLine is one of the memcg's usage lines (memory+swap, kmem, swap):
@@ -51,6 +54,22 @@ func WithPageSize(n int64) Option {
 		}
 	}
 }
+
+// WithMaxTasks sets how many task table rows a report keeps, largest rss
+// first, in the kernel's order (Report.TasksOmitted counts the rest):
+// DefaultMaxTasks unless told; -1 keeps all, which leaves a report's memory
+// proportional to its table.
+func WithMaxTasks(n int) Option {
+	return func(a *Assembler) {
+		if n > 0 || n == -1 {
+			a.maxTasks = n
+		}
+	}
+}
+
+// maxStatKeys bounds the counters kept of a memcg stat dump: kernels print
+// about 40 (v2) to 70 (v1 with total_*); the rest are rejected.
+const maxStatKeys = 256
 
 type mode int
 
@@ -88,7 +107,8 @@ type draft struct {
 	// in a report cut before its usage line the first one visible may be a
 	// descendant's.
 	statInferred bool
-	tasks        []Task
+	statFull     bool // a counter past maxStatKeys was rejected
+	table        *taskTable
 	ram          *int64
 
 	// oom-kill: summary (5.0+).
@@ -109,9 +129,9 @@ type draft struct {
 	// Y" went to another record.
 	taskInOpen bool
 
-	killed    bool         // a kill line completed this context
-	group     string       // the memory.oom.group cgroup, once announced
-	groupPIDs map[int]bool // pids reported in this context's group kill
+	killed    bool   // a kill line completed this context
+	group     string // the memory.oom.group cgroup, once announced
+	groupPIDs pidSet // pids reported in this context's group kill
 	// victim is the report of this context's first kill (the first victim
 	// if a group kill follows), and victimAgain whether the group kill has
 	// named it again (see repeatsVictim).
@@ -121,7 +141,7 @@ type draft struct {
 
 // NewAssembler returns an Assembler with no report in progress.
 func NewAssembler(opts ...Option) *Assembler {
-	a := &Assembler{pageSize: DefaultPageSize}
+	a := &Assembler{pageSize: DefaultPageSize, maxTasks: DefaultMaxTasks}
 	for _, o := range opts {
 		o(a)
 	}
@@ -246,32 +266,29 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	if a.arch == "" {
 		a.arch = archOf(trimmed)
 	}
+	// The rules are tried once per line (a log of kill lines alone spends
+	// its time here): the held report's test and the handler share it.
+	ru, m, l := matchRule(trimmed, exact)
 	if a.held != nil {
-		if m := reGroup.FindStringSubmatch(trimmed); m != nil {
+		if m != nil && ru.re == reGroup {
 			a.held.GroupKill = true
 			a.ctx.group = m[1]
-			a.ctx.groupPIDs = map[int]bool{a.held.PID: true}
+			a.ctx.groupPIDs = nil
+			a.ctx.groupPIDs.add(a.held.PID)
 			a.ctx.victim = a.held
 			return a.release(out)
 		}
-		if known(trimmed) {
+		if m != nil { // known
 			out = a.release(out)
 		} else if a.heldFor++; a.heldFor > holdLimit {
 			out = a.release(out)
 		}
 	}
-
-	for _, ru := range rules {
-		l := trimmed
-		if ru.exact {
-			l = exact
+	if m != nil {
+		if ru.on == nil {
+			return out
 		}
-		if m := ru.match(l); m != nil {
-			if ru.on == nil {
-				return out
-			}
-			return ru.on(a, r, m, l, out)
-		}
+		return ru.on(a, r, m, l, out)
 	}
 	if a.ctx == nil || a.ctx.killed {
 		return out
@@ -279,12 +296,19 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	switch a.mode {
 	case modeStats:
 		if m := reStatLine.FindStringSubmatch(trimmed); m != nil {
-			a.ctx.stat[m[1]] = atoi64(m[2])
+			if v, ok := a.number(trimmed, "stat "+m[1], m[2]); ok {
+				a.putStat(trimmed, m[1], v, false)
+			}
 		}
 	case modeTasks:
 		if m := reTaskRow.FindStringSubmatch(exact); m != nil && a.cols != nil {
-			if t, ok := parseTaskRow(a.cols, m[1], m[2], a.pageSize); ok {
-				a.ctx.tasks = append(a.ctx.tasks, t)
+			t, ok, perr := parseTaskRow(a.cols, m[1], m[2], a.pageSize)
+			if perr != nil && a.onError != nil {
+				perr.Line = cut(trimmed, maxErrLine)
+				a.onError(perr)
+			}
+			if ok && a.ctx.table != nil {
+				a.ctx.table.add(t)
 			}
 		}
 	}
@@ -312,15 +336,44 @@ func recordLines(msg string) []string {
 	return lines
 }
 
-// known tells whether line is part of an OOM report (as opposed to an
-// unrelated record interleaved with it): whether a rule matches it.
-func known(line string) bool {
-	for _, ru := range rules {
-		if ru.match(line) != nil {
-			return true
+// putStat sets (or, sum, adds to) a counter of the stat dump, within
+// maxStatKeys counters and int64.
+func (a *Assembler) putStat(line, key string, v int64, sum bool) {
+	c := a.ctx
+	old, had := c.stat[key]
+	if !had && len(c.stat) >= maxStatKeys {
+		if !c.statFull {
+			c.statFull = true
+			a.reject(line, "stat "+key, key, fmt.Sprintf("more than %d counters in one stat dump; the rest are dropped", maxStatKeys))
+		}
+		return
+	}
+	if sum {
+		var ok bool
+		if v, ok = addBytes(old, v); !ok {
+			a.reject(line, "stat "+key, strconv.FormatInt(v, 10), reasonSum)
+			return
 		}
 	}
-	return false
+	c.stat[key] = v
+}
+
+// matchRule returns the first rule that matches the line, with its match
+// (nil: none) and the form of the line it matched: exact for a rule whose
+// line begins with a task name (the name's own leading blanks), trimmed
+// otherwise. A line a rule matches is part of an OOM report (as opposed to
+// an unrelated record interleaved with it).
+func matchRule(trimmed, exact string) (rule, []string, string) {
+	for _, ru := range rules {
+		l := trimmed
+		if ru.exact {
+			l = exact
+		}
+		if m := ru.match(l); m != nil {
+			return ru, m, l
+		}
+	}
+	return rule{}, nil, ""
 }
 
 func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
@@ -339,8 +392,10 @@ func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
 	}
 	if m := reSumTail.FindStringSubmatch(line); m != nil {
 		c.taskMemcg, c.sumTask = m[1], m[2]
-		c.sumPID, _ = strconv.Atoi(m[3])
-		c.sumUID = ptr(atoi64(m[4]))
+		c.sumPID, _ = a.pid(line, "oom-kill pid", m[3])
+		if uid, ok := a.number(line, "oom-kill uid", m[4]); ok {
+			c.sumUID = ptr(uid)
+		}
 	}
 	a.mode = modeNone
 	return out
@@ -353,7 +408,7 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	case c != nil && c.killed && c.group != "" && c.repeatsVictim(k):
 		return out
 	case c != nil && c.killed && c.group != "" && c.member(k):
-		c.groupPIDs[k.pid] = true
+		c.groupPIDs.add(k.pid)
 	case c == nil || c.killed:
 		c = &draft{} // a kill whose header was rate-limited away
 		a.ctx = c
@@ -404,7 +459,12 @@ func (c *draft) owns(k killLine) bool {
 // a pid missing from it is a later kill whose header was rate-limited away
 // or lost, not a member (without a table nothing can tell).
 func (c *draft) member(k killLine) bool {
-	return len(c.tasks) == 0 || inTasks(c.tasks, int64(k.pid))
+	return !c.hasTable() || c.table.listed(int64(k.pid))
+}
+
+// hasTable tells whether the report has a task table with a row.
+func (c *draft) hasTable() bool {
+	return c.table != nil && c.table.seen > 0
 }
 
 // inTasks tells whether the task table lists pid.
@@ -423,18 +483,18 @@ func inTasks(tasks []Task, pid int64) bool {
 // task table nothing can tell, and the line is reported as printed.
 func (c *draft) repeatsVictim(k killLine) bool {
 	v := c.victim
-	if c.groupPIDs[k.pid] {
+	if c.groupPIDs.has(k.pid) {
 		c.victimAgain = c.victimAgain || (v != nil && k.pid == v.PID)
 		return true
 	}
-	if v == nil || c.victimAgain || len(c.tasks) == 0 || k.comm != v.Comm {
+	if v == nil || c.victimAgain || !c.hasTable() || k.comm != v.Comm {
 		return false
 	}
-	if vm, ok := k.vals["total-vm"]; !ok || v.TotalVM == nil || vm != *v.TotalVM || inTasks(c.tasks, int64(k.pid)) {
+	if vm, ok := k.vals["total-vm"]; !ok || v.TotalVM == nil || vm != *v.TotalVM || c.table.listed(int64(k.pid)) {
 		return false
 	}
 	c.victimAgain = true
-	c.groupPIDs[k.pid] = true
+	c.groupPIDs.add(k.pid)
 	return true
 }
 
@@ -451,7 +511,11 @@ func (c *draft) report(k killLine) *Report {
 		SwapUsage: c.swap.usage, SwapLimit: c.swap.limit,
 		KmemUsage: c.kmem.usage, KmemLimit: c.kmem.limit,
 		MemcgStat: maps.Clone(c.stat), RAM: c.ram,
-		Tasks: slices.Clone(c.tasks),
+	}
+	if c.table != nil {
+		// Shared by the reports of a group kill: linear in members.
+		r.Tasks, r.TasksOmitted = c.table.finish()
+		r.table = c.table
 	}
 	if r.Prefix == "" && c.oldVictim != nil {
 		r.Prefix = c.oldVictim.prefix
@@ -489,11 +553,9 @@ func (c *draft) report(k killLine) *Report {
 	set("pgtables", &r.PgTables)
 	set("oom_score_adj", &r.OOMScoreAdj)
 	set("UID", &r.UID)
-	if r.OOMScoreAdj == nil {
-		for _, t := range r.Tasks {
-			if t.PID == int64(k.pid) {
-				r.OOMScoreAdj = ptr(t.OOMScoreAdj)
-			}
+	if r.OOMScoreAdj == nil && c.table != nil {
+		if adj, ok := c.table.scoreAdj(int64(k.pid)); ok {
+			r.OOMScoreAdj = ptr(adj)
 		}
 	}
 	r.Cause, r.CauseBytes, r.causeFromVictim = cause(r)
@@ -503,14 +565,18 @@ func (c *draft) report(k killLine) *Report {
 // trigger notes the allocating task from a stack dump's header line. Only
 // the first stack dump of a report is the trigger's; other warnings print
 // such lines too.
-func (a *Assembler) trigger(pid, comm string, out []*Report) []*Report {
+func (a *Assembler) trigger(line, pid, comm string, out []*Report) []*Report {
 	if a.ctx != nil && !a.ctx.killed && a.ctx.triggerPID != nil {
 		return out
 	}
 	var c *draft
 	out, c = a.fresh(out)
 	if c.triggerPID == nil {
-		c.triggerPID = ptr(atoi64(pid))
+		p, ok := a.pid(line, "trigger pid", pid)
+		if !ok {
+			return out
+		}
+		c.triggerPID = ptr(int64(p))
 		if c.triggerName == "" || c.triggerGuessed {
 			// The stack dump's header names the task after fixed words,
 			// where no log prefix can be glued to it.
@@ -524,12 +590,15 @@ func (a *Assembler) trigger(pid, comm string, out []*Report) []*Report {
 // victim's memory ("Kill process P (comm) sharing same memory", printed
 // after the victim's kill line up to 4.x): a kill of its own, with the
 // victim's report as its context.
-func (a *Assembler) shared(r kmsg.Record, pidText, comm string, out []*Report) []*Report {
+func (a *Assembler) shared(r kmsg.Record, line, pidText, comm string, out []*Report) []*Report {
 	c := a.ctx
 	if c == nil || !c.killed || c.victim == nil {
 		return out
 	}
-	pid, _ := strconv.Atoi(pidText)
+	pid, ok := a.pid(line, "shared kill pid", pidText)
+	if !ok {
+		return out
+	}
 	rep := c.report(killLine{pid: pid, comm: comm, prefix: c.victim.Prefix})
 	rep.SharedWith = ptr(int64(c.victim.PID))
 	rep.TasksElsewhere = true
@@ -555,14 +624,24 @@ func (a *Assembler) PageSizeKnown() bool {
 	return a.pageSet || a.arch == "x86"
 }
 
-// archOf names the architecture a log line shows, or "".
+// archOf names the architecture a log line shows, or "". It runs on every
+// line until one tells, so the regexps run only on lines holding text they
+// need (a log of kill lines alone would spend most of its time here).
 func archOf(line string) string {
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(line, s) {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
-	case reX86.MatchString(line):
+	case has("86", "amd64", "IP: ", "_64", "asm_exc") && reX86.MatchString(line):
 		return "x86"
-	case reArm64.MatchString(line):
+	case has("arch64", "arm64", "el0", "pc : ") && reArm64.MatchString(line):
 		return "arm64"
-	case rePPC.MatchString(line):
+	case has("ppc64", "NIP: ") && rePPC.MatchString(line):
 		return "ppc64"
 	}
 	return ""
@@ -586,10 +665,11 @@ func commOf(s string) string {
 // about 2^53), far above any memory.
 const unlimitedKB = 1 << 52
 
-// limitOf converts a usage line's limit in kB to bytes; nil when unlimited.
-func limitOf(kb string) *int64 {
-	v, err := strconv.ParseInt(kb, 10, 64)
-	if err != nil || v >= unlimitedKB {
+// limitOf converts a usage line's limit in kB to bytes; nil when unlimited
+// or out of range (rejected).
+func (a *Assembler) limitOf(line, field, kb string) *int64 {
+	v, ok := a.number(line, field, kb)
+	if !ok || v >= unlimitedKB {
 		return nil
 	}
 	return ptr(v * 1024)

@@ -77,6 +77,10 @@ func (r *Report) trigger() string {
 // process) lists only for a single-threaded process. When tid is not in the
 // table and exactly one row has the task's name, that row is its process.
 func (r *Report) threadOf(tid int64, name string) (int64, bool) {
+	if t := r.table; t != nil && t.triggerName == name {
+		// The table counted the rows of that name as they came.
+		return t.triggerPID, !t.listed(tid) && t.triggerRows == 1
+	}
 	var pid int64
 	n := 0
 	for _, t := range r.Tasks {
@@ -103,6 +107,9 @@ func (r *Report) triggeredByOther() bool {
 	}
 	if r.TriggerName != "" && r.TriggerName != r.Comm {
 		return true
+	}
+	if r.table != nil {
+		return r.table.listed(*r.TriggerPID)
 	}
 	return inTasks(r.Tasks, *r.TriggerPID)
 }

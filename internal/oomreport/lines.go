@@ -187,25 +187,32 @@ type killLine struct {
 	pid    int
 	comm   string
 	vals   map[string]int64 // key as printed ("anon-rss", "UID"); kB already × 1024
+	errs   []*ParseError    // values rejected (out of range)
 }
 
-func parseKilled(line string) (killLine, bool) {
-	m := reKilled.FindStringSubmatch(line)
+// parseKilled parses a kill line from its reKilled match m (the
+// assembler's rule has it: the regexp runs once per line).
+func parseKilled(line string, m []string) (killLine, bool) {
 	if m == nil {
 		return killLine{}, false
 	}
 	pid, err := strconv.Atoi(m[2])
-	if err != nil {
-		return killLine{}, false
+	if err != nil || pid > pidLimit {
+		return killLine{errs: []*ParseError{newParseError(line, "kill line pid", m[2], reasonPID)}}, false
 	}
 	k := killLine{prefix: m[1], pid: pid, comm: m[4], vals: map[string]int64{}}
 	for _, kv := range reKillKV.FindAllStringSubmatch(m[6], -1) {
 		v, err := strconv.ParseInt(kv[2], 10, 64)
 		if err != nil {
+			k.errs = append(k.errs, newParseError(line, kv[1], kv[2]+kv[3], reasonRange))
 			continue
 		}
 		if kv[3] != "" {
-			v *= 1024
+			var ok bool
+			if v, ok = mulBytes(v, 1024); !ok {
+				k.errs = append(k.errs, newParseError(line, kv[1], kv[2]+kv[3], reasonBytes))
+				continue
+			}
 		}
 		key := kv[1]
 		if key == "vsz" {
@@ -216,6 +223,8 @@ func parseKilled(line string) (killLine, bool) {
 	for _, uid := range []string{m[3], m[5]} { // the vendor kernels' ", UID N,"
 		if v, err := strconv.ParseInt(uid, 10, 64); err == nil {
 			k.vals["UID"] = v
+		} else if uid != "" {
+			k.errs = append(k.errs, newParseError(line, "UID", uid, reasonRange))
 		}
 	}
 	return k, true
@@ -229,40 +238,45 @@ func taskColumns(header string) []string {
 
 // parseTaskRow parses one task table row against the header's columns.
 // The name is the last column, printed after one blank ("%5hd %s"): it is
-// kept as it is, blanks and all.
-func parseTaskRow(cols []string, pid, rest string, pageSize int64) (Task, bool) {
+// kept as it is, blanks and all. A row with a value out of range is
+// rejected (perr says which).
+func parseTaskRow(cols []string, pid, rest string, pageSize int64) (t Task, ok bool, perr *ParseError) {
 	n := len(cols) - 1 // columns after pid
 	if n < 2 {
-		return Task{}, false
+		return Task{}, false, nil
 	}
-	t := Task{}
+	row := rest
 	var err error
-	if t.PID, err = strconv.ParseInt(pid, 10, 64); err != nil {
-		return Task{}, false
+	if t.PID, err = strconv.ParseInt(pid, 10, 64); err != nil || t.PID > pidLimit {
+		return Task{}, false, newParseError(row, "task table pid", pid, reasonPID)
 	}
 	for _, col := range cols[1 : len(cols)-1] {
 		rest = strings.TrimLeft(rest, " \t")
 		end := strings.IndexAny(rest, " \t")
 		if end < 0 {
-			return Task{}, false // no name after the numbers
+			return Task{}, false, nil // no name after the numbers
 		}
-		v, err := strconv.ParseInt(rest[:end], 10, 64)
+		field := rest[:end]
+		v, err := strconv.ParseInt(field, 10, 64)
 		if err != nil {
-			return Task{}, false
+			if strings.Trim(field, "-0123456789") == "" {
+				return Task{}, false, newParseError(row, "task table "+col, field, reasonRange)
+			}
+			return Task{}, false, nil
 		}
 		rest = rest[end+1:]
 		switch col {
 		case "rss":
-			t.RSS = v * pageSize
+			if t.RSS, ok = mulBytes(v, pageSize); !ok {
+				return Task{}, false, newParseError(row, "task table rss", field, reasonBytes)
+			}
 		case "oom_score_adj":
+			if v < -1000 || v > 1000 {
+				return Task{}, false, newParseError(row, "task table oom_score_adj", field, reasonScoreAdj)
+			}
 			t.OOMScoreAdj = v
 		}
 	}
 	t.Name = rest
-	return t, true
-}
-
-func atoi64(s string) int64 {
-	v, _ := strconv.ParseInt(s, 10, 64)
-	return v
+	return t, true, nil
 }

@@ -42,7 +42,8 @@ func FuzzKillLineName(f *testing.F) {
 	addNameSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		name := commOfBytes(b)
-		k, ok := parseKilled("Memory cgroup out of memory: Killed process 1143 (" + name + ") total-vm:1288364kB, anon-rss:60888kB, file-rss:4kB, shmem-rss:844kB, UID:0 pgtables:200kB oom_score_adj:0")
+		kill := "Memory cgroup out of memory: Killed process 1143 (" + name + ") total-vm:1288364kB, anon-rss:60888kB, file-rss:4kB, shmem-rss:844kB, UID:0 pgtables:200kB oom_score_adj:0"
+		k, ok := parseKilled(kill, reKilled.FindStringSubmatch(kill))
 		if !ok || k.pid != 1143 || k.comm != name || k.prefix != prefixMemcg || k.vals["anon-rss"] != 60888*1024 {
 			t.Fatalf("kill line of %q: ok %v, %+v", name, ok, k)
 		}
@@ -56,7 +57,7 @@ func FuzzKillLineName(f *testing.F) {
 		if rm == nil {
 			t.Fatalf("task row of %q not matched", name)
 		}
-		task, ok := parseTaskRow(cols, rm[1], rm[2], 4096)
+		task, ok, _ := parseTaskRow(cols, rm[1], rm[2], 4096)
 		if !ok || task.PID != 1143 || task.Name != name || task.RSS != 15434*4096 {
 			t.Fatalf("task row of %q: ok %v, %+v", name, ok, task)
 		}

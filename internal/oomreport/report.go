@@ -76,7 +76,14 @@ type Report struct {
 	// RAM is the machine's RAM in bytes ("N pages RAM", global OOMs).
 	RAM *int64
 
-	Tasks []Task
+	// Tasks are the task table's rows the report keeps: the largest by
+	// rss, in the kernel's order (WithMaxTasks); TasksOmitted counts the
+	// rest. The reports of one group kill share them: read only.
+	Tasks        []Task
+	TasksOmitted int
+	// table indexes every row of the task table (membership, the
+	// victim's oom_score_adj); nil for a report built by hand.
+	table *taskTable
 	// TasksElsewhere marks a memory.oom.group member after the first
 	// victim: the table is the group's, carried by the first victim's
 	// report, not repeated on every member's.

@@ -2,7 +2,6 @@ package oomreport
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/oomsight/oomsight/internal/kmsg"
@@ -73,29 +72,38 @@ func (a *Assembler) onInvoked(r kmsg.Record, m []string, line string, out []*Rep
 		c.gfpMask = g[1]
 	}
 	if o := reOrder.FindStringSubmatch(m[2]); o != nil {
-		c.order = ptr(atoi64(o[1]))
+		if v, ok := a.number(line, "order", o[1]); ok {
+			c.order = ptr(v)
+		}
 	}
 	return out
 }
 
 func (a *Assembler) onCPU(r kmsg.Record, m []string, line string, out []*Report) []*Report {
 	if m[3] == "" {
-		return a.trigger(m[2], m[4], out) // no taint words after the name
+		return a.trigger(line, m[2], m[4], out) // no taint words after the name
 	}
-	return a.trigger(m[2], m[3], out)
+	return a.trigger(line, m[2], m[3], out)
 }
 
 func (a *Assembler) onPidComm(r kmsg.Record, m []string, line string, out []*Report) []*Report {
-	return a.trigger(m[1], m[2], out)
+	return a.trigger(line, m[1], m[2], out)
 }
 
 func (a *Assembler) onUsage(r kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
-	usage, limit := ptr(atoi64(m[2])*1024), limitOf(m[3])
+	var usage, failcnt *int64
+	if v, ok := a.scaled(line, m[1]+" usage", m[2], 1024); ok {
+		usage = ptr(v)
+	}
+	limit := a.limitOf(line, m[1]+" limit", m[3])
 	switch m[1] {
 	case "memory":
-		c.usage, c.limit, c.failcnt = usage, limit, ptr(atoi64(m[4]))
+		if v, ok := a.number(line, "failcnt", m[4]); ok {
+			failcnt = ptr(v)
+		}
+		c.usage, c.limit, c.failcnt = usage, limit, failcnt
 		c.sawUsage = true
 	case "memory+swap":
 		c.memsw = usageLine{usage, limit}
@@ -121,7 +129,9 @@ func (a *Assembler) onStatsFor(r kmsg.Record, m []string, line string, out []*Re
 		// local counters; their sum is what the limit saw.
 		a.mode = modeNone
 		for _, kv := range reStatKB.FindAllStringSubmatch(m[2], -1) {
-			c.stat[kv[1]] += atoi64(kv[2]) * 1024
+			if v, ok := a.scaled(line, "stat "+kv[1]+" (KB)", kv[2], 1024); ok {
+				a.putStat(line, kv[1], v, true)
+			}
 		}
 	}
 	return out
@@ -137,7 +147,7 @@ func (a *Assembler) onTaskHeader(r kmsg.Record, m []string, line string, out []*
 	var c *draft
 	out, c = a.fresh(out)
 	a.mode, a.cols = modeTasks, taskColumns(m[1])
-	c.tasks = nil
+	c.table = newTaskTable(a.maxTasks, c.triggerName)
 	return out
 }
 
@@ -156,7 +166,12 @@ func (a *Assembler) onSkip(r kmsg.Record, m []string, line string, out []*Report
 }
 
 func (a *Assembler) onKilled(r kmsg.Record, m []string, line string, out []*Report) []*Report {
-	k, ok := parseKilled(line)
+	k, ok := parseKilled(line, m)
+	for _, e := range k.errs {
+		if a.onError != nil {
+			a.onError(e)
+		}
+	}
 	if !ok {
 		return out
 	}
@@ -164,7 +179,10 @@ func (a *Assembler) onKilled(r kmsg.Record, m []string, line string, out []*Repo
 }
 
 func (a *Assembler) onKillOld(r kmsg.Record, m []string, line string, out []*Report) []*Report {
-	pid, _ := strconv.Atoi(m[2])
+	pid, ok := a.pid(line, "kill process pid", m[2])
+	if !ok {
+		return out
+	}
 	var c *draft
 	if a.ctx != nil && !a.ctx.killed && (a.ctx.oldVictim != nil || (a.ctx.hasSummary && a.ctx.sumPID != pid)) {
 		// The context names another victim: it was a report of its
@@ -207,7 +225,7 @@ func (a *Assembler) onLimitOf(r kmsg.Record, m []string, line string, out []*Rep
 }
 
 func (a *Assembler) onKillShared(r kmsg.Record, m []string, line string, out []*Report) []*Report {
-	return a.shared(r, m[1], m[2], out)
+	return a.shared(r, line, m[1], m[2], out)
 }
 
 func (a *Assembler) onGroup(r kmsg.Record, m []string, line string, out []*Report) []*Report {
@@ -216,9 +234,8 @@ func (a *Assembler) onGroup(r kmsg.Record, m []string, line string, out []*Repor
 	if a.ctx != nil {
 		a.ctx.group = m[1]
 		if a.ctx.groupPIDs == nil {
-			a.ctx.groupPIDs = map[int]bool{}
 			if v := a.ctx.victim; v != nil {
-				a.ctx.groupPIDs[v.PID] = true // reported already, alone
+				a.ctx.groupPIDs.add(v.PID) // reported already, alone
 			}
 		}
 	}
@@ -233,6 +250,8 @@ func (a *Assembler) onMemInfo(r kmsg.Record, m []string, line string, out []*Rep
 func (a *Assembler) onRAM(r kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
-	c.ram = ptr(atoi64(m[1]) * a.pageSize)
+	if v, ok := a.scaled(line, "pages RAM", m[1], a.pageSize); ok {
+		c.ram = ptr(v)
+	}
 	return out
 }

@@ -421,7 +421,11 @@ func (p *oomPipeline) assemble() {
 	ctx := context.Background()
 	// The task table counts pages of this kernel's size (16 KiB or 64 KiB
 	// on some arm64 and ppc64le kernels).
-	asm := oomreport.NewAssembler(oomreport.WithPageSize(int64(os.Getpagesize())))
+	// Each report keeps only the task rows its record carries (oom.max_tasks),
+	// so that a report's memory is bounded; a value out of range is counted
+	// and logged, and left out of the record.
+	asm := oomreport.NewAssembler(oomreport.WithPageSize(int64(os.Getpagesize())),
+		oomreport.WithMaxTasks(p.cfg.MaxTasks), oomreport.WithParseErrors(p.parseError))
 	idle := time.NewTimer(flushAfter)
 	defer idle.Stop()
 	var last uint64
@@ -468,6 +472,14 @@ func (p *oomPipeline) assemble() {
 			held = nil
 		}
 	}
+}
+
+// parseError counts and logs a value of a kernel OOM report line that the
+// assembler rejected (out of range: it would have wrapped).
+func (p *oomPipeline) parseError(e *oomreport.ParseError) {
+	p.tb.CgroupmemoryOomParseErrors.Add(context.Background(), 1)
+	p.logger.Warn("a value in a kernel OOM report is out of range: left out of the record",
+		zap.String("field", e.Field), zap.String("value", e.Value), zap.String("reason", e.Reason), zap.String("line", e.Line))
 }
 
 // enqueue hands reports to the sender. Live, it never waits: a full queue

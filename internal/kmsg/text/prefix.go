@@ -79,6 +79,7 @@ func (t *textReader) peel(line string) (kmsg.Record, format, bool) {
 	for range 8 {
 		if !used[reRawKmsg] && reRawKmsg.MatchString(rest) {
 			kr, err := kmsg.ParseRecord([]byte(rest))
+			t.malformedErr = err
 			return kr, formatKmsg, err == nil
 		}
 		n, ok, drop := t.peelOne(&r, &f, rest, used)
@@ -272,7 +273,9 @@ func (t *textReader) zoned(s, zone string) (time.Time, bool) {
 
 func stamp(sec, frac string) (time.Duration, bool) {
 	s, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil || s > int64(time.Duration(1<<63-1)/time.Second) {
+	// Below the largest whole second, so that adding the fraction cannot
+	// wrap either.
+	if err != nil || s >= int64(time.Duration(1<<63-1)/time.Second) {
 		return 0, false
 	}
 	ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)

@@ -64,6 +64,18 @@ type textReader struct {
 	lines   Lines
 	zone    *time.Location // nil: zone-less stamps are local, offset unknown
 	learned *regexp.Regexp // shape of an unknown prefix, once seen
+	// malformed is told of each raw kmsg record that cannot be parsed
+	// (WithMalformed); malformedErr is the last such error of peel.
+	malformed    func(error)
+	malformedErr error
+}
+
+// WithMalformed has fn told of each line in the raw /dev/kmsg form that is
+// not a valid record (a sequence number or timestamp out of range, …):
+// Records skips it, and the caller counts it rather than losing it
+// silently.
+func WithMalformed(fn func(error)) Option {
+	return func(t *textReader) { t.malformed = fn }
 }
 
 // ParseLine turns one line of kernel log text into a record; see Records
@@ -95,7 +107,11 @@ func (t *textReader) parse(line string) (kmsg.Record, format, bool) {
 	if jr, isJSON, ok := t.journalJSON(line); isJSON {
 		return jr, formatSyslog, ok
 	}
+	t.malformedErr = nil
 	r, f, ok := t.peel(line)
+	if !ok && f == formatKmsg && t.malformedErr != nil && t.malformed != nil {
+		t.malformed(t.malformedErr)
+	}
 	if !ok || f == formatKmsg || t.lines.Known(r.Message) {
 		// A /dev/kmsg record's header is read exactly: nothing of its
 		// message is a prefix (a task row's name may look like one).
@@ -171,6 +187,15 @@ func Records(rd io.Reader, lines Lines, opts ...Option) iter.Seq2[kmsg.Record, e
 					continue // dictionary line
 				case formatDmesg:
 					if _, f, _ := t.peel(line); f == formatBare && !t.lines.Known(strings.TrimSpace(line)) {
+						if len(pending.Message)+more.Len()+len(line) > maxLine {
+							// A record past maxLine goes on as a record
+							// of its own: memory stays bounded.
+							if !flush() {
+								return
+							}
+							pending.Message = strings.TrimLeft(line, " \t")
+							continue
+						}
 						more.WriteString("\n")
 						more.WriteString(strings.TrimLeft(line, " \t"))
 						continue

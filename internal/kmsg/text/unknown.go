@@ -3,6 +3,7 @@ package text
 import (
 	"encoding/csv"
 	"encoding/json"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,7 +59,7 @@ func (t *textReader) journalJSON(line string) (r kmsg.Record, isJSON, ok bool) {
 	if us, err := strconv.ParseInt(str("__REALTIME_TIMESTAMP"), 10, 64); err == nil && us > 0 {
 		r.Time, r.TimeZoneUnknown = time.UnixMicro(us).UTC(), false
 	}
-	if us, err := strconv.ParseInt(str("_SOURCE_MONOTONIC_TIMESTAMP"), 10, 64); err == nil && us >= 0 && !r.HasMonotonic {
+	if us, err := strconv.ParseInt(str("_SOURCE_MONOTONIC_TIMESTAMP"), 10, 64); err == nil && us >= 0 && us <= math.MaxInt64/1000 && !r.HasMonotonic {
 		r.Monotonic, r.HasMonotonic = time.Duration(us)*time.Microsecond, true
 	}
 	if !t.lines.Known(r.Message) {

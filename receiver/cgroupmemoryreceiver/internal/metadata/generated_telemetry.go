@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	CgroupmemoryKmsgRecordsLost         metric.Int64Counter
 	CgroupmemoryKmsgRecordsMalformed    metric.Int64Counter
 	CgroupmemoryNearLimitRecords        metric.Int64Counter
+	CgroupmemoryOomParseErrors          metric.Int64Counter
 	CgroupmemoryOomRecords              metric.Int64Counter
 	CgroupmemoryOomRecordsDropped       metric.Int64Counter
 	CgroupmemoryProcessSnapshotHidden   metric.Int64Counter
@@ -104,6 +105,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_cgroupmemory_near_limit_records",
 		metric.WithDescription("Near-limit log records (linux.memory.near_limit) accepted by the next consumer. [Development]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CgroupmemoryOomParseErrors, err = builder.meter.Int64Counter(
+		"otelcol_cgroupmemory_oom_parse_errors",
+		metric.WithDescription("Values of kernel OOM report lines rejected because they are out of range (past int64, or overflowing when converted to bytes, or a pid above PID_MAX_LIMIT) or past a bound (stat counters): left out of the record, never wrapped; each is logged. [Development]"),
+		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.CgroupmemoryOomRecords, err = builder.meter.Int64Counter(

@@ -115,6 +115,22 @@ func AssertEqualCgroupmemoryNearLimitRecords(t *testing.T, tt *componenttest.Tel
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualCgroupmemoryOomParseErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_cgroupmemory_oom_parse_errors",
+		Description: "Values of kernel OOM report lines rejected because they are out of range (past int64, or overflowing when converted to bytes, or a pid above PID_MAX_LIMIT) or past a bound (stat counters): left out of the record, never wrapped; each is logged. [Development]",
+		Unit:        "{value}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_cgroupmemory_oom_parse_errors")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualCgroupmemoryOomRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_cgroupmemory_oom_records",

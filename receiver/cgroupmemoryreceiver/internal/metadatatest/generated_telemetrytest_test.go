@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.CgroupmemoryKmsgRecordsLost.Add(context.Background(), 1)
 	tb.CgroupmemoryKmsgRecordsMalformed.Add(context.Background(), 1)
 	tb.CgroupmemoryNearLimitRecords.Add(context.Background(), 1)
+	tb.CgroupmemoryOomParseErrors.Add(context.Background(), 1)
 	tb.CgroupmemoryOomRecords.Add(context.Background(), 1)
 	tb.CgroupmemoryOomRecordsDropped.Add(context.Background(), 1)
 	tb.CgroupmemoryProcessSnapshotHidden.Add(context.Background(), 1)
@@ -48,6 +49,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryNearLimitRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCgroupmemoryOomParseErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCgroupmemoryOomRecords(t, testTel,
