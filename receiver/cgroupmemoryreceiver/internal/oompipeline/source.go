@@ -1,0 +1,49 @@
+package oompipeline
+
+import (
+	"time"
+
+	"github.com/oomsight/oomsight/internal/procsnap"
+	"github.com/oomsight/oomsight/internal/recorder"
+	"github.com/oomsight/oomsight/internal/sampler"
+	"github.com/oomsight/oomsight/internal/survival"
+)
+
+// ProcessSource is what the OOM pipeline needs of the process snapshots
+// (procsnap.Snapper): the one taken nearest before a kill.
+type ProcessSource interface {
+	Nearest(paths []string, until time.Time) (procsnap.Snapshot, bool)
+}
+
+// KillSource is what the OOM pipeline needs of the sampler: the climb of a
+// cgroup, the kill accounting (attribution of a kill line without a
+// cgroup, kills explained by kernel reports, counted kills while the
+// kernel log cannot be read), the count of records per cgroup, and whether
+// a kill starts a memory.oom.group kill.
+type KillSource interface {
+	History(path string, until time.Time) (recorder.History, bool)
+	Infer(at time.Time) (string, bool)
+	Claim(path string)
+	CountRecord(path, cause string)
+	Subscribe(fn func(sampler.Kill)) (cancel func())
+	OOMGroup(taskMemcg, memcg string) bool
+	Survival(stop <-chan struct{}, path string, victim int) survival.Verdict
+	CountSurvived(path string)
+}
+
+// NoSampler is the KillSource of a receiver without a metrics pipeline:
+// it knows no cgroup.
+type NoSampler struct{}
+
+func (NoSampler) History(string, time.Time) (recorder.History, bool) {
+	return recorder.History{}, false
+}
+func (NoSampler) Infer(time.Time) (string, bool)      { return "", false }
+func (NoSampler) Claim(string)                        {}
+func (NoSampler) CountRecord(string, string)          {}
+func (NoSampler) Subscribe(func(sampler.Kill)) func() { return func() {} }
+func (NoSampler) OOMGroup(string, string) bool        { return false }
+func (NoSampler) Survival(<-chan struct{}, string, int) survival.Verdict {
+	return survival.Unknown
+}
+func (NoSampler) CountSurvived(string) {}
