@@ -1,6 +1,7 @@
 package oompipeline
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -30,14 +31,17 @@ func TestRateLimitedKillLineIsAttributed(t *testing.T) {
 		t.Fatalf("/dev/kmsg: %v", err)
 	}
 	// The sampler of the pod and its container, as a metrics pipeline
-	// starts it; no collection runs: the counters are read at the kill
-	// line.
+	// starts it, after its first collection (the counters' starting
+	// values); no collection runs after the kill: the counters are read at
+	// the kill line.
 	filter, err := discovery.NewFilter([]string{s.pod.Path, s.ctr.Path}, nil)
 	require.NoError(t, err)
 	smp := sampler.New(sampler.Options{Hierarchy: s.env.Hierarchy, Filter: filter, Events: true, Logger: zaptest.NewLogger(t)})
 	_, err = smp.Start()
 	require.NoError(t, err)
 	t.Cleanup(smp.Close)
+	_, err = smp.Collect(context.Background(), func(*sampler.Collected) {})
+	require.NoError(t, err)
 
 	kr, err := kmsg.Open("/dev/kmsg")
 	require.NoError(t, err)
