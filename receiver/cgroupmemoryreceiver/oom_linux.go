@@ -146,8 +146,9 @@ type processSource interface {
 // killSource is what the OOM pipeline needs of the sampler: the climb of a
 // cgroup, the kill accounting (attribution of a kill line without a
 // cgroup, kills explained by kernel reports, counted kills while the
-// kernel log cannot be read), the count of records per cgroup, and whether
-// a kill starts a memory.oom.group kill.
+// kernel log cannot be read), the count of records per cgroup, whether
+// a kill starts a memory.oom.group kill, and each report's numbers for
+// the metrics of the cgroup whose limit was hit (Reported).
 type killSource interface {
 	History(path string, until time.Time) (recorder.History, bool)
 	Infer(at time.Time) (string, bool)
@@ -157,6 +158,7 @@ type killSource interface {
 	OOMGroup(taskMemcg, memcg string) bool
 	Survival(stop <-chan struct{}, path string, victim int) survival.Verdict
 	CountSurvived(path string)
+	Reported(r *oomreport.Report)
 }
 
 // noSampler is the killSource of a receiver without a metrics pipeline:
@@ -174,7 +176,8 @@ func (noSampler) OOMGroup(string, string) bool        { return false }
 func (noSampler) Survival(<-chan struct{}, string, int) survival.Verdict {
 	return survival.Unknown
 }
-func (noSampler) CountSurvived(string) {}
+func (noSampler) CountSurvived(string)       {}
+func (noSampler) Reported(*oomreport.Report) {}
 
 func newOOMPipeline(cfg OOMConfig, set receiver.Settings, next consumer.Logs, tb *metadata.TelemetryBuilder, rac metadata.ResourceAttributesConfig, smp killSource) *oomPipeline {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
@@ -478,6 +481,11 @@ func (p *oomPipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 	for _, r := range reports {
 		if p.resume && r.Seq != nil && p.resumeFrom.Delivered(*r.Seq) {
 			continue // delivered before the restart
+		}
+		if !backlog || p.resume && r.Seq != nil && *r.Seq > p.resumeFrom.Seq {
+			// Metrics from the report of a kill this run has not handled
+			// (live, or after the checkpoint): see sampler.Reported.
+			p.smp.Reported(r)
 		}
 		if p.next == nil { // counting only
 			p.attribute(r, backlog)
