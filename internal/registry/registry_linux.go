@@ -266,6 +266,23 @@ func (r *Registry) Get(path string) *Entry {
 	return r.entries[path]
 }
 
+// Find returns the cgroup at path that still has a point to export: the
+// live one, or one removed whose last interval is not taken yet
+// (TakeGone); nil when there is none.
+func (r *Registry) Find(path string) *Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.entries[path]; e != nil {
+		return e
+	}
+	for i := len(r.gone) - 1; i >= 0; i-- {
+		if r.gone[i].Path == path {
+			return r.gone[i]
+		}
+	}
+	return nil
+}
+
 // Drop closes and forgets the cgroup at path (found vanished while reading).
 // A cgroup created again at that path is a mkdir, which the next Refresh
 // sees; one that was not really gone comes back with the next full walk.

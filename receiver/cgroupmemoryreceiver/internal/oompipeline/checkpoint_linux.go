@@ -42,6 +42,13 @@ func (p *Pipeline) deliveredBefore(r *oomreport.Report) bool {
 	return p.resume && r.Seq != nil && p.resumeFrom.Delivered(*r.Seq)
 }
 
+// firstHandled reports whether the report's kill is handled for the first
+// time by this run: a live one, or one of the backlog after the
+// checkpoint's position (the sampler turns each into metrics once).
+func (p *Pipeline) firstHandled(r *oomreport.Report, backlog bool) bool {
+	return !backlog || p.resume && r.Seq != nil && *r.Seq > p.resumeFrom.Seq
+}
+
 // saveHandled advances the checkpoint past a record the deliver stage
 // handed on (err: the consumer's answer). A record refused for good stays
 // undelivered in the checkpoint (unless the refusal is permanent: the same

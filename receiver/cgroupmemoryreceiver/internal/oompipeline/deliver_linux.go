@@ -41,6 +41,11 @@ func (p *Pipeline) enqueue(reports []*oomreport.Report, backlog bool) {
 		if p.deliveredBefore(r) {
 			continue // delivered before the restart
 		}
+		if p.firstHandled(r, backlog) {
+			// Metrics from the report of a kill this run has not handled
+			// (live, or after the checkpoint): see sampler.Reported.
+			p.smp.Reported(r)
+		}
 		if p.next == nil { // counting only
 			p.countOnly(r, backlog)
 			continue

@@ -3,6 +3,7 @@ package oompipeline
 import (
 	"time"
 
+	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/internal/procsnap"
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/internal/sampler"
@@ -18,8 +19,9 @@ type ProcessSource interface {
 // KillSource is what the OOM pipeline needs of the sampler: the climb of a
 // cgroup, the kill accounting (attribution of a kill line without a
 // cgroup, kills explained by kernel reports, counted kills while the
-// kernel log cannot be read), the count of records per cgroup, and whether
-// a kill starts a memory.oom.group kill.
+// kernel log cannot be read), the count of records per cgroup, whether
+// a kill starts a memory.oom.group kill, and each report's numbers for
+// the metrics of the cgroup whose limit was hit (Reported).
 type KillSource interface {
 	History(path string, until time.Time) (recorder.History, bool)
 	Infer(at time.Time) (string, bool)
@@ -29,6 +31,7 @@ type KillSource interface {
 	OOMGroup(taskMemcg, memcg string) bool
 	Survival(stop <-chan struct{}, path string, victim int) survival.Verdict
 	CountSurvived(path string)
+	Reported(r *oomreport.Report)
 }
 
 // NoSampler is the KillSource of a receiver without a metrics pipeline:
@@ -46,4 +49,5 @@ func (NoSampler) OOMGroup(string, string) bool        { return false }
 func (NoSampler) Survival(<-chan struct{}, string, int) survival.Verdict {
 	return survival.Unknown
 }
-func (NoSampler) CountSurvived(string) {}
+func (NoSampler) CountSurvived(string)       {}
+func (NoSampler) Reported(*oomreport.Report) {}
