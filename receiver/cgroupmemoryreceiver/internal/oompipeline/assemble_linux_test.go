@@ -93,7 +93,7 @@ func TestGroupLineLate(t *testing.T) {
 // groupFixtureSampler knows the memory.oom.group files of a captured v2
 // hierarchy, and nothing else.
 type groupFixtureSampler struct {
-	NoSampler
+	noSampler
 	dir string
 }
 

@@ -59,7 +59,7 @@ type Options struct {
 	// Resource says which resource attributes records carry.
 	Resource metadata.ResourceAttributesConfig
 	// Sampler is the sampler; nil when no metrics pipeline samples the
-	// cgroups (NoSampler stands in).
+	// cgroups (noSampler stands in).
 	Sampler KillSource
 	// Snapshots are the process snapshots; nil: off.
 	Snapshots ProcessSource
@@ -84,7 +84,7 @@ type Pipeline struct {
 	bootIDFile string
 	now        func() time.Time
 	queueSize  int
-	// smp is the sampler, or NoSampler{} when no metrics pipeline samples
+	// smp is the sampler, or noSampler{} when no metrics pipeline samples
 	// the cgroups (sampled false): climbs, kill attribution, counter-based
 	// records and record counts come from it.
 	smp     KillSource
@@ -136,7 +136,7 @@ func New(set receiver.Settings, o Options) *Pipeline {
 	if err != nil {
 		set.Logger.Error("cgroupmemory: receiver telemetry unavailable", zap.Error(err))
 	}
-	var smp KillSource = NoSampler{}
+	var smp KillSource = noSampler{}
 	if o.Sampler != nil {
 		smp = o.Sampler
 	}
@@ -151,7 +151,7 @@ func New(set receiver.Settings, o Options) *Pipeline {
 		now:        time.Now,
 		queueSize:  queueSize,
 		smp:        smp,
-		sampled:    smp != NoSampler{},
+		sampled:    smp != noSampler{},
 		snaps:      o.Snapshots,
 	}
 }

@@ -34,20 +34,21 @@ type KillSource interface {
 	Reported(r *oomreport.Report)
 }
 
-// NoSampler is the KillSource of a receiver without a metrics pipeline:
+// noSampler is the KillSource of a receiver without a metrics pipeline
+// (Options.Sampler nil):
 // it knows no cgroup.
-type NoSampler struct{}
+type noSampler struct{}
 
-func (NoSampler) History(string, time.Time) (recorder.History, bool) {
+func (noSampler) History(string, time.Time) (recorder.History, bool) {
 	return recorder.History{}, false
 }
-func (NoSampler) Infer(time.Time) (string, bool)      { return "", false }
-func (NoSampler) Claim(string)                        {}
-func (NoSampler) CountRecord(string, string)          {}
-func (NoSampler) Subscribe(func(sampler.Kill)) func() { return func() {} }
-func (NoSampler) OOMGroup(string, string) bool        { return false }
-func (NoSampler) Survival(<-chan struct{}, string, int) survival.Verdict {
+func (noSampler) Infer(time.Time) (string, bool)      { return "", false }
+func (noSampler) Claim(string)                        {}
+func (noSampler) CountRecord(string, string)          {}
+func (noSampler) Subscribe(func(sampler.Kill)) func() { return func() {} }
+func (noSampler) OOMGroup(string, string) bool        { return false }
+func (noSampler) Survival(<-chan struct{}, string, int) survival.Verdict {
 	return survival.Unknown
 }
-func (NoSampler) CountSurvived(string)       {}
-func (NoSampler) Reported(*oomreport.Report) {}
+func (noSampler) CountSurvived(string)       {}
+func (noSampler) Reported(*oomreport.Report) {}

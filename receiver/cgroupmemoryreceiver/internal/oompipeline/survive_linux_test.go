@@ -17,7 +17,7 @@ import (
 // verdictSource is a KillSource whose survival verdict is fixed; it
 // counts the checks asked for and the survived kills counted.
 type verdictSource struct {
-	NoSampler
+	noSampler
 	verdict  survival.Verdict
 	mu       sync.Mutex
 	checks   int
