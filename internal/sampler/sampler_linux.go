@@ -72,6 +72,7 @@ type Sampler struct {
 	counts   *recordCounts
 	survive  *survival.Checker
 	fast     *fastPass       // nil when off
+	disc     *discoverer     // nil when it could not be set up
 	watcher  *events.Watcher // nil when events are off or could not be set up
 	events   *eventSampler
 
@@ -131,6 +132,11 @@ func New(o Options) *Sampler {
 	if o.FastPass {
 		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now, o.Snapshot)
 	}
+	if d, err := newDiscoverer(s.reg, o.Now, o.Logger); err != nil {
+		o.Logger.Warn("created cgroups are found by the collections only: cannot wait for creation events", zap.Error(err))
+	} else {
+		s.disc = d
+	}
 	return s
 }
 
@@ -157,6 +163,9 @@ func (s *Sampler) Start() (registry.Changes, error) {
 	}
 	if s.fast != nil {
 		s.fast.start()
+	}
+	if s.disc != nil {
+		s.disc.start()
 	}
 	return ch, nil
 }
@@ -185,6 +194,10 @@ func (s *Sampler) Hierarchy() cgroupfs.Hierarchy { return s.h }
 // Close stops the fast pass and the event watcher and closes every cgroup.
 // It is idempotent.
 func (s *Sampler) Close() {
+	if s.disc != nil {
+		s.disc.shutdown()
+		s.disc = nil
+	}
 	if s.fast != nil {
 		s.fast.shutdown()
 		s.fast = nil
