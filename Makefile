@@ -257,7 +257,7 @@ bench: build
 	$(GO) test -run '^$$' -bench BenchmarkPinnedAtLimit -benchtime 1x ./receiver/cgroupmemoryreceiver/
 	$(GO) test -run '^$$' -bench BenchmarkSnapshotPinned -benchtime 200x ./internal/procsnap/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 30x ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_MEMBERS=10000,20000 $(GO) test -run '^$$' -bench BenchmarkOOMGroupKill -benchtime 1x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_MEMBERS=10000,20000 $(GO) test -run '^$$' -bench BenchmarkOOMGroupKill -benchtime 1x ./receiver/cgroupmemoryreceiver/internal/oompipeline/
 	OOMSIGHT_BENCH_CGROUPS=1000 OOMSIGHT_BENCH_SECONDS=60 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x -timeout 20m ./internal/testing/e2e/
 
 ## bench-short: the same benchmarks small and brief (100 cgroups, a few
@@ -265,7 +265,7 @@ bench: build
 bench-short: build
 	OOMSIGHT_BENCH_CGROUPS=100 $(GO) test -run '^$$' -bench 'BenchmarkScrape|BenchmarkFastPass' -benchtime 3x ./receiver/cgroupmemoryreceiver/ ./internal/sampler/
 	$(GO) test -run '^$$' -bench BenchmarkOOMKillToRecord -benchtime 3x ./receiver/cgroupmemoryreceiver/
-	OOMSIGHT_BENCH_MEMBERS=1000,2000 $(GO) test -run '^$$' -bench BenchmarkOOMGroupKill -benchtime 1x ./receiver/cgroupmemoryreceiver/
+	OOMSIGHT_BENCH_MEMBERS=1000,2000 $(GO) test -run '^$$' -bench BenchmarkOOMGroupKill -benchtime 1x ./receiver/cgroupmemoryreceiver/internal/oompipeline/
 	$(GO) test -run '^$$' -bench BenchmarkSnapshotPinned -benchtime 10x ./internal/procsnap/
 	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/testing/e2e/
 

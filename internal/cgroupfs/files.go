@@ -133,107 +133,22 @@ var (
 // hierarchical, so its parts must be too.
 func v1Stat(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b, Prefix: "total_"}
-	var unreclaimable uint64
-	hasRSS := false
+	var st statSum
 	for kv.Next() {
-		var f Field
-		switch string(kv.Key()) {
-		case "total_rss": // UnreclaimableV1
-			f = Anon
-			hasRSS = true
-			unreclaimable += kv.Value()
-		case "total_cache":
-			f = File
-		case "total_active_file":
-			f = ActiveFile
-		case "total_inactive_file":
-			f = InactiveFile
-		case "total_shmem": // UnreclaimableV1
-			f = Shmem
-			unreclaimable += kv.Value()
-		case "total_mapped_file":
-			f = MappedFile
-		case "total_swap":
-			f = Swap
-		case "total_pgfault":
-			f = PgFault
-		case "total_pgmajfault":
-			f = PgMajFault
-		case "total_workingset_refault_anon":
-			f = RefaultAnon
-		case "total_workingset_refault_file":
-			f = RefaultFile
-		default:
-			continue
-		}
-		s.Set(f, kv.Value())
+		st.add(s, v1StatKey(kv.Key()), kv.Value())
 	}
-	if hasRSS {
-		s.Set(Unreclaimable, unreclaimable)
-	}
+	st.done(s)
 	return kv.Err()
 }
 
 // v2Stat reads memory.stat, which is hierarchical in v2.
 func v2Stat(b []byte, s *Sample) error {
 	kv := KeyValues{Data: b}
-	var unreclaimable uint64
-	hasAnon := false
+	var st statSum
 	for kv.Next() {
-		var f Field
-		switch string(kv.Key()) {
-		case "anon":
-			f = Anon
-			hasAnon = true
-			unreclaimable += kv.Value()
-		// The rest of UnreclaimableV2 (sock and shmem below).
-		case "slab_unreclaimable", "kernel_stack", "pagetables", "percpu":
-			unreclaimable += kv.Value()
-			continue
-		case "file":
-			f = File
-		case "active_file":
-			f = ActiveFile
-		case "inactive_file":
-			f = InactiveFile
-		case "shmem":
-			f = Shmem
-			unreclaimable += kv.Value()
-		case "file_mapped":
-			f = MappedFile
-		case "kernel":
-			f = Kernel
-		case "sock":
-			f = Sock
-			unreclaimable += kv.Value()
-		case "slab":
-			f = Slab
-		case "pgfault":
-			f = PgFault
-		case "pgmajfault":
-			f = PgMajFault
-		case "workingset_refault_anon":
-			f = RefaultAnon
-		// Before 5.9 only file pages had workingset tracking, under the
-		// unsuffixed keys.
-		case "workingset_refault_file", "workingset_refault":
-			f = RefaultFile
-		case "workingset_activate_anon":
-			f = ActivateAnon
-		case "workingset_activate_file", "workingset_activate":
-			f = ActivateFile
-		case "pgscan":
-			f = PgScan
-		case "pgsteal":
-			f = PgSteal
-		default:
-			continue
-		}
-		s.Set(f, kv.Value())
+		st.add(s, v2StatKey(kv.Key()), kv.Value())
 	}
-	if hasAnon {
-		s.Set(Unreclaimable, unreclaimable)
-	}
+	st.done(s)
 	return kv.Err()
 }
 

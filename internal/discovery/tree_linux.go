@@ -60,6 +60,18 @@ type Delta struct {
 	Failed []*DirError
 }
 
+// Fd is the inotify descriptor that becomes readable when a directory is
+// created or removed below a watched one, so that a caller can wait for a
+// change and Sync at once; -1 without inotify. The descriptor is closed
+// when the tree falls back to walking (watch limit reached) or is
+// closed: ask again after each wait.
+func (t *Tree) Fd() int {
+	if t.ino == nil {
+		return -1
+	}
+	return t.ino.Fd()
+}
+
 // Watching reports whether changes are followed through inotify (false:
 // every Sync walks).
 func (t *Tree) Watching() bool { return t.ino != nil }

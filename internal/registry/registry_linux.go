@@ -67,6 +67,9 @@ func (e *Entry) Recovered() {
 // Changes is what one Refresh did.
 type Changes struct {
 	Added, Removed int
+	// New are the cgroups added, when the caller asked for them (see
+	// RefreshNew).
+	New []*Entry
 	// Skipped lists cgroups that could not be opened for another reason than
 	// vanishing or having no memory accounting; each is reported once.
 	Skipped []error
@@ -151,7 +154,22 @@ func (r *Registry) Hierarchy() cgroupfs.Hierarchy { return r.h }
 // again on every full walk (a v2 parent may enable memory later). A walk
 // error is returned with the changes that were made; the cgroups below a
 // directory that could not be listed stay.
-func (r *Registry) Refresh() (Changes, error) {
+func (r *Registry) Refresh() (Changes, error) { return r.refresh(false) }
+
+// RefreshNew is Refresh that also lists the cgroups it added
+// (Changes.New), so that they can be sampled at once.
+func (r *Registry) RefreshNew() (Changes, error) { return r.refresh(true) }
+
+// ChangeFd is the descriptor that becomes readable when a cgroup
+// directory is created or removed (discovery.Tree.Fd), -1 when changes
+// are found by walking only.
+func (r *Registry) ChangeFd() int {
+	r.treeMu.Lock()
+	defer r.treeMu.Unlock()
+	return r.tree.Fd()
+}
+
+func (r *Registry) refresh(listNew bool) (Changes, error) {
 	r.limits.Changes()
 	r.treeMu.Lock()
 	d, err := r.tree.Sync()
@@ -216,6 +234,9 @@ func (r *Registry) Refresh() (Changes, error) {
 			r.entries[p] = e
 			delete(r.ignored, p)
 			ch.Added++
+			if listNew {
+				ch.New = append(ch.New, e)
+			}
 		case errors.Is(err, cgroupfs.ErrVanished):
 		case errors.Is(err, cgroupfs.ErrNotAccounted):
 			r.ignored[p] = false
@@ -264,6 +285,23 @@ func (r *Registry) Get(path string) *Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.entries[path]
+}
+
+// Find returns the cgroup at path that still has a point to export: the
+// live one, or one removed whose last interval is not taken yet
+// (TakeGone); nil when there is none.
+func (r *Registry) Find(path string) *Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.entries[path]; e != nil {
+		return e
+	}
+	for i := len(r.gone) - 1; i >= 0; i-- {
+		if r.gone[i].Path == path {
+			return r.gone[i]
+		}
+	}
+	return nil
 }
 
 // Drop closes and forgets the cgroup at path (found vanished while reading).

@@ -70,6 +70,9 @@ type state struct {
 	// none), for eta.AtLimit.
 	unrec   uint64
 	unrecOK bool
+	// final: the last interval was handed out (Final); nothing more is
+	// exported for this cgroup.
+	final bool
 }
 
 // counterFields are the monotonic counters whose decrease means the series
@@ -235,6 +238,43 @@ func (e *Entry) Event(s *cgroupfs.Sample) {
 	}
 }
 
+// Reported adds what a kernel OOM report tells of this cgroup at a kill
+// (package oompoint: its sample s, dated at the kill, and the peak there)
+// as an event sample, when the series does not carry that kill yet, and
+// reports whether the series carries it now. It carries it already when a
+// data point after the kill was made (its read saw the kernel's own
+// watermark, or the OOM event's sample), or when an event sample waiting
+// for export is at least as high or later; it cannot any more when the
+// last interval was handed out (Final) — the caller then emits the point
+// on its own. The report's point is not recorded in the flight recorder:
+// the records' climbs stay the samples the receiver read.
+func (e *Entry) Reported(s *cgroupfs.Sample, peak uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.final {
+		return false
+	}
+	if !s.Time.After(e.pointT) {
+		return true
+	}
+	if n := len(e.events); n > 0 && (e.events[n-1].Peak >= peak || !s.Time.After(e.events[n-1].Sample.Time)) {
+		return true
+	}
+	ev := Event{Sample: *s, Peak: peak}
+	if len(e.events) < MaxEvents {
+		e.events = append(e.events, ev)
+	} else {
+		e.events[MaxEvents-1] = ev
+	}
+	if e.fastPending && !e.fastT.After(s.Time) {
+		// The fast samples before the kill are below it: the report's
+		// point closes their interval.
+		e.fastPending = false
+	}
+	e.pointT = s.Time
+	return true
+}
+
 // TakeEvents appends the event samples waiting for export to dst, oldest
 // first, and forgets them.
 func (e *Entry) TakeEvents(dst []Event) []Event {
@@ -265,6 +305,7 @@ func (e *Entry) Final(dst []Event) (events []Event, closing Event, ok bool) {
 	defer e.mu.Unlock()
 	dst = append(dst, e.events...)
 	e.events = e.events[:0]
+	e.final = true
 	if !e.fastPending {
 		return dst, Event{}, false
 	}

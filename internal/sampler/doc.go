@@ -12,8 +12,13 @@
 //     records what it is handed; it reads no file itself;
 //   - the OOM pipeline asks for a cgroup's History, Infers the cgroup of a
 //     kill line the kernel rate-limited, Claims the counted kill a kernel
-//     report explains, Counts each record, and Subscribes to counted kills
-//     while the kernel log cannot be read.
+//     report explains, Counts each record, Subscribes to counted kills
+//     while the kernel log cannot be read, and hands each report it has
+//     not handled before to Reported, which puts the kernel's numbers at
+//     the kill into the limiting cgroup's series (docs/unseen-kills.md).
+//
+// A discoverer registers a created cgroup at its creation event (inotify)
+// and samples it at once, rather than at the next collection.
 //
 // The previous value of every cgroup's oom_kill counter lives in one place
 // (the kill accounting, see kills_linux.go), whichever reader saw it: a

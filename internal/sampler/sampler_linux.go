@@ -12,6 +12,7 @@ import (
 	"github.com/oomsight/oomsight/internal/discovery"
 	"github.com/oomsight/oomsight/internal/events"
 	"github.com/oomsight/oomsight/internal/identity"
+	"github.com/oomsight/oomsight/internal/oompoint"
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/internal/registry"
 	"github.com/oomsight/oomsight/internal/survival"
@@ -64,18 +65,22 @@ type Sampler struct {
 	snapshot  func(path string, usage, limit uint64) // nil: snapshots off
 	eta       bool
 
-	reg     *registry.Registry
-	kills   *kills
-	counts  *recordCounts
-	survive *survival.Checker
-	fast    *fastPass       // nil when off
-	watcher *events.Watcher // nil when events are off or could not be set up
-	events  *eventSampler
+	reg      *registry.Registry
+	filter   *discovery.Filter
+	reported *reported
+	kills    *kills
+	counts   *recordCounts
+	survive  *survival.Checker
+	fast     *fastPass       // nil when off
+	disc     *discoverer     // nil when it could not be set up
+	watcher  *events.Watcher // nil when events are off or could not be set up
+	events   *eventSampler
 
 	// The collection's own state (Collect's goroutine).
 	reader    *cgroupfs.Reader
 	entries   []*registry.Entry // reused between collections
 	gone      []*registry.Entry // removed cgroups, reused between collections
+	points    []oompoint.Point  // closing points of reported kills, reused
 	closing   registry.Event    // a removed cgroup's closing sample
 	taken     []registry.Event  // reused between cgroups
 	sample    cgroupfs.Sample
@@ -106,6 +111,8 @@ func New(o Options) *Sampler {
 		snapshot:  o.Snapshot,
 		eta:       o.ETA,
 		counts:    newRecordCounts(o.Now),
+		filter:    o.Filter,
+		reported:  newReported(),
 		survive:   survival.New(o.Hierarchy.Dir),
 		reader:    cgroupfs.NewReader(),
 		readings:  make(map[string]uint64),
@@ -124,6 +131,11 @@ func New(o Options) *Sampler {
 	}
 	if o.FastPass {
 		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now, o.Snapshot)
+	}
+	if d, err := newDiscoverer(s.reg, o.Now, o.Logger); err != nil {
+		o.Logger.Warn("created cgroups are found by the collections only: cannot wait for creation events", zap.Error(err))
+	} else {
+		s.disc = d
 	}
 	return s
 }
@@ -152,6 +164,9 @@ func (s *Sampler) Start() (registry.Changes, error) {
 	if s.fast != nil {
 		s.fast.start()
 	}
+	if s.disc != nil {
+		s.disc.start()
+	}
 	return ch, nil
 }
 
@@ -179,6 +194,10 @@ func (s *Sampler) Hierarchy() cgroupfs.Hierarchy { return s.h }
 // Close stops the fast pass and the event watcher and closes every cgroup.
 // It is idempotent.
 func (s *Sampler) Close() {
+	if s.disc != nil {
+		s.disc.shutdown()
+		s.disc = nil
+	}
 	if s.fast != nil {
 		s.fast.shutdown()
 		s.fast = nil
@@ -210,6 +229,10 @@ type Collected struct {
 	HasPeak bool
 	// Start is the start of the cgroup's cumulative series.
 	Start time.Time
+	// Reported marks the closing point of a cgroup without a series to
+	// carry its kill, made from the kernel's OOM report (Sampler.Reported):
+	// Sample has no more than the report tells, at the kill's time.
+	Reported bool
 	// ETA is the seconds until the unreclaimable memory reaches the
 	// lowest limit that applies (registry.ETA), +Inf when it is not
 	// rising towards one; HasETA is false when no limit applies.
@@ -221,8 +244,10 @@ type Collected struct {
 type Pass struct {
 	// Sampled cgroups were read and handed on; Vanished ones were found
 	// gone and dropped; Final removed cgroups had their last interval
-	// handed on; ReadErrors counts the files that failed.
-	Sampled, Vanished, Final, ReadErrors int64
+	// handed on; Reported cgroups had the closing point of a kill that
+	// their series could not carry handed on (Sampler.Reported);
+	// ReadErrors counts the files that failed.
+	Sampled, Vanished, Final, Reported, ReadErrors int64
 	// Unread cgroups of Total were left out because ctx ended; the next
 	// collection starts with them. Cut is ctx's error then, else nil.
 	Unread, Total int
@@ -295,6 +320,7 @@ func (s *Sampler) Collect(ctx context.Context, visit func(*Collected)) (Pass, er
 		p.Sampled++
 	}
 	p.Final = s.final(visit)
+	p.Reported = s.closeReported(visit)
 	*c = Collected{}
 	clear(s.taken)
 	if len(s.entries) > 0 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,8 +19,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/oomsight/oomsight/internal/kmsg"
-	"github.com/oomsight/oomsight/internal/oomreport"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
@@ -163,62 +160,4 @@ func TestCountersOnly(t *testing.T) {
 		top = max(top, u.At(i).Int())
 	}
 	assert.Equal(t, top, u.At(u.Len()-1).Int(), "the history ends at its highest point; body: %s", logs.recs[0].Body().Str())
-}
-
-// TestRateLimitedKillLineIsAttributed: when the kernel rate-limits an OOM
-// report down to its kill line, the line names no cgroup; the receiver
-// attributes it to the cgroup whose oom_kill counter rose at that moment
-// and marks it inferred. The kill is real, and so is the kill line: the one
-// the kernel printed for it, read from /dev/kmsg, fed alone to the
-// assembler (the rest of the report is what rate-limiting drops).
-func TestRateLimitedKillLineIsAttributed(t *testing.T) {
-	s := newOOMScene(t)
-	if _, err := os.Stat("/dev/kmsg"); err != nil {
-		t.Fatalf("/dev/kmsg: %v", err)
-	}
-	cfg := oomTestConfig(s)
-	cfg.Include = []string{s.pod.Path, s.ctr.Path}
-	cfg.CollectionInterval = time.Minute // the counters are read at the kill line, not by a collection
-	mr, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
-	require.NoError(t, err)
-	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
-	rcv := mr.(*cgroupReceiver)
-
-	kr, err := kmsg.Open("/dev/kmsg")
-	require.NoError(t, err)
-	defer kr.Close()
-	require.NoError(t, kr.SeekEnd())
-	pid := s.kill(t)
-	var line kmsg.Record
-	for {
-		rec, err := kr.Next()
-		if err != nil {
-			continue
-		}
-		if strings.Contains(rec.Message, fmt.Sprintf("Killed process %d ", pid)) {
-			line = rec
-			break
-		}
-	}
-	asm := oomreport.NewAssembler()
-	reports := append(asm.Add(line), asm.Flush()...)
-	require.Len(t, reports, 1)
-	r := reports[0]
-	require.Empty(t, r.TaskMemcg, "a kill line alone names no cgroup")
-
-	p := newOOMPipeline(cfg.OOM, receivertest.NewNopSettings(metadata.Type), &arrival{}, rcv.tb, cfg.ResourceAttributes, rcv.smp)
-	en := p.enrich(r, false)
-	assert.True(t, en.inferred)
-	assert.Equal(t, s.ctr.Path, r.TaskMemcg, "the victim's cgroup, from its counter")
-	ld := buildOOMLogs(r, time.Now(), cfg.ResourceAttributes, en)
-	rl := ld.ResourceLogs().At(0)
-	assert.Equal(t, s.ctr.Path, rl.Resource().Attributes().AsRaw()["cgroup.path"])
-	lr := rl.ScopeLogs().At(0).LogRecords().At(0)
-	assert.Equal(t, true, lr.Attributes().AsRaw()[inferredKey])
-	assert.Contains(t, lr.Body().Str(), "rate-limited to its kill line")
-
-	// The same kill cannot be claimed twice.
-	_, ok := rcv.smp.Infer(time.Now())
-	assert.False(t, ok)
 }

@@ -18,8 +18,10 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/oompipeline"
 )
 
 const (
@@ -201,86 +203,6 @@ func telemetryForTest(t *testing.T) (*componenttest.Telemetry, receiver.Settings
 	return tel, set, tb
 }
 
-// TestOOMSlowConsumerNeverBlocksReading: with the consumer stuck, kills are
-// still read and assembled; what does not fit the queue is dropped and
-// counted instead of stalling the kernel log reader.
-func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
-	s := newOOMScene(t)
-	tel, set, tb := telemetryForTest(t)
-
-	gate := make(chan struct{})
-	sink := &arrival{path: s.ctr.Path, gate: gate}
-	cfg := oomTestConfig(s)
-	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, noSampler{})
-	p.queueSize = 1
-	require.NoError(t, p.start(componenttest.NewNopHost()))
-
-	for range 3 {
-		s.kill(t)
-	}
-	// One record is stuck in the consumer, one waits in the queue, the
-	// third cannot be queued.
-	require.Eventually(t, func() bool {
-		m, err := tel.GetMetric("otelcol_cgroupmemory_oom_records_dropped")
-		return err == nil && m.Data != nil
-	}, 10*time.Second, 20*time.Millisecond, "no drop counted while the consumer was stuck")
-	// Reading went on all along: once the consumer moves again, a new kill
-	// arrives. (Kills of other test packages running at the same time go
-	// through this pipeline too, so the count of this test's records in
-	// between is not fixed.)
-	close(gate)
-	pid := int64(s.kill(t))
-	require.Eventually(t, func() bool {
-		sink.mu.Lock()
-		defer sink.mu.Unlock()
-		for _, lr := range sink.recs {
-			if lr.Attributes().AsRaw()["process.pid"] == pid {
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 20*time.Millisecond, "no record of a kill after the consumer recovered")
-	require.NoError(t, p.shutdown(context.Background()))
-}
-
-// TestOOMCheckpointReplayLosesNone: kills made while the receiver is
-// stopped are replayed from the ring on restart; a consumer slower than
-// the queue holds the replay up instead of losing them (live, the same
-// consumer would cost drops; see the test above).
-func TestOOMCheckpointReplayLosesNone(t *testing.T) {
-	s := newOOMScene(t)
-	_, set, tb := telemetryForTest(t)
-	cfg := oomTestConfig(s)
-	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "oom.checkpoint")
-
-	// A first run leaves a checkpoint at its one kill.
-	first := &arrival{path: s.ctr.Path}
-	stop := startLogsReceiver(t, cfg, first)
-	s.kill(t)
-	require.Eventually(t, func() bool { return first.count() == 1 }, 10*time.Second, 20*time.Millisecond)
-	stop()
-
-	var pids []int
-	for range 3 {
-		pids = append(pids, s.kill(t)) // while stopped
-	}
-
-	gate := make(chan struct{})
-	sink := &arrival{path: s.ctr.Path, gate: gate}
-	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, noSampler{})
-	p.queueSize = 1
-	require.NoError(t, p.start(componenttest.NewNopHost()))
-	time.Sleep(500 * time.Millisecond) // the replay runs into the stuck consumer
-	close(gate)
-	require.Eventually(t, func() bool { return sink.count() == 3 }, 10*time.Second, 20*time.Millisecond, "kills made while stopped were lost")
-	require.NoError(t, p.shutdown(context.Background()))
-	var got []int
-	for _, lr := range sink.recs {
-		got = append(got, int(lr.Attributes().AsRaw()["process.pid"].(int64)))
-	}
-	assert.Equal(t, pids, got, "every kill made while stopped, in order")
-}
-
 func TestOOMStartErrors(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "missing-dir", "cp")
@@ -347,7 +269,7 @@ func TestOOMRefusedRecordRetriedAndKeptUndelivered(t *testing.T) {
 	require.Eventually(t, func() bool {
 		down.mu.Lock()
 		defer down.mu.Unlock()
-		return down.calls >= sendAttempts
+		return down.calls >= oompipeline.SendAttempts
 	}, 10*time.Second, 20*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	stop()
@@ -370,21 +292,8 @@ func TestOOMRefusedRecordRetriedAndKeptUndelivered(t *testing.T) {
 	assert.Zero(t, last.count(), "delivered now: not repeated")
 }
 
-// TestOOMStandardReceiverTelemetry: OOM records count in the collector's
-// standard receiver telemetry (receiverhelper's obsreport), accepted and
-// refused, next to the receiver's own counters.
-func TestOOMStandardReceiverTelemetry(t *testing.T) {
-	s := newOOMScene(t)
-	tel, set, tb := telemetryForTest(t)
-	sink := &arrival{path: s.ctr.Path}
-	cfg := oomTestConfig(s)
-	p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, noSampler{})
-	require.NoError(t, p.start(componenttest.NewNopHost()))
-	t.Cleanup(func() { _ = p.shutdown(context.Background()) })
-
-	s.kill(t)
-	require.Eventually(t, func() bool {
-		m, err := tel.GetMetric("otelcol_receiver_accepted_log_records")
-		return err == nil && m.Data != nil && sink.count() >= 1
-	}, 10*time.Second, 20*time.Millisecond, "no otelcol_receiver_accepted_log_records")
-}
+// The record keys the receiver's tests look for (oomrecord's table).
+const (
+	historyKey = oomrecord.HistoryKey
+	countedKey = oomrecord.CountedKillsKey
+)

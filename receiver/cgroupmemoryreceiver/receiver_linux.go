@@ -19,6 +19,7 @@ import (
 	"github.com/oomsight/oomsight/internal/procsnap"
 	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/oompipeline"
 )
 
 // cgroupReceiver is the one instance behind every pipeline of a
@@ -41,13 +42,13 @@ type cgroupReceiver struct {
 
 	// Built by Start.
 	tb      *metadata.TelemetryBuilder
-	smp     *sampler.Sampler // nil without a metrics pipeline
-	metrics receiver.Metrics // the scraper controller; nil without a metrics pipeline
-	oom     *oomPipeline     // nil unless OOM records are emitted or counted
+	smp     *sampler.Sampler      // nil without a metrics pipeline
+	metrics receiver.Metrics      // the scraper controller; nil without a metrics pipeline
+	oom     *oompipeline.Pipeline // nil unless OOM records are emitted or counted
 	// snaps takes the process snapshots (nil: off); nearMiss is the OOM
 	// pipeline that emits near-limit records, set once it runs (nil: none).
 	snaps    *procsnap.Snapper
-	nearMiss atomic.Pointer[oomPipeline]
+	nearMiss atomic.Pointer[oompipeline.Pipeline]
 	// proc is the procfs the snapshots read (procRoot; a field so that a
 	// test can present another pid namespace's).
 	proc string
@@ -110,25 +111,29 @@ func (r *cgroupReceiver) start(ctx context.Context, host component.Host) error {
 	if !r.cfg.OOM.Enabled || (!emit && !count) {
 		return nil
 	}
-	var src killSource = noSampler{}
-	if r.smp != nil {
-		src = r.smp
+	o := oompipeline.Options{
+		KmsgPath:       r.cfg.OOM.KmsgPath,
+		CheckpointFile: r.cfg.OOM.CheckpointFile,
+		MaxTasks:       r.cfg.OOM.MaxTasks,
+		Telemetry:      r.tb,
+		Resource:       r.cfg.ResourceAttributes,
 	}
-	oom := r.cfg.OOM
-	var next consumer.Logs
+	if r.smp != nil {
+		o.Sampler = r.smp
+	}
 	if emit {
-		next = r.nextLogs
+		o.Next = r.nextLogs
+		if r.snaps != nil {
+			o.Snapshots = r.snaps
+		}
 	} else {
 		// Counting only: nothing is delivered, so there is no checkpoint
 		// to keep; reading starts at the end of the kernel log, as the
 		// counts start at zero with the receiver.
-		oom.CheckpointFile = ""
+		o.CheckpointFile = ""
 	}
-	r.oom = newOOMPipeline(oom, r.set, next, r.tb, r.cfg.ResourceAttributes, src)
-	if r.snaps != nil && emit {
-		r.oom.snaps = r.snaps
-	}
-	if err := r.oom.start(host); err != nil {
+	r.oom = oompipeline.New(r.set, o)
+	if err := r.oom.Start(host); err != nil {
 		r.oom = nil
 		return err
 	}
@@ -180,7 +185,7 @@ func (r *cgroupReceiver) newSnapper(h cgroupfs.Hierarchy) *procsnap.Snapper {
 		Hidden:  func(n int) { r.tb.CgroupmemoryProcessSnapshotHidden.Add(ctx, int64(n)) },
 		NearMiss: func(sn procsnap.Snapshot) {
 			if p := r.nearMiss.Load(); p != nil {
-				p.emitNearMiss(sn)
+				p.EmitNearMiss(sn)
 			}
 		},
 	})
@@ -284,7 +289,7 @@ func (r *cgroupReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	r.shutdownOnce.Do(func() {
 		if r.oom != nil {
-			err = r.oom.shutdown(ctx)
+			err = r.oom.Shutdown(ctx)
 		}
 		if r.metrics != nil {
 			err = errors.Join(err, r.metrics.Shutdown(ctx))

@@ -3,6 +3,7 @@ package cgroupmemoryreceiver
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/resource"
 )
 
 // collector is what the metrics scraper needs of the sampler: one
@@ -146,7 +148,7 @@ func (s *metricsScraper) cgroup(c *sampler.Collected) {
 	if c.HasETA {
 		s.mb.RecordCgroupMemoryOomEtaDataPoint(pcommon.NewTimestampFromTime(c.Sample.Time), c.ETA)
 	}
-	setResource(s.rb, c.Path, c.Identity)
+	resource.Set(s.rb, c.Path, c.Identity)
 	s.mb.EmitForResource(metadata.WithResource(s.rb.Emit()), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(c.Start)))
 }
 
@@ -207,7 +209,15 @@ func (s *metricsScraper) emitRecordCounts(ts pcommon.Timestamp) {
 			s.mb.RecordCgroupMemoryOomKillSurvivedDataPoint(ts, c.Survived)
 		}
 		rb := s.mb.NewResourceBuilder()
-		setResource(rb, path, identity.FromPath(path))
+		resource.Set(rb, path, identity.FromPath(path))
 		s.mb.EmitForResource(metadata.WithResource(rb.Emit()), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(start)))
 	})
+}
+
+// clampInt64 converts a counter to an OTLP int, saturating at MaxInt64.
+func clampInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
 }

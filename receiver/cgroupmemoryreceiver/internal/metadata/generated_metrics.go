@@ -1544,7 +1544,7 @@ type metricCgroupMemoryPeak struct {
 // init fills cgroup.memory.peak metric with initial data.
 func (m *metricCgroupMemoryPeak) init() {
 	m.data.SetName("cgroup.memory.peak")
-	m.data.SetDescription("Highest usage since the previous collection of this cgroup, so that a spike between two collections shows; a limit or OOM event sample's own point has the highest since the point before it, and the collection's point includes it (a pull backend such as Prometheus keeps only the newest point per scrape). Exact where the kernel allows it (v2 memory.peak reset per open file on 6.12+; v1 memory.max_usage_in_bytes reset per read with peak_reset: true; the lifetime peak when it rose in the interval), else the highest of the fast samples, the event samples and this sample's usage.")
+	m.data.SetDescription("Highest usage since the previous collection of this cgroup, so that a spike between two collections shows; a limit or OOM event sample's own point has the highest since the point before it, and the collection's point includes it (a pull backend such as Prometheus keeps only the newest point per scrape). Exact where the kernel allows it (v2 memory.peak reset per open file on 6.12+; v1 memory.max_usage_in_bytes reset per read with peak_reset: true; the lifetime peak when it rose in the interval), else the highest of the fast samples, the event samples and this sample's usage. A kill that no sample caught at the limit adds the usage the kernel's OOM report printed, dated at the kill, to the limiting cgroup's series (a closing point when the cgroup was never sampled or is gone; see docs/unseen-kills.md).")
 	m.data.SetUnit("By")
 	m.data.SetEmptyGauge()
 }

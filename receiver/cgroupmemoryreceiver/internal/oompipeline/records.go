@@ -1,6 +1,7 @@
-package cgroupmemoryreceiver
+package oompipeline
 
 import (
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -13,7 +14,11 @@ import (
 	"github.com/oomsight/oomsight/internal/recorder"
 	"github.com/oomsight/oomsight/internal/sampler"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
+	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/resource"
 )
+
+// The records the pipeline builds, pure functions of a report (or a
+// counted kill, or a snapshot) and what the pipeline's stages added to it.
 
 // oomEventName is the EventName of every OOM kill record;
 // nearLimitEventName that of a near miss.
@@ -187,7 +192,7 @@ func newRecord(event, path string, at, observed time.Time, rac metadata.Resource
 	rl := ld.ResourceLogs().AppendEmpty()
 	if path != "" {
 		rb := metadata.NewResourceBuilder(rac)
-		setResource(rb, path, identity.FromPath(path))
+		resource.Set(rb, path, identity.FromPath(path))
 		rb.Emit().MoveTo(rl.Resource())
 	}
 	sl := rl.ScopeLogs().AppendEmpty()
@@ -258,3 +263,7 @@ func putValue(m pcommon.Map, key string, v any) {
 		_ = m.PutEmpty(key).FromRaw(v)
 	}
 }
+
+// clampInt64 converts a kernel count to an OTLP int, saturating at
+// MaxInt64.
+func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }

@@ -1,6 +1,4 @@
-//go:build linux
-
-package cgroupmemoryreceiver
+package oompipeline
 
 import (
 	"bufio"
@@ -21,7 +19,7 @@ import (
 // The memory.oom.group kill captured in the cgroup v2 VM: its kmsg records
 // and the cgroup tree at that moment (memory.oom.group=1 on the container).
 const (
-	groupFixture  = "../../testdata/v2/oom/oom-group"
+	groupFixture  = "../../../../testdata/v2/oom/oom-group"
 	groupPod      = "/kubepods/burstable/pod41372d87-a599-4a2c-aa9c-ab180ac97655"
 	groupCtr      = groupPod + "/007f2e65cd4e232d305c7125e968e44b06f991adc4386b602be75685ea545daa"
 	groupFirstPID = 1680
@@ -58,13 +56,12 @@ func TestGroupLineLate(t *testing.T) {
 	for name, withGroup := range map[string]bool{"memory.oom.group read": true, "control": false} {
 		t.Run(name, func(t *testing.T) {
 			_, set, tb := telemetryForTest(t)
-			sink := &arrival{path: groupCtr}
-			cfg := createDefaultConfig().(*Config)
-			var src killSource = noSampler{}
+			out := &sink{path: groupCtr}
+			o := options(out, tb)
 			if withGroup {
-				src = groupFixtureSampler{dir: filepath.Join(groupFixture, "cgroupfs")}
+				o.Sampler = groupFixtureSampler{dir: filepath.Join(groupFixture, "cgroupfs")}
 			}
-			p := newOOMPipeline(cfg.OOM, set, sink, tb, cfg.ResourceAttributes, src)
+			p := New(set, o)
 			p.records = make(chan read, len(recs))
 			p.queue = make(chan queued, 16)
 			p.stop = make(chan struct{})
@@ -79,10 +76,10 @@ func TestGroupLineLate(t *testing.T) {
 				p.records <- read{Record: r}
 			}
 			close(p.records)
-			require.NoError(t, p.shutdown(context.Background()))
+			require.NoError(t, p.Shutdown(context.Background()))
 
 			var first map[string]any
-			for _, lr := range sink.recs {
+			for _, lr := range out.recs {
 				if a := lr.Attributes().AsRaw(); a["process.pid"] == int64(groupFirstPID) {
 					first = a
 				}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cgroupmemoryreceiver
+package oompipeline
 
 import (
 	"bufio"
@@ -41,7 +41,7 @@ import (
 // groupKillRecords returns the scaled capture's records.
 func groupKillRecords(tb testing.TB, members int) []kmsg.Record {
 	tb.Helper()
-	capture, err := os.ReadFile("../../" + oomscale.GroupCapture)
+	capture, err := os.ReadFile("../../../../" + oomscale.GroupCapture)
 	require.NoError(tb, err)
 	var buf bytes.Buffer
 	require.NoError(tb, oomscale.GroupKill(&buf, string(capture), oomscale.GroupTemplatePID, 100000, members))
@@ -100,9 +100,8 @@ func runGroupKill(tb testing.TB, recs []kmsg.Record) (groupCost, int) {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	tbl, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	require.NoError(tb, err)
-	cfg := createDefaultConfig().(*Config)
 	sink := &counting{}
-	p := newOOMPipeline(cfg.OOM, set, sink, tbl, cfg.ResourceAttributes, noSampler{})
+	p := New(set, options(sink, tbl))
 	p.records = make(chan read, 1024)
 	p.queue = make(chan queued, len(recs))
 	p.stop = make(chan struct{})
@@ -115,7 +114,7 @@ func runGroupKill(tb testing.TB, recs []kmsg.Record) (groupCost, int) {
 		p.records <- read{Record: r}
 	}
 	close(p.records)
-	require.NoError(tb, p.shutdown(context.Background()))
+	require.NoError(tb, p.Shutdown(context.Background()))
 	return groupCost{processCPU(tb) - start, heapAllocs() - allocs}, int(sink.n.Load())
 }
 
@@ -191,7 +190,7 @@ func BenchmarkOOMGroupKill(b *testing.B) {
 	ratio := float64(c[1].cpu) / float64(c[0].cpu)
 	b.ReportMetric(ratio, "ratio")
 	fmt.Printf("BENCH oom_group_kill members=%d cpu_ms=%.1f alloc_mib=%.1f members=%d cpu_ms=%.1f alloc_mib=%.1f cpu_ratio=%.2f alloc_ratio=%.2f us_per_member=%.1f\n",
-		sizes[0], ms(c[0].cpu), float64(c[0].allocs)/(1<<20), sizes[1], ms(c[1].cpu), float64(c[1].allocs)/(1<<20),
+		sizes[0], millis(c[0].cpu), float64(c[0].allocs)/(1<<20), sizes[1], millis(c[1].cpu), float64(c[1].allocs)/(1<<20),
 		ratio, float64(c[1].allocs)/float64(c[0].allocs), float64(c[1].cpu.Microseconds())/float64(sizes[1]))
 }
 
@@ -201,7 +200,7 @@ func BenchmarkOOMGroupKill(b *testing.B) {
 // otelcol_cgroupmemory_oom_parse_errors and a warning; on main (a46aa0a)
 // the record said -9223372036854775808 bytes.
 func TestOOMParseErrorCountedAndLogged(t *testing.T) {
-	raw, err := os.ReadFile("../../" + oomscale.GroupCapture)
+	raw, err := os.ReadFile("../../../../" + oomscale.GroupCapture)
 	require.NoError(t, err)
 	const old = "Killed process 1680 (memhog) total-vm:1281196kB, anon-rss:54028kB"
 	require.Equal(t, 1, strings.Count(string(raw), old))
@@ -215,9 +214,8 @@ func TestOOMParseErrorCountedAndLogged(t *testing.T) {
 	tel, set, tbl := telemetryForTest(t)
 	core, logs := observer.New(zap.WarnLevel)
 	set.Logger = zap.New(core)
-	cfg := createDefaultConfig().(*Config)
-	sink := &arrival{path: groupCtr}
-	p := newOOMPipeline(cfg.OOM, set, sink, tbl, cfg.ResourceAttributes, noSampler{})
+	out := &sink{path: groupCtr}
+	p := New(set, options(out, tbl))
 	p.records = make(chan read, len(recs))
 	p.queue = make(chan queued, 16)
 	p.stop = make(chan struct{})
@@ -229,10 +227,10 @@ func TestOOMParseErrorCountedAndLogged(t *testing.T) {
 		p.records <- read{Record: r}
 	}
 	close(p.records)
-	require.NoError(t, p.shutdown(context.Background()))
+	require.NoError(t, p.Shutdown(context.Background()))
 
 	var first map[string]any
-	for _, lr := range sink.recs {
+	for _, lr := range out.recs {
 		if a := lr.Attributes().AsRaw(); a["process.pid"] == int64(groupFirstPID) {
 			first = a
 		}
@@ -251,3 +249,6 @@ func TestOOMParseErrorCountedAndLogged(t *testing.T) {
 	require.Len(t, warned, 1)
 	assert.Equal(t, "anon-rss", warned[0].ContextMap()["field"])
 }
+
+// millis is d in milliseconds, for the BENCH line.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,16 +1,16 @@
-package cgroupmemoryreceiver
+// Package resource sets the resource of a cgroup: one function shared by
+// the metrics scraper and the OOM pipeline, so that a cgroup's metrics and
+// its OOM records carry the same resource and join on cgroup.path.
+package resource // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/resource"
 
 import (
-	"math"
-
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
 )
 
-// setResource sets the resource attributes of a cgroup: its path and what
-// the path tells about the pod and container. Metrics and OOM records of
-// one cgroup carry the same resource, so that they join on cgroup.path.
-func setResource(rb *metadata.ResourceBuilder, path string, id identity.Identity) {
+// Set sets the resource attributes of a cgroup: its path and what the
+// path tells about the pod and container.
+func Set(rb *metadata.ResourceBuilder, path string, id identity.Identity) {
 	rb.SetCgroupPath(path)
 	if id.PodUID != "" {
 		rb.SetK8sPodUID(id.PodUID)
@@ -36,11 +36,4 @@ func setResource(rb *metadata.ResourceBuilder, path string, id identity.Identity
 	case "podman":
 		rb.SetContainerRuntimeNamePodman()
 	}
-}
-
-func clampInt64(v uint64) int64 {
-	if v > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(v)
 }

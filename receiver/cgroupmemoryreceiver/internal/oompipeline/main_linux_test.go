@@ -1,0 +1,13 @@
+package oompipeline
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests on a goroutine left running (a stage,
+// a survival check), as the receiver's generated TestMain does.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
