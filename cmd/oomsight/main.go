@@ -22,6 +22,11 @@ commands:
              raw /dev/kmsg records, with line numbers or table columns
              before the kernel's text; default: stdin); exit 1 when the log
              holds no OOM kill; "oomsight explain -h" for the flags
+  tls-secret --dns NAME[,NAME...] [--namespace NS] [--secret NAME]
+             [--validity DURATION]
+             inside a Kubernetes pod: mint the CA, gateway and agent
+             certificates of OTLP between oomsight's agents and gateway
+             into a Secret, unless it exists (deploy/kubernetes/tls.yaml)
   version    print the version of oomsight
   help       print this help
 `
@@ -41,6 +46,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "explain":
 		return explain(args[1:], stdin, stdout, stderr)
+	case "tls-secret":
+		return tlsSecret(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "oomsight %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
