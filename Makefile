@@ -65,7 +65,9 @@ $(BUILD)/oomsight: FORCE
 
 ## image: the distribution as a container image with podman (installed from
 ## Debian when missing and root): localhost/otelcol-oomsight:latest and
-## :$(VERSION), FROM scratch with the static binary and Debian's CA bundle
+## :$(VERSION), FROM scratch with the static binaries (the distribution,
+## and the oomsight CLI for the TLS Job of deploy/kubernetes/tls.yaml) and
+## Debian's CA bundle
 IMAGE      ?= localhost/otelcol-oomsight
 IMAGE_DEBS := podman:podman runc:runc catatonit:catatonit update-ca-certificates:ca-certificates
 image: $(BUILD)/otelcol-oomsight
@@ -73,6 +75,7 @@ image: $(BUILD)/otelcol-oomsight
 	@test -s /etc/ssl/certs/ca-certificates.crt || update-ca-certificates
 	@rm -rf $(BUILD)/image && mkdir -p $(BUILD)/image
 	cp $(BUILD)/otelcol-oomsight deploy/image/Containerfile $(BUILD)/image/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BUILD)/image/oomsight ./cmd/oomsight
 	cp /etc/ssl/certs/ca-certificates.crt $(BUILD)/image/
 	podman build --quiet --file $(BUILD)/image/Containerfile --tag $(IMAGE):$(VERSION) --tag $(IMAGE):latest $(BUILD)/image
 	@podman image inspect --format '{{.RepoTags}} {{.Size}} bytes' $(IMAGE):$(VERSION)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,8 +129,16 @@ func podYAML(t *testing.T, file string, h harness) []byte {
 			c.Env[i] = corev1.EnvVar{Name: e.Name, Value: "127.0.0.1"}
 		case e.Name == "OTLP_ENDPOINT":
 			c.Env[i].Value = h.otlp
+		// The in-test OTLP server is plaintext and there is no Secret
+		// under podman: the documented opt-out (TLS is proven by e2e-k8s).
+		case e.Name == "OTLP_INSECURE":
+			c.Env[i].Value = "true"
+		case e.Name == "OTLP_CA_FILE" || e.Name == "OTLP_CERT_FILE" || e.Name == "OTLP_KEY_FILE":
+			c.Env[i].Value = ""
 		}
 	}
+	pod.Spec.Volumes = slices.DeleteFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Secret != nil })
+	c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "tls" })
 	// podman 4.3 runs an httpGet probe as curl inside the container, and
 	// the image has no curl: the test requests the probe's URL itself.
 	c.LivenessProbe, c.ReadinessProbe = nil, nil

@@ -32,6 +32,11 @@ commands:
              carry it) with their memory and command lines exactly as the
              agent would put them on a record, every process listed; how
              to audit the redaction; "oomsight snapshot -h" for the flags
+  tls-secret --dns NAME[,NAME...] [--namespace NS] [--secret NAME]
+             [--validity DURATION]
+             inside a Kubernetes pod: mint the CA, gateway and agent
+             certificates of OTLP between oomsight's agents and gateway
+             into a Secret, unless it exists (deploy/kubernetes/tls.yaml)
   version    print the version of oomsight
   help       print this help
 `
@@ -53,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdin, stdout, stderr)
 	case "snapshot":
 		return snapshot(args[1:], stdout, stderr)
+	case "tls-secret":
+		return tlsSecret(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "oomsight %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -124,7 +124,7 @@ func TestKubernetes(t *testing.T) {
 	e := &env{t: t, c: c}
 	defer e.cleanup()
 	if err := c.Up(ctx); err != nil {
-		for _, p := range []string{"manifests", "names", "oomkilled", "restart", "survived", "cmdline", "pod-event", "restricted"} {
+		for _, p := range []string{"manifests", "tls", "names", "oomkilled", "restart", "survived", "cmdline", "pod-event", "restricted"} {
 			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
 		}
 		return
@@ -137,6 +137,7 @@ func TestKubernetes(t *testing.T) {
 		fn   func(context.Context) (string, error)
 	}{
 		{"manifests", e.manifests},
+		{"tls", e.tlsProof},
 		{"names", e.names},
 		{"oomkilled", e.oomKilled},
 		{"restart", e.restart},
@@ -207,6 +208,7 @@ func (e *env) diagnose(ctx context.Context) {
 		{"get", "pods", "-A", "-o", "wide"},
 		{"-n", "oomsight", "logs", "ds/oomsight-agent", "--tail=30"},
 		{"-n", "oomsight", "logs", "deploy/oomsight-gateway", "--tail=15"},
+		{"-n", "oomsight", "logs", "job/oomsight-tls", "--tail=5"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 	} {
 		out, err := e.c.Kubectl(ctx, args...)

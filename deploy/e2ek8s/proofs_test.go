@@ -365,6 +365,9 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", err
 	}
+	if agent.Spec.ServiceAccountName != "oomsight-agent-restricted" {
+		return "", fmt.Errorf("restricted agent runs as service account %q, not its own", agent.Spec.ServiceAccountName)
+	}
 	sc := agent.Spec.Containers[0].SecurityContext
 	psc := agent.Spec.SecurityContext
 	if sc == nil || psc == nil || psc.RunAsUser == nil || *psc.RunAsUser != 65532 || sc.Privileged != nil && *sc.Privileged ||

@@ -33,21 +33,28 @@ const (
 // cgroup root of their own (/kubelet.slice/kubelet-kubepods.slice/...,
 // /system.slice/k3s.service/kubepods/...) and kind/k3d nodes run inside a
 // container (/docker/<id>/kubepods/...). Segments are read from the root
-// down and the deepest match wins:
-//   - a pod segment (cgroupfs pod<uid> under kubepods[/burstable|/besteffort],
-//     or a systemd ...kubepods[-qos]-pod<uid>.slice) starts a new identity,
+// down:
+//   - the first pod segment (cgroupfs pod<uid> under kubepods[/burstable|/besteffort],
+//     or a systemd ...kubepods[-qos]-pod<uid>.slice) starts the identity,
 //     dropping any container seen above it: a container holding pods is a
 //     nested node, not the workload;
-//   - a container segment (<runtime>-<id>[.scope], a bare 64-hex id directly
-//     under a pod or under /docker) sets the container and keeps the pod,
-//     since everything below a pod cgroup belongs to that pod;
+//   - below a pod only the segment directly under it can name the container
+//     (<runtime>-<id>[.scope], or a bare 64-hex id): that is where the
+//     kubelet's runtime puts it;
+//   - nothing deeper than that changes the identity: a workload that can make
+//     cgroups inside its own (a nested node, a container runtime in a pod)
+//     can name them like another pod's or container's, and a kill in them
+//     is still its own pod's (a cgroup the kubelet made is never below
+//     another pod's);
+//   - above any pod, the deepest container segment wins (docker in docker);
 //   - any other segment (conmon scopes, a container's own sub-cgroups such
 //     as libpod-<id>.scope/container) belongs to what is above it.
 func FromPath(path string) Identity {
 	var (
 		id          Identity
 		prev, prev2 string // the two segments above seg, for cgroupfs pod parents
-		prevIsPod   bool   // prev is a pod cgroup, so seg may be a bare container id
+		prevIsPod   bool   // prev is the pod cgroup, so seg may be its container
+		inPod       bool   // a pod segment was seen: its identity is final
 	)
 	for rest := path; rest != ""; {
 		var seg string
@@ -55,11 +62,21 @@ func FromPath(path string) Identity {
 		if seg == "" {
 			continue // leading, trailing or doubled slash
 		}
-		uid, qos, isPod := podSegment(seg, prev, prev2)
-		if isPod {
-			id = Identity{PodUID: uid, QOSClass: qos}
-		} else if cid, runtime, ok := containerSegment(seg, prev, prevIsPod); ok {
-			id.ContainerID, id.Runtime = cid, runtime
+		isPod := false
+		switch {
+		case inPod && !prevIsPod:
+			// Below the pod's own container level: the workload's own.
+		case inPod:
+			if cid, runtime, ok := containerSegment(seg, prev, true); ok {
+				id.ContainerID, id.Runtime = cid, runtime
+			}
+		default:
+			uid, qos, ok := podSegment(seg, prev, prev2)
+			if ok {
+				id, isPod, inPod = Identity{PodUID: uid, QOSClass: qos}, true, true
+			} else if cid, runtime, ok := containerSegment(seg, prev, false); ok {
+				id.ContainerID, id.Runtime = cid, runtime
+			}
 		}
 		prev, prev2, prevIsPod = seg, prev, isPod
 	}

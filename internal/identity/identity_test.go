@@ -10,6 +10,8 @@ const (
 	uidU   = "0f5eb28f_6722_4cf5_ab0f_b62748c018d4" // systemd-escaped uid
 	static = "3a1f2ee4f0b1c1d5e7a9b2c4d6e8f0a1"     // static pod config hash
 	cid    = "0dc1822c5b0f2a7a9e3d4c6b8a0f1e2d3c4b5a6978877665544332211ffeeddc"
+	uidB   = "7c1d3e5f-0a2b-4c6d-8e9f-a0b1c2d3e4f5" // a second pod
+	uidBU  = "7c1d3e5f_0a2b_4c6d_8e9f_a0b1c2d3e4f5"
 	cid2   = "9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64"
 )
 
@@ -115,6 +117,27 @@ func TestFromPath(t *testing.T) {
 			Identity{ContainerID: cid2, Runtime: "docker"}},
 		{"kind systemd inside node", "/docker/" + cid2 + "/kubepods.slice/kubepods-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
 			Identity{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "containerd"}},
+
+		// A workload that can make cgroups inside its own (a nested node or
+		// a container runtime in a privileged pod) names them like another
+		// pod's: the kill is still attributed to the pod the kubelet made,
+		// the first pod level below kubepods, and its container.
+		{"nested pod names another pod cgroupfs", "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/burstable/pod" + uidB + "/x",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
+		{"nested pod and container cgroupfs", "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/pod" + uidB + "/" + cid2,
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
+		{"nested pod right under pod", "/kubepods/besteffort/pod" + uid + "/kubepods/burstable/pod" + uidB + "/" + cid2,
+			Identity{PodUID: uid, QOSClass: "BestEffort"}},
+		{"nested systemd pod in systemd pod", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope/kubepods.slice/kubepods-pod" + uidBU + ".slice/cri-containerd-" + cid2 + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"}},
+		{"nested cgroupfs pod in systemd pod", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidU + ".slice/crio-" + cid + ".scope/kubepods/burstable/pod" + uidB,
+			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"}},
+		{"nested container scope in container", "/kubepods/burstable/pod" + uid + "/" + cid + "/docker-" + cid2 + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
+		{"nested container below unknown level", "/kubepods/burstable/pod" + uid + "/sandbox/cri-containerd-" + cid2 + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable"}},
+		{"kind node, nested pod in its pod", "/docker/" + cid2 + "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/pod" + uidB + "/" + cid2,
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
 
 		// Garbage.
 		{"empty", "", Identity{}},
