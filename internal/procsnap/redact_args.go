@@ -289,7 +289,7 @@ func (r *redactor) positional(a string) string {
 		}
 	}
 	for _, p := range rules.hidePos {
-		if p == r.pos && !(rules.noKV && strings.Contains(a, "=")) && !keepValue(secret, a) {
+		if p == r.pos && (!rules.noKV || !strings.Contains(a, "=")) && !keepValue(secret, a) {
 			return Redacted
 		}
 	}

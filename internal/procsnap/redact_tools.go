@@ -100,7 +100,7 @@ var tools = func() map[string]toolRules {
 	add(toolRules{next: []string{"-w"}}, "vsql")
 	add(toolRules{after: []string{"using"}}, "db2")
 	add(toolRules{slash: true}, "sqlplus", "rman", "expdp", "impdp", "exp", "imp", "sqlldr", "dgmgrl", "sql", "tkprof")
-	add(toolRules{next: []string{"-P"}}, "mosquitto_pub", "mosquitto_sub", "mosquitto_rr", "zip", "unzip", "zipcloak")
+	add(toolRules{next: []string{"-P"}}, "mosquitto_pub", "mosquitto_sub", "mosquitto_rr", "zip", "unzip", "zipcloak") //nolint:misspell // Eclipse Mosquitto's clients are named so
 	add(toolRules{attached: []string{"-p"}}, "7z", "7za", "7zz", "7zr", "rar", "unrar")
 	add(toolRules{next: []string{"-N", "-P"}}, "ssh-keygen")
 	add(toolRules{next: []string{"-k", "-K"}}, "openssl")
