@@ -527,10 +527,14 @@ func TestSeriesStart(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, prev.Equal(startOf(t, md, ctr)), "failcnt went down: a new series from the previous sample")
 
-	copyDir := t.TempDir()
-	require.NoError(t, os.CopyFS(copyDir, os.DirFS(dir)))
+	// cgroupfs makes a cgroup's files with its directory; a copy made in
+	// place would show the directory first, and the sampler, which
+	// registers a cgroup at its creation event, would find no memory files
+	// in it. So the copy is made aside and put in place by one rename.
+	staged := filepath.Join(t.TempDir(), "cgroup")
+	require.NoError(t, os.CopyFS(staged, os.DirFS(dir)))
 	require.NoError(t, os.RemoveAll(dir))
-	require.NoError(t, os.CopyFS(dir, os.DirFS(copyDir)))
+	require.NoError(t, os.Rename(staged, dir))
 	recreated := time.Now()
 	now = now.Add(time.Second)
 	md, err = s.scrape(context.Background())
