@@ -2,7 +2,6 @@ package oompipeline
 
 import (
 	"bufio"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,21 +61,11 @@ func TestGroupLineLate(t *testing.T) {
 				o.Sampler = groupFixtureSampler{dir: filepath.Join(groupFixture, "cgroupfs")}
 			}
 			p := New(set, o)
-			p.records = make(chan read, len(recs))
-			p.queue = make(chan queued, 16)
-			p.stop = make(chan struct{})
-			p.sender.Add(1)
-			go p.send()
-			p.producers.Add(1)
-			go p.assemble()
-			for _, r := range recs {
+			runStages(t, p, 16, recs, func(r kmsg.Record) {
 				if strings.HasPrefix(r.Message, "Tasks in ") {
 					time.Sleep(30 * time.Millisecond)
 				}
-				p.records <- read{Record: r}
-			}
-			close(p.records)
-			require.NoError(t, p.Shutdown(context.Background()))
+			})
 
 			var first map[string]any
 			for _, lr := range out.recs {

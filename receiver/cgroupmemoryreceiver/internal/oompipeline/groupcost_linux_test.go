@@ -102,19 +102,8 @@ func runGroupKill(tb testing.TB, recs []kmsg.Record) (groupCost, int) {
 	require.NoError(tb, err)
 	sink := &counting{}
 	p := New(set, options(sink, tbl))
-	p.records = make(chan read, 1024)
-	p.queue = make(chan queued, len(recs))
-	p.stop = make(chan struct{})
 	start, allocs := processCPU(tb), heapAllocs()
-	p.sender.Add(1)
-	go p.send()
-	p.producers.Add(1)
-	go p.assemble()
-	for _, r := range recs {
-		p.records <- read{Record: r}
-	}
-	close(p.records)
-	require.NoError(tb, p.Shutdown(context.Background()))
+	runStages(tb, p, len(recs), recs, nil)
 	return groupCost{processCPU(tb) - start, heapAllocs() - allocs}, int(sink.n.Load())
 }
 
@@ -216,18 +205,7 @@ func TestOOMParseErrorCountedAndLogged(t *testing.T) {
 	set.Logger = zap.New(core)
 	out := &sink{path: groupCtr}
 	p := New(set, options(out, tbl))
-	p.records = make(chan read, len(recs))
-	p.queue = make(chan queued, 16)
-	p.stop = make(chan struct{})
-	p.sender.Add(1)
-	go p.send()
-	p.producers.Add(1)
-	go p.assemble()
-	for _, r := range recs {
-		p.records <- read{Record: r}
-	}
-	close(p.records)
-	require.NoError(t, p.Shutdown(context.Background()))
+	runStages(t, p, 16, recs, nil)
 
 	var first map[string]any
 	for _, lr := range out.recs {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/oomrecord"
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
@@ -135,4 +136,26 @@ func (s *scene) kill(t *testing.T) int {
 	_, err = p.Wait(10 * time.Second)
 	require.NoError(t, err)
 	return p.Pid
+}
+
+// runStages runs p's assemble and send stages on recs instead of the
+// kernel log (a queue of queue records), calling before (when not nil)
+// ahead of each record, and shuts p down once all are assembled.
+func runStages(tb testing.TB, p *Pipeline, queue int, recs []kmsg.Record, before func(kmsg.Record)) {
+	tb.Helper()
+	p.records = make(chan read, 1024)
+	p.queue = make(chan queued, queue)
+	p.stop = make(chan struct{})
+	p.sender.Add(1)
+	go p.send()
+	p.producers.Add(1)
+	go p.assemble()
+	for _, r := range recs {
+		if before != nil {
+			before(r)
+		}
+		p.records <- read{Record: r}
+	}
+	close(p.records)
+	require.NoError(tb, p.Shutdown(context.Background()))
 }
