@@ -50,7 +50,6 @@ func (c *Cluster) Down(ctx context.Context) error {
 	note(killCgroupProcs())
 	note(c.stopComponent("kube-apiserver", 20*time.Second))
 	note(c.stopComponent("etcd", 20*time.Second))
-	c.cleanKubeRouter(ctx)
 	note(c.cleanIptables(ctx))
 	note(destroyKubeRouterSets(ctx))
 	for _, dir := range append([]string{KubeletDir, StateDir, RunDir}, netns...) {

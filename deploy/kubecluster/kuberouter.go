@@ -6,9 +6,7 @@ package kubecluster
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -110,25 +108,14 @@ func (c *Cluster) startKubeRouter(ctx context.Context) error {
 	})
 }
 
-// cleanKubeRouter runs kube-router's own --cleanup-config, best effort,
-// its output in its log. In v2.1.0 it removes none of the firewall's
-// rules or sets (its cleanup runs on a controller made without iptables
-// or ipset handlers); cleanIptables and destroyKubeRouterSets do.
-func (c *Cluster) cleanKubeRouter(ctx context.Context) {
-	if _, err := os.Stat(c.kubeRouterBin()); err != nil {
-		return
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out, err := run(cctx, c.kubeRouterBin(), "--cleanup-config")
-	if f, ferr := os.OpenFile(c.LogFile("kube-router"), os.O_WRONLY|os.O_APPEND, 0o600); ferr == nil {
-		fmt.Fprintf(f, "--- kube-router --cleanup-config (error: %v):\n%s\n", err, out)
-		_ = f.Close()
-	}
-}
-
 // destroyKubeRouterSets removes kube-router's ipsets; the rules that use
 // them must be gone first (cleanIptables), or the kernel keeps them.
+// kube-router's own --cleanup-config is of no use here: in v2.1.0 it
+// removes none of the firewall's rules or sets (its cleanup runs on a
+// controller made without iptables or ipset handlers, and logs success),
+// then panics in the service proxy's cleanup (a nil pointer in
+// deleteHairpinIptablesRules) after trying to delete every IPVS service
+// of the host.
 func destroyKubeRouterSets(ctx context.Context) error {
 	var errs []error
 	for _, set := range kubeRouterSets(ctx) {
