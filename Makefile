@@ -25,7 +25,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO)
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -218,24 +218,39 @@ $(BUILD)/kube/.built-$(KUBE_VERSION)-coredns-$(COREDNS_VERSION):
 	cd internal/kube/coredns && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $(BUILD))/kube/coredns github.com/coredns/coredns
 	@touch $@
 
-# What the cluster runs besides the binaries above (command:package).
+## kube-router: the cluster's NetworkPolicy enforcer (kube-router in
+## firewall-only mode, internal/kube/kuberouter, a module of its own) into
+## _build/kube-router; rebuilt only when its version changes (cold: about
+## 5 minutes)
+KUBEROUTER_VERSION := $(shell awk '{for (i = 1; i < NF; i++) if ($$i == "github.com/cloudnativelabs/kube-router/v2") {print $$(i+1); exit}}' internal/kube/kuberouter/go.mod)
+kube-router: $(BUILD)/kube-router/.built-$(KUBEROUTER_VERSION)
+$(BUILD)/kube-router/.built-$(KUBEROUTER_VERSION):
+	@rm -rf $(BUILD)/kube-router && mkdir -p $(BUILD)/kube-router
+	@echo "building kube-router $(KUBEROUTER_VERSION) into $(BUILD)/kube-router (cold: about 5 minutes)"
+	cd internal/kube/kuberouter && CGO_ENABLED=0 $(GO) build -trimpath \
+		-ldflags '-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$(KUBEROUTER_VERSION)' \
+		-o $(abspath $(BUILD))/kube-router/kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+	@touch $@
+
+# What the cluster runs besides the binaries above (command:package);
+# ipset is kube-router's.
 KUBE_DEBS := etcd:etcd-server containerd:containerd ctr:containerd runc:runc \
              /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack \
-             iptables:iptables socat:socat
+             iptables:iptables socat:socat ipset:ipset
 KUBECLUSTER := cd deploy && $(GO) run ./kubecluster/cmd/kubecluster
 
 ## e2e-k8s: a real single-node Kubernetes (make kube, Debian's etcd,
 ## containerd, runc and CNI plugins) runs deploy/kubernetes/ as shipped and
 ## a workload OOM-killed at 64 MiB; one E2EK8S line per proof (needs root;
 ## docs/tested-on-kubernetes.md)
-e2e-k8s: image kube
+e2e-k8s: image kube kube-router
 	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS)"
 	@echo "e2e-k8s: full output in /tmp/oomsight-e2e-k8s.log"
 	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S=1 $(GO) test -count=1 -v -timeout 30m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)'
 
 ## k8s-up: start the same single-node cluster for a person (prints the
 ## kubeconfig path); k8s-down stops it and removes everything it made
-k8s-up: image kube
+k8s-up: image kube kube-router
 	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS)"
 	$(KUBECLUSTER) up
 

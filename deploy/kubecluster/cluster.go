@@ -2,7 +2,8 @@
 // this machine, from real parts: kube-apiserver, kube-controller-manager,
 // kube-scheduler, kubelet, kube-proxy and kubectl built from
 // k8s.io/kubernetes (internal/kube, `make kube`), CoreDNS built from its Go
-// module, and Debian's etcd, containerd, runc and CNI plugins. It exists so
+// module, kube-router as the NetworkPolicy enforcer (`make kube-router`),
+// and Debian's etcd, containerd, runc, CNI plugins and ipset. It exists so
 // that `make e2e-k8s` can prove deploy/kubernetes/ on a real API server and
 // kubelet, and `make k8s-up` lets a person do the same by hand.
 //
@@ -114,9 +115,12 @@ func (c *Cluster) Up(ctx context.Context) error {
 			return fmt.Errorf("%s is not built (make kube): %w", b, err)
 		}
 	}
-	for _, b := range []string{"etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables", "conntrack", "podman", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local"} {
+	if _, err := os.Stat(c.kubeRouterBin()); err != nil {
+		return fmt.Errorf("kube-router is not built (make kube-router): %w", err)
+	}
+	for _, b := range []string{"etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables", "ipset", "conntrack", "podman", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local"} {
 		if _, err := exec.LookPath(b); err != nil {
-			return fmt.Errorf("%s is missing (make e2e-k8s and make k8s-up install Debian's etcd-server, containerd, runc, containernetworking-plugins, conntrack, iptables and podman): %w", b, err)
+			return fmt.Errorf("%s is missing (make e2e-k8s and make k8s-up install Debian's etcd-server, containerd, runc, containernetworking-plugins, conntrack, iptables, ipset and podman): %w", b, err)
 		}
 	}
 	if _, err := os.Stat(StateDir); err == nil {
@@ -140,6 +144,7 @@ func (c *Cluster) Up(ctx context.Context) error {
 		{"images", c.importImages},
 		{"kubelet", c.startKubelet},
 		{"kube-proxy", c.startKubeProxy},
+		{"kube-router", c.startKubeRouter},
 		{"coredns", c.startCoreDNS},
 	}
 	for _, s := range steps {
@@ -179,13 +184,14 @@ func (c *Cluster) writeFiles(context.Context) error {
 		{"scheduler", "system:kube-scheduler", nil, nil, nil},
 		{"kubelet", "system:node:" + NodeName, []string{"system:nodes"}, []string{NodeName}, []string{HostIP}},
 		{"kube-proxy", "system:kube-proxy", nil, nil, nil},
+		{"kube-router", kubeRouterUser, nil, nil, nil},
 	}
 	for _, cert := range certs {
 		if err := p.issue(cert.name, cert.cn, cert.orgs, cert.dns, parseIPs(cert.ips)); err != nil {
 			return err
 		}
 	}
-	for _, name := range []string{"admin", "controller-manager", "scheduler", "kubelet", "kube-proxy"} {
+	for _, name := range []string{"admin", "controller-manager", "scheduler", "kubelet", "kube-proxy", "kube-router"} {
 		if err := p.kubeconfig(c.path(name+".kubeconfig"), APIServer, name); err != nil {
 			return err
 		}
@@ -196,6 +202,7 @@ func (c *Cluster) writeFiles(context.Context) error {
 		c.path("kubelet.yaml"):                         c.kubeletConfig(),
 		c.path("kube-proxy.yaml"):                      c.kubeProxyConfig(),
 		c.path("coredns.yaml"):                         coreDNSManifests(),
+		c.path("kube-router.yaml"):                     kubeRouterRBAC(),
 	}
 	for f, content := range files {
 		if err := writeFile(f, content); err != nil {

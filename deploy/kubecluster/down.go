@@ -24,8 +24,8 @@ const LogArchive = "/tmp/oomsight-k8s-logs"
 // Down stops the cluster and removes everything Up made: the pods (through
 // the kubelet, so that the CNI plugin removes their network), every
 // component process, the containers' processes, mounts, cgroups, network
-// namespaces, the bridge, kube-proxy's and the kubelet's iptables chains,
-// the state directories; it restores the sysctls. It works on a half-started
+// namespaces, the bridge, kube-proxy's, the kubelet's and kube-router's
+// iptables chains and kube-router's ipsets, the state directories; it restores the sysctls. It works on a half-started
 // or crashed cluster too, and reports what it could not remove.
 func (c *Cluster) Down(ctx context.Context) error {
 	var errs []error
@@ -38,6 +38,8 @@ func (c *Cluster) Down(ctx context.Context) error {
 	// No controller recreates what is deleted below.
 	note(c.stopComponent("kube-controller-manager", 10*time.Second))
 	note(c.stopComponent("kube-scheduler", 10*time.Second))
+	// Nothing rewrites the firewall's rules while they are removed.
+	note(c.stopComponent("kube-router", 10*time.Second))
 	c.deletePods(ctx)
 	netns := c.sandboxNetns(ctx)
 	note(c.stopComponent("kube-proxy", 10*time.Second))
@@ -49,6 +51,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 	note(c.stopComponent("kube-apiserver", 20*time.Second))
 	note(c.stopComponent("etcd", 20*time.Second))
 	note(c.cleanIptables(ctx))
+	note(destroyKubeRouterSets(ctx))
 	for _, dir := range append([]string{KubeletDir, StateDir, RunDir}, netns...) {
 		note(unmountUnder(dir))
 	}
@@ -240,7 +243,8 @@ func removeCgroups() error {
 }
 
 // cleanIptables removes kube-proxy's rules (its own --cleanup) and every
-// KUBE-* chain left by it or the kubelet, with the jumps to them.
+// KUBE-* chain left by it, the kubelet or kube-router, with the jumps to
+// them.
 func (c *Cluster) cleanIptables(ctx context.Context) error {
 	if _, err := os.Stat(c.bin("kube-proxy")); err == nil {
 		_, _ = run(ctx, c.bin("kube-proxy"), "--cleanup")
@@ -262,7 +266,12 @@ func (c *Cluster) cleanIptables(ctx context.Context) error {
 				case len(f) >= 2 && f[0] == "-N" && strings.HasPrefix(f[1], "KUBE-"):
 					chains = append(chains, f[1])
 				case len(f) >= 2 && f[0] == "-A" && !strings.HasPrefix(f[1], "KUBE-") && strings.Contains(line, " KUBE-"):
-					if _, err := run(ctx, ipt, append([]string{"-t", table, "-D"}, f[1:]...)...); err != nil {
+					args, err := ruleArgs(line)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					if _, err := run(ctx, ipt, append([]string{"-t", table, "-D"}, args[1:]...)...); err != nil {
 						errs = append(errs, err)
 					}
 				}

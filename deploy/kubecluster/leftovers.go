@@ -1,6 +1,7 @@
 package kubecluster
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,7 +30,8 @@ func pids(match func(pid int, cmdline string) bool) []int {
 }
 
 // Leftovers lists what a stopped cluster must not leave: its processes,
-// mounts, cgroups, bridge and iptables chains, and its directories.
+// mounts, cgroups, bridge, iptables chains and ipsets, and its
+// directories.
 func Leftovers() []string {
 	var left []string
 	for _, name := range append(append([]string{}, components...), "containerd-shim-runc-v2") {
@@ -52,6 +54,9 @@ func Leftovers() []string {
 	}
 	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
 		left = append(left, "bridge "+Bridge)
+	}
+	if sets := kubeRouterSets(context.Background()); len(sets) > 0 {
+		left = append(left, "ipsets "+strings.Join(sets, ", "))
 	}
 	for _, table := range []string{"filter", "nat", "mangle"} {
 		out, err := exec.Command("iptables", "-t", table, "-S").Output()

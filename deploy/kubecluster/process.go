@@ -18,7 +18,7 @@ import (
 )
 
 // components in the order they start; Down stops them in reverse.
-var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy"}
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "kube-router"}
 
 // process is a started component.
 type process struct {

@@ -28,6 +28,10 @@
 //	workload hold MIB [LABEL...]
 //	                        touches MIB MiB and holds it until stopped
 //	workload kill DIR       asks for one more kill (DIR/kills + 1)
+//	workload dial ADDR...   opens a TCP connection to each HOST:PORT (3 s
+//	                        at most) and prints one line per address,
+//	                        "ADDR open" or "ADDR closed: ERROR" (the
+//	                        netpol proof's non-agent pod)
 //
 // DIR is an emptyDir shared by the pod's restarts: a restarted container
 // does not eat again until asked, so each kill is the test's.
@@ -36,6 +40,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -56,7 +61,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|pair DIR MIB|touch MIB|grow MIB MS [LABEL...]|hold MIB [LABEL...]|kill DIR")
+		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|pair DIR MIB|touch MIB|grow MIB MS [LABEL...]|hold MIB [LABEL...]|kill DIR|dial ADDR...")
 	}
 	switch args[0] {
 	case "pause", "sleep":
@@ -120,8 +125,28 @@ func run(args []string) error {
 			return err
 		}
 		return writeCount(filepath.Join(args[1], "kills"), n+1)
+	case "dial":
+		if len(args) < 2 {
+			return errors.New("usage: workload dial ADDR...")
+		}
+		for _, addr := range args[1:] {
+			fmt.Println(dial(addr))
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+// dial tells whether a TCP connection to addr opens: a refusal (a RST, or
+// an ICMP port unreachable that a firewall's REJECT sends) or a timeout
+// is "closed" with the reason.
+func dial(addr string) string {
+	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return addr + " closed: " + err.Error()
+	}
+	_ = conn.Close()
+	return addr + " open"
 }
 
 func waitSignal() {
