@@ -124,7 +124,7 @@ func TestKubernetes(t *testing.T) {
 	e := &env{t: t, c: c}
 	defer e.cleanup()
 	if err := c.Up(ctx); err != nil {
-		for _, p := range []string{"manifests", "tls", "names", "oomkilled", "restart", "survived", "cmdline", "pod-event", "restricted"} {
+		for _, p := range []string{"manifests", "tls", "names", "semconv", "oomkilled", "restart", "survived", "cmdline", "pod-event", "restricted"} {
 			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
 		}
 		return
@@ -139,6 +139,7 @@ func TestKubernetes(t *testing.T) {
 		{"manifests", e.manifests},
 		{"tls", e.tlsProof},
 		{"names", e.names},
+		{"semconv", e.semconv},
 		{"oomkilled", e.oomKilled},
 		{"restart", e.restart},
 		{"survived", e.survived},
