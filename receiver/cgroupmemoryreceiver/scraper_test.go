@@ -33,7 +33,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // fixtureScraper builds the sampler (without events or fast pass) and the
 // scraper over a fixture tree, as Start would; tweak adjusts the sampler's
 // options (its clock is fixed unless a tweak sets another).
-func fixtureScraper(t *testing.T, root string, cfg *Config, tweak ...func(*sampler.Options)) (*metricsScraper, *sampler.Sampler) {
+func fixtureScraper(t testing.TB, root string, cfg *Config, tweak ...func(*sampler.Options)) (*metricsScraper, *sampler.Sampler) {
 	t.Helper()
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)

@@ -153,3 +153,36 @@ func mirrorOf(name string) (base string, ok bool) {
 	}
 	return "", false
 }
+
+// BenchmarkSemconvScrape is the cost of the semantic-convention names: a
+// full scrape of the captured v1 tree's two pods and two containers with
+// the defaults (on) and with every container.memory.* and k8s.pod.memory.*
+// switched off, run interleaved by -count (docs/semconv.md).
+func BenchmarkSemconvScrape(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		b.Run(map[bool]string{true: "semconv=on", false: "semconv=off"}[on], func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Include = []string{"/kubepods/burstable/*", "/kubepods/burstable/*/*", "/kubepods.slice/*/*.slice", "/kubepods.slice/*/*.slice/*.scope"}
+			if !on {
+				m := &cfg.Metrics
+				for _, mc := range []*bool{&m.ContainerMemoryUsage.Enabled, &m.ContainerMemoryWorkingSet.Enabled, &m.ContainerMemoryRss.Enabled, &m.ContainerMemoryAvailable.Enabled,
+					&m.K8sPodMemoryUsage.Enabled, &m.K8sPodMemoryWorkingSet.Enabled, &m.K8sPodMemoryRss.Enabled, &m.K8sPodMemoryAvailable.Enabled} {
+					*mc = false
+				}
+			}
+			s, _ := fixtureScraper(b, "../../testdata/v1/root", cfg)
+			ctx := context.Background()
+			points := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				md, err := s.scrape(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				points = md.DataPointCount()
+			}
+			b.ReportMetric(float64(points), "points/scrape")
+		})
+	}
+}

@@ -45,11 +45,11 @@ func Start(t testing.TB, config string) (*Prometheus, error) {
 		return nil, err
 	}
 	logFile := filepath.Join(dir, "prometheus.log")
-	out, err := os.Create(logFile)
+	out, err := os.Create(logFile) //nolint:gosec // the test's own temporary directory
 	if err != nil {
 		return nil, fmt.Errorf("prometheus log: %w", err)
 	}
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+	cmd := exec.Command(bin, "--config.file="+cfg, //nolint:gosec // prometheus from PATH, flags of this package's own making "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -61,7 +61,7 @@ func Start(t testing.TB, config string) (*Prometheus, error) {
 		_ = cmd.Wait()
 		_ = out.Close()
 		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
+			b, _ := os.ReadFile(logFile) //nolint:gosec // the log this package wrote
 			t.Logf("prometheus log:\n%s", b)
 		}
 	})
