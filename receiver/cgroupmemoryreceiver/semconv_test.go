@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/identity"
@@ -157,7 +158,8 @@ func mirrorOf(name string) (base string, ok bool) {
 // BenchmarkSemconvScrape is the cost of the semantic-convention names: a
 // full scrape of the captured v1 tree's two pods and two containers with
 // the defaults (on) and with every container.memory.* and k8s.pod.memory.*
-// switched off, run interleaved by -count (docs/semconv.md).
+// switched off, run interleaved by -count (docs/semconv.md), with the
+// size of the OTLP message each scrape makes.
 func BenchmarkSemconvScrape(b *testing.B) {
 	for _, on := range []bool{true, false} {
 		b.Run(map[bool]string{true: "semconv=on", false: "semconv=off"}[on], func(b *testing.B) {
@@ -172,7 +174,8 @@ func BenchmarkSemconvScrape(b *testing.B) {
 			}
 			s, _ := fixtureScraper(b, "../../testdata/v1/root", cfg)
 			ctx := context.Background()
-			points := 0
+			points, size := 0, 0
+			var sizer pmetric.ProtoMarshaler
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
@@ -180,9 +183,10 @@ func BenchmarkSemconvScrape(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				points = md.DataPointCount()
+				points, size = md.DataPointCount(), sizer.MetricsSize(md)
 			}
 			b.ReportMetric(float64(points), "points/scrape")
+			b.ReportMetric(float64(size), "otlp-bytes/scrape")
 		})
 	}
 }
