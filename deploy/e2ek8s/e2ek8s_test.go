@@ -133,6 +133,7 @@ func TestKubernetes(t *testing.T) {
 		// netpol restarts the agent and leaves the policies as shipped.
 		{"netpol", e.netpol},
 		{"names", e.names},
+		{"semconv", e.semconv},
 		{"oomkilled", e.oomKilled},
 		{"restart", e.restart},
 		{"survived", e.survived},

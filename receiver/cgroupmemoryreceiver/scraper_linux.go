@@ -36,7 +36,9 @@ type metricsScraper struct {
 	rb    *metadata.ResourceBuilder // reused: Emit hands its resource over
 	now   func() time.Time
 	plain []plainMetric // fields recorded as they are read
-	visit func(*sampler.Collected)
+	// The semantic-convention names of container and pod cgroups, by kind.
+	semconv [numKinds]semconvMetrics
+	visit   func(*sampler.Collected)
 }
 
 // plainMetric is a metric whose value is one Sample field as it is.
@@ -112,6 +114,7 @@ func newMetricsScraper(cfg *Config, set receiver.Settings, smp collector, tb *me
 	}
 	// Only the enabled ones are visited per sample.
 	s.plain = slices.DeleteFunc(s.plain, func(p plainMetric) bool { return !p.enabled })
+	s.semconv = newSemconvMetrics(mb, &cfg.Metrics)
 	s.visit = s.cgroup
 	return s
 }
@@ -141,10 +144,11 @@ func (s *metricsScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 // point's peak covers the time since the one before), then the
 // collection's, whose peak covers the whole collection interval.
 func (s *metricsScraper) cgroup(c *sampler.Collected) {
+	sc := &s.semconv[kindOf(c.Identity)]
 	for i := range c.Events {
-		s.record(&c.Events[i].Sample, c.Events[i].Peak, true)
+		s.record(&c.Events[i].Sample, c.Events[i].Peak, true, sc)
 	}
-	s.record(c.Sample, c.Peak, c.HasPeak)
+	s.record(c.Sample, c.Peak, c.HasPeak, sc)
 	if c.HasETA {
 		s.mb.RecordCgroupMemoryOomEtaDataPoint(pcommon.NewTimestampFromTime(c.Sample.Time), c.ETA)
 	}
@@ -165,14 +169,16 @@ func partial(p sampler.Pass) error {
 }
 
 // record adds the data points of one sample, with the peak of the interval
-// it closes (hasPeak false: none).
-func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool) {
+// it closes (hasPeak false: none), and the semantic-convention ones of the
+// cgroup's kind.
+func (s *metricsScraper) record(smp *cgroupfs.Sample, peak uint64, hasPeak bool, sc *semconvMetrics) {
 	ts := pcommon.NewTimestampFromTime(smp.Time)
 	for _, m := range s.plain {
 		if v, ok := smp.Get(m.field); ok {
 			m.record(ts, clampInt64(v))
 		}
 	}
+	sc.record(ts, smp)
 	if hasPeak {
 		s.mb.RecordCgroupMemoryPeakDataPoint(ts, clampInt64(peak))
 	}

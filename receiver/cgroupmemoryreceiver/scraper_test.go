@@ -33,7 +33,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // fixtureScraper builds the sampler (without events or fast pass) and the
 // scraper over a fixture tree, as Start would; tweak adjusts the sampler's
 // options (its clock is fixed unless a tweak sets another).
-func fixtureScraper(t *testing.T, root string, cfg *Config, tweak ...func(*sampler.Options)) (*metricsScraper, *sampler.Sampler) {
+func fixtureScraper(t testing.TB, root string, cfg *Config, tweak ...func(*sampler.Options)) (*metricsScraper, *sampler.Sampler) {
 	t.Helper()
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
@@ -80,6 +80,8 @@ func allMetricsConfig() *Config {
 	m.CgroupMemoryMemswUsage.Enabled = true
 	m.CgroupMemorySwapEvents.Enabled = true
 	m.CgroupMemoryEventsSubtree.Enabled = true
+	m.K8sContainerMemoryLimitUtilization.Enabled = true
+	m.K8sPodMemoryLimitUtilization.Enabled = true
 	return cfg
 }
 
@@ -161,6 +163,11 @@ func TestScrapeV1Values(t *testing.T) {
 		"cgroup.memory.under_oom":     int64(oomControl["under_oom"]),
 		// v1: anonymous memory and shmem, no kernel part.
 		"cgroup.memory.unreclaimable": int64(stat["total_rss"] + stat["total_shmem"]),
+		// The semantic conventions' names of a container (docs/semconv.md).
+		"container.memory.usage":       raw("memory.usage_in_bytes"),
+		"container.memory.working_set": raw("memory.usage_in_bytes") - int64(stat["total_inactive_file"]),
+		"container.memory.rss":         int64(stat["total_rss"]),
+		"container.memory.available":   64<<20 - (raw("memory.usage_in_bytes") - int64(stat["total_inactive_file"])),
 	}, vals)
 	// One full sample under a 64 MiB limit: nothing rising towards it.
 	assert.Equal(t, map[string]float64{"cgroup.memory.oom.eta": math.Inf(1)}, doubleValues(rm))
@@ -233,6 +240,11 @@ func TestScrapeV2Values(t *testing.T) {
 		"cgroup.memory.min": raw("memory.min"),
 		"cgroup.memory.unreclaimable": int64(stat["anon"] + stat["shmem"] + stat["slab_unreclaimable"] +
 			stat["kernel_stack"] + stat["pagetables"] + stat["percpu"] + stat["sock"]),
+		// The semantic conventions' names of a container; no limit, so
+		// no container.memory.available.
+		"container.memory.usage":       raw("memory.current"),
+		"container.memory.working_set": raw("memory.current") - int64(stat["inactive_file"]),
+		"container.memory.rss":         int64(stat["anon"]),
 	}
 	assert.Equal(t, want, vals, "the container's memory.max is \"max\": no limit metric")
 	assert.Empty(t, doubleValues(rm), "no oom.eta: no limit applies among the watched cgroups (its pod is not included)")

@@ -153,8 +153,15 @@ service:
 		}
 	}
 	// The default set on v1: the eleven headline metrics, events (max and
-	// oom_kill), under_oom, unreclaimable and oom.eta; PSI is absent on v1.
-	assert.Len(t, got, 15, "the default metric set: %v", got)
+	// oom_kill), under_oom, unreclaimable and oom.eta; PSI is absent on v1;
+	// and, the cgroup being a container's, the semantic conventions'
+	// container.memory.* (docs/semconv.md) with the same sample's values.
+	assert.Len(t, got, 19, "the default metric set: %v", got)
+	assert.Equal(t, got["cgroup.memory.usage"], got["container.memory.usage"])
+	assert.Equal(t, got["cgroup.memory.working_set"], got["container.memory.working_set"])
+	assert.Equal(t, got["cgroup.memory.anon"], got["container.memory.rss"])
+	assert.Equal(t, int64(64<<20)-got["cgroup.memory.working_set"], got["container.memory.available"])
+	assert.Equal(t, pmetric.MetricTypeSum, kinds["container.memory.working_set"])
 	assert.Contains(t, got, "cgroup.memory.events")
 	assert.Contains(t, got, "cgroup.memory.under_oom")
 	assert.Contains(t, got, "cgroup.memory.unreclaimable")

@@ -1021,46 +1021,256 @@ func (ms *CgroupMemoryWorkingsetRefaultsMetricConfig) Validate() error {
 	return nil
 }
 
+// ContainerMemoryAvailableMetricConfig provides config for the container.memory.available metric.
+type ContainerMemoryAvailableMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *ContainerMemoryAvailableMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// ContainerMemoryRssMetricConfig provides config for the container.memory.rss metric.
+type ContainerMemoryRssMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *ContainerMemoryRssMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// ContainerMemoryUsageMetricConfig provides config for the container.memory.usage metric.
+type ContainerMemoryUsageMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *ContainerMemoryUsageMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// ContainerMemoryWorkingSetMetricConfig provides config for the container.memory.working_set metric.
+type ContainerMemoryWorkingSetMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *ContainerMemoryWorkingSetMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// K8sContainerMemoryLimitUtilizationMetricConfig provides config for the k8s.container.memory_limit_utilization metric.
+type K8sContainerMemoryLimitUtilizationMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *K8sContainerMemoryLimitUtilizationMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// K8sPodMemoryAvailableMetricConfig provides config for the k8s.pod.memory.available metric.
+type K8sPodMemoryAvailableMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *K8sPodMemoryAvailableMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// K8sPodMemoryRssMetricConfig provides config for the k8s.pod.memory.rss metric.
+type K8sPodMemoryRssMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *K8sPodMemoryRssMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// K8sPodMemoryUsageMetricConfig provides config for the k8s.pod.memory.usage metric.
+type K8sPodMemoryUsageMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *K8sPodMemoryUsageMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// K8sPodMemoryWorkingSetMetricConfig provides config for the k8s.pod.memory.working_set metric.
+type K8sPodMemoryWorkingSetMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *K8sPodMemoryWorkingSetMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// K8sPodMemoryLimitUtilizationMetricConfig provides config for the k8s.pod.memory_limit_utilization metric.
+type K8sPodMemoryLimitUtilizationMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *K8sPodMemoryLimitUtilizationMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // MetricsConfig provides config for cgroupmemory metrics.
 type MetricsConfig struct {
-	CgroupMemoryActiveFile            CgroupMemoryActiveFileMetricConfig            `mapstructure:"cgroup.memory.active_file"`
-	CgroupMemoryAnon                  CgroupMemoryAnonMetricConfig                  `mapstructure:"cgroup.memory.anon"`
-	CgroupMemoryEvents                CgroupMemoryEventsMetricConfig                `mapstructure:"cgroup.memory.events"`
-	CgroupMemoryEventsSubtree         CgroupMemoryEventsSubtreeMetricConfig         `mapstructure:"cgroup.memory.events.subtree"`
-	CgroupMemoryFailcnt               CgroupMemoryFailcntMetricConfig               `mapstructure:"cgroup.memory.failcnt"`
-	CgroupMemoryFile                  CgroupMemoryFileMetricConfig                  `mapstructure:"cgroup.memory.file"`
-	CgroupMemoryHigh                  CgroupMemoryHighMetricConfig                  `mapstructure:"cgroup.memory.high"`
-	CgroupMemoryInactiveFile          CgroupMemoryInactiveFileMetricConfig          `mapstructure:"cgroup.memory.inactive_file"`
-	CgroupMemoryKernel                CgroupMemoryKernelMetricConfig                `mapstructure:"cgroup.memory.kernel"`
-	CgroupMemoryLimit                 CgroupMemoryLimitMetricConfig                 `mapstructure:"cgroup.memory.limit"`
-	CgroupMemoryLow                   CgroupMemoryLowMetricConfig                   `mapstructure:"cgroup.memory.low"`
-	CgroupMemoryMappedFile            CgroupMemoryMappedFileMetricConfig            `mapstructure:"cgroup.memory.mapped_file"`
-	CgroupMemoryMemswLimit            CgroupMemoryMemswLimitMetricConfig            `mapstructure:"cgroup.memory.memsw.limit"`
-	CgroupMemoryMemswUsage            CgroupMemoryMemswUsageMetricConfig            `mapstructure:"cgroup.memory.memsw.usage"`
-	CgroupMemoryMin                   CgroupMemoryMinMetricConfig                   `mapstructure:"cgroup.memory.min"`
-	CgroupMemoryOomEta                CgroupMemoryOomEtaMetricConfig                `mapstructure:"cgroup.memory.oom.eta"`
-	CgroupMemoryOomKillRecords        CgroupMemoryOomKillRecordsMetricConfig        `mapstructure:"cgroup.memory.oom_kill.records"`
-	CgroupMemoryOomKillSurvived       CgroupMemoryOomKillSurvivedMetricConfig       `mapstructure:"cgroup.memory.oom_kill.survived"`
-	CgroupMemoryOomKills              CgroupMemoryOomKillsMetricConfig              `mapstructure:"cgroup.memory.oom_kills"`
-	CgroupMemoryPageFaults            CgroupMemoryPageFaultsMetricConfig            `mapstructure:"cgroup.memory.page_faults"`
-	CgroupMemoryPeak                  CgroupMemoryPeakMetricConfig                  `mapstructure:"cgroup.memory.peak"`
-	CgroupMemoryPeakLifetime          CgroupMemoryPeakLifetimeMetricConfig          `mapstructure:"cgroup.memory.peak.lifetime"`
-	CgroupMemoryPressureAvg10         CgroupMemoryPressureAvg10MetricConfig         `mapstructure:"cgroup.memory.pressure.avg10"`
-	CgroupMemoryPressureStallTime     CgroupMemoryPressureStallTimeMetricConfig     `mapstructure:"cgroup.memory.pressure.stall_time"`
-	CgroupMemoryReclaimScanned        CgroupMemoryReclaimScannedMetricConfig        `mapstructure:"cgroup.memory.reclaim.scanned"`
-	CgroupMemoryReclaimStolen         CgroupMemoryReclaimStolenMetricConfig         `mapstructure:"cgroup.memory.reclaim.stolen"`
-	CgroupMemoryShmem                 CgroupMemoryShmemMetricConfig                 `mapstructure:"cgroup.memory.shmem"`
-	CgroupMemorySlab                  CgroupMemorySlabMetricConfig                  `mapstructure:"cgroup.memory.slab"`
-	CgroupMemorySock                  CgroupMemorySockMetricConfig                  `mapstructure:"cgroup.memory.sock"`
-	CgroupMemorySwap                  CgroupMemorySwapMetricConfig                  `mapstructure:"cgroup.memory.swap"`
-	CgroupMemorySwapEvents            CgroupMemorySwapEventsMetricConfig            `mapstructure:"cgroup.memory.swap.events"`
-	CgroupMemorySwapLimit             CgroupMemorySwapLimitMetricConfig             `mapstructure:"cgroup.memory.swap.limit"`
-	CgroupMemoryUnderOom              CgroupMemoryUnderOomMetricConfig              `mapstructure:"cgroup.memory.under_oom"`
-	CgroupMemoryUnreclaimable         CgroupMemoryUnreclaimableMetricConfig         `mapstructure:"cgroup.memory.unreclaimable"`
-	CgroupMemoryUsage                 CgroupMemoryUsageMetricConfig                 `mapstructure:"cgroup.memory.usage"`
-	CgroupMemoryWorkingSet            CgroupMemoryWorkingSetMetricConfig            `mapstructure:"cgroup.memory.working_set"`
-	CgroupMemoryWorkingsetActivations CgroupMemoryWorkingsetActivationsMetricConfig `mapstructure:"cgroup.memory.workingset.activations"`
-	CgroupMemoryWorkingsetRefaults    CgroupMemoryWorkingsetRefaultsMetricConfig    `mapstructure:"cgroup.memory.workingset.refaults"`
+	CgroupMemoryActiveFile             CgroupMemoryActiveFileMetricConfig             `mapstructure:"cgroup.memory.active_file"`
+	CgroupMemoryAnon                   CgroupMemoryAnonMetricConfig                   `mapstructure:"cgroup.memory.anon"`
+	CgroupMemoryEvents                 CgroupMemoryEventsMetricConfig                 `mapstructure:"cgroup.memory.events"`
+	CgroupMemoryEventsSubtree          CgroupMemoryEventsSubtreeMetricConfig          `mapstructure:"cgroup.memory.events.subtree"`
+	CgroupMemoryFailcnt                CgroupMemoryFailcntMetricConfig                `mapstructure:"cgroup.memory.failcnt"`
+	CgroupMemoryFile                   CgroupMemoryFileMetricConfig                   `mapstructure:"cgroup.memory.file"`
+	CgroupMemoryHigh                   CgroupMemoryHighMetricConfig                   `mapstructure:"cgroup.memory.high"`
+	CgroupMemoryInactiveFile           CgroupMemoryInactiveFileMetricConfig           `mapstructure:"cgroup.memory.inactive_file"`
+	CgroupMemoryKernel                 CgroupMemoryKernelMetricConfig                 `mapstructure:"cgroup.memory.kernel"`
+	CgroupMemoryLimit                  CgroupMemoryLimitMetricConfig                  `mapstructure:"cgroup.memory.limit"`
+	CgroupMemoryLow                    CgroupMemoryLowMetricConfig                    `mapstructure:"cgroup.memory.low"`
+	CgroupMemoryMappedFile             CgroupMemoryMappedFileMetricConfig             `mapstructure:"cgroup.memory.mapped_file"`
+	CgroupMemoryMemswLimit             CgroupMemoryMemswLimitMetricConfig             `mapstructure:"cgroup.memory.memsw.limit"`
+	CgroupMemoryMemswUsage             CgroupMemoryMemswUsageMetricConfig             `mapstructure:"cgroup.memory.memsw.usage"`
+	CgroupMemoryMin                    CgroupMemoryMinMetricConfig                    `mapstructure:"cgroup.memory.min"`
+	CgroupMemoryOomEta                 CgroupMemoryOomEtaMetricConfig                 `mapstructure:"cgroup.memory.oom.eta"`
+	CgroupMemoryOomKillRecords         CgroupMemoryOomKillRecordsMetricConfig         `mapstructure:"cgroup.memory.oom_kill.records"`
+	CgroupMemoryOomKillSurvived        CgroupMemoryOomKillSurvivedMetricConfig        `mapstructure:"cgroup.memory.oom_kill.survived"`
+	CgroupMemoryOomKills               CgroupMemoryOomKillsMetricConfig               `mapstructure:"cgroup.memory.oom_kills"`
+	CgroupMemoryPageFaults             CgroupMemoryPageFaultsMetricConfig             `mapstructure:"cgroup.memory.page_faults"`
+	CgroupMemoryPeak                   CgroupMemoryPeakMetricConfig                   `mapstructure:"cgroup.memory.peak"`
+	CgroupMemoryPeakLifetime           CgroupMemoryPeakLifetimeMetricConfig           `mapstructure:"cgroup.memory.peak.lifetime"`
+	CgroupMemoryPressureAvg10          CgroupMemoryPressureAvg10MetricConfig          `mapstructure:"cgroup.memory.pressure.avg10"`
+	CgroupMemoryPressureStallTime      CgroupMemoryPressureStallTimeMetricConfig      `mapstructure:"cgroup.memory.pressure.stall_time"`
+	CgroupMemoryReclaimScanned         CgroupMemoryReclaimScannedMetricConfig         `mapstructure:"cgroup.memory.reclaim.scanned"`
+	CgroupMemoryReclaimStolen          CgroupMemoryReclaimStolenMetricConfig          `mapstructure:"cgroup.memory.reclaim.stolen"`
+	CgroupMemoryShmem                  CgroupMemoryShmemMetricConfig                  `mapstructure:"cgroup.memory.shmem"`
+	CgroupMemorySlab                   CgroupMemorySlabMetricConfig                   `mapstructure:"cgroup.memory.slab"`
+	CgroupMemorySock                   CgroupMemorySockMetricConfig                   `mapstructure:"cgroup.memory.sock"`
+	CgroupMemorySwap                   CgroupMemorySwapMetricConfig                   `mapstructure:"cgroup.memory.swap"`
+	CgroupMemorySwapEvents             CgroupMemorySwapEventsMetricConfig             `mapstructure:"cgroup.memory.swap.events"`
+	CgroupMemorySwapLimit              CgroupMemorySwapLimitMetricConfig              `mapstructure:"cgroup.memory.swap.limit"`
+	CgroupMemoryUnderOom               CgroupMemoryUnderOomMetricConfig               `mapstructure:"cgroup.memory.under_oom"`
+	CgroupMemoryUnreclaimable          CgroupMemoryUnreclaimableMetricConfig          `mapstructure:"cgroup.memory.unreclaimable"`
+	CgroupMemoryUsage                  CgroupMemoryUsageMetricConfig                  `mapstructure:"cgroup.memory.usage"`
+	CgroupMemoryWorkingSet             CgroupMemoryWorkingSetMetricConfig             `mapstructure:"cgroup.memory.working_set"`
+	CgroupMemoryWorkingsetActivations  CgroupMemoryWorkingsetActivationsMetricConfig  `mapstructure:"cgroup.memory.workingset.activations"`
+	CgroupMemoryWorkingsetRefaults     CgroupMemoryWorkingsetRefaultsMetricConfig     `mapstructure:"cgroup.memory.workingset.refaults"`
+	ContainerMemoryAvailable           ContainerMemoryAvailableMetricConfig           `mapstructure:"container.memory.available"`
+	ContainerMemoryRss                 ContainerMemoryRssMetricConfig                 `mapstructure:"container.memory.rss"`
+	ContainerMemoryUsage               ContainerMemoryUsageMetricConfig               `mapstructure:"container.memory.usage"`
+	ContainerMemoryWorkingSet          ContainerMemoryWorkingSetMetricConfig          `mapstructure:"container.memory.working_set"`
+	K8sContainerMemoryLimitUtilization K8sContainerMemoryLimitUtilizationMetricConfig `mapstructure:"k8s.container.memory_limit_utilization"`
+	K8sPodMemoryAvailable              K8sPodMemoryAvailableMetricConfig              `mapstructure:"k8s.pod.memory.available"`
+	K8sPodMemoryRss                    K8sPodMemoryRssMetricConfig                    `mapstructure:"k8s.pod.memory.rss"`
+	K8sPodMemoryUsage                  K8sPodMemoryUsageMetricConfig                  `mapstructure:"k8s.pod.memory.usage"`
+	K8sPodMemoryWorkingSet             K8sPodMemoryWorkingSetMetricConfig             `mapstructure:"k8s.pod.memory.working_set"`
+	K8sPodMemoryLimitUtilization       K8sPodMemoryLimitUtilizationMetricConfig       `mapstructure:"k8s.pod.memory_limit_utilization"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -1196,6 +1406,36 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             false,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []CgroupMemoryWorkingsetRefaultsMetricAttributeKey{CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType},
+		},
+		ContainerMemoryAvailable: ContainerMemoryAvailableMetricConfig{
+			Enabled: true,
+		},
+		ContainerMemoryRss: ContainerMemoryRssMetricConfig{
+			Enabled: true,
+		},
+		ContainerMemoryUsage: ContainerMemoryUsageMetricConfig{
+			Enabled: true,
+		},
+		ContainerMemoryWorkingSet: ContainerMemoryWorkingSetMetricConfig{
+			Enabled: true,
+		},
+		K8sContainerMemoryLimitUtilization: K8sContainerMemoryLimitUtilizationMetricConfig{
+			Enabled: false,
+		},
+		K8sPodMemoryAvailable: K8sPodMemoryAvailableMetricConfig{
+			Enabled: true,
+		},
+		K8sPodMemoryRss: K8sPodMemoryRssMetricConfig{
+			Enabled: true,
+		},
+		K8sPodMemoryUsage: K8sPodMemoryUsageMetricConfig{
+			Enabled: true,
+		},
+		K8sPodMemoryWorkingSet: K8sPodMemoryWorkingSetMetricConfig{
+			Enabled: true,
+		},
+		K8sPodMemoryLimitUtilization: K8sPodMemoryLimitUtilizationMetricConfig{
+			Enabled: false,
 		},
 	}
 }

@@ -158,6 +158,36 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryWorkingsetRefaultsMetricAttributeKey{CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType},
 					},
+					ContainerMemoryAvailable: ContainerMemoryAvailableMetricConfig{
+						Enabled: true,
+					},
+					ContainerMemoryRss: ContainerMemoryRssMetricConfig{
+						Enabled: true,
+					},
+					ContainerMemoryUsage: ContainerMemoryUsageMetricConfig{
+						Enabled: true,
+					},
+					ContainerMemoryWorkingSet: ContainerMemoryWorkingSetMetricConfig{
+						Enabled: true,
+					},
+					K8sContainerMemoryLimitUtilization: K8sContainerMemoryLimitUtilizationMetricConfig{
+						Enabled: true,
+					},
+					K8sPodMemoryAvailable: K8sPodMemoryAvailableMetricConfig{
+						Enabled: true,
+					},
+					K8sPodMemoryRss: K8sPodMemoryRssMetricConfig{
+						Enabled: true,
+					},
+					K8sPodMemoryUsage: K8sPodMemoryUsageMetricConfig{
+						Enabled: true,
+					},
+					K8sPodMemoryWorkingSet: K8sPodMemoryWorkingSetMetricConfig{
+						Enabled: true,
+					},
+					K8sPodMemoryLimitUtilization: K8sPodMemoryLimitUtilizationMetricConfig{
+						Enabled: true,
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					CgroupPath:           ResourceAttributeConfig{Enabled: true},
@@ -304,6 +334,36 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []CgroupMemoryWorkingsetRefaultsMetricAttributeKey{CgroupMemoryWorkingsetRefaultsMetricAttributeKeyLruType},
 					},
+					ContainerMemoryAvailable: ContainerMemoryAvailableMetricConfig{
+						Enabled: false,
+					},
+					ContainerMemoryRss: ContainerMemoryRssMetricConfig{
+						Enabled: false,
+					},
+					ContainerMemoryUsage: ContainerMemoryUsageMetricConfig{
+						Enabled: false,
+					},
+					ContainerMemoryWorkingSet: ContainerMemoryWorkingSetMetricConfig{
+						Enabled: false,
+					},
+					K8sContainerMemoryLimitUtilization: K8sContainerMemoryLimitUtilizationMetricConfig{
+						Enabled: false,
+					},
+					K8sPodMemoryAvailable: K8sPodMemoryAvailableMetricConfig{
+						Enabled: false,
+					},
+					K8sPodMemoryRss: K8sPodMemoryRssMetricConfig{
+						Enabled: false,
+					},
+					K8sPodMemoryUsage: K8sPodMemoryUsageMetricConfig{
+						Enabled: false,
+					},
+					K8sPodMemoryWorkingSet: K8sPodMemoryWorkingSetMetricConfig{
+						Enabled: false,
+					},
+					K8sPodMemoryLimitUtilization: K8sPodMemoryLimitUtilizationMetricConfig{
+						Enabled: false,
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					CgroupPath:           ResourceAttributeConfig{Enabled: false},
@@ -318,7 +378,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomEtaMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillSurvivedMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUnreclaimableMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CgroupMemoryActiveFileMetricConfig{}, CgroupMemoryAnonMetricConfig{}, CgroupMemoryEventsMetricConfig{}, CgroupMemoryEventsSubtreeMetricConfig{}, CgroupMemoryFailcntMetricConfig{}, CgroupMemoryFileMetricConfig{}, CgroupMemoryHighMetricConfig{}, CgroupMemoryInactiveFileMetricConfig{}, CgroupMemoryKernelMetricConfig{}, CgroupMemoryLimitMetricConfig{}, CgroupMemoryLowMetricConfig{}, CgroupMemoryMappedFileMetricConfig{}, CgroupMemoryMemswLimitMetricConfig{}, CgroupMemoryMemswUsageMetricConfig{}, CgroupMemoryMinMetricConfig{}, CgroupMemoryOomEtaMetricConfig{}, CgroupMemoryOomKillRecordsMetricConfig{}, CgroupMemoryOomKillSurvivedMetricConfig{}, CgroupMemoryOomKillsMetricConfig{}, CgroupMemoryPageFaultsMetricConfig{}, CgroupMemoryPeakMetricConfig{}, CgroupMemoryPeakLifetimeMetricConfig{}, CgroupMemoryPressureAvg10MetricConfig{}, CgroupMemoryPressureStallTimeMetricConfig{}, CgroupMemoryReclaimScannedMetricConfig{}, CgroupMemoryReclaimStolenMetricConfig{}, CgroupMemoryShmemMetricConfig{}, CgroupMemorySlabMetricConfig{}, CgroupMemorySockMetricConfig{}, CgroupMemorySwapMetricConfig{}, CgroupMemorySwapEventsMetricConfig{}, CgroupMemorySwapLimitMetricConfig{}, CgroupMemoryUnderOomMetricConfig{}, CgroupMemoryUnreclaimableMetricConfig{}, CgroupMemoryUsageMetricConfig{}, CgroupMemoryWorkingSetMetricConfig{}, CgroupMemoryWorkingsetActivationsMetricConfig{}, CgroupMemoryWorkingsetRefaultsMetricConfig{}, ContainerMemoryAvailableMetricConfig{}, ContainerMemoryRssMetricConfig{}, ContainerMemoryUsageMetricConfig{}, ContainerMemoryWorkingSetMetricConfig{}, K8sContainerMemoryLimitUtilizationMetricConfig{}, K8sPodMemoryAvailableMetricConfig{}, K8sPodMemoryRssMetricConfig{}, K8sPodMemoryUsageMetricConfig{}, K8sPodMemoryWorkingSetMetricConfig{}, K8sPodMemoryLimitUtilizationMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}

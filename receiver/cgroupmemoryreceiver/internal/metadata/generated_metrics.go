@@ -293,47 +293,87 @@ var MetricsInfo = metricsInfo{
 		Name:       "cgroup.memory.workingset.refaults",
 		Attributes: []string{"lru_type"},
 	},
+	ContainerMemoryAvailable: metricInfo{
+		Name: "container.memory.available",
+	},
+	ContainerMemoryRss: metricInfo{
+		Name: "container.memory.rss",
+	},
+	ContainerMemoryUsage: metricInfo{
+		Name: "container.memory.usage",
+	},
+	ContainerMemoryWorkingSet: metricInfo{
+		Name: "container.memory.working_set",
+	},
+	K8sContainerMemoryLimitUtilization: metricInfo{
+		Name: "k8s.container.memory_limit_utilization",
+	},
+	K8sPodMemoryAvailable: metricInfo{
+		Name: "k8s.pod.memory.available",
+	},
+	K8sPodMemoryRss: metricInfo{
+		Name: "k8s.pod.memory.rss",
+	},
+	K8sPodMemoryUsage: metricInfo{
+		Name: "k8s.pod.memory.usage",
+	},
+	K8sPodMemoryWorkingSet: metricInfo{
+		Name: "k8s.pod.memory.working_set",
+	},
+	K8sPodMemoryLimitUtilization: metricInfo{
+		Name: "k8s.pod.memory_limit_utilization",
+	},
 }
 
 type metricsInfo struct {
-	CgroupMemoryActiveFile            metricInfo
-	CgroupMemoryAnon                  metricInfo
-	CgroupMemoryEvents                metricInfo
-	CgroupMemoryEventsSubtree         metricInfo
-	CgroupMemoryFailcnt               metricInfo
-	CgroupMemoryFile                  metricInfo
-	CgroupMemoryHigh                  metricInfo
-	CgroupMemoryInactiveFile          metricInfo
-	CgroupMemoryKernel                metricInfo
-	CgroupMemoryLimit                 metricInfo
-	CgroupMemoryLow                   metricInfo
-	CgroupMemoryMappedFile            metricInfo
-	CgroupMemoryMemswLimit            metricInfo
-	CgroupMemoryMemswUsage            metricInfo
-	CgroupMemoryMin                   metricInfo
-	CgroupMemoryOomEta                metricInfo
-	CgroupMemoryOomKillRecords        metricInfo
-	CgroupMemoryOomKillSurvived       metricInfo
-	CgroupMemoryOomKills              metricInfo
-	CgroupMemoryPageFaults            metricInfo
-	CgroupMemoryPeak                  metricInfo
-	CgroupMemoryPeakLifetime          metricInfo
-	CgroupMemoryPressureAvg10         metricInfo
-	CgroupMemoryPressureStallTime     metricInfo
-	CgroupMemoryReclaimScanned        metricInfo
-	CgroupMemoryReclaimStolen         metricInfo
-	CgroupMemoryShmem                 metricInfo
-	CgroupMemorySlab                  metricInfo
-	CgroupMemorySock                  metricInfo
-	CgroupMemorySwap                  metricInfo
-	CgroupMemorySwapEvents            metricInfo
-	CgroupMemorySwapLimit             metricInfo
-	CgroupMemoryUnderOom              metricInfo
-	CgroupMemoryUnreclaimable         metricInfo
-	CgroupMemoryUsage                 metricInfo
-	CgroupMemoryWorkingSet            metricInfo
-	CgroupMemoryWorkingsetActivations metricInfo
-	CgroupMemoryWorkingsetRefaults    metricInfo
+	CgroupMemoryActiveFile             metricInfo
+	CgroupMemoryAnon                   metricInfo
+	CgroupMemoryEvents                 metricInfo
+	CgroupMemoryEventsSubtree          metricInfo
+	CgroupMemoryFailcnt                metricInfo
+	CgroupMemoryFile                   metricInfo
+	CgroupMemoryHigh                   metricInfo
+	CgroupMemoryInactiveFile           metricInfo
+	CgroupMemoryKernel                 metricInfo
+	CgroupMemoryLimit                  metricInfo
+	CgroupMemoryLow                    metricInfo
+	CgroupMemoryMappedFile             metricInfo
+	CgroupMemoryMemswLimit             metricInfo
+	CgroupMemoryMemswUsage             metricInfo
+	CgroupMemoryMin                    metricInfo
+	CgroupMemoryOomEta                 metricInfo
+	CgroupMemoryOomKillRecords         metricInfo
+	CgroupMemoryOomKillSurvived        metricInfo
+	CgroupMemoryOomKills               metricInfo
+	CgroupMemoryPageFaults             metricInfo
+	CgroupMemoryPeak                   metricInfo
+	CgroupMemoryPeakLifetime           metricInfo
+	CgroupMemoryPressureAvg10          metricInfo
+	CgroupMemoryPressureStallTime      metricInfo
+	CgroupMemoryReclaimScanned         metricInfo
+	CgroupMemoryReclaimStolen          metricInfo
+	CgroupMemoryShmem                  metricInfo
+	CgroupMemorySlab                   metricInfo
+	CgroupMemorySock                   metricInfo
+	CgroupMemorySwap                   metricInfo
+	CgroupMemorySwapEvents             metricInfo
+	CgroupMemorySwapLimit              metricInfo
+	CgroupMemoryUnderOom               metricInfo
+	CgroupMemoryUnreclaimable          metricInfo
+	CgroupMemoryUsage                  metricInfo
+	CgroupMemoryWorkingSet             metricInfo
+	CgroupMemoryWorkingsetActivations  metricInfo
+	CgroupMemoryWorkingsetRefaults     metricInfo
+	ContainerMemoryAvailable           metricInfo
+	ContainerMemoryRss                 metricInfo
+	ContainerMemoryUsage               metricInfo
+	ContainerMemoryWorkingSet          metricInfo
+	K8sContainerMemoryLimitUtilization metricInfo
+	K8sPodMemoryAvailable              metricInfo
+	K8sPodMemoryRss                    metricInfo
+	K8sPodMemoryUsage                  metricInfo
+	K8sPodMemoryWorkingSet             metricInfo
+	K8sPodMemoryLimitUtilization       metricInfo
 }
 
 type metricInfo struct {
@@ -2658,54 +2698,580 @@ func newMetricCgroupMemoryWorkingsetRefaults(cfg CgroupMemoryWorkingsetRefaultsM
 	return m
 }
 
+type metricContainerMemoryAvailable struct {
+	data     pmetric.Metric                       // data buffer for generated metric.
+	config   ContainerMemoryAvailableMetricConfig // metric config provided by user.
+	capacity int                                  // max observed number of data points added to the metric.
+}
+
+// init fills container.memory.available metric with initial data.
+func (m *metricContainerMemoryAvailable) init() {
+	m.data.SetName("container.memory.available")
+	m.data.SetDescription("Only on a container's cgroup (container.id from the path; every container, a Kubernetes pod's pause container included), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). limit - working_set, floored at 0, as kubelet's AvailableBytes; absent when the cgroup has no limit.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricContainerMemoryAvailable) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricContainerMemoryAvailable) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricContainerMemoryAvailable) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricContainerMemoryAvailable(cfg ContainerMemoryAvailableMetricConfig) metricContainerMemoryAvailable {
+	m := metricContainerMemoryAvailable{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricContainerMemoryRss struct {
+	data     pmetric.Metric                 // data buffer for generated metric.
+	config   ContainerMemoryRssMetricConfig // metric config provided by user.
+	capacity int                            // max observed number of data points added to the metric.
+}
+
+// init fills container.memory.rss metric with initial data.
+func (m *metricContainerMemoryRss) init() {
+	m.data.SetName("container.memory.rss")
+	m.data.SetDescription("Only on a container's cgroup (container.id from the path; every container, a Kubernetes pod's pause container included), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). The value of cgroup.memory.anon (v1 total_rss, v2 anon: kubelet's RSSBytes, cAdvisor's container_memory_rss).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricContainerMemoryRss) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricContainerMemoryRss) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricContainerMemoryRss) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricContainerMemoryRss(cfg ContainerMemoryRssMetricConfig) metricContainerMemoryRss {
+	m := metricContainerMemoryRss{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricContainerMemoryUsage struct {
+	data     pmetric.Metric                   // data buffer for generated metric.
+	config   ContainerMemoryUsageMetricConfig // metric config provided by user.
+	capacity int                              // max observed number of data points added to the metric.
+}
+
+// init fills container.memory.usage metric with initial data.
+func (m *metricContainerMemoryUsage) init() {
+	m.data.SetName("container.memory.usage")
+	m.data.SetDescription("Only on a container's cgroup (container.id from the path; every container, a Kubernetes pod's pause container included), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). The value of cgroup.memory.usage (kubelet's UsageBytes, cAdvisor's container_memory_usage_bytes).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricContainerMemoryUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricContainerMemoryUsage) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricContainerMemoryUsage) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricContainerMemoryUsage(cfg ContainerMemoryUsageMetricConfig) metricContainerMemoryUsage {
+	m := metricContainerMemoryUsage{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricContainerMemoryWorkingSet struct {
+	data     pmetric.Metric                        // data buffer for generated metric.
+	config   ContainerMemoryWorkingSetMetricConfig // metric config provided by user.
+	capacity int                                   // max observed number of data points added to the metric.
+}
+
+// init fills container.memory.working_set metric with initial data.
+func (m *metricContainerMemoryWorkingSet) init() {
+	m.data.SetName("container.memory.working_set")
+	m.data.SetDescription("Only on a container's cgroup (container.id from the path; every container, a Kubernetes pod's pause container included), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). The value of cgroup.memory.working_set (kubelet's WorkingSetBytes, cAdvisor's container_memory_working_set_bytes).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricContainerMemoryWorkingSet) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricContainerMemoryWorkingSet) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricContainerMemoryWorkingSet) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricContainerMemoryWorkingSet(cfg ContainerMemoryWorkingSetMetricConfig) metricContainerMemoryWorkingSet {
+	m := metricContainerMemoryWorkingSet{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricK8sContainerMemoryLimitUtilization struct {
+	data     pmetric.Metric                                 // data buffer for generated metric.
+	config   K8sContainerMemoryLimitUtilizationMetricConfig // metric config provided by user.
+	capacity int                                            // max observed number of data points added to the metric.
+}
+
+// init fills k8s.container.memory_limit_utilization metric with initial data.
+func (m *metricK8sContainerMemoryLimitUtilization) init() {
+	m.data.SetName("k8s.container.memory_limit_utilization")
+	m.data.SetDescription("kubeletstats' name (not yet a semantic convention): usage / limit of the container cgroup, absent when it has no limit. The limit is the one the kernel enforces (memory.limit_in_bytes, memory.max), which is the container spec's limit kubeletstats divides by.")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricK8sContainerMemoryLimitUtilization) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricK8sContainerMemoryLimitUtilization) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricK8sContainerMemoryLimitUtilization) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricK8sContainerMemoryLimitUtilization(cfg K8sContainerMemoryLimitUtilizationMetricConfig) metricK8sContainerMemoryLimitUtilization {
+	m := metricK8sContainerMemoryLimitUtilization{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricK8sPodMemoryAvailable struct {
+	data     pmetric.Metric                    // data buffer for generated metric.
+	config   K8sPodMemoryAvailableMetricConfig // metric config provided by user.
+	capacity int                               // max observed number of data points added to the metric.
+}
+
+// init fills k8s.pod.memory.available metric with initial data.
+func (m *metricK8sPodMemoryAvailable) init() {
+	m.data.SetName("k8s.pod.memory.available")
+	m.data.SetDescription("Only on a Kubernetes pod's cgroup (k8s.pod.uid from the path, no container.id), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). limit - working_set, floored at 0, as kubelet's pod AvailableBytes; absent when the pod cgroup has no limit (a container without one).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricK8sPodMemoryAvailable) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricK8sPodMemoryAvailable) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricK8sPodMemoryAvailable) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricK8sPodMemoryAvailable(cfg K8sPodMemoryAvailableMetricConfig) metricK8sPodMemoryAvailable {
+	m := metricK8sPodMemoryAvailable{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricK8sPodMemoryRss struct {
+	data     pmetric.Metric              // data buffer for generated metric.
+	config   K8sPodMemoryRssMetricConfig // metric config provided by user.
+	capacity int                         // max observed number of data points added to the metric.
+}
+
+// init fills k8s.pod.memory.rss metric with initial data.
+func (m *metricK8sPodMemoryRss) init() {
+	m.data.SetName("k8s.pod.memory.rss")
+	m.data.SetDescription("Only on a Kubernetes pod's cgroup (k8s.pod.uid from the path, no container.id), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). The value of cgroup.memory.anon (kubelet's pod RSSBytes).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricK8sPodMemoryRss) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricK8sPodMemoryRss) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricK8sPodMemoryRss) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricK8sPodMemoryRss(cfg K8sPodMemoryRssMetricConfig) metricK8sPodMemoryRss {
+	m := metricK8sPodMemoryRss{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricK8sPodMemoryUsage struct {
+	data     pmetric.Metric                // data buffer for generated metric.
+	config   K8sPodMemoryUsageMetricConfig // metric config provided by user.
+	capacity int                           // max observed number of data points added to the metric.
+}
+
+// init fills k8s.pod.memory.usage metric with initial data.
+func (m *metricK8sPodMemoryUsage) init() {
+	m.data.SetName("k8s.pod.memory.usage")
+	m.data.SetDescription("Only on a Kubernetes pod's cgroup (k8s.pod.uid from the path, no container.id), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). The value of cgroup.memory.usage (kubelet's pod UsageBytes).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricK8sPodMemoryUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricK8sPodMemoryUsage) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricK8sPodMemoryUsage) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricK8sPodMemoryUsage(cfg K8sPodMemoryUsageMetricConfig) metricK8sPodMemoryUsage {
+	m := metricK8sPodMemoryUsage{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricK8sPodMemoryWorkingSet struct {
+	data     pmetric.Metric                     // data buffer for generated metric.
+	config   K8sPodMemoryWorkingSetMetricConfig // metric config provided by user.
+	capacity int                                // max observed number of data points added to the metric.
+}
+
+// init fills k8s.pod.memory.working_set metric with initial data.
+func (m *metricK8sPodMemoryWorkingSet) init() {
+	m.data.SetName("k8s.pod.memory.working_set")
+	m.data.SetDescription("Only on a Kubernetes pod's cgroup (k8s.pod.uid from the path, no container.id), for dashboards written for kubeletstats and the semantic conventions (v1.44.0, release candidate). The value of cgroup.memory.working_set (kubelet's pod WorkingSetBytes).")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricK8sPodMemoryWorkingSet) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricK8sPodMemoryWorkingSet) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricK8sPodMemoryWorkingSet) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricK8sPodMemoryWorkingSet(cfg K8sPodMemoryWorkingSetMetricConfig) metricK8sPodMemoryWorkingSet {
+	m := metricK8sPodMemoryWorkingSet{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricK8sPodMemoryLimitUtilization struct {
+	data     pmetric.Metric                           // data buffer for generated metric.
+	config   K8sPodMemoryLimitUtilizationMetricConfig // metric config provided by user.
+	capacity int                                      // max observed number of data points added to the metric.
+}
+
+// init fills k8s.pod.memory_limit_utilization metric with initial data.
+func (m *metricK8sPodMemoryLimitUtilization) init() {
+	m.data.SetName("k8s.pod.memory_limit_utilization")
+	m.data.SetDescription("kubeletstats' name (not yet a semantic convention): usage / limit of the pod cgroup, absent when it has no limit. The pod cgroup's limit is the sum of its containers' limits (plus the pod overhead), set only when every container has one, as kubeletstats' sum.")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricK8sPodMemoryLimitUtilization) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricK8sPodMemoryLimitUtilization) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricK8sPodMemoryLimitUtilization) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricK8sPodMemoryLimitUtilization(cfg K8sPodMemoryLimitUtilizationMetricConfig) metricK8sPodMemoryLimitUtilization {
+	m := metricK8sPodMemoryLimitUtilization{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                                  MetricsBuilderConfig // config of the metrics builder.
-	startTime                               pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                         int                  // maximum observed number of metrics per resource.
-	metricsBuffer                           pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                               component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter          map[string]filter.Filter
-	resourceAttributeExcludeFilter          map[string]filter.Filter
-	metricCgroupMemoryActiveFile            metricCgroupMemoryActiveFile
-	metricCgroupMemoryAnon                  metricCgroupMemoryAnon
-	metricCgroupMemoryEvents                metricCgroupMemoryEvents
-	metricCgroupMemoryEventsSubtree         metricCgroupMemoryEventsSubtree
-	metricCgroupMemoryFailcnt               metricCgroupMemoryFailcnt
-	metricCgroupMemoryFile                  metricCgroupMemoryFile
-	metricCgroupMemoryHigh                  metricCgroupMemoryHigh
-	metricCgroupMemoryInactiveFile          metricCgroupMemoryInactiveFile
-	metricCgroupMemoryKernel                metricCgroupMemoryKernel
-	metricCgroupMemoryLimit                 metricCgroupMemoryLimit
-	metricCgroupMemoryLow                   metricCgroupMemoryLow
-	metricCgroupMemoryMappedFile            metricCgroupMemoryMappedFile
-	metricCgroupMemoryMemswLimit            metricCgroupMemoryMemswLimit
-	metricCgroupMemoryMemswUsage            metricCgroupMemoryMemswUsage
-	metricCgroupMemoryMin                   metricCgroupMemoryMin
-	metricCgroupMemoryOomEta                metricCgroupMemoryOomEta
-	metricCgroupMemoryOomKillRecords        metricCgroupMemoryOomKillRecords
-	metricCgroupMemoryOomKillSurvived       metricCgroupMemoryOomKillSurvived
-	metricCgroupMemoryOomKills              metricCgroupMemoryOomKills
-	metricCgroupMemoryPageFaults            metricCgroupMemoryPageFaults
-	metricCgroupMemoryPeak                  metricCgroupMemoryPeak
-	metricCgroupMemoryPeakLifetime          metricCgroupMemoryPeakLifetime
-	metricCgroupMemoryPressureAvg10         metricCgroupMemoryPressureAvg10
-	metricCgroupMemoryPressureStallTime     metricCgroupMemoryPressureStallTime
-	metricCgroupMemoryReclaimScanned        metricCgroupMemoryReclaimScanned
-	metricCgroupMemoryReclaimStolen         metricCgroupMemoryReclaimStolen
-	metricCgroupMemoryShmem                 metricCgroupMemoryShmem
-	metricCgroupMemorySlab                  metricCgroupMemorySlab
-	metricCgroupMemorySock                  metricCgroupMemorySock
-	metricCgroupMemorySwap                  metricCgroupMemorySwap
-	metricCgroupMemorySwapEvents            metricCgroupMemorySwapEvents
-	metricCgroupMemorySwapLimit             metricCgroupMemorySwapLimit
-	metricCgroupMemoryUnderOom              metricCgroupMemoryUnderOom
-	metricCgroupMemoryUnreclaimable         metricCgroupMemoryUnreclaimable
-	metricCgroupMemoryUsage                 metricCgroupMemoryUsage
-	metricCgroupMemoryWorkingSet            metricCgroupMemoryWorkingSet
-	metricCgroupMemoryWorkingsetActivations metricCgroupMemoryWorkingsetActivations
-	metricCgroupMemoryWorkingsetRefaults    metricCgroupMemoryWorkingsetRefaults
+	config                                   MetricsBuilderConfig // config of the metrics builder.
+	startTime                                pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                          int                  // maximum observed number of metrics per resource.
+	metricsBuffer                            pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                                component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter           map[string]filter.Filter
+	resourceAttributeExcludeFilter           map[string]filter.Filter
+	metricCgroupMemoryActiveFile             metricCgroupMemoryActiveFile
+	metricCgroupMemoryAnon                   metricCgroupMemoryAnon
+	metricCgroupMemoryEvents                 metricCgroupMemoryEvents
+	metricCgroupMemoryEventsSubtree          metricCgroupMemoryEventsSubtree
+	metricCgroupMemoryFailcnt                metricCgroupMemoryFailcnt
+	metricCgroupMemoryFile                   metricCgroupMemoryFile
+	metricCgroupMemoryHigh                   metricCgroupMemoryHigh
+	metricCgroupMemoryInactiveFile           metricCgroupMemoryInactiveFile
+	metricCgroupMemoryKernel                 metricCgroupMemoryKernel
+	metricCgroupMemoryLimit                  metricCgroupMemoryLimit
+	metricCgroupMemoryLow                    metricCgroupMemoryLow
+	metricCgroupMemoryMappedFile             metricCgroupMemoryMappedFile
+	metricCgroupMemoryMemswLimit             metricCgroupMemoryMemswLimit
+	metricCgroupMemoryMemswUsage             metricCgroupMemoryMemswUsage
+	metricCgroupMemoryMin                    metricCgroupMemoryMin
+	metricCgroupMemoryOomEta                 metricCgroupMemoryOomEta
+	metricCgroupMemoryOomKillRecords         metricCgroupMemoryOomKillRecords
+	metricCgroupMemoryOomKillSurvived        metricCgroupMemoryOomKillSurvived
+	metricCgroupMemoryOomKills               metricCgroupMemoryOomKills
+	metricCgroupMemoryPageFaults             metricCgroupMemoryPageFaults
+	metricCgroupMemoryPeak                   metricCgroupMemoryPeak
+	metricCgroupMemoryPeakLifetime           metricCgroupMemoryPeakLifetime
+	metricCgroupMemoryPressureAvg10          metricCgroupMemoryPressureAvg10
+	metricCgroupMemoryPressureStallTime      metricCgroupMemoryPressureStallTime
+	metricCgroupMemoryReclaimScanned         metricCgroupMemoryReclaimScanned
+	metricCgroupMemoryReclaimStolen          metricCgroupMemoryReclaimStolen
+	metricCgroupMemoryShmem                  metricCgroupMemoryShmem
+	metricCgroupMemorySlab                   metricCgroupMemorySlab
+	metricCgroupMemorySock                   metricCgroupMemorySock
+	metricCgroupMemorySwap                   metricCgroupMemorySwap
+	metricCgroupMemorySwapEvents             metricCgroupMemorySwapEvents
+	metricCgroupMemorySwapLimit              metricCgroupMemorySwapLimit
+	metricCgroupMemoryUnderOom               metricCgroupMemoryUnderOom
+	metricCgroupMemoryUnreclaimable          metricCgroupMemoryUnreclaimable
+	metricCgroupMemoryUsage                  metricCgroupMemoryUsage
+	metricCgroupMemoryWorkingSet             metricCgroupMemoryWorkingSet
+	metricCgroupMemoryWorkingsetActivations  metricCgroupMemoryWorkingsetActivations
+	metricCgroupMemoryWorkingsetRefaults     metricCgroupMemoryWorkingsetRefaults
+	metricContainerMemoryAvailable           metricContainerMemoryAvailable
+	metricContainerMemoryRss                 metricContainerMemoryRss
+	metricContainerMemoryUsage               metricContainerMemoryUsage
+	metricContainerMemoryWorkingSet          metricContainerMemoryWorkingSet
+	metricK8sContainerMemoryLimitUtilization metricK8sContainerMemoryLimitUtilization
+	metricK8sPodMemoryAvailable              metricK8sPodMemoryAvailable
+	metricK8sPodMemoryRss                    metricK8sPodMemoryRss
+	metricK8sPodMemoryUsage                  metricK8sPodMemoryUsage
+	metricK8sPodMemoryWorkingSet             metricK8sPodMemoryWorkingSet
+	metricK8sPodMemoryLimitUtilization       metricK8sPodMemoryLimitUtilization
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -2727,50 +3293,60 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                                  mbc,
-		startTime:                               pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                           pmetric.NewMetrics(),
-		buildInfo:                               settings.BuildInfo,
-		metricCgroupMemoryActiveFile:            newMetricCgroupMemoryActiveFile(mbc.Metrics.CgroupMemoryActiveFile),
-		metricCgroupMemoryAnon:                  newMetricCgroupMemoryAnon(mbc.Metrics.CgroupMemoryAnon),
-		metricCgroupMemoryEvents:                newMetricCgroupMemoryEvents(mbc.Metrics.CgroupMemoryEvents),
-		metricCgroupMemoryEventsSubtree:         newMetricCgroupMemoryEventsSubtree(mbc.Metrics.CgroupMemoryEventsSubtree),
-		metricCgroupMemoryFailcnt:               newMetricCgroupMemoryFailcnt(mbc.Metrics.CgroupMemoryFailcnt),
-		metricCgroupMemoryFile:                  newMetricCgroupMemoryFile(mbc.Metrics.CgroupMemoryFile),
-		metricCgroupMemoryHigh:                  newMetricCgroupMemoryHigh(mbc.Metrics.CgroupMemoryHigh),
-		metricCgroupMemoryInactiveFile:          newMetricCgroupMemoryInactiveFile(mbc.Metrics.CgroupMemoryInactiveFile),
-		metricCgroupMemoryKernel:                newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
-		metricCgroupMemoryLimit:                 newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
-		metricCgroupMemoryLow:                   newMetricCgroupMemoryLow(mbc.Metrics.CgroupMemoryLow),
-		metricCgroupMemoryMappedFile:            newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
-		metricCgroupMemoryMemswLimit:            newMetricCgroupMemoryMemswLimit(mbc.Metrics.CgroupMemoryMemswLimit),
-		metricCgroupMemoryMemswUsage:            newMetricCgroupMemoryMemswUsage(mbc.Metrics.CgroupMemoryMemswUsage),
-		metricCgroupMemoryMin:                   newMetricCgroupMemoryMin(mbc.Metrics.CgroupMemoryMin),
-		metricCgroupMemoryOomEta:                newMetricCgroupMemoryOomEta(mbc.Metrics.CgroupMemoryOomEta),
-		metricCgroupMemoryOomKillRecords:        newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
-		metricCgroupMemoryOomKillSurvived:       newMetricCgroupMemoryOomKillSurvived(mbc.Metrics.CgroupMemoryOomKillSurvived),
-		metricCgroupMemoryOomKills:              newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
-		metricCgroupMemoryPageFaults:            newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
-		metricCgroupMemoryPeak:                  newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
-		metricCgroupMemoryPeakLifetime:          newMetricCgroupMemoryPeakLifetime(mbc.Metrics.CgroupMemoryPeakLifetime),
-		metricCgroupMemoryPressureAvg10:         newMetricCgroupMemoryPressureAvg10(mbc.Metrics.CgroupMemoryPressureAvg10),
-		metricCgroupMemoryPressureStallTime:     newMetricCgroupMemoryPressureStallTime(mbc.Metrics.CgroupMemoryPressureStallTime),
-		metricCgroupMemoryReclaimScanned:        newMetricCgroupMemoryReclaimScanned(mbc.Metrics.CgroupMemoryReclaimScanned),
-		metricCgroupMemoryReclaimStolen:         newMetricCgroupMemoryReclaimStolen(mbc.Metrics.CgroupMemoryReclaimStolen),
-		metricCgroupMemoryShmem:                 newMetricCgroupMemoryShmem(mbc.Metrics.CgroupMemoryShmem),
-		metricCgroupMemorySlab:                  newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
-		metricCgroupMemorySock:                  newMetricCgroupMemorySock(mbc.Metrics.CgroupMemorySock),
-		metricCgroupMemorySwap:                  newMetricCgroupMemorySwap(mbc.Metrics.CgroupMemorySwap),
-		metricCgroupMemorySwapEvents:            newMetricCgroupMemorySwapEvents(mbc.Metrics.CgroupMemorySwapEvents),
-		metricCgroupMemorySwapLimit:             newMetricCgroupMemorySwapLimit(mbc.Metrics.CgroupMemorySwapLimit),
-		metricCgroupMemoryUnderOom:              newMetricCgroupMemoryUnderOom(mbc.Metrics.CgroupMemoryUnderOom),
-		metricCgroupMemoryUnreclaimable:         newMetricCgroupMemoryUnreclaimable(mbc.Metrics.CgroupMemoryUnreclaimable),
-		metricCgroupMemoryUsage:                 newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
-		metricCgroupMemoryWorkingSet:            newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
-		metricCgroupMemoryWorkingsetActivations: newMetricCgroupMemoryWorkingsetActivations(mbc.Metrics.CgroupMemoryWorkingsetActivations),
-		metricCgroupMemoryWorkingsetRefaults:    newMetricCgroupMemoryWorkingsetRefaults(mbc.Metrics.CgroupMemoryWorkingsetRefaults),
-		resourceAttributeIncludeFilter:          make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:          make(map[string]filter.Filter),
+		config:                                   mbc,
+		startTime:                                pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                            pmetric.NewMetrics(),
+		buildInfo:                                settings.BuildInfo,
+		metricCgroupMemoryActiveFile:             newMetricCgroupMemoryActiveFile(mbc.Metrics.CgroupMemoryActiveFile),
+		metricCgroupMemoryAnon:                   newMetricCgroupMemoryAnon(mbc.Metrics.CgroupMemoryAnon),
+		metricCgroupMemoryEvents:                 newMetricCgroupMemoryEvents(mbc.Metrics.CgroupMemoryEvents),
+		metricCgroupMemoryEventsSubtree:          newMetricCgroupMemoryEventsSubtree(mbc.Metrics.CgroupMemoryEventsSubtree),
+		metricCgroupMemoryFailcnt:                newMetricCgroupMemoryFailcnt(mbc.Metrics.CgroupMemoryFailcnt),
+		metricCgroupMemoryFile:                   newMetricCgroupMemoryFile(mbc.Metrics.CgroupMemoryFile),
+		metricCgroupMemoryHigh:                   newMetricCgroupMemoryHigh(mbc.Metrics.CgroupMemoryHigh),
+		metricCgroupMemoryInactiveFile:           newMetricCgroupMemoryInactiveFile(mbc.Metrics.CgroupMemoryInactiveFile),
+		metricCgroupMemoryKernel:                 newMetricCgroupMemoryKernel(mbc.Metrics.CgroupMemoryKernel),
+		metricCgroupMemoryLimit:                  newMetricCgroupMemoryLimit(mbc.Metrics.CgroupMemoryLimit),
+		metricCgroupMemoryLow:                    newMetricCgroupMemoryLow(mbc.Metrics.CgroupMemoryLow),
+		metricCgroupMemoryMappedFile:             newMetricCgroupMemoryMappedFile(mbc.Metrics.CgroupMemoryMappedFile),
+		metricCgroupMemoryMemswLimit:             newMetricCgroupMemoryMemswLimit(mbc.Metrics.CgroupMemoryMemswLimit),
+		metricCgroupMemoryMemswUsage:             newMetricCgroupMemoryMemswUsage(mbc.Metrics.CgroupMemoryMemswUsage),
+		metricCgroupMemoryMin:                    newMetricCgroupMemoryMin(mbc.Metrics.CgroupMemoryMin),
+		metricCgroupMemoryOomEta:                 newMetricCgroupMemoryOomEta(mbc.Metrics.CgroupMemoryOomEta),
+		metricCgroupMemoryOomKillRecords:         newMetricCgroupMemoryOomKillRecords(mbc.Metrics.CgroupMemoryOomKillRecords),
+		metricCgroupMemoryOomKillSurvived:        newMetricCgroupMemoryOomKillSurvived(mbc.Metrics.CgroupMemoryOomKillSurvived),
+		metricCgroupMemoryOomKills:               newMetricCgroupMemoryOomKills(mbc.Metrics.CgroupMemoryOomKills),
+		metricCgroupMemoryPageFaults:             newMetricCgroupMemoryPageFaults(mbc.Metrics.CgroupMemoryPageFaults),
+		metricCgroupMemoryPeak:                   newMetricCgroupMemoryPeak(mbc.Metrics.CgroupMemoryPeak),
+		metricCgroupMemoryPeakLifetime:           newMetricCgroupMemoryPeakLifetime(mbc.Metrics.CgroupMemoryPeakLifetime),
+		metricCgroupMemoryPressureAvg10:          newMetricCgroupMemoryPressureAvg10(mbc.Metrics.CgroupMemoryPressureAvg10),
+		metricCgroupMemoryPressureStallTime:      newMetricCgroupMemoryPressureStallTime(mbc.Metrics.CgroupMemoryPressureStallTime),
+		metricCgroupMemoryReclaimScanned:         newMetricCgroupMemoryReclaimScanned(mbc.Metrics.CgroupMemoryReclaimScanned),
+		metricCgroupMemoryReclaimStolen:          newMetricCgroupMemoryReclaimStolen(mbc.Metrics.CgroupMemoryReclaimStolen),
+		metricCgroupMemoryShmem:                  newMetricCgroupMemoryShmem(mbc.Metrics.CgroupMemoryShmem),
+		metricCgroupMemorySlab:                   newMetricCgroupMemorySlab(mbc.Metrics.CgroupMemorySlab),
+		metricCgroupMemorySock:                   newMetricCgroupMemorySock(mbc.Metrics.CgroupMemorySock),
+		metricCgroupMemorySwap:                   newMetricCgroupMemorySwap(mbc.Metrics.CgroupMemorySwap),
+		metricCgroupMemorySwapEvents:             newMetricCgroupMemorySwapEvents(mbc.Metrics.CgroupMemorySwapEvents),
+		metricCgroupMemorySwapLimit:              newMetricCgroupMemorySwapLimit(mbc.Metrics.CgroupMemorySwapLimit),
+		metricCgroupMemoryUnderOom:               newMetricCgroupMemoryUnderOom(mbc.Metrics.CgroupMemoryUnderOom),
+		metricCgroupMemoryUnreclaimable:          newMetricCgroupMemoryUnreclaimable(mbc.Metrics.CgroupMemoryUnreclaimable),
+		metricCgroupMemoryUsage:                  newMetricCgroupMemoryUsage(mbc.Metrics.CgroupMemoryUsage),
+		metricCgroupMemoryWorkingSet:             newMetricCgroupMemoryWorkingSet(mbc.Metrics.CgroupMemoryWorkingSet),
+		metricCgroupMemoryWorkingsetActivations:  newMetricCgroupMemoryWorkingsetActivations(mbc.Metrics.CgroupMemoryWorkingsetActivations),
+		metricCgroupMemoryWorkingsetRefaults:     newMetricCgroupMemoryWorkingsetRefaults(mbc.Metrics.CgroupMemoryWorkingsetRefaults),
+		metricContainerMemoryAvailable:           newMetricContainerMemoryAvailable(mbc.Metrics.ContainerMemoryAvailable),
+		metricContainerMemoryRss:                 newMetricContainerMemoryRss(mbc.Metrics.ContainerMemoryRss),
+		metricContainerMemoryUsage:               newMetricContainerMemoryUsage(mbc.Metrics.ContainerMemoryUsage),
+		metricContainerMemoryWorkingSet:          newMetricContainerMemoryWorkingSet(mbc.Metrics.ContainerMemoryWorkingSet),
+		metricK8sContainerMemoryLimitUtilization: newMetricK8sContainerMemoryLimitUtilization(mbc.Metrics.K8sContainerMemoryLimitUtilization),
+		metricK8sPodMemoryAvailable:              newMetricK8sPodMemoryAvailable(mbc.Metrics.K8sPodMemoryAvailable),
+		metricK8sPodMemoryRss:                    newMetricK8sPodMemoryRss(mbc.Metrics.K8sPodMemoryRss),
+		metricK8sPodMemoryUsage:                  newMetricK8sPodMemoryUsage(mbc.Metrics.K8sPodMemoryUsage),
+		metricK8sPodMemoryWorkingSet:             newMetricK8sPodMemoryWorkingSet(mbc.Metrics.K8sPodMemoryWorkingSet),
+		metricK8sPodMemoryLimitUtilization:       newMetricK8sPodMemoryLimitUtilization(mbc.Metrics.K8sPodMemoryLimitUtilization),
+		resourceAttributeIncludeFilter:           make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:           make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.CgroupPath.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.CgroupPath.MetricsInclude)
@@ -2909,6 +3485,16 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCgroupMemoryWorkingSet.emit(ils.Metrics())
 	mb.metricCgroupMemoryWorkingsetActivations.emit(ils.Metrics())
 	mb.metricCgroupMemoryWorkingsetRefaults.emit(ils.Metrics())
+	mb.metricContainerMemoryAvailable.emit(ils.Metrics())
+	mb.metricContainerMemoryRss.emit(ils.Metrics())
+	mb.metricContainerMemoryUsage.emit(ils.Metrics())
+	mb.metricContainerMemoryWorkingSet.emit(ils.Metrics())
+	mb.metricK8sContainerMemoryLimitUtilization.emit(ils.Metrics())
+	mb.metricK8sPodMemoryAvailable.emit(ils.Metrics())
+	mb.metricK8sPodMemoryRss.emit(ils.Metrics())
+	mb.metricK8sPodMemoryUsage.emit(ils.Metrics())
+	mb.metricK8sPodMemoryWorkingSet.emit(ils.Metrics())
+	mb.metricK8sPodMemoryLimitUtilization.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -3128,6 +3714,56 @@ func (mb *MetricsBuilder) RecordCgroupMemoryWorkingsetActivationsDataPoint(ts pc
 // RecordCgroupMemoryWorkingsetRefaultsDataPoint adds a data point to cgroup.memory.workingset.refaults metric.
 func (mb *MetricsBuilder) RecordCgroupMemoryWorkingsetRefaultsDataPoint(ts pcommon.Timestamp, val int64, lruTypeAttributeValue AttributeLruType) {
 	mb.metricCgroupMemoryWorkingsetRefaults.recordDataPoint(mb.startTime, ts, val, lruTypeAttributeValue.String())
+}
+
+// RecordContainerMemoryAvailableDataPoint adds a data point to container.memory.available metric.
+func (mb *MetricsBuilder) RecordContainerMemoryAvailableDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricContainerMemoryAvailable.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordContainerMemoryRssDataPoint adds a data point to container.memory.rss metric.
+func (mb *MetricsBuilder) RecordContainerMemoryRssDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricContainerMemoryRss.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordContainerMemoryUsageDataPoint adds a data point to container.memory.usage metric.
+func (mb *MetricsBuilder) RecordContainerMemoryUsageDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricContainerMemoryUsage.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordContainerMemoryWorkingSetDataPoint adds a data point to container.memory.working_set metric.
+func (mb *MetricsBuilder) RecordContainerMemoryWorkingSetDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricContainerMemoryWorkingSet.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordK8sContainerMemoryLimitUtilizationDataPoint adds a data point to k8s.container.memory_limit_utilization metric.
+func (mb *MetricsBuilder) RecordK8sContainerMemoryLimitUtilizationDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricK8sContainerMemoryLimitUtilization.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordK8sPodMemoryAvailableDataPoint adds a data point to k8s.pod.memory.available metric.
+func (mb *MetricsBuilder) RecordK8sPodMemoryAvailableDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricK8sPodMemoryAvailable.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordK8sPodMemoryRssDataPoint adds a data point to k8s.pod.memory.rss metric.
+func (mb *MetricsBuilder) RecordK8sPodMemoryRssDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricK8sPodMemoryRss.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordK8sPodMemoryUsageDataPoint adds a data point to k8s.pod.memory.usage metric.
+func (mb *MetricsBuilder) RecordK8sPodMemoryUsageDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricK8sPodMemoryUsage.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordK8sPodMemoryWorkingSetDataPoint adds a data point to k8s.pod.memory.working_set metric.
+func (mb *MetricsBuilder) RecordK8sPodMemoryWorkingSetDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricK8sPodMemoryWorkingSet.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordK8sPodMemoryLimitUtilizationDataPoint adds a data point to k8s.pod.memory_limit_utilization metric.
+func (mb *MetricsBuilder) RecordK8sPodMemoryLimitUtilizationDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricK8sPodMemoryLimitUtilization.recordDataPoint(mb.startTime, ts, val)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,
