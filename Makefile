@@ -25,19 +25,24 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO)
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps deps-test
 
 all: build
 
-# Debian packages the targets need besides Go (command:package): git for the
-# generated-files check, gcc for the race detector, prometheus for the test
-# that a real Prometheus scrapes the distribution, prometheus-node-exporter
-# for the node capacity the dashboard's eviction panel reads. Installed with
+# Debian packages besides Go, by purpose (command:package), installed with
 # apt-get when missing and running as root; otherwise the fix is printed.
-DEB_TOOLS := git:git gcc:gcc prometheus:prometheus promtool:prometheus \
+# Building and running the distribution (make build, make run) needs none:
+# DEB_TOOLS is empty unless a target names its own. The tests need git for
+# the generated-files check, gcc for the race detector, prometheus for the
+# rules and for the test that a real Prometheus scrapes the distribution,
+# and prometheus-node-exporter for the node capacity the dashboard's
+# eviction panel reads (TEST_DEBS, through deps-test).
+DEB_TOOLS ?=
+TEST_DEBS := git:git gcc:gcc prometheus:prometheus promtool:prometheus \
              prometheus-node-exporter:prometheus-node-exporter
 
-## deps: check Go, install missing Debian packages
+## deps: check Go, install missing Debian packages (DEB_TOOLS: none for
+## build and run); deps-test: the same with what the tests need
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go is not installed: see https://go.dev/doc/install (go.mod asks for $$(awk '/^go /{print $$2}' go.mod))"; exit 1; }
 	@missing=""; for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
@@ -49,6 +54,9 @@ deps:
 			echo "missing Debian packages:$$missing; install them with: sudo apt-get install -y$$missing"; exit 1; \
 		fi; \
 	fi
+
+deps-test:
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(TEST_DEBS)"
 
 ## build: the collector distribution and the CLI, into _build/
 build: $(BUILD)/otelcol-oomsight $(BUILD)/oomsight
@@ -99,7 +107,7 @@ generate:
 		'// Version is dist.version of builder-config.yaml.' \
 		'const Version = "$(VERSION)"' > $(VERSION_GO)
 
-check-generate: generate
+check-generate: deps-test generate
 	@if [ -n "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" ]; then \
 		git status --short -- $(GENERATED); \
 		echo "generated files differ from metadata.yaml or builder-config.yaml: run 'make generate' and commit the result"; \
@@ -116,7 +124,7 @@ vet:
 
 ## rules: the Prometheus alert rules of deploy/prometheus, checked and unit
 ## tested with promtool (Debian's prometheus package)
-rules: deps
+rules: deps-test
 	promtool check rules deploy/prometheus/oomsight-rules.yaml
 	cd deploy/prometheus && promtool test rules oomsight-rules.test.yaml oomsight-oom-eta.test.yaml
 
@@ -176,12 +184,12 @@ soak-short:
 # internal/testing/e2ev2 in make e2e-v2 (its in-VM tests only run inside the
 # VM), internal/testing/soak in make soak-short (it measures RSS, which -race
 # distorts). cgrouptest and otlptest have no tests of their own.
-unit:
+unit: deps-test
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /internal/testing/)
 
 ## e2e: the built distribution end to end (needs root): its configs, the
 ## ocb manifest, OTLP and Prometheus output, real OOM kills, the dashboard
-e2e: build
+e2e: build deps-test
 	$(GO) test -count=1 -race ./internal/testing/e2e/
 
 ## e2e-v2: cgroup v2 end to end on a real kernel (Debian's cloud kernel in
@@ -243,7 +251,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps check-generate check-format vet lint rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
+test: deps-test check-generate check-format vet lint rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
