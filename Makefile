@@ -25,7 +25,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO)
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps deps-test
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps deps-test helm installers
 
 all: build
 
@@ -204,7 +204,37 @@ e2e-v2: deps
 ## (the image from make image, a workload OOM-killed at 64 MiB, a restart);
 ## deploy/e2ek8s is left to e2e-k8s
 deploy: image
-	cd deploy && $(GO) test -count=1 -v -timeout 10m $$($(GO) list ./... | grep -v /e2ek8s)
+	cd deploy && $(GO) test -count=1 -v -timeout 10m -skip '^TestUpstream' $$($(GO) list ./... | grep -v /e2ek8s)
+
+## helm: the helm CLI of HELM_VERSION from its Go module (internal/kube/helm,
+## a module of its own) into _build/helm; rebuilt only when the version changes
+HELM_VERSION := $(shell awk '$$1=="helm.sh/helm/v4" {print $$2}' internal/kube/helm/go.mod)
+HELM         := $(BUILD)/helm/helm
+helm: $(BUILD)/helm/.built-$(HELM_VERSION)
+$(BUILD)/helm/.built-$(HELM_VERSION):
+	@rm -rf $(BUILD)/helm && mkdir -p $(BUILD)/helm
+	@echo "building helm $(HELM_VERSION) into $(BUILD)/helm (cold: several minutes)"
+	cd internal/kube/helm && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)' -o $(abspath $(HELM)) helm.sh/helm/v4/cmd/helm
+	@touch $@
+
+## installers: the upstream installers against oomsight's files: helm lint
+## and helm template of the OpenTelemetry Collector chart (OTEL_CHART, a
+## directory or .tgz of chart OTEL_CHART_VERSION) with each values file of
+## deploy/helm, the rendered config through `otelcol-oomsight validate`;
+## deploy/operator's OpenTelemetryCollector against the Operator's CRD
+## (OTEL_OPERATOR_CRD, of OTEL_OPERATOR_VERSION). Neither is in this
+## repository: no chart repository is reachable from where it is built
+## (docs/installing.md says how to get them)
+OTEL_CHART_VERSION    := 0.170.0
+OTEL_OPERATOR_VERSION := v0.158.0
+OTEL_CHART        ?= $(BUILD)/upstream/opentelemetry-collector-$(OTEL_CHART_VERSION)
+OTEL_OPERATOR_CRD ?= $(BUILD)/upstream/opentelemetry-operator-$(OTEL_OPERATOR_VERSION)/opentelemetry.io_opentelemetrycollectors.yaml
+installers: build helm
+	@test -e "$(OTEL_CHART)" || { echo "OTEL_CHART=$(OTEL_CHART): no such chart; see docs/installing.md"; exit 1; }
+	@test -e "$(OTEL_OPERATOR_CRD)" || { echo "OTEL_OPERATOR_CRD=$(OTEL_OPERATOR_CRD): no such file; see docs/installing.md"; exit 1; }
+	@$(HELM) show chart $(OTEL_CHART) | grep -qx 'version: $(OTEL_CHART_VERSION)' || { echo "$(OTEL_CHART) is not chart version $(OTEL_CHART_VERSION)"; exit 1; }
+	cd deploy && OOMSIGHT_HELM=$(abspath $(HELM)) OOMSIGHT_OTEL_CHART=$(abspath $(OTEL_CHART)) $(GO) test -count=1 -v -run '^TestUpstreamHelmChart$$' .
+	cd deploy/operator && OOMSIGHT_OPERATOR_CRD=$(abspath $(OTEL_OPERATOR_CRD)) $(GO) test -count=1 -v .
 
 ## kube: the Kubernetes binaries (kube-apiserver, kube-controller-manager,
 ## kube-scheduler, kubelet, kube-proxy, kubectl) of KUBE_VERSION from
