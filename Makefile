@@ -25,19 +25,24 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO)
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps deps-test helm installers
 
 all: build
 
-# Debian packages the targets need besides Go (command:package): git for the
-# generated-files check, gcc for the race detector, prometheus for the test
-# that a real Prometheus scrapes the distribution, prometheus-node-exporter
-# for the node capacity the dashboard's eviction panel reads. Installed with
+# Debian packages besides Go, by purpose (command:package), installed with
 # apt-get when missing and running as root; otherwise the fix is printed.
-DEB_TOOLS := git:git gcc:gcc prometheus:prometheus promtool:prometheus \
+# Building and running the distribution (make build, make run) needs none:
+# DEB_TOOLS is empty unless a target names its own. The tests need git for
+# the generated-files check, gcc for the race detector, prometheus for the
+# rules and for the test that a real Prometheus scrapes the distribution,
+# and prometheus-node-exporter for the node capacity the dashboard's
+# eviction panel reads (TEST_DEBS, through deps-test).
+DEB_TOOLS ?=
+TEST_DEBS := git:git gcc:gcc prometheus:prometheus promtool:prometheus \
              prometheus-node-exporter:prometheus-node-exporter
 
-## deps: check Go, install missing Debian packages
+## deps: check Go, install missing Debian packages (DEB_TOOLS: none for
+## build and run); deps-test: the same with what the tests need
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go is not installed: see https://go.dev/doc/install (go.mod asks for $$(awk '/^go /{print $$2}' go.mod))"; exit 1; }
 	@missing=""; for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
@@ -49,6 +54,9 @@ deps:
 			echo "missing Debian packages:$$missing; install them with: sudo apt-get install -y$$missing"; exit 1; \
 		fi; \
 	fi
+
+deps-test:
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(TEST_DEBS)"
 
 ## build: the collector distribution and the CLI, into _build/
 build: $(BUILD)/otelcol-oomsight $(BUILD)/oomsight
@@ -99,7 +107,7 @@ generate:
 		'// Version is dist.version of builder-config.yaml.' \
 		'const Version = "$(VERSION)"' > $(VERSION_GO)
 
-check-generate: generate
+check-generate: deps-test generate
 	@if [ -n "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" ]; then \
 		git status --short -- $(GENERATED); \
 		echo "generated files differ from metadata.yaml or builder-config.yaml: run 'make generate' and commit the result"; \
@@ -116,7 +124,7 @@ vet:
 
 ## rules: the Prometheus alert rules of deploy/prometheus, checked and unit
 ## tested with promtool (Debian's prometheus package)
-rules: deps
+rules: deps-test
 	promtool check rules deploy/prometheus/oomsight-rules.yaml
 	cd deploy/prometheus && promtool test rules oomsight-rules.test.yaml oomsight-oom-eta.test.yaml
 
@@ -176,12 +184,12 @@ soak-short:
 # internal/testing/e2ev2 in make e2e-v2 (its in-VM tests only run inside the
 # VM), internal/testing/soak in make soak-short (it measures RSS, which -race
 # distorts). cgrouptest and otlptest have no tests of their own.
-unit:
+unit: deps-test
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /internal/testing/)
 
 ## e2e: the built distribution end to end (needs root): its configs, the
 ## ocb manifest, OTLP and Prometheus output, real OOM kills, the dashboard
-e2e: build
+e2e: build deps-test
 	$(GO) test -count=1 -race ./internal/testing/e2e/ ./internal/testing/promtest/
 
 ## e2e-v2: cgroup v2 end to end on a real kernel (Debian's cloud kernel in
@@ -196,7 +204,37 @@ e2e-v2: deps
 ## (the image from make image, a workload OOM-killed at 64 MiB, a restart);
 ## deploy/e2ek8s is left to e2e-k8s
 deploy: image
-	cd deploy && $(GO) test -count=1 -v -timeout 10m $$($(GO) list ./... | grep -v /e2ek8s)
+	cd deploy && $(GO) test -count=1 -v -timeout 10m -skip '^TestUpstream' $$($(GO) list ./... | grep -v /e2ek8s)
+
+## helm: the helm CLI of HELM_VERSION from its Go module (internal/kube/helm,
+## a module of its own) into _build/helm; rebuilt only when the version changes
+HELM_VERSION := $(shell awk '$$1=="helm.sh/helm/v4" {print $$2}' internal/kube/helm/go.mod)
+HELM         := $(BUILD)/helm/helm
+helm: $(BUILD)/helm/.built-$(HELM_VERSION)
+$(BUILD)/helm/.built-$(HELM_VERSION):
+	@rm -rf $(BUILD)/helm && mkdir -p $(BUILD)/helm
+	@echo "building helm $(HELM_VERSION) into $(BUILD)/helm (cold: several minutes)"
+	cd internal/kube/helm && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)' -o $(abspath $(HELM)) helm.sh/helm/v4/cmd/helm
+	@touch $@
+
+## installers: the upstream installers against oomsight's files: helm lint
+## and helm template of the OpenTelemetry Collector chart (OTEL_CHART, a
+## directory or .tgz of chart OTEL_CHART_VERSION) with each values file of
+## deploy/helm, the rendered config through `otelcol-oomsight validate`;
+## deploy/operator's OpenTelemetryCollector against the Operator's CRD
+## (OTEL_OPERATOR_CRD, of OTEL_OPERATOR_VERSION). Neither is in this
+## repository: no chart repository is reachable from where it is built
+## (docs/installing.md says how to get them)
+OTEL_CHART_VERSION    := 0.170.0
+OTEL_OPERATOR_VERSION := v0.158.0
+OTEL_CHART        ?= $(BUILD)/upstream/opentelemetry-collector-$(OTEL_CHART_VERSION)
+OTEL_OPERATOR_CRD ?= $(BUILD)/upstream/opentelemetry-operator-$(OTEL_OPERATOR_VERSION)/opentelemetry.io_opentelemetrycollectors.yaml
+installers: build helm
+	@test -e "$(OTEL_CHART)" || { echo "OTEL_CHART=$(OTEL_CHART): no such chart; see docs/installing.md"; exit 1; }
+	@test -e "$(OTEL_OPERATOR_CRD)" || { echo "OTEL_OPERATOR_CRD=$(OTEL_OPERATOR_CRD): no such file; see docs/installing.md"; exit 1; }
+	@$(HELM) show chart $(OTEL_CHART) | grep -qx 'version: $(OTEL_CHART_VERSION)' || { echo "$(OTEL_CHART) is not chart version $(OTEL_CHART_VERSION)"; exit 1; }
+	cd deploy && OOMSIGHT_HELM=$(abspath $(HELM)) OOMSIGHT_OTEL_CHART=$(abspath $(OTEL_CHART)) $(GO) test -count=1 -v -run '^TestUpstreamHelmChart$$' .
+	cd deploy/operator && OOMSIGHT_OPERATOR_CRD=$(abspath $(OTEL_OPERATOR_CRD)) $(GO) test -count=1 -v .
 
 ## kube: the Kubernetes binaries (kube-apiserver, kube-controller-manager,
 ## kube-scheduler, kubelet, kube-proxy, kubectl) of KUBE_VERSION from
@@ -258,7 +296,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps check-generate check-format vet lint rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
+test: deps-test check-generate check-format vet lint rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and

@@ -163,7 +163,7 @@ var metaPod = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
 
 // withoutAPIServer takes the components that need a Kubernetes API server
 // out of a collector config and its pipelines: the k8s_attributes
-// processor (it lists pods) and the k8s_events exporter (it writes
+// processor (it lists pods) and the k8s_oom_events exporter (it writes
 // Events). Under podman there is no API server, and both would stop the
 // collector at start (in-cluster configuration missing).
 func withoutAPIServer(t *testing.T, config string) string {
@@ -187,7 +187,7 @@ func withoutAPIServer(t *testing.T, config string) string {
 		}
 	}
 	drop("processors", "k8s_attributes")
-	drop("exporters", "k8s_events")
+	drop("exporters", "k8s_oom_events")
 	out, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 	return string(out)

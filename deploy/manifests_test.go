@@ -266,7 +266,7 @@ func TestAgentPrivileges(t *testing.T) {
 }
 
 // TestAgentWritesPodEvents: both agents export their OOM records to
-// k8s_events in the logs pipeline (TestRBACIsExact: their accounts may
+// k8s_oom_events in the logs pipeline (TestRBACIsExact: their accounts may
 // create and patch events.k8s.io Events).
 func TestAgentWritesPodEvents(t *testing.T) {
 	agents := 0
@@ -274,8 +274,8 @@ func TestAgentWritesPodEvents(t *testing.T) {
 		if o, ok := m.obj.(*corev1.ConfigMap); ok && o.Name == "oomsight-agent" {
 			agents++
 			cfg := o.Data["config.yaml"]
-			assert.Contains(t, cfg, "\n  k8s_events:\n    auth_type: serviceAccount\n", m.file)
-			assert.Contains(t, cfg, "exporters: [otlp_grpc, k8s_events]", "%s: the logs pipeline", m.file)
+			assert.Contains(t, cfg, "\n  k8s_oom_events:\n    auth_type: serviceAccount\n", m.file)
+			assert.Contains(t, cfg, "exporters: [otlp_grpc, k8s_oom_events]", "%s: the logs pipeline", m.file)
 			assert.Contains(t, cfg, "\n  k8s_attributes:\n    auth_type: serviceAccount\n", m.file)
 		}
 	}

@@ -81,7 +81,7 @@ func TestRBACIsExact(t *testing.T) {
 	agentRules := []string{
 		// k8s_attributes: an informer on the node's pods (list, watch).
 		rule([]string{""}, []string{"pods"}, []string{"list", "watch"}, nil),
-		// k8s_events: an Event per OOM record, the series of repeats.
+		// k8s_oom_events: an Event per OOM record, the series of repeats.
 		rule([]string{"events.k8s.io"}, []string{"events"}, []string{"create", "patch"}, nil),
 	}
 	want := map[string][]string{

@@ -54,14 +54,14 @@ spec:
           emptyDir: {}
 `
 
-// The Event the k8s_events exporter writes (exporter/k8seventsexporter).
+// The Event the k8s_oom_events exporter writes (exporter/k8seventsexporter).
 const (
 	eventReason     = "OOMKillExplained"
 	eventController = "oomsight"
 	apiDownFor      = 30 * time.Second
 )
 
-// podEvent: the agent's k8s_events exporter writes a kill as one Warning
+// podEvent: the agent's k8s_oom_events exporter writes a kill as one Warning
 // Event on the pod (kubectl describe pod shows the record's sentence),
 // three kills of the container as one Event of count 3, and a kill while
 // the API server is stopped appears once it is back.
@@ -335,7 +335,7 @@ func checkEvent(ev corev1.Event, pod corev1.Pod, r record) error {
 }
 
 // noteOf is the record's sentence as the Event carries it: without the
-// victim's command line (k8s_events' include_command_line is off), whole,
+// victim's command line (k8s_oom_events' include_command_line is off), whole,
 // or cut at a rune boundary to the API server's 1024 bytes with "…".
 func noteOf(r record) string {
 	body, _ := oomreport.WithoutVictimCmdline(r.body, r.str("linux.oom.victim.cmdline"))

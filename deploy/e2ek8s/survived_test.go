@@ -161,7 +161,7 @@ func (e *env) survived(ctx context.Context) (string, error) {
 		return "", err
 	}
 
-	// The Event on the pod (k8s_events): action KilledWorker and the
+	// The Event on the pod (k8s_oom_events): action KilledWorker and the
 	// sentence; the eater's Events (PID 1 killed) all say Killed.
 	if err := e.survivedEvents(ctx, pod, r, eater[0].res["k8s.pod.uid"]); err != nil {
 		return "", err
@@ -174,7 +174,7 @@ func (e *env) survived(ctx context.Context) (string, error) {
 // (exporter/k8seventsexporter).
 const survivedAction = "KilledWorker"
 
-// survivedEvents checks the k8s_events exporter's side of the proof: the
+// survivedEvents checks the k8s_oom_events exporter's side of the proof: the
 // survivor's pod has one oomsight Event, action KilledWorker, whose
 // message is the record's sentence with the survived clause; every
 // oomsight Event of the eater's pod (its PID 1 killed) says Killed.

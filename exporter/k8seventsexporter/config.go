@@ -29,7 +29,7 @@ const (
 	reportingInstanceLimit = 128
 )
 
-// Config is the k8s_events exporter's configuration.
+// Config is the k8s_oom_events exporter's configuration.
 type Config struct {
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`

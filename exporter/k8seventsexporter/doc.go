@@ -1,4 +1,4 @@
-// Package k8seventsexporter is the k8s_events exporter: it writes each OOM
+// Package k8seventsexporter is the k8s_oom_events exporter: it writes each OOM
 // kill record that carries a pod as a Kubernetes Event on that Pod, where
 // `kubectl describe pod` and `kubectl get events` show it, aggregating
 // repeated kills of one container into one Event's series.

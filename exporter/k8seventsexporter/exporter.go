@@ -54,11 +54,11 @@ type eventsExporter struct {
 func newExporter(cfg *Config, set exporter.Settings) (*eventsExporter, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
-		return nil, fmt.Errorf("k8s_events telemetry: %w", err)
+		return nil, fmt.Errorf("k8s_oom_events telemetry: %w", err)
 	}
 	cache, err := lru.New[string, *series](cfg.CacheSize)
 	if err != nil {
-		return nil, fmt.Errorf("k8s_events cache_size: %w", err)
+		return nil, fmt.Errorf("k8s_oom_events cache_size: %w", err)
 	}
 	host, _ := os.Hostname() // only the last resort for reportingInstance
 	return &eventsExporter{
@@ -77,10 +77,10 @@ func (e *eventsExporter) start(context.Context, component.Host) error {
 		return err
 	}
 	rc.QPS, rc.Burst = e.cfg.QPS, e.cfg.Burst
-	rc.UserAgent = "otelcol-oomsight/k8s_events"
+	rc.UserAgent = "otelcol-oomsight/k8s_oom_events"
 	c, err := eventsclient.NewForConfig(rc)
 	if err != nil {
-		return fmt.Errorf("k8s_events: the events.k8s.io/v1 client: %w", err)
+		return fmt.Errorf("k8s_oom_events: the events.k8s.io/v1 client: %w", err)
 	}
 	e.mu.Lock()
 	e.client = c
@@ -98,7 +98,7 @@ func restConfig(cfg *Config) (*rest.Config, error) {
 	if cfg.AuthType == AuthServiceAccount {
 		rc, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("k8s_events auth_type %s: %w (outside a pod, set auth_type: %s)", AuthServiceAccount, err, AuthKubeConfig)
+			return nil, fmt.Errorf("k8s_oom_events auth_type %s: %w (outside a pod, set auth_type: %s)", AuthServiceAccount, err, AuthKubeConfig)
 		}
 		return rc, nil
 	}
@@ -108,7 +108,7 @@ func restConfig(cfg *Config) (*rest.Config, error) {
 	}
 	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("k8s_events auth_type %s (kube_config_path %q, context %q): %w", AuthKubeConfig, cfg.KubeConfigPath, cfg.Context, err)
+		return nil, fmt.Errorf("k8s_oom_events auth_type %s (kube_config_path %q, context %q): %w", AuthKubeConfig, cfg.KubeConfigPath, cfg.Context, err)
 	}
 	return rc, nil
 }
@@ -141,7 +141,7 @@ func (e *eventsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 						continue
 					case isPermanent(err):
 						e.tb.K8sEventsRecordsDropped.Add(ctx, 1, dropped(dropRefused))
-						e.logger.Warn("k8s_events: the API server refused the Event; the record is dropped", zap.Error(err))
+						e.logger.Warn("k8s_oom_events: the API server refused the Event; the record is dropped", zap.Error(err))
 						refused = append(refused, err)
 						continue
 					default:
@@ -160,10 +160,10 @@ func (e *eventsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 	}
 	if transient != nil {
-		return consumererror.NewLogs(fmt.Errorf("k8s_events: %w", transient), retry)
+		return consumererror.NewLogs(fmt.Errorf("k8s_oom_events: %w", transient), retry)
 	}
 	if len(refused) > 0 {
-		return consumererror.NewPermanent(fmt.Errorf("k8s_events: %w", errors.Join(refused...)))
+		return consumererror.NewPermanent(fmt.Errorf("k8s_oom_events: %w", errors.Join(refused...)))
 	}
 	return nil
 }
@@ -174,7 +174,7 @@ func (e *eventsExporter) export(ctx context.Context, rl plog.ResourceLogs, lr pl
 	k, drop := e.m.toKill(rl.Resource(), lr, now)
 	if drop != "" {
 		e.tb.K8sEventsRecordsDropped.Add(ctx, 1, dropped(drop))
-		e.logger.Debug("k8s_events: record dropped", zap.String("reason", drop), zap.String("event_name", lr.EventName()))
+		e.logger.Debug("k8s_oom_events: record dropped", zap.String("reason", drop), zap.String("event_name", lr.EventName()))
 		return nil
 	}
 	return e.send(ctx, k)
@@ -203,7 +203,7 @@ func (e *eventsExporter) send(ctx context.Context, k kill) error {
 		if err == nil {
 			s.count, s.last = next.Count, k.at
 			e.tb.K8sEventsEventsUpdated.Add(ctx, 1)
-			e.logger.Debug("k8s_events: Event series patched", zap.String("namespace", s.namespace), zap.String("name", s.name), zap.Int32("count", s.count))
+			e.logger.Debug("k8s_oom_events: Event series patched", zap.String("namespace", s.namespace), zap.String("name", s.name), zap.Int32("count", s.count))
 			return nil
 		}
 		if !apierrors.IsNotFound(err) {
@@ -216,7 +216,7 @@ func (e *eventsExporter) send(ctx context.Context, k kill) error {
 	switch {
 	case err == nil:
 		e.tb.K8sEventsEventsCreated.Add(ctx, 1)
-		e.logger.Debug("k8s_events: Event created", zap.String("namespace", ev.Namespace), zap.String("name", ev.Name))
+		e.logger.Debug("k8s_oom_events: Event created", zap.String("namespace", ev.Namespace), zap.String("name", ev.Name))
 	case apierrors.IsAlreadyExists(err):
 		// The name is the kill's: an earlier try of this request created it.
 	default:

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/xexporter"
 
 	"github.com/oomsight/oomsight/exporter/k8seventsexporter/internal/metadata"
 )
@@ -22,10 +23,22 @@ const (
 	defaultController = "oomsight"
 )
 
-// NewFactory returns the k8s_events exporter's factory (logs only).
+// deprecatedType is the exporter's type up to oomsight 0.1.0. It was
+// renamed because contrib's k8s_events is a receiver that reads Events:
+// the OpenTelemetry Operator generates RBAC for that receiver by its
+// name, issue labels and docs could not tell the two apart. A config that
+// still says k8s_events works for one more release (core's alias
+// mechanism, as contrib keeps its renamed components), and the collector
+// logs at warn: "k8s_events" alias is deprecated; use "k8s_oom_events"
+// instead. Remove it in the release after the next.
+const deprecatedType = "k8s_events"
+
+// NewFactory returns the k8s_oom_events exporter's factory (logs only),
+// which also answers to the deprecated type k8s_events.
 func NewFactory() exporter.Factory {
-	return exporter.NewFactory(metadata.Type, createDefaultConfig,
-		exporter.WithLogs(createLogs, metadata.LogsStability))
+	return xexporter.NewFactory(metadata.Type, createDefaultConfig,
+		xexporter.WithLogs(createLogs, metadata.LogsStability),
+		xexporter.WithDeprecatedTypeAlias(component.MustNewType(deprecatedType)))
 }
 
 func createDefaultConfig() component.Config {
