@@ -13,6 +13,8 @@ TOOL  := $(GO) tool -modfile=internal/tools/go.mod
 # ocb stamps it on the distribution, `make image` tags the image with it, and
 # `make generate` writes it into internal/version for the CLI and the tests.
 VERSION    := $(shell awk '/^dist:/{d=1;next} /^[^ #]/{d=0} d && /^  version:/{print $$2}' builder-config.yaml)
+# The same, for targets whose VERSION is another (make update-otel VERSION=v0.N.0).
+DIST_VERSION := $(shell awk '/^dist:/{d=1;next} /^[^ #]/{d=0} d && /^  version:/{print $$2}' builder-config.yaml)
 VERSION_GO := internal/version/version.go
 
 # Files `make generate` writes (mdatagen from metadata.yaml, the version from
@@ -243,7 +245,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps check-generate check-format vet lint rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
+test: deps check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
@@ -274,5 +276,7 @@ bench-short: build
 
 clean:
 	rm -rf $(BUILD)
+
+include maintenance.mk
 
 FORCE:
