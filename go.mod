@@ -2,6 +2,8 @@ module github.com/oomsight/oomsight
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/containerd/cgroups/v3 v3.1.3
 	github.com/gobwas/glob v0.2.3

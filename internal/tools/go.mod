@@ -2,6 +2,8 @@ module github.com/oomsight/oomsight/internal/tools
 
 go 1.26.8
 
+toolchain go1.27.3
+
 tool (
 	github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	go.opentelemetry.io/collector/cmd/builder
