@@ -4,6 +4,13 @@
 
 SHELL := /bin/bash
 GO    ?= go
+# The Go every target runs: go.mod's toolchain line (go1.27.3, the newest
+# this environment approves; the go command fetches it through the module
+# proxy once, ~76 MB). go1.26.8's standard library has known
+# vulnerabilities that go1.27.3 fixes (make vulncheck, docs/maintenance.md).
+# A machine's go ignores the toolchain line unless told, hence the export;
+# the go line stays 1.26.8 so that the receiver's importers may build with it.
+export GOTOOLCHAIN := $(shell awk '$$1=="toolchain" {print $$2}' go.mod)
 BUILD := _build
 # The tools (ocb, mdatagen, golangci-lint) are pinned in a module of their
 # own, so that the receiver's importers do not inherit their dependencies.
@@ -13,6 +20,8 @@ TOOL  := $(GO) tool -modfile=internal/tools/go.mod
 # ocb stamps it on the distribution, `make image` tags the image with it, and
 # `make generate` writes it into internal/version for the CLI and the tests.
 VERSION    := $(shell awk '/^dist:/{d=1;next} /^[^ #]/{d=0} d && /^  version:/{print $$2}' builder-config.yaml)
+# The same, for targets whose VERSION is another (make update-otel VERSION=v0.N.0).
+DIST_VERSION := $(shell awk '/^dist:/{d=1;next} /^[^ #]/{d=0} d && /^  version:/{print $$2}' builder-config.yaml)
 VERSION_GO := internal/version/version.go
 
 # Files `make generate` writes (mdatagen from metadata.yaml, the version from
@@ -296,7 +305,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps-test check-generate check-format vet lint rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
+test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
@@ -327,5 +336,7 @@ bench-short: build
 
 clean:
 	rm -rf $(BUILD)
+
+include maintenance.mk
 
 FORCE:
