@@ -208,7 +208,7 @@ func (e *env) cleanup() {
 			err = fmt.Errorf("left behind: %s", strings.Join(left, "; "))
 		}
 	}
-	e.result("cleanup", err, fmt.Sprintf("every process, mount, cgroup, network device, iptables chain and directory of the cluster removed in %.0f s; sysctls restored", time.Since(t0).Seconds()))
+	e.result("cleanup", err, fmt.Sprintf("every process, mount, cgroup, network device, iptables chain, ipset and directory of the cluster removed in %.0f s; sysctls restored", time.Since(t0).Seconds()))
 }
 
 // diagnose prints what a person would look at after a failed proof.
