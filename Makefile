@@ -286,9 +286,10 @@ KUBE_DEBS := etcd:etcd-server containerd:containerd ctr:containerd runc:runc \
              iptables:iptables socat:socat ipset:ipset
 KUBECLUSTER := cd deploy && $(GO) run ./kubecluster/cmd/kubecluster
 
-## e2e-k8s: a real single-node Kubernetes (make kube, Debian's etcd,
-## containerd, runc and CNI plugins) runs deploy/kubernetes/ as shipped and
-## a workload OOM-killed at 64 MiB; one E2EK8S line per proof (needs root;
+## e2e-k8s: a real single-node Kubernetes (make kube, make kube-router as
+## its NetworkPolicy enforcer, Debian's etcd, containerd, runc, CNI plugins
+## and ipset) runs deploy/kubernetes/ as shipped and a workload OOM-killed
+## at 64 MiB; one E2EK8S line per proof (needs root;
 ## docs/tested-on-kubernetes.md)
 e2e-k8s: image kube kube-router
 	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS)"

@@ -121,9 +121,17 @@ func TestKubernetes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent := t
 	e := &env{t: t, c: c}
 	defer e.cleanup()
+	if err := c.Up(ctx); err != nil {
+		for _, p := range []string{"manifests", "tls", "netpol", "names", "oomkilled", "restart", "survived", "cmdline", "pod-event", "restricted"} {
+			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
+		}
+		return
+	}
+	e.srv = otlptest.StartAt(t, kubecluster.HostIP)
+	fmt.Printf("k8s: test OTLP server on %s\n", e.srv.Endpoint)
+
 	proofs := []struct {
 		name string
 		fn   func(context.Context) (string, error)
@@ -144,34 +152,19 @@ func TestKubernetes(t *testing.T) {
 		{"pod-event", e.podEvent},
 		{"restricted", e.restricted},
 	}
-	if err := c.Up(ctx); err != nil {
-		for _, p := range proofs {
-			e.result(p.name, fmt.Errorf("the cluster did not start: %w", err))
-		}
-		return
-	}
-	e.srv = otlptest.StartAt(t, kubecluster.HostIP)
-	fmt.Printf("k8s: test OTLP server on %s\n", e.srv.Endpoint)
-
-	// Each proof is a subtest, so that -run selects some (each needs
-	// those before it: 'TestKubernetes/^(manifests|tls|netpol)$').
 	var failed string
 	for _, p := range proofs {
-		t.Run(p.name, func(t *testing.T) {
-			e.t = t
-			defer func() { e.t = parent }()
-			if failed != "" {
-				e.result(p.name, fmt.Errorf("not run: %s failed", failed))
-				return
-			}
-			fmt.Printf("k8s: proving %s\n", p.name)
-			detail, err := p.fn(ctx)
-			if err != nil {
-				failed = p.name
-				e.diagnose(ctx)
-			}
-			e.result(p.name, err, detail)
-		})
+		if failed != "" {
+			e.result(p.name, fmt.Errorf("not run: %s failed", failed))
+			continue
+		}
+		fmt.Printf("k8s: proving %s\n", p.name)
+		detail, err := p.fn(ctx)
+		if err != nil {
+			failed = p.name
+			e.diagnose(ctx)
+		}
+		e.result(p.name, err, detail)
 	}
 }
 
@@ -209,7 +202,7 @@ func (e *env) cleanup() {
 			err = fmt.Errorf("left behind: %s", strings.Join(left, "; "))
 		}
 	}
-	e.result("cleanup", err, fmt.Sprintf("every process, mount, cgroup, network device, iptables chain and directory of the cluster removed in %.0f s; sysctls restored", time.Since(t0).Seconds()))
+	e.result("cleanup", err, fmt.Sprintf("every process, mount, cgroup, network device, iptables chain, ipset and directory of the cluster removed in %.0f s; sysctls restored", time.Since(t0).Seconds()))
 }
 
 // diagnose prints what a person would look at after a failed proof.

@@ -75,9 +75,10 @@ subjects:
 
 // startKubeRouter grants kube-router its reads and starts it; it is up
 // when its health endpoint answers and its chains are jumped to from
-// FORWARD (it has written the host's rules once). NODE_NAME names the
-// Node (it would try the host name first); its InternalIP is HostIP (the
-// kubelet's --node-ip), which tells it which pods are local.
+// FORWARD (it has written the host's rules once). It finds its Node by
+// $NODE_NAME, else the host name, else --hostname-override (NodeName);
+// the Node's InternalIP, HostIP (the kubelet's --node-ip), tells it which
+// pods are local (their status.hostIP).
 func (c *Cluster) startKubeRouter(ctx context.Context) error {
 	if _, err := c.Kubectl(ctx, "apply", "-f", c.path("kube-router.yaml")); err != nil {
 		return err

@@ -61,7 +61,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|pair DIR MIB|touch MIB|grow MIB MS [LABEL...]|hold MIB [LABEL...]|kill DIR|dial ADDR...")
+		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|pair DIR MIB|touch MIB|grow MIB MS [LABEL...]|hold MIB [LABEL...]|kill DIR|dial ADDR [ADDR...]")
 	}
 	switch args[0] {
 	case "pause", "sleep":
@@ -127,7 +127,7 @@ func run(args []string) error {
 		return writeCount(filepath.Join(args[1], "kills"), n+1)
 	case "dial":
 		if len(args) < 2 {
-			return errors.New("usage: workload dial ADDR...")
+			return errors.New("usage: workload dial ADDR [ADDR...]")
 		}
 		for _, addr := range args[1:] {
 			fmt.Println(dial(addr))
