@@ -170,32 +170,34 @@ service:
       level: none
 `
 
-// freshCollection waits for one whole collection of the agent that
-// arrives after the call, through the gateway with names: the batches
-// from now until the pod cgroup's k8s.pod.memory.working_set with
-// k8s.pod.name and the eater's container.memory.working_set with
-// k8s.container.name have both arrived.
+// freshCollection waits for a collection of the agent that arrives after
+// the call, through the gateway with names: the batches from now until the
+// pod cgroup's k8s.pod.memory.working_set and cgroup.memory.working_set
+// with k8s.pod.name and the eater's container.memory.working_set with
+// k8s.container.name have all arrived (a collection may come in several
+// messages: the batches are split).
 func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Metrics, error) {
 	from := len(e.srv.Metrics.AllMetrics())
 	var batches []pmetric.Metrics
 	err := waitFor(ctx, 60*time.Second, "a collection with the semantic-convention names", func() error {
 		batches = e.srv.Metrics.AllMetrics()[from:]
-		pod, eater := false, false
+		pod, podCgroup, eater := false, false, false
 		for _, md := range batches {
 			rms := md.ResourceMetrics()
 			for i := range rms.Len() {
 				attrs := rms.At(i).Resource().Attributes().AsRaw()
 				names := metricNames(rms.At(i))
-				if attrs["cgroup.path"] == podPath && attrs["k8s.pod.name"] == e.pod.Name && names["k8s.pod.memory.working_set"] {
-					pod = true
+				if attrs["cgroup.path"] == podPath && attrs["k8s.pod.name"] == e.pod.Name {
+					pod = pod || names["k8s.pod.memory.working_set"]
+					podCgroup = podCgroup || names["cgroup.memory.working_set"]
 				}
 				if attrs["k8s.pod.uid"] == string(e.pod.UID) && attrs["k8s.container.name"] == "eater" && names["container.memory.working_set"] {
 					eater = true
 				}
 			}
 		}
-		if !pod || !eater {
-			return fmt.Errorf("pod cgroup's k8s.pod.memory.working_set: %v, eater's container.memory.working_set: %v", pod, eater)
+		if !pod || !podCgroup || !eater {
+			return fmt.Errorf("pod cgroup's k8s.pod.memory.working_set: %v, its cgroup.memory.working_set: %v, eater's container.memory.working_set: %v", pod, podCgroup, eater)
 		}
 		return nil
 	})
