@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -116,12 +115,9 @@ func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otl
 	if err != nil {
 		return "", fmt.Errorf("Pod dashboard Memory Usage (WSS) %s: %w", wss, err)
 	}
-	ws, err := promSamples(ctx, promAddr, cgroupWS)
-	if err != nil || len(ws) != 1 {
-		return "", fmt.Errorf("%s: %v (%v)", cgroupWS, ws, err)
-	}
-	if got[0].Metric["k8s_pod_name"] != e.pod.Name || got[0].Value != ws[0].Value || got[0].Value <= 0 {
-		return "", fmt.Errorf("Memory Usage (WSS): %v, want pod %s at the pod cgroup's working set %.0f", got[0], e.pod.Name, ws[0].Value)
+	sent := pointValues(batches, podPath, "k8s.pod.memory.working_set")
+	if got[0].Metric["k8s_pod_name"] != e.pod.Name || got[0].Value <= 0 || !sent[got[0].Value] {
+		return "", fmt.Errorf("Memory Usage (WSS): %v, want pod %s at one of the working sets the agent sent for %s: %v", got[0], e.pod.Name, podPath, sent)
 	}
 	r, err := waitSeries(ctx, promAddr, rss, 1)
 	if err != nil {
@@ -139,10 +135,12 @@ func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otl
 	if err != nil {
 		return "", fmt.Errorf("the eater's container.memory.available: %w", err)
 	}
-	if a := avail[0].Value; a <= 0 || a > eaterLimit || math.Abs(a+ctrWS[0].Value-eaterLimit) > 0.5 {
-		return "", fmt.Errorf("the eater's container.memory.available %.0f + working set %.0f, want its 64 MiB limit", a, ctrWS[0].Value)
+	eaterPath := podPath + "/" + e.firstID
+	if a := avail[0].Value; a <= 0 || a > eaterLimit || !pointValues(batches, eaterPath, "container.memory.available")[a] ||
+		!pointValues(batches, eaterPath, "container.memory.working_set")[ctrWS[0].Value] {
+		return "", fmt.Errorf("the eater's container.memory.available %.0f and working set %.0f: not what the agent sent for %s under its 64 MiB limit", a, ctrWS[0].Value, eaterPath)
 	}
-	return fmt.Sprintf("grafana/kubernetes-mixin-otel Pod dashboard on %s/%s: Memory Usage (WSS) %.1f MiB = cgroup.memory.working_set of %s, RSS %.1f MiB, Cache %.1f MiB; kubeletstats' container_memory_working_set_bytes / _available_bytes of the eater %.1f / %.1f MiB (limit 64 MiB); the same collection without the semconv names: the panel empty",
+	return fmt.Sprintf("grafana/kubernetes-mixin-otel Pod dashboard on %s/%s: Memory Usage (WSS) %.1f MiB = the agent's k8s.pod.memory.working_set of %s, RSS %.1f MiB, Cache %.1f MiB; kubeletstats' container_memory_working_set_bytes / _available_bytes of the eater %.1f / %.1f MiB (limit 64 MiB), each a value the agent sent; the same collection without the semconv names: the panel empty",
 		workloadNS, e.pod.Name, got[0].Value/(1<<20), podPath, r[0].Value/(1<<20), c[0].Value/(1<<20), ctrWS[0].Value/(1<<20), avail[0].Value/(1<<20)), nil
 }
 
@@ -202,6 +200,33 @@ func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Me
 		return nil
 	})
 	return batches, err
+}
+
+// pointValues returns the values of the named metric's data points on the
+// cgroup's resource in the batches.
+func pointValues(batches []pmetric.Metrics, path, name string) map[float64]bool {
+	out := map[float64]bool{}
+	for _, md := range batches {
+		rms := md.ResourceMetrics()
+		for i := range rms.Len() {
+			if p, _ := rms.At(i).Resource().Attributes().Get("cgroup.path"); p.Str() != path {
+				continue
+			}
+			sms := rms.At(i).ScopeMetrics()
+			for j := range sms.Len() {
+				ms := sms.At(j).Metrics()
+				for k := range ms.Len() {
+					if m := ms.At(k); m.Name() == name && m.Type() == pmetric.MetricTypeSum {
+						dps := m.Sum().DataPoints()
+						for l := range dps.Len() {
+							out[float64(dps.At(l).IntValue())] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 func metricNames(rm pmetric.ResourceMetrics) map[string]bool {
