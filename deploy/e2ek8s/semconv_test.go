@@ -83,7 +83,13 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 	detail, err := e.semconvQueries(ctx, batches, otlpAddr, promAddr, podPath)
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
-		return "", fmt.Errorf("%w; host distribution's log: %s", err, tail(string(b), 10))
+		var errs []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "\terror\t") && len(errs) < 3 {
+				errs = append(errs, line)
+			}
+		}
+		return "", fmt.Errorf("%w; the host distribution's errors: %s", err, strings.Join(errs, "\n"))
 	}
 	return detail, nil
 }
