@@ -42,8 +42,9 @@ const (
 )
 
 // semconv: dashboards written for kubeletstats find oomsight's series.
-// The gateway's metrics of one collection, as the test's OTLP backend
-// received them, go unchanged to the distribution on the host (its OTLP
+// The gateway's metrics of one collection for the workload's namespace, as
+// the test's OTLP backend received them, go unchanged to the distribution
+// on the host (its OTLP
 // receiver and the prometheus exporter with deploy/config/prometheus.yaml's
 // settings), which Debian's Prometheus scrapes; the kubernetes-mixin-otel
 // Pod dashboard's memory panels, with namespace and pod chosen and cluster
@@ -205,7 +206,30 @@ func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Me
 		}
 		return nil
 	})
-	return batches, err
+	if err != nil {
+		return nil, err
+	}
+	return inNamespace(batches, workloadNS), nil
+}
+
+// inNamespace copies the batches' resources of the namespace: the
+// dashboard asks about the workload, and the node's other cgroups (a
+// thousand when another test runs beside the cluster) would only make
+// the exporter's page slower than Prometheus' scrape timeout.
+func inNamespace(batches []pmetric.Metrics, ns string) []pmetric.Metrics {
+	out := make([]pmetric.Metrics, 0, len(batches))
+	for _, md := range batches {
+		cp := pmetric.NewMetrics()
+		md.CopyTo(cp)
+		cp.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+			v, _ := rm.Resource().Attributes().Get("k8s.namespace.name")
+			return v.Str() != ns
+		})
+		if cp.ResourceMetrics().Len() > 0 {
+			out = append(out, cp)
+		}
+	}
+	return out
 }
 
 // pointValues returns the values of the named metric's data points on the
