@@ -215,7 +215,7 @@ func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Me
 // inNamespace copies the batches' resources of the namespace: the
 // dashboard asks about the workload, and the node's other cgroups (a
 // thousand when another test runs beside the cluster) would only make
-// the exporter's page slower than Prometheus' scrape timeout.
+// the exporter's page several MB, near Prometheus' 1 s scrape timeout.
 func inNamespace(batches []pmetric.Metrics, ns string) []pmetric.Metrics {
 	out := make([]pmetric.Metrics, 0, len(batches))
 	for _, md := range batches {
