@@ -199,7 +199,7 @@ unit: deps-test
 ## e2e: the built distribution end to end (needs root): its configs, the
 ## ocb manifest, OTLP and Prometheus output, real OOM kills, the dashboard
 e2e: build deps-test
-	$(GO) test -count=1 -race ./internal/testing/e2e/ ./internal/testing/promtest/
+	$(GO) test -count=1 -race ./internal/testing/e2e/
 
 ## e2e-v2: cgroup v2 end to end on a real kernel (Debian's cloud kernel in
 ## qemu, software emulation; installs qemu-system-x86, linux-image-cloud-amd64

@@ -5,21 +5,20 @@ package e2ek8s
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"math"
+	"net/http"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/oomsight/oomsight/internal/testing/promtest"
 )
 
 // mixinPodWSS is the "Memory Usage (WSS)" panel of the Pod dashboard of
@@ -43,8 +42,9 @@ const (
 )
 
 // semconv: dashboards written for kubeletstats find oomsight's series.
-// The gateway's metrics of one collection, as the test's OTLP backend
-// received them, go unchanged to the distribution on the host (its OTLP
+// The gateway's metrics of one collection for the workload's namespace, as
+// the test's OTLP backend received them, go unchanged to the distribution
+// on the host (its OTLP
 // receiver and the prometheus exporter with deploy/config/prometheus.yaml's
 // settings), which Debian's Prometheus scrapes; the kubernetes-mixin-otel
 // Pod dashboard's memory panels, with namespace and pod chosen and cluster
@@ -57,21 +57,47 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	otlpAddr, err := promtest.FreeAddr()
+	dir, err := os.MkdirTemp("", "oomsight-e2ek8s-semconv-")
 	if err != nil {
 		return "", err
 	}
-	exporterAddr, err := promtest.FreeAddr()
+	defer os.RemoveAll(dir)
+	otlpAddr, exporterAddr, promAddr := freeLocal(), freeLocal(), freeLocal()
+	if err := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(fmt.Sprintf(hostDistroConfig, otlpAddr, exporterAddr)), 0o600); err != nil {
+		return "", err
+	}
+	stopCol, err := startLogged(filepath.Join(dir, "otelcol.log"), e.repoPath("_build", "otelcol-oomsight"), "--config", filepath.Join(dir, "otelcol.yaml"))
 	if err != nil {
 		return "", err
 	}
-	if err := e.startDistro(fmt.Sprintf(hostDistroConfig, otlpAddr, exporterAddr)); err != nil {
+	defer stopCol()
+	promCfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oomsight\n    static_configs:\n      - targets: [%q]\n", exporterAddr)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); err != nil {
 		return "", err
 	}
-	prom, err := promtest.Start(e.t, fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oomsight\n    static_configs:\n      - targets: [%q]\n", exporterAddr))
+	stopProm, err := startLogged(filepath.Join(dir, "prometheus.log"), "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
 	if err != nil {
 		return "", err
 	}
+	defer stopProm()
+	detail, err := e.semconvQueries(ctx, batches, otlpAddr, promAddr, podPath)
+	if err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
+		var errs []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "\terror\t") && len(errs) < 3 {
+				errs = append(errs, line)
+			}
+		}
+		return "", fmt.Errorf("%w; the host distribution's errors: %s", err, strings.Join(errs, "\n"))
+	}
+	return detail, nil
+}
+
+// semconvQueries replays the batches without and with the semantic-
+// convention names and asks the dashboard's queries after each.
+func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otlpAddr, promAddr, podPath string) (string, error) {
 	vars := strings.NewReplacer("${cluster:pipe}", ".*", "${namespace:pipe}", workloadNS, "${pod:pipe}", e.pod.Name)
 	wss, rss, cache := vars.Replace(mixinPodWSS), vars.Replace(mixinPodRSS), vars.Replace(mixinPodCache)
 	cgroupWS := fmt.Sprintf(`cgroup_memory_working_set_bytes{cgroup_path=%q}`, podPath)
@@ -81,10 +107,10 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 	if err := replay(ctx, otlpAddr, withoutSemconv(batches)); err != nil {
 		return "", err
 	}
-	if _, err := waitSeries(ctx, prom, cgroupWS, 1); err != nil {
+	if _, err := waitSeries(ctx, promAddr, cgroupWS, 1); err != nil {
 		return "", fmt.Errorf("the pod cgroup's own series never reached Prometheus: %w", err)
 	}
-	if got, err := prom.Query(ctx, wss); err != nil || len(got) != 0 {
+	if got, err := promSamples(ctx, promAddr, wss); err != nil || len(got) != 0 {
 		return "", fmt.Errorf("without container.memory.* and k8s.pod.memory.* the dashboard's query %s finds %v (%v): it would not tell them apart", wss, got, err)
 	}
 
@@ -92,37 +118,36 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 	if err := replay(ctx, otlpAddr, batches); err != nil {
 		return "", err
 	}
-	got, err := waitSeries(ctx, prom, wss, 1)
+	got, err := waitSeries(ctx, promAddr, wss, 1)
 	if err != nil {
 		return "", fmt.Errorf("Pod dashboard Memory Usage (WSS) %s: %w", wss, err)
 	}
-	ws, err := prom.Query(ctx, cgroupWS)
-	if err != nil || len(ws) != 1 {
-		return "", fmt.Errorf("%s: %v (%v)", cgroupWS, ws, err)
+	sent := pointValues(batches, podPath, "k8s.pod.memory.working_set")
+	if got[0].Metric["k8s_pod_name"] != e.pod.Name || got[0].Value <= 0 || !sent[got[0].Value] {
+		return "", fmt.Errorf("Memory Usage (WSS): %v, want pod %s at one of the working sets the agent sent for %s: %v", got[0], e.pod.Name, podPath, sent)
 	}
-	if got[0].Metric["k8s_pod_name"] != e.pod.Name || got[0].Value != ws[0].Value || got[0].Value <= 0 {
-		return "", fmt.Errorf("Memory Usage (WSS): %v, want pod %s at the pod cgroup's working set %.0f", got[0], e.pod.Name, ws[0].Value)
-	}
-	r, err := waitSeries(ctx, prom, rss, 1)
+	r, err := waitSeries(ctx, promAddr, rss, 1)
 	if err != nil {
 		return "", fmt.Errorf("Memory Usage (RSS) %s: %w", rss, err)
 	}
-	c, err := waitSeries(ctx, prom, cache, 1)
+	c, err := waitSeries(ctx, promAddr, cache, 1)
 	if err != nil {
 		return "", fmt.Errorf("Memory Usage (Cache) %s: %w", cache, err)
 	}
-	ctrWS, err := waitSeries(ctx, prom, fmt.Sprintf(kubeletstatsContainer, "working_set", workloadNS, e.pod.Name), 1)
+	ctrWS, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "working_set", workloadNS, e.pod.Name), 1)
 	if err != nil {
 		return "", fmt.Errorf("the eater's container.memory.working_set: %w", err)
 	}
-	avail, err := waitSeries(ctx, prom, fmt.Sprintf(kubeletstatsContainer, "available", workloadNS, e.pod.Name), 1)
+	avail, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "available", workloadNS, e.pod.Name), 1)
 	if err != nil {
 		return "", fmt.Errorf("the eater's container.memory.available: %w", err)
 	}
-	if a := avail[0].Value; a <= 0 || a > eaterLimit || math.Abs(a+ctrWS[0].Value-eaterLimit) > 0.5 {
-		return "", fmt.Errorf("the eater's container.memory.available %.0f + working set %.0f, want its 64 MiB limit", a, ctrWS[0].Value)
+	eaterPath := podPath + "/" + e.firstID
+	if a := avail[0].Value; a <= 0 || a > eaterLimit || !pointValues(batches, eaterPath, "container.memory.available")[a] ||
+		!pointValues(batches, eaterPath, "container.memory.working_set")[ctrWS[0].Value] {
+		return "", fmt.Errorf("the eater's container.memory.available %.0f and working set %.0f: not what the agent sent for %s under its 64 MiB limit", a, ctrWS[0].Value, eaterPath)
 	}
-	return fmt.Sprintf("grafana/kubernetes-mixin-otel Pod dashboard on %s/%s: Memory Usage (WSS) %.1f MiB = cgroup.memory.working_set of %s, RSS %.1f MiB, Cache %.1f MiB; kubeletstats' container_memory_working_set_bytes / _available_bytes of the eater %.1f / %.1f MiB (limit 64 MiB); the same collection without the semconv names: the panel empty",
+	return fmt.Sprintf("grafana/kubernetes-mixin-otel Pod dashboard on %s/%s: Memory Usage (WSS) %.1f MiB = the agent's k8s.pod.memory.working_set of %s, RSS %.1f MiB, Cache %.1f MiB; kubeletstats' container_memory_working_set_bytes / _available_bytes of the eater %.1f / %.1f MiB (limit 64 MiB), each a value the agent sent; the same collection without the semconv names: the panel empty",
 		workloadNS, e.pod.Name, got[0].Value/(1<<20), podPath, r[0].Value/(1<<20), c[0].Value/(1<<20), ctrWS[0].Value/(1<<20), avail[0].Value/(1<<20)), nil
 }
 
@@ -150,36 +175,88 @@ service:
       level: none
 `
 
-// freshCollection waits for one whole collection of the agent that
-// arrives after the call, through the gateway with names: the batches
-// from now until the pod cgroup's k8s.pod.memory.working_set with
-// k8s.pod.name and the eater's container.memory.working_set with
-// k8s.container.name have both arrived.
+// freshCollection waits for a collection of the agent that arrives after
+// the call, through the gateway with names: the batches from now until the
+// pod cgroup's k8s.pod.memory.working_set and cgroup.memory.working_set
+// with k8s.pod.name and the eater's container.memory.working_set with
+// k8s.container.name have all arrived (a collection may come in several
+// messages: the batches are split).
 func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Metrics, error) {
 	from := len(e.srv.Metrics.AllMetrics())
 	var batches []pmetric.Metrics
 	err := waitFor(ctx, 60*time.Second, "a collection with the semantic-convention names", func() error {
 		batches = e.srv.Metrics.AllMetrics()[from:]
-		pod, eater := false, false
+		pod, podCgroup, eater := false, false, false
 		for _, md := range batches {
 			rms := md.ResourceMetrics()
 			for i := range rms.Len() {
 				attrs := rms.At(i).Resource().Attributes().AsRaw()
 				names := metricNames(rms.At(i))
-				if attrs["cgroup.path"] == podPath && attrs["k8s.pod.name"] == e.pod.Name && names["k8s.pod.memory.working_set"] {
-					pod = true
+				if attrs["cgroup.path"] == podPath && attrs["k8s.pod.name"] == e.pod.Name {
+					pod = pod || names["k8s.pod.memory.working_set"]
+					podCgroup = podCgroup || names["cgroup.memory.working_set"]
 				}
 				if attrs["k8s.pod.uid"] == string(e.pod.UID) && attrs["k8s.container.name"] == "eater" && names["container.memory.working_set"] {
 					eater = true
 				}
 			}
 		}
-		if !pod || !eater {
-			return fmt.Errorf("pod cgroup's k8s.pod.memory.working_set: %v, eater's container.memory.working_set: %v", pod, eater)
+		if !pod || !podCgroup || !eater {
+			return fmt.Errorf("pod cgroup's k8s.pod.memory.working_set: %v, its cgroup.memory.working_set: %v, eater's container.memory.working_set: %v", pod, podCgroup, eater)
 		}
 		return nil
 	})
-	return batches, err
+	if err != nil {
+		return nil, err
+	}
+	return inNamespace(batches, workloadNS), nil
+}
+
+// inNamespace copies the batches' resources of the namespace: the
+// dashboard asks about the workload, and the node's other cgroups (a
+// thousand when another test runs beside the cluster) would only make
+// the exporter's page several MB, near Prometheus' 1 s scrape timeout.
+func inNamespace(batches []pmetric.Metrics, ns string) []pmetric.Metrics {
+	out := make([]pmetric.Metrics, 0, len(batches))
+	for _, md := range batches {
+		cp := pmetric.NewMetrics()
+		md.CopyTo(cp)
+		cp.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+			v, _ := rm.Resource().Attributes().Get("k8s.namespace.name")
+			return v.Str() != ns
+		})
+		if cp.ResourceMetrics().Len() > 0 {
+			out = append(out, cp)
+		}
+	}
+	return out
+}
+
+// pointValues returns the values of the named metric's data points on the
+// cgroup's resource in the batches.
+func pointValues(batches []pmetric.Metrics, path, name string) map[float64]bool {
+	out := map[float64]bool{}
+	for _, md := range batches {
+		rms := md.ResourceMetrics()
+		for i := range rms.Len() {
+			if p, _ := rms.At(i).Resource().Attributes().Get("cgroup.path"); p.Str() != path {
+				continue
+			}
+			sms := rms.At(i).ScopeMetrics()
+			for j := range sms.Len() {
+				ms := sms.At(j).Metrics()
+				for k := range ms.Len() {
+					if m := ms.At(k); m.Name() == name && m.Type() == pmetric.MetricTypeSum {
+						dps := m.Sum().DataPoints()
+						for l := range dps.Len() {
+							out[float64(dps.At(l).IntValue())] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 func metricNames(rm pmetric.ResourceMetrics) map[string]bool {
@@ -236,11 +313,11 @@ func replay(ctx context.Context, addr string, batches []pmetric.Metrics) error {
 }
 
 // waitSeries polls the query until it returns n series.
-func waitSeries(ctx context.Context, prom *promtest.Prometheus, q string, n int) ([]promtest.Sample, error) {
-	var got []promtest.Sample
+func waitSeries(ctx context.Context, addr, q string, n int) ([]promSample, error) {
+	var got []promSample
 	err := waitFor(ctx, 30*time.Second, q, func() error {
 		var err error
-		got, err = prom.Query(ctx, q)
+		got, err = promSamples(ctx, addr, q)
 		if err != nil {
 			return err
 		}
@@ -252,37 +329,49 @@ func waitSeries(ctx context.Context, prom *promtest.Prometheus, q string, n int)
 	return got, err
 }
 
-// startDistro runs _build/otelcol-oomsight on the host with the
-// configuration until the test ends.
-func (e *env) startDistro(config string) error {
-	bin := e.repoPath("_build", "otelcol-oomsight")
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("%s (make e2e-k8s builds it): %w", bin, err)
-	}
-	dir := e.t.TempDir()
-	cfg := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		return fmt.Errorf("host distribution config: %w", err)
-	}
-	logFile := filepath.Join(dir, "otelcol.log")
-	out, err := os.Create(logFile)
+// promSample is one series of an instant query's result.
+type promSample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+// promSamples runs an instant PromQL query on the Prometheus at addr. An
+// unreachable server, a refused query or an unparsable answer is an
+// error; no series is an empty result.
+func promSamples(ctx context.Context, addr, query string) ([]promSample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(query), http.NoBody)
 	if err != nil {
-		return fmt.Errorf("host distribution log: %w", err)
+		return nil, err
 	}
-	cmd := exec.Command(bin, "--config", cfg)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		_ = out.Close()
-		return fmt.Errorf("start %s: %w", bin, err)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
 	}
-	e.t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		_ = out.Close()
-		if e.t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			fmt.Printf("k8s: host distribution log:\n%s\n", tail(string(b), 30))
+	defer resp.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("prometheus query %s: %w", query, err)
+	}
+	if out.Status != "success" {
+		return nil, fmt.Errorf("prometheus query %s: %s %s", query, out.Status, out.Error)
+	}
+	samples := make([]promSample, 0, len(out.Data.Result))
+	for _, r := range out.Data.Result {
+		str, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus query %s: value %v: %w", query, r.Value, err)
 		}
-	})
-	return nil
+		samples = append(samples, promSample{Metric: r.Metric, Value: v})
+	}
+	return samples, nil
 }

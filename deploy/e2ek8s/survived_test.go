@@ -3,11 +3,9 @@ package e2ek8s
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -400,28 +398,8 @@ scrape_configs:
 
 // promCount returns how many series an instant query gives.
 func promCount(ctx context.Context, addr, query string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(query), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Status string `json:"status"`
-		Data   struct {
-			Result []json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return 0, fmt.Errorf("prometheus query %s: %w", query, err)
-	}
-	if out.Status != "success" {
-		return 0, fmt.Errorf("prometheus query %s: %s", query, out.Status)
-	}
-	return len(out.Data.Result), nil
+	s, err := promSamples(ctx, addr, query)
+	return len(s), err
 }
 
 // freeLocal returns a free 127.0.0.1 address.
