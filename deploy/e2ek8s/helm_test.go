@@ -44,7 +44,7 @@ func (e *env) helm(ctx context.Context, args ...string) (string, error) {
 // helmAgentPod returns the one agent pod of the Helm release.
 func (e *env) helmAgentPod(ctx context.Context) (corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := e.getJSON(ctx, &pods, "pods", "-n", "oomsight", "-l", "app.kubernetes.io/instance="+helmRelease+",app.kubernetes.io/name=opentelemetry-collector"); err != nil {
+	if err := e.getJSON(ctx, &pods, "pods", "-n", "oomsight", "-l", "app.kubernetes.io/instance="+helmRelease+",app.kubernetes.io/name=oomsight-agent"); err != nil {
 		return corev1.Pod{}, err
 	}
 	var live []corev1.Pod
