@@ -130,6 +130,7 @@ check-format:
 vet:
 	$(GO) vet ./...
 	cd deploy && $(GO) vet ./...
+	cd deploy/operator && $(GO) vet ./...
 
 ## rules: the Prometheus alert rules of deploy/prometheus, checked and unit
 ## tested with promtool (Debian's prometheus package)
@@ -293,8 +294,10 @@ KUBECLUSTER := cd deploy && $(GO) run ./kubecluster/cmd/kubecluster
 ## docs/tested-on-kubernetes.md)
 e2e-k8s: image kube kube-router
 	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS)"
+	@if test -e $(abspath $(OTEL_CHART)); then $(MAKE) --no-print-directory helm; fi
 	@echo "e2e-k8s: full output in /tmp/oomsight-e2e-k8s.log"
-	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S=1 $(GO) test -count=1 -v -timeout 30m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)'
+	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S=1 OOMSIGHT_HELM=$(abspath $(HELM)) \
+		OOMSIGHT_OTEL_CHART=$$(test -e $(abspath $(OTEL_CHART)) && echo $(abspath $(OTEL_CHART))) $(GO) test -count=1 -v -timeout 30m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)'
 
 ## k8s-up: start the same single-node cluster for a person (prints the
 ## kubeconfig path); k8s-down stops it and removes everything it made

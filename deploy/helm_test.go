@@ -211,6 +211,8 @@ func TestUpstreamHelmChart(t *testing.T) {
 				semantic(t, e, env[e.Name], "env %s", e.Name)
 			}
 
+			assert.Equal(t, a.ds.Spec.Template.Labels["app.kubernetes.io/name"], r.ds.Spec.Template.Labels["app.kubernetes.io/name"],
+				"the pods' name label, which the gateway's NetworkPolicy admits")
 			assert.Equal(t, r.sa.Name, pod.ServiceAccountName)
 			require.Len(t, r.binder.Subjects, 1)
 			assert.Equal(t, r.sa.Name, r.binder.Subjects[0].Name)

@@ -1,3 +1,7 @@
+// The helm CLI of make helm (make installers' chart checks, the helm proof
+// of make e2e-k8s), built from its Go module: no download site or chart
+// repository is needed. A module of its own: its Kubernetes and
+// OpenTelemetry modules are newer than the receiver's and deploy's.
 module github.com/oomsight/oomsight/internal/kube/helm
 
 go 1.26.8
