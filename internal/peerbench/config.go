@@ -100,7 +100,8 @@ func CadvisorArgs(p Params, housekeeping time.Duration) []string {
 // every cgroup read once a second, no fast pass, exactly the values
 // cAdvisor exports (CadvisorMetrics), no OOM reading, no process snapshots,
 // exposed on a Prometheus endpoint that the driver scrapes as it scrapes
-// cAdvisor.
+// cAdvisor, each cgroup's resource attributes as labels (as cAdvisor's id
+// label; deploy/config/prometheus.yaml's exporter settings).
 func EqualConfig(p Params) string {
 	want := map[string]bool{}
 	for _, m := range CadvisorMetrics {
@@ -128,6 +129,9 @@ func EqualConfig(p Params) string {
 %sexporters:
   prometheus:
     endpoint: %s
+    resource_to_telemetry_conversion:
+      enabled: true
+    metric_expiration: 1m
 service:
   pipelines:
     metrics:

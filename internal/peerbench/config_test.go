@@ -69,10 +69,14 @@ func TestEqualConfig(t *testing.T) {
 			}
 		}
 		Exporters struct {
-			Prometheus struct{ Endpoint string }
+			Prometheus struct {
+				Endpoint   string
+				Conversion struct{ Enabled bool } `yaml:"resource_to_telemetry_conversion"`
+			}
 		}
 	}
 	require.NoError(t, yaml.Unmarshal([]byte(EqualConfig(params)), &cfg))
+	assert.True(t, cfg.Exporters.Prometheus.Conversion.Enabled, "one series per cgroup, labelled by its path")
 	r := cfg.Receivers.Cgroupmemory
 	assert.Equal(t, "1s", r.Collection)
 	assert.Equal(t, "0s", r.Sampling)
