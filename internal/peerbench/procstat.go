@@ -23,12 +23,19 @@ import (
 const userHZ = 100
 
 // Usage is what a process has used so far: CPU time (user + system) from
-// /proc/<pid>/stat, resident set now (VmRSS) and at its highest (VmHWM,
-// the peak) from /proc/<pid>/status, in bytes.
+// /proc/<pid>/stat, and its memory from /proc/<pid>/status.
 type Usage struct {
 	CPU time.Duration
-	RSS int64
-	HWM int64
+	Memory
+}
+
+// Memory is a process's resident set in bytes: now (VmRSS) and at its
+// highest (VmHWM, the peak), and now split into anonymous pages (heap,
+// stacks: RssAnon) and file pages (the binary's code and data as far as
+// they were touched: RssFile), which tells a Go heap from a large binary.
+type Memory struct {
+	RSS, HWM   int64
+	Anon, File int64
 }
 
 // ReadUsage reads a live process's usage.
@@ -45,7 +52,7 @@ func ReadUsage(pid int) (Usage, error) {
 	if u.CPU, err = ParseStat(stat); err != nil {
 		return Usage{}, fmt.Errorf("process %d: /proc/%d/stat: %w", pid, pid, err)
 	}
-	if u.RSS, u.HWM, err = ParseStatus(status); err != nil {
+	if u.Memory, err = ParseStatus(status); err != nil {
 		return Usage{}, fmt.Errorf("process %d: /proc/%d/status: %w", pid, pid, err)
 	}
 	return u, nil
@@ -77,10 +84,12 @@ func ParseStat(b []byte) (time.Duration, error) {
 	return time.Duration(u+s) * time.Second / userHZ, nil
 }
 
-// ParseStatus returns VmRSS and VmHWM, in bytes, from the contents of
-// /proc/<pid>/status. A kernel thread has neither: that is an error, as is
-// a process whose status lacks one of them.
-func ParseStatus(b []byte) (rss, hwm int64, err error) {
+// ParseStatus returns the memory in the contents of /proc/<pid>/status. A
+// kernel thread has none: that is an error, as is a process whose status
+// lacks VmRSS or VmHWM (RssAnon and RssFile are there since Linux 4.5;
+// without them they stay 0).
+func ParseStatus(b []byte) (Memory, error) {
+	var m Memory
 	var haveRSS, haveHWM bool
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		name, value, ok := bytes.Cut(line, []byte(":"))
@@ -90,26 +99,30 @@ func ParseStatus(b []byte) (rss, hwm int64, err error) {
 		var dst *int64
 		switch string(name) {
 		case "VmRSS":
-			dst, haveRSS = &rss, true
+			dst, haveRSS = &m.RSS, true
 		case "VmHWM":
-			dst, haveHWM = &hwm, true
+			dst, haveHWM = &m.HWM, true
+		case "RssAnon":
+			dst = &m.Anon
+		case "RssFile":
+			dst = &m.File
 		default:
 			continue
 		}
 		kb, unit, _ := bytes.Cut(bytes.TrimSpace(value), []byte(" "))
 		if string(unit) != "kB" {
-			return 0, 0, fmt.Errorf("%s: %q: want a number of kB", name, bytes.TrimSpace(value))
+			return Memory{}, fmt.Errorf("%s: %q: want a number of kB", name, bytes.TrimSpace(value))
 		}
-		n, perr := strconv.ParseInt(string(kb), 10, 64)
-		if perr != nil {
-			return 0, 0, fmt.Errorf("%s: %w", name, perr)
+		n, err := strconv.ParseInt(string(kb), 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("%s: %w", name, err)
 		}
 		*dst = n << 10
 	}
 	if !haveRSS || !haveHWM {
-		return 0, 0, errors.New("no VmRSS or no VmHWM (a kernel thread, or not a process status)")
+		return Memory{}, errors.New("no VmRSS or no VmHWM (a kernel thread, or not a process status)")
 	}
-	return rss, hwm, nil
+	return m, nil
 }
 
 // ParseLoadavg returns the 1-minute load average in the contents of

@@ -49,21 +49,21 @@ func TestParseStatBad(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
-	rss, hwm, err := ParseStatus(read(t, "status-cadvisor"))
+	m, err := ParseStatus(read(t, "status-cadvisor"))
 	require.NoError(t, err)
-	assert.Equal(t, int64(19104<<10), rss)
-	assert.Equal(t, int64(19228<<10), hwm)
+	assert.Equal(t, Memory{RSS: 19104 << 10, HWM: 19228 << 10, Anon: 7504 << 10, File: 11600 << 10}, m)
 
-	rss, hwm, err = ParseStatus(read(t, "status-sleep"))
+	m, err = ParseStatus(read(t, "status-sleep"))
 	require.NoError(t, err)
-	assert.Equal(t, int64(1808<<10), rss)
-	assert.Equal(t, int64(1808<<10), hwm)
+	assert.Equal(t, Memory{RSS: 1808 << 10, HWM: 1808 << 10, Anon: 108 << 10, File: 1700 << 10}, m)
 
-	_, _, err = ParseStatus(read(t, "status-kthread"))
+	_, err = ParseStatus(read(t, "status-kthread"))
 	assert.ErrorContains(t, err, "kernel thread")
 
-	_, _, err = ParseStatus([]byte("VmHWM:\t12 MB\nVmRSS:\t1 kB\n"))
+	_, err = ParseStatus([]byte("VmHWM:\t12 MB\nVmRSS:\t1 kB\n"))
 	assert.ErrorContains(t, err, "kB")
+	_, err = ParseStatus([]byte("VmHWM:\t12 kB\nVmRSS:\tx kB\n"))
+	assert.ErrorContains(t, err, "VmRSS")
 }
 
 func TestReadUsageSelf(t *testing.T) {

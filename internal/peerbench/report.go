@@ -21,7 +21,7 @@ type Run struct {
 	Alternation int // 1-based: which round of the alternation
 	CPU         time.Duration
 	Window      time.Duration
-	HWM, RSS    int64
+	Memory      // at the end of the window
 	// Load1 is the machine's 1-minute load average at the end of the
 	// window: the figures of a loaded machine are not a quiet machine's.
 	Load1 float64
@@ -37,8 +37,8 @@ func (r Run) CPUPercent() float64 {
 
 // Line is the run's raw figures, one BENCHPEER_RAW line.
 func (r Run) Line() string {
-	return fmt.Sprintf("BENCHPEER_RAW program=%s setup=%s cgroups=%d alternation=%d cpu_pct=%.2f cpu_s=%.2f window_s=%.1f rss_hwm_mb=%.1f rss_mb=%.1f load1=%.2f",
-		r.Program, r.Setup, r.Cgroups, r.Alternation, r.CPUPercent(), r.CPU.Seconds(), r.Window.Seconds(), mb(r.HWM), mb(r.RSS), r.Load1)
+	return fmt.Sprintf("BENCHPEER_RAW program=%s setup=%s cgroups=%d alternation=%d cpu_pct=%.2f cpu_s=%.2f window_s=%.1f rss_hwm_mb=%.1f rss_mb=%.1f rss_anon_mb=%.1f rss_file_mb=%.1f load1=%.2f",
+		r.Program, r.Setup, r.Cgroups, r.Alternation, r.CPUPercent(), r.CPU.Seconds(), r.Window.Seconds(), mb(r.HWM), mb(r.RSS), mb(r.Anon), mb(r.File), r.Load1)
 }
 
 // Ratio is peer / ours: how many times less oomsight uses (above 1) or

@@ -20,14 +20,15 @@ func TestRatio(t *testing.T) {
 }
 
 func run(program string, alt int, cpu time.Duration, hwmMB float64, load float64) Run {
+	rss := int64(hwmMB * 1e6 * 0.9)
 	return Run{Program: program, Setup: "s", Cgroups: 1000, Alternation: alt, CPU: cpu, Window: time.Minute,
-		HWM: int64(hwmMB * 1e6), RSS: int64(hwmMB * 1e6 * 0.9), Load1: load}
+		Memory: Memory{HWM: int64(hwmMB * 1e6), RSS: rss, Anon: rss / 3, File: rss - rss/3}, Load1: load}
 }
 
 func TestRunLine(t *testing.T) {
 	r := run("cadvisor", 2, 30*time.Second, 212, 1.5)
 	assert.InDelta(t, 50.0, r.CPUPercent(), 1e-9)
-	assert.Equal(t, "BENCHPEER_RAW program=cadvisor setup=s cgroups=1000 alternation=2 cpu_pct=50.00 cpu_s=30.00 window_s=60.0 rss_hwm_mb=212.0 rss_mb=190.8 load1=1.50", r.Line())
+	assert.Equal(t, "BENCHPEER_RAW program=cadvisor setup=s cgroups=1000 alternation=2 cpu_pct=50.00 cpu_s=30.00 window_s=60.0 rss_hwm_mb=212.0 rss_mb=190.8 rss_anon_mb=63.6 rss_file_mb=127.2 load1=1.50", r.Line())
 	assert.True(t, math.IsNaN(Run{}.CPUPercent()))
 }
 

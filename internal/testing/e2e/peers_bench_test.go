@@ -218,7 +218,7 @@ func measurePeer(b *testing.B, s peerSetup, srv *otlptest.Server, parent string,
 	b.Logf("%s cgroups=%d alternation=%d: %d reads of its output, %d failed, %d OTLP data points", s.name, n, alt, scrapes.Load(), failures.Load(), points.Load())
 	return peerbench.Run{
 		Program: s.program, Setup: s.name, Cgroups: n, Alternation: alt,
-		CPU: u1.CPU - u0.CPU, Window: elapsed, HWM: u1.HWM, RSS: u1.RSS, Load1: load1,
+		CPU: u1.CPU - u0.CPU, Window: elapsed, Memory: u1.Memory, Load1: load1,
 	}
 }
 
