@@ -98,11 +98,13 @@ func CadvisorArgs(p Params, housekeeping time.Duration) []string {
 
 // EqualConfig is otelcol-oomsight at cAdvisor's work: every memory file of
 // every cgroup read once a second, no fast pass, exactly the values
-// cAdvisor exports (CadvisorMetrics), no OOM reading, no process snapshots,
-// exposed on a Prometheus endpoint that the driver scrapes as it scrapes
-// cAdvisor, each cgroup's resource attributes as labels (as cAdvisor's id
-// label; deploy/config/prometheus.yaml's exporter settings).
-func EqualConfig(p Params) string {
+// cAdvisor exports (CadvisorMetrics), no OOM reading, no process snapshots.
+// With otlp false they are exposed on a Prometheus endpoint that the driver
+// scrapes as it scrapes cAdvisor, each cgroup's resource attributes as
+// labels (as cAdvisor's id label; deploy/config/prometheus.yaml's exporter
+// settings); with otlp true they are sent to the driver's OTLP server at
+// every collection.
+func EqualConfig(p Params, otlp bool) string {
 	want := map[string]bool{}
 	for _, m := range CadvisorMetrics {
 		want[m] = true
@@ -116,6 +118,21 @@ func EqualConfig(p Params) string {
 	for _, m := range slices.Sorted(maps.Keys(want)) {
 		fmt.Fprintf(&metrics, "      %s:\n        enabled: %t\n", m, want[m])
 	}
+	exporter := fmt.Sprintf(`  prometheus:
+    endpoint: %s
+    resource_to_telemetry_conversion:
+      enabled: true
+    metric_expiration: 1m
+`, p.Listen)
+	name := "prometheus"
+	if otlp {
+		exporter = fmt.Sprintf(`  otlp_grpc:
+    endpoint: %s
+    tls:
+      insecure: true
+`, p.OTLP)
+		name = "otlp_grpc"
+	}
 	return fmt.Sprintf(`receivers:
   cgroupmemory:
     collection_interval: 1s
@@ -127,22 +144,17 @@ func EqualConfig(p Params) string {
       enabled: false
     metrics:
 %sexporters:
-  prometheus:
-    endpoint: %s
-    resource_to_telemetry_conversion:
-      enabled: true
-    metric_expiration: 1m
-service:
+%sservice:
   pipelines:
     metrics:
       receivers: [cgroupmemory]
-      exporters: [prometheus]
+      exporters: [%s]
   telemetry:
     metrics:
       level: none
     logs:
       level: warn
-`, p.Parent+"/*", metrics.String(), p.Listen)
+`, p.Parent+"/*", metrics.String(), exporter, name)
 }
 
 // Feature is one default feature of the shipped configuration and how to
@@ -217,7 +229,7 @@ func sub(m map[string]any, key string) map[string]any {
 // API server until a record names a pod) with auth_type kubeConfig and a
 // kubeconfig of the run's own.
 func ShippedConfig(agentYAML []byte, p Params, collection time.Duration, off string) ([]byte, error) {
-	raw, err := agentConfig(agentYAML)
+	raw, err := configMapConfig(agentYAML, "oomsight-agent")
 	if err != nil {
 		return nil, err
 	}
@@ -314,8 +326,9 @@ users:
     token: none
 `
 
-// agentConfig finds the agent's config.yaml in the manifests.
-func agentConfig(manifests []byte) (string, error) {
+// configMapConfig finds the config.yaml of the ConfigMap name in the
+// manifests.
+func configMapConfig(manifests []byte, name string) (string, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(manifests))
 	for {
 		var doc struct {
@@ -325,11 +338,11 @@ func agentConfig(manifests []byte) (string, error) {
 		}
 		if err := dec.Decode(&doc); err != nil {
 			if errors.Is(err, io.EOF) {
-				return "", errors.New("no ConfigMap oomsight-agent with a config.yaml in the manifests")
+				return "", fmt.Errorf("no ConfigMap %s with a config.yaml in the manifests", name)
 			}
 			return "", fmt.Errorf("reading the manifests: %w", err)
 		}
-		if doc.Kind == "ConfigMap" && doc.Metadata.Name == "oomsight-agent" && doc.Data["config.yaml"] != "" {
+		if doc.Kind == "ConfigMap" && doc.Metadata.Name == name && doc.Data["config.yaml"] != "" {
 			return doc.Data["config.yaml"], nil
 		}
 	}

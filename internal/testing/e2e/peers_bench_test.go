@@ -91,8 +91,11 @@ func BenchmarkPeers(b *testing.B) {
 			return peerCommand(b, p, cadvisor, peerbench.CadvisorArgs(p, time.Second)...)
 		}, true},
 		{"oomsight", "equal_1s", func(b *testing.B, p peerbench.Params) *exec.Cmd {
-			return peerCommand(b, p, bin, "--config", writeConfig(b, p, []byte(peerbench.EqualConfig(p))))
+			return peerCommand(b, p, bin, "--config", writeConfig(b, p, []byte(peerbench.EqualConfig(p, false))))
 		}, true},
+		{"oomsight", "equal_1s_otlp", func(b *testing.B, p peerbench.Params) *exec.Cmd {
+			return peerCommand(b, p, bin, "--config", writeConfig(b, p, []byte(peerbench.EqualConfig(p, true))))
+		}, false},
 		{"oomsight", "default_1s", shipped(time.Second, ""), false},
 		{"oomsight", "daemonset_10s", shipped(0, ""), false},
 	}
@@ -113,7 +116,8 @@ func BenchmarkPeers(b *testing.B) {
 					}
 				}
 				for _, c := range []struct{ name, ours string }{
-					{"equal_1s", "equal_1s"}, {"default_vs_1s", "default_1s"}, {"daemonset_vs_1s", "daemonset_10s"},
+					{"equal_1s", "equal_1s"}, {"equal_1s_otlp", "equal_1s_otlp"},
+					{"default_vs_1s", "default_1s"}, {"daemonset_vs_1s", "daemonset_10s"},
 				} {
 					fmt.Println(peerbench.Comparison{Name: c.name, Cgroups: n,
 						Peer: peerbench.Select(runs, "cadvisor", "cadvisor_1s", n),
@@ -171,7 +175,8 @@ func measurePeer(b *testing.B, s peerSetup, srv *otlptest.Server, parent string,
 			case <-tick.C:
 			}
 			if s.scrape {
-				page, err := scrapeOnce(ctx, "http://"+p.Listen+"/metrics", every)
+				// Prometheus's default scrape timeout is 10 s.
+				page, err := scrapeOnce(ctx, "http://"+p.Listen+"/metrics", max(every, 10*time.Second))
 				if err != nil {
 					failures.Add(1)
 					continue
