@@ -82,7 +82,7 @@ func TestEqualConfig(t *testing.T) {
 	}
 	require.NoError(t, yaml.Unmarshal([]byte(EqualConfig(params, false)), &cfg))
 	assert.Equal(t, []string{"prometheus"}, cfg.Service.Pipelines.Metrics.Exporters)
-	assert.True(t, cfg.Exporters.Prometheus.Conversion.Enabled, "one series per cgroup, labelled by its path")
+	assert.True(t, cfg.Exporters.Prometheus.Conversion.Enabled, "one series per cgroup, labeled by its path")
 	r := cfg.Receivers.Cgroupmemory
 	assert.Equal(t, "1s", r.Collection)
 	assert.Equal(t, "0s", r.Sampling)

@@ -73,15 +73,17 @@ func ParseStat(b []byte) (time.Duration, error) {
 	if len(f) <= stime {
 		return 0, fmt.Errorf("%d fields after the command name, want at least %d", len(f), stime+1)
 	}
-	u, err := strconv.ParseUint(string(f[utime]), 10, 63)
+	// Ticks fit 32 bits for over a year of CPU time: 32 bits each keeps
+	// their sum in time.Duration's range.
+	u, err := strconv.ParseUint(string(f[utime]), 10, 32)
 	if err != nil {
 		return 0, fmt.Errorf("utime: %w", err)
 	}
-	s, err := strconv.ParseUint(string(f[stime]), 10, 63)
+	s, err := strconv.ParseUint(string(f[stime]), 10, 32)
 	if err != nil {
 		return 0, fmt.Errorf("stime: %w", err)
 	}
-	return time.Duration(u+s) * time.Second / userHZ, nil
+	return time.Duration(int64(u)+int64(s)) * time.Second / userHZ, nil
 }
 
 // ParseStatus returns the memory in the contents of /proc/<pid>/status. A
