@@ -273,14 +273,14 @@ bench-short: build
 	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/testing/e2e/
 
 ## bench-peers: cAdvisor and otelcol-oomsight side by side (needs root;
-## about 30 minutes with the defaults): each alone, one after the other,
+## about 40 minutes with the defaults): each alone, one after the other,
 ## on the same real cgroups (1000 and 100, a sleeping process charged with
 ## 1 MiB in each), three alternations, CPU over 60 s after a 15 s warm-up
 ## and peak RSS (VmHWM) of the whole process; the driver scrapes /metrics
 ## every 10 s or receives the OTLP. Prints BENCHPEER lines (ratios, cAdvisor
 ## over oomsight) and BENCHPEER_RAW lines (every run); docs/performance.md.
 ## OOMSIGHT_PEERS_FEATURES=all adds the default with each feature off
-## (BENCHFEATURE lines; about 12 more minutes a cgroup count and round).
+## (BENCHFEATURE lines; about 14 more minutes a cgroup count and round).
 ## cAdvisor is its library at CADVISOR_VERSION (internal/bench/cadvisor, a
 ## module of its own) built into _build/cadvisor-<version>, rebuilt only
 ## when the version or its main.go changes.
