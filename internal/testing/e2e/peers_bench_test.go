@@ -144,6 +144,9 @@ func measurePeer(b *testing.B, s peerSetup, srv *otlptest.Server, parent string,
 		Telemetry: fmt.Sprintf("127.0.0.1:%d", freePort(b)),
 		Dir:       dir,
 	}
+	// What the previous run sent while it stopped is not this run's.
+	srv.Metrics.Reset()
+	srv.Logs.Reset()
 	cmd := s.start(b, p)
 	logs := cmd.Stdout.(*syncBuffer)
 	stop := func() {
