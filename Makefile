@@ -297,7 +297,7 @@ bench-peers: build $(CADVISOR)
 	@echo "bench-peers: load after the run: $$(cat /proc/loadavg)"
 
 ## bench-peers-short: the same with 20 cgroups, one round, 2 s warm-up and
-## 5 s windows, one feature off (make test runs it, about 40 s: the
+## 5 s windows, one feature off (make test runs it, about 45 s: the
 ## harness keeps working; its figures mean nothing)
 bench-peers-short: build $(CADVISOR)
 	set -o pipefail; OOMSIGHT_PEERS_CADVISOR=$(abspath $(CADVISOR)) OOMSIGHT_PEERS_CGROUPS=20 OOMSIGHT_PEERS_WARMUP=2 \
