@@ -34,7 +34,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO)
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps deps-test helm installers
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short bench-peers bench-peers-short e2e-v2 clean deps deps-test helm installers
 
 all: build
 
@@ -309,7 +309,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short
+test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 deploy e2e-k8s bench-short bench-peers-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
@@ -337,6 +337,38 @@ bench-short: build
 	OOMSIGHT_BENCH_MEMBERS=1000,2000 $(GO) test -run '^$$' -bench BenchmarkOOMGroupKill -benchtime 1x ./receiver/cgroupmemoryreceiver/internal/oompipeline/
 	$(GO) test -run '^$$' -bench BenchmarkSnapshotPinned -benchtime 10x ./internal/procsnap/
 	OOMSIGHT_BENCH_CGROUPS=100 OOMSIGHT_BENCH_SECONDS=12 $(GO) test -run '^$$' -bench BenchmarkDistroProcess -benchtime 1x ./internal/testing/e2e/
+
+## bench-peers: cAdvisor and otelcol-oomsight side by side (needs root;
+## about 40 minutes with the defaults): each alone, one after the other,
+## on the same real cgroups (1000 and 100, a sleeping process charged with
+## 1 MiB in each), three alternations, CPU over 60 s after a 15 s warm-up
+## and peak RSS (VmHWM) of the whole process; the driver scrapes /metrics
+## every 10 s or receives the OTLP. Prints BENCHPEER lines (ratios, cAdvisor
+## over oomsight) and BENCHPEER_RAW lines (every run); docs/performance.md.
+## OOMSIGHT_PEERS_FEATURES=all adds the default with each feature off
+## (BENCHFEATURE lines; about 14 more minutes a cgroup count and round).
+## cAdvisor is its library at CADVISOR_VERSION (internal/bench/cadvisor, a
+## module of its own) built into _build/cadvisor-<version>, rebuilt only
+## when the version or its main.go changes.
+CADVISOR_VERSION := $(shell awk '$$1=="github.com/google/cadvisor/lib" {print $$2}' internal/bench/cadvisor/go.mod)
+CADVISOR         := $(BUILD)/cadvisor-$(CADVISOR_VERSION)/cadvisor
+PEERS_TEST       := $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 4h ./internal/testing/e2e/
+$(CADVISOR): internal/bench/cadvisor/main.go internal/bench/cadvisor/go.mod internal/bench/cadvisor/go.sum
+	@mkdir -p $(dir $@)
+	cd internal/bench/cadvisor && $(GO) build -trimpath -o $(abspath $@) .
+
+bench-peers: build $(CADVISOR)
+	@echo "bench-peers: load before the run: $$(cat /proc/loadavg)"
+	set -o pipefail; OOMSIGHT_PEERS_CADVISOR=$(abspath $(CADVISOR)) $(PEERS_TEST) | grep --line-buffered -E '^(BENCHPEER|BENCHFEATURE|---|ok|FAIL|PASS|panic)|Error|_test.go:'
+	@echo "bench-peers: load after the run: $$(cat /proc/loadavg)"
+
+## bench-peers-short: the same with 20 cgroups, one round, 2 s warm-up and
+## 5 s windows, one feature off (make test runs it, about 45 s: the
+## harness keeps working; its figures mean nothing)
+bench-peers-short: build $(CADVISOR)
+	set -o pipefail; OOMSIGHT_PEERS_CADVISOR=$(abspath $(CADVISOR)) OOMSIGHT_PEERS_CGROUPS=20 OOMSIGHT_PEERS_WARMUP=2 \
+		OOMSIGHT_PEERS_WINDOW=5 OOMSIGHT_PEERS_ALTERNATIONS=1 OOMSIGHT_PEERS_SCRAPE=2 OOMSIGHT_PEERS_FEATURES=kernel_log_reader \
+		$(PEERS_TEST) | grep --line-buffered -E '^(BENCHPEER|BENCHFEATURE|---|ok|FAIL|PASS|panic)|Error|_test.go:'
 
 clean:
 	rm -rf $(BUILD)

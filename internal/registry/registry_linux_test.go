@@ -280,3 +280,54 @@ func TestLimitZoneState(t *testing.T) {
 	ev.Set(cgroupfs.EventsHigh, 7)
 	assert.True(t, e.HighHit(&ev), "rose")
 }
+
+// TestETAFitOnlyWhenAsked: a full sample does not fit the trend of the
+// unreclaimable memory (a least-squares pass over the flight recorder's
+// last 30 s); the first ETA asked after it does, once, so that a receiver
+// without cgroup.memory.oom.eta pays nothing for it, and the estimate is
+// that of the newest full sample.
+func TestETAFitOnlyWhenAsked(t *testing.T) {
+	root := copyTree(t)
+	h, err := cgroupfs.Detect(root)
+	require.NoError(t, err)
+	r := New(h, nil, 0, 100*time.Millisecond, nil)
+	defer r.Close()
+	_, err = r.Refresh()
+	require.NoError(t, err)
+	e := r.Get("/kubepods/burstable")
+	require.NotNil(t, e)
+	t0 := time.Unix(1700000000, 0)
+	const mib = 1 << 20
+	full := func(i int) time.Time {
+		var s cgroupfs.Sample
+		s.Time = t0.Add(time.Duration(i) * time.Second)
+		s.Set(cgroupfs.Usage, uint64(i+1)*mib)
+		s.Set(cgroupfs.Unreclaimable, uint64(i)*mib) // 1 MiB/s
+		s.Set(cgroupfs.Limit, 64*mib)
+		_, ok := e.Full(&s)
+		require.True(t, ok)
+		return s.Time
+	}
+	var now time.Time
+	for i := range 35 {
+		now = full(i)
+	}
+	e.mu.Lock()
+	fitted, rising := e.fitted, e.rising
+	e.mu.Unlock()
+	assert.False(t, fitted, "no fit before an ETA is asked")
+	assert.False(t, rising, "no fit before an ETA is asked")
+
+	got, ok := r.ETA(e, now)
+	require.True(t, ok)
+	assert.InDelta(t, 64-34, got, 0.01)
+	e.mu.Lock()
+	assert.True(t, e.fitted)
+	assert.True(t, e.rising)
+	e.mu.Unlock()
+
+	now = full(35)
+	got, ok = r.ETA(e, now)
+	require.True(t, ok)
+	assert.InDelta(t, 64-35, got, 0.01, "the newest full sample's fit, not the one before")
+}

@@ -62,9 +62,12 @@ type state struct {
 	pointT      time.Time
 	// The rise of the unreclaimable memory at the last full sample (see
 	// ETA; the limit then is limit above, limited false when it had none);
-	// rising false when it did not rise.
+	// rising false when it did not rise. Fitted only when an ETA is asked
+	// (fitted false: not yet since the last full sample), so that a
+	// receiver without cgroup.memory.oom.eta never pays for the fit.
 	trend   eta.Fit
 	rising  bool
+	fitted  bool
 	limited bool
 	// The unreclaimable memory of the last full sample (unrecOK false:
 	// none), for eta.AtLimit.
@@ -146,7 +149,7 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	}
 	e.unrec, e.unrecOK = s.Get(cgroupfs.Unreclaimable)
 	e.rec.AddFull(f)
-	e.trend, e.rising = e.rec.Trend()
+	e.fitted = false
 	e.limit, e.limited = s.Get(cgroupfs.Limit)
 	return p, true
 }
@@ -161,6 +164,10 @@ func (e *Entry) ownETA(now time.Time) (float64, bool) {
 	defer e.mu.Unlock()
 	if !e.limited {
 		return 0, false
+	}
+	if !e.fitted { // once per full sample, however many descendants ask
+		e.trend, e.rising = e.rec.Trend()
+		e.fitted = true
 	}
 	if e.rising && now.UnixNano()-e.trend.At <= int64(eta.Window) {
 		if s, ok := e.trend.Seconds(e.limit, now.UnixNano()); ok {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Many creates n sibling cgroups below a parent cgroup named name, each
@@ -33,6 +34,52 @@ func (env Env) Many(t testing.TB, name string, n, kib int) *Cgroup {
 	cmd.Stdin = strings.NewReader(script.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("charging %d cgroups: %v\n%s", n, err, out)
+	}
+	return parent
+}
+
+// ManyLive is Many with a process left in each cgroup: the shell that
+// charges a cgroup becomes a sleep there, as on a node where every cgroup
+// holds a container, so that a reader of per-process files (cAdvisor, the
+// receiver's process snapshots) finds one process in each. The processes
+// are killed when the cgroups are removed at cleanup (RemoveCgroup).
+func (env Env) ManyLive(t testing.TB, name string, n, kib int) *Cgroup {
+	t.Helper()
+	parent := env.NewCgroup(t, name)
+	var script strings.Builder
+	dirs := make([]string, n)
+	files := make([]string, n)
+	for i := 0; i < n; i++ {
+		dirs[i] = env.NewCgroup(t, fmt.Sprintf("%s/c%04d", name, i)).Dir
+		files[i] = filepath.Join("/dev/shm", fmt.Sprintf("oomsight-%s-%d", strings.ReplaceAll(name, "/", "-"), i))
+		// Single quotes: $$ is the inner shell's pid, the one that moves.
+		fmt.Fprintf(&script, "sh -c 'echo $$ > %s/cgroup.procs && head -c %d /dev/zero > %s && exec sleep 2147483647' </dev/null >/dev/null 2>&1 &\n",
+			dirs[i], kib*1024, files[i])
+	}
+	t.Cleanup(func() {
+		for _, f := range files {
+			_ = os.Remove(f)
+		}
+	})
+	cmd := exec.Command("sh", "-s")
+	cmd.Stdin = strings.NewReader(script.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("starting %d processes in their cgroups: %v\n%s", n, err, out)
+	}
+	// The processes move themselves in the background: wait until every
+	// cgroup holds its sleep and its charge.
+	start := time.Now()
+	deadline := start.Add(time.Duration(n)*20*time.Millisecond + 10*time.Second)
+	for i := 0; i < n; {
+		procs, _ := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs"))
+		if fi, err := os.Stat(files[i]); err == nil && fi.Size() == int64(kib)*1024 && len(strings.Fields(string(procs))) == 1 {
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cgroup %s: no process charged with %d KiB after %s (procs %q)", dirs[i], kib, time.Since(start).Round(time.Millisecond), procs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	return parent
 }

@@ -1,14 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/oomsight/oomsight/internal/peerbench"
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
 
@@ -27,26 +26,11 @@ func benchEnv(b *testing.B, name string, def int) int {
 
 // procStat reads a process's CPU time (user + system) and resident set.
 func procStat(b *testing.B, pid int) (cpu time.Duration, rssBytes int64) {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	u, err := peerbench.ReadUsage(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Fields after the command name (which may hold spaces) in parentheses.
-	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			rssBytes = kb << 10
-		}
-	}
-	return cpu, rssBytes
+	return u.CPU, u.RSS
 }
 
 // BenchmarkDistroProcess runs the built otelcol-oomsight (whole process,
