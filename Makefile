@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 GO    ?= go
 BUILD := _build
-# The tools (ocb, mdatagen, golangci-lint) are pinned in a module of their
+# The tools (ocb, mdatagen, golangci-lint, addlicense, porto) are pinned in a module of their
 # own, so that the receiver's importers do not inherit their dependencies.
 TOOL  := $(GO) tool -modfile=internal/tools/go.mod
 
@@ -25,7 +25,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO)
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube run test generate check-generate check-format fix-style vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short e2e-v2 clean deps
 
 all: build
 
@@ -106,9 +106,38 @@ check-generate: generate
 		exit 1; \
 	fi
 
+# Source files that carry the SPDX header (contrib's rule: Go and shell);
+# generated files (a "Code generated ... DO NOT EDIT." line) are skipped by
+# addlicense and by the check below, so mdatagen's output stays as it writes it.
+LICENSED = $$(git ls-files '*.go' '*.sh')
+LICENSE_HOLDER := The oomsight Authors
+# porto: the import comment on every package clause, as contrib has them
+# (internal packages too; generated files and testdata are skipped by porto).
+PORTO_FLAGS := --include-internal --skip-dirs '^_build$$'
+
+## check-format: gofmt, the SPDX header of every Go and shell file
+## (addlicense -check, then the exact two lines), and porto's import
+## comments; `make fix-style` repairs all of them
 check-format:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); \
-	if [ -n "$$bad" ]; then echo "not gofmt-clean (run gofmt -w):"; echo "$$bad"; exit 1; fi
+	if [ -n "$$bad" ]; then echo "not gofmt-clean (run make fix-style):"; echo "$$bad"; exit 1; fi
+	@$(TOOL) addlicense -check -s=only -y "" -c "$(LICENSE_HOLDER)" $(LICENSED) || \
+		{ echo "files above lack a license header: run make fix-style"; exit 1; }
+	@bad=""; for f in $(LICENSED); do \
+		head -n 5 "$$f" | grep -Eq '^// Code generated .* DO NOT EDIT\.$$' && continue; \
+		head -n 5 "$$f" | grep -qx '[/#]* *Copyright $(LICENSE_HOLDER)' && \
+		head -n 6 "$$f" | grep -qx '[/#]* *SPDX-License-Identifier: Apache-2.0' || bad="$$bad $$f"; \
+	done; \
+	if [ -n "$$bad" ]; then echo "no '$(LICENSE_HOLDER)' + 'SPDX-License-Identifier: Apache-2.0' header:$$bad"; exit 1; fi
+	@$(TOOL) porto -l $(PORTO_FLAGS) . || { echo "import comments missing: run make fix-style"; exit 1; }
+
+## fix-style: the mechanical changes the checks ask for, applied: SPDX
+## headers (addlicense), import comments (porto), gci + gofumpt (golangci-lint
+## fmt with .golangci.yml); rerun after a merge
+fix-style:
+	$(TOOL) addlicense -s=only -y "" -c "$(LICENSE_HOLDER)" $(LICENSED)
+	$(TOOL) porto -w $(PORTO_FLAGS) .
+	$(TOOL) golangci-lint fmt ./...
 
 vet:
 	$(GO) vet ./...
@@ -120,11 +149,17 @@ rules: deps
 	promtool check rules deploy/prometheus/oomsight-rules.yaml
 	cd deploy/prometheus && promtool test rules oomsight-rules.test.yaml oomsight-oom-eta.test.yaml
 
-## lint: golangci-lint with .golangci.yml (contrib's linters: errcheck,
-## gosec, revive, misspell with US spelling, unused, staticcheck, …)
+## lint: golangci-lint with .golangci.yml (opentelemetry-collector-contrib's
+## configuration: its linters, gci + gofumpt) on both modules with Go code,
+## for Linux, Windows and macOS (files of one GOOS are unseen by the others)
+LINT_GOOS := linux windows darwin
 lint:
-	$(TOOL) golangci-lint run ./...
-	cd deploy && $(GO) tool -modfile=../internal/tools/go.mod golangci-lint run ./...
+	@lint=$$($(TOOL) -n golangci-lint) || exit 1; \
+	for os in $(LINT_GOOS); do \
+		echo "golangci-lint GOOS=$$os"; \
+		GOOS=$$os $$lint run ./... || exit 1; \
+		(cd deploy && GOOS=$$os $$lint run ./...) || exit 1; \
+	done
 
 ## cross: the whole module builds for macOS and Windows, as a contrib
 ## component must: the CLI runs there (people paste kernel logs on their
