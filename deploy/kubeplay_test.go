@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package deploy
 
 import (
@@ -291,7 +294,7 @@ func (p podman) workloadSeen(t *testing.T, srv *otlptest.Server) *workload {
 }
 
 // metricsOf counts the metric data points whose resource is the container.
-func metricsOf(srv *otlptest.Server, containerID string) (points int, runtime string, path string) {
+func metricsOf(srv *otlptest.Server, containerID string) (points int, runtime, path string) {
 	for _, md := range srv.Metrics.AllMetrics() {
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
 			rm := md.ResourceMetrics().At(i)

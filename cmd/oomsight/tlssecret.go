@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -181,7 +184,6 @@ func (k *kubeAPI) do(ctx context.Context, method, path string, body []byte) (int
 	// verified against the service account's CA), path one of this file's
 	// fixed Secret paths: no request goes where input chose.
 	req, err := http.NewRequestWithContext(ctx, method, k.base+path, bytes.NewReader(body)) //nolint:gosec // G704: the in-cluster API server, see above
-
 	if err != nil {
 		return 0, nil, err
 	}

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kubecluster starts and stops a real single-node Kubernetes on
 // this machine, from real parts: kube-apiserver, kube-controller-manager,
 // kube-scheduler, kubelet, kube-proxy and kubectl built from
@@ -9,7 +12,7 @@
 // Everything stays on the machine: the API server and etcd listen on the
 // host (etcd on loopback), the pods live on a bridge with no route out, and
 // every image is built here and imported into containerd.
-package kubecluster
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"context"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cgroupfs finds the cgroup memory hierarchy below a mount point and
 // reads the memory files of one cgroup, for cgroup v1 and v2, with held-open
 // file descriptors and parsers that do not allocate in steady state.

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package checkpoint remembers how far the kernel log has been turned into
 // OOM records, so that a restarted collector emits exactly the kills it has
 // not emitted yet: none lost, none repeated.

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package discovery lists the cgroups of a memory hierarchy and selects them
 // with include/exclude globs on their path.
 package discovery // import "github.com/oomsight/oomsight/internal/discovery"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package events wakes the sampler the moment a cgroup hits its limit or
 // runs out of memory, so that the full memory files are read then, not at
 // the next collection (which may be a minute away).
@@ -99,9 +102,11 @@ func New(h cgroupfs.Hierarchy, notify func(path string, k Kind)) (*Watcher, erro
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	w := &Watcher{h: h, notify: notify, epfd: epfd,
+	w := &Watcher{
+		h: h, notify: notify, epfd: epfd,
 		watches: make(map[string]*watch), fds: make(map[int32]source),
-		done: make(chan struct{})}
+		done: make(chan struct{}),
+	}
 	w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err == nil {
 		err = w.add(w.wake)

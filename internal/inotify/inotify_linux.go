@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package inotify is the one inotify decoder of the project: discovery
 // (directories created and removed), the limit cache (limit files written)
 // and cgroup v2 capture at the limit (memory.events modified) each own an
@@ -59,8 +62,10 @@ func New[K comparable]() (*Instance[K], error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	return &Instance[K]{fd: fd, keys: make(map[int32][]K), wdOf: make(map[K]int32),
-		buf: make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))}, nil
+	return &Instance[K]{
+		fd: fd, keys: make(map[int32][]K), wdOf: make(map[K]int32),
+		buf: make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1)),
+	}, nil
 }
 
 // Fd is the instance's descriptor, for epoll.

@@ -1,6 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
-package kmsg
+package kmsg // import "github.com/oomsight/oomsight/internal/kmsg"
 
 import (
 	"errors"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kmsg reads the kernel log: records from /dev/kmsg (or any file
 // in that format) with their sequence numbers and timestamps; the text
 // forms the kernel log takes elsewhere are turned into the same Record by

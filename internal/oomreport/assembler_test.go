@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -10,10 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/oomsight/oomsight/internal/kmsg/text"
-
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/kmsg"
+	"github.com/oomsight/oomsight/internal/kmsg/text"
 )
 
 // fragments returns the groups of testdata/oom/public-fragments.txt by

@@ -1,4 +1,7 @@
-package oomreport
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 // cause decides what filled the limit. The memcg's stat dump tells what
 // the cgroup was charged for, which is what the limit counts; the victim's

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package oomreport turns the kernel's OOM-killer reports into one
 // structured report per killed process.
 //
@@ -11,7 +14,7 @@
 // of the kernel log (dmesg, syslog, journalctl, raw /dev/kmsg dumps) become
 // the same records in kmsg/text, which finds the report's lines by Lines;
 // ReadAll reads such a log whole.
-package oomreport
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import "time"
 

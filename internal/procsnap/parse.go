@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package procsnap takes snapshots of the processes of a cgroup near its
 // memory limit: for each process its pid, name, command line and resident
 // memory by kind, the largest few kept. An OOM record carries the snapshot

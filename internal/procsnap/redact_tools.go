@@ -1,4 +1,7 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import "strings"
 
@@ -107,12 +110,16 @@ var tools = func() map[string]toolRules {
 	add(toolRules{lastIfFlag: 'b'}, "htpasswd")
 	// smbclient's flags that take a value (man smbclient): their values are
 	// not the positional password after the service.
-	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%", hidePos: []int{2},
-		valued: []string{"-L", "-M", "-m", "-c", "-W", "-I", "-p", "-s", "-O", "-t", "-b", "-D", "-T", "-R", "-n",
+	add(toolRules{
+		userPass: []string{"-U", "--user"}, sep: "%", hidePos: []int{2},
+		valued: []string{
+			"-L", "-M", "-m", "-c", "-W", "-I", "-p", "-s", "-O", "-t", "-b", "-D", "-T", "-R", "-n",
 			"-i", "-l", "-A", "-d", "--list", "--message", "--max-protocol", "--command", "--workgroup",
 			"--ip-address", "--port", "--configfile", "--socket-options", "--timeout", "--send-buffer",
 			"--directory", "--tar", "--name-resolve", "--netbiosname", "--scope", "--log-basename",
-			"--authentication-file", "--debuglevel"}}, "smbclient")
+			"--authentication-file", "--debuglevel",
+		},
+	}, "smbclient")
 	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%"}, "rpcclient", "smbcacls", "smbcquotas",
 		"smbget", "net", "smbtree", "smbmap", "samba-tool", "wbinfo")
 	add(toolRules{userPass: []string{"-u", "--user", "-U", "--proxy-user", "-E", "--cert", "--proxy-cert"}, sep: ":"}, "curl")

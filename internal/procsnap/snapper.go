@@ -1,4 +1,7 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import (
 	"sync"
@@ -115,8 +118,10 @@ func New(o Options) *Snapper {
 	if o.Hidden == nil {
 		o.Hidden = func(int) {}
 	}
-	return &Snapper{o: o, reader: NewReader(o.Proc, o.Capture), queue: make(chan request, QueueSize),
-		stop: make(chan struct{}), done: make(chan struct{}), cgroups: make(map[string]*cgState)}
+	return &Snapper{
+		o: o, reader: NewReader(o.Proc, o.Capture), queue: make(chan request, QueueSize),
+		stop: make(chan struct{}), done: make(chan struct{}), cgroups: make(map[string]*cgState),
+	}
 }
 
 // Start starts the worker.

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package procsnap
 
 import (
@@ -166,8 +169,10 @@ func TestSnapperNearestAndNearMiss(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var near []Snapshot
 	dirs := map[string]string{"/a": dirA, "/b": dirB}
-	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Now: func() time.Time { return now }, Dir: func(p string) string { return dirs[p] },
-		NearMiss: func(sn Snapshot) { near = append(near, sn) }})
+	s := New(Options{
+		Proc: "/proc", Logger: zap.NewNop(), Now: func() time.Time { return now }, Dir: func(p string) string { return dirs[p] },
+		NearMiss: func(sn Snapshot) { near = append(near, sn) },
+	})
 	// Driven by hand: no worker goroutine.
 	step := func() {
 		for len(s.queue) > 0 {

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package registry keeps the live cgroups of a memory hierarchy: each with
 // its identity, its open memory files and the per-cgroup state the sampler
 // keeps between samples. Discovery refreshes it; the sampler and (out of

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package sampler
 
 import (
@@ -44,11 +47,13 @@ func TestCollectAsksForSnapshots(t *testing.T) {
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
 	var asked []string
-	s := New(Options{Hierarchy: h, Logger: zap.NewNop(), SamplingInterval: 100 * time.Millisecond,
+	s := New(Options{
+		Hierarchy: h, Logger: zap.NewNop(), SamplingInterval: 100 * time.Millisecond,
 		Snapshot: func(path string, usage, limit uint64) {
 			assert.True(t, inZone(usage, limit), "%s: %d of %d", path, usage, limit)
 			asked = append(asked, path)
-		}})
+		},
+	})
 	_, err = s.Start()
 	require.NoError(t, err)
 	defer s.Close()

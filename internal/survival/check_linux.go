@@ -1,4 +1,7 @@
-package survival
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package survival // import "github.com/oomsight/oomsight/internal/survival"
 
 import (
 	"bytes"

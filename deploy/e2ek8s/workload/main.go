@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command workload is the e2e-k8s cluster's own container program (no
 // registry is reachable, so its images are built here from this binary):
 //

@@ -1,4 +1,7 @@
-package text
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package text // import "github.com/oomsight/oomsight/internal/kmsg/text"
 
 import (
 	"encoding/csv"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cgrouptest gives oomsight's tests real memory cgroups: children of
 // the test's own memory cgroup with a limit, and a workload (memhog) placed
 // in them that allocates on command. Tests need root and a memory

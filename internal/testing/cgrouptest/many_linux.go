@@ -1,4 +1,7 @@
-package cgrouptest
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cgrouptest // import "github.com/oomsight/oomsight/internal/testing/cgrouptest"
 
 import (
 	"fmt"

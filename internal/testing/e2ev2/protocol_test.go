@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ev2
 
 import (
@@ -48,7 +51,7 @@ func (r *consoleResult) counts() (pass, fail, pending int) {
 			pending++
 		}
 	}
-	return
+	return pass, fail, pending
 }
 
 // formatCheck renders a CHECK line; the detail is kept on one line.

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package otlptest runs a real OTLP server in a test: the collector's own
 // otlpreceiver on a loopback port, delivering into in-memory sinks, so that
 // end-to-end tests check what actually went over the wire.

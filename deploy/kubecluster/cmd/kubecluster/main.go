@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command kubecluster starts (`up`) and stops (`down`) the single-node
 // Kubernetes of `make k8s-up` / `make k8s-down` (package kubecluster).
 package main

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command memhog is the workload of oomsight's real-cgroup tests and fixture
 // captures: it holds as much memory as it is told to, so that a test can put
 // it in a cgroup first and make it allocate afterwards.
