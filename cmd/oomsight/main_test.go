@@ -127,7 +127,7 @@ func TestExplainFromTerminal(t *testing.T) {
 	go func() {
 		// A terminal line holds at most 4096 bytes; the fixture's are short.
 		_, _ = master.Write(in)
-		_, _ = master.Write([]byte("\x04"))
+		_, _ = master.WriteString("\x04")
 	}()
 	var out, errOut bytes.Buffer
 	code := run([]string{"explain"}, slave, &out, &errOut)

@@ -76,7 +76,7 @@ func tlsSecret(args []string, stdout, stderr io.Writer) int {
 
 func splitNames(s string) []string {
 	var out []string
-	for _, n := range strings.Split(s, ",") {
+	for n := range strings.SplitSeq(s, ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			out = append(out, n)
 		}

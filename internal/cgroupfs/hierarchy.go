@@ -90,11 +90,11 @@ func (h Hierarchy) Abs(path string) string {
 }
 
 func hasMemoryController(controllersFile string) bool {
-	b, err := os.ReadFile(controllersFile) //nolint:gosec // below root_path, the configured cgroup mount
+	b, err := os.ReadFile(controllersFile)
 	if err != nil {
 		return false
 	}
-	for _, f := range bytes.Fields(b) {
+	for f := range bytes.FieldsSeq(b) {
 		if string(f) == "memory" {
 			return true
 		}

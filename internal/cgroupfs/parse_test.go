@@ -133,7 +133,7 @@ func TestParsePressure(t *testing.T) {
 		require.NoError(t, err, f)
 		require.True(t, p.HasSome, f)
 		require.True(t, p.HasFull, f)
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 			fields := strings.Fields(line)
 			avg, err := strconv.ParseFloat(strings.TrimPrefix(fields[1], "avg10="), 64)
 			require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -42,12 +43,7 @@ func (p Position) Delivered(seq uint64) bool {
 	if seq > p.Seq {
 		return false
 	}
-	for _, u := range p.Undelivered {
-		if u == seq {
-			return false
-		}
-	}
-	return true
+	return !slices.Contains(p.Undelivered, seq)
 }
 
 // Handled returns p after the kill at seq was handled: delivered (ok) or
@@ -88,7 +84,7 @@ func (f *File) Load() (pos Position, ok bool, err error) {
 		return Position{}, false, err
 	}
 	if err := json.Unmarshal(b, &pos); err != nil {
-		return Position{}, false, fmt.Errorf("checkpoint %s is corrupt (%v); delete it to start over", f.path, err)
+		return Position{}, false, fmt.Errorf("checkpoint %s is corrupt (%w); delete it to start over", f.path, err)
 	}
 	if pos.BootID == "" {
 		return Position{}, false, fmt.Errorf("checkpoint %s has no boot_id; delete it to start over", f.path)
@@ -136,7 +132,7 @@ func (f *File) CheckWritable() error {
 
 // ReadBootID returns the current boot's id from file (BootIDFile).
 func ReadBootID(file string) (string, error) {
-	b, err := os.ReadFile(file) //nolint:gosec // BootIDFile, or a test's stand-in
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("reading boot id: %w", err)
 	}

@@ -56,7 +56,7 @@ func splitGlobs(include []string) [][]segment {
 			return nil
 		}
 		var segs []segment
-		for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		for part := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
 			switch {
 			case strings.Contains(part, "**"):
 				segs = append(segs, segment{any: true})

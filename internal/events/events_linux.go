@@ -125,7 +125,7 @@ func New(h cgroupfs.Hierarchy, notify func(path string, k Kind)) (*Watcher, erro
 }
 
 func (w *Watcher) add(fd int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)} //nolint:gosec // descriptors are small non-negative ints
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
 	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
@@ -208,7 +208,7 @@ func (w *Watcher) register(cg cgroup1.Cgroup, ev cgroup1.MemoryEvent, src source
 	if err != nil {
 		if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 			w.readOnly = true
-			return -1, fmt.Errorf("%w: %v", ErrReadOnly, err)
+			return -1, fmt.Errorf("%w: %w", ErrReadOnly, err)
 		}
 		return -1, fmt.Errorf("cgroup %s: registering the %s event: %w", src.path, src.kind, err)
 	}
@@ -221,7 +221,7 @@ func (w *Watcher) register(cg cgroup1.Cgroup, ev cgroup1.MemoryEvent, src source
 		_ = unix.Close(fd)
 		return -1, fmt.Errorf("cgroup %s: polling the %s eventfd: %w", src.path, src.kind, err)
 	}
-	w.fds[int32(fd)] = src //nolint:gosec // descriptors are small non-negative ints
+	w.fds[int32(fd)] = src
 	return fd, nil
 }
 
@@ -251,7 +251,7 @@ func (w *Watcher) unwatchLocked(path string) {
 
 // closeSource closes a v1 eventfd; the kernel drops its registration.
 func (w *Watcher) closeSource(fd int) {
-	delete(w.fds, int32(fd)) //nolint:gosec // descriptors are small non-negative ints
+	delete(w.fds, int32(fd))
 	_ = unix.Close(fd)
 }
 

@@ -44,7 +44,7 @@ type Reader struct {
 
 // Open opens a kmsg device for reading from the oldest record in the ring.
 func Open(path string) (*Reader, error) {
-	f, err := os.Open(path) //nolint:gosec // oom.kmsg_path, the configured kernel log device
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}

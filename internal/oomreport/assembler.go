@@ -225,10 +225,10 @@ func (a *Assembler) abandon(out []*Report) []*Report {
 	}
 	if c.hasLast {
 		if c.last.HasSeq {
-			r.Seq = ptr(c.last.Seq)
+			r.Seq = new(c.last.Seq)
 		}
 		if c.last.HasMonotonic {
-			r.Monotonic = ptr(c.last.Monotonic)
+			r.Monotonic = new(c.last.Monotonic)
 		}
 		r.Time, r.TimeZoneUnknown = c.last.Time, c.last.TimeZoneUnknown
 	}
@@ -397,7 +397,7 @@ func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
 		c.taskMemcg, c.sumTask = m[1], m[2]
 		c.sumPID, _ = a.pid(line, "oom-kill pid", m[3])
 		if uid, ok := a.number(line, "oom-kill uid", m[4]); ok {
-			c.sumUID = ptr(uid)
+			c.sumUID = new(uid)
 		}
 	}
 	a.mode = modeNone
@@ -423,10 +423,10 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	c.killed = true
 	rep := c.report(k)
 	if r.HasSeq {
-		rep.Seq = ptr(r.Seq)
+		rep.Seq = new(r.Seq)
 	}
 	if r.HasMonotonic {
-		rep.Monotonic = ptr(r.Monotonic)
+		rep.Monotonic = new(r.Monotonic)
 	}
 	rep.Time, rep.TimeZoneUnknown = r.Time, r.TimeZoneUnknown
 	if c.group != "" {
@@ -546,7 +546,7 @@ func (c *draft) report(k killLine) *Report {
 	}
 	set := func(key string, dst **int64) {
 		if v, ok := k.vals[key]; ok {
-			*dst = ptr(v)
+			*dst = new(v)
 		}
 	}
 	set("total-vm", &r.TotalVM)
@@ -558,7 +558,7 @@ func (c *draft) report(k killLine) *Report {
 	set("UID", &r.UID)
 	if r.OOMScoreAdj == nil && c.table != nil {
 		if adj, ok := c.table.scoreAdj(int64(k.pid)); ok {
-			r.OOMScoreAdj = ptr(adj)
+			r.OOMScoreAdj = new(adj)
 		}
 	}
 	r.Cause, r.CauseBytes, r.causeFromVictim = cause(r)
@@ -579,7 +579,7 @@ func (a *Assembler) trigger(line, pid, comm string, out []*Report) []*Report {
 		if !ok {
 			return out
 		}
-		c.triggerPID = ptr(int64(p))
+		c.triggerPID = new(int64(p))
 		if c.triggerName == "" || c.triggerGuessed {
 			// The stack dump's header names the task after fixed words,
 			// where no log prefix can be glued to it.
@@ -603,13 +603,13 @@ func (a *Assembler) shared(r kmsg.Record, line, pidText, comm string, out []*Rep
 		return out
 	}
 	rep := c.report(killLine{pid: pid, comm: comm, prefix: c.victim.Prefix})
-	rep.SharedWith = ptr(int64(c.victim.PID))
+	rep.SharedWith = new(int64(c.victim.PID))
 	rep.TasksElsewhere = true
 	if r.HasSeq {
-		rep.Seq = ptr(r.Seq)
+		rep.Seq = new(r.Seq)
 	}
 	if r.HasMonotonic {
-		rep.Monotonic = ptr(r.Monotonic)
+		rep.Monotonic = new(r.Monotonic)
 	}
 	rep.Time, rep.TimeZoneUnknown = r.Time, r.TimeZoneUnknown
 	out = a.release(out)
@@ -675,5 +675,5 @@ func (a *Assembler) limitOf(line, field, kb string) *int64 {
 	if !ok || v >= unlimitedKB {
 		return nil
 	}
-	return ptr(v * 1024)
+	return new(v * 1024)
 }

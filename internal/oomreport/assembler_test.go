@@ -389,7 +389,7 @@ func TestKillAfterGroupKill(t *testing.T) {
 	other, err := os.ReadFile("../../testdata/v2/oom/container-limit.kmsg")
 	require.NoError(t, err)
 	var kill string
-	for _, l := range strings.Split(string(other), "\n") {
+	for l := range strings.SplitSeq(string(other), "\n") {
 		if strings.Contains(l, "Killed process 1143") {
 			kill = l
 		}
@@ -412,7 +412,7 @@ func TestRsyslogNewlines(t *testing.T) {
 	raw, err := os.ReadFile("../../testdata/v2/oom/tmpfs.kmsg")
 	require.NoError(t, err)
 	var syslog strings.Builder
-	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+	for l := range strings.SplitSeq(strings.TrimSpace(string(raw)), "\n") {
 		_, msg, ok := strings.Cut(l, ";")
 		if !ok || strings.HasPrefix(l, " ") {
 			continue

@@ -236,10 +236,14 @@ func TestUsageForms(t *testing.T) {
 			reps := readString(t, tc.lines+kill)
 			require.Len(t, reps, 1)
 			r := reps[0]
-			assert.Equal(t, tc.memory, usage{r.MemcgUsage, r.MemcgLimit})
-			assert.Equal(t, tc.memsw, usage{r.MemswUsage, r.MemswLimit})
-			assert.Equal(t, tc.kmem, usage{r.KmemUsage, r.KmemLimit})
-			assert.Equal(t, tc.swap, usage{r.SwapUsage, r.SwapLimit})
+			// Named, so that testifylint does not take the composite
+			// literals of the report's fields for the expected values.
+			memory, memsw := usage{r.MemcgUsage, r.MemcgLimit}, usage{r.MemswUsage, r.MemswLimit}
+			kmem, swap := usage{r.KmemUsage, r.KmemLimit}, usage{r.SwapUsage, r.SwapLimit}
+			assert.Equal(t, tc.memory, memory)
+			assert.Equal(t, tc.memsw, memsw)
+			assert.Equal(t, tc.kmem, kmem)
+			assert.Equal(t, tc.swap, swap)
 			assert.Contains(t, r.Body(), tc.limitClause)
 		})
 	}

@@ -5,6 +5,7 @@ package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,8 +109,8 @@ func climb(ts []int64, usage []uint64, end int64, top uint64) string {
 }
 
 func lastAtOrBefore(ts []int64, at int64) int {
-	for i := len(ts) - 1; i >= 0; i-- {
-		if ts[i] <= at {
+	for i, t := range slices.Backward(ts) {
+		if t <= at {
 			return i
 		}
 	}

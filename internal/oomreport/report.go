@@ -127,4 +127,5 @@ const (
 // WithPageSize): 4 KiB, the page of amd64 and of 4K-page arm64 kernels.
 const DefaultPageSize = 4096
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline
+func ptr[T any](v T) *T { return new(v) }

@@ -76,7 +76,7 @@ func (a *Assembler) onInvoked(r kmsg.Record, m []string, line string, out []*Rep
 	}
 	if o := reOrder.FindStringSubmatch(m[2]); o != nil {
 		if v, ok := a.number(line, "order", o[1]); ok {
-			c.order = ptr(v)
+			c.order = new(v)
 		}
 	}
 	return out
@@ -98,13 +98,13 @@ func (a *Assembler) onUsage(r kmsg.Record, m []string, line string, out []*Repor
 	out, c = a.fresh(out)
 	var usage, failcnt *int64
 	if v, ok := a.scaled(line, m[1]+" usage", m[2], 1024); ok {
-		usage = ptr(v)
+		usage = new(v)
 	}
 	limit := a.limitOf(line, m[1]+" limit", m[3])
 	switch m[1] {
 	case "memory":
 		if v, ok := a.number(line, "failcnt", m[4]); ok {
-			failcnt = ptr(v)
+			failcnt = new(v)
 		}
 		c.usage, c.limit, c.failcnt = usage, limit, failcnt
 		c.sawUsage = true
@@ -254,7 +254,7 @@ func (a *Assembler) onRAM(r kmsg.Record, m []string, line string, out []*Report)
 	var c *draft
 	out, c = a.fresh(out)
 	if v, ok := a.scaled(line, "pages RAM", m[1], a.pageSize); ok {
-		c.ram = ptr(v)
+		c.ram = new(v)
 	}
 	return out
 }

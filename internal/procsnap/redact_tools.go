@@ -3,7 +3,10 @@
 
 package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // toolRules are the secret-bearing arguments of one program that no
 // general rule can find: a short flag's meaning is the program's own
@@ -186,12 +189,7 @@ func baseName(a string) string {
 
 // hasFlag tells whether rules' flag list holds f.
 func hasFlag(list []string, f string) bool {
-	for _, x := range list {
-		if x == f {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(list, f)
 }
 
 // flagValue matches a flag argument against list: the flag itself

@@ -4,6 +4,7 @@
 package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -256,8 +257,8 @@ func (s *Snapper) Nearest(paths []string, until time.Time) (Snapshot, bool) {
 		if !st.start.IsZero() {
 			st.killed = true
 		}
-		for i := len(st.snaps) - 1; i >= 0; i-- {
-			sn := st.snaps[i]
+		for _, sn := range slices.Backward(st.snaps) {
+
 			if sn.Time.After(until) {
 				continue
 			}

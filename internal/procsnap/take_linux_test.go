@@ -128,7 +128,7 @@ func TestTakeDegrades(t *testing.T) {
 func TestTakeTopByRSS(t *testing.T) {
 	memhog := cgrouptest.BuildMemhog(t)
 	var pids []int
-	for i := 0; i < MaxTop+2; i++ {
+	for i := range MaxTop + 2 {
 		pids = append(pids, startWorker(t, memhog, fmt.Sprintf("--n=%d", i)).pid)
 	}
 	big := startWorker(t, memhog, "--big")
@@ -235,19 +235,19 @@ func TestSnapperBounds(t *testing.T) {
 	dropped := 0
 	now := time.Unix(1_700_000_000, 0)
 	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Dropped: func() { dropped++ }, Now: func() time.Time { return now }})
-	for i := 0; i < PerSecond+3; i++ {
+	for i := range PerSecond + 3 {
 		s.Request(fmt.Sprintf("/c%d", i), 1, 2)
 	}
 	assert.Equal(t, 3, dropped, "past the budget")
 	assert.Len(t, s.queue, PerSecond)
 	now = now.Add(500 * time.Millisecond)
-	for i := 0; i < PerSecond; i++ {
+	for i := range PerSecond {
 		s.Request(fmt.Sprintf("/d%d", i), 1, 2)
 	}
 	assert.Equal(t, 3+PerSecond/2, dropped, "half a second refills half the budget")
-	for i := 0; i < 10; i++ {
+	for i := range 10 {
 		now = now.Add(time.Second)
-		for j := 0; j < PerSecond; j++ {
+		for j := range PerSecond {
 			s.Request(fmt.Sprintf("/e%d-%d", i, j), 1, 2)
 		}
 	}

@@ -10,6 +10,7 @@ package registry // import "github.com/oomsight/oomsight/internal/registry"
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -299,9 +300,9 @@ func (r *Registry) Find(path string) *Entry {
 	if e := r.entries[path]; e != nil {
 		return e
 	}
-	for i := len(r.gone) - 1; i >= 0; i-- {
-		if r.gone[i].Path == path {
-			return r.gone[i]
+	for _, v := range slices.Backward(r.gone) {
+		if v.Path == path {
+			return v
 		}
 	}
 	return nil

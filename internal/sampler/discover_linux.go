@@ -54,9 +54,9 @@ func (d *discoverer) start() { go d.run() }
 func (d *discoverer) run() {
 	defer close(d.done)
 	for {
-		fds := []unix.PollFd{{Fd: int32(d.wake), Events: unix.POLLIN}} //nolint:gosec // descriptors are small non-negative ints
+		fds := []unix.PollFd{{Fd: int32(d.wake), Events: unix.POLLIN}}
 		if fd := d.reg.ChangeFd(); fd >= 0 {
-			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}) //nolint:gosec // as above
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		}
 		_, err := unix.Poll(fds, int(pollEvery/time.Millisecond))
 		if err != nil && !errors.Is(err, unix.EINTR) {

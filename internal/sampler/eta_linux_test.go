@@ -4,7 +4,6 @@
 package sampler
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -51,7 +50,7 @@ func writeCgroupFile(t *testing.T, root, cg, file, content string) {
 func etas(t *testing.T, s *Sampler) (finite map[string]float64, inf []string) {
 	t.Helper()
 	finite = map[string]float64{}
-	_, err := s.Collect(context.Background(), func(c *Collected) {
+	_, err := s.Collect(t.Context(), func(c *Collected) {
 		switch {
 		case !c.HasETA:
 		case math.IsInf(c.ETA, 1):

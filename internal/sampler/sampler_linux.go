@@ -400,9 +400,8 @@ func (s *Sampler) noteFailures(e *registry.Entry, err error) int64 {
 	var n int64
 	for _, one := range unjoin(err) {
 		n++
-		var fe *cgroupfs.FileError
 		file := ""
-		if errors.As(one, &fe) {
+		if fe, ok := errors.AsType[*cgroupfs.FileError](one); ok {
 			file = fe.File
 		}
 		if e.FirstFailure(file) {

@@ -4,7 +4,6 @@
 package sampler
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,7 +57,7 @@ func TestCollectAsksForSnapshots(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	zone := map[string]bool{}
-	_, err = s.Collect(context.Background(), func(c *Collected) {
+	_, err = s.Collect(t.Context(), func(c *Collected) {
 		u, ok := c.Sample.Get(cgroupfs.Usage)
 		l, lok := c.Sample.Get(cgroupfs.Limit)
 		zone[c.Path] = ok && lok && inZone(u, l)

@@ -21,7 +21,7 @@ const sigkill = 1 << (9 - 1)
 func ParseStatus(b []byte) (Process, error) {
 	var p Process
 	seen := false
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
 		key, val, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue

@@ -28,12 +28,12 @@ func startShared(t *testing.T, cfg *Config, logs consumer.Logs) *consumertest.Me
 	f := NewFactory()
 	set := receivertest.NewNopSettings(metadata.Type)
 	sink := new(consumertest.MetricsSink)
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, sink)
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, sink)
 	require.NoError(t, err)
-	_, err = f.CreateLogs(context.Background(), set, cfg, logs)
+	_, err = f.CreateLogs(t.Context(), set, cfg, logs)
 	require.NoError(t, err)
-	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+	require.NoError(t, mr.Start(t.Context(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.WithoutCancel(t.Context()))) })
 	return sink
 }
 

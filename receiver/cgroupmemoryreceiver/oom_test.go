@@ -111,11 +111,11 @@ func (s *oomScene) kill(t testing.TB) int {
 }
 
 func startLogsReceiver(t testing.TB, cfg *Config, next consumer.Logs) func() {
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
+	rcv, err := NewFactory().CreateLogs(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, next)
 	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
 	var once sync.Once
-	stop := func() { once.Do(func() { require.NoError(t, rcv.Shutdown(context.Background())) }) }
+	stop := func() { once.Do(func() { require.NoError(t, rcv.Shutdown(t.Context())) }) }
 	t.Cleanup(stop)
 	return stop
 }
@@ -198,7 +198,7 @@ func TestOOMCheckpointRestart(t *testing.T) {
 // can read back, and the receiver's telemetry builder on them.
 func telemetryForTest(t *testing.T) (*componenttest.Telemetry, receiver.Settings, *metadata.TelemetryBuilder) {
 	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -209,11 +209,11 @@ func telemetryForTest(t *testing.T) (*componenttest.Telemetry, receiver.Settings
 func TestOOMStartErrors(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "missing-dir", "cp")
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	rcv, err := NewFactory().CreateLogs(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
 	require.NoError(t, err)
-	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	err = rcv.Start(t.Context(), componenttest.NewNopHost())
 	assert.ErrorContains(t, err, "oom.checkpoint_file")
-	require.NoError(t, rcv.Shutdown(context.Background()))
+	require.NoError(t, rcv.Shutdown(t.Context()))
 }
 
 // TestLogsOnlyNeedsNoHierarchy: a receiver only in a logs pipeline reads
@@ -225,11 +225,11 @@ func TestLogsOnlyNeedsNoHierarchy(t *testing.T) {
 	}
 	cfg := createDefaultConfig().(*Config)
 	cfg.RootPath = filepath.Join(t.TempDir(), "no-cgroups")
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	rcv, err := NewFactory().CreateLogs(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
 	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
 	assert.Nil(t, rcv.(*cgroupReceiver).smp, "no cgroup is held open")
-	require.NoError(t, rcv.Shutdown(context.Background()))
+	require.NoError(t, rcv.Shutdown(t.Context()))
 }
 
 // refuser refuses the first `fails` records it is given (all with -1),

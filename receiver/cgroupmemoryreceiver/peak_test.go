@@ -30,10 +30,10 @@ const mib = 1 << 20
 func startMetricsReceiver(t testing.TB, cfg *Config, set receiver.Settings) *consumertest.MetricsSink {
 	t.Helper()
 	sink := new(consumertest.MetricsSink)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
+	rcv, err := NewFactory().CreateMetrics(t.Context(), set, cfg, sink)
 	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.WithoutCancel(t.Context()))) })
 	return sink
 }
 

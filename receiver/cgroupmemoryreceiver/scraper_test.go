@@ -95,7 +95,7 @@ func TestScrapeGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := fixtureScraper(t, tc.root, allMetricsConfig())
-			md, err := s.scrape(context.Background())
+			md, err := s.scrape(t.Context())
 			require.NoError(t, err)
 			got := render(md)
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
@@ -116,7 +116,7 @@ func TestScrapeV1Values(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Include = []string{"/kubepods/burstable/*/*"}
 	s, _ := fixtureScraper(t, "../../testdata/v1/root", cfg)
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 1, md.ResourceMetrics().Len())
 	rm := md.ResourceMetrics().At(0)
@@ -179,7 +179,7 @@ func TestScrapeV2Values(t *testing.T) {
 	cfg := allMetricsConfig()
 	cfg.Include = []string{"/kubepods.slice/**/*.scope"}
 	s, _ := fixtureScraper(t, "../../testdata/v2/cgroupfs", cfg)
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 1, md.ResourceMetrics().Len())
 	rm := md.ResourceMetrics().At(0)
@@ -281,7 +281,7 @@ func TestScrapeChurnAndBadFiles(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	s, reg := fixtureScraper(t, root, createDefaultConfig().(*Config), func(o *sampler.Options) { o.Logger = zap.New(core) })
 
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	before := md.ResourceMetrics().Len()
 	require.Equal(t, 9, before)
@@ -290,7 +290,7 @@ func TestScrapeChurnAndBadFiles(t *testing.T) {
 	bad := filepath.Join(reg.Hierarchy().Abs(ctr), "memory.limit_in_bytes")
 	require.NoError(t, os.WriteFile(bad, []byte("garbage\n"), 0o644))
 	for i := range 3 {
-		md, err = s.scrape(context.Background())
+		md, err = s.scrape(t.Context())
 		if i == 0 {
 			// The scrape where the file starts failing reports it to the
 			// collector's scraper telemetry as a partial error.
@@ -417,7 +417,7 @@ func pressureByStrconv(t *testing.T, path string) map[string][2]float64 {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	out := map[string][2]float64{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(line)
 		require.Len(t, f, 5, line)
 		avg, err := strconv.ParseFloat(strings.TrimPrefix(f[1], "avg10="), 64)
@@ -512,13 +512,13 @@ func TestSeriesStart(t *testing.T) {
 	now := time.Unix(1763800000, 0)
 	before := time.Now()
 	s, reg := fixtureScraper(t, root, cfg, func(o *sampler.Options) { o.Now = func() time.Time { return now } })
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	first := startOf(t, md, ctr)
 	assert.False(t, first.Before(before.Add(-time.Second)), "first seen just now")
 
 	now = now.Add(time.Second)
-	md, err = s.scrape(context.Background())
+	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, first, startOf(t, md, ctr), "same series")
 
@@ -526,7 +526,7 @@ func TestSeriesStart(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.failcnt"), []byte("1\n"), 0o644))
 	prev := now
 	now = now.Add(time.Second)
-	md, err = s.scrape(context.Background())
+	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
 	assert.True(t, prev.Equal(startOf(t, md, ctr)), "failcnt went down: a new series from the previous sample")
 
@@ -540,7 +540,7 @@ func TestSeriesStart(t *testing.T) {
 	require.NoError(t, os.Rename(staged, dir))
 	recreated := time.Now()
 	now = now.Add(time.Second)
-	md, err = s.scrape(context.Background())
+	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
 	assert.False(t, startOf(t, md, ctr).Before(recreated.Add(-10*time.Millisecond)), "recreated: a new instance, a new series")
 }
@@ -578,7 +578,7 @@ func TestScrapeHonoursDeadline(t *testing.T) {
 		return out
 	}
 
-	first, err := s.scrape(&expiring{Context: context.Background(), left: 4})
+	first, err := s.scrape(&expiring{Context: t.Context(), left: 4})
 	var pe scrapererror.PartialScrapeError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, n-4, pe.Failed)
@@ -586,14 +586,14 @@ func TestScrapeHonoursDeadline(t *testing.T) {
 	assert.ErrorContains(t, err, context.DeadlineExceeded.Error())
 	require.Len(t, paths(first), 4)
 
-	second, err := s.scrape(&expiring{Context: context.Background(), left: 5})
+	second, err := s.scrape(&expiring{Context: t.Context(), left: 5})
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, 4, pe.Failed)
 	got := append(paths(first), paths(second)...)
 	sort.Strings(got)
 	assert.Equal(t, all, got, "the second scrape read the five the first left out")
 
-	third, err := s.scrape(context.Background())
+	third, err := s.scrape(t.Context())
 	require.NoError(t, err, "a whole scrape reports nothing")
 	assert.Len(t, paths(third), n)
 }

@@ -21,7 +21,7 @@ func (env Env) Many(t testing.TB, name string, n, kib int) *Cgroup {
 	parent := env.NewCgroup(t, name)
 	var script strings.Builder
 	files := make([]string, n)
-	for i := 0; i < n; i++ {
+	for i := range n {
 		c := env.NewCgroup(t, fmt.Sprintf("%s/c%04d", name, i))
 		files[i] = filepath.Join("/dev/shm", fmt.Sprintf("oomsight-%s-%d", strings.ReplaceAll(name, "/", "-"), i))
 		fmt.Fprintf(&script, "echo $$ > %s/cgroup.procs && head -c %d /dev/zero > %s || exit 1\n", c.Dir, kib*1024, files[i])

@@ -115,7 +115,7 @@ service:
 		conn, err := grpc.NewClient(gw, grpc.WithTransportCredentials(creds))
 		require.NoError(t, err)
 		defer conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		_, err = plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequest())
 		return err

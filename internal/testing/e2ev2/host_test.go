@@ -278,7 +278,7 @@ func runVM(t *testing.T, timeout time.Duration, consolePath string, args ...stri
 	if err != nil {
 		cgrouptest.Unavailable(t, "qemu-system-x86_64: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	cmd.WaitDelay = 5 * time.Second
@@ -318,7 +318,7 @@ func runVM(t *testing.T, timeout time.Duration, consolePath string, args ...stri
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return buf.Bytes(), fmt.Errorf("the VM did not finish within %s (killed)", timeout)
 	case runErr != nil:
-		return buf.Bytes(), fmt.Errorf("qemu: %v", runErr)
+		return buf.Bytes(), fmt.Errorf("qemu: %w", runErr)
 	}
 	return buf.Bytes(), nil
 }
@@ -370,7 +370,7 @@ func writeInitramfs(out string, entries []cpioEntry) error {
 		}
 		h := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
 			ino, e.mode, 0, 0, nlink, 0, size, 0, 0, e.rdevMajor, e.rdevMinor, len(e.name)+1, 0)
-		k, err := io.WriteString(w, h+e.name+"\x00")
+		k, err := w.WriteString(h + e.name + "\x00")
 		off += int64(k)
 		if err != nil {
 			return err

@@ -65,7 +65,7 @@ func TestVMRemovedCgroupLastInterval(t *testing.T) {
 
 		proc := cg.Start(t, v.memhog)
 		do(t, proc, "anon 8")
-		for i := 0; i < 100; i++ {
+		for range 100 {
 			if _, err := proc.Do("anon 4", 60*time.Second); err != nil {
 				break
 			}

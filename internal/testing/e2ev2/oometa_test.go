@@ -143,9 +143,7 @@ func TestVMOOMETA(t *testing.T) {
 	var wg sync.WaitGroup
 	var cacheErr error
 	rounds := 0
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for {
 			select {
 			case <-stop:
@@ -160,21 +158,19 @@ func TestVMOOMETA(t *testing.T) {
 			}
 			rounds++
 		}
-	}()
+	})
 
 	rp := ramp.Start(t, v.memhog)
 	start := time.Now()
 	var killed time.Time
 	var rampErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		// 320 MiB mapped (the limit is 256): a 1 GiB mapping fails in a
 		// 768 MiB VM (overcommit heuristic).
 		_, rampErr = rp.Do("ramp 4096 320", 3*time.Minute)
 		killed = time.Now()
 		close(stop)
-	}()
+	})
 
 	// The step, early in the ramp (memory: 40 MiB of ramp, 250 of step).
 	time.Sleep(5 * time.Second)

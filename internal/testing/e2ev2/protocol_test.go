@@ -69,11 +69,11 @@ func parseConsole(r io.Reader) (*consoleResult, error) {
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		res.Lines = append(res.Lines, line)
-		i := strings.Index(line, linePrefix)
-		if i < 0 {
+		_, after, ok := strings.Cut(line, linePrefix)
+		if !ok {
 			continue
 		}
-		kind, rest, _ := strings.Cut(line[i+len(linePrefix):], " ")
+		kind, rest, _ := strings.Cut(after, " ")
 		rest = strings.TrimSpace(rest)
 		switch kind {
 		case "KERNEL":

@@ -381,16 +381,16 @@ func startReceiverWith(t *testing.T, set func(*cgroupmemoryreceiver.Config), inc
 	set(cfg)
 	must(t, "receiver config", cfg.Validate())
 	sink := new(consumertest.MetricsSink)
-	rcv, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
+	rcv, err := f.CreateMetrics(t.Context(), receivertest.NewNopSettings(f.Type()), cfg, sink)
 	must(t, "receiver create", err)
 	// The logs pipeline of the same configuration shares the instance: one
 	// Start starts both, reading /dev/kmsg from its end.
 	logs := new(consumertest.LogsSink)
-	_, err = f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, logs)
+	_, err = f.CreateLogs(t.Context(), receivertest.NewNopSettings(f.Type()), cfg, logs)
 	must(t, "receiver create (logs)", err)
-	must(t, "receiver start", rcv.Start(context.Background(), componenttest.NewNopHost()))
+	must(t, "receiver start", rcv.Start(t.Context(), componenttest.NewNopHost()))
 	t.Cleanup(func() {
-		if err := rcv.Shutdown(context.Background()); err != nil {
+		if err := rcv.Shutdown(context.WithoutCancel(t.Context())); err != nil {
 			t.Errorf("receiver shutdown: %v", err)
 		}
 	})
@@ -1103,7 +1103,7 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	// memory before the limit-hit event is read: the history must show the
 	// climb (well above where it started), not necessarily the top. The
 	// ≥ 90 % check runs on v1 in CI (TestOOMRecordCarriesTheClimb).
-	base := int64(before.v) //nolint:gosec // a cgroup's usage
+	base := int64(before.v)
 	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= base+int64(s.podLimit)/4,
 		"%d points, up to %d from %d before the allocation, of a %d limit (a climb of at least a quarter of the limit)", len(ts), top, base, s.podLimit)
 	events := 0

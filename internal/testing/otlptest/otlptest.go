@@ -50,7 +50,7 @@ func StartAt(t testing.TB, host string) *Server {
 		t.Fatalf("otlp server config: %v", err)
 	}
 	set := receivertest.NewNopSettings(f.Type())
-	ctx := context.Background()
+	ctx := t.Context()
 	mr, err := f.CreateMetrics(ctx, set, cfg, s.Metrics)
 	if err != nil {
 		t.Fatalf("otlp server: %v", err)
@@ -67,8 +67,8 @@ func StartAt(t testing.TB, host string) *Server {
 		t.Fatalf("otlp server start: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = mr.Shutdown(ctx)
-		_ = lr.Shutdown(ctx)
+		_ = mr.Shutdown(context.WithoutCancel(ctx))
+		_ = lr.Shutdown(context.WithoutCancel(ctx))
 	})
 	return s
 }

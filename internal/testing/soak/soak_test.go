@@ -58,7 +58,7 @@ func rssMB(t *testing.T) float64 {
 	debug.FreeOSMemory()
 	b, err := os.ReadFile("/proc/self/status")
 	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
@@ -135,20 +135,18 @@ func TestChurnSoak(t *testing.T) {
 	set.Logger = zap.New(core)
 	metrics := new(counter)
 	recs := &records{prefix: oomCg.Path, pids: map[int64]int{}}
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, metrics)
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, metrics)
 	require.NoError(t, err)
-	_, err = f.CreateLogs(context.Background(), set, cfg, recs)
+	_, err = f.CreateLogs(t.Context(), set, cfg, recs)
 	require.NoError(t, err)
-	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, mr.Start(t.Context(), componenttest.NewNopHost()))
 
 	var created atomic.Int64
 	var kills []int
 	stop := time.Now().Add(time.Duration(secs) * time.Second)
 	var rss10 float64
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the OOM kills
-		defer wg.Done()
+	wg.Go(func() { // the OOM kills
 		for time.Now().Before(stop.Add(-time.Second)) {
 			p := oomCg.Start(t, memhog)
 			cgrouptest.PaceOOM(t)
@@ -159,7 +157,7 @@ func TestChurnSoak(t *testing.T) {
 			}
 			time.Sleep(oomEvery)
 		}
-	}()
+	})
 
 	var live []string
 	var procs []*exec.Cmd
@@ -200,7 +198,7 @@ func TestChurnSoak(t *testing.T) {
 	for _, d := range live {
 		require.NoError(t, cgrouptest.RemoveCgroup(d))
 	}
-	require.NoError(t, mr.Shutdown(context.Background()))
+	require.NoError(t, mr.Shutdown(t.Context()))
 
 	scrapes := int(metrics.n.Load())
 	failed := logs.FilterMessageSnippet("Error scraping metrics").Len()

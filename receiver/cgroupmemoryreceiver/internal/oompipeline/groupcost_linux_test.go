@@ -98,7 +98,7 @@ type groupCost struct {
 func runGroupKill(tb testing.TB, recs []kmsg.Record) (groupCost, int) {
 	tb.Helper()
 	tel := componenttest.NewTelemetry()
-	defer func() { _ = tel.Shutdown(context.Background()) }()
+	defer func() { _ = tel.Shutdown(tb.Context()) }()
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	tbl, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -166,7 +166,7 @@ func BenchmarkOOMGroupKill(b *testing.B) {
 	sizes := []int{10000, 20000}
 	if env := os.Getenv("OOMSIGHT_BENCH_MEMBERS"); env != "" {
 		sizes = sizes[:0]
-		for _, s := range strings.Split(env, ",") {
+		for s := range strings.SplitSeq(env, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
 			require.NoError(b, err, "OOMSIGHT_BENCH_MEMBERS=%q", env)
 			sizes = append(sizes, n)
@@ -198,7 +198,7 @@ func TestOOMParseErrorCountedAndLogged(t *testing.T) {
 	require.Equal(t, 1, strings.Count(string(raw), old))
 	edited := strings.Replace(string(raw), old, "Killed process 1680 (memhog) total-vm:1281196kB, anon-rss:9007199254740992kB", 1)
 	var recs []kmsg.Record
-	for _, l := range strings.Split(strings.TrimSpace(edited), "\n") {
+	for l := range strings.SplitSeq(strings.TrimSpace(edited), "\n") {
 		r, err := kmsg.ParseRecord([]byte(l))
 		require.NoError(t, err)
 		recs = append(recs, r)

@@ -223,7 +223,7 @@ func putHistory(m pcommon.Map, h *recorder.History) {
 	ints := func(key string, n int, at func(int) int64) {
 		s := m.PutEmptySlice(key)
 		s.EnsureCapacity(n)
-		for i := 0; i < n; i++ {
+		for i := range n {
 			s.AppendEmpty().SetInt(at(i))
 		}
 	}
