@@ -73,7 +73,7 @@ func decodeAll(dec runtime.Decoder, b []byte) ([]runtime.Object, error) {
 // comments alone (a file's header) is recognized as empty.
 func stripComments(b []byte) []byte {
 	var out [][]byte
-	for _, l := range bytes.Split(b, []byte("\n")) {
+	for l := range bytes.SplitSeq(b, []byte("\n")) {
 		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
 			out = append(out, l)
 		}

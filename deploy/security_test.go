@@ -256,7 +256,7 @@ func TestNetworkPolicy(t *testing.T) {
 	assert.Nil(t, in.From[0].IPBlock)
 	from := in.From[0].PodSelector.MatchLabels
 	tcp := corev1.ProtocolTCP
-	assert.Equal(t, []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromInt32(4317))}}, in.Ports)
+	assert.Equal(t, []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: new(intstr.FromInt32(4317))}}, in.Ports)
 	for file, ds := range daemonSets(t) {
 		for k, v := range from {
 			assert.Equal(t, v, ds.Spec.Template.Labels[k], "%s: the agent pods carry %s", file, k)
@@ -271,4 +271,5 @@ func TestNetworkPolicy(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline
+func ptr[T any](v T) *T { return new(v) }

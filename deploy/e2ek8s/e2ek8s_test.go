@@ -118,7 +118,7 @@ func TestKubernetes(t *testing.T) {
 	if os.Geteuid() != 0 {
 		cgrouptest.Unavailable(t, "the Kubernetes end-to-end test needs root")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
 	defer cancel()
 	c, err := kubecluster.New(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
 	if err != nil {
@@ -259,7 +259,7 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, check func
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (last: %v)", what, ctx.Err(), err)
+			return fmt.Errorf("%s: %w (last: %w)", what, ctx.Err(), err)
 		case <-time.After(time.Second):
 		}
 	}
@@ -303,7 +303,7 @@ func (e *env) agentLogErrors(ctx context.Context, pod string) ([]string, error) 
 		return nil, err
 	}
 	var bad []string
-	for _, line := range strings.Split(out, "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if strings.Contains(line, "\terror\t") || strings.Contains(line, `"level":"error"`) || strings.Contains(line, "panic") {
 			bad = append(bad, line)
 		}

@@ -548,7 +548,7 @@ func oomKillCounter(h cgroupfs.Hierarchy, path string) string {
 	if err != nil {
 		return err.Error()
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
 			return f[1]
 		}
@@ -586,7 +586,7 @@ func processOf(agent corev1.Pod) (string, error) {
 		return "", fmt.Errorf("agent process: %w", err)
 	}
 	var uid, capEff string
-	for _, line := range strings.Split(string(status), "\n") {
+	for line := range strings.SplitSeq(string(status), "\n") {
 		if f := strings.Fields(line); len(f) >= 2 {
 			switch f[0] {
 			case "Uid:":
@@ -608,7 +608,7 @@ func processOf(agent corev1.Pod) (string, error) {
 	// runtime make of that (containerd 1.x: no recursive read-only), so
 	// their flags are reported, not required.
 	opts := map[string]string{}
-	for _, line := range strings.Split(string(mounts), "\n") {
+	for line := range strings.SplitSeq(string(mounts), "\n") {
 		if f := strings.Fields(line); len(f) >= 6 && strings.HasPrefix(f[4], "/host/sys/fs/cgroup") {
 			opts[f[4]] = strings.Split(f[5], ",")[0]
 		}
@@ -627,7 +627,7 @@ func killCounters(podUID, containerID string) string {
 	pod := "/sys/fs/cgroup/memory/kubepods/burstable/pod" + podUID
 	var podKills string
 	if b, err := os.ReadFile(pod + "/memory.oom_control"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
+		for line := range strings.SplitSeq(string(b), "\n") {
 			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
 				podKills = f[1]
 			}

@@ -381,7 +381,7 @@ scrape_configs:
 			return fmt.Errorf("%d firing", n)
 		}
 		if n, err := alert("CgroupOOMKill", ended); err != nil || n != 1 {
-			return fmt.Errorf("CgroupOOMKill for the ended container: %d firing, %v", n, err)
+			return fmt.Errorf("CgroupOOMKill for the ended container: %d firing, %w", n, err)
 		}
 		return nil
 	}); err != nil {

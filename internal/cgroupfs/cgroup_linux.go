@@ -160,7 +160,7 @@ func resets(fd int) bool {
 		return false
 	}
 	var fs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &fs); err != nil || (fs.Type != unix.CGROUP_SUPER_MAGIC && fs.Type != unix.CGROUP2_SUPER_MAGIC) {
+	if err = unix.Fstatfs(fd, &fs); err != nil || (fs.Type != unix.CGROUP_SUPER_MAGIC && fs.Type != unix.CGROUP2_SUPER_MAGIC) {
 		return false
 	}
 	_, err = unix.Pwrite(fd, resetValue, 0)

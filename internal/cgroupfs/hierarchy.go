@@ -76,11 +76,11 @@ func Detect(root string) (Hierarchy, error) {
 // link the controller directory (memory -> memory,memsw), and the walk does
 // not follow a symlink at its root.
 func resolved(v Version, dir string) (Hierarchy, error) {
-	real, err := filepath.EvalSymlinks(dir)
+	resolvedDir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return Hierarchy{}, err
 	}
-	return Hierarchy{Version: v, Dir: real}, nil
+	return Hierarchy{Version: v, Dir: resolvedDir}, nil
 }
 
 // Abs returns the directory of the cgroup at path (relative to the root, as

@@ -169,12 +169,12 @@ func (w *Watcher) Watch(path string, limit uint64, hasLimit bool) error {
 	if !ok {
 		cur = &watch{threshold: -1, oom: -1}
 		w.watches[path] = cur
-		fd, err := w.register(cg, cgroup1.OOMEvent(), source{path, OOM})
-		if err != nil {
+		oomFD, regErr := w.register(cg, cgroup1.OOMEvent(), source{path, OOM})
+		if regErr != nil {
 			w.unwatchLocked(path)
-			return err
+			return regErr
 		}
-		cur.oom = fd
+		cur.oom = oomFD
 	}
 	if cur.threshold >= 0 {
 		w.closeSource(cur.threshold)

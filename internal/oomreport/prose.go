@@ -146,6 +146,7 @@ func seconds(ms int64) string {
 // leading space: the kernel names a process by its comm (memhog, python,
 // java), which does not tell apart workers of the same program.
 func VictimCmdlineSentence(cmdline string, before time.Duration) string {
+	//nolint:gocritic // printable.Escape has escaped the command line already: %q would escape its backslashes twice
 	return fmt.Sprintf(" Its command line was \"%s\" (process snapshot %s before the kill).", printable.Escape(cmdline), shortSeconds(before))
 }
 

@@ -126,6 +126,3 @@ const (
 // DefaultPageSize is the task table's unit unless told otherwise (see
 // WithPageSize): 4 KiB, the page of amd64 and of 4K-page arm64 kernels.
 const DefaultPageSize = 4096
-
-//go:fix inline
-func ptr[T any](v T) *T { return new(v) }

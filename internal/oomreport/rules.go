@@ -82,18 +82,18 @@ func (a *Assembler) onInvoked(r kmsg.Record, m []string, line string, out []*Rep
 	return out
 }
 
-func (a *Assembler) onCPU(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onCPU(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	if m[3] == "" {
 		return a.trigger(line, m[2], m[4], out) // no taint words after the name
 	}
 	return a.trigger(line, m[2], m[3], out)
 }
 
-func (a *Assembler) onPidComm(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onPidComm(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	return a.trigger(line, m[1], m[2], out)
 }
 
-func (a *Assembler) onUsage(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onUsage(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	var usage, failcnt *int64
@@ -119,7 +119,7 @@ func (a *Assembler) onUsage(r kmsg.Record, m []string, line string, out []*Repor
 	return out
 }
 
-func (a *Assembler) onStatsFor(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onStatsFor(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	if c.stat == nil {
@@ -140,13 +140,13 @@ func (a *Assembler) onStatsFor(r kmsg.Record, m []string, line string, out []*Re
 	return out
 }
 
-func (a *Assembler) onTasksState(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTasksState(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	out, _ = a.fresh(out)
 	a.mode, a.cols = modeTasks, nil
 	return out
 }
 
-func (a *Assembler) onTaskHeader(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskHeader(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	a.mode, a.cols = modeTasks, taskColumns(m[1])
@@ -154,11 +154,11 @@ func (a *Assembler) onTaskHeader(r kmsg.Record, m []string, line string, out []*
 	return out
 }
 
-func (a *Assembler) onSummary(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onSummary(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	return a.summary(line, m[1], out)
 }
 
-func (a *Assembler) onSkip(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onSkip(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	// The victim was already dying: the kernel killed nobody, so the
 	// report in progress ends without a record.
 	if a.ctx != nil {
@@ -181,7 +181,7 @@ func (a *Assembler) onKilled(r kmsg.Record, m []string, line string, out []*Repo
 	return a.kill(r, k, out)
 }
 
-func (a *Assembler) onKillOld(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onKillOld(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	pid, ok := a.pid(line, "kill process pid", m[2])
 	if !ok {
 		return out
@@ -199,28 +199,28 @@ func (a *Assembler) onKillOld(r kmsg.Record, m []string, line string, out []*Rep
 	return out
 }
 
-func (a *Assembler) onTaskIn(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskIn(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
 	return out
 }
 
-func (a *Assembler) onLimitReached(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onLimitReached(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.memcg, c.taskIn = m[1], true
 	return out
 }
 
-func (a *Assembler) onTaskInStart(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskInStart(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.taskMemcg, c.taskIn, c.taskInOpen = m[1], true, true
 	return out
 }
 
-func (a *Assembler) onLimitOf(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onLimitOf(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	if a.ctx != nil && a.ctx.taskInOpen {
 		a.ctx.memcg, a.ctx.taskInOpen = m[1], false
 	}
@@ -231,7 +231,7 @@ func (a *Assembler) onKillShared(r kmsg.Record, m []string, line string, out []*
 	return a.shared(r, line, m[1], m[2], out)
 }
 
-func (a *Assembler) onGroup(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onGroup(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	// A group line whose first kill was already released (Idle) or
 	// lost: the kills that follow are still group kills.
 	if a.ctx != nil {
@@ -245,12 +245,12 @@ func (a *Assembler) onGroup(r kmsg.Record, m []string, line string, out []*Repor
 	return out
 }
 
-func (a *Assembler) onMemInfo(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onMemInfo(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	a.mode = modeNone
 	return out
 }
 
-func (a *Assembler) onRAM(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onRAM(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	if v, ok := a.scaled(line, "pages RAM", m[1], a.pageSize); ok {

@@ -58,7 +58,7 @@ func fakeCgroup(t *testing.T, dir string, pids ...int) string {
 	for _, p := range pids {
 		fmt.Fprintf(&b, "%d\n", p)
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(b.String()), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(b.String()), 0o600))
 	return dir
 }
 
@@ -137,8 +137,8 @@ func TestTakeTopByRSS(t *testing.T) {
 	pids = append(pids, big.pid)
 	dir := fakeCgroup(t, t.TempDir(), pids...)
 	require.Eventually(t, func() bool {
-		snap, err := NewReader("/proc", CaptureRedacted).Take(dir)
-		return err == nil && len(snap.Processes) > 0 && snap.Processes[0].PID == int64(big.pid) && snap.Processes[0].RSSAnon >= 32<<20
+		snap, takeErr := NewReader("/proc", CaptureRedacted).Take(dir)
+		return takeErr == nil && len(snap.Processes) > 0 && snap.Processes[0].PID == int64(big.pid) && snap.Processes[0].RSSAnon >= 32<<20
 	}, 10*time.Second, 20*time.Millisecond)
 	snap, err := NewReader("/proc", CaptureRedacted).Take(dir)
 	require.NoError(t, err)
@@ -271,8 +271,8 @@ func TestHostPIDNamespace(t *testing.T) {
 	host, err := HostPIDNamespace("/proc")
 	require.NoError(t, err)
 	require.True(t, host, "tests run in the host's pid namespace")
-	if _, err := exec.LookPath("unshare"); err != nil {
-		cgrouptest.Unavailable(t, "unshare (util-linux) is needed to start a pid namespace: %v", err)
+	if _, lookErr := exec.LookPath("unshare"); lookErr != nil {
+		cgrouptest.Unavailable(t, "unshare (util-linux) is needed to start a pid namespace: %v", lookErr)
 	}
 	self, err := os.Executable()
 	require.NoError(t, err)

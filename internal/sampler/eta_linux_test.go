@@ -41,7 +41,7 @@ func etaFixture(t *testing.T, clock *time.Time) (*Sampler, string) {
 
 func writeCgroupFile(t *testing.T, root, cg, file, content string) {
 	t.Helper()
-	require.NoError(t, os.WriteFile(filepath.Join(root, filepath.FromSlash(cg), file), []byte(content), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, filepath.FromSlash(cg), file), []byte(content), 0o600))
 }
 
 // etas collects once and returns the finite ETA of each cgroup that has

@@ -50,7 +50,7 @@ func setOOMKills(t *testing.T, root, path, n string) {
 		}
 		lines = append(lines, l)
 	}
-	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
 }
 
 func collect(t *testing.T, s *Sampler) []string {

@@ -41,8 +41,8 @@ func TestCollectAsksForSnapshots(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v2/cgroupfs")))
 	dir := filepath.Join(root, filepath.FromSlash(ctr))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.current"), []byte("63963136\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.max"), []byte("67108864\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.current"), []byte("63963136\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.max"), []byte("67108864\n"), 0o600))
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
 	var asked []string

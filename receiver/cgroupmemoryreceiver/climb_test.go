@@ -199,13 +199,14 @@ func TestOOMRecordsCounterSurvivesTheCgroup(t *testing.T) {
 		}
 		ms := rm.ScopeMetrics().At(0).Metrics()
 		for i := 0; i < ms.Len(); i++ {
-			if ms.At(i).Name() == "cgroup.memory.oom_kill.records" {
-				dp := ms.At(i).Sum().DataPoints().At(0)
-				got = dp.IntValue()
-				v, _ := dp.Attributes().Get("linux.oom.cause")
-				cause = v.Str()
-				return true
+			if ms.At(i).Name() != "cgroup.memory.oom_kill.records" {
+				continue
 			}
+			dp := ms.At(i).Sum().DataPoints().At(0)
+			got = dp.IntValue()
+			v, _ := dp.Attributes().Get("linux.oom.cause")
+			cause = v.Str()
+			return true
 		}
 		return false
 	}, 10*time.Second, 50*time.Millisecond, "no cgroup.memory.oom_kill.records for the removed cgroup")

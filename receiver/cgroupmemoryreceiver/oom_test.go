@@ -43,7 +43,7 @@ type arrival struct {
 	gate chan struct{} // when set, ConsumeLogs waits on it
 }
 
-func (a *arrival) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*arrival) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (a *arrival) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	now := time.Now()
@@ -88,35 +88,35 @@ type oomScene struct {
 	memhog   string
 }
 
-func newOOMScene(t testing.TB) *oomScene {
-	env := cgrouptest.Require(t)
-	base := fmt.Sprintf("oomsight-oom-%d-%s/kubepods/burstable/pod%s", os.Getpid(), t.Name(), testPodUID)
-	pod := env.NewCgroup(t, base)
-	pod.SetLimit(t, 64<<20)
-	ctr := env.NewCgroup(t, base+"/"+testContainerID)
-	return &oomScene{pod: pod, ctr: ctr, memhog: cgrouptest.BuildMemhog(t)}
+func newOOMScene(tb testing.TB) *oomScene {
+	env := cgrouptest.Require(tb)
+	base := fmt.Sprintf("oomsight-oom-%d-%s/kubepods/burstable/pod%s", os.Getpid(), tb.Name(), testPodUID)
+	pod := env.NewCgroup(tb, base)
+	pod.SetLimit(tb, 64<<20)
+	ctr := env.NewCgroup(tb, base+"/"+testContainerID)
+	return &oomScene{pod: pod, ctr: ctr, memhog: cgrouptest.BuildMemhog(tb)}
 }
 
 // kill runs memhog in the container until the kernel kills it at the
 // pod's limit, and returns its pid.
-func (s *oomScene) kill(t testing.TB) int {
-	p := s.ctr.Start(t, s.memhog)
-	p.MustDo(t, "anon 40")
-	cgrouptest.PaceOOM(t)
+func (s *oomScene) kill(tb testing.TB) int {
+	p := s.ctr.Start(tb, s.memhog)
+	p.MustDo(tb, "anon 40")
+	cgrouptest.PaceOOM(tb)
 	_, err := p.Do("anon 100", 30*time.Second)
-	require.Error(t, err, "memhog must be OOM-killed")
+	require.Error(tb, err, "memhog must be OOM-killed")
 	_, err = p.Wait(10 * time.Second)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return p.Pid
 }
 
-func startLogsReceiver(t testing.TB, cfg *Config, next consumer.Logs) func() {
-	rcv, err := NewFactory().CreateLogs(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, next)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
+func startLogsReceiver(tb testing.TB, cfg *Config, next consumer.Logs) func() {
+	rcv, err := NewFactory().CreateLogs(tb.Context(), receivertest.NewNopSettings(metadata.Type), cfg, next)
+	require.NoError(tb, err)
+	require.NoError(tb, rcv.Start(tb.Context(), componenttest.NewNopHost()))
 	var once sync.Once
-	stop := func() { once.Do(func() { require.NoError(t, rcv.Shutdown(t.Context())) }) }
-	t.Cleanup(stop)
+	stop := func() { once.Do(func() { require.NoError(tb, rcv.Shutdown(tb.Context())) }) }
+	tb.Cleanup(stop)
 	return stop
 }
 

@@ -36,7 +36,7 @@ type subtreeSink struct {
 	res    []map[string]any
 }
 
-func (s *subtreeSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*subtreeSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (s *subtreeSink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	s.mu.Lock()
@@ -209,7 +209,7 @@ func TestNearLimitRecord(t *testing.T) {
 	assert.GreaterOrEqual(t, a["linux.memory.near_limit.usage"], int64(90<<20))
 	wantCmd := memhog + " --job=nightly-export --token ***"
 	assert.Contains(t, lr.Body().Str(), "Near miss: pod 0f5eb28f reached 9")
-	assert.Contains(t, lr.Body().Str(), fmt.Sprintf(`pid %d "%s"`, w.Pid, wantCmd))
+	assert.Contains(t, lr.Body().Str(), fmt.Sprintf(`pid %d %q`, w.Pid, wantCmd))
 	procs := a["linux.oom.processes"].([]any)
 	require.NotEmpty(t, procs)
 	assert.Equal(t, wantCmd, procs[0].(map[string]any)["cmdline"])
@@ -253,8 +253,8 @@ func TestSnapshotsOffOutsideHostPIDNamespace(t *testing.T) {
 	w := ctr.Start(t, memhog, "--job=a")
 	w.MustDo(t, "anon 92")
 	require.Eventually(t, func() bool {
-		m, err := tel.GetMetric("otelcol_cgroupmemory_process_snapshots_skipped")
-		return err == nil && m.Data != nil
+		m, getErr := tel.GetMetric("otelcol_cgroupmemory_process_snapshots_skipped")
+		return getErr == nil && m.Data != nil
 	}, 10*time.Second, 50*time.Millisecond, "skipped snapshots are counted")
 	cgrouptest.PaceOOM(t)
 	_, err = w.Do("anon 40", 30*time.Second)

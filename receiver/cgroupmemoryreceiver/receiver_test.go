@@ -81,7 +81,7 @@ func TestReceiverRealCgroup(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		v = latest(sink, cg.Path)
-		return v["cgroup.memory.oom_kills"] >= kills0+1
+		return v["cgroup.memory.oom_kills"] > kills0
 	}, 10*time.Second, 50*time.Millisecond, "oom_kills did not rise: %v", v)
 	assert.Greater(t, v["cgroup.memory.failcnt"], failcnt0, "failcnt must rise")
 	assert.Equal(t, int64(1), v["cgroup.memory.oom_kills"])
@@ -198,9 +198,9 @@ func TestLimitChangeFollowed(t *testing.T) {
 	if env.Hierarchy.Version == cgroupfs.V2 {
 		unlimited, file = "max", "memory.max"
 	} else if _, err := os.Stat(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes")); err == nil {
-		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o600))
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, file), []byte(unlimited), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, file), []byte(unlimited), 0o600))
 	limitIs(-1, "removed")
 	cg.SetLimit(t, 32<<20)
 	limitIs(32<<20, "set again")

@@ -101,7 +101,7 @@ func TestScrapeGolden(t *testing.T) {
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
 			if *update {
 				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
-				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o600))
 			}
 			want, err := os.ReadFile(golden)
 			require.NoError(t, err, "run go test -run TestScrapeGolden -update to create it")
@@ -123,10 +123,10 @@ func TestScrapeV1Values(t *testing.T) {
 
 	dir := "../../testdata/v1/root/memory/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
 	raw := func(file string) int64 {
-		b, err := os.ReadFile(filepath.Join(dir, file))
-		require.NoError(t, err)
-		v, err := cgroupfs.ParseUint(b)
-		require.NoError(t, err)
+		b, readErr := os.ReadFile(filepath.Join(dir, file))
+		require.NoError(t, readErr)
+		v, readErr := cgroupfs.ParseUint(b)
+		require.NoError(t, readErr)
 		return int64(v)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
@@ -288,7 +288,7 @@ func TestScrapeChurnAndBadFiles(t *testing.T) {
 
 	ctr := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
 	bad := filepath.Join(reg.Hierarchy().Abs(ctr), "memory.limit_in_bytes")
-	require.NoError(t, os.WriteFile(bad, []byte("garbage\n"), 0o644))
+	require.NoError(t, os.WriteFile(bad, []byte("garbage\n"), 0o600))
 	for i := range 3 {
 		md, err = s.scrape(t.Context())
 		if i == 0 {
@@ -455,7 +455,7 @@ func render(md pmetric.Metrics) string {
 				}
 				for d := 0; d < dps.Len(); d++ {
 					dp := dps.At(d)
-					v := ""
+					var v string
 					if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
 						v = fmt.Sprintf("%g", dp.DoubleValue())
 					} else {
@@ -523,7 +523,7 @@ func TestSeriesStart(t *testing.T) {
 	assert.Equal(t, first, startOf(t, md, ctr), "same series")
 
 	dir := reg.Hierarchy().Abs(ctr)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.failcnt"), []byte("1\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.failcnt"), []byte("1\n"), 0o600))
 	prev := now
 	now = now.Add(time.Second)
 	md, err = s.scrape(t.Context())

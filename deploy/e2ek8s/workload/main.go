@@ -178,7 +178,7 @@ func grow(mib int, pace time.Duration) error {
 // touchN touches mib MiB, 1 MiB every pace, and returns it.
 func touchN(mib int, pace time.Duration) [][]byte {
 	var held [][]byte
-	for i := 0; i < mib; i++ {
+	for range mib {
 		b := make([]byte, 1<<20)
 		for j := 0; j < len(b); j += 4096 {
 			b[j] = 1
@@ -238,14 +238,13 @@ func child(self string, args []string) error {
 	cmd := exec.Command(self, args...) //nolint:gosec // this program, fixed arguments and a number
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	if exit, ok := errors.AsType[*exec.ExitError](err); ok {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			fmt.Printf("worker %d killed (SIGKILL); carrying on\n", cmd.Process.Pid)
 			return nil
 		}
 	}
-	return fmt.Errorf("worker ended without SIGKILL: %v", err)
+	return fmt.Errorf("worker ended without SIGKILL: %w", err)
 }
 
 func readCount(path string) (int, error) {

@@ -54,7 +54,7 @@ service:
     metrics:
       receivers: [cgroupmemory]
       exporters: [debug]
-`), 0o644))
+`), 0o600))
 			out, err := exec.Command(bin, "validate", "--config", f).CombinedOutput()
 			require.Error(t, err)
 			assert.Contains(t, string(out), tc.want)

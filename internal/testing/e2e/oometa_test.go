@@ -139,8 +139,8 @@ scrape_configs:
 	wg.Go(func() {
 		for time.Since(start) < cacheSeconds*time.Second {
 			for _, cmd := range []string{"append " + logFile + " 8", "read " + logFile} {
-				if _, err := cp.Do(cmd, time.Minute); err != nil {
-					cacheErr = err
+				if _, doErr := cp.Do(cmd, time.Minute); doErr != nil {
+					cacheErr = doErr
 					return
 				}
 			}

@@ -72,7 +72,7 @@ func rssMB(t *testing.T) float64 {
 // would be the memory growth measured).
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*counter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (c *counter) ConsumeMetrics(context.Context, pmetric.Metrics) error {
 	c.n.Add(1)
@@ -86,7 +86,7 @@ type records struct {
 	pids   map[int64]int
 }
 
-func (r *records) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*records) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (r *records) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	r.mu.Lock()
@@ -175,7 +175,7 @@ func TestChurnSoak(t *testing.T) {
 		require.NoError(t, os.Mkdir(dir, 0o755))
 		live = append(live, dir)
 		if n%procEvery == 0 { // a process enters, and leaves in half a second
-			cmd := exec.Command("sh", "-c", "echo $$ > "+dir+"/cgroup.procs && exec sleep 0.5")
+			cmd := exec.Command("sh", "-c", "echo $$ > "+dir+"/cgroup.procs && exec sleep 0.5") //nolint:gosec // dir is the cgroup this test made
 			require.NoError(t, cmd.Start())
 			procs = append(procs, cmd)
 		}

@@ -63,7 +63,7 @@ func groupKillRecords(tb testing.TB, members int) []kmsg.Record {
 // counting is a logs consumer that only counts records.
 type counting struct{ n atomic.Int64 }
 
-func (c *counting) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*counting) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 func (c *counting) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	c.n.Add(int64(ld.LogRecordCount()))
 	return nil
@@ -199,8 +199,8 @@ func TestOOMParseErrorCountedAndLogged(t *testing.T) {
 	edited := strings.Replace(string(raw), old, "Killed process 1680 (memhog) total-vm:1281196kB, anon-rss:9007199254740992kB", 1)
 	var recs []kmsg.Record
 	for l := range strings.SplitSeq(strings.TrimSpace(edited), "\n") {
-		r, err := kmsg.ParseRecord([]byte(l))
-		require.NoError(t, err)
+		r, perr := kmsg.ParseRecord([]byte(l))
+		require.NoError(t, perr)
 		recs = append(recs, r)
 	}
 	tel, set, tbl := telemetryForTest(t)

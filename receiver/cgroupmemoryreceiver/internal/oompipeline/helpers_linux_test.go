@@ -39,7 +39,7 @@ type sink struct {
 	gate chan struct{} // when set, ConsumeLogs waits on it
 }
 
-func (s *sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (s *sink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if s.gate != nil {
