@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 GO    ?= go
 BUILD := _build
-# The tools (ocb, mdatagen, golangci-lint, addlicense, porto) are pinned in a module of their
+# The tools (ocb, mdatagen, golangci-lint, addlicense, porto, misspell) are pinned in a module of their
 # own, so that the receiver's importers do not inherit their dependencies.
 TOOL  := $(GO) tool -modfile=internal/tools/go.mod
 
@@ -123,9 +123,13 @@ LICENSE_HOLDER := The oomsight Authors
 # (internal packages too; generated files and testdata are skipped by porto).
 PORTO_FLAGS := --include-internal --skip-dirs '^_build$$'
 
+# Every Go module of the repository (contrib's gotidy check runs on each).
+MODULES := . deploy internal/tools internal/kube internal/kube/coredns
+
 ## check-format: gofmt, the SPDX header of every Go and shell file
-## (addlicense -check, then the exact two lines), and porto's import
-## comments; `make fix-style` repairs all of them
+## (addlicense -check, then the exact two lines), porto's import comments
+## (`make fix-style` repairs these three), US spelling in the Markdown docs
+## (misspell) and `go mod tidy -diff` in every module
 check-format:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$bad" ]; then echo "not gofmt-clean (run make fix-style):"; echo "$$bad"; exit 1; fi
@@ -138,6 +142,8 @@ check-format:
 	done; \
 	if [ -n "$$bad" ]; then echo "no '$(LICENSE_HOLDER)' + 'SPDX-License-Identifier: Apache-2.0' header:$$bad"; exit 1; fi
 	@$(TOOL) porto -l $(PORTO_FLAGS) . || { echo "import comments missing: run make fix-style"; exit 1; }
+	@$(TOOL) misspell -error -locale US $$(git ls-files '*.md') || { echo "US spelling in the docs, as contrib's misspell check wants"; exit 1; }
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff) || { echo "$$m/go.mod is not tidy: cd $$m && go mod tidy"; exit 1; }; done
 
 ## fix-style: the mechanical changes the checks ask for, applied: SPDX
 ## headers (addlicense), import comments (porto), gci + gofumpt (golangci-lint

@@ -17,7 +17,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
+	"sigs.k8s.io/yaml" //nolint:depguard // decodes manifests into k8s.io/api types through their json tags, which go.yaml.in/yaml ignores
 )
 
 // rule is a PolicyRule in a comparable, order-free form.
@@ -131,7 +131,8 @@ func objects[T any](t *testing.T) []T {
 // the mount path, and that path.
 func secretItems(t *testing.T, spec corev1.PodSpec, name string) (keys []string, mountPath string) {
 	t.Helper()
-	for _, v := range spec.Volumes {
+	for i := range spec.Volumes {
+		v := &spec.Volumes[i]
 		if v.Secret == nil || v.Secret.SecretName != name {
 			continue
 		}
@@ -270,6 +271,3 @@ func TestNetworkPolicy(t *testing.T) {
 		}
 	}
 }
-
-//go:fix inline
-func ptr[T any](v T) *T { return new(v) }

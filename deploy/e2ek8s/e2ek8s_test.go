@@ -276,9 +276,10 @@ func (e *env) agentPod(ctx context.Context) (corev1.Pod, error) {
 		return corev1.Pod{}, err
 	}
 	var live []corev1.Pod
-	for _, p := range pods.Items {
+	for i := range pods.Items {
+		p := &pods.Items[i]
 		if p.DeletionTimestamp == nil {
-			live = append(live, p)
+			live = append(live, *p)
 		}
 	}
 	if len(live) != 1 {

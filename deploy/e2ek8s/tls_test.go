@@ -50,8 +50,9 @@ func (e *env) tlsProof(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var addr string
-	for _, p := range pods.Items {
-		if ready(p) && p.Status.PodIP != "" {
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if ready(*p) && p.Status.PodIP != "" {
 			addr = net.JoinHostPort(p.Status.PodIP, "4317")
 			break
 		}

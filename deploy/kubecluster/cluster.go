@@ -86,11 +86,11 @@ func New(logf func(string, ...any)) (*Cluster, error) {
 	}
 }
 
-func (c *Cluster) path(elem ...string) string {
+func (*Cluster) path(elem ...string) string {
 	return filepath.Join(append([]string{StateDir}, elem...)...)
 }
 
-func (c *Cluster) runPath(elem ...string) string {
+func (*Cluster) runPath(elem ...string) string {
 	return filepath.Join(append([]string{RunDir}, elem...)...)
 }
 

@@ -72,7 +72,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 		for d := range strings.FieldsSeq(string(b)) {
 			switch {
 			case slices.Contains(sharedDirs, d):
-				note(removeEmpty(d))
+				removeEmpty(d)
 			case slices.Contains(hostDirs, d):
 				note(removeTree(d))
 			}

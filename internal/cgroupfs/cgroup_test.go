@@ -267,7 +267,7 @@ func TestMalformedStatLineSkipped(t *testing.T) {
 	require.NoError(t, err)
 	want, err := ParseKeyValues(b)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(stat, append([]byte("cache 1\ngarbage line here\n"), b...), 0o600))
+	require.NoError(t, os.WriteFile(stat, append([]byte("cache 1\ngarbage line here\n"), b...), 0o600)) //nolint:gosec // a file of the test's own copy of a fixture tree
 
 	c, err := Open(h, "/kubepods", 0)
 	require.NoError(t, err)

@@ -283,8 +283,11 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		}
 		if m != nil { // known
 			out = a.release(out)
-		} else if a.heldFor++; a.heldFor > holdLimit {
-			out = a.release(out)
+		} else {
+			a.heldFor++
+			if a.heldFor > holdLimit {
+				out = a.release(out)
+			}
 		}
 	}
 	if m != nil {

@@ -140,13 +140,13 @@ func (a *Assembler) onStatsFor(_ kmsg.Record, m []string, line string, out []*Re
 	return out
 }
 
-func (a *Assembler) onTasksState(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTasksState(_ kmsg.Record, _ []string, line string, out []*Report) []*Report {
 	out, _ = a.fresh(out)
 	a.mode, a.cols = modeTasks, nil
 	return out
 }
 
-func (a *Assembler) onTaskHeader(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskHeader(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	a.mode, a.cols = modeTasks, taskColumns(m[1])
@@ -158,7 +158,7 @@ func (a *Assembler) onSummary(_ kmsg.Record, m []string, line string, out []*Rep
 	return a.summary(line, m[1], out)
 }
 
-func (a *Assembler) onSkip(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onSkip(_ kmsg.Record, _ []string, line string, out []*Report) []*Report {
 	// The victim was already dying: the kernel killed nobody, so the
 	// report in progress ends without a record.
 	if a.ctx != nil {
@@ -199,28 +199,28 @@ func (a *Assembler) onKillOld(_ kmsg.Record, m []string, line string, out []*Rep
 	return out
 }
 
-func (a *Assembler) onTaskIn(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskIn(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
 	return out
 }
 
-func (a *Assembler) onLimitReached(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onLimitReached(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.memcg, c.taskIn = m[1], true
 	return out
 }
 
-func (a *Assembler) onTaskInStart(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskInStart(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.taskMemcg, c.taskIn, c.taskInOpen = m[1], true, true
 	return out
 }
 
-func (a *Assembler) onLimitOf(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onLimitOf(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	if a.ctx != nil && a.ctx.taskInOpen {
 		a.ctx.memcg, a.ctx.taskInOpen = m[1], false
 	}
@@ -231,7 +231,7 @@ func (a *Assembler) onKillShared(r kmsg.Record, m []string, line string, out []*
 	return a.shared(r, line, m[1], m[2], out)
 }
 
-func (a *Assembler) onGroup(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onGroup(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	// A group line whose first kill was already released (Idle) or
 	// lost: the kills that follow are still group kills.
 	if a.ctx != nil {
@@ -245,7 +245,7 @@ func (a *Assembler) onGroup(_ kmsg.Record, m []string, line string, out []*Repor
 	return out
 }
 
-func (a *Assembler) onMemInfo(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onMemInfo(_ kmsg.Record, _ []string, line string, out []*Report) []*Report {
 	a.mode = modeNone
 	return out
 }

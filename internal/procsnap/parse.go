@@ -128,11 +128,11 @@ func ParsePIDs(b []byte, dst []int) (pids []int, hidden int, err error) {
 // (setproctitle) gives one argument, split at spaces instead.
 func SplitCmdline(b []byte, truncated bool) []string {
 	if truncated {
-		if i := bytes.LastIndexByte(b, 0); i >= 0 {
-			b = b[:i+1]
-		} else {
+		i := bytes.LastIndexByte(b, 0)
+		if i < 0 {
 			return nil
 		}
+		b = b[:i+1]
 	}
 	b = bytes.TrimRight(b, "\x00")
 	if len(b) == 0 {

@@ -155,14 +155,14 @@ func redactLine(a string) string {
 // flag redacts a flag argument.
 func (r *redactor) flag(a string) string {
 	rules := r.rules
-	if _, v, attached, ok := flagValue(rules.next, a, rules.glued); ok {
+	if v, attached, ok := flagValue(rules.next, a, rules.glued); ok {
 		if !attached {
 			r.pending = hideNext
 			return a
 		}
 		return a[:len(a)-len(v)] + Redacted
 	}
-	if _, v, attached, ok := flagValue(rules.keyNext, a, true); ok {
+	if v, attached, ok := flagValue(rules.keyNext, a, true); ok {
 		if !attached {
 			r.pending = keyNext
 			return a
@@ -176,13 +176,13 @@ func (r *redactor) flag(a string) string {
 		r.pending = valueNext
 		return a
 	}
-	if _, v, attached, ok := flagValue(rules.attached, a, true); ok {
+	if v, attached, ok := flagValue(rules.attached, a, true); ok {
 		if attached && v != "" {
 			return a[:len(a)-len(v)] + Redacted
 		}
 		return a
 	}
-	if _, v, attached, ok := flagValue(rules.userPass, a, true); ok {
+	if v, attached, ok := flagValue(rules.userPass, a, true); ok {
 		if !attached {
 			r.pending, r.sep, r.bare = userNext, rules.sep, rules.bareSecret
 			return a

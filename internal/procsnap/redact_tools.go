@@ -194,17 +194,17 @@ func hasFlag(list []string, f string) bool {
 
 // flagValue matches a flag argument against list: the flag itself
 // (value next), the flag with an attached value (-aVALUE for one-letter
-// flags, --flag=VALUE) and returns the flag and the value.
-func flagValue(list []string, a string, glued bool) (flag, value string, attached, ok bool) {
+// flags, --flag=VALUE) and returns the value.
+func flagValue(list []string, a string, glued bool) (value string, attached, ok bool) {
 	for _, f := range list {
 		switch {
 		case a == f:
-			return f, "", false, true
+			return "", false, true
 		case strings.HasPrefix(a, f+"="):
-			return f, a[len(f)+1:], true, true
+			return a[len(f)+1:], true, true
 		case glued && len(f) == 2 && f[0] == '-' && f[1] != '-' && len(a) > 2 && strings.HasPrefix(a, f):
-			return f, a[2:], true, true
+			return a[2:], true, true
 		}
 	}
-	return "", "", false, false
+	return "", false, false
 }

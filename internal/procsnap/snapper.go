@@ -257,13 +257,13 @@ func (s *Snapper) Nearest(paths []string, until time.Time) (Snapshot, bool) {
 		if !st.start.IsZero() {
 			st.killed = true
 		}
-		for _, sn := range slices.Backward(st.snaps) {
-
+		for i := range slices.Backward(st.snaps) {
+			sn := &st.snaps[i]
 			if sn.Time.After(until) {
 				continue
 			}
 			if until.Sub(sn.Time) <= MaxAge && (!found || sn.Time.After(best.Time)) {
-				best, found = sn, true
+				best, found = *sn, true
 			}
 			break
 		}
@@ -289,7 +289,8 @@ func (s *Snapper) sweep(now time.Time) {
 		}
 	}
 	s.mu.Unlock()
-	for _, sn := range near {
-		s.o.NearMiss(sn)
+	for i := range near {
+		sn := &near[i]
+		s.o.NearMiss(*sn)
 	}
 }

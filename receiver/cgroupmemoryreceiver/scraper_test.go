@@ -485,11 +485,14 @@ func attrString(m pcommon.Map) string {
 	return strings.Join(kv, " ")
 }
 
-// startOf returns the start timestamp of the cgroup's failcnt data point.
-func startOf(t *testing.T, md pmetric.Metrics, path string) time.Time {
+// seriesCgroup is the container whose failcnt series TestSeriesStart follows.
+const seriesCgroup = "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+
+// startOf returns the start timestamp of seriesCgroup's failcnt data point.
+func startOf(t *testing.T, md pmetric.Metrics) time.Time {
 	t.Helper()
-	rm := find(md, path)
-	require.NotNil(t, rm, "no %s", path)
+	rm := find(md, seriesCgroup)
+	require.NotNil(t, rm, "no %s", seriesCgroup)
 	ms := rm.ScopeMetrics().At(0).Metrics()
 	for i := 0; i < ms.Len(); i++ {
 		if ms.At(i).Name() == "cgroup.memory.failcnt" {
@@ -508,19 +511,19 @@ func TestSeriesStart(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v1/root")))
 	cfg := createDefaultConfig().(*Config)
-	const ctr = "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	const ctr = seriesCgroup
 	now := time.Unix(1763800000, 0)
 	before := time.Now()
 	s, reg := fixtureScraper(t, root, cfg, func(o *sampler.Options) { o.Now = func() time.Time { return now } })
 	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
-	first := startOf(t, md, ctr)
+	first := startOf(t, md)
 	assert.False(t, first.Before(before.Add(-time.Second)), "first seen just now")
 
 	now = now.Add(time.Second)
 	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, first, startOf(t, md, ctr), "same series")
+	assert.Equal(t, first, startOf(t, md), "same series")
 
 	dir := reg.Hierarchy().Abs(ctr)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.failcnt"), []byte("1\n"), 0o600))
@@ -528,7 +531,7 @@ func TestSeriesStart(t *testing.T) {
 	now = now.Add(time.Second)
 	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
-	assert.True(t, prev.Equal(startOf(t, md, ctr)), "failcnt went down: a new series from the previous sample")
+	assert.True(t, prev.Equal(startOf(t, md)), "failcnt went down: a new series from the previous sample")
 
 	// cgroupfs makes a cgroup's files with its directory; a copy made in
 	// place would show the directory first, and the sampler, which
@@ -542,7 +545,7 @@ func TestSeriesStart(t *testing.T) {
 	now = now.Add(time.Second)
 	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
-	assert.False(t, startOf(t, md, ctr).Before(recreated.Add(-10*time.Millisecond)), "recreated: a new instance, a new series")
+	assert.False(t, startOf(t, md).Before(recreated.Add(-10*time.Millisecond)), "recreated: a new instance, a new series")
 }
 
 // expiring is a context whose deadline passes after its Err has been asked

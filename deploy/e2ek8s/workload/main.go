@@ -204,7 +204,7 @@ func pair(dir string, mib int) error {
 	if err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
-	idle := exec.Command(self, pairIdle...) //nolint:gosec // this program, fixed arguments
+	idle := exec.Command(self, pairIdle...)
 	idle.Stdout, idle.Stderr = os.Stdout, os.Stderr
 	if err := idle.Start(); err != nil {
 		return fmt.Errorf("pair: idle worker: %w", err)

@@ -121,7 +121,7 @@ func TestVMOOMETA(t *testing.T) {
 		cfg.CollectionInterval = time.Second
 		cfg.SamplingInterval = 100 * time.Millisecond
 	}, ramp.Path, cache.Path, steady.Path, step.Path)
-	_, err := rcv.waitLatest(ramp.Path, time.Time{}, 10*time.Second)
+	_, err := rcv.waitLatest(ramp.Path, time.Time{})
 	must(t, "the collection at start", err)
 
 	stat, err := readFlat(filepath.Join(ramp.Dir, "memory.stat"))
@@ -151,8 +151,8 @@ func TestVMOOMETA(t *testing.T) {
 			default:
 			}
 			for _, cmd := range []string{"file " + file + " 40", "read " + file} {
-				if _, err := cp.Do(cmd, time.Minute); err != nil {
-					cacheErr = err
+				if _, doErr := cp.Do(cmd, time.Minute); doErr != nil {
+					cacheErr = doErr
 					return
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,10 +103,8 @@ func enableMemory(dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range strings.Fields(string(b)) {
-		if c == "memory" {
-			return nil
-		}
+	if slices.Contains(strings.Fields(string(b)), "memory") {
+		return nil
 	}
 	if err := os.WriteFile(f, []byte("+memory"), 0); err != nil {
 		return fmt.Errorf("enabling +memory in %s: %w", f, err)
@@ -121,7 +120,7 @@ func enableMemory(dir string) error {
 func (v *vm) mkcg(t *testing.T, p string) *cgrouptest.Cgroup {
 	t.Helper()
 	cur := "/"
-	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+	for seg := range strings.SplitSeq(strings.Trim(p, "/"), "/") {
 		must(t, "mkcg "+p, enableMemory(v.h.Abs(cur)))
 		cur = path.Join(cur, seg)
 		dir := v.h.Abs(cur)
@@ -178,7 +177,7 @@ func readFlat(file string) (map[string]uint64, error) {
 		return nil, err
 	}
 	m := map[string]uint64{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) != 2 {
 			continue
@@ -290,7 +289,8 @@ type source func(after time.Time) (map[string]kernelState, error)
 // moves it is the value at some moment the code under test read it. A field
 // that misses is retried (a workload can move between the reads) up to
 // attempts times; the outcome of each target and field is returned.
-func (v *vm) compare(targets []target, want []string, src source, attempts int) map[string]map[string]outcome {
+func (v *vm) compare(targets []target, want []string, src source) map[string]map[string]outcome {
+	const attempts = 5
 	out := map[string]map[string]outcome{}
 	for _, tg := range targets {
 		out[tg.label] = map[string]outcome{}
@@ -442,8 +442,8 @@ type point struct {
 // latest returns the newest data of the cgroup at p sampled after `after`.
 func (r *receiverRun) latest(p string, after time.Time) (point, bool) {
 	all := r.sink.AllMetrics()
-	for i := len(all) - 1; i >= 0; i-- {
-		rms := all[i].ResourceMetrics()
+	for _, a := range slices.Backward(all) {
+		rms := a.ResourceMetrics()
 		for j := 0; j < rms.Len(); j++ {
 			rm := rms.At(j)
 			if cp, ok := rm.Resource().Attributes().Get("cgroup.path"); !ok || cp.Str() != p {
@@ -460,7 +460,8 @@ func (r *receiverRun) latest(p string, after time.Time) (point, bool) {
 }
 
 // waitLatest waits for a data point of p sampled after `after`.
-func (r *receiverRun) waitLatest(p string, after time.Time, timeout time.Duration) (point, error) {
+func (r *receiverRun) waitLatest(p string, after time.Time) (point, error) {
+	const timeout = 10 * time.Second
 	deadline := time.Now().Add(timeout)
 	for {
 		if pt, ok := r.latest(p, after); ok {
@@ -512,7 +513,7 @@ func (r *receiverRun) source(targets []target) source {
 	return func(after time.Time) (map[string]kernelState, error) {
 		m := map[string]kernelState{}
 		for _, tg := range targets {
-			pt, err := r.waitLatest(tg.path, after, 10*time.Second)
+			pt, err := r.waitLatest(tg.path, after)
 			if err != nil {
 				return nil, err
 			}
@@ -647,7 +648,7 @@ func checkIdentity(t *testing.T, r *receiverRun, s podShape) {
 		{"container", s.ctr, map[string]string{"cgroup.path": s.ctr, "k8s.pod.uid": s.podUID, "k8s.pod.qos_class": s.qos, "container.id": s.ctrID, "container.runtime.name": s.runtime}},
 	} {
 		name := "identity/" + s.name + "/" + c.level
-		pt, err := r.waitLatest(c.path, time.Time{}, 10*time.Second)
+		pt, err := r.waitLatest(c.path, time.Time{})
 		if err != nil {
 			report(t, name, false, "%v", err)
 			continue
@@ -731,7 +732,7 @@ func TestVMMetrics(t *testing.T) {
 	// to the container.
 	if v.disk != "" {
 		for _, s := range shapes {
-			must(t, "disk file", os.WriteFile(filepath.Join(v.disk, s.workloadID+".dat"), make([]byte, 8*mib), 0o644))
+			must(t, "disk file", os.WriteFile(filepath.Join(v.disk, s.workloadID+".dat"), make([]byte, 8*mib), 0o600))
 		}
 		unix.Sync()
 		must(t, "drop_caches", os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0))
@@ -770,7 +771,7 @@ func TestVMMetrics(t *testing.T) {
 	}
 
 	rcv := startReceiver(t, "/kubepods*", "/kubepods*/**")
-	res := v.compare(targets, fields, rcv.source(targets), 5)
+	res := v.compare(targets, fields, rcv.source(targets))
 	reportFields(t, "metrics", targets, fields, res)
 	for _, s := range shapes {
 		checkIdentity(t, rcv, s)
@@ -781,7 +782,7 @@ func TestVMMetrics(t *testing.T) {
 	for _, s := range shapes {
 		ctrs = append(ctrs, target{s.name + "/container", s.ctr})
 	}
-	rres := v.compare(ctrs, fields, readerSource(t, v.h, ctrs), 5)
+	rres := v.compare(ctrs, fields, readerSource(t, v.h, ctrs))
 	for _, tg := range ctrs {
 		var bad, good []string
 		for _, f := range fields {
@@ -912,7 +913,7 @@ func TestVMOOMPodLimit(t *testing.T) {
 	start := time.Now()
 	before := map[string]point{}
 	for _, c := range []string{s.pod, s.ctr} {
-		pt, err := rcv.waitLatest(c, start, 10*time.Second)
+		pt, err := rcv.waitLatest(c, start)
 		must(t, "receiver before the OOM", err)
 		before[c] = pt
 	}
@@ -936,13 +937,13 @@ func TestVMOOMPodLimit(t *testing.T) {
 		"receiver oom_kills before=%s after=%s %v", b, after.vals["oom_kills"], errOrEmpty(err))
 	// oom_kills is memory.events.local: the pod's own count stays 0, the
 	// kill was in the container (memory.events, hierarchical, says 1).
-	podAfter, err := rcv.waitLatest(s.pod, time.Now(), 10*time.Second)
+	podAfter, err := rcv.waitLatest(s.pod, time.Now())
 	pk := podAfter.vals["oom_kills"]
 	report(t, "oom/pod-limit/oom_kills-local/pod", err == nil && pk.ok && pk.v == 0 && pe["oom_kill"] >= 1,
 		"receiver pod oom_kills=%s (memory.events.local), kernel memory.events oom_kill=%d (hierarchical) %v", pk, pe["oom_kill"], errOrEmpty(err))
 	targets := []target{{"container", s.ctr}, {"pod", s.pod}}
 	reportFields(t, "oom/pod-limit/metrics", targets, oomMetricFields,
-		v.compare(targets, oomMetricFields, rcv.source(targets), 5))
+		v.compare(targets, oomMetricFields, rcv.source(targets)))
 	checkIdentity(t, rcv, s)
 
 	// The kernel's own kill record through the project's kmsg reader.
@@ -964,7 +965,7 @@ func TestVMOOMPodLimit(t *testing.T) {
 	report(t, "oom-report-via-kmsg/pod-limit",
 		a["linux.oom.memcg"] == s.pod && a["linux.oom.task_memcg"] == s.ctr &&
 			a["process.pid"] == int64(p.Pid) && a["process.executable.name"] == "memhog" &&
-			a["linux.oom.memcg.limit"] == int64(s.podLimit) && a["linux.oom.constraint"] == "CONSTRAINT_MEMCG" &&
+			a["linux.oom.memcg.limit"] == s.podLimit && a["linux.oom.constraint"] == "CONSTRAINT_MEMCG" &&
 			a["linux.oom.cause"] == "anon" && a["linux.oom.group_kill"] == false &&
 			a["resource.k8s.pod.uid"] == s.podUID && strings.Contains(a["body"].(string), "pod"),
 		"pid=%v memcg=%v task_memcg=%v limit=%v cause=%v body=%q", a["process.pid"], a["linux.oom.memcg"], a["linux.oom.task_memcg"], a["linux.oom.memcg.limit"], a["linux.oom.cause"], a["body"])
@@ -986,7 +987,7 @@ func TestVMOOMGroup(t *testing.T) {
 	do(t, idle, "anon 10")
 	hog := ctr.Start(t, v.memhog)
 
-	pt, err := rcv.waitLatest(s.ctr, time.Now(), 10*time.Second)
+	pt, err := rcv.waitLatest(s.ctr, time.Now())
 	must(t, "receiver before the OOM", err)
 	b := pt.vals["oom_kills"]
 	w := watchKmsg(t)
@@ -1007,7 +1008,7 @@ func TestVMOOMGroup(t *testing.T) {
 		"receiver oom_kills before=%s after=%s %v", b, after.vals["oom_kills"], errOrEmpty(err))
 	targets := []target{{"container", s.ctr}, {"pod", s.pod}}
 	reportFields(t, "oom/oom-group/metrics", targets, oomMetricFields,
-		v.compare(targets, oomMetricFields, rcv.source(targets), 5))
+		v.compare(targets, oomMetricFields, rcv.source(targets)))
 	checkIdentity(t, rcv, s)
 
 	// The kill record names the container as the limit hit, then the group
@@ -1078,7 +1079,7 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	}, s.pod, s.pod+"/**")
 	p := ctr.Start(t, v.memhog)
 	do(t, p, "anon 8")
-	_, err = rcv.waitLatest(s.pod, time.Time{}, 10*time.Second)
+	_, err = rcv.waitLatest(s.pod, time.Time{})
 	must(t, "the collection at start", err)
 	time.Sleep(500 * time.Millisecond)
 	before, err := readOne(filepath.Join(v.h.Abs(s.pod), "memory.current"))
@@ -1104,7 +1105,7 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	// climb (well above where it started), not necessarily the top. The
 	// ≥ 90 % check runs on v1 in CI (TestOOMRecordCarriesTheClimb).
 	base := int64(before.v)
-	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= base+int64(s.podLimit)/4,
+	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= base+s.podLimit/4,
 		"%d points, up to %d from %d before the allocation, of a %d limit (a climb of at least a quarter of the limit)", len(ts), top, base, s.podLimit)
 	events := 0
 	for _, ft := range fullT[min(1, len(fullT)):] {

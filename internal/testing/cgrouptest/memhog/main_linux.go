@@ -201,7 +201,8 @@ func rename(hexName string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad name %q: %w", hexName, err)
 	}
-	buf := append(name, 0)
+	buf := make([]byte, len(name)+1) // NUL-terminated for the kernel
+	copy(buf, name)
 	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&buf[0])), 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("prctl(PR_SET_NAME): %w", err)
 	}
