@@ -140,7 +140,7 @@ func (a *Assembler) onStatsFor(_ kmsg.Record, m []string, line string, out []*Re
 	return out
 }
 
-func (a *Assembler) onTasksState(_ kmsg.Record, _ []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTasksState(_ kmsg.Record, _ []string, _ string, out []*Report) []*Report {
 	out, _ = a.fresh(out)
 	a.mode, a.cols = modeTasks, nil
 	return out
@@ -158,7 +158,7 @@ func (a *Assembler) onSummary(_ kmsg.Record, m []string, line string, out []*Rep
 	return a.summary(line, m[1], out)
 }
 
-func (a *Assembler) onSkip(_ kmsg.Record, _ []string, line string, out []*Report) []*Report {
+func (a *Assembler) onSkip(_ kmsg.Record, _ []string, _ string, out []*Report) []*Report {
 	// The victim was already dying: the kernel killed nobody, so the
 	// report in progress ends without a record.
 	if a.ctx != nil {
@@ -245,7 +245,7 @@ func (a *Assembler) onGroup(_ kmsg.Record, m []string, _ string, out []*Report) 
 	return out
 }
 
-func (a *Assembler) onMemInfo(_ kmsg.Record, _ []string, line string, out []*Report) []*Report {
+func (a *Assembler) onMemInfo(_ kmsg.Record, _ []string, _ string, out []*Report) []*Report {
 	a.mode = modeNone
 	return out
 }
