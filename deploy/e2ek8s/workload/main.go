@@ -235,7 +235,7 @@ func worker(mib int) error {
 // child runs this program with args and waits for the kernel's SIGKILL; a
 // child that ends otherwise is an error.
 func child(self string, args []string) error {
-	cmd := exec.Command(self, args...) //nolint:gosec // this program, fixed arguments and a number
+	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	err := cmd.Run()
 	if exit, ok := errors.AsType[*exec.ExitError](err); ok {
