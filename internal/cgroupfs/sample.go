@@ -78,10 +78,6 @@ var fieldNames = [numFields]string{
 	"tree_events_oom_group_kill", "unreclaimable",
 }
 
-// limitFields are the fields of the limit files (fileSpec.limit), which a
-// LimitWatch lets Read take from the cache while nobody wrote them.
-var limitFields = [...]Field{Limit, High, Low, Min, SwapLimit, MemswLimit}
-
 func (f Field) String() string {
 	if f < numFields {
 		return fieldNames[f]

@@ -1,6 +1,8 @@
 // Copyright The oomsight Authors
 // SPDX-License-Identifier: Apache-2.0
 
+//go:build linux
+
 package oompipeline // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/oompipeline"
 
 import (
