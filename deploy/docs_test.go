@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package deploy
 
 import (
@@ -133,7 +136,7 @@ func anchors(t *testing.T, page string) map[string]bool {
 	out := map[string]bool{}
 	seen := map[string]int{}
 	fenced := false
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "```") {
 			fenced = !fenced
 			continue

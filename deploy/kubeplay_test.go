@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package deploy
 
 import (
@@ -18,7 +21,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
+	"sigs.k8s.io/yaml" //nolint:depguard // decodes manifests into k8s.io/api types through their json tags, which go.yaml.in/yaml ignores
 
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 	"github.com/oomsight/oomsight/internal/testing/otlptest"
@@ -145,7 +148,8 @@ func podYAML(t *testing.T, file string, h harness) []byte {
 	// podman refuses port mappings with the host's network; the ports are
 	// only declared for the probes, which the test replaces.
 	c.Ports = nil
-	for i, v := range pod.Spec.Volumes {
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
 		if v.HostPath != nil && v.HostPath.Path == "/var/lib/oomsight" {
 			pod.Spec.Volumes[i].HostPath.Path = h.state
 		}
@@ -246,7 +250,7 @@ func (p podman) startWorkload(t *testing.T) *workload {
 	bin := cgrouptest.BuildMemhog(t)
 	b, err := os.ReadFile(bin)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memhog"), b, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memhog"), b, 0o755)) //nolint:gosec // the pod runs it: it must be executable
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("FROM scratch\nCOPY memhog /memhog\nENTRYPOINT [\"/memhog\"]\n"), 0o600))
 	p.must(t, "build", "--quiet", "--tag", "localhost/oomsight-memhog:test", dir)
 	name := fmt.Sprintf("oomsight-workload-%d", time.Now().UnixNano())
@@ -291,7 +295,7 @@ func (p podman) workloadSeen(t *testing.T, srv *otlptest.Server) *workload {
 }
 
 // metricsOf counts the metric data points whose resource is the container.
-func metricsOf(srv *otlptest.Server, containerID string) (points int, runtime string, path string) {
+func metricsOf(srv *otlptest.Server, containerID string) (points int, runtime, path string) {
 	for _, md := range srv.Metrics.AllMetrics() {
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
 			rm := md.ResourceMetrics().At(i)

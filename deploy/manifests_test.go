@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package deploy
 
 import (
@@ -70,7 +73,7 @@ func decodeAll(dec runtime.Decoder, b []byte) ([]runtime.Object, error) {
 // comments alone (a file's header) is recognized as empty.
 func stripComments(b []byte) []byte {
 	var out [][]byte
-	for _, l := range bytes.Split(b, []byte("\n")) {
+	for l := range bytes.SplitSeq(b, []byte("\n")) {
 		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
 			out = append(out, l)
 		}
@@ -87,7 +90,7 @@ func manifests(t *testing.T) []manifest {
 		if err != nil || d.IsDir() || filepath.Ext(path) != ".yaml" {
 			return err
 		}
-		b, err := os.ReadFile(path)
+		b, err := os.ReadFile(path) //nolint:gosec // the repository's own deploy/kubernetes tree
 		if err != nil {
 			return err
 		}
@@ -271,13 +274,15 @@ func TestAgentPrivileges(t *testing.T) {
 func TestAgentWritesPodEvents(t *testing.T) {
 	agents := 0
 	for _, m := range manifests(t) {
-		if o, ok := m.obj.(*corev1.ConfigMap); ok && o.Name == "oomsight-agent" {
-			agents++
-			cfg := o.Data["config.yaml"]
-			assert.Contains(t, cfg, "\n  k8s_oom_events:\n    auth_type: serviceAccount\n", m.file)
-			assert.Contains(t, cfg, "exporters: [otlp_grpc, k8s_oom_events]", "%s: the logs pipeline", m.file)
-			assert.Contains(t, cfg, "\n  k8s_attributes:\n    auth_type: serviceAccount\n", m.file)
+		o, ok := m.obj.(*corev1.ConfigMap)
+		if !ok || o.Name != "oomsight-agent" {
+			continue
 		}
+		agents++
+		cfg := o.Data["config.yaml"]
+		assert.Contains(t, cfg, "\n  k8s_oom_events:\n    auth_type: serviceAccount\n", m.file)
+		assert.Contains(t, cfg, "exporters: [otlp_grpc, k8s_oom_events]", "%s: the logs pipeline", m.file)
+		assert.Contains(t, cfg, "\n  k8s_attributes:\n    auth_type: serviceAccount\n", m.file)
 	}
 	assert.Equal(t, 2, agents)
 }

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package deploy
 
 import (
@@ -14,7 +17,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
+	"sigs.k8s.io/yaml" //nolint:depguard // decodes manifests into k8s.io/api types through their json tags, which go.yaml.in/yaml ignores
 )
 
 // rule is a PolicyRule in a comparable, order-free form.
@@ -128,7 +131,8 @@ func objects[T any](t *testing.T) []T {
 // the mount path, and that path.
 func secretItems(t *testing.T, spec corev1.PodSpec, name string) (keys []string, mountPath string) {
 	t.Helper()
-	for _, v := range spec.Volumes {
+	for i := range spec.Volumes {
+		v := &spec.Volumes[i]
 		if v.Secret == nil || v.Secret.SecretName != name {
 			continue
 		}
@@ -253,7 +257,7 @@ func TestNetworkPolicy(t *testing.T) {
 	assert.Nil(t, in.From[0].IPBlock)
 	from := in.From[0].PodSelector.MatchLabels
 	tcp := corev1.ProtocolTCP
-	assert.Equal(t, []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromInt32(4317))}}, in.Ports)
+	assert.Equal(t, []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: new(intstr.FromInt32(4317))}}, in.Ports)
 	for file, ds := range daemonSets(t) {
 		for k, v := range from {
 			assert.Equal(t, v, ds.Spec.Template.Labels[k], "%s: the agent pods carry %s", file, k)
@@ -267,5 +271,3 @@ func TestNetworkPolicy(t *testing.T) {
 		}
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

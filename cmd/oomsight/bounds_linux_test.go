@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -49,7 +52,7 @@ func builtCLI(t *testing.T) string {
 		return p
 	}
 	cliOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "oomsight-bounds-")
+		dir, err := os.MkdirTemp("", "oomsight-bounds-") //nolint:usetesting // built once for every test of the package: one test's TempDir would be gone for the next
 		if err != nil {
 			cliErr = err
 			return
@@ -83,7 +86,7 @@ type cost struct {
 // output is counted, not kept.
 func explainFile(t *testing.T, file string, args ...string) cost {
 	t.Helper()
-	cmd := exec.Command(builtCLI(t), append(append([]string{"explain"}, args...), file)...)
+	cmd := exec.Command(builtCLI(t), append(append([]string{"explain"}, args...), file)...) //nolint:gosec // the CLI this package's tests built
 	lines := &lineCounter{}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = lines, &stderr

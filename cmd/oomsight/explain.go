@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -87,12 +90,14 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// malformed kmsg records are said on stderr (the first few) and counted.
 	rejected, malformed := 0, 0
 	opts = append(opts, oomreport.WithMaxTasks(*maxTasks), oomreport.WithParseErrors(func(e *oomreport.ParseError) {
-		if rejected++; rejected+malformed <= maxRejectedShown {
+		rejected++
+		if rejected+malformed <= maxRejectedShown {
 			fmt.Fprintf(stderr, "oomsight explain: %s: %v\n", name, e)
 		}
 	}))
 	textOpts = append(textOpts, text.WithMalformed(func(err error) {
-		if malformed++; rejected+malformed <= maxRejectedShown {
+		malformed++
+		if rejected+malformed <= maxRejectedShown {
 			fmt.Fprintf(stderr, "oomsight explain: %s: skipped: %v\n", name, err)
 		}
 	}))

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command oomsight is oomsight's forensic CLI: `oomsight explain` turns
 // kernel OOM reports pasted from dmesg, syslog, journalctl -k or a raw
 // /dev/kmsg dump into one structured explanation per killed process;

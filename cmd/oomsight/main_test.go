@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -11,10 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/oomsight/oomsight/internal/version"
 )
@@ -125,7 +127,7 @@ func TestExplainFromTerminal(t *testing.T) {
 	go func() {
 		// A terminal line holds at most 4096 bytes; the fixture's are short.
 		_, _ = master.Write(in)
-		_, _ = master.Write([]byte("\x04"))
+		_, _ = master.WriteString("\x04")
 	}()
 	var out, errOut bytes.Buffer
 	code := run([]string{"explain"}, slave, &out, &errOut)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -63,11 +66,11 @@ func snapshot(args []string, stdout, stderr io.Writer) int {
 	// hierarchy's root whatever it says (../../etc).
 	cg := path.Clean("/" + cgroups[0])
 	dir := h.Abs(cg)
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+	if fi, statErr := os.Stat(dir); statErr != nil || !fi.IsDir() {
 		fmt.Fprintf(stderr, "oomsight snapshot: cgroup %s not found in the %s memory hierarchy at %s (no directory %s); give the cgroup.path of a record or of a metric\n", cg, h.Version, h.Dir, dir)
 		return 1
 	}
-	if host, err := procsnap.HostPIDNamespace(*proc); err == nil && !host {
+	if host, hostPIDNamespaceErr := procsnap.HostPIDNamespace(*proc); hostPIDNamespaceErr == nil && !host {
 		fmt.Fprintf(stderr, "oomsight snapshot: not in the host's pid namespace: processes of other namespaces are left out (the agent takes no snapshot at all there)\n")
 	}
 	r := procsnap.NewReader(*proc, c)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -75,8 +78,10 @@ func TestSnapshotLive(t *testing.T) {
 	for _, s := range secrets {
 		assert.NotContains(t, out.String(), s)
 	}
-	for _, kept := range []string{"--max-num-batched-tokens 8192", "--keyspace=orders", "--authorization-mode=Node,RBAC", "redis-cli -h cache -a *** ping",
-		"mysql -uroot -p*** shop", "curl -u me:*** -H PRIVATE-TOKEN: *** https://gitlab.example.com/api", "aws_secret_access_key ***"} {
+	for _, kept := range []string{
+		"--max-num-batched-tokens 8192", "--keyspace=orders", "--authorization-mode=Node,RBAC", "redis-cli -h cache -a *** ping",
+		"mysql -uroot -p*** shop", "curl -u me:*** -H PRIVATE-TOKEN: *** https://gitlab.example.com/api", "aws_secret_access_key ***",
+	} {
 		assert.Contains(t, out.String(), kept)
 	}
 

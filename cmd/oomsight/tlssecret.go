@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -73,7 +76,7 @@ func tlsSecret(args []string, stdout, stderr io.Writer) int {
 
 func splitNames(s string) []string {
 	var out []string
-	for _, n := range strings.Split(s, ",") {
+	for n := range strings.SplitSeq(s, ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			out = append(out, n)
 		}
@@ -181,7 +184,6 @@ func (k *kubeAPI) do(ctx context.Context, method, path string, body []byte) (int
 	// verified against the service account's CA), path one of this file's
 	// fixed Secret paths: no request goes where input chose.
 	req, err := http.NewRequestWithContext(ctx, method, k.base+path, bytes.NewReader(body)) //nolint:gosec // G704: the in-cluster API server, see above
-
 	if err != nil {
 		return 0, nil, err
 	}

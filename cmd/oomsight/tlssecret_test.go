@@ -1,7 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -78,7 +80,7 @@ func TestEnsureSecret(t *testing.T) {
 			var posted map[string]any
 			api := apiServer(t, tt.get, tt.post, &posted)
 			minted := false
-			msg, err := api.ensureSecret(context.Background(), "oomsight", "oomsight-tls", func() (tlsmint.Bundle, error) {
+			msg, err := api.ensureSecret(t.Context(), "oomsight", "oomsight-tls", func() (tlsmint.Bundle, error) {
 				minted = true
 				return tlsmint.Mint(nil, time.Now(), 24*time.Hour, []string{"gw"})
 			})

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ek8s
 
 import (
@@ -116,7 +119,7 @@ func TestKubernetes(t *testing.T) {
 	if os.Geteuid() != 0 {
 		cgrouptest.Unavailable(t, "the Kubernetes end-to-end test needs root")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
 	defer cancel()
 	c, err := kubecluster.New(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
 	if err != nil {
@@ -278,7 +281,7 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, check func
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (last: %v)", what, ctx.Err(), err)
+			return fmt.Errorf("%s: %w (last: %w)", what, ctx.Err(), err)
 		case <-time.After(time.Second):
 		}
 	}
@@ -295,9 +298,10 @@ func (e *env) agentPod(ctx context.Context) (corev1.Pod, error) {
 		return corev1.Pod{}, err
 	}
 	var live []corev1.Pod
-	for _, p := range pods.Items {
+	for i := range pods.Items {
+		p := &pods.Items[i]
 		if p.DeletionTimestamp == nil {
-			live = append(live, p)
+			live = append(live, *p)
 		}
 	}
 	if len(live) != 1 {
@@ -322,7 +326,7 @@ func (e *env) agentLogErrors(ctx context.Context, pod string) ([]string, error) 
 		return nil, err
 	}
 	var bad []string
-	for _, line := range strings.Split(out, "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if strings.Contains(line, "\terror\t") || strings.Contains(line, `"level":"error"`) || strings.Contains(line, "panic") {
 			bad = append(bad, line)
 		}

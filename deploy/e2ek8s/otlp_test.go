@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ek8s
 
 import (
@@ -111,8 +114,8 @@ func flat(m pcommon.Map) map[string]string {
 
 // trimRuntime turns the kubelet's "containerd://<id>" into the id.
 func trimRuntime(id string) string {
-	if i := strings.Index(id, "://"); i >= 0 {
-		return id[i+3:]
+	if _, after, ok := strings.Cut(id, "://"); ok {
+		return after
 	}
 	return id
 }

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ek8s
 
 import (
@@ -86,7 +89,8 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	pod := pods.Items[0]
 	uid := string(pod.UID)
 	var eaterID string
-	for _, cs := range pod.Status.ContainerStatuses {
+	for i := range pod.Status.ContainerStatuses {
+		cs := &pod.Status.ContainerStatuses[i]
 		if cs.Name == "eater" {
 			eaterID = trimRuntime(cs.ContainerID)
 		}
@@ -114,8 +118,8 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.waitPodEvent(ctx, uid, 1, 60*time.Second); err != nil {
-		return "", err
+	if _, waitPodEventErr := e.waitPodEvent(ctx, uid, 1, 60*time.Second); waitPodEventErr != nil {
+		return "", waitPodEventErr
 	}
 	time.Sleep(15 * time.Second) // three batches: a second Event would have come
 	ev, err := e.waitPodEvent(ctx, uid, 1, 0)
@@ -126,8 +130,8 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	if len(recs) != 1 {
 		return "", fmt.Errorf("%d OOM records for the killed container %s, want 1", len(recs), short(killed))
 	}
-	if err := checkEvent(ev, pod, recs[0]); err != nil {
-		return "", err
+	if checkEventErr := checkEvent(ev, pod, recs[0]); checkEventErr != nil {
+		return "", checkEventErr
 	}
 	describe, err := e.kubectl(ctx, "-n", workloadNS, "describe", "pod", pod.Name)
 	if err != nil {
@@ -138,56 +142,56 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	}
 
 	// A second kill counts in the same Event.
-	if err := askKill(trigger); err != nil {
-		return "", err
+	if askKillErr := askKill(trigger); askKillErr != nil {
+		return "", askKillErr
 	}
-	if _, err := e.waitOOMKilled(ctx, pod.Name, 2); err != nil {
-		return "", err
+	if _, waitOOMKilledErr := e.waitOOMKilled(ctx, pod.Name, 2); waitOOMKilledErr != nil {
+		return "", waitOOMKilledErr
 	}
-	if _, err := e.waitPodEvent(ctx, uid, 2, 60*time.Second); err != nil {
-		return "", err
+	if _, waitPodEventErr := e.waitPodEvent(ctx, uid, 2, 60*time.Second); waitPodEventErr != nil {
+		return "", waitPodEventErr
 	}
 
 	// The third kill while the API server is stopped: the record goes on
 	// to the OTLP server, the Event is written once the API is back.
 	before := len(oomRecords(e.srv, byPod))
-	if err := e.c.StopAPIServer(); err != nil {
-		return "", err
+	if stopAPIServerErr := e.c.StopAPIServer(); stopAPIServerErr != nil {
+		return "", stopAPIServerErr
 	}
 	stopped := time.Now()
 	restart := func() error {
-		if err := e.c.StartAPIServer(ctx); err != nil {
-			return fmt.Errorf("kube-apiserver did not come back: %w", err)
+		if startAPIServerErr := e.c.StartAPIServer(ctx); startAPIServerErr != nil {
+			return fmt.Errorf("kube-apiserver did not come back: %w", startAPIServerErr)
 		}
 		return nil
 	}
-	if err := askKill(trigger); err != nil {
-		return "", errors.Join(err, restart())
+	if askKillErr := askKill(trigger); askKillErr != nil {
+		return "", errors.Join(askKillErr, restart())
 	}
-	if err := waitFor(ctx, 60*time.Second, "the third kill's record with the API server stopped", func() error {
+	if waitForErr := waitFor(ctx, 60*time.Second, "the third kill's record with the API server stopped", func() error {
 		if len(oomRecords(e.srv, byPod)) <= before {
 			return errNotYet
 		}
 		return nil
-	}); err != nil {
-		return "", errors.Join(err, restart())
+	}); waitForErr != nil {
+		return "", errors.Join(waitForErr, restart())
 	}
 	recordAfter := time.Since(stopped)
 	time.Sleep(time.Until(stopped.Add(apiDownFor)))
-	if out, err := e.kubectl(ctx, "--request-timeout=3s", "get", "--raw", "/readyz"); err == nil {
+	if out, kubectlErr := e.kubectl(ctx, "--request-timeout=3s", "get", "--raw", "/readyz"); kubectlErr == nil {
 		return "", errors.Join(fmt.Errorf("the API server answered while stopped: %s", out), restart())
 	}
-	if err := restart(); err != nil {
-		return "", err
+	if restartErr := restart(); restartErr != nil {
+		return "", restartErr
 	}
 	down, back := time.Since(stopped), time.Now()
-	ev, err = e.waitPodEvent(ctx, uid, 3, 150*time.Second)
+	_, err = e.waitPodEvent(ctx, uid, 3, 150*time.Second)
 	if err != nil {
 		return "", err
 	}
 	eventAfter := time.Since(back)
-	if _, err := e.waitOOMKilled(ctx, pod.Name, 3); err != nil {
-		return "", err
+	if _, waitOOMKilledErr := e.waitOOMKilled(ctx, pod.Name, 3); waitOOMKilledErr != nil {
+		return "", waitOOMKilledErr
 	}
 	time.Sleep(15 * time.Second)
 	if ev, err = e.waitPodEvent(ctx, uid, 3, 0); err != nil {
@@ -250,7 +254,8 @@ func (e *env) waitOOMKilled(ctx context.Context, podName string, want int32) (st
 		if err := e.getJSON(ctx, &p, "pod", "-n", workloadNS, podName); err != nil {
 			return err
 		}
-		for _, cs := range p.Status.ContainerStatuses {
+		for i := range p.Status.ContainerStatuses {
+			cs := &p.Status.ContainerStatuses[i]
 			if cs.Name != "eater" {
 				continue
 			}
@@ -277,9 +282,10 @@ func (e *env) waitPodEvent(ctx context.Context, uid string, want int32, timeout 
 			return err
 		}
 		var ours []corev1.Event
-		for _, x := range list.Items {
+		for i := range list.Items {
+			x := &list.Items[i]
 			if x.ReportingController == eventController {
-				ours = append(ours, x)
+				ours = append(ours, *x)
 			}
 		}
 		if len(ours) != 1 {

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ek8s
 
 import (
@@ -46,13 +49,13 @@ func (e *env) manifests(ctx context.Context) (string, error) {
 	}
 	e.agentNames = append(e.agentNames, agent.Name)
 	// The agent has exported through the gateway once metrics arrive.
-	if err := waitFor(ctx, 90*time.Second, "metrics through the gateway", func() error {
+	if waitForErr := waitFor(ctx, 90*time.Second, "metrics through the gateway", func() error {
 		if len(metricSeries(e.srv)) == 0 {
 			return errNotYet
 		}
 		return nil
-	}); err != nil {
-		return "", err
+	}); waitForErr != nil {
+		return "", waitForErr
 	}
 	bad, err := e.agentLogErrors(ctx, agent.Name)
 	if err != nil {
@@ -92,7 +95,8 @@ func (e *env) names(ctx context.Context) (string, error) {
 	}
 	uid := string(e.pod.UID)
 	ids := map[string]string{}
-	for _, cs := range e.pod.Status.ContainerStatuses {
+	for i := range e.pod.Status.ContainerStatuses {
+		cs := &e.pod.Status.ContainerStatuses[i]
 		ids[cs.Name] = trimRuntime(cs.ContainerID)
 	}
 	e.firstID = ids["eater"]
@@ -141,15 +145,16 @@ func (e *env) names(ctx context.Context) (string, error) {
 // reports it: the new restart count, OOMKilled, and the killed instance's
 // container id.
 func (e *env) killEater(ctx context.Context, wantRestarts int32) (killedID, newID string, err error) {
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", e.pod.Name, "-c", "sidecar", "--", "/workload", "kill", "/trigger"); err != nil {
-		return "", "", err
+	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "exec", e.pod.Name, "-c", "sidecar", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
+		return "", "", kubectlErr
 	}
 	err = waitFor(ctx, 120*time.Second, "the kubelet's OOMKilled", func() error {
 		var p corev1.Pod
-		if err := e.getJSON(ctx, &p, "pod", "-n", workloadNS, e.pod.Name); err != nil {
-			return err
+		if getJSONErr := e.getJSON(ctx, &p, "pod", "-n", workloadNS, e.pod.Name); getJSONErr != nil {
+			return getJSONErr
 		}
-		for _, cs := range p.Status.ContainerStatuses {
+		for i := range p.Status.ContainerStatuses {
+			cs := &p.Status.ContainerStatuses[i]
 			if cs.Name != "eater" {
 				continue
 			}
@@ -257,22 +262,22 @@ func (e *env) restart(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.kubectl(ctx, "-n", "oomsight", "delete", "pod", old.Name, "--wait=true", "--timeout=90s"); err != nil {
-		return "", err
+	if _, kubectlErr := e.kubectl(ctx, "-n", "oomsight", "delete", "pod", old.Name, "--wait=true", "--timeout=90s"); kubectlErr != nil {
+		return "", kubectlErr
 	}
 	var agent corev1.Pod
-	if err := waitFor(ctx, 120*time.Second, "the recreated agent Ready", func() error {
-		p, err := e.agentPod(ctx)
-		if err != nil {
-			return err
+	if waitForErr := waitFor(ctx, 120*time.Second, "the recreated agent Ready", func() error {
+		p, agentPodErr := e.agentPod(ctx)
+		if agentPodErr != nil {
+			return agentPodErr
 		}
 		if p.Name == old.Name || !ready(p) {
 			return fmt.Errorf("agent %s ready=%v", p.Name, ready(p))
 		}
 		agent = p
 		return nil
-	}); err != nil {
-		return "", err
+	}); waitForErr != nil {
+		return "", waitForErr
 	}
 	if agent.Spec.NodeName != old.Spec.NodeName {
 		return "", fmt.Errorf("recreated agent on %q, the old one was on %q", agent.Spec.NodeName, old.Spec.NodeName)
@@ -281,15 +286,15 @@ func (e *env) restart(ctx context.Context) (string, error) {
 	// The new agent's exports arrive (it read the kernel log's backlog
 	// before its first collection); give it two collections more.
 	readyAt := time.Now()
-	if err := waitFor(ctx, 60*time.Second, "the recreated agent's metrics", func() error {
+	if waitForErr := waitFor(ctx, 60*time.Second, "the recreated agent's metrics", func() error {
 		for _, s := range metricSeries(e.srv) {
 			if s.attrs["container.id"] == e.secondID && s.last.AsTime().After(readyAt) {
 				return nil
 			}
 		}
 		return errNotYet
-	}); err != nil {
-		return "", err
+	}); waitForErr != nil {
+		return "", waitForErr
 	}
 	time.Sleep(20 * time.Second)
 	first := oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == e.firstID })
@@ -339,31 +344,31 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 	}
 	// The forker starts while the agent is replaced.
 	f := filepath.Join(kubecluster.StateDir, "forker.yaml")
-	if err := os.WriteFile(f, []byte(forkerManifest), 0o600); err != nil {
-		return "", fmt.Errorf("forker manifest: %w", err)
+	if writeFileErr := os.WriteFile(f, []byte(forkerManifest), 0o600); writeFileErr != nil {
+		return "", fmt.Errorf("forker manifest: %w", writeFileErr)
 	}
-	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
-		return "", err
+	if _, kubectlErr := e.kubectl(ctx, "apply", "-f", f); kubectlErr != nil {
+		return "", kubectlErr
 	}
-	if _, err := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes", "restricted")+"/"); err != nil {
-		return "", err
+	if _, kubectlErr := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes", "restricted")+"/"); kubectlErr != nil {
+		return "", kubectlErr
 	}
-	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=180s"); err != nil {
-		return "", err
+	if _, kubectlErr := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=180s"); kubectlErr != nil {
+		return "", kubectlErr
 	}
 	var agent corev1.Pod
-	if err := waitFor(ctx, 60*time.Second, "the restricted agent Ready", func() error {
-		p, err := e.agentPod(ctx)
-		if err != nil {
-			return err
+	if waitForErr := waitFor(ctx, 60*time.Second, "the restricted agent Ready", func() error {
+		p, agentPodErr := e.agentPod(ctx)
+		if agentPodErr != nil {
+			return agentPodErr
 		}
 		if p.Name == before.Name || !ready(p) {
 			return fmt.Errorf("agent %s ready=%v", p.Name, ready(p))
 		}
 		agent = p
 		return nil
-	}); err != nil {
-		return "", err
+	}); waitForErr != nil {
+		return "", waitForErr
 	}
 	if agent.Spec.ServiceAccountName != "oomsight-agent-restricted" {
 		return "", fmt.Errorf("restricted agent runs as service account %q, not its own", agent.Spec.ServiceAccountName)
@@ -383,8 +388,8 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		prev, _ := e.kubectl(ctx, "-n", "oomsight", "logs", agent.Name, "--previous", "--tail=20")
 		return "", fmt.Errorf("restricted agent %s restarted %d times; its previous log:\n%s", agent.Name, n, prev)
 	}
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/forker", "--timeout=120s"); err != nil {
-		return "", err
+	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/forker", "--timeout=120s"); kubectlErr != nil {
+		return "", kubectlErr
 	}
 	forker, forkerID, err := e.forkerPod(ctx)
 	if err != nil {
@@ -393,18 +398,19 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 	readyAt := time.Now()
 	uid := string(e.pod.UID)
 	var cur corev1.Pod
-	if err := e.getJSON(ctx, &cur, "pod", "-n", workloadNS, e.pod.Name); err != nil {
-		return "", err
+	if getJSONErr := e.getJSON(ctx, &cur, "pod", "-n", workloadNS, e.pod.Name); getJSONErr != nil {
+		return "", getJSONErr
 	}
 	var eaterID string
-	for _, cs := range cur.Status.ContainerStatuses {
+	for i := range cur.Status.ContainerStatuses {
+		cs := &cur.Status.ContainerStatuses[i]
 		if cs.Name == "eater" {
 			eaterID = trimRuntime(cs.ContainerID)
 		}
 	}
 	// Metrics with names for both containers after the agent started: the
 	// agent has read their counters, so a kill from now on is a rise.
-	if err := waitFor(ctx, 60*time.Second, "the restricted agent's metrics with names", func() error {
+	if waitForErr := waitFor(ctx, 60*time.Second, "the restricted agent's metrics with names", func() error {
 		seen := map[string]bool{}
 		for _, s := range metricSeries(e.srv) {
 			if s.last.AsTime().After(readyAt) && (s.attrs["container.id"] == eaterID && s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == e.pod.Name ||
@@ -416,8 +422,8 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 			return errNotYet
 		}
 		return nil
-	}); err != nil {
-		return "", err
+	}); waitForErr != nil {
+		return "", waitForErr
 	}
 	counted := func(r record) bool {
 		_, ok := r.attrs.Get("linux.oom.counted_kills")
@@ -428,17 +434,17 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 	}
 
 	// A worker killed in a container that survives it.
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); err != nil {
-		return "", err
+	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
+		return "", kubectlErr
 	}
 	forkerPath := "/kubepods/burstable/pod" + string(forker.UID) + "/" + forkerID
-	if err := waitFor(ctx, 60*time.Second, "the counter-based record of the worker's kill", func() error {
+	if waitForErr := waitFor(ctx, 60*time.Second, "the counter-based record of the worker's kill", func() error {
 		if len(oomRecords(e.srv, counted)) == 0 {
 			return errNotYet
 		}
 		return nil
-	}); err != nil {
-		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agent.Name, proc, err, oomKillCounter(hier, forkerPath))
+	}); waitForErr != nil {
+		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agent.Name, proc, waitForErr, oomKillCounter(hier, forkerPath))
 	}
 	time.Sleep(25 * time.Second) // two more collections: a repeat would have arrived
 	recs := oomRecords(e.srv, counted)
@@ -463,8 +469,8 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		}
 	}
 	var after corev1.Pod
-	if err := e.getJSON(ctx, &after, "pod", "-n", workloadNS, forker.Name); err != nil {
-		return "", err
+	if getJSONErr := e.getJSON(ctx, &after, "pod", "-n", workloadNS, forker.Name); getJSONErr != nil {
+		return "", getJSONErr
 	}
 	if n := after.Status.ContainerStatuses[0].RestartCount; n != 0 {
 		return "", fmt.Errorf("the forker restarted %d times: its main process should survive the worker's kill", n)
@@ -545,7 +551,7 @@ func oomKillCounter(h cgroupfs.Hierarchy, path string) string {
 	if err != nil {
 		return err.Error()
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
 			return f[1]
 		}
@@ -583,7 +589,7 @@ func processOf(agent corev1.Pod) (string, error) {
 		return "", fmt.Errorf("agent process: %w", err)
 	}
 	var uid, capEff string
-	for _, line := range strings.Split(string(status), "\n") {
+	for line := range strings.SplitSeq(string(status), "\n") {
 		if f := strings.Fields(line); len(f) >= 2 {
 			switch f[0] {
 			case "Uid:":
@@ -605,7 +611,7 @@ func processOf(agent corev1.Pod) (string, error) {
 	// runtime make of that (containerd 1.x: no recursive read-only), so
 	// their flags are reported, not required.
 	opts := map[string]string{}
-	for _, line := range strings.Split(string(mounts), "\n") {
+	for line := range strings.SplitSeq(string(mounts), "\n") {
 		if f := strings.Fields(line); len(f) >= 6 && strings.HasPrefix(f[4], "/host/sys/fs/cgroup") {
 			opts[f[4]] = strings.Split(f[5], ",")[0]
 		}
@@ -624,7 +630,7 @@ func killCounters(podUID, containerID string) string {
 	pod := "/sys/fs/cgroup/memory/kubepods/burstable/pod" + podUID
 	var podKills string
 	if b, err := os.ReadFile(pod + "/memory.oom_control"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
+		for line := range strings.SplitSeq(string(b), "\n") {
 			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
 				podKills = f[1]
 			}

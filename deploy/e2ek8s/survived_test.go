@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ek8s
 
 import (
@@ -13,10 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oomsight/oomsight/deploy/kubecluster"
 )
@@ -84,17 +86,17 @@ func (e *env) survived(ctx context.Context) (string, error) {
 		return "", err
 	}
 	path := "/kubepods/burstable/pod" + string(pod.UID) + "/" + id
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", pod.Name, "-c", "survivor", "--", "/workload", "kill", "/trigger"); err != nil {
-		return "", err
+	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "exec", pod.Name, "-c", "survivor", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
+		return "", kubectlErr
 	}
 	byPath := func(r record) bool { return r.res["cgroup.path"] == path }
-	if err := waitFor(ctx, 60*time.Second, "the survivor's OOM record", func() error {
+	if waitForErr := waitFor(ctx, 60*time.Second, "the survivor's OOM record", func() error {
 		if len(oomRecords(e.srv, byPath)) == 0 {
 			return errNotYet
 		}
 		return nil
-	}); err != nil {
-		return "", err
+	}); waitForErr != nil {
+		return "", waitForErr
 	}
 	recs := oomRecords(e.srv, byPath)
 	if len(recs) != 1 {
@@ -113,8 +115,8 @@ func (e *env) survived(ctx context.Context) (string, error) {
 
 	// The kubelet: the container runs, never restarted, no OOMKilled.
 	var now corev1.Pod
-	if err := e.getJSON(ctx, &now, "pod", "-n", workloadNS, pod.Name); err != nil {
-		return "", err
+	if getJSONErr := e.getJSON(ctx, &now, "pod", "-n", workloadNS, pod.Name); getJSONErr != nil {
+		return "", getJSONErr
 	}
 	cs := now.Status.ContainerStatuses
 	if len(cs) != 1 || cs[0].RestartCount != 0 || cs[0].State.Running == nil || cs[0].LastTerminationState.Terminated != nil {
@@ -123,15 +125,15 @@ func (e *env) survived(ctx context.Context) (string, error) {
 
 	// The metric, with the pod's names, through the gateway.
 	var got pmetric.Metrics
-	if err := waitFor(ctx, 60*time.Second, "cgroup.memory.oom_kill.survived of the survivor", func() error {
+	if waitForErr := waitFor(ctx, 60*time.Second, "cgroup.memory.oom_kill.survived of the survivor", func() error {
 		var n int64
 		got, n = survivedSeries(e.srv.Metrics.AllMetrics(), id)
 		if n != 1 {
 			return fmt.Errorf("%s = %d, want 1", survivedMetric, n)
 		}
 		return nil
-	}); err != nil {
-		return "", err
+	}); waitForErr != nil {
+		return "", waitForErr
 	}
 	names := got.ResourceMetrics().At(0).Resource().Attributes().AsRaw()
 	if names["k8s.pod.name"] != pod.Name || names["k8s.container.name"] != "survivor" || names["k8s.pod.uid"] != string(pod.UID) {
@@ -189,7 +191,8 @@ func (e *env) survivedEvents(ctx context.Context, pod corev1.Pod, r record, eate
 		return err
 	}
 	n := 0
-	for _, x := range list.Items {
+	for i := range list.Items {
+		x := &list.Items[i]
 		if x.ReportingController != eventController {
 			continue
 		}
@@ -314,8 +317,8 @@ service:
     metrics:
       level: none
 `, otlpAddr, promExp)
-	if err := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o600); err != nil {
-		return "", "", err
+	if joinErr := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o600); joinErr != nil {
+		return "", "", joinErr
 	}
 	stopCol, err := startLogged(filepath.Join(dir, "otelcol.log"), e.repoPath("_build", "otelcol-oomsight"), "--config", filepath.Join(dir, "otelcol.yaml"))
 	if err != nil {
@@ -332,8 +335,8 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, rules, promExp)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); err != nil {
-		return "", "", err
+	if joinErr := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); joinErr != nil {
+		return "", "", joinErr
 	}
 	stopProm, err := startLogged(filepath.Join(dir, "prometheus.log"), "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
@@ -346,43 +349,43 @@ scrape_configs:
 	if err != nil {
 		return "", "", err
 	}
-	if err := waitFor(ctx, 30*time.Second, "the distribution's OTLP/HTTP receiver", func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+otlpAddr+"/v1/metrics", bytes.NewReader(body))
-		if err != nil {
-			return err
+	if waitForErr := waitFor(ctx, 30*time.Second, "the distribution's OTLP/HTTP receiver", func() error {
+		req, newRequestWithContextErr := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+otlpAddr+"/v1/metrics", bytes.NewReader(body))
+		if newRequestWithContextErr != nil {
+			return newRequestWithContextErr
 		}
 		req.Header.Set("Content-Type", "application/x-protobuf")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
+		resp, newRequestWithContextErr := http.DefaultClient.Do(req)
+		if newRequestWithContextErr != nil {
+			return newRequestWithContextErr
 		}
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("OTLP/HTTP: %s", resp.Status)
 		}
 		return nil
-	}); err != nil {
-		return "", "", err
+	}); waitForErr != nil {
+		return "", "", waitForErr
 	}
 	alert := func(name, id string) (int, error) {
 		q := fmt.Sprintf(`ALERTS{alertname=%q, alertstate="firing", container_id=%q}`, name, id)
 		return promCount(ctx, promAddr, q)
 	}
-	if err := waitFor(ctx, 60*time.Second, survivedAlert+" firing", func() error {
-		n, err := alert(survivedAlert, survivor)
-		if err != nil {
-			return err
+	if waitForErr := waitFor(ctx, 60*time.Second, survivedAlert+" firing", func() error {
+		n, alertErr := alert(survivedAlert, survivor)
+		if alertErr != nil {
+			return alertErr
 		}
 		if n != 1 {
 			return fmt.Errorf("%d firing", n)
 		}
-		if n, err := alert("CgroupOOMKill", ended); err != nil || n != 1 {
-			return fmt.Errorf("CgroupOOMKill for the ended container: %d firing, %v", n, err)
+		if n, alertErr := alert("CgroupOOMKill", ended); alertErr != nil || n != 1 {
+			return fmt.Errorf("CgroupOOMKill for the ended container: %d firing, %w", n, alertErr)
 		}
 		return nil
-	}); err != nil {
+	}); waitForErr != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
-		return "", "", fmt.Errorf("%w; otelcol log: %s", err, tail(string(b), 10))
+		return "", "", fmt.Errorf("%w; otelcol log: %s", waitForErr, tail(string(b), 10))
 	}
 	n, err := alert(survivedAlert, ended)
 	if err != nil {

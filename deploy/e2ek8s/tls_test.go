@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ek8s
 
 import (
@@ -47,8 +50,9 @@ func (e *env) tlsProof(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var addr string
-	for _, p := range pods.Items {
-		if ready(p) && p.Status.PodIP != "" {
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if ready(*p) && p.Status.PodIP != "" {
 			addr = net.JoinHostPort(p.Status.PodIP, "4317")
 			break
 		}

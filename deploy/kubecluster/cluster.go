@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kubecluster starts and stops a real single-node Kubernetes on
 // this machine, from real parts: kube-apiserver, kube-controller-manager,
 // kube-scheduler, kubelet, kube-proxy and kubectl built from
@@ -10,7 +13,7 @@
 // Everything stays on the machine: the API server and etcd listen on the
 // host (etcd on loopback), the pods live on a bridge with no route out, and
 // every image is built here and imported into containerd.
-package kubecluster
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"context"
@@ -84,11 +87,11 @@ func New(logf func(string, ...any)) (*Cluster, error) {
 	}
 }
 
-func (c *Cluster) path(elem ...string) string {
+func (*Cluster) path(elem ...string) string {
 	return filepath.Join(append([]string{StateDir}, elem...)...)
 }
 
-func (c *Cluster) runPath(elem ...string) string {
+func (*Cluster) runPath(elem ...string) string {
 	return filepath.Join(append([]string{RunDir}, elem...)...)
 }
 

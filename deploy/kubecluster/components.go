@@ -1,4 +1,7 @@
-package kubecluster
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"context"
@@ -138,12 +141,12 @@ func (c *Cluster) startCoreDNS(ctx context.Context) error {
 		if err == nil && len(addrs) == 1 && addrs[0] == "10.96.0.1" {
 			return nil
 		}
-		last = fmt.Errorf("kubernetes.default.svc.cluster.local via %s: %v %v", DNSIP, addrs, err)
+		last = fmt.Errorf("kubernetes.default.svc.cluster.local via %s: %v %w", DNSIP, addrs, err)
 		time.Sleep(time.Second)
 	}
 	pods, _ := c.Kubectl(ctx, "-n", "kube-system", "get", "pods", "-o", "wide")
 	events, _ := c.Kubectl(ctx, "-n", "kube-system", "get", "events", "--sort-by=.lastTimestamp")
-	return fmt.Errorf("not answering after 120 s: %v\n%s\n%s\nlast lines of %s:\n%s", last, pods, tailString(events, 15), c.LogFile("kubelet"), c.tailLog("kubelet", 15))
+	return fmt.Errorf("not answering after 120 s: %w\n%s\n%s\nlast lines of %s:\n%s", last, pods, tailString(events, 15), c.LogFile("kubelet"), c.tailLog("kubelet", 15))
 }
 
 func tailString(s string, n int) string {

@@ -1,4 +1,7 @@
-package kubecluster
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"context"
@@ -69,10 +72,10 @@ func (c *Cluster) Down(ctx context.Context) error {
 	note(c.restoreSysctls())
 	c.archiveLogs()
 	if b, err := os.ReadFile(c.path("created")); err == nil {
-		for _, d := range strings.Fields(string(b)) {
+		for d := range strings.FieldsSeq(string(b)) {
 			switch {
 			case slices.Contains(sharedDirs, d):
-				note(removeEmpty(d))
+				removeEmpty(d)
 			case slices.Contains(hostDirs, d):
 				note(removeTree(d))
 			}
@@ -123,7 +126,7 @@ func (c *Cluster) sandboxNetns(ctx context.Context) []string {
 		return nil
 	}
 	var paths []string
-	for _, id := range strings.Fields(out) {
+	for id := range strings.FieldsSeq(out) {
 		info, err := c.ctr(ctx, "containers", "info", id)
 		if err != nil {
 			continue
@@ -157,7 +160,7 @@ func (c *Cluster) killTasks(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	for _, id := range strings.Fields(out) {
+	for id := range strings.FieldsSeq(out) {
 		_, _ = c.ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id)
 	}
 }
@@ -191,7 +194,7 @@ func killCgroupProcs() error {
 			if err != nil {
 				return nil //nolint:nilerr // a cgroup removed while walking
 			}
-			for _, f := range strings.Fields(string(b)) {
+			for f := range strings.FieldsSeq(string(b)) {
 				if pid, err := strconv.Atoi(f); err == nil {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
@@ -260,7 +263,7 @@ func (c *Cluster) cleanIptables(ctx context.Context) error {
 				continue
 			}
 			var chains []string
-			for _, line := range strings.Split(out, "\n") {
+			for line := range strings.SplitSeq(out, "\n") {
 				f := strings.Fields(line)
 				switch {
 				case len(f) >= 2 && f[0] == "-N" && strings.HasPrefix(f[1], "KUBE-"):

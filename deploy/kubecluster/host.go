@@ -1,4 +1,7 @@
-package kubecluster
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"context"

@@ -1,4 +1,7 @@
-package kubecluster
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"context"
@@ -58,7 +61,7 @@ func (c *Cluster) importImages(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) buildImage(ctx context.Context, dir string, im image) error {
+func (*Cluster) buildImage(ctx context.Context, dir string, im image) error {
 	bctx := filepath.Join(dir, "context-"+strings.NewReplacer("/", "_", ":", "_").Replace(im.ref))
 	if err := os.RemoveAll(bctx); err != nil {
 		return fmt.Errorf("image context: %w", err)
@@ -73,7 +76,7 @@ func (c *Cluster) buildImage(ctx context.Context, dir string, im image) error {
 		if err != nil {
 			return fmt.Errorf("image %s: %w", im.ref, err)
 		}
-		if err := os.WriteFile(filepath.Join(bctx, name), b, 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(bctx, name), b, 0o755); err != nil { //nolint:gosec // a program of the image: it must be executable
 			return fmt.Errorf("image %s: %w", im.ref, err)
 		}
 		fmt.Fprintf(&cf, "COPY %s /%s\n", name, name)

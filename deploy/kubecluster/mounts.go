@@ -1,4 +1,7 @@
-package kubecluster
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"bufio"
@@ -75,7 +78,7 @@ func removeTree(dir string) error {
 
 // removeEmpty removes the empty directories at and below dir, deepest
 // first, and leaves whatever holds a file.
-func removeEmpty(dir string) error {
+func removeEmpty(dir string) {
 	var dirs []string
 	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
@@ -87,5 +90,4 @@ func removeEmpty(dir string) error {
 	for _, d := range dirs {
 		_ = syscall.Rmdir(d)
 	}
-	return nil
 }

@@ -1,4 +1,7 @@
-package kubecluster
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"crypto"
@@ -53,18 +56,18 @@ func newPKI(dir string) (*pki, error) {
 		return nil, fmt.Errorf("CA certificate: %w", err)
 	}
 	p := &pki{dir: dir, caCert: cert, caKey: key}
-	if err := writePEM(p.path("ca.crt"), "CERTIFICATE", der); err != nil {
-		return nil, err
+	if pathErr := writePEM(p.path("ca.crt"), "CERTIFICATE", der); pathErr != nil {
+		return nil, pathErr
 	}
-	if err := writeKey(p.path("ca.key"), key); err != nil {
-		return nil, err
+	if pathErr := writeKey(p.path("ca.key"), key); pathErr != nil {
+		return nil, pathErr
 	}
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("service account key: %w", err)
 	}
-	if err := writeKey(p.path("sa.key"), saKey); err != nil {
-		return nil, err
+	if pathErr := writeKey(p.path("sa.key"), saKey); pathErr != nil {
+		return nil, pathErr
 	}
 	pub, err := x509.MarshalPKIXPublicKey(saKey.Public())
 	if err != nil {

@@ -1,4 +1,7 @@
-package kubecluster
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"bytes"
@@ -64,13 +67,13 @@ func (c *Cluster) waitReady(ctx context.Context, p *process, timeout time.Durati
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("exited (%v) before %s: %v\n%s", p.cmd.ProcessState, what, last, c.tailLog(p.name, 25))
+			return fmt.Errorf("exited (%v) before %s: %w\n%s", p.cmd.ProcessState, what, last, c.tailLog(p.name, 25))
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not %s after %.0f s: %v\nlast lines of %s:\n%s", what, timeout.Seconds(), last, c.LogFile(p.name), c.tailLog(p.name, 25))
+			return fmt.Errorf("not %s after %.0f s: %w\nlast lines of %s:\n%s", what, timeout.Seconds(), last, c.LogFile(p.name), c.tailLog(p.name, 25))
 		}
 	}
 }

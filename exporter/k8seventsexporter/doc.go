@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package k8seventsexporter is the k8s_oom_events exporter: it writes each OOM
 // kill record that carries a pod as a Kubernetes Event on that Pod, where
 // `kubectl describe pod` and `kubectl get events` show it, aggregating

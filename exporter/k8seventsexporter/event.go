@@ -1,4 +1,7 @@
-package k8seventsexporter
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package k8seventsexporter // import "github.com/oomsight/oomsight/exporter/k8seventsexporter"
 
 import (
 	"hash/fnv"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package k8seventsexporter
 
 import (
@@ -27,15 +30,24 @@ func TestEventFromCapturedRecords(t *testing.T) {
 		fieldPath string
 		instance  string
 	}{
-		{"v1 container limit, cgroupfs", "../../testdata/oom/v1-container-limit.kmsg", eater,
-			"0f5eb28f-6722-4cf5-ab0f-b62748c018d4", "spec.containers{eater}", "node-a"},
-		{"v2 pod limit, systemd driver", "../../testdata/v2/oom/pod-limit.kmsg", eater,
-			"dfc377c9-c533-4d51-af9e-6e0e0b3db83b", "spec.containers{eater}", "node-a"},
-		{"v2 global OOM of a pod's container, no container name", "../../testdata/v2/oom/global.kmsg",
+		{
+			"v1 container limit, cgroupfs", "../../testdata/oom/v1-container-limit.kmsg", eater,
+			"0f5eb28f-6722-4cf5-ab0f-b62748c018d4", "spec.containers{eater}", "node-a",
+		},
+		{
+			"v2 pod limit, systemd driver", "../../testdata/v2/oom/pod-limit.kmsg", eater,
+			"dfc377c9-c533-4d51-af9e-6e0e0b3db83b", "spec.containers{eater}", "node-a",
+		},
+		{
+			"v2 global OOM of a pod's container, no container name", "../../testdata/v2/oom/global.kmsg",
 			k8sNames{pod: "batch-0", namespace: "jobs", node: "node-b"},
-			"1e5a2372-c249-42ab-bd18-38bff4980869", "", "node-b"},
-		{"no node name: the host's", "../../testdata/oom/v1-container-limit.kmsg",
-			k8sNames{pod: "p", namespace: "ns", container: "c"}, "0f5eb28f-6722-4cf5-ab0f-b62748c018d4", "spec.containers{c}", "agent-pod"},
+			"1e5a2372-c249-42ab-bd18-38bff4980869", "", "node-b",
+		},
+		{
+			"no node name: the host's", "../../testdata/oom/v1-container-limit.kmsg",
+			k8sNames{pod: "p", namespace: "ns", container: "c"},
+			"0f5eb28f-6722-4cf5-ab0f-b62748c018d4", "spec.containers{c}", "agent-pod",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package k8seventsexporter
 
 import (
@@ -40,7 +43,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.WithoutCancel(t.Context()))) })
 	cfg := createDefaultConfig().(*Config)
 	e, err := newExporter(cfg, metadatatest.NewSettings(tel))
 	require.NoError(t, err)
@@ -81,7 +84,7 @@ func (h *harness) counters(created, updated int64, dropped map[string]int64) {
 
 func TestThreeKillsOneEvent(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	for i := range 3 {
 		require.NoError(t, h.e.pushLogs(ctx, h.kill(killAt.Add(time.Duration(i)*time.Minute))))
 	}
@@ -99,7 +102,7 @@ func TestThreeKillsOneEvent(t *testing.T) {
 
 func TestExpiredEventCreatedAnew(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	require.NoError(t, h.e.pushLogs(ctx, h.kill(killAt)))
 	first := h.events()[0].Name
 	// The API server's event TTL removed it.
@@ -114,7 +117,7 @@ func TestExpiredEventCreatedAnew(t *testing.T) {
 
 func TestTransientFailureRetriesOnlyTheRest(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	down := true
 	h.cs.PrependReactor("create", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if down {
@@ -147,7 +150,7 @@ func TestTransientFailureRetriesOnlyTheRest(t *testing.T) {
 // and counts it as written.
 func TestCreateAlreadyExists(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h.cs.PrependReactor("create", "events", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		ev := a.(k8stesting.CreateAction).GetObject().(*eventsv1.Event)
 		return true, nil, apierrors.NewAlreadyExists(schema.GroupResource{Group: "events.k8s.io", Resource: "events"}, ev.Name)
@@ -159,7 +162,7 @@ func TestCreateAlreadyExists(t *testing.T) {
 
 func TestPermanentRefusalDropped(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	h.cs.PrependReactor("create", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "events.k8s.io", Resource: "events"}, "x",
 			errors.New(`unable to create new content in namespace shop because it is being terminated`))

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package backoff is the one retry schedule of the receiver: a wait that
 // starts at First and doubles after every failure up to Max. The kernel
 // log's reopen and read retries and the OOM record's delivery retries use

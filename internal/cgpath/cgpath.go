@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cgpath is the arithmetic of cgroup paths as the kernel prints
 // them ("/", "/kubepods/burstable/pod…"): slash-separated, absolute,
 // relative to the hierarchy's root. Kill attribution, discovery and the

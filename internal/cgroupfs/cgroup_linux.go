@@ -1,4 +1,7 @@
-package cgroupfs
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cgroupfs // import "github.com/oomsight/oomsight/internal/cgroupfs"
 
 import (
 	"errors"
@@ -157,7 +160,7 @@ func resets(fd int) bool {
 		return false
 	}
 	var fs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &fs); err != nil || (fs.Type != unix.CGROUP_SUPER_MAGIC && fs.Type != unix.CGROUP2_SUPER_MAGIC) {
+	if err = unix.Fstatfs(fd, &fs); err != nil || (fs.Type != unix.CGROUP_SUPER_MAGIC && fs.Type != unix.CGROUP2_SUPER_MAGIC) {
 		return false
 	}
 	_, err = unix.Pwrite(fd, resetValue, 0)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupfs
 
 import (
@@ -31,8 +34,8 @@ func TestReadV1Fixture(t *testing.T) {
 
 	dir := h.Abs(path)
 	num := func(file string) uint64 {
-		v, err := ParseUint(readFixture(t, filepath.Join(dir, file)))
-		require.NoError(t, err)
+		v, perr := ParseUint(readFixture(t, filepath.Join(dir, file)))
+		require.NoError(t, perr)
 		return v
 	}
 	stat, err := ParseKeyValues(readFixture(t, filepath.Join(dir, "memory.stat")))
@@ -99,7 +102,7 @@ func TestReadDoesNotAllocate(t *testing.T) {
 func TestReadBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 	}
 	write("memory.usage_in_bytes", "1000\n")
 	write("memory.limit_in_bytes", "garbage\n")
@@ -159,8 +162,8 @@ func TestOpenFailureClosesOnlyItsOwnFiles(t *testing.T) {
 	dir := t.TempDir()
 	cg := filepath.Join(dir, "child")
 	require.NoError(t, os.Mkdir(cg, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.current"), []byte("4096\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.max"), []byte("max\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.current"), []byte("4096\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.max"), []byte("max\n"), 0o600))
 	require.NoError(t, os.Symlink("memory.stat", filepath.Join(cg, "memory.stat")))
 
 	// Whatever holds fd 0 here stands for a descriptor of someone else.
@@ -181,7 +184,7 @@ func TestReadAfterClose(t *testing.T) {
 	dir := t.TempDir()
 	cg := filepath.Join(dir, "child")
 	require.NoError(t, os.Mkdir(cg, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.current"), []byte("4096\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cg, "memory.current"), []byte("4096\n"), 0o600))
 	c, err := Open(Hierarchy{Version: V2, Dir: dir}, "/child", 0)
 	require.NoError(t, err)
 	var s Sample
@@ -227,8 +230,8 @@ func TestEventsLocalWithFallback(t *testing.T) {
 	require.NoError(t, err)
 	path := "/kubepods"
 	dir := h.Abs(path)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.events.local"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 0\nmax 9\noom 4\noom_kill 4\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.events.local"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 0\nmax 9\noom 4\noom_kill 4\n"), 0o600))
 	read := func() (uint64, uint64) {
 		c, err := Open(h, path, 0)
 		require.NoError(t, err)
@@ -264,7 +267,7 @@ func TestMalformedStatLineSkipped(t *testing.T) {
 	require.NoError(t, err)
 	want, err := ParseKeyValues(b)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(stat, append([]byte("cache 1\ngarbage line here\n"), b...), 0o644))
+	require.NoError(t, os.WriteFile(stat, append([]byte("cache 1\ngarbage line here\n"), b...), 0o600)) //nolint:gosec // a file of the test's own copy of a fixture tree
 
 	c, err := Open(h, "/kubepods", 0)
 	require.NoError(t, err)

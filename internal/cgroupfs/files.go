@@ -1,4 +1,9 @@
-package cgroupfs
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package cgroupfs // import "github.com/oomsight/oomsight/internal/cgroupfs"
 
 import "fmt"
 
@@ -275,3 +280,7 @@ func (e *FileError) Error() string {
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
+
+// limitFields are the fields of the limit files (fileSpec.limit), which a
+// LimitWatch lets Read take from the cache while nobody wrote them.
+var limitFields = [...]Field{Limit, High, Low, Min, SwapLimit, MemswLimit}

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cgroupfs finds the cgroup memory hierarchy below a mount point and
 // reads the memory files of one cgroup, for cgroup v1 and v2, with held-open
 // file descriptors and parsers that do not allocate in steady state.
@@ -73,11 +76,11 @@ func Detect(root string) (Hierarchy, error) {
 // link the controller directory (memory -> memory,memsw), and the walk does
 // not follow a symlink at its root.
 func resolved(v Version, dir string) (Hierarchy, error) {
-	real, err := filepath.EvalSymlinks(dir)
+	resolvedDir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return Hierarchy{}, err
 	}
-	return Hierarchy{Version: v, Dir: real}, nil
+	return Hierarchy{Version: v, Dir: resolvedDir}, nil
 }
 
 // Abs returns the directory of the cgroup at path (relative to the root, as
@@ -87,11 +90,11 @@ func (h Hierarchy) Abs(path string) string {
 }
 
 func hasMemoryController(controllersFile string) bool {
-	b, err := os.ReadFile(controllersFile) //nolint:gosec // below root_path, the configured cgroup mount
+	b, err := os.ReadFile(controllersFile)
 	if err != nil {
 		return false
 	}
-	for _, f := range bytes.Fields(b) {
+	for f := range bytes.FieldsSeq(b) {
 		if string(f) == "memory" {
 			return true
 		}

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupfs
 
 import (
@@ -24,7 +27,7 @@ func TestDetect(t *testing.T) {
 
 	// A unified hierarchy: cgroup.controllers lists memory.
 	v2 := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(v2, "cgroup.controllers"), []byte("cpuset cpu io memory hugetlb pids rdma misc\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(v2, "cgroup.controllers"), []byte("cpuset cpu io memory hugetlb pids rdma misc\n"), 0o600))
 	h, err = Detect(v2)
 	require.NoError(t, err)
 	assert.Equal(t, Hierarchy{Version: V2, Dir: v2}, h)
@@ -32,7 +35,7 @@ func TestDetect(t *testing.T) {
 	// Hybrid with memory on cgroup2 (unusual but valid): unified/ has it.
 	hy := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(hy, "unified"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(hy, "unified", "cgroup.controllers"), []byte("memory pids\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(hy, "unified", "cgroup.controllers"), []byte("memory pids\n"), 0o600))
 	h, err = Detect(hy)
 	require.NoError(t, err)
 	assert.Equal(t, Hierarchy{Version: V2, Dir: filepath.Join(hy, "unified")}, h)
@@ -40,7 +43,7 @@ func TestDetect(t *testing.T) {
 	// cgroup2 without the memory controller (this CI's hybrid layout has
 	// such a unified/ next to the v1 memory mount) is not taken.
 	noMem := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(noMem, "cgroup.controllers"), []byte("cpu pids\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(noMem, "cgroup.controllers"), []byte("cpu pids\n"), 0o600))
 	_, err = Detect(noMem)
 	assert.ErrorIs(t, err, ErrNoMemoryController)
 
@@ -62,10 +65,10 @@ func TestHierarchyAbs(t *testing.T) {
 // that walking it finds the cgroups.
 func TestDetectResolvesSymlinks(t *testing.T) {
 	root := t.TempDir()
-	real := filepath.Join(root, "memory,memsw")
-	require.NoError(t, os.CopyFS(real, os.DirFS("../../testdata/v1/root/memory")))
+	joined := filepath.Join(root, "memory,memsw")
+	require.NoError(t, os.CopyFS(joined, os.DirFS("../../testdata/v1/root/memory")))
 	require.NoError(t, os.Symlink("memory,memsw", filepath.Join(root, "memory")))
 	h, err := Detect(root)
 	require.NoError(t, err)
-	assert.Equal(t, Hierarchy{Version: V1, Dir: real}, h)
+	assert.Equal(t, Hierarchy{Version: V1, Dir: joined}, h)
 }

@@ -1,4 +1,7 @@
-package cgroupfs
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cgroupfs // import "github.com/oomsight/oomsight/internal/cgroupfs"
 
 import (
 	"sync"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupfs_test
 
 import (
@@ -156,11 +159,11 @@ func TestLimitWatchLive(t *testing.T) {
 	if env.Hierarchy.Version == cgroupfs.V1 {
 		// memory+swap first: the memory limit may not exceed it.
 		if _, err := os.Stat(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes")); err == nil {
-			require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o600))
 		}
-		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.limit_in_bytes"), []byte("-1"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.limit_in_bytes"), []byte("-1"), 0o600))
 	} else {
-		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.max"), []byte("max"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.max"), []byte("max"), 0o600))
 	}
 	w.Changes()
 	_, ok = limit()

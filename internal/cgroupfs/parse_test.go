@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupfs
 
 import (
@@ -126,16 +129,16 @@ func TestParsePressure(t *testing.T) {
 	nonzero := 0
 	for _, f := range files {
 		b := readFixture(t, f)
-		p, err := ParsePressure(b)
-		require.NoError(t, err, f)
+		p, perr := ParsePressure(b)
+		require.NoError(t, perr, f)
 		require.True(t, p.HasSome, f)
 		require.True(t, p.HasFull, f)
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 			fields := strings.Fields(line)
-			avg, err := strconv.ParseFloat(strings.TrimPrefix(fields[1], "avg10="), 64)
-			require.NoError(t, err)
-			total, err := strconv.ParseUint(strings.TrimPrefix(fields[4], "total="), 10, 64)
-			require.NoError(t, err)
+			avg, perr := strconv.ParseFloat(strings.TrimPrefix(fields[1], "avg10="), 64)
+			require.NoError(t, perr)
+			total, perr := strconv.ParseUint(strings.TrimPrefix(fields[4], "total="), 10, 64)
+			require.NoError(t, perr)
 			got := p.Some
 			if fields[0] == "full" {
 				got = p.Full

@@ -1,4 +1,7 @@
-package cgroupfs
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cgroupfs // import "github.com/oomsight/oomsight/internal/cgroupfs"
 
 import "time"
 
@@ -74,10 +77,6 @@ var fieldNames = [numFields]string{
 	"tree_events_max", "tree_events_oom", "tree_events_oom_kill",
 	"tree_events_oom_group_kill", "unreclaimable",
 }
-
-// limitFields are the fields of the limit files (fileSpec.limit), which a
-// LimitWatch lets Read take from the cache while nobody wrote them.
-var limitFields = [...]Field{Limit, High, Low, Min, SwapLimit, MemswLimit}
 
 func (f Field) String() string {
 	if f < numFields {

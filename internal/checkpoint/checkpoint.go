@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package checkpoint remembers how far the kernel log has been turned into
 // OOM records, so that a restarted collector emits exactly the kills it has
 // not emitted yet: none lost, none repeated.
@@ -13,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -39,12 +43,7 @@ func (p Position) Delivered(seq uint64) bool {
 	if seq > p.Seq {
 		return false
 	}
-	for _, u := range p.Undelivered {
-		if u == seq {
-			return false
-		}
-	}
-	return true
+	return !slices.Contains(p.Undelivered, seq)
 }
 
 // Handled returns p after the kill at seq was handled: delivered (ok) or
@@ -85,7 +84,7 @@ func (f *File) Load() (pos Position, ok bool, err error) {
 		return Position{}, false, err
 	}
 	if err := json.Unmarshal(b, &pos); err != nil {
-		return Position{}, false, fmt.Errorf("checkpoint %s is corrupt (%v); delete it to start over", f.path, err)
+		return Position{}, false, fmt.Errorf("checkpoint %s is corrupt (%w); delete it to start over", f.path, err)
 	}
 	if pos.BootID == "" {
 		return Position{}, false, fmt.Errorf("checkpoint %s has no boot_id; delete it to start over", f.path)
@@ -133,7 +132,7 @@ func (f *File) CheckWritable() error {
 
 // ReadBootID returns the current boot's id from file (BootIDFile).
 func ReadBootID(file string) (string, error) {
-	b, err := os.ReadFile(file) //nolint:gosec // BootIDFile, or a test's stand-in
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("reading boot id: %w", err)
 	}

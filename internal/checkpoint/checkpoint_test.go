@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package checkpoint
 
 import (
@@ -82,7 +85,7 @@ func TestDeliveredAndHandled(t *testing.T) {
 	p = p.Handled(7, true) // delivered after a restart
 	assert.Equal(t, Position{BootID: "b", Seq: 9}, p)
 
-	for i := uint64(0); i < MaxUndelivered+10; i++ {
+	for i := range uint64(MaxUndelivered + 10) {
 		p = p.Handled(100+i, false)
 	}
 	assert.Len(t, p.Undelivered, MaxUndelivered)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package discovery lists the cgroups of a memory hierarchy and selects them
 // with include/exclude globs on their path.
 package discovery // import "github.com/oomsight/oomsight/internal/discovery"
@@ -53,7 +56,7 @@ func splitGlobs(include []string) [][]segment {
 			return nil
 		}
 		var segs []segment
-		for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		for part := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
 			switch {
 			case strings.Contains(part, "**"):
 				segs = append(segs, segment{any: true})

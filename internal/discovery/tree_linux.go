@@ -1,4 +1,7 @@
-package discovery
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package discovery // import "github.com/oomsight/oomsight/internal/discovery"
 
 import (
 	"errors"

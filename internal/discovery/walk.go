@@ -1,4 +1,7 @@
-package discovery
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package discovery // import "github.com/oomsight/oomsight/internal/discovery"
 
 import (
 	"errors"
@@ -58,7 +61,7 @@ func walk(root, rel string, f *Filter, visit func(rel string) error) []*DirError
 		if err := visit(rel); err != nil {
 			return
 		}
-		fh, err := os.Open(root + pathSuffix(rel)) //nolint:gosec // a directory of the configured cgroup hierarchy
+		fh, err := os.Open(root + pathSuffix(rel))
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				failed = append(failed, &DirError{Path: rel, Err: err})

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package eta estimates how long a cgroup has until its unreclaimable
 // memory (what only a kill frees) reaches its memory limit, from the full
 // samples of its flight recorder: a least-squares line through the recent

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package eta
 
 import (
@@ -50,8 +53,10 @@ func TestFitTable(t *testing.T) {
 	}{
 		{"4 MiB/s ramp", 40, time.Second, func(x float64) float64 { return 4 * mib * x }, true, 4 * mib},
 		{"ramp with 1 MiB steps every 250 ms sampled each second", 40, time.Second, func(x float64) float64 { return mib * math.Floor(x*4) }, true, 4 * mib},
-		{"ramp after a flat minute: only the window counts", 90, time.Second,
-			func(x float64) float64 { return 4 * mib * max(x-50, 0) }, true, 4 * mib},
+		{
+			"ramp after a flat minute: only the window counts", 90, time.Second,
+			func(x float64) float64 { return 4 * mib * max(x-50, 0) }, true, 4 * mib,
+		},
 		{"ramp with GC jitter", 40, time.Second, func(x float64) float64 { return 50*mib + 4*mib*x + jitter(x) }, true, 4 * mib},
 		{"steady 200 MiB", 40, time.Second, func(float64) float64 { return 200 * mib }, false, 0},
 		{"steady 200 MiB with one page more", 40, time.Second, func(x float64) float64 { return 200*mib + 4096*math.Floor(x/30) }, false, 0},

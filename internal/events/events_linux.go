@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package events wakes the sampler the moment a cgroup hits its limit or
 // runs out of memory, so that the full memory files are read then, not at
 // the next collection (which may be a minute away).
@@ -99,9 +102,11 @@ func New(h cgroupfs.Hierarchy, notify func(path string, k Kind)) (*Watcher, erro
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	w := &Watcher{h: h, notify: notify, epfd: epfd,
+	w := &Watcher{
+		h: h, notify: notify, epfd: epfd,
 		watches: make(map[string]*watch), fds: make(map[int32]source),
-		done: make(chan struct{})}
+		done: make(chan struct{}),
+	}
 	w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err == nil {
 		err = w.add(w.wake)
@@ -120,7 +125,7 @@ func New(h cgroupfs.Hierarchy, notify func(path string, k Kind)) (*Watcher, erro
 }
 
 func (w *Watcher) add(fd int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)} //nolint:gosec // descriptors are small non-negative ints
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
 	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
@@ -164,12 +169,12 @@ func (w *Watcher) Watch(path string, limit uint64, hasLimit bool) error {
 	if !ok {
 		cur = &watch{threshold: -1, oom: -1}
 		w.watches[path] = cur
-		fd, err := w.register(cg, cgroup1.OOMEvent(), source{path, OOM})
-		if err != nil {
+		oomFD, regErr := w.register(cg, cgroup1.OOMEvent(), source{path, OOM})
+		if regErr != nil {
 			w.unwatchLocked(path)
-			return err
+			return regErr
 		}
-		cur.oom = fd
+		cur.oom = oomFD
 	}
 	if cur.threshold >= 0 {
 		w.closeSource(cur.threshold)
@@ -203,7 +208,7 @@ func (w *Watcher) register(cg cgroup1.Cgroup, ev cgroup1.MemoryEvent, src source
 	if err != nil {
 		if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 			w.readOnly = true
-			return -1, fmt.Errorf("%w: %v", ErrReadOnly, err)
+			return -1, fmt.Errorf("%w: %w", ErrReadOnly, err)
 		}
 		return -1, fmt.Errorf("cgroup %s: registering the %s event: %w", src.path, src.kind, err)
 	}
@@ -216,7 +221,7 @@ func (w *Watcher) register(cg cgroup1.Cgroup, ev cgroup1.MemoryEvent, src source
 		_ = unix.Close(fd)
 		return -1, fmt.Errorf("cgroup %s: polling the %s eventfd: %w", src.path, src.kind, err)
 	}
-	w.fds[int32(fd)] = src //nolint:gosec // descriptors are small non-negative ints
+	w.fds[int32(fd)] = src
 	return fd, nil
 }
 
@@ -246,7 +251,7 @@ func (w *Watcher) unwatchLocked(path string) {
 
 // closeSource closes a v1 eventfd; the kernel drops its registration.
 func (w *Watcher) closeSource(fd int) {
-	delete(w.fds, int32(fd)) //nolint:gosec // descriptors are small non-negative ints
+	delete(w.fds, int32(fd))
 	_ = unix.Close(fd)
 }
 

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package identity derives Kubernetes and container identity from a cgroup
 // path, so that an OOM kill reported by the kernel (oom_memcg=, task_memcg=)
 // or a cgroup found at discovery can be attributed to a pod and container
@@ -5,7 +8,7 @@
 //
 // The path shapes are produced by the kubelet (cgroupfs and systemd cgroup
 // drivers) and by the container runtimes; see FromPath for the rules.
-package identity
+package identity // import "github.com/oomsight/oomsight/internal/identity"
 
 import "strings"
 

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package identity
 
 import (
@@ -22,42 +25,70 @@ func TestFromPath(t *testing.T) {
 		want Identity
 	}{
 		// Real paths from kernel OOM reports.
-		{"real cgroupfs burstable container",
+		{
+			"real cgroupfs burstable container",
 			"/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64",
-			Identity{PodUID: "d11ab7b0-d6db-4a24-a7de-4a2faf1e6980", QOSClass: "Burstable", ContainerID: cid2}},
-		{"real systemd containerd",
+			Identity{PodUID: "d11ab7b0-d6db-4a24-a7de-4a2faf1e6980", QOSClass: "Burstable", ContainerID: cid2},
+		},
+		{
+			"real systemd containerd",
 			"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice/cri-containerd-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope",
-			Identity{PodUID: "dfc377c9-c533-4d51-af9e-6e0e0b3db83b", QOSClass: "Burstable", ContainerID: "2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc", Runtime: "containerd"}},
-		{"real systemd pod slice",
+			Identity{PodUID: "dfc377c9-c533-4d51-af9e-6e0e0b3db83b", QOSClass: "Burstable", ContainerID: "2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc", Runtime: "containerd"},
+		},
+		{
+			"real systemd pod slice",
 			"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice",
-			Identity{PodUID: "dfc377c9-c533-4d51-af9e-6e0e0b3db83b", QOSClass: "Burstable"}},
-		{"real cgroupfs burstable container 2",
+			Identity{PodUID: "dfc377c9-c533-4d51-af9e-6e0e0b3db83b", QOSClass: "Burstable"},
+		},
+		{
+			"real cgroupfs burstable container 2",
 			"/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012/ef807430361e6e82b45db92e2e9b6fbec98f419b12c591e655c1a725565e73a8",
-			Identity{PodUID: "fbdfe8e3-1c87-4ff2-907c-b2ec8e25d012", QOSClass: "Burstable", ContainerID: "ef807430361e6e82b45db92e2e9b6fbec98f419b12c591e655c1a725565e73a8"}},
-		{"real systemd docker",
+			Identity{PodUID: "fbdfe8e3-1c87-4ff2-907c-b2ec8e25d012", QOSClass: "Burstable", ContainerID: "ef807430361e6e82b45db92e2e9b6fbec98f419b12c591e655c1a725565e73a8"},
+		},
+		{
+			"real systemd docker",
 			"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0330b2c1_a15b_4cdd_b5e5_72d4a90bee82.slice/docker-b27201334a41cd0749d053b18378d7ea65617b8e26277197ea25c974da1a5a8a.scope",
-			Identity{PodUID: "0330b2c1-a15b-4cdd-b5e5-72d4a90bee82", QOSClass: "Burstable", ContainerID: "b27201334a41cd0749d053b18378d7ea65617b8e26277197ea25c974da1a5a8a", Runtime: "docker"}},
-		{"real cgroupfs pod",
+			Identity{PodUID: "0330b2c1-a15b-4cdd-b5e5-72d4a90bee82", QOSClass: "Burstable", ContainerID: "b27201334a41cd0749d053b18378d7ea65617b8e26277197ea25c974da1a5a8a", Runtime: "docker"},
+		},
+		{
+			"real cgroupfs pod",
 			"/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4",
-			Identity{PodUID: uid, QOSClass: "Burstable"}},
+			Identity{PodUID: uid, QOSClass: "Burstable"},
+		},
 
 		// cgroupfs driver.
-		{"cgroupfs guaranteed container", "/kubepods/pod" + uid + "/" + cid,
-			Identity{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid}},
-		{"cgroupfs guaranteed pod", "/kubepods/pod" + uid,
-			Identity{PodUID: uid, QOSClass: "Guaranteed"}},
-		{"cgroupfs besteffort container", "/kubepods/besteffort/pod" + uid + "/" + cid,
-			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid}},
-		{"cgroupfs static pod uid", "/kubepods/burstable/pod" + static + "/" + cid,
-			Identity{PodUID: static, QOSClass: "Burstable", ContainerID: cid}},
-		{"cgroupfs crio", "/kubepods/burstable/pod" + uid + "/crio-" + cid,
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "cri-o"}},
-		{"cgroupfs crio conmon", "/kubepods/burstable/pod" + uid + "/crio-conmon-" + cid,
-			Identity{PodUID: uid, QOSClass: "Burstable"}},
-		{"cgroupfs trailing slash", "/kubepods/burstable/pod" + uid + "/" + cid + "/",
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
-		{"cgroupfs below container", "/kubepods/burstable/pod" + uid + "/" + cid + "/sub",
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
+		{
+			"cgroupfs guaranteed container", "/kubepods/pod" + uid + "/" + cid,
+			Identity{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid},
+		},
+		{
+			"cgroupfs guaranteed pod", "/kubepods/pod" + uid,
+			Identity{PodUID: uid, QOSClass: "Guaranteed"},
+		},
+		{
+			"cgroupfs besteffort container", "/kubepods/besteffort/pod" + uid + "/" + cid,
+			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid},
+		},
+		{
+			"cgroupfs static pod uid", "/kubepods/burstable/pod" + static + "/" + cid,
+			Identity{PodUID: static, QOSClass: "Burstable", ContainerID: cid},
+		},
+		{
+			"cgroupfs crio", "/kubepods/burstable/pod" + uid + "/crio-" + cid,
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "cri-o"},
+		},
+		{
+			"cgroupfs crio conmon", "/kubepods/burstable/pod" + uid + "/crio-conmon-" + cid,
+			Identity{PodUID: uid, QOSClass: "Burstable"},
+		},
+		{
+			"cgroupfs trailing slash", "/kubepods/burstable/pod" + uid + "/" + cid + "/",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		{
+			"cgroupfs below container", "/kubepods/burstable/pod" + uid + "/" + cid + "/sub",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
 		{"qos level alone", "/kubepods/burstable", Identity{}},
 		{"kubepods alone", "/kubepods", Identity{}},
 		{"qos without kubepods", "/foo/burstable/pod" + uid + "/" + cid, Identity{}},
@@ -66,20 +97,34 @@ func TestFromPath(t *testing.T) {
 		{"bare hex elsewhere", "/system.slice/" + cid, Identity{}},
 
 		// systemd driver.
-		{"systemd guaranteed", "/kubepods.slice/kubepods-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
-			Identity{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "containerd"}},
-		{"systemd guaranteed pod", "/kubepods.slice/kubepods-pod" + uidU + ".slice",
-			Identity{PodUID: uid, QOSClass: "Guaranteed"}},
-		{"systemd besteffort crio", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidU + ".slice/crio-" + cid + ".scope",
-			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"}},
-		{"systemd crio container sub-cgroup", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidU + ".slice/crio-" + cid + ".scope/container",
-			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"}},
-		{"systemd crio conmon", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/crio-conmon-" + cid + ".scope",
-			Identity{PodUID: uid, QOSClass: "Burstable"}},
-		{"systemd static pod", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + static + ".slice",
-			Identity{PodUID: static, QOSClass: "Burstable"}},
-		{"systemd no leading slash", "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"}},
+		{
+			"systemd guaranteed", "/kubepods.slice/kubepods-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
+			Identity{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "containerd"},
+		},
+		{
+			"systemd guaranteed pod", "/kubepods.slice/kubepods-pod" + uidU + ".slice",
+			Identity{PodUID: uid, QOSClass: "Guaranteed"},
+		},
+		{
+			"systemd besteffort crio", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidU + ".slice/crio-" + cid + ".scope",
+			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
+		},
+		{
+			"systemd crio container sub-cgroup", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidU + ".slice/crio-" + cid + ".scope/container",
+			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
+		},
+		{
+			"systemd crio conmon", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/crio-conmon-" + cid + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable"},
+		},
+		{
+			"systemd static pod", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + static + ".slice",
+			Identity{PodUID: static, QOSClass: "Burstable"},
+		},
+		{
+			"systemd no leading slash", "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+		},
 		{"systemd qos slice alone", "/kubepods.slice/kubepods-burstable.slice", Identity{}},
 		{"systemd bad qos", "/kubepods.slice/kubepods-gold.slice/kubepods-gold-pod" + uidU + ".slice", Identity{}},
 		{"systemd pod without kubepods", "/foo.slice/foo-burstable-pod" + uidU + ".slice", Identity{}},
@@ -97,47 +142,81 @@ func TestFromPath(t *testing.T) {
 		{"podman cgroupfs conmon", "/libpod_parent/" + cid2 + "/conmon", Identity{}},
 		{"podman split cgroups", "/user.slice/app.slice/libpod-payload-" + cid, Identity{ContainerID: cid, Runtime: "podman"}},
 		{"nerdctl", "/system.slice/nerdctl-" + cid + ".scope", Identity{ContainerID: cid, Runtime: "containerd"}},
-		{"podman rootless", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + cid + ".scope",
-			Identity{ContainerID: cid, Runtime: "podman"}},
+		{
+			"podman rootless", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + cid + ".scope",
+			Identity{ContainerID: cid, Runtime: "podman"},
+		},
 
 		// Prefixed and nested hierarchies.
-		{"kubelet cgroup root systemd", "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"}},
-		{"kubelet cgroup root systemd guaranteed", "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod" + uidU + ".slice",
-			Identity{PodUID: uid, QOSClass: "Guaranteed"}},
-		{"k3s", "/system.slice/k3s.service/kubepods/burstable/pod" + uid + "/" + cid,
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
-		{"process_api prefix", "/process_api/abc/kubepods/besteffort/pod" + uid + "/" + cid,
-			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid}},
-		{"kind node container", "/docker/" + cid2 + "/kubepods/burstable/pod" + uid + "/" + cid,
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
-		{"kind pod cgroup drops node container", "/docker/" + cid2 + "/kubepods/burstable/pod" + uid,
-			Identity{PodUID: uid, QOSClass: "Burstable"}},
-		{"kind node below container", "/docker/" + cid2 + "/kubepods/burstable",
-			Identity{ContainerID: cid2, Runtime: "docker"}},
-		{"kind systemd inside node", "/docker/" + cid2 + "/kubepods.slice/kubepods-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
-			Identity{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "containerd"}},
+		{
+			"kubelet cgroup root systemd", "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+		},
+		{
+			"kubelet cgroup root systemd guaranteed", "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod" + uidU + ".slice",
+			Identity{PodUID: uid, QOSClass: "Guaranteed"},
+		},
+		{
+			"k3s", "/system.slice/k3s.service/kubepods/burstable/pod" + uid + "/" + cid,
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		{
+			"process_api prefix", "/process_api/abc/kubepods/besteffort/pod" + uid + "/" + cid,
+			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid},
+		},
+		{
+			"kind node container", "/docker/" + cid2 + "/kubepods/burstable/pod" + uid + "/" + cid,
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		{
+			"kind pod cgroup drops node container", "/docker/" + cid2 + "/kubepods/burstable/pod" + uid,
+			Identity{PodUID: uid, QOSClass: "Burstable"},
+		},
+		{
+			"kind node below container", "/docker/" + cid2 + "/kubepods/burstable",
+			Identity{ContainerID: cid2, Runtime: "docker"},
+		},
+		{
+			"kind systemd inside node", "/docker/" + cid2 + "/kubepods.slice/kubepods-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope",
+			Identity{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "containerd"},
+		},
 
 		// A workload that can make cgroups inside its own (a nested node or
 		// a container runtime in a privileged pod) names them like another
 		// pod's: the kill is still attributed to the pod the kubelet made,
 		// the first pod level below kubepods, and its container.
-		{"nested pod names another pod cgroupfs", "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/burstable/pod" + uidB + "/x",
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
-		{"nested pod and container cgroupfs", "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/pod" + uidB + "/" + cid2,
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
-		{"nested pod right under pod", "/kubepods/besteffort/pod" + uid + "/kubepods/burstable/pod" + uidB + "/" + cid2,
-			Identity{PodUID: uid, QOSClass: "BestEffort"}},
-		{"nested systemd pod in systemd pod", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope/kubepods.slice/kubepods-pod" + uidBU + ".slice/cri-containerd-" + cid2 + ".scope",
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"}},
-		{"nested cgroupfs pod in systemd pod", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidU + ".slice/crio-" + cid + ".scope/kubepods/burstable/pod" + uidB,
-			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"}},
-		{"nested container scope in container", "/kubepods/burstable/pod" + uid + "/" + cid + "/docker-" + cid2 + ".scope",
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
-		{"nested container below unknown level", "/kubepods/burstable/pod" + uid + "/sandbox/cri-containerd-" + cid2 + ".scope",
-			Identity{PodUID: uid, QOSClass: "Burstable"}},
-		{"kind node, nested pod in its pod", "/docker/" + cid2 + "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/pod" + uidB + "/" + cid2,
-			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid}},
+		{
+			"nested pod names another pod cgroupfs", "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/burstable/pod" + uidB + "/x",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		{
+			"nested pod and container cgroupfs", "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/pod" + uidB + "/" + cid2,
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		{
+			"nested pod right under pod", "/kubepods/besteffort/pod" + uid + "/kubepods/burstable/pod" + uidB + "/" + cid2,
+			Identity{PodUID: uid, QOSClass: "BestEffort"},
+		},
+		{
+			"nested systemd pod in systemd pod", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + cid + ".scope/kubepods.slice/kubepods-pod" + uidBU + ".slice/cri-containerd-" + cid2 + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+		},
+		{
+			"nested cgroupfs pod in systemd pod", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidU + ".slice/crio-" + cid + ".scope/kubepods/burstable/pod" + uidB,
+			Identity{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
+		},
+		{
+			"nested container scope in container", "/kubepods/burstable/pod" + uid + "/" + cid + "/docker-" + cid2 + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		{
+			"nested container below unknown level", "/kubepods/burstable/pod" + uid + "/sandbox/cri-containerd-" + cid2 + ".scope",
+			Identity{PodUID: uid, QOSClass: "Burstable"},
+		},
+		{
+			"kind node, nested pod in its pod", "/docker/" + cid2 + "/kubepods/burstable/pod" + uid + "/" + cid + "/kubepods/pod" + uidB + "/" + cid2,
+			Identity{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
 
 		// Garbage.
 		{"empty", "", Identity{}},

@@ -1,3 +1,8 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
 package inotify_test
 
 import (

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package inotify is the one inotify decoder of the project: discovery
 // (directories created and removed), the limit cache (limit files written)
 // and cgroup v2 capture at the limit (memory.events modified) each own an
@@ -59,8 +62,10 @@ func New[K comparable]() (*Instance[K], error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	return &Instance[K]{fd: fd, keys: make(map[int32][]K), wdOf: make(map[K]int32),
-		buf: make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))}, nil
+	return &Instance[K]{
+		fd: fd, keys: make(map[int32][]K), wdOf: make(map[K]int32),
+		buf: make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1)),
+	}, nil
 }
 
 // Fd is the instance's descriptor, for epoll.
@@ -79,7 +84,7 @@ func (in *Instance[K]) Add(k K, path string, mask uint32) error {
 	if err != nil {
 		return err
 	}
-	wd := int32(raw) //nolint:gosec // watch descriptors are positive int32s (struct inotify_event's wd)
+	wd := int32(raw)
 	if old, ok := in.wdOf[k]; ok {
 		if old == wd {
 			return nil
@@ -111,7 +116,7 @@ func (in *Instance[K]) dropLocked(k K, wd int32) {
 	delete(in.keys, wd)
 	if in.fd >= 0 {
 		// EINVAL when the kernel dropped it already (the file is gone).
-		_, _ = unix.InotifyRmWatch(in.fd, uint32(wd)) //nolint:gosec // positive, from inotify_add_watch
+		_, _ = unix.InotifyRmWatch(in.fd, uint32(wd))
 	}
 }
 
@@ -166,7 +171,7 @@ func (in *Instance[K]) readLocked() (evs []Event[K], overflow bool) {
 			return evs, overflow // EAGAIN: nothing (more) happened
 		}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&in.buf[off])) //nolint:gosec // the kernel's inotify_event layout, bounds checked by the loop
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&in.buf[off]))
 			name := ""
 			if ev.Len > 0 {
 				b := in.buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]

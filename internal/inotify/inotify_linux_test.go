@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package inotify
 
 import (
@@ -26,7 +29,7 @@ func drain(t *testing.T, in *Instance[string]) ([]Event[string], bool) {
 func TestSharedWatchAndGone(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "memory.max")
-	require.NoError(t, os.WriteFile(file, []byte("1\n"), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte("1\n"), 0o600))
 	in, err := New[string]()
 	require.NoError(t, err)
 	defer in.Close()
@@ -38,7 +41,7 @@ func TestSharedWatchAndGone(t *testing.T) {
 	assert.Empty(t, got, "nothing happened yet")
 	assert.False(t, overflow)
 
-	require.NoError(t, os.WriteFile(file, []byte("2\n"), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte("2\n"), 0o600))
 	got, _ = drain(t, in)
 	keys := map[string]bool{}
 	for _, ev := range got {
@@ -49,7 +52,7 @@ func TestSharedWatchAndGone(t *testing.T) {
 
 	in.Remove("a")
 	assert.False(t, in.Watched("a"))
-	require.NoError(t, os.WriteFile(file, []byte("3\n"), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte("3\n"), 0o600))
 	got, _ = drain(t, in)
 	require.NotEmpty(t, got, "b still watches the file")
 	for _, ev := range got {

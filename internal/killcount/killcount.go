@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package killcount finds OOM kills from the cgroups' oom_kill counters,
 // for the kills the kernel log does not explain: a report rate-limited down
 // to its kill line (no cgroup in it), or a kernel log that cannot be read at

@@ -1,4 +1,7 @@
-package kmsg
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kmsg // import "github.com/oomsight/oomsight/internal/kmsg"
 
 import "time"
 

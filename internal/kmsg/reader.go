@@ -1,6 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
-package kmsg
+package kmsg // import "github.com/oomsight/oomsight/internal/kmsg"
 
 import (
 	"errors"
@@ -41,7 +44,7 @@ type Reader struct {
 
 // Open opens a kmsg device for reading from the oldest record in the ring.
 func Open(path string) (*Reader, error) {
-	f, err := os.Open(path) //nolint:gosec // oom.kmsg_path, the configured kernel log device
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}

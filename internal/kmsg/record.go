@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kmsg reads the kernel log: records from /dev/kmsg (or any file
 // in that format) with their sequence numbers and timestamps; the text
 // forms the kernel log takes elsewhere are turned into the same Record by
@@ -57,11 +60,11 @@ var ErrMalformed = errors.New("malformed kmsg record")
 // as one read(2) of /dev/kmsg returns it, or as a line of a saved kmsg dump.
 // Non-printable bytes in the message arrive escaped as \xNN and are decoded.
 func ParseRecord(b []byte) (Record, error) {
-	semi := bytes.IndexByte(b, ';')
-	if semi < 0 {
+	before, after, ok := bytes.Cut(b, []byte{';'})
+	if !ok {
 		return Record{}, fmt.Errorf("%w: no ';' in %q", ErrMalformed, truncate(b))
 	}
-	head, msg := b[:semi], b[semi+1:]
+	head, msg := before, after
 	if nl := bytes.IndexByte(msg, '\n'); nl >= 0 {
 		msg = msg[:nl] // what follows is the dictionary
 	}

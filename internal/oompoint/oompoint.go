@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package oompoint turns a kernel OOM report into the data point of the
 // memory cgroup whose limit was hit, as the kernel saw it at the kill: the
 // closing point of a cgroup the sampler never read at its limit (created

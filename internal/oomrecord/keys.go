@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package oomrecord is the collector's schema for an OOM kill: the
 // attributes of the linux.oom_kill record (metadata.yaml's
 // events.linux.oom_kill.attributes, in that order) and the resource keys,
@@ -7,7 +10,7 @@
 // kernel's report. To add an attribute: add it to metadata.yaml (make
 // generate) and to the table below; TestKeysMatchMetadata holds the two
 // together.
-package oomrecord
+package oomrecord // import "github.com/oomsight/oomsight/internal/oomrecord"
 
 import (
 	"github.com/oomsight/oomsight/internal/identity"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomrecord
 
 import (
@@ -17,12 +20,12 @@ type metadata struct {
 	event    []string          // events.linux.oom_kill.attributes, in order
 }
 
-// readMetadata reads the repository's metadata.yaml (the file mdatagen
+// readMetadata reads the receiver's metadata.yaml (the file mdatagen
 // generates the receiver's builders from) line by line: its layout is
 // mdatagen's, two spaces per level.
 func readMetadata(t *testing.T) metadata {
 	t.Helper()
-	f, err := os.Open("../../metadata.yaml")
+	f, err := os.Open("../../receiver/cgroupmemoryreceiver/metadata.yaml")
 	require.NoError(t, err)
 	defer f.Close()
 	md := metadata{types: map[string]string{}, resource: map[string]string{}}

@@ -1,4 +1,7 @@
-package oomrecord
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomrecord // import "github.com/oomsight/oomsight/internal/oomrecord"
 
 import (
 	"bytes"

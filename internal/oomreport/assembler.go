@@ -1,4 +1,7 @@
-package oomreport
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import (
 	"fmt"
@@ -222,10 +225,10 @@ func (a *Assembler) abandon(out []*Report) []*Report {
 	}
 	if c.hasLast {
 		if c.last.HasSeq {
-			r.Seq = ptr(c.last.Seq)
+			r.Seq = new(c.last.Seq)
 		}
 		if c.last.HasMonotonic {
-			r.Monotonic = ptr(c.last.Monotonic)
+			r.Monotonic = new(c.last.Monotonic)
 		}
 		r.Time, r.TimeZoneUnknown = c.last.Time, c.last.TimeZoneUnknown
 	}
@@ -280,8 +283,11 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 		}
 		if m != nil { // known
 			out = a.release(out)
-		} else if a.heldFor++; a.heldFor > holdLimit {
-			out = a.release(out)
+		} else {
+			a.heldFor++
+			if a.heldFor > holdLimit {
+				out = a.release(out)
+			}
 		}
 	}
 	if m != nil {
@@ -394,7 +400,7 @@ func (a *Assembler) summary(line, constraint string, out []*Report) []*Report {
 		c.taskMemcg, c.sumTask = m[1], m[2]
 		c.sumPID, _ = a.pid(line, "oom-kill pid", m[3])
 		if uid, ok := a.number(line, "oom-kill uid", m[4]); ok {
-			c.sumUID = ptr(uid)
+			c.sumUID = new(uid)
 		}
 	}
 	a.mode = modeNone
@@ -420,10 +426,10 @@ func (a *Assembler) kill(r kmsg.Record, k killLine, out []*Report) []*Report {
 	c.killed = true
 	rep := c.report(k)
 	if r.HasSeq {
-		rep.Seq = ptr(r.Seq)
+		rep.Seq = new(r.Seq)
 	}
 	if r.HasMonotonic {
-		rep.Monotonic = ptr(r.Monotonic)
+		rep.Monotonic = new(r.Monotonic)
 	}
 	rep.Time, rep.TimeZoneUnknown = r.Time, r.TimeZoneUnknown
 	if c.group != "" {
@@ -543,7 +549,7 @@ func (c *draft) report(k killLine) *Report {
 	}
 	set := func(key string, dst **int64) {
 		if v, ok := k.vals[key]; ok {
-			*dst = ptr(v)
+			*dst = new(v)
 		}
 	}
 	set("total-vm", &r.TotalVM)
@@ -555,7 +561,7 @@ func (c *draft) report(k killLine) *Report {
 	set("UID", &r.UID)
 	if r.OOMScoreAdj == nil && c.table != nil {
 		if adj, ok := c.table.scoreAdj(int64(k.pid)); ok {
-			r.OOMScoreAdj = ptr(adj)
+			r.OOMScoreAdj = new(adj)
 		}
 	}
 	r.Cause, r.CauseBytes, r.causeFromVictim = cause(r)
@@ -576,7 +582,7 @@ func (a *Assembler) trigger(line, pid, comm string, out []*Report) []*Report {
 		if !ok {
 			return out
 		}
-		c.triggerPID = ptr(int64(p))
+		c.triggerPID = new(int64(p))
 		if c.triggerName == "" || c.triggerGuessed {
 			// The stack dump's header names the task after fixed words,
 			// where no log prefix can be glued to it.
@@ -600,13 +606,13 @@ func (a *Assembler) shared(r kmsg.Record, line, pidText, comm string, out []*Rep
 		return out
 	}
 	rep := c.report(killLine{pid: pid, comm: comm, prefix: c.victim.Prefix})
-	rep.SharedWith = ptr(int64(c.victim.PID))
+	rep.SharedWith = new(int64(c.victim.PID))
 	rep.TasksElsewhere = true
 	if r.HasSeq {
-		rep.Seq = ptr(r.Seq)
+		rep.Seq = new(r.Seq)
 	}
 	if r.HasMonotonic {
-		rep.Monotonic = ptr(r.Monotonic)
+		rep.Monotonic = new(r.Monotonic)
 	}
 	rep.Time, rep.TimeZoneUnknown = r.Time, r.TimeZoneUnknown
 	out = a.release(out)
@@ -672,5 +678,5 @@ func (a *Assembler) limitOf(line, field, kb string) *int64 {
 	if !ok || v >= unlimitedKB {
 		return nil
 	}
-	return ptr(v * 1024)
+	return new(v * 1024)
 }

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -10,10 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/oomsight/oomsight/internal/kmsg/text"
-
 	"github.com/oomsight/oomsight/internal/identity"
 	"github.com/oomsight/oomsight/internal/kmsg"
+	"github.com/oomsight/oomsight/internal/kmsg/text"
 )
 
 // fragments returns the groups of testdata/oom/public-fragments.txt by
@@ -147,9 +149,9 @@ func TestPublicFragments(t *testing.T) {
 	assert.Equal(t, "0330b2c1-a15b-4cdd-b5e5-72d4a90bee82", identity.FromPath(reps[0].TaskMemcg).PodUID)
 }
 
-func records(t *testing.T, path string) []kmsg.Record {
+func records(t *testing.T) []kmsg.Record {
 	t.Helper()
-	f, err := os.Open(path)
+	f, err := os.Open("../../testdata/v2/oom/container-limit.kmsg")
 	require.NoError(t, err)
 	defer f.Close()
 	var rs []kmsg.Record
@@ -169,7 +171,7 @@ func feed(a *Assembler, rs []kmsg.Record) []*Report {
 }
 
 func TestInterleaved(t *testing.T) {
-	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	rs := records(t)
 	noise := []string{
 		"usb 1-1: new high-speed USB device number 2 using xhci_hcd",
 		"audit: type=1400 audit(1700000000.000:42): apparmor=\"DENIED\"",
@@ -190,7 +192,7 @@ func TestInterleaved(t *testing.T) {
 }
 
 func TestFlushAndIdle(t *testing.T) {
-	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	rs := records(t)
 	a := NewAssembler()
 	assert.Empty(t, feed(a, rs), "held back to see whether a memory.oom.group kill follows")
 	reps := a.Idle()
@@ -207,7 +209,7 @@ func TestFlushAndIdle(t *testing.T) {
 }
 
 func TestTruncated(t *testing.T) {
-	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	rs := records(t)
 	last := len(rs) - 1
 	require.Contains(t, rs[last].Message, "Killed process")
 
@@ -253,7 +255,7 @@ func TestTruncated(t *testing.T) {
 // A kill whose header was rate-limited away must not inherit the previous
 // kill's context.
 func TestNoContextLeak(t *testing.T) {
-	rs := records(t, "../../testdata/v2/oom/container-limit.kmsg")
+	rs := records(t)
 	kill := rs[len(rs)-1]
 	kill.Seq++
 	kill.Message = "Memory cgroup out of memory: Killed process 2000 (other) total-vm:1000kB, anon-rss:500kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:8kB oom_score_adj:0"
@@ -387,7 +389,7 @@ func TestKillAfterGroupKill(t *testing.T) {
 	other, err := os.ReadFile("../../testdata/v2/oom/container-limit.kmsg")
 	require.NoError(t, err)
 	var kill string
-	for _, l := range strings.Split(string(other), "\n") {
+	for l := range strings.SplitSeq(string(other), "\n") {
 		if strings.Contains(l, "Killed process 1143") {
 			kill = l
 		}
@@ -410,7 +412,7 @@ func TestRsyslogNewlines(t *testing.T) {
 	raw, err := os.ReadFile("../../testdata/v2/oom/tmpfs.kmsg")
 	require.NoError(t, err)
 	var syslog strings.Builder
-	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+	for l := range strings.SplitSeq(strings.TrimSpace(string(raw)), "\n") {
 		_, msg, ok := strings.Cut(l, ";")
 		if !ok || strings.HasPrefix(l, " ") {
 			continue

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -279,18 +282,30 @@ func TestBody(t *testing.T) {
 		file, want string
 		n, i       int // reports in the file (0: 1) and the one checked
 	}{
-		{"../../testdata/v2/oom/container-limit.kmsg",
-			"Process memhog (pid 1143) in container 0dc1822caf9e of pod 0f5eb28f was OOM-killed because its container's own 64 MiB memory limit was hit, filled mostly by 59.7 MiB of anonymous memory.", 0, 0},
-		{"../../testdata/v2/oom/pod-limit.kmsg",
-			"Process memhog (pid 1392) in container 2260b35b008a of pod dfc377c9 was OOM-killed because its pod's 48 MiB memory limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there), filled mostly by 43.7 MiB of anonymous memory.", 0, 0},
-		{"../../testdata/v2/oom/trigger-victim.kmsg",
-			"Process dd (pid 1964) in container a6857f0fde93 of pod 438a990c was OOM-killed because its container's own 64 MiB memory limit was hit, filled mostly by 63.4 MiB of anonymous memory; the allocation that hit the limit came from spiker (pid 1970).", 0, 0},
-		{"../../testdata/v2/oom/global.kmsg",
-			"Process memhog (pid 2530) in container 76f8ab53bb1b of pod 1e5a2372 was OOM-killed because the machine ran out of memory (511.5 MiB of RAM, system-wide OOM); the victim held 403.4 MiB of anonymous memory.", 0, 0},
-		{"../../testdata/v2/oom/tmpfs.kmsg",
-			"Process dd (pid 2251) in container efccb9b65594 of pod 81086c51 was OOM-killed because its container's own 32 MiB memory limit was hit, filled mostly by 30.9 MiB of shared memory (tmpfs, /dev/shm).", 0, 0},
-		{"../../testdata/oom/v1-pod-limit.kmsg",
-			"Process memhog (pid 22056) in container 2260b35b008a of pod dfc377c9 was OOM-killed because its pod's 48 MiB memory limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there); the victim held 47.6 MiB of anonymous memory.", 0, 0},
+		{
+			"../../testdata/v2/oom/container-limit.kmsg",
+			"Process memhog (pid 1143) in container 0dc1822caf9e of pod 0f5eb28f was OOM-killed because its container's own 64 MiB memory limit was hit, filled mostly by 59.7 MiB of anonymous memory.", 0, 0,
+		},
+		{
+			"../../testdata/v2/oom/pod-limit.kmsg",
+			"Process memhog (pid 1392) in container 2260b35b008a of pod dfc377c9 was OOM-killed because its pod's 48 MiB memory limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there), filled mostly by 43.7 MiB of anonymous memory.", 0, 0,
+		},
+		{
+			"../../testdata/v2/oom/trigger-victim.kmsg",
+			"Process dd (pid 1964) in container a6857f0fde93 of pod 438a990c was OOM-killed because its container's own 64 MiB memory limit was hit, filled mostly by 63.4 MiB of anonymous memory; the allocation that hit the limit came from spiker (pid 1970).", 0, 0,
+		},
+		{
+			"../../testdata/v2/oom/global.kmsg",
+			"Process memhog (pid 2530) in container 76f8ab53bb1b of pod 1e5a2372 was OOM-killed because the machine ran out of memory (511.5 MiB of RAM, system-wide OOM); the victim held 403.4 MiB of anonymous memory.", 0, 0,
+		},
+		{
+			"../../testdata/v2/oom/tmpfs.kmsg",
+			"Process dd (pid 2251) in container efccb9b65594 of pod 81086c51 was OOM-killed because its container's own 32 MiB memory limit was hit, filled mostly by 30.9 MiB of shared memory (tmpfs, /dev/shm).", 0, 0,
+		},
+		{
+			"../../testdata/oom/v1-pod-limit.kmsg",
+			"Process memhog (pid 22056) in container 2260b35b008a of pod dfc377c9 was OOM-killed because its pod's 48 MiB memory limit was hit before the container's own (Kubernetes limits the pod to the sum of its containers' limits, and all the pod's memory counts there); the victim held 47.6 MiB of anonymous memory.", 0, 0,
+		},
 		{"../../testdata/oom/v1-container-limit.kmsg", // trigger is the victim's own thread
 			"Process memhog (pid 22022) in container 0dc1822caf9e of pod 0f5eb28f was OOM-killed because its container's own 64 MiB memory limit was hit, filled mostly by 63.7 MiB of anonymous memory.", 0, 0},
 		{"../../testdata/v2/oom/oom-group-thread.kmsg", // the trigger is thread 136 of threadhog, the first victim

@@ -1,4 +1,7 @@
-package oomreport
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 // cause decides what filled the limit. The memcg's stat dump tells what
 // the cgroup was charged for, which is what the limit counts; the victim's
@@ -7,7 +10,7 @@ package oomreport
 // because child statistics were not flushed up to it yet).
 func cause(r *Report) (string, *int64, bool) {
 	if name, n, ok := causeFromStat(r.MemcgStat, r.KmemUsage); ok {
-		return name, ptr(n), false
+		return name, new(n), false
 	}
 	name, n, ok := largest([]amount{
 		{CauseAnon, r.AnonRSS},
@@ -17,7 +20,7 @@ func cause(r *Report) (string, *int64, bool) {
 	if !ok {
 		return CauseUnknown, nil, false
 	}
-	return name, ptr(n), true
+	return name, new(n), true
 }
 
 type amount struct {
@@ -55,7 +58,7 @@ func causeFromStat(st map[string]int64, kmem *int64) (string, int64, bool) {
 		if b == nil {
 			return a
 		}
-		return ptr(*a - *b)
+		return new(*a - *b)
 	}
 	if _, v2 := st["anon"]; v2 {
 		shmem := get("shmem")

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -84,24 +87,42 @@ func TestKillLineForms(t *testing.T) {
 		shmem, pgtables, adj       *int64
 		global                     bool
 	}{
-		{kernel: "2.6.32 (vsz: until 2.6.35)", line: "Killed process 2188 (mysqld) vsz:3330016kB, anon-rss:864176kB, file-rss:8072kB",
-			pid: 2188, comm: "mysqld", totalVM: ptr[int64](3330016 * kB), anon: ptr[int64](864176 * kB), file: ptr[int64](8072 * kB)},
-		{kernel: "RHEL 6 (2.6.32-*.el6)", line: "Killed process 11726, UID 498, (mysqld) total-vm:7823732kB, anon-rss:2539268kB, file-rss:768kB",
-			pid: 11726, comm: "mysqld", uid: ptr[int64](498), totalVM: ptr[int64](7823732 * kB), anon: ptr[int64](2539268 * kB), file: ptr[int64](768 * kB)},
-		{kernel: "2.6.36–4.4", line: "Killed process 2188 (mysqld) total-vm:3330016kB, anon-rss:864176kB, file-rss:8072kB",
-			pid: 2188, comm: "mysqld", totalVM: ptr[int64](3330016 * kB), anon: ptr[int64](864176 * kB), file: ptr[int64](8072 * kB)},
-		{kernel: "4.5–5.0 (shmem-rss:)", line: "Killed process 215701 (java) total-vm:11017300kB, anon-rss:7152432kB, file-rss:1232kB, shmem-rss:4kB",
-			pid: 215701, comm: "java", totalVM: ptr[int64](11017300 * kB), anon: ptr[int64](7152432 * kB), file: ptr[int64](1232 * kB), shmem: ptr[int64](4 * kB)},
-		{kernel: "vendor 4.x (', UID N,' after the name)", line: "Killed process 4242 (java), UID 1000, total-vm:8000kB, anon-rss:6000kB, file-rss:100kB, shmem-rss:0kB",
-			pid: 4242, comm: "java", uid: ptr[int64](1000), totalVM: ptr[int64](8000 * kB), anon: ptr[int64](6000 * kB), file: ptr[int64](100 * kB), shmem: ptr[int64](0)},
-		{kernel: "5.1–5.2 (message prefix)", line: "Out of memory: Killed process 1532 (badsysprogram) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB",
-			pid: 1532, comm: "badsysprogram", prefix: prefixGlobal, global: true, totalVM: ptr[int64](1000 * kB), anon: ptr[int64](900 * kB), file: ptr[int64](0), shmem: ptr[int64](0)},
-		{kernel: "5.3–5.4 (UID:)", line: "Memory cgroup out of memory: Killed process 1143 (memhog) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0",
-			pid: 1143, comm: "memhog", prefix: prefixMemcg, uid: ptr[int64](0), totalVM: ptr[int64](1000 * kB), anon: ptr[int64](900 * kB), file: ptr[int64](0), shmem: ptr[int64](0)},
-		{kernel: "5.5+ (pgtables: oom_score_adj:), node-problem-detector", line: "Memory cgroup out of memory: Killed process 3504804 (kubectl) total-vm:753508kB, anon-rss:58776kB, file-rss:29400kB, shmem-rss:0kB, UID:0 pgtables:288kB oom_score_adj:999",
-			pid: 3504804, comm: "kubectl", prefix: prefixMemcg, uid: ptr[int64](0), totalVM: ptr[int64](753508 * kB), anon: ptr[int64](58776 * kB), file: ptr[int64](29400 * kB), shmem: ptr[int64](0), pgtables: ptr[int64](288 * kB), adj: ptr[int64](999)},
-		{kernel: "2.6.24+ oom_kill_allocating_task", line: "Out of memory (oom_kill_allocating_task): Killed process 77 (a b) total-vm:8kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
-			pid: 77, comm: "a b", prefix: "Out of memory (oom_kill_allocating_task)", global: true, uid: ptr[int64](0), totalVM: ptr[int64](8 * kB), anon: ptr[int64](4 * kB), file: ptr[int64](0), shmem: ptr[int64](0), pgtables: ptr[int64](4 * kB), adj: ptr[int64](0)},
+		{
+			kernel: "2.6.32 (vsz: until 2.6.35)", line: "Killed process 2188 (mysqld) vsz:3330016kB, anon-rss:864176kB, file-rss:8072kB",
+			pid: 2188, comm: "mysqld", totalVM: new(int64(3330016 * kB)), anon: new(int64(864176 * kB)), file: new(int64(8072 * kB)),
+		},
+		{
+			kernel: "RHEL 6 (2.6.32-*.el6)", line: "Killed process 11726, UID 498, (mysqld) total-vm:7823732kB, anon-rss:2539268kB, file-rss:768kB",
+			pid: 11726, comm: "mysqld", uid: new(int64(498)), totalVM: new(int64(7823732 * kB)), anon: new(int64(2539268 * kB)), file: new(int64(768 * kB)),
+		},
+		{
+			kernel: "2.6.36–4.4", line: "Killed process 2188 (mysqld) total-vm:3330016kB, anon-rss:864176kB, file-rss:8072kB",
+			pid: 2188, comm: "mysqld", totalVM: new(int64(3330016 * kB)), anon: new(int64(864176 * kB)), file: new(int64(8072 * kB)),
+		},
+		{
+			kernel: "4.5–5.0 (shmem-rss:)", line: "Killed process 215701 (java) total-vm:11017300kB, anon-rss:7152432kB, file-rss:1232kB, shmem-rss:4kB",
+			pid: 215701, comm: "java", totalVM: new(int64(11017300 * kB)), anon: new(int64(7152432 * kB)), file: new(int64(1232 * kB)), shmem: new(int64(4 * kB)),
+		},
+		{
+			kernel: "vendor 4.x (', UID N,' after the name)", line: "Killed process 4242 (java), UID 1000, total-vm:8000kB, anon-rss:6000kB, file-rss:100kB, shmem-rss:0kB",
+			pid: 4242, comm: "java", uid: new(int64(1000)), totalVM: new(int64(8000 * kB)), anon: new(int64(6000 * kB)), file: new(int64(100 * kB)), shmem: new(int64(0)),
+		},
+		{
+			kernel: "5.1–5.2 (message prefix)", line: "Out of memory: Killed process 1532 (badsysprogram) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB",
+			pid: 1532, comm: "badsysprogram", prefix: prefixGlobal, global: true, totalVM: new(int64(1000 * kB)), anon: new(int64(900 * kB)), file: new(int64(0)), shmem: new(int64(0)),
+		},
+		{
+			kernel: "5.3–5.4 (UID:)", line: "Memory cgroup out of memory: Killed process 1143 (memhog) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0",
+			pid: 1143, comm: "memhog", prefix: prefixMemcg, uid: new(int64(0)), totalVM: new(int64(1000 * kB)), anon: new(int64(900 * kB)), file: new(int64(0)), shmem: new(int64(0)),
+		},
+		{
+			kernel: "5.5+ (pgtables: oom_score_adj:), node-problem-detector", line: "Memory cgroup out of memory: Killed process 3504804 (kubectl) total-vm:753508kB, anon-rss:58776kB, file-rss:29400kB, shmem-rss:0kB, UID:0 pgtables:288kB oom_score_adj:999",
+			pid: 3504804, comm: "kubectl", prefix: prefixMemcg, uid: new(int64(0)), totalVM: new(int64(753508 * kB)), anon: new(int64(58776 * kB)), file: new(int64(29400 * kB)), shmem: new(int64(0)), pgtables: new(int64(288 * kB)), adj: new(int64(999)),
+		},
+		{
+			kernel: "2.6.24+ oom_kill_allocating_task", line: "Out of memory (oom_kill_allocating_task): Killed process 77 (a b) total-vm:8kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
+			pid: 77, comm: "a b", prefix: "Out of memory (oom_kill_allocating_task)", global: true, uid: new(int64(0)), totalVM: new(int64(8 * kB)), anon: new(int64(4 * kB)), file: new(int64(0)), shmem: new(int64(0)), pgtables: new(int64(4 * kB)), adj: new(int64(0)),
+		},
 	} {
 		t.Run(tc.kernel, func(t *testing.T) {
 			reps := readString(t, tc.line+"\n")
@@ -151,7 +172,7 @@ Kill process 2190 (mysqld-helper) sharing same memory
 `)
 	require.Len(t, reps, 2)
 	assert.Equal(t, 2190, reps[1].PID)
-	assert.Equal(t, ptr[int64](2188), reps[1].SharedWith)
+	assert.Equal(t, new(int64(2188)), reps[1].SharedWith)
 	assert.Contains(t, reps[1].Body(), "was OOM-killed with pid 2188, whose memory it shared, because the machine ran out of memory")
 }
 
@@ -186,31 +207,43 @@ func TestUsageForms(t *testing.T) {
 		memory, memsw, kmem, swap usage
 		limitClause               string
 	}{
-		{kernel: "v1 2.6.31–3.18 (res_counter max 9007199254740991kB)",
+		{
+			kernel: "v1 2.6.31–3.18 (res_counter max 9007199254740991kB)",
 			lines:  "memory: usage 102400kB, limit 102400kB, failcnt 736\nmemory+swap: usage 102400kB, limit 9007199254740991kB, failcnt 0\n",
-			memory: usage{ptr[int64](102400 * kB), ptr[int64](102400 * kB)}, memsw: usage{ptr[int64](102400 * kB), nil},
-			limitClause: "a cgroup's 100 MiB memory limit was hit"},
-		{kernel: "v1 3.19+ with kmem (3.8+), TKE 4.14 report",
+			memory: usage{new(int64(102400 * kB)), new(int64(102400 * kB))}, memsw: usage{new(int64(102400 * kB)), nil},
+			limitClause: "a cgroup's 100 MiB memory limit was hit",
+		},
+		{
+			kernel: "v1 3.19+ with kmem (3.8+), TKE 4.14 report",
 			lines:  "memory: usage 122880kB, limit 122880kB, failcnt 83\nmemory+swap: usage 122880kB, limit 9007199254740988kB, failcnt 0\nkmem: usage 0kB, limit 9007199254740988kB, failcnt 0\n",
-			memory: usage{ptr[int64](122880 * kB), ptr[int64](122880 * kB)}, memsw: usage{ptr[int64](122880 * kB), nil}, kmem: usage{ptr[int64](0), nil},
-			limitClause: "a cgroup's 120 MiB memory limit was hit"},
-		{kernel: "v1, the memory+swap limit hit",
+			memory: usage{new(int64(122880 * kB)), new(int64(122880 * kB))}, memsw: usage{new(int64(122880 * kB)), nil}, kmem: usage{new(int64(0)), nil},
+			limitClause: "a cgroup's 120 MiB memory limit was hit",
+		},
+		{
+			kernel: "v1, the memory+swap limit hit",
 			lines:  "memory: usage 90000kB, limit 9007199254740988kB, failcnt 0\nmemory+swap: usage 102400kB, limit 102400kB, failcnt 12\n",
-			memory: usage{ptr[int64](90000 * kB), nil}, memsw: usage{ptr[int64](102400 * kB), ptr[int64](102400 * kB)},
-			limitClause: "a cgroup's 100 MiB memory+swap limit was hit"},
-		{kernel: "v2 5.x+",
+			memory: usage{new(int64(90000 * kB)), nil}, memsw: usage{new(int64(102400 * kB)), new(int64(102400 * kB))},
+			limitClause: "a cgroup's 100 MiB memory+swap limit was hit",
+		},
+		{
+			kernel: "v2 5.x+",
 			lines:  "memory: usage 65536kB, limit 65536kB, failcnt 47\nswap: usage 1024kB, limit 2048kB, failcnt 0\n",
-			memory: usage{ptr[int64](65536 * kB), ptr[int64](65536 * kB)}, swap: usage{ptr[int64](1024 * kB), ptr[int64](2048 * kB)},
-			limitClause: "a cgroup's 64 MiB memory limit was hit"},
+			memory: usage{new(int64(65536 * kB)), new(int64(65536 * kB))}, swap: usage{new(int64(1024 * kB)), new(int64(2048 * kB))},
+			limitClause: "a cgroup's 64 MiB memory limit was hit",
+		},
 	} {
 		t.Run(tc.kernel, func(t *testing.T) {
 			reps := readString(t, tc.lines+kill)
 			require.Len(t, reps, 1)
 			r := reps[0]
-			assert.Equal(t, tc.memory, usage{r.MemcgUsage, r.MemcgLimit})
-			assert.Equal(t, tc.memsw, usage{r.MemswUsage, r.MemswLimit})
-			assert.Equal(t, tc.kmem, usage{r.KmemUsage, r.KmemLimit})
-			assert.Equal(t, tc.swap, usage{r.SwapUsage, r.SwapLimit})
+			// Named, so that testifylint does not take the composite
+			// literals of the report's fields for the expected values.
+			memory, memsw := usage{r.MemcgUsage, r.MemcgLimit}, usage{r.MemswUsage, r.MemswLimit}
+			kmem, swap := usage{r.KmemUsage, r.KmemLimit}, usage{r.SwapUsage, r.SwapLimit}
+			assert.Equal(t, tc.memory, memory)
+			assert.Equal(t, tc.memsw, memsw)
+			assert.Equal(t, tc.kmem, kmem)
+			assert.Equal(t, tc.swap, swap)
 			assert.Contains(t, r.Body(), tc.limitClause)
 		})
 	}
@@ -225,15 +258,23 @@ func TestSummaryForms(t *testing.T) {
 		global                 bool
 		constraint             string
 	}{
-		{kernel: "5.0+ memcg, kubernetes-oomkill-exporter", line: "6,22743,6115623303887,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64,mems_allowed=0-1,oom_memcg=/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64,task_memcg=/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64,task=prometheus-conf,pid=3401999,uid=0",
+		{
+			kernel: "5.0+ memcg, kubernetes-oomkill-exporter", line: "6,22743,6115623303887,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64,mems_allowed=0-1,oom_memcg=/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64,task_memcg=/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64,task=prometheus-conf,pid=3401999,uid=0",
 			pid: 3401999, comm: "prometheus-conf", constraint: "CONSTRAINT_MEMCG",
-			memcg: "/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64", taskMemcg: "/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64"},
-		{kernel: "5.0+ global", line: "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/system.slice/mysql.service,task=mysqld,pid=2188,uid=27",
-			pid: 2188, comm: "mysqld", constraint: "CONSTRAINT_NONE", global: true, taskMemcg: "/system.slice/mysql.service"},
-		{kernel: "5.0+ without CONFIG_MEMCG", line: "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,task=mysqld,pid=2188,uid=27",
-			pid: 2188, comm: "mysqld", constraint: "CONSTRAINT_NONE", global: true},
-		{kernel: "5.0+ cpuset", line: "oom-kill:constraint=CONSTRAINT_CPUSET,nodemask=(null),cpuset=/pinned,mems_allowed=1,global_oom,task_memcg=/pinned,task=big,pid=77,uid=0",
-			pid: 77, comm: "big", constraint: "CONSTRAINT_CPUSET", taskMemcg: "/pinned"},
+			memcg: "/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64", taskMemcg: "/kubepods/burstable/podd11ab7b0-d6db-4a24-a7de-4a2faf1e6980/9f02d9fa0049eb2655fc83c765f142362b2cb403b57b70ba3185071015ca3b64",
+		},
+		{
+			kernel: "5.0+ global", line: "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/system.slice/mysql.service,task=mysqld,pid=2188,uid=27",
+			pid: 2188, comm: "mysqld", constraint: "CONSTRAINT_NONE", global: true, taskMemcg: "/system.slice/mysql.service",
+		},
+		{
+			kernel: "5.0+ without CONFIG_MEMCG", line: "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,task=mysqld,pid=2188,uid=27",
+			pid: 2188, comm: "mysqld", constraint: "CONSTRAINT_NONE", global: true,
+		},
+		{
+			kernel: "5.0+ cpuset", line: "oom-kill:constraint=CONSTRAINT_CPUSET,nodemask=(null),cpuset=/pinned,mems_allowed=1,global_oom,task_memcg=/pinned,task=big,pid=77,uid=0",
+			pid: 77, comm: "big", constraint: "CONSTRAINT_CPUSET", taskMemcg: "/pinned",
+		},
 	} {
 		t.Run(tc.kernel, func(t *testing.T) {
 			reps := readString(t, tc.line+"\n")
@@ -262,7 +303,7 @@ func TestTriggerForms(t *testing.T) {
 			reps := readString(t, tc.line+"\n"+kill)
 			require.Len(t, reps, 1)
 			assert.Equal(t, tc.name, reps[0].TriggerName)
-			assert.Equal(t, ptr[int64](2376), reps[0].TriggerPID)
+			assert.Equal(t, new(int64(2376)), reps[0].TriggerPID)
 		})
 	}
 }

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -34,7 +37,7 @@ func FuzzAssembler(f *testing.F) {
 		f.Add(string(b))
 	}
 	f.Add("Tasks in /a are going to be killed due to memory.oom.group set\nKilled process 1 (a)\nKilled process 1 (a)\n")
-	f.Fuzz(func(t *testing.T, s string) {
+	f.Fuzz(func(_ *testing.T, s string) {
 		reps, _ := ReadAll(strings.NewReader(s))
 		a := NewAssembler()
 		for line := range strings.SplitSeq(s, "\n") {

@@ -1,4 +1,7 @@
-package oomreport
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import (
 	"regexp"
@@ -116,7 +119,7 @@ const killPrefixes = `Memory cgroup out of memory|Out of memory \(oom_kill_alloc
 func isKernelLine(s string) bool {
 	s = strings.TrimLeft(s, " \t")
 	if strings.Contains(s, " invoked oom-killer: ") {
-		if m := reInvoked.FindStringSubmatch(s); m != nil && plausibleComm(m[1]) {
+		if m := reInvoked.FindStringSubmatch(s); len(m) > 1 && plausibleComm(m[1]) {
 			return true
 		}
 	}

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -48,7 +51,7 @@ func FuzzKillLineName(f *testing.F) {
 			t.Fatalf("kill line of %q: ok %v, %+v", name, ok, k)
 		}
 		m := reSumTail.FindStringSubmatch("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/a,task_memcg=/a/b,task=" + name + ",pid=1143,uid=0")
-		if m == nil || m[1] != "/a/b" || m[2] != name || m[3] != "1143" {
+		if len(m) < 4 || m[1] != "/a/b" || m[2] != name || m[3] != "1143" {
 			t.Fatalf("summary of %q: %q", name, m)
 		}
 		row := "[   1143]     0  1143   322091    15434   204800        0             0 " + name
@@ -65,11 +68,11 @@ func FuzzKillLineName(f *testing.F) {
 			t.Fatalf("task row of %q: context %v, kernel line %v", name, isContextLine(row), isKernelLine(row))
 		}
 		im := reInvoked.FindStringSubmatch(name + " invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0")
-		if im == nil || im[1] != name { // the kernel's words are longer than a name
+		if len(im) < 2 || im[1] != name { // the kernel's words are longer than a name
 			t.Fatalf("invoked line of %q: %q", name, im)
 		}
 		cm := reCPU.FindStringSubmatch("CPU: 0 PID: 1143 Comm: " + name + " Not tainted 6.1.0-56-cloud-amd64 #1  Debian 6.1.192-2")
-		if cm == nil || cm[2] != "1143" || cm[3] != name {
+		if len(cm) < 4 || cm[2] != "1143" || cm[3] != name {
 			t.Fatalf("stack dump header of %q: %q", name, cm)
 		}
 	})

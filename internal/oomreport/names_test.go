@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -57,15 +60,15 @@ func kernelEscape(s string) string {
 // renamed to name wherever the kernel prints the name: the invoked line,
 // the stack dump's header, the task row, the oom-kill summary and the kill
 // line. The stat dump stays one record of many lines, as 6.1 prints it.
-func renamed(t testing.TB, name string) string {
-	return renamedLog(t, "../../testdata/v2/oom/container-limit.kmsg", ";", kernelEscape(name))
+func renamed(tb testing.TB, name string) string {
+	return renamedLog(tb, "../../testdata/v2/oom/container-limit.kmsg", ";", kernelEscape(name))
 }
 
 // renamedLog renames memhog to esc (the name as the log writes it) in the
 // log at path, whose lines carry the kernel's text after sep.
-func renamedLog(t testing.TB, path, sep, esc string) string {
+func renamedLog(tb testing.TB, path, sep, esc string) string {
 	b, err := os.ReadFile(path)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	var out strings.Builder
 	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
 		head, msg, ok := strings.Cut(line, sep)
@@ -114,14 +117,14 @@ func TestHostileNamesExplain(t *testing.T) {
 
 // assembleKmsg feeds raw /dev/kmsg text to an Assembler a record at a
 // time, as the receiver reads the device.
-func assembleKmsg(t testing.TB, raw string) []*Report {
-	t.Helper()
+func assembleKmsg(tb testing.TB, raw string) []*Report {
+	tb.Helper()
 	a := NewAssembler()
 	var reps []*Report
 	for line := range strings.SplitSeq(strings.TrimRight(raw, "\n"), "\n") {
 		r, err := kmsg.ParseRecord([]byte(line))
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		reps = append(reps, a.Add(r)...)
 	}

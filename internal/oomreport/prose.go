@@ -1,7 +1,11 @@
-package oomreport
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,8 +109,8 @@ func climb(ts []int64, usage []uint64, end int64, top uint64) string {
 }
 
 func lastAtOrBefore(ts []int64, at int64) int {
-	for i := len(ts) - 1; i >= 0; i-- {
-		if ts[i] <= at {
+	for i, t := range slices.Backward(ts) {
+		if t <= at {
 			return i
 		}
 	}
@@ -142,6 +146,7 @@ func seconds(ms int64) string {
 // leading space: the kernel names a process by its comm (memhog, python,
 // java), which does not tell apart workers of the same program.
 func VictimCmdlineSentence(cmdline string, before time.Duration) string {
+	//nolint:gocritic // printable.Escape has escaped the command line already: %q would escape its backslashes twice
 	return fmt.Sprintf(" Its command line was \"%s\" (process snapshot %s before the kill).", printable.Escape(cmdline), shortSeconds(before))
 }
 

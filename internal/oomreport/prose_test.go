@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oomreport
 
 import (
@@ -72,9 +75,9 @@ func TestNearLimitBody(t *testing.T) {
 // paths and command lines as escapes, never raw; the report keeps them.
 func TestSentencesEscapeNames(t *testing.T) {
 	r := &Report{
-		PID: 1143, Comm: "m\x1b[2J", TriggerName: "\u202egnp", TriggerPID: ptr(int64(7)),
+		PID: 1143, Comm: "m\x1b[2J", TriggerName: "\u202egnp", TriggerPID: new(int64(7)),
 		TaskMemcg: "/a\x1b]0;x\x07", Memcg: "/\xff", Constraint: "CONSTRAINT_MEMCG",
-		MemcgLimit: ptr(int64(64 << 20)),
+		MemcgLimit: new(int64(64 << 20)),
 	}
 	body := r.Body()
 	assert.Equal(t, `Process m\x1b[2J (pid 1143) in cgroup /a\x1b]0;x\x07 was OOM-killed because the 64 MiB memory limit of cgroup /\xff was hit; the allocation that hit the limit came from \u202egnp (pid 7).`, body)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package oomreport turns the kernel's OOM-killer reports into one
 // structured report per killed process.
 //
@@ -11,7 +14,7 @@
 // of the kernel log (dmesg, syslog, journalctl, raw /dev/kmsg dumps) become
 // the same records in kmsg/text, which finds the report's lines by Lines;
 // ReadAll reads such a log whole.
-package oomreport
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import "time"
 
@@ -123,5 +126,3 @@ const (
 // DefaultPageSize is the task table's unit unless told otherwise (see
 // WithPageSize): 4 KiB, the page of amd64 and of 4K-page arm64 kernels.
 const DefaultPageSize = 4096
-
-func ptr[T any](v T) *T { return &v }

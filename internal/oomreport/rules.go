@@ -1,4 +1,7 @@
-package oomreport
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import (
 	"regexp"
@@ -73,35 +76,35 @@ func (a *Assembler) onInvoked(r kmsg.Record, m []string, line string, out []*Rep
 	}
 	if o := reOrder.FindStringSubmatch(m[2]); o != nil {
 		if v, ok := a.number(line, "order", o[1]); ok {
-			c.order = ptr(v)
+			c.order = new(v)
 		}
 	}
 	return out
 }
 
-func (a *Assembler) onCPU(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onCPU(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	if m[3] == "" {
 		return a.trigger(line, m[2], m[4], out) // no taint words after the name
 	}
 	return a.trigger(line, m[2], m[3], out)
 }
 
-func (a *Assembler) onPidComm(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onPidComm(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	return a.trigger(line, m[1], m[2], out)
 }
 
-func (a *Assembler) onUsage(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onUsage(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	var usage, failcnt *int64
 	if v, ok := a.scaled(line, m[1]+" usage", m[2], 1024); ok {
-		usage = ptr(v)
+		usage = new(v)
 	}
 	limit := a.limitOf(line, m[1]+" limit", m[3])
 	switch m[1] {
 	case "memory":
 		if v, ok := a.number(line, "failcnt", m[4]); ok {
-			failcnt = ptr(v)
+			failcnt = new(v)
 		}
 		c.usage, c.limit, c.failcnt = usage, limit, failcnt
 		c.sawUsage = true
@@ -116,7 +119,7 @@ func (a *Assembler) onUsage(r kmsg.Record, m []string, line string, out []*Repor
 	return out
 }
 
-func (a *Assembler) onStatsFor(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onStatsFor(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	if c.stat == nil {
@@ -137,13 +140,13 @@ func (a *Assembler) onStatsFor(r kmsg.Record, m []string, line string, out []*Re
 	return out
 }
 
-func (a *Assembler) onTasksState(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTasksState(_ kmsg.Record, _ []string, _ string, out []*Report) []*Report {
 	out, _ = a.fresh(out)
 	a.mode, a.cols = modeTasks, nil
 	return out
 }
 
-func (a *Assembler) onTaskHeader(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskHeader(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	a.mode, a.cols = modeTasks, taskColumns(m[1])
@@ -151,11 +154,11 @@ func (a *Assembler) onTaskHeader(r kmsg.Record, m []string, line string, out []*
 	return out
 }
 
-func (a *Assembler) onSummary(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onSummary(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	return a.summary(line, m[1], out)
 }
 
-func (a *Assembler) onSkip(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onSkip(_ kmsg.Record, _ []string, _ string, out []*Report) []*Report {
 	// The victim was already dying: the kernel killed nobody, so the
 	// report in progress ends without a record.
 	if a.ctx != nil {
@@ -178,7 +181,7 @@ func (a *Assembler) onKilled(r kmsg.Record, m []string, line string, out []*Repo
 	return a.kill(r, k, out)
 }
 
-func (a *Assembler) onKillOld(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onKillOld(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	pid, ok := a.pid(line, "kill process pid", m[2])
 	if !ok {
 		return out
@@ -196,28 +199,28 @@ func (a *Assembler) onKillOld(r kmsg.Record, m []string, line string, out []*Rep
 	return out
 }
 
-func (a *Assembler) onTaskIn(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskIn(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.taskMemcg, c.memcg, c.taskIn = m[1], m[2], true
 	return out
 }
 
-func (a *Assembler) onLimitReached(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onLimitReached(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.memcg, c.taskIn = m[1], true
 	return out
 }
 
-func (a *Assembler) onTaskInStart(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onTaskInStart(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	c.taskMemcg, c.taskIn, c.taskInOpen = m[1], true, true
 	return out
 }
 
-func (a *Assembler) onLimitOf(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onLimitOf(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	if a.ctx != nil && a.ctx.taskInOpen {
 		a.ctx.memcg, a.ctx.taskInOpen = m[1], false
 	}
@@ -228,7 +231,7 @@ func (a *Assembler) onKillShared(r kmsg.Record, m []string, line string, out []*
 	return a.shared(r, line, m[1], m[2], out)
 }
 
-func (a *Assembler) onGroup(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onGroup(_ kmsg.Record, m []string, _ string, out []*Report) []*Report {
 	// A group line whose first kill was already released (Idle) or
 	// lost: the kills that follow are still group kills.
 	if a.ctx != nil {
@@ -242,16 +245,16 @@ func (a *Assembler) onGroup(r kmsg.Record, m []string, line string, out []*Repor
 	return out
 }
 
-func (a *Assembler) onMemInfo(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onMemInfo(_ kmsg.Record, _ []string, _ string, out []*Report) []*Report {
 	a.mode = modeNone
 	return out
 }
 
-func (a *Assembler) onRAM(r kmsg.Record, m []string, line string, out []*Report) []*Report {
+func (a *Assembler) onRAM(_ kmsg.Record, m []string, line string, out []*Report) []*Report {
 	var c *draft
 	out, c = a.fresh(out)
 	if v, ok := a.scaled(line, "pages RAM", m[1], a.pageSize); ok {
-		c.ram = ptr(v)
+		c.ram = new(v)
 	}
 	return out
 }

@@ -1,4 +1,7 @@
-package oomreport
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oomreport // import "github.com/oomsight/oomsight/internal/oomreport"
 
 import (
 	"container/heap"
@@ -51,7 +54,7 @@ func newTaskTable(maxRows int, triggerName string) *taskTable {
 // parseTaskRow; out of range, it is dropped).
 func (t *taskTable) add(row Task) {
 	adj := row.OOMScoreAdj + adjBias
-	if t.done || row.PID < 0 || row.PID > pidLimit || adj < 1 || adj > 2*adjBias-1 {
+	if t.done || row.PID < 0 || row.PID > pidLimit || adj < 1 || adj >= 2*adjBias {
 		return // done: a report was built from it, rows are no longer taken
 	}
 	if int(row.PID) >= len(t.adj) {

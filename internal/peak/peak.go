@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package peak derives a cgroup's highest memory usage since its previous
 // data point — the number that shows a spike which rose and fell between
 // two collections — from whatever the kernel and the sampler offer.

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package printable makes text that a workload chose — a process name, a
 // cgroup path, a command line — safe to show to a person: on a terminal
 // (explain's text output), in a log record's body, in a Kubernetes Event
@@ -8,7 +11,7 @@
 //
 // The exact bytes stay where a program reads them (JSON output, OTLP
 // attribute values); only what a person reads goes through Escape.
-package printable
+package printable // import "github.com/oomsight/oomsight/internal/printable"
 
 import (
 	"fmt"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package procsnap
 
 import (
@@ -27,7 +30,7 @@ func BenchmarkSnapshotPinned(b *testing.B) {
 	cg := env.NewCgroup(b, fmt.Sprintf("oomsight-snapbench-%d", os.Getpid()))
 	memhog := cgrouptest.BuildMemhog(b)
 	var pids []int
-	for i := 0; i < benchProcs; i++ {
+	for i := range benchProcs {
 		p := cg.Start(b, memhog, "--worker="+strconv.Itoa(i), "--queue=nightly", "--password=hunter2")
 		p.MustDo(b, "anon 1")
 		pids = append(pids, p.Pid)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package procsnap takes snapshots of the processes of a cgroup near its
 // memory limit: for each process its pid, name, command line and resident
 // memory by kind, the largest few kept. An OOM record carries the snapshot
@@ -103,7 +106,7 @@ func parseKB(v []byte) (int64, error) {
 // process outside the reader's pid namespace (the kernel prints those as
 // 0): it is counted in hidden, not appended.
 func ParsePIDs(b []byte, dst []int) (pids []int, hidden int, err error) {
-	for _, f := range bytes.Fields(b) {
+	for f := range bytes.FieldsSeq(b) {
 		n, err := strconv.Atoi(string(f))
 		if err != nil || n < 0 {
 			return dst, hidden, fmt.Errorf("procsnap: cgroup.procs: %q is not a pid", f)
@@ -125,11 +128,11 @@ func ParsePIDs(b []byte, dst []int) (pids []int, hidden int, err error) {
 // (setproctitle) gives one argument, split at spaces instead.
 func SplitCmdline(b []byte, truncated bool) []string {
 	if truncated {
-		if i := bytes.LastIndexByte(b, 0); i >= 0 {
-			b = b[:i+1]
-		} else {
+		i := bytes.LastIndexByte(b, 0)
+		if i < 0 {
 			return nil
 		}
+		b = b[:i+1]
 	}
 	b = bytes.TrimRight(b, "\x00")
 	if len(b) == 0 {
@@ -137,12 +140,12 @@ func SplitCmdline(b []byte, truncated bool) []string {
 	}
 	var args []string
 	if bytes.IndexByte(b, 0) < 0 {
-		for _, f := range bytes.Fields(b) {
+		for f := range bytes.FieldsSeq(b) {
 			args = append(args, string(f))
 		}
 		return args
 	}
-	for _, a := range bytes.Split(b, []byte{0}) {
+	for a := range bytes.SplitSeq(b, []byte{0}) {
 		args = append(args, string(a))
 	}
 	return args

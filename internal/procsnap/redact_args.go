@@ -1,4 +1,7 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import "strings"
 
@@ -152,14 +155,14 @@ func redactLine(a string) string {
 // flag redacts a flag argument.
 func (r *redactor) flag(a string) string {
 	rules := r.rules
-	if _, v, attached, ok := flagValue(rules.next, a, rules.glued); ok {
+	if v, attached, ok := flagValue(rules.next, a, rules.glued); ok {
 		if !attached {
 			r.pending = hideNext
 			return a
 		}
 		return a[:len(a)-len(v)] + Redacted
 	}
-	if _, v, attached, ok := flagValue(rules.keyNext, a, true); ok {
+	if v, attached, ok := flagValue(rules.keyNext, a, true); ok {
 		if !attached {
 			r.pending = keyNext
 			return a
@@ -173,13 +176,13 @@ func (r *redactor) flag(a string) string {
 		r.pending = valueNext
 		return a
 	}
-	if _, v, attached, ok := flagValue(rules.attached, a, true); ok {
+	if v, attached, ok := flagValue(rules.attached, a, true); ok {
 		if attached && v != "" {
 			return a[:len(a)-len(v)] + Redacted
 		}
 		return a
 	}
-	if _, v, attached, ok := flagValue(rules.userPass, a, true); ok {
+	if v, attached, ok := flagValue(rules.userPass, a, true); ok {
 		if !attached {
 			r.pending, r.sep, r.bare = userNext, rules.sep, rules.bareSecret
 			return a
@@ -237,8 +240,10 @@ var ordinaryFlags = map[string]bool{"initial-cluster-token": true}
 // genericUserPass are long flags whose value is user:password in many
 // programs (etcdctl --user, skopeo --creds, --basic-auth, --proxy-user).
 // A uid:gid pair (docker run --user 1000:1000) has no password to hide.
-var genericUserPass = map[string]bool{"--user": true, "--creds": true, "--src-creds": true, "--dest-creds": true,
-	"--basic-auth": true, "--proxy-user": true, "--http-user": true, "--registry-creds": true}
+var genericUserPass = map[string]bool{
+	"--user": true, "--creds": true, "--src-creds": true, "--dest-creds": true,
+	"--basic-auth": true, "--proxy-user": true, "--http-user": true, "--registry-creds": true,
+}
 
 // hideAfterSep hides what follows the first sep of a user<sep>password
 // value; a value without sep, or with digits only after it (a uid:gid),
@@ -404,7 +409,7 @@ func (r *redactor) hideLast(args, out []string) {
 // as the password. A positional argument is one that is not a flag and
 // does not follow a flag without an attached value (-h host); so
 // `mysql -u u -p mydb` keeps mydb, and `mysql -p pw db` hides pw.
-func hideAfterBareFlag(args, out []string, flags []string) {
+func hideAfterBareFlag(args, out, flags []string) {
 	isFlag := func(a string) bool { return len(a) > 1 && a[0] == '-' }
 	for i := 1; i+1 < len(args); i++ {
 		if !hasFlag(flags, args[i]) || isFlag(args[i+1]) || args[i+1] == "" {

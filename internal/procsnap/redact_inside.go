@@ -1,4 +1,7 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import (
 	"regexp"
@@ -109,10 +112,9 @@ var (
 	// base62 does: a 48-character OpenAI key body lacks one of them with
 	// probability about 2·10⁻⁴, a 24-character Vault token about 1.5 %;
 	// a name built of words nearly always lacks one.
-	randomShape = regexp.MustCompile(strings.Join([]string{
-		`\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}`, // OpenAI, Anthropic
-		`\b[sb]\.[A-Za-z0-9]{24}\b`,                              // Vault before 1.10
-	}, "|"))
+	randomShape = regexp.MustCompile(
+		`\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}` + // OpenAI, Anthropic
+			`|\b[sb]\.[A-Za-z0-9]{24}\b`) // Vault before 1.10
 )
 
 // redactInside applies the rules that find credentials inside an

@@ -1,4 +1,7 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import (
 	"strings"

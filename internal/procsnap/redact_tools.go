@@ -1,6 +1,12 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
 
-import "strings"
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
+
+import (
+	"slices"
+	"strings"
+)
 
 // toolRules are the secret-bearing arguments of one program that no
 // general rule can find: a short flag's meaning is the program's own
@@ -107,12 +113,16 @@ var tools = func() map[string]toolRules {
 	add(toolRules{lastIfFlag: 'b'}, "htpasswd")
 	// smbclient's flags that take a value (man smbclient): their values are
 	// not the positional password after the service.
-	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%", hidePos: []int{2},
-		valued: []string{"-L", "-M", "-m", "-c", "-W", "-I", "-p", "-s", "-O", "-t", "-b", "-D", "-T", "-R", "-n",
+	add(toolRules{
+		userPass: []string{"-U", "--user"}, sep: "%", hidePos: []int{2},
+		valued: []string{
+			"-L", "-M", "-m", "-c", "-W", "-I", "-p", "-s", "-O", "-t", "-b", "-D", "-T", "-R", "-n",
 			"-i", "-l", "-A", "-d", "--list", "--message", "--max-protocol", "--command", "--workgroup",
 			"--ip-address", "--port", "--configfile", "--socket-options", "--timeout", "--send-buffer",
 			"--directory", "--tar", "--name-resolve", "--netbiosname", "--scope", "--log-basename",
-			"--authentication-file", "--debuglevel"}}, "smbclient")
+			"--authentication-file", "--debuglevel",
+		},
+	}, "smbclient")
 	add(toolRules{userPass: []string{"-U", "--user"}, sep: "%"}, "rpcclient", "smbcacls", "smbcquotas",
 		"smbget", "net", "smbtree", "smbmap", "samba-tool", "wbinfo")
 	add(toolRules{userPass: []string{"-u", "--user", "-U", "--proxy-user", "-E", "--cert", "--proxy-cert"}, sep: ":"}, "curl")
@@ -179,27 +189,22 @@ func baseName(a string) string {
 
 // hasFlag tells whether rules' flag list holds f.
 func hasFlag(list []string, f string) bool {
-	for _, x := range list {
-		if x == f {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(list, f)
 }
 
 // flagValue matches a flag argument against list: the flag itself
 // (value next), the flag with an attached value (-aVALUE for one-letter
-// flags, --flag=VALUE) and returns the flag and the value.
-func flagValue(list []string, a string, glued bool) (flag, value string, attached, ok bool) {
+// flags, --flag=VALUE) and returns the value.
+func flagValue(list []string, a string, glued bool) (value string, attached, ok bool) {
 	for _, f := range list {
 		switch {
 		case a == f:
-			return f, "", false, true
+			return "", false, true
 		case strings.HasPrefix(a, f+"="):
-			return f, a[len(f)+1:], true, true
+			return a[len(f)+1:], true, true
 		case glued && len(f) == 2 && f[0] == '-' && f[1] != '-' && len(a) > 2 && strings.HasPrefix(a, f):
-			return f, a[2:], true, true
+			return a[2:], true, true
 		}
 	}
-	return "", "", false, false
+	return "", false, false
 }

@@ -1,6 +1,10 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -115,8 +119,10 @@ func New(o Options) *Snapper {
 	if o.Hidden == nil {
 		o.Hidden = func(int) {}
 	}
-	return &Snapper{o: o, reader: NewReader(o.Proc, o.Capture), queue: make(chan request, QueueSize),
-		stop: make(chan struct{}), done: make(chan struct{}), cgroups: make(map[string]*cgState)}
+	return &Snapper{
+		o: o, reader: NewReader(o.Proc, o.Capture), queue: make(chan request, QueueSize),
+		stop: make(chan struct{}), done: make(chan struct{}), cgroups: make(map[string]*cgState),
+	}
 }
 
 // Start starts the worker.
@@ -251,13 +257,13 @@ func (s *Snapper) Nearest(paths []string, until time.Time) (Snapshot, bool) {
 		if !st.start.IsZero() {
 			st.killed = true
 		}
-		for i := len(st.snaps) - 1; i >= 0; i-- {
-			sn := st.snaps[i]
+		for i := range slices.Backward(st.snaps) {
+			sn := &st.snaps[i]
 			if sn.Time.After(until) {
 				continue
 			}
 			if until.Sub(sn.Time) <= MaxAge && (!found || sn.Time.After(best.Time)) {
-				best, found = sn, true
+				best, found = *sn, true
 			}
 			break
 		}
@@ -283,7 +289,8 @@ func (s *Snapper) sweep(now time.Time) {
 		}
 	}
 	s.mu.Unlock()
-	for _, sn := range near {
-		s.o.NearMiss(sn)
+	for i := range near {
+		sn := &near[i]
+		s.o.NearMiss(*sn)
 	}
 }

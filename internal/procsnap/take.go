@@ -1,4 +1,7 @@
-package procsnap
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package procsnap // import "github.com/oomsight/oomsight/internal/procsnap"
 
 import (
 	"errors"
@@ -142,7 +145,7 @@ func (r *Reader) listPIDs(dir string) (pids []int, hidden, unread int, err error
 			unread += len(queue) + 1
 			break
 		}
-		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")) //nolint:gosec // a cgroup of the configured hierarchy
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 		if err != nil {
 			if d == dir {
 				return nil, 0, 0, fmt.Errorf("procsnap: %w", err)
@@ -183,21 +186,21 @@ func (r *Reader) cmdline(pid int64) ([]byte, bool, error) {
 	return r.read(int(pid), "cmdline", ReadCmdline)
 }
 
-// read reads /proc/<pid>/<file> into the reader's buffer: up to max bytes
+// read reads /proc/<pid>/<file> into the reader's buffer: up to limit bytes
 // (0: all of it), and whether more followed.
-func (r *Reader) read(pid int, file string, max int) ([]byte, bool, error) {
-	f, err := os.Open(filepath.Join(r.Proc, strconv.Itoa(pid), file)) //nolint:gosec // a fixed file of a pid under the procfs mount
+func (r *Reader) read(pid int, file string, limit int) ([]byte, bool, error) {
+	f, err := os.Open(filepath.Join(r.Proc, strconv.Itoa(pid), file))
 	if err != nil {
 		return nil, false, err
 	}
 	defer f.Close()
 	b := r.buf[:0]
-	if max > 0 && cap(b) > max {
-		b = b[:0:max]
+	if limit > 0 && cap(b) > limit {
+		b = b[:0:limit]
 	}
 	for {
 		if len(b) == cap(b) {
-			if max > 0 {
+			if limit > 0 {
 				// One byte more tells whether the file goes on.
 				var one [1]byte
 				n, _ := f.Read(one[:])

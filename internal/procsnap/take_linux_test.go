@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package procsnap
 
 import (
@@ -55,7 +58,7 @@ func fakeCgroup(t *testing.T, dir string, pids ...int) string {
 	for _, p := range pids {
 		fmt.Fprintf(&b, "%d\n", p)
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(b.String()), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(b.String()), 0o600))
 	return dir
 }
 
@@ -125,7 +128,7 @@ func TestTakeDegrades(t *testing.T) {
 func TestTakeTopByRSS(t *testing.T) {
 	memhog := cgrouptest.BuildMemhog(t)
 	var pids []int
-	for i := 0; i < MaxTop+2; i++ {
+	for i := range MaxTop + 2 {
 		pids = append(pids, startWorker(t, memhog, fmt.Sprintf("--n=%d", i)).pid)
 	}
 	big := startWorker(t, memhog, "--big")
@@ -134,8 +137,8 @@ func TestTakeTopByRSS(t *testing.T) {
 	pids = append(pids, big.pid)
 	dir := fakeCgroup(t, t.TempDir(), pids...)
 	require.Eventually(t, func() bool {
-		snap, err := NewReader("/proc", CaptureRedacted).Take(dir)
-		return err == nil && len(snap.Processes) > 0 && snap.Processes[0].PID == int64(big.pid) && snap.Processes[0].RSSAnon >= 32<<20
+		snap, takeErr := NewReader("/proc", CaptureRedacted).Take(dir)
+		return takeErr == nil && len(snap.Processes) > 0 && snap.Processes[0].PID == int64(big.pid) && snap.Processes[0].RSSAnon >= 32<<20
 	}, 10*time.Second, 20*time.Millisecond)
 	snap, err := NewReader("/proc", CaptureRedacted).Take(dir)
 	require.NoError(t, err)
@@ -166,8 +169,10 @@ func TestSnapperNearestAndNearMiss(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var near []Snapshot
 	dirs := map[string]string{"/a": dirA, "/b": dirB}
-	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Now: func() time.Time { return now }, Dir: func(p string) string { return dirs[p] },
-		NearMiss: func(sn Snapshot) { near = append(near, sn) }})
+	s := New(Options{
+		Proc: "/proc", Logger: zap.NewNop(), Now: func() time.Time { return now }, Dir: func(p string) string { return dirs[p] },
+		NearMiss: func(sn Snapshot) { near = append(near, sn) },
+	})
 	// Driven by hand: no worker goroutine.
 	step := func() {
 		for len(s.queue) > 0 {
@@ -230,19 +235,19 @@ func TestSnapperBounds(t *testing.T) {
 	dropped := 0
 	now := time.Unix(1_700_000_000, 0)
 	s := New(Options{Proc: "/proc", Logger: zap.NewNop(), Dropped: func() { dropped++ }, Now: func() time.Time { return now }})
-	for i := 0; i < PerSecond+3; i++ {
+	for i := range PerSecond + 3 {
 		s.Request(fmt.Sprintf("/c%d", i), 1, 2)
 	}
 	assert.Equal(t, 3, dropped, "past the budget")
 	assert.Len(t, s.queue, PerSecond)
 	now = now.Add(500 * time.Millisecond)
-	for i := 0; i < PerSecond; i++ {
+	for i := range PerSecond {
 		s.Request(fmt.Sprintf("/d%d", i), 1, 2)
 	}
 	assert.Equal(t, 3+PerSecond/2, dropped, "half a second refills half the budget")
-	for i := 0; i < 10; i++ {
+	for i := range 10 {
 		now = now.Add(time.Second)
-		for j := 0; j < PerSecond; j++ {
+		for j := range PerSecond {
 			s.Request(fmt.Sprintf("/e%d-%d", i, j), 1, 2)
 		}
 	}
@@ -266,8 +271,8 @@ func TestHostPIDNamespace(t *testing.T) {
 	host, err := HostPIDNamespace("/proc")
 	require.NoError(t, err)
 	require.True(t, host, "tests run in the host's pid namespace")
-	if _, err := exec.LookPath("unshare"); err != nil {
-		cgrouptest.Unavailable(t, "unshare (util-linux) is needed to start a pid namespace: %v", err)
+	if _, lookErr := exec.LookPath("unshare"); lookErr != nil {
+		cgrouptest.Unavailable(t, "unshare (util-linux) is needed to start a pid namespace: %v", lookErr)
 	}
 	self, err := os.Executable()
 	require.NoError(t, err)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package recorder is the flight recorder of one cgroup: a bounded ring of
 // its recent usage (every fast sample, merged by maximum into buckets of at
 // least 100 ms so that the ring always covers the last minute) and of its

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package recorder
 
 import (
@@ -27,7 +30,7 @@ func TestAddBucketsByMax(t *testing.T) {
 
 func TestRingCoversAMinuteAndWraps(t *testing.T) {
 	r := New(100 * time.Millisecond)
-	for i := int64(0); i < 2*Points; i++ {
+	for i := range int64(2 * Points) {
 		r.Add(i*100*ms, uint64(i))
 	}
 	h := r.History(1 << 62)
@@ -55,7 +58,7 @@ func TestHistoryEndsAtUntilAndKeepsFullSamplesInItsWindow(t *testing.T) {
 	require.Len(t, h.Full, 2)
 	assert.Equal(t, uint64(300), h.Full[1].Anon)
 
-	for i := 0; i < FullPoints+3; i++ {
+	for i := range FullPoints + 3 {
 		r.AddFull(Full{T: int64(10000+i) * ms})
 	}
 	assert.Len(t, r.History(1<<62).Full, FullPoints, "full ring bounded")
@@ -106,7 +109,7 @@ func TestResidentFromStart(t *testing.T) {
 	rss := func() int64 {
 		b, err := os.ReadFile("/proc/self/status")
 		require.NoError(t, err)
-		for _, l := range strings.Split(string(b), "\n") {
+		for l := range strings.SplitSeq(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
 				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 10, 64)
 				require.NoError(t, err)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package registry keeps the live cgroups of a memory hierarchy: each with
 // its identity, its open memory files and the per-cgroup state the sampler
 // keeps between samples. Discovery refreshes it; the sampler and (out of
@@ -7,6 +10,7 @@ package registry // import "github.com/oomsight/oomsight/internal/registry"
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -296,9 +300,9 @@ func (r *Registry) Find(path string) *Entry {
 	if e := r.entries[path]; e != nil {
 		return e
 	}
-	for i := len(r.gone) - 1; i >= 0; i-- {
-		if r.gone[i].Path == path {
-			return r.gone[i]
+	for _, v := range slices.Backward(r.gone) {
+		if v.Path == path {
+			return v
 		}
 	}
 	return nil

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package registry
 
 import (
@@ -147,7 +150,7 @@ func TestRemovedCgroupKeepsItsHistory(t *testing.T) {
 	ctr := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
 	e := r.Get(ctr)
 	require.NotNil(t, e)
-	for i := 0; i < 5; i++ {
+	for i := range 5 {
 		e.Fast(now.Add(time.Duration(i)*100*time.Millisecond), uint64(i+1)<<20)
 	}
 	require.NoError(t, os.RemoveAll(h.Abs(ctr)))

@@ -1,4 +1,7 @@
-package registry
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package registry // import "github.com/oomsight/oomsight/internal/registry"
 
 import (
 	"math"

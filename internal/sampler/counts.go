@@ -1,4 +1,9 @@
-package sampler
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package sampler // import "github.com/oomsight/oomsight/internal/sampler"
 
 import (
 	"sort"

@@ -1,4 +1,7 @@
-package sampler
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package sampler // import "github.com/oomsight/oomsight/internal/sampler"
 
 import (
 	"errors"
@@ -40,8 +43,10 @@ func newDiscoverer(reg *registry.Registry, now func() time.Time, logger *zap.Log
 	if err != nil {
 		return nil, err
 	}
-	return &discoverer{reg: reg, reader: cgroupfs.NewReader(), now: now, logger: logger, wake: wake,
-		done: make(chan struct{})}, nil
+	return &discoverer{
+		reg: reg, reader: cgroupfs.NewReader(), now: now, logger: logger, wake: wake,
+		done: make(chan struct{}),
+	}, nil
 }
 
 func (d *discoverer) start() { go d.run() }
@@ -49,9 +54,9 @@ func (d *discoverer) start() { go d.run() }
 func (d *discoverer) run() {
 	defer close(d.done)
 	for {
-		fds := []unix.PollFd{{Fd: int32(d.wake), Events: unix.POLLIN}} //nolint:gosec // descriptors are small non-negative ints
+		fds := []unix.PollFd{{Fd: int32(d.wake), Events: unix.POLLIN}}
 		if fd := d.reg.ChangeFd(); fd >= 0 {
-			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}) //nolint:gosec // as above
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		}
 		_, err := unix.Poll(fds, int(pollEvery/time.Millisecond))
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -83,7 +88,7 @@ func (d *discoverer) refresh() {
 }
 
 func (d *discoverer) shutdown() {
-	var one = [8]byte{1}
+	one := [8]byte{1}
 	_, _ = unix.Write(d.wake, one[:])
 	<-d.done
 	_ = unix.Close(d.wake)

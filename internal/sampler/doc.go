@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sampler owns the watched cgroups of one memory hierarchy and
 // everything that reads them: the registry (discovery, open files,
 // per-cgroup state), the fast pass (usage every sampling_interval), capture

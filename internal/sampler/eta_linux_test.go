@@ -1,7 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package sampler
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -39,7 +41,7 @@ func etaFixture(t *testing.T, clock *time.Time) (*Sampler, string) {
 
 func writeCgroupFile(t *testing.T, root, cg, file, content string) {
 	t.Helper()
-	require.NoError(t, os.WriteFile(filepath.Join(root, filepath.FromSlash(cg), file), []byte(content), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, filepath.FromSlash(cg), file), []byte(content), 0o600))
 }
 
 // etas collects once and returns the finite ETA of each cgroup that has
@@ -48,7 +50,7 @@ func writeCgroupFile(t *testing.T, root, cg, file, content string) {
 func etas(t *testing.T, s *Sampler) (finite map[string]float64, inf []string) {
 	t.Helper()
 	finite = map[string]float64{}
-	_, err := s.Collect(context.Background(), func(c *Collected) {
+	_, err := s.Collect(t.Context(), func(c *Collected) {
 		switch {
 		case !c.HasETA:
 		case math.IsInf(c.ETA, 1):

@@ -1,4 +1,7 @@
-package sampler
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package sampler // import "github.com/oomsight/oomsight/internal/sampler"
 
 import (
 	"errors"
@@ -28,8 +31,10 @@ type fastPass struct {
 }
 
 func newFastPass(reg *registry.Registry, interval time.Duration, now func() time.Time, snapshot func(path string, usage, limit uint64)) *fastPass {
-	return &fastPass{reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: now, snapshot: snapshot,
-		stop: make(chan struct{}), done: make(chan struct{})}
+	return &fastPass{
+		reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: now, snapshot: snapshot,
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
 }
 
 func (f *fastPass) start() { go f.run() }

@@ -1,4 +1,7 @@
-package sampler
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package sampler // import "github.com/oomsight/oomsight/internal/sampler"
 
 import (
 	"os"
@@ -20,7 +23,7 @@ func OOMGroupSet(dir, taskMemcg, memcg string) bool {
 		memcg = "/"
 	}
 	for p := path.Clean(taskMemcg); ; p = path.Dir(p) {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p), "memory.oom.group")) //nolint:gosec // p is absolute and cleaned, so it stays below the hierarchy
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p), "memory.oom.group"))
 		if err == nil && strings.TrimSpace(string(b)) == "1" {
 			return true
 		}

@@ -1,4 +1,7 @@
-package sampler
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package sampler // import "github.com/oomsight/oomsight/internal/sampler"
 
 import (
 	"sync"
@@ -109,8 +112,10 @@ func (s *Sampler) closeReported(visit func(*Collected)) int64 {
 	c := &s.got
 	for i := range s.points {
 		p := &s.points[i]
-		*c = Collected{Path: p.Path, Identity: identity.FromPath(p.Path), Sample: &p.Sample,
-			Peak: p.Peak, HasPeak: true, Start: p.Sample.Time, Reported: true}
+		*c = Collected{
+			Path: p.Path, Identity: identity.FromPath(p.Path), Sample: &p.Sample,
+			Peak: p.Peak, HasPeak: true, Start: p.Sample.Time, Reported: true,
+		}
 		visit(c)
 	}
 	n := int64(len(s.points))

@@ -1,7 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package sampler
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +35,7 @@ func captured(t *testing.T, file string) []*oomreport.Report {
 func closings(t *testing.T, s *Sampler) map[string]Collected {
 	t.Helper()
 	out := map[string]Collected{}
-	_, err := s.Collect(context.Background(), func(c *Collected) {
+	_, err := s.Collect(t.Context(), func(c *Collected) {
 		if c.Reported {
 			cp := *c
 			smp := *c.Sample
@@ -104,7 +106,7 @@ func TestReportedLiveCgroup(t *testing.T) {
 	s.Reported(r)
 	var events []uint64
 	reported := 0
-	_, err := s.Collect(context.Background(), func(c *Collected) {
+	_, err := s.Collect(t.Context(), func(c *Collected) {
 		reported += map[bool]int{true: 1}[c.Reported]
 		if c.Path == r.Memcg {
 			for _, e := range c.Events {

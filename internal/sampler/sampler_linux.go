@@ -1,4 +1,7 @@
-package sampler
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package sampler // import "github.com/oomsight/oomsight/internal/sampler"
 
 import (
 	"context"
@@ -120,8 +123,10 @@ func New(o Options) *Sampler {
 	s.reg = registry.New(o.Hierarchy, o.Filter, o.Optional, o.SamplingInterval, s.removed)
 	s.kills = newKills(s.reg, o.Now)
 	if o.Events {
-		s.events = &eventSampler{reg: s.reg, kills: s.kills, logger: o.Logger, sampled: o.EventSampled,
-			reader: cgroupfs.NewReader(), now: o.Now, snapshot: o.Snapshot}
+		s.events = &eventSampler{
+			reg: s.reg, kills: s.kills, logger: o.Logger, sampled: o.EventSampled,
+			reader: cgroupfs.NewReader(), now: o.Now, snapshot: o.Snapshot,
+		}
 		w, err := events.New(o.Hierarchy, s.events.on)
 		if err != nil {
 			o.Logger.Warn("capture at the limit is off: cannot wait for cgroup memory events; the fast pass still samples", zap.Error(err))
@@ -362,8 +367,10 @@ func (s *Sampler) final(visit func(*Collected)) int64 {
 			s.closing = s.taken[len(s.taken)-1]
 			s.taken = s.taken[:len(s.taken)-1]
 		}
-		*c = Collected{Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.closing.Sample,
-			Peak: SinceCollection(s.closing.Peak, s.taken), HasPeak: true, Start: e.Start()}
+		*c = Collected{
+			Path: e.Path, Identity: e.Identity, Events: s.taken, Sample: &s.closing.Sample,
+			Peak: SinceCollection(s.closing.Peak, s.taken), HasPeak: true, Start: e.Start(),
+		}
 		visit(c)
 		n++
 	}
@@ -393,9 +400,8 @@ func (s *Sampler) noteFailures(e *registry.Entry, err error) int64 {
 	var n int64
 	for _, one := range unjoin(err) {
 		n++
-		var fe *cgroupfs.FileError
 		file := ""
-		if errors.As(one, &fe) {
+		if fe, ok := errors.AsType[*cgroupfs.FileError](one); ok {
 			file = fe.File
 		}
 		if e.FirstFailure(file) {

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package sampler
 
 import (
@@ -41,19 +44,19 @@ func setOOMKills(t *testing.T, root, path, n string) {
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for l := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 		if strings.HasPrefix(l, "oom_kill ") {
 			l = "oom_kill " + n
 		}
 		lines = append(lines, l)
 	}
-	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
 }
 
 func collect(t *testing.T, s *Sampler) []string {
 	t.Helper()
 	var paths []string
-	p, err := s.Collect(context.Background(), func(c *Collected) { paths = append(paths, c.Path) })
+	p, err := s.Collect(t.Context(), func(c *Collected) { paths = append(paths, c.Path) })
 	require.NoError(t, err)
 	require.Zero(t, p.Unread)
 	return paths
@@ -111,7 +114,7 @@ func TestCutCollectionBooksOnlyWhatItRead(t *testing.T) {
 	s, root := fixture(t)
 	collect(t, s)
 	setOOMKills(t, root, ctr, "1")
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	p, err := s.Collect(ctx, func(*Collected) {})
 	require.NoError(t, err)

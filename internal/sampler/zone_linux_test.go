@@ -1,7 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package sampler
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,21 +41,23 @@ func TestCollectAsksForSnapshots(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v2/cgroupfs")))
 	dir := filepath.Join(root, filepath.FromSlash(ctr))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.current"), []byte("63963136\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.max"), []byte("67108864\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.current"), []byte("63963136\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.max"), []byte("67108864\n"), 0o600))
 	h, err := cgroupfs.Detect(root)
 	require.NoError(t, err)
 	var asked []string
-	s := New(Options{Hierarchy: h, Logger: zap.NewNop(), SamplingInterval: 100 * time.Millisecond,
+	s := New(Options{
+		Hierarchy: h, Logger: zap.NewNop(), SamplingInterval: 100 * time.Millisecond,
 		Snapshot: func(path string, usage, limit uint64) {
 			assert.True(t, inZone(usage, limit), "%s: %d of %d", path, usage, limit)
 			asked = append(asked, path)
-		}})
+		},
+	})
 	_, err = s.Start()
 	require.NoError(t, err)
 	defer s.Close()
 	zone := map[string]bool{}
-	_, err = s.Collect(context.Background(), func(c *Collected) {
+	_, err = s.Collect(t.Context(), func(c *Collected) {
 		u, ok := c.Sample.Get(cgroupfs.Usage)
 		l, lok := c.Sample.Get(cgroupfs.Limit)
 		zone[c.Path] = ok && lok && inZone(u, l)

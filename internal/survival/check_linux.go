@@ -1,4 +1,7 @@
-package survival
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package survival // import "github.com/oomsight/oomsight/internal/survival"
 
 import (
 	"bytes"
@@ -7,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -140,22 +144,17 @@ func (c *Checker) observe(pids []int) Observation {
 }
 
 func contains(pids []int, pid int) bool {
-	for _, p := range pids {
-		if p == pid {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(pids, pid)
 }
 
 // readPIDs reads a cgroup.procs file.
 func readPIDs(file string) ([]int, error) {
-	b, err := os.ReadFile(file) //nolint:gosec // a cgroup's file below the configured hierarchy
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("survival: %w", err)
 	}
 	var pids []int
-	for _, f := range bytes.Fields(b) {
+	for f := range bytes.FieldsSeq(b) {
 		pid, err := strconv.Atoi(string(f))
 		if err != nil {
 			return nil, fmt.Errorf("survival: %s: bad pid %q", file, f)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package survival
 
 import (
@@ -44,18 +47,18 @@ func startScript(t *testing.T, name string, pidNS bool, script string) *containe
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err = cmd.Start(); err != nil {
 		cgrouptest.Unavailable(t, "starting a shell in a new pid namespace: %v", err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if err := os.WriteFile(cg.Dir+"/cgroup.procs", []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+	if err = os.WriteFile(cg.Dir+"/cgroup.procs", []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fmt.Fprintln(in, "go"); err != nil {
+	if _, err = fmt.Fprintln(in, "go"); err != nil {
 		t.Fatal(err)
 	}
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || strings.TrimSpace(line) != "started" {
-		t.Fatalf("the shell did not start its worker: %q %v", line, err)
+	if line, readErr := bufio.NewReader(out).ReadString('\n'); readErr != nil || strings.TrimSpace(line) != "started" {
+		t.Fatalf("the shell did not start its worker: %q %v", line, readErr)
 	}
 	c := &container{cg: cg, init: cmd}
 	pids, err := readPIDs(cg.Dir + "/cgroup.procs")

@@ -1,4 +1,7 @@
-package survival
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package survival // import "github.com/oomsight/oomsight/internal/survival"
 
 import (
 	"bytes"
@@ -18,7 +21,7 @@ const sigkill = 1 << (9 - 1)
 func ParseStatus(b []byte) (Process, error) {
 	var p Process
 	seen := false
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
 		key, val, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue

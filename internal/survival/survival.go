@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package survival tells whether a container survived an OOM kill in its
 // cgroup: the kills Kubernetes does not see. When the kernel kills a
 // worker of a container and not its main process, the container keeps

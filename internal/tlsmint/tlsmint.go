@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package tlsmint mints the certificates that secure OTLP between the
 // oomsight agents and their gateway when no certificate manager is
 // installed: a private CA, a serving certificate for the gateway's Service
@@ -8,7 +11,7 @@
 // never returned: nothing in the cluster can mint another certificate the
 // gateway or the agents trust. Renewal is minting a new set (the Job of
 // deploy/kubernetes/tls.yaml, after the Secret is deleted).
-package tlsmint
+package tlsmint // import "github.com/oomsight/oomsight/internal/tlsmint"
 
 import (
 	"crypto/ecdsa"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package tlsmint
 
 import (
@@ -40,20 +43,20 @@ func handshake(t *testing.T, server tls.Certificate, serverCAs *x509.CertPool, c
 	defer ln.Close()
 	done := make(chan error, 1)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
+		c, acceptErr := ln.Accept()
+		if acceptErr != nil {
+			done <- acceptErr
 			return
 		}
 		defer c.Close()
-		if err := c.(*tls.Conn).Handshake(); err != nil {
-			done <- err
+		if acceptErr = c.(*tls.Conn).Handshake(); acceptErr != nil {
+			done <- acceptErr
 			return
 		}
 		// TLS 1.3 verifies the client's certificate after the client's
 		// handshake returns: the client learns of a refusal on its read.
-		_, err = c.Write([]byte("ok"))
-		done <- err
+		_, acceptErr = c.Write([]byte("ok"))
+		done <- acceptErr
 	}()
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), client)
 	if err == nil {

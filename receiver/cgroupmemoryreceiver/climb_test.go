@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -25,12 +28,12 @@ func startShared(t *testing.T, cfg *Config, logs consumer.Logs) *consumertest.Me
 	f := NewFactory()
 	set := receivertest.NewNopSettings(metadata.Type)
 	sink := new(consumertest.MetricsSink)
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, sink)
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, sink)
 	require.NoError(t, err)
-	_, err = f.CreateLogs(context.Background(), set, cfg, logs)
+	_, err = f.CreateLogs(t.Context(), set, cfg, logs)
 	require.NoError(t, err)
-	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+	require.NoError(t, mr.Start(t.Context(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.WithoutCancel(t.Context()))) })
 	return sink
 }
 
@@ -196,13 +199,14 @@ func TestOOMRecordsCounterSurvivesTheCgroup(t *testing.T) {
 		}
 		ms := rm.ScopeMetrics().At(0).Metrics()
 		for i := 0; i < ms.Len(); i++ {
-			if ms.At(i).Name() == "cgroup.memory.oom_kill.records" {
-				dp := ms.At(i).Sum().DataPoints().At(0)
-				got = dp.IntValue()
-				v, _ := dp.Attributes().Get("linux.oom.cause")
-				cause = v.Str()
-				return true
+			if ms.At(i).Name() != "cgroup.memory.oom_kill.records" {
+				continue
 			}
+			dp := ms.At(i).Sum().DataPoints().At(0)
+			got = dp.IntValue()
+			v, _ := dp.Attributes().Get("linux.oom.cause")
+			cause = v.Str()
+			return true
 		}
 		return false
 	}, 10*time.Second, 50*time.Millisecond, "no cgroup.memory.oom_kill.records for the removed cgroup")

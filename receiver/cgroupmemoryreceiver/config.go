@@ -1,4 +1,7 @@
-package cgroupmemoryreceiver
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cgroupmemoryreceiver // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver"
 
 import (
 	"errors"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -151,10 +154,10 @@ func TestEventSwitchOff(t *testing.T) {
 	set := receivertest.NewNopSettings(metadata.Type)
 	core, logObs := observer.New(zap.InfoLevel)
 	set.Logger = zap.New(core)
-	lr, err := NewFactory().CreateLogs(context.Background(), set, cfg, new(consumertest.LogsSink))
+	lr, err := NewFactory().CreateLogs(t.Context(), set, cfg, new(consumertest.LogsSink))
 	require.NoError(t, err)
-	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, lr.Shutdown(context.Background())) })
+	require.NoError(t, lr.Start(t.Context(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, lr.Shutdown(context.WithoutCancel(t.Context()))) })
 	assert.Nil(t, lr.(*cgroupReceiver).oom, "no OOM pipeline")
 	assert.Equal(t, 1, logObs.FilterMessageSnippet("events.linux.oom_kill.enabled is false").Len())
 	assert.Zero(t, logObs.FilterMessageSnippet("the kernel log cannot be read").Len())

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -78,11 +81,11 @@ func TestMetricsOnlyUnreadableKernelLog(t *testing.T) {
 	core, logObs := observer.New(zap.DebugLevel)
 	set.Logger = zap.New(core)
 	sink := new(consumertest.MetricsSink)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
+	rcv, err := NewFactory().CreateMetrics(t.Context(), set, cfg, sink)
 	require.NoError(t, err)
 	host := &statusHost{Host: componenttest.NewNopHost()}
-	require.NoError(t, rcv.Start(context.Background(), host))
-	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	require.NoError(t, rcv.Start(t.Context(), host))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.WithoutCancel(t.Context()))) })
 
 	warn := logObs.FilterMessageSnippet("cgroup.memory.oom_kill.records counts OOM kills from the cgroups' oom_kill counters only")
 	assert.Equal(t, 1, warn.Len())

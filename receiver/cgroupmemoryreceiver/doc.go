@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cgroupmemoryreceiver is the cgroupmemory receiver: it samples
 // Linux cgroup memory accounting (v1 and v2) at high frequency and emits it
 // as OTLP metrics, keyed by the cgroup path the kernel prints in its OOM

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -63,13 +66,13 @@ func TestUnreadableKernelLogKeepsRunning(t *testing.T) {
 	set.Logger = zap.New(core)
 	metrics := new(consumertest.MetricsSink)
 	logs := &arrival{path: s.ctr.Path}
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, metrics)
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, metrics)
 	require.NoError(t, err)
-	_, err = f.CreateLogs(context.Background(), set, cfg, logs)
+	_, err = f.CreateLogs(t.Context(), set, cfg, logs)
 	require.NoError(t, err)
 	host := &statusHost{Host: componenttest.NewNopHost()}
-	require.NoError(t, mr.Start(context.Background(), host), "an unreadable kernel log does not stop the collector")
-	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+	require.NoError(t, mr.Start(t.Context(), host), "an unreadable kernel log does not stop the collector")
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.WithoutCancel(t.Context()))) })
 
 	warn := logObs.FilterMessageSnippet("the kernel log cannot be read")
 	require.Equal(t, 1, warn.Len())
@@ -123,13 +126,13 @@ func TestCountersOnly(t *testing.T) {
 	core, logObs := observer.New(zap.DebugLevel)
 	set.Logger = zap.New(core)
 	logs := &arrival{path: s.ctr.Path}
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, new(consumertest.MetricsSink))
 	require.NoError(t, err)
-	_, err = f.CreateLogs(context.Background(), set, cfg, logs)
+	_, err = f.CreateLogs(t.Context(), set, cfg, logs)
 	require.NoError(t, err)
 	host := &statusHost{Host: componenttest.NewNopHost()}
-	require.NoError(t, mr.Start(context.Background(), host))
-	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+	require.NoError(t, mr.Start(t.Context(), host))
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.WithoutCancel(t.Context()))) })
 
 	assert.Equal(t, 1, logObs.FilterMessageSnippet("oom.kmsg_path is empty").FilterLevelExact(zap.InfoLevel).Len())
 	assert.Zero(t, logObs.FilterLevelExact(zap.WarnLevel).Len(), "nothing to warn about: %v", logObs.FilterLevelExact(zap.WarnLevel).All())

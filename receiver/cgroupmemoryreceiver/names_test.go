@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -106,7 +109,7 @@ func TestHostileNamesRealKills(t *testing.T) {
 	}
 	assert.Equal(t, kept, got, "explain agrees with the receiver")
 	if os.Getenv("OOMSIGHT_CAPTURE") == "1" {
-		require.NoError(t, os.WriteFile(hostileNamesFixture, []byte(captured), 0o644))
+		require.NoError(t, os.WriteFile(hostileNamesFixture, []byte(captured), 0o600))
 		t.Logf("wrote %s: pids and names %v", hostileNamesFixture, kept)
 	}
 }

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -40,7 +43,7 @@ type arrival struct {
 	gate chan struct{} // when set, ConsumeLogs waits on it
 }
 
-func (a *arrival) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*arrival) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (a *arrival) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	now := time.Now()
@@ -85,35 +88,35 @@ type oomScene struct {
 	memhog   string
 }
 
-func newOOMScene(t testing.TB) *oomScene {
-	env := cgrouptest.Require(t)
-	base := fmt.Sprintf("oomsight-oom-%d-%s/kubepods/burstable/pod%s", os.Getpid(), t.Name(), testPodUID)
-	pod := env.NewCgroup(t, base)
-	pod.SetLimit(t, 64<<20)
-	ctr := env.NewCgroup(t, base+"/"+testContainerID)
-	return &oomScene{pod: pod, ctr: ctr, memhog: cgrouptest.BuildMemhog(t)}
+func newOOMScene(tb testing.TB) *oomScene {
+	env := cgrouptest.Require(tb)
+	base := fmt.Sprintf("oomsight-oom-%d-%s/kubepods/burstable/pod%s", os.Getpid(), tb.Name(), testPodUID)
+	pod := env.NewCgroup(tb, base)
+	pod.SetLimit(tb, 64<<20)
+	ctr := env.NewCgroup(tb, base+"/"+testContainerID)
+	return &oomScene{pod: pod, ctr: ctr, memhog: cgrouptest.BuildMemhog(tb)}
 }
 
 // kill runs memhog in the container until the kernel kills it at the
 // pod's limit, and returns its pid.
-func (s *oomScene) kill(t testing.TB) int {
-	p := s.ctr.Start(t, s.memhog)
-	p.MustDo(t, "anon 40")
-	cgrouptest.PaceOOM(t)
+func (s *oomScene) kill(tb testing.TB) int {
+	p := s.ctr.Start(tb, s.memhog)
+	p.MustDo(tb, "anon 40")
+	cgrouptest.PaceOOM(tb)
 	_, err := p.Do("anon 100", 30*time.Second)
-	require.Error(t, err, "memhog must be OOM-killed")
+	require.Error(tb, err, "memhog must be OOM-killed")
 	_, err = p.Wait(10 * time.Second)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return p.Pid
 }
 
-func startLogsReceiver(t testing.TB, cfg *Config, next consumer.Logs) func() {
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+func startLogsReceiver(tb testing.TB, cfg *Config, next consumer.Logs) func() {
+	rcv, err := NewFactory().CreateLogs(tb.Context(), receivertest.NewNopSettings(metadata.Type), cfg, next)
+	require.NoError(tb, err)
+	require.NoError(tb, rcv.Start(tb.Context(), componenttest.NewNopHost()))
 	var once sync.Once
-	stop := func() { once.Do(func() { require.NoError(t, rcv.Shutdown(context.Background())) }) }
-	t.Cleanup(stop)
+	stop := func() { once.Do(func() { require.NoError(tb, rcv.Shutdown(tb.Context())) }) }
+	tb.Cleanup(stop)
 	return stop
 }
 
@@ -195,7 +198,7 @@ func TestOOMCheckpointRestart(t *testing.T) {
 // can read back, and the receiver's telemetry builder on them.
 func telemetryForTest(t *testing.T) (*componenttest.Telemetry, receiver.Settings, *metadata.TelemetryBuilder) {
 	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -206,11 +209,11 @@ func telemetryForTest(t *testing.T) (*componenttest.Telemetry, receiver.Settings
 func TestOOMStartErrors(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.OOM.CheckpointFile = filepath.Join(t.TempDir(), "missing-dir", "cp")
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	rcv, err := NewFactory().CreateLogs(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
 	require.NoError(t, err)
-	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	err = rcv.Start(t.Context(), componenttest.NewNopHost())
 	assert.ErrorContains(t, err, "oom.checkpoint_file")
-	require.NoError(t, rcv.Shutdown(context.Background()))
+	require.NoError(t, rcv.Shutdown(t.Context()))
 }
 
 // TestLogsOnlyNeedsNoHierarchy: a receiver only in a logs pipeline reads
@@ -222,11 +225,11 @@ func TestLogsOnlyNeedsNoHierarchy(t *testing.T) {
 	}
 	cfg := createDefaultConfig().(*Config)
 	cfg.RootPath = filepath.Join(t.TempDir(), "no-cgroups")
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
+	rcv, err := NewFactory().CreateLogs(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, &arrival{})
 	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
 	assert.Nil(t, rcv.(*cgroupReceiver).smp, "no cgroup is held open")
-	require.NoError(t, rcv.Shutdown(context.Background()))
+	require.NoError(t, rcv.Shutdown(t.Context()))
 }
 
 // refuser refuses the first `fails` records it is given (all with -1),

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -24,13 +27,13 @@ const mib = 1 << 20
 
 // startMetricsReceiver runs the receiver through its factory with cfg and
 // returns the sink; it is shut down at cleanup.
-func startMetricsReceiver(t testing.TB, cfg *Config, set receiver.Settings) *consumertest.MetricsSink {
-	t.Helper()
+func startMetricsReceiver(tb testing.TB, cfg *Config, set receiver.Settings) *consumertest.MetricsSink {
+	tb.Helper()
 	sink := new(consumertest.MetricsSink)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	rcv, err := NewFactory().CreateMetrics(tb.Context(), set, cfg, sink)
+	require.NoError(tb, err)
+	require.NoError(tb, rcv.Start(tb.Context(), componenttest.NewNopHost()))
+	tb.Cleanup(func() { require.NoError(tb, rcv.Shutdown(context.WithoutCancel(tb.Context()))) })
 	return sink
 }
 

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -35,40 +38,40 @@ type pinned struct {
 // (about a thousand limit hits a second) — while the receiver watches it
 // at a 1 s collection and 100 ms sampling, and measures the receiver's
 // CPU (this process; the writer is a child and not counted).
-func runPinned(t testing.TB, window time.Duration) pinned {
-	env := cgrouptest.Require(t)
-	cg := env.NewCgroup(t, fmt.Sprintf("oomsight-pinned-%d", os.Getpid()))
-	cg.SetLimit(t, 64*mib)
-	p := cg.Start(t, cgrouptest.BuildMemhog(t))
-	file := filepath.Join(t.TempDir(), "pinned.dat")
+func runPinned(tb testing.TB, window time.Duration) pinned {
+	env := cgrouptest.Require(tb)
+	cg := env.NewCgroup(tb, fmt.Sprintf("oomsight-pinned-%d", os.Getpid()))
+	cg.SetLimit(tb, 64*mib)
+	p := cg.Start(tb, cgrouptest.BuildMemhog(tb))
+	file := filepath.Join(tb.TempDir(), "pinned.dat")
 
 	cfg := createDefaultConfig().(*Config)
 	cfg.CollectionInterval = time.Second
 	cfg.SamplingInterval = 100 * time.Millisecond
 	cfg.Include = []string{cg.Path}
-	sink := startMetricsReceiver(t, cfg, receivertest.NewNopSettings(metadata.Type))
+	sink := startMetricsReceiver(tb, cfg, receivertest.NewNopSettings(metadata.Type))
 	time.Sleep(1500 * time.Millisecond) // started, first collection done
 
-	failcnt0 := int64(cg.ReadUint(t, "memory.failcnt"))
+	failcnt0 := int64(cg.ReadUint(tb, "memory.failcnt"))
 	before := len(series(sink, cg.Path, "cgroup.memory.usage"))
 	batches0 := batches(sink, cg.Path)
 	var ru0, ru1 unix.Rusage
-	require.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru0))
+	require.NoError(tb, unix.Getrusage(unix.RUSAGE_SELF, &ru0))
 	start := time.Now()
 	var written int64
 	for time.Since(start) < window {
-		p.MustDo(t, "file "+file+" 500")
+		p.MustDo(tb, "file "+file+" 500")
 		written += 500 * mib
 	}
 	elapsed := time.Since(start)
-	require.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru1))
+	require.NoError(tb, unix.Getrusage(unix.RUSAGE_SELF, &ru1))
 	time.Sleep(1200 * time.Millisecond) // the last event samples are exported
 
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	res := pinned{
 		window:        elapsed,
 		cpuPct:        100 * cpu.Seconds() / elapsed.Seconds(),
-		failcnt:       int64(cg.ReadUint(t, "memory.failcnt")) - failcnt0,
+		failcnt:       int64(cg.ReadUint(tb, "memory.failcnt")) - failcnt0,
 		collections:   batches(sink, cg.Path) - batches0,
 		workloadBytes: written,
 	}

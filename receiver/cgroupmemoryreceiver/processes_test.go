@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -33,7 +36,7 @@ type subtreeSink struct {
 	res    []map[string]any
 }
 
-func (s *subtreeSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*subtreeSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (s *subtreeSink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	s.mu.Lock()
@@ -78,15 +81,15 @@ func startFullReceiver(t *testing.T, cfg *Config, logs consumer.Logs) *cgroupRec
 	t.Helper()
 	f := NewFactory()
 	set := receivertest.NewNopSettings(metadata.Type)
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, new(consumertest.MetricsSink))
 	require.NoError(t, err)
-	lr, err := f.CreateLogs(context.Background(), set, cfg, logs)
+	lr, err := f.CreateLogs(t.Context(), set, cfg, logs)
 	require.NoError(t, err)
-	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, mr.Start(t.Context(), componenttest.NewNopHost()))
+	require.NoError(t, lr.Start(t.Context(), componenttest.NewNopHost()))
 	t.Cleanup(func() {
-		require.NoError(t, lr.Shutdown(context.Background()))
-		require.NoError(t, mr.Shutdown(context.Background()))
+		require.NoError(t, lr.Shutdown(context.WithoutCancel(t.Context())))
+		require.NoError(t, mr.Shutdown(context.WithoutCancel(t.Context())))
 	})
 	return lr.(*cgroupReceiver)
 }
@@ -206,7 +209,7 @@ func TestNearLimitRecord(t *testing.T) {
 	assert.GreaterOrEqual(t, a["linux.memory.near_limit.usage"], int64(90<<20))
 	wantCmd := memhog + " --job=nightly-export --token ***"
 	assert.Contains(t, lr.Body().Str(), "Near miss: pod 0f5eb28f reached 9")
-	assert.Contains(t, lr.Body().Str(), fmt.Sprintf(`pid %d "%s"`, w.Pid, wantCmd))
+	assert.Contains(t, lr.Body().Str(), fmt.Sprintf(`pid %d %q`, w.Pid, wantCmd))
 	procs := a["linux.oom.processes"].([]any)
 	require.NotEmpty(t, procs)
 	assert.Equal(t, wantCmd, procs[0].(map[string]any)["cmdline"])
@@ -232,16 +235,16 @@ func TestSnapshotsOffOutsideHostPIDNamespace(t *testing.T) {
 	sink := &subtreeSink{prefix: pod.Path}
 	f := NewFactory()
 	cfg := processConfig(pod)
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, new(consumertest.MetricsSink))
 	require.NoError(t, err)
-	lr, err := f.CreateLogs(context.Background(), set, cfg, sink)
+	lr, err := f.CreateLogs(t.Context(), set, cfg, sink)
 	require.NoError(t, err)
 	lr.(*cgroupReceiver).proc = proc
-	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, mr.Start(t.Context(), componenttest.NewNopHost()))
+	require.NoError(t, lr.Start(t.Context(), componenttest.NewNopHost()))
 	t.Cleanup(func() {
-		require.NoError(t, lr.Shutdown(context.Background()))
-		require.NoError(t, mr.Shutdown(context.Background()))
+		require.NoError(t, lr.Shutdown(context.WithoutCancel(t.Context())))
+		require.NoError(t, mr.Shutdown(context.WithoutCancel(t.Context())))
 	})
 	warn := logs.FilterMessageSnippet("process snapshots are off: the collector does not share the host's pid namespace")
 	require.Equal(t, 1, warn.Len(), "logged once, at start")
@@ -250,8 +253,8 @@ func TestSnapshotsOffOutsideHostPIDNamespace(t *testing.T) {
 	w := ctr.Start(t, memhog, "--job=a")
 	w.MustDo(t, "anon 92")
 	require.Eventually(t, func() bool {
-		m, err := tel.GetMetric("otelcol_cgroupmemory_process_snapshots_skipped")
-		return err == nil && m.Data != nil
+		m, getErr := tel.GetMetric("otelcol_cgroupmemory_process_snapshots_skipped")
+		return getErr == nil && m.Data != nil
 	}, 10*time.Second, 50*time.Millisecond, "skipped snapshots are counted")
 	cgrouptest.PaceOOM(t)
 	_, err = w.Do("anon 40", 30*time.Second)

@@ -1,6 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build !linux
 
-package cgroupmemoryreceiver
+package cgroupmemoryreceiver // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver"
 
 import (
 	"context"

@@ -1,10 +1,13 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -25,8 +28,8 @@ import (
 // latest returns the newest values the sink received for the cgroup.
 func latest(sink *consumertest.MetricsSink, path string) map[string]int64 {
 	all := sink.AllMetrics()
-	for i := len(all) - 1; i >= 0; i-- {
-		if rm := find(all[i], path); rm != nil {
+	for _, a := range slices.Backward(all) {
+		if rm := find(a, path); rm != nil {
 			return values(*rm)
 		}
 	}
@@ -48,10 +51,10 @@ func TestReceiverRealCgroup(t *testing.T) {
 	cfg.CollectionInterval = 100 * time.Millisecond
 	cfg.Include = []string{cg.Path}
 	sink := new(consumertest.MetricsSink)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	rcv, err := NewFactory().CreateMetrics(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
 	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+	require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, rcv.Shutdown(t.Context())) }()
 
 	var v map[string]int64
 	require.Eventually(t, func() bool {
@@ -78,7 +81,7 @@ func TestReceiverRealCgroup(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		v = latest(sink, cg.Path)
-		return v["cgroup.memory.oom_kills"] >= kills0+1
+		return v["cgroup.memory.oom_kills"] > kills0
 	}, 10*time.Second, 50*time.Millisecond, "oom_kills did not rise: %v", v)
 	assert.Greater(t, v["cgroup.memory.failcnt"], failcnt0, "failcnt must rise")
 	assert.Equal(t, int64(1), v["cgroup.memory.oom_kills"])
@@ -87,22 +90,22 @@ func TestReceiverRealCgroup(t *testing.T) {
 func TestReceiverStartErrors(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.RootPath = filepath.Join(t.TempDir(), "missing")
-	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	rcv, err := NewFactory().CreateMetrics(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
-	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	err = rcv.Start(t.Context(), componenttest.NewNopHost())
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "root_path")
 	assert.ErrorContains(t, err, "/host/sys/fs/cgroup")
-	require.NoError(t, rcv.Shutdown(context.Background()))
+	require.NoError(t, rcv.Shutdown(t.Context()))
 
 	noMem := t.TempDir()
 	cfg2 := createDefaultConfig().(*Config)
 	cfg2.RootPath = noMem
-	rcv, err = NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg2, consumertest.NewNop())
+	rcv, err = NewFactory().CreateMetrics(t.Context(), receivertest.NewNopSettings(metadata.Type), cfg2, consumertest.NewNop())
 	require.NoError(t, err)
-	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	err = rcv.Start(t.Context(), componenttest.NewNopHost())
 	assert.ErrorContains(t, err, "no cgroup memory controller found")
-	require.NoError(t, rcv.Shutdown(context.Background()))
+	require.NoError(t, rcv.Shutdown(t.Context()))
 }
 
 // TestFactorySharesInstance: pipelines of one configuration share one
@@ -118,15 +121,15 @@ func TestFactorySharesInstance(t *testing.T) {
 	b := f.instance(createDefaultConfig().(*Config), set)
 	assert.NotSame(t, a, b)
 
-	m, err := f.createMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	m, err := f.createMetrics(t.Context(), set, cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	assert.Same(t, a, m)
-	_, err = f.createMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	_, err = f.createMetrics(t.Context(), set, cfg, consumertest.NewNop())
 	assert.ErrorContains(t, err, "attached twice")
 
-	require.NoError(t, a.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, a.Shutdown(context.Background()))
-	require.NoError(t, a.Shutdown(context.Background()), "second shutdown is a no-op")
+	require.NoError(t, a.Start(t.Context(), componenttest.NewNopHost()))
+	require.NoError(t, a.Shutdown(t.Context()))
+	require.NoError(t, a.Shutdown(t.Context()), "second shutdown is a no-op")
 	assert.NotSame(t, a, f.instance(cfg, set))
 }
 
@@ -151,14 +154,14 @@ func TestFastPassOnlyWhenFaster(t *testing.T) {
 		core, logs := observer.New(zap.InfoLevel)
 		set := receivertest.NewNopSettings(metadata.Type)
 		set.Logger = zap.New(core)
-		rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+		rcv, err := NewFactory().CreateMetrics(t.Context(), set, cfg, new(consumertest.MetricsSink))
 		require.NoError(t, err)
-		require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, rcv.Start(t.Context(), componenttest.NewNopHost()))
 		r := rcv.(*cgroupReceiver)
 		assert.Equal(t, c.on, r.smp.FastPass(), "sampling %s, collection %s", c.sampling, c.collection)
 		said := logs.FilterMessageSnippet("fast pass off").Len()
 		assert.Equal(t, !c.on && c.sampling > 0, said == 1, "sampling %s, collection %s: %d messages", c.sampling, c.collection, said)
-		require.NoError(t, rcv.Shutdown(context.Background()))
+		require.NoError(t, rcv.Shutdown(t.Context()))
 	}
 }
 
@@ -195,9 +198,9 @@ func TestLimitChangeFollowed(t *testing.T) {
 	if env.Hierarchy.Version == cgroupfs.V2 {
 		unlimited, file = "max", "memory.max"
 	} else if _, err := os.Stat(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes")); err == nil {
-		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), []byte("-1"), 0o600))
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, file), []byte(unlimited), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, file), []byte(unlimited), 0o600))
 	limitIs(-1, "removed")
 	cg.SetLimit(t, 32<<20)
 	limitIs(32<<20, "set again")

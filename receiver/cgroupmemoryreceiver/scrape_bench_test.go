@@ -1,7 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,7 +49,7 @@ func benchLimits(b *testing.B, parent *cgrouptest.Cgroup, n int) {
 	if _, err := fmt.Sscan(v, &mib); err != nil || mib <= 0 {
 		b.Fatalf("OOMSIGHT_BENCH_LIMIT_MIB=%q: want a positive number", v)
 	}
-	for i := 0; i < n; i++ {
+	for i := range n {
 		file := filepath.Join(parent.Dir, fmt.Sprintf("c%04d", i), "memory.limit_in_bytes")
 		if err := os.WriteFile(file, []byte(fmt.Sprint(mib<<20)), 0); err != nil {
 			b.Fatal(err)
@@ -65,7 +67,7 @@ func benchMetrics(b *testing.B, cfg *Config) {
 		return
 	}
 	metrics := map[string]any{}
-	for _, name := range strings.Split(v, ",") {
+	for name := range strings.SplitSeq(v, ",") {
 		metrics[strings.TrimSpace(name)] = map[string]any{"enabled": true}
 	}
 	conf := confmap.NewFromStringMap(map[string]any{"metrics": metrics})
@@ -147,7 +149,7 @@ func BenchmarkScrape(b *testing.B) {
 		}
 		cgs = append(cgs, cg)
 	}
-	ctx := context.Background()
+	ctx := b.Context()
 	// Counted apart: AllocsPerRun's scrapes are not in the timed rounds.
 	allocs := testing.AllocsPerRun(3, func() { _, _ = s.scrape(ctx) }) / float64(n)
 

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
@@ -94,13 +97,13 @@ func TestScrapeGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := fixtureScraper(t, tc.root, allMetricsConfig())
-			md, err := s.scrape(context.Background())
+			md, err := s.scrape(t.Context())
 			require.NoError(t, err)
 			got := render(md)
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
 			if *update {
 				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
-				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o600))
 			}
 			want, err := os.ReadFile(golden)
 			require.NoError(t, err, "run go test -run TestScrapeGolden -update to create it")
@@ -115,17 +118,17 @@ func TestScrapeV1Values(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Include = []string{"/kubepods/burstable/*/*"}
 	s, _ := fixtureScraper(t, "../../testdata/v1/root", cfg)
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 1, md.ResourceMetrics().Len())
 	rm := md.ResourceMetrics().At(0)
 
 	dir := "../../testdata/v1/root/memory/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
 	raw := func(file string) int64 {
-		b, err := os.ReadFile(filepath.Join(dir, file))
-		require.NoError(t, err)
-		v, err := cgroupfs.ParseUint(b)
-		require.NoError(t, err)
+		b, readErr := os.ReadFile(filepath.Join(dir, file))
+		require.NoError(t, readErr)
+		v, readErr := cgroupfs.ParseUint(b)
+		require.NoError(t, readErr)
 		return int64(v)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
@@ -183,7 +186,7 @@ func TestScrapeV2Values(t *testing.T) {
 	cfg := allMetricsConfig()
 	cfg.Include = []string{"/kubepods.slice/**/*.scope"}
 	s, _ := fixtureScraper(t, "../../testdata/v2/cgroupfs", cfg)
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 1, md.ResourceMetrics().Len())
 	rm := md.ResourceMetrics().At(0)
@@ -290,16 +293,16 @@ func TestScrapeChurnAndBadFiles(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	s, reg := fixtureScraper(t, root, createDefaultConfig().(*Config), func(o *sampler.Options) { o.Logger = zap.New(core) })
 
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	before := md.ResourceMetrics().Len()
 	require.Equal(t, 9, before)
 
 	ctr := "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
 	bad := filepath.Join(reg.Hierarchy().Abs(ctr), "memory.limit_in_bytes")
-	require.NoError(t, os.WriteFile(bad, []byte("garbage\n"), 0o644))
+	require.NoError(t, os.WriteFile(bad, []byte("garbage\n"), 0o600))
 	for i := range 3 {
-		md, err = s.scrape(context.Background())
+		md, err = s.scrape(t.Context())
 		if i == 0 {
 			// The scrape where the file starts failing reports it to the
 			// collector's scraper telemetry as a partial error.
@@ -426,7 +429,7 @@ func pressureByStrconv(t *testing.T, path string) map[string][2]float64 {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	out := map[string][2]float64{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(line)
 		require.Len(t, f, 5, line)
 		avg, err := strconv.ParseFloat(strings.TrimPrefix(f[1], "avg10="), 64)
@@ -464,7 +467,7 @@ func render(md pmetric.Metrics) string {
 				}
 				for d := 0; d < dps.Len(); d++ {
 					dp := dps.At(d)
-					v := ""
+					var v string
 					if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
 						v = fmt.Sprintf("%g", dp.DoubleValue())
 					} else {
@@ -494,11 +497,14 @@ func attrString(m pcommon.Map) string {
 	return strings.Join(kv, " ")
 }
 
-// startOf returns the start timestamp of the cgroup's failcnt data point.
-func startOf(t *testing.T, md pmetric.Metrics, path string) time.Time {
+// seriesCgroup is the container whose failcnt series TestSeriesStart follows.
+const seriesCgroup = "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+
+// startOf returns the start timestamp of seriesCgroup's failcnt data point.
+func startOf(t *testing.T, md pmetric.Metrics) time.Time {
 	t.Helper()
-	rm := find(md, path)
-	require.NotNil(t, rm, "no %s", path)
+	rm := find(md, seriesCgroup)
+	require.NotNil(t, rm, "no %s", seriesCgroup)
 	ms := rm.ScopeMetrics().At(0).Metrics()
 	for i := 0; i < ms.Len(); i++ {
 		if ms.At(i).Name() == "cgroup.memory.failcnt" {
@@ -517,27 +523,27 @@ func TestSeriesStart(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.CopyFS(root, os.DirFS("../../testdata/v1/root")))
 	cfg := createDefaultConfig().(*Config)
-	const ctr = "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3"
+	const ctr = seriesCgroup
 	now := time.Unix(1763800000, 0)
 	before := time.Now()
 	s, reg := fixtureScraper(t, root, cfg, func(o *sampler.Options) { o.Now = func() time.Time { return now } })
-	md, err := s.scrape(context.Background())
+	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
-	first := startOf(t, md, ctr)
+	first := startOf(t, md)
 	assert.False(t, first.Before(before.Add(-time.Second)), "first seen just now")
 
 	now = now.Add(time.Second)
-	md, err = s.scrape(context.Background())
+	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, first, startOf(t, md, ctr), "same series")
+	assert.Equal(t, first, startOf(t, md), "same series")
 
 	dir := reg.Hierarchy().Abs(ctr)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.failcnt"), []byte("1\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.failcnt"), []byte("1\n"), 0o600))
 	prev := now
 	now = now.Add(time.Second)
-	md, err = s.scrape(context.Background())
+	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
-	assert.True(t, prev.Equal(startOf(t, md, ctr)), "failcnt went down: a new series from the previous sample")
+	assert.True(t, prev.Equal(startOf(t, md)), "failcnt went down: a new series from the previous sample")
 
 	// cgroupfs makes a cgroup's files with its directory; a copy made in
 	// place would show the directory first, and the sampler, which
@@ -549,9 +555,9 @@ func TestSeriesStart(t *testing.T) {
 	require.NoError(t, os.Rename(staged, dir))
 	recreated := time.Now()
 	now = now.Add(time.Second)
-	md, err = s.scrape(context.Background())
+	md, err = s.scrape(t.Context())
 	require.NoError(t, err)
-	assert.False(t, startOf(t, md, ctr).Before(recreated.Add(-10*time.Millisecond)), "recreated: a new instance, a new series")
+	assert.False(t, startOf(t, md).Before(recreated.Add(-10*time.Millisecond)), "recreated: a new instance, a new series")
 }
 
 // expiring is a context whose deadline passes after its Err has been asked
@@ -587,7 +593,7 @@ func TestScrapeHonoursDeadline(t *testing.T) {
 		return out
 	}
 
-	first, err := s.scrape(&expiring{Context: context.Background(), left: 4})
+	first, err := s.scrape(&expiring{Context: t.Context(), left: 4})
 	var pe scrapererror.PartialScrapeError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, n-4, pe.Failed)
@@ -595,14 +601,14 @@ func TestScrapeHonoursDeadline(t *testing.T) {
 	assert.ErrorContains(t, err, context.DeadlineExceeded.Error())
 	require.Len(t, paths(first), 4)
 
-	second, err := s.scrape(&expiring{Context: context.Background(), left: 5})
+	second, err := s.scrape(&expiring{Context: t.Context(), left: 5})
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, 4, pe.Failed)
 	got := append(paths(first), paths(second)...)
 	sort.Strings(got)
 	assert.Equal(t, all, got, "the second scrape read the five the first left out")
 
-	third, err := s.scrape(context.Background())
+	third, err := s.scrape(t.Context())
 	require.NoError(t, err, "a whole scrape reports nothing")
 	assert.Len(t, paths(third), n)
 }

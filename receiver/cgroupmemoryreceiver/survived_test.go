@@ -1,6 +1,10 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package cgroupmemoryreceiver
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -31,9 +35,9 @@ func survivedOf(md pmetric.Metrics, path string) (int64, bool) {
 // cgroup's record counts.
 func lastSurvived(sink *consumertest.MetricsSink, path string) (records map[string]int64, survived int64, ok bool) {
 	all := sink.AllMetrics()
-	for i := len(all) - 1; i >= 0; i-- {
-		if r := recordsOf(all[i], path); r != nil {
-			survived, ok = survivedOf(all[i], path)
+	for _, a := range slices.Backward(all) {
+		if r := recordsOf(a, path); r != nil {
+			survived, ok = survivedOf(a, path)
 			return r, survived, ok
 		}
 	}

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command workload is the e2e-k8s cluster's own container program (no
 // registry is reachable, so its images are built here from this binary):
 //
@@ -200,7 +203,7 @@ func grow(mib int, pace time.Duration) error {
 // touchN touches mib MiB, 1 MiB every pace, and returns it.
 func touchN(mib int, pace time.Duration) [][]byte {
 	var held [][]byte
-	for i := 0; i < mib; i++ {
+	for range mib {
 		b := make([]byte, 1<<20)
 		for j := 0; j < len(b); j += 4096 {
 			b[j] = 1
@@ -226,7 +229,7 @@ func pair(dir string, mib int) error {
 	if err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
-	idle := exec.Command(self, pairIdle...) //nolint:gosec // this program, fixed arguments
+	idle := exec.Command(self, pairIdle...)
 	idle.Stdout, idle.Stderr = os.Stdout, os.Stderr
 	if err := idle.Start(); err != nil {
 		return fmt.Errorf("pair: idle worker: %w", err)
@@ -257,17 +260,16 @@ func worker(mib int) error {
 // child runs this program with args and waits for the kernel's SIGKILL; a
 // child that ends otherwise is an error.
 func child(self string, args []string) error {
-	cmd := exec.Command(self, args...) //nolint:gosec // this program, fixed arguments and a number
+	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	if exit, ok := errors.AsType[*exec.ExitError](err); ok {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			fmt.Printf("worker %d killed (SIGKILL); carrying on\n", cmd.Process.Pid)
 			return nil
 		}
 	}
-	return fmt.Errorf("worker ended without SIGKILL: %v", err)
+	return fmt.Errorf("worker ended without SIGKILL: %w", err)
 }
 
 func readCount(path string) (int, error) {

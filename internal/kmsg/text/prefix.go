@@ -1,4 +1,7 @@
-package text
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package text // import "github.com/oomsight/oomsight/internal/kmsg/text"
 
 import (
 	"regexp"
@@ -202,7 +205,7 @@ func (t *textReader) peelOne(r *kmsg.Record, f *format, rest string, used map[*r
 			return len(m[0]), true, false
 		}
 	}
-	if m := try(reLineNumber); m != nil && t.lineNumberFits(rest[len(m[0]):]) {
+	if m := try(reLineNumber); len(m) > 0 && t.lineNumberFits(rest[len(m[0]):]) {
 		return len(m[0]), true, false
 	}
 	if loc := reKernelTag.FindStringIndex(rest); loc != nil && !used[reKernelTag] && !t.lines.Known(rest) && !t.lines.Context(rest) && t.lines.Start(rest[:loc[0]]) < 0 {

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package text reads the kernel log as people save and paste it — dmesg in
 // its forms, syslog, journalctl, raw /dev/kmsg dumps, with line numbers or
 // table columns in front — and turns each record into the kmsg.Record the
@@ -5,7 +8,7 @@
 // log's prefixes; what a kernel line looks like it learns from the caller
 // (Lines), which lets it find the kernel's text behind a prefix it does not
 // know.
-package text
+package text // import "github.com/oomsight/oomsight/internal/kmsg/text"
 
 import (
 	"bufio"

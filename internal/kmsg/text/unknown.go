@@ -1,4 +1,7 @@
-package text
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package text // import "github.com/oomsight/oomsight/internal/kmsg/text"
 
 import (
 	"encoding/csv"
@@ -38,7 +41,7 @@ func (t *textReader) journalJSON(line string) (r kmsg.Record, isJSON, ok bool) {
 				// journalctl -o json writes a field that is not
 				// printable UTF-8 (a task name with an escape byte) as
 				// an array of its bytes.
-				if b, ok := byteArray(v); ok {
+				if b, isBytes := byteArray(v); isBytes {
 					return string(b)
 				}
 			}
@@ -110,7 +113,7 @@ func (t *textReader) unknownPrefix(msg string) string {
 		// Only where what remains is a report's line: the shape of a
 		// prefix like "host " would otherwise eat the "anon " of a bare
 		// "anon 123".
-		if loc := t.learned.FindStringIndex(msg); loc != nil && loc[1] < len(msg) {
+		if loc := t.learned.FindStringIndex(msg); len(loc) == 2 && loc[1] < len(msg) {
 			if rest := msg[loc[1]:]; t.lines.Context(rest) || t.lines.Known(rest) {
 				return rest
 			}

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cgrouptest gives oomsight's tests real memory cgroups: children of
 // the test's own memory cgroup with a limit, and a workload (memhog) placed
 // in them that allocates on command. Tests need root and a memory
@@ -13,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,33 +34,33 @@ type Env struct {
 
 // Unavailable stops the test for a missing prerequisite: a failure when
 // CI=true, a skip otherwise (a developer laptop without root).
-func Unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing under CI=true: %s", msg)
+		tb.Fatalf("prerequisite missing under CI=true: %s", msg)
 	}
-	t.Skipf("prerequisite missing (set CI=true to make this a failure): %s", msg)
+	tb.Skipf("prerequisite missing (set CI=true to make this a failure): %s", msg)
 }
 
 // Require returns the test's memory cgroup environment, or stops the test
 // (see Unavailable) when not root or without a memory controller.
-func Require(t testing.TB) Env {
-	t.Helper()
+func Require(tb testing.TB) Env {
+	tb.Helper()
 	if os.Geteuid() != 0 {
-		Unavailable(t, "this test creates memory cgroups and needs root")
+		Unavailable(tb, "this test creates memory cgroups and needs root")
 	}
 	h, err := cgroupfs.Detect("/sys/fs/cgroup")
 	if err != nil {
-		Unavailable(t, "no memory cgroup hierarchy: %v", err)
+		Unavailable(tb, "no memory cgroup hierarchy: %v", err)
 	}
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		Unavailable(t, "reading /proc/self/cgroup: %v", err)
+		Unavailable(tb, "reading /proc/self/cgroup: %v", err)
 	}
 	self, err := OwnCgroup(b, h.Version)
 	if err != nil {
-		Unavailable(t, "%v", err)
+		Unavailable(tb, "%v", err)
 	}
 	return Env{Hierarchy: h, Self: self}
 }
@@ -64,7 +68,7 @@ func Require(t testing.TB) Env {
 // OwnCgroup finds the memory cgroup in the contents of /proc/self/cgroup:
 // the line whose controllers include memory on v1, the "0::" line on v2.
 func OwnCgroup(procSelfCgroup []byte, v cgroupfs.Version) (string, error) {
-	for _, line := range strings.Split(string(procSelfCgroup), "\n") {
+	for line := range strings.SplitSeq(string(procSelfCgroup), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
@@ -73,10 +77,8 @@ func OwnCgroup(procSelfCgroup []byte, v cgroupfs.Version) (string, error) {
 			return parts[2], nil
 		}
 		if v == cgroupfs.V1 {
-			for _, c := range strings.Split(parts[1], ",") {
-				if c == "memory" {
-					return parts[2], nil
-				}
+			if slices.Contains(strings.Split(parts[1], ","), "memory") {
+				return parts[2], nil
 			}
 		}
 	}
@@ -93,18 +95,18 @@ type Cgroup struct {
 // NewCgroup creates the cgroup at rel below the test's own cgroup (rel may
 // have several segments, e.g. "kubepods/burstable/pod<uid>"; missing parents
 // are created and removed too).
-func (env Env) NewCgroup(t testing.TB, rel string) *Cgroup {
-	t.Helper()
+func (env Env) NewCgroup(tb testing.TB, rel string) *Cgroup {
+	tb.Helper()
 	base := env.Self
 	var created []string
-	for _, seg := range strings.Split(strings.Trim(rel, "/"), "/") {
+	for seg := range strings.SplitSeq(strings.Trim(rel, "/"), "/") {
 		base = strings.TrimSuffix(base, "/") + "/" + seg
 		dir := env.Hierarchy.Abs(base)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			if errors.Is(err, os.ErrExist) {
 				continue
 			}
-			Unavailable(t, "creating cgroup %s: %v", dir, err)
+			Unavailable(tb, "creating cgroup %s: %v", dir, err)
 		}
 		created = append(created, dir)
 		if env.Hierarchy.Version == cgroupfs.V2 {
@@ -113,10 +115,10 @@ func (env Env) NewCgroup(t testing.TB, rel string) *Cgroup {
 			_ = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory"), 0)
 		}
 	}
-	t.Cleanup(func() {
-		for i := len(created) - 1; i >= 0; i-- {
-			if err := RemoveCgroup(created[i]); err != nil {
-				t.Errorf("cleanup: %v", err)
+	tb.Cleanup(func() {
+		for _, c := range slices.Backward(created) {
+			if err := RemoveCgroup(c); err != nil {
+				tb.Errorf("cleanup: %v", err)
 			}
 		}
 	})
@@ -127,20 +129,20 @@ func (env Env) NewCgroup(t testing.TB, rel string) *Cgroup {
 // OOM kill: v2 memory.swap.max 0, v1 memory+swap limit = limit when the host
 // has swap (only then: with a memsw limit the charge fails on the memsw
 // counter and memory.failcnt stays 0).
-func (c *Cgroup) SetLimit(t testing.TB, limit int64) {
-	t.Helper()
+func (c *Cgroup) SetLimit(tb testing.TB, limit int64) {
+	tb.Helper()
 	v := []byte(strconv.FormatInt(limit, 10))
 	if c.Hierarchy.Version == cgroupfs.V2 {
-		c.write(t, "memory.max", v)
+		c.write(tb, "memory.max", v)
 		if _, err := os.Stat(filepath.Join(c.Dir, "memory.swap.max")); err == nil {
-			c.write(t, "memory.swap.max", []byte("0"))
+			c.write(tb, "memory.swap.max", []byte("0"))
 		}
 		return
 	}
-	c.write(t, "memory.limit_in_bytes", v)
+	c.write(tb, "memory.limit_in_bytes", v)
 	if hostHasSwap() {
 		if _, err := os.Stat(filepath.Join(c.Dir, "memory.memsw.limit_in_bytes")); err == nil {
-			c.write(t, "memory.memsw.limit_in_bytes", v)
+			c.write(tb, "memory.memsw.limit_in_bytes", v)
 		}
 	}
 }
@@ -151,29 +153,29 @@ func hostHasSwap() bool {
 }
 
 // Read returns the contents of one of the cgroup's files.
-func (c *Cgroup) Read(t testing.TB, file string) []byte {
-	t.Helper()
+func (c *Cgroup) Read(tb testing.TB, file string) []byte {
+	tb.Helper()
 	b, err := os.ReadFile(filepath.Join(c.Dir, file))
 	if err != nil {
-		t.Fatalf("reading %s: %v", file, err)
+		tb.Fatalf("reading %s: %v", file, err)
 	}
 	return b
 }
 
 // ReadUint returns a one-number file of the cgroup.
-func (c *Cgroup) ReadUint(t testing.TB, file string) uint64 {
-	t.Helper()
-	v, err := cgroupfs.ParseUint(c.Read(t, file))
+func (c *Cgroup) ReadUint(tb testing.TB, file string) uint64 {
+	tb.Helper()
+	v, err := cgroupfs.ParseUint(c.Read(tb, file))
 	if err != nil {
-		t.Fatalf("%s: %v", file, err)
+		tb.Fatalf("%s: %v", file, err)
 	}
 	return v
 }
 
-func (c *Cgroup) write(t testing.TB, file string, v []byte) {
-	t.Helper()
+func (c *Cgroup) write(tb testing.TB, file string, v []byte) {
+	tb.Helper()
 	if err := os.WriteFile(filepath.Join(c.Dir, file), v, 0); err != nil {
-		t.Fatalf("writing %s to %s/%s: %v", v, c.Path, file, err)
+		tb.Fatalf("writing %s to %s/%s: %v", v, c.Path, file, err)
 	}
 }
 
@@ -189,34 +191,34 @@ type Proc struct {
 // allocates anything beyond the Go runtime, then waits for commands. args
 // are passed on its command line, which memhog ignores: they tell workers
 // of the same executable apart, as in a process snapshot.
-func (c *Cgroup) Start(t testing.TB, memhog string, args ...string) *Proc {
-	t.Helper()
-	return c.start(t, exec.Command(memhog, args...))
+func (c *Cgroup) Start(tb testing.TB, memhog string, args ...string) *Proc {
+	tb.Helper()
+	return c.start(tb, exec.Command(memhog, args...))
 }
 
 // StartContainer runs memhog as a container's main process: the init of
 // a pid namespace of its own (as runc starts it), inside the cgroup. Its
 // Pid is the host's pid.
-func (c *Cgroup) StartContainer(t testing.TB, memhog string) *Proc {
-	t.Helper()
+func (c *Cgroup) StartContainer(tb testing.TB, memhog string) *Proc {
+	tb.Helper()
 	cmd := exec.Command(memhog)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
-	return c.start(t, cmd)
+	return c.start(tb, cmd)
 }
 
-func (c *Cgroup) start(t testing.TB, cmd *exec.Cmd) *Proc {
-	t.Helper()
+func (c *Cgroup) start(tb testing.TB, cmd *exec.Cmd) *Proc {
+	tb.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting memhog: %v", err)
+		tb.Fatalf("starting memhog: %v", err)
 	}
 	p := &Proc{Pid: cmd.Process.Pid, cmd: cmd, replies: make(chan string, 16)}
 	p.stdin = stdin.(*os.File)
@@ -227,11 +229,11 @@ func (c *Cgroup) start(t testing.TB, cmd *exec.Cmd) *Proc {
 		}
 		close(p.replies)
 	}()
-	t.Cleanup(func() { p.Kill() })
+	tb.Cleanup(func() { p.Kill() })
 	if r, err := p.reply(10 * time.Second); err != nil || !strings.HasPrefix(r, "ready") {
-		t.Fatalf("memhog did not start: %q %v", r, err)
+		tb.Fatalf("memhog did not start: %q %v", r, err)
 	}
-	c.write(t, "cgroup.procs", []byte(strconv.Itoa(p.Pid)))
+	c.write(tb, "cgroup.procs", []byte(strconv.Itoa(p.Pid)))
 	return p
 }
 
@@ -249,10 +251,10 @@ func (p *Proc) Do(cmd string, timeout time.Duration) (string, error) {
 }
 
 // MustDo is Do that fails the test on error.
-func (p *Proc) MustDo(t testing.TB, cmd string) {
-	t.Helper()
+func (p *Proc) MustDo(tb testing.TB, cmd string) {
+	tb.Helper()
 	if _, err := p.Do(cmd, 30*time.Second); err != nil {
-		t.Fatalf("memhog %q: %v", cmd, err)
+		tb.Fatalf("memhog %q: %v", cmd, err)
 	}
 }
 
@@ -301,7 +303,7 @@ func RemoveCgroup(dir string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
-			for _, f := range bytes.Fields(b) {
+			for f := range bytes.FieldsSeq(b) {
 				if pid, err := strconv.Atoi(string(f)); err == nil {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
@@ -321,13 +323,13 @@ func RemoveCgroup(dir string) error {
 // BuildMemhog builds the memhog command into a temporary directory and
 // returns its path. It is static (CGO_ENABLED=0) so that it runs anywhere,
 // including the cgroup v2 VM.
-func BuildMemhog(t testing.TB) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "memhog")
+func BuildMemhog(tb testing.TB) string {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "memhog")
 	cmd := exec.Command("go", "build", "-o", out, "github.com/oomsight/oomsight/internal/testing/cgrouptest/memhog")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building memhog: %v\n%s", err, b)
+		tb.Fatalf("building memhog: %v\n%s", err, b)
 	}
 	return out
 }

@@ -1,4 +1,7 @@
-package cgrouptest
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cgrouptest // import "github.com/oomsight/oomsight/internal/testing/cgrouptest"
 
 import (
 	"fmt"
@@ -18,16 +21,16 @@ const oomSpacing = 600 * time.Millisecond
 // PaceOOM waits until at least oomSpacing has passed since the last OOM
 // kill provoked by any test process on this machine (test packages run in
 // parallel), and records this one. Call it right before provoking a kill.
-func PaceOOM(t testing.TB) {
-	t.Helper()
+func PaceOOM(tb testing.TB) {
+	tb.Helper()
 	const file = "/tmp/oomsight-test-oom-pace"
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		t.Fatalf("oom pacing: %v", err)
+		tb.Fatalf("oom pacing: %v", err)
 	}
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("oom pacing: %v", err)
+		tb.Fatalf("oom pacing: %v", err)
 	}
 	defer func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }()
 	b := make([]byte, 32)
@@ -38,9 +41,9 @@ func PaceOOM(t testing.TB) {
 		}
 	}
 	if err := f.Truncate(0); err != nil {
-		t.Fatalf("oom pacing: %v", err)
+		tb.Fatalf("oom pacing: %v", err)
 	}
 	if _, err := f.WriteAt([]byte(fmt.Sprintf("%d\n", time.Now().UnixNano())), 0); err != nil {
-		t.Fatalf("oom pacing: %v", err)
+		tb.Fatalf("oom pacing: %v", err)
 	}
 }

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2e
 
 import (
@@ -51,7 +54,7 @@ service:
     metrics:
       receivers: [cgroupmemory]
       exporters: [debug]
-`), 0o644))
+`), 0o600))
 			out, err := exec.Command(bin, "validate", "--config", f).CombinedOutput()
 			require.Error(t, err)
 			assert.Contains(t, string(out), tc.want)

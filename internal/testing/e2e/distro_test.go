@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2e
 
 import (
@@ -27,12 +30,12 @@ const (
 
 // distro returns the built collector, or stops the test (failing under
 // CI=true) when `make build` has not been run.
-func distro(t testing.TB) string {
-	t.Helper()
+func distro(tb testing.TB) string {
+	tb.Helper()
 	p, err := filepath.Abs("../../../_build/otelcol-oomsight")
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	if _, err := os.Stat(p); err != nil {
-		cgrouptest.Unavailable(t, "%s not built (run make build): %v", p, err)
+		cgrouptest.Unavailable(tb, "%s not built (run make build): %v", p, err)
 	}
 	return p
 }
@@ -58,19 +61,19 @@ func (s *syncBuffer) String() string {
 // runDistro runs the built collector on the configuration until the test
 // ends (SIGTERM), and shows its output when the test failed. It returns
 // the process.
-func runDistro(t testing.TB, bin, config string) *os.Process {
-	t.Helper()
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(config), 0o644))
+func runDistro(tb testing.TB, bin, config string) *os.Process {
+	tb.Helper()
+	cfgFile := filepath.Join(tb.TempDir(), "config.yaml")
+	require.NoError(tb, os.WriteFile(cfgFile, []byte(config), 0o600))
 	var logs syncBuffer
 	cmd := exec.Command(bin, "--config", cfgFile)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
+	require.NoError(tb, cmd.Start())
+	tb.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("otelcol-oomsight output:\n%s", logs.String())
+		if tb.Failed() {
+			tb.Logf("otelcol-oomsight output:\n%s", logs.String())
 		}
 	})
 	return cmd.Process

@@ -1,8 +1,12 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2e
 
 import (
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,8 +92,8 @@ service:
 	// The same instance's metrics see the kill too.
 	require.Eventually(t, func() bool {
 		all := srv.Metrics.AllMetrics()
-		for i := len(all) - 1; i >= 0; i-- {
-			rms := all[i].ResourceMetrics()
+		for _, a := range slices.Backward(all) {
+			rms := a.ResourceMetrics()
 			for j := 0; j < rms.Len(); j++ {
 				if v, ok := rms.At(j).Resource().Attributes().Get("cgroup.path"); !ok || v.Str() != cg.Path {
 					continue

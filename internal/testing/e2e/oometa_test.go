@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2e
 
 import (
@@ -5,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,30 +136,26 @@ scrape_configs:
 	var wg sync.WaitGroup
 	var cacheErr error
 	var cacheRounds int
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for time.Since(start) < cacheSeconds*time.Second {
 			for _, cmd := range []string{"append " + logFile + " 8", "read " + logFile} {
-				if _, err := cp.Do(cmd, time.Minute); err != nil {
-					cacheErr = err
+				if _, doErr := cp.Do(cmd, time.Minute); doErr != nil {
+					cacheErr = doErr
 					return
 				}
 			}
 			cacheRounds++
 		}
-	}()
+	})
 
 	// (a) The ramp, until the OOM killer ends it.
 	rp := ramp.Start(t, memhog)
 	var killed time.Time
 	var rampErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		_, rampErr = rp.Do(fmt.Sprintf("ramp %d 512", rampKiBPerS), 3*time.Minute)
 		killed = time.Now()
-	}()
+	})
 
 	// (c) The step, once the ramp is under way.
 	time.Sleep(20 * time.Second)
@@ -278,7 +276,7 @@ scrape_configs:
 		}
 		t.Logf("step: the record's history reaches %.1f MiB", climb/(1<<20))
 		assert.GreaterOrEqual(t, climb, 0.95*stepLimit, "the record's climb reaches the limit")
-		assert.True(t, strings.Contains(rec.Body().Str(), "memhog"), rec.Body().Str())
+		assert.Contains(t, rec.Body().Str(), "memhog", rec.Body().Str())
 
 		// The removed cgroup's last interval over OTLP, each point at its
 		// own time (item 1). Prometheus keeps one value per series and

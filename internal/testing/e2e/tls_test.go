@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2e
 
 import (
@@ -109,13 +112,13 @@ service:
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(b.CA))
 	export := func(creds credentials.TransportCredentials) error {
-		conn, err := grpc.NewClient(gw, grpc.WithTransportCredentials(creds))
-		require.NoError(t, err)
+		conn, exportErr := grpc.NewClient(gw, grpc.WithTransportCredentials(creds))
+		require.NoError(t, exportErr)
 		defer conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		_, err = plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequest())
-		return err
+		_, exportErr = plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequest())
+		return exportErr
 	}
 	require.Error(t, export(insecure.NewCredentials()), "a plaintext client was admitted")
 	require.Error(t, export(credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS13})),

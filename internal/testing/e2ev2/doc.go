@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package e2ev2 is oomsight's cgroup v2 end-to-end test on a real kernel
 // (`make e2e-v2`, see README.md in this directory).
 //

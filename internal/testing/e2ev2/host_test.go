@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package e2ev2
@@ -83,7 +86,7 @@ func TestCgroupV2InVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	initrd := filepath.Join(dir, "initrd.cpio")
-	if err := writeInitramfs(initrd, []cpioEntry{
+	if writeInitramfsErr := writeInitramfs(initrd, []cpioEntry{
 		{name: "bin", mode: modeDir | 0o755},
 		{name: "dev", mode: modeDir | 0o755},
 		{name: "dev/console", mode: modeChar | 0o600, rdevMajor: 5, rdevMinor: 1},
@@ -99,15 +102,15 @@ func TestCgroupV2InVM(t *testing.T) {
 		{name: "bin/e2ev2.test", mode: modeFile | 0o755, src: testBin},
 		{name: "bin/memhog", mode: modeFile | 0o755, src: memhog},
 		{name: "lib/modules/brd.ko", mode: modeFile | 0o644, src: brd},
-	}); err != nil {
-		t.Fatalf("writing the initramfs: %v", err)
+	}); writeInitramfsErr != nil {
+		t.Fatalf("writing the initramfs: %v", writeInitramfsErr)
 	}
 
 	// Boot.
 	timeout := defaultVMTimeout
 	if s := os.Getenv("OOMSIGHT_E2E_VM_TIMEOUT"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
+		n, atoiErr := strconv.Atoi(s)
+		if atoiErr != nil || n <= 0 {
 			t.Fatalf("OOMSIGHT_E2E_VM_TIMEOUT=%q: want a number of seconds", s)
 		}
 		timeout = time.Duration(n) * time.Second
@@ -275,7 +278,7 @@ func runVM(t *testing.T, timeout time.Duration, consolePath string, args ...stri
 	if err != nil {
 		cgrouptest.Unavailable(t, "qemu-system-x86_64: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	cmd.WaitDelay = 5 * time.Second
@@ -315,7 +318,7 @@ func runVM(t *testing.T, timeout time.Duration, consolePath string, args ...stri
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return buf.Bytes(), fmt.Errorf("the VM did not finish within %s (killed)", timeout)
 	case runErr != nil:
-		return buf.Bytes(), fmt.Errorf("qemu: %v", runErr)
+		return buf.Bytes(), fmt.Errorf("qemu: %w", runErr)
 	}
 	return buf.Bytes(), nil
 }
@@ -354,9 +357,9 @@ func writeInitramfs(out string, entries []cpioEntry) error {
 	var off int64
 	pad := func() error {
 		if n := (4 - off%4) % 4; n > 0 {
-			k, err := w.Write(make([]byte, n))
+			k, writeErr := w.Write(make([]byte, n))
 			off += int64(k)
-			return err
+			return writeErr
 		}
 		return nil
 	}
@@ -367,10 +370,10 @@ func writeInitramfs(out string, entries []cpioEntry) error {
 		}
 		h := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
 			ino, e.mode, 0, 0, nlink, 0, size, 0, 0, e.rdevMajor, e.rdevMinor, len(e.name)+1, 0)
-		k, err := io.WriteString(w, h+e.name+"\x00")
+		k, writeStringErr := w.WriteString(h + e.name + "\x00")
 		off += int64(k)
-		if err != nil {
-			return err
+		if writeStringErr != nil {
+			return writeStringErr
 		}
 		return pad()
 	}
@@ -382,17 +385,17 @@ func writeInitramfs(out string, entries []cpioEntry) error {
 				f.Close()
 				return err
 			}
-			st, err := src.Stat()
-			if err != nil {
+			st, statErr := src.Stat()
+			if statErr != nil {
 				src.Close()
 				f.Close()
-				return err
+				return statErr
 			}
 			size = st.Size()
 		}
-		if err := header(i+1, e, size); err != nil {
+		if headerErr := header(i+1, e, size); headerErr != nil {
 			f.Close()
-			return err
+			return headerErr
 		}
 		var k int64
 		if src != nil {

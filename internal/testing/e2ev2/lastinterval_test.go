@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package e2ev2
@@ -56,13 +59,13 @@ func TestVMRemovedCgroupLastInterval(t *testing.T) {
 			cfg.CollectionInterval = time.Second
 			cfg.SamplingInterval = 100 * time.Millisecond
 		}, p)
-		_, err := rcv.waitLatest(p, time.Time{}, 10*time.Second)
+		_, err := rcv.waitLatest(p, time.Time{})
 		must(t, "the collection at start", err)
 		time.Sleep(time.Duration(run) * 330 * time.Millisecond) // another phase each run
 
 		proc := cg.Start(t, v.memhog)
 		do(t, proc, "anon 8")
-		for i := 0; i < 100; i++ {
+		for range 100 {
 			if _, err := proc.Do("anon 4", 60*time.Second); err != nil {
 				break
 			}

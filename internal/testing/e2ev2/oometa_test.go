@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package e2ev2
@@ -118,7 +121,7 @@ func TestVMOOMETA(t *testing.T) {
 		cfg.CollectionInterval = time.Second
 		cfg.SamplingInterval = 100 * time.Millisecond
 	}, ramp.Path, cache.Path, steady.Path, step.Path)
-	_, err := rcv.waitLatest(ramp.Path, time.Time{}, 10*time.Second)
+	_, err := rcv.waitLatest(ramp.Path, time.Time{})
 	must(t, "the collection at start", err)
 
 	stat, err := readFlat(filepath.Join(ramp.Dir, "memory.stat"))
@@ -140,9 +143,7 @@ func TestVMOOMETA(t *testing.T) {
 	var wg sync.WaitGroup
 	var cacheErr error
 	rounds := 0
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for {
 			select {
 			case <-stop:
@@ -150,28 +151,26 @@ func TestVMOOMETA(t *testing.T) {
 			default:
 			}
 			for _, cmd := range []string{"file " + file + " 40", "read " + file} {
-				if _, err := cp.Do(cmd, time.Minute); err != nil {
-					cacheErr = err
+				if _, doErr := cp.Do(cmd, time.Minute); doErr != nil {
+					cacheErr = doErr
 					return
 				}
 			}
 			rounds++
 		}
-	}()
+	})
 
 	rp := ramp.Start(t, v.memhog)
 	start := time.Now()
 	var killed time.Time
 	var rampErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		// 320 MiB mapped (the limit is 256): a 1 GiB mapping fails in a
 		// 768 MiB VM (overcommit heuristic).
 		_, rampErr = rp.Do("ramp 4096 320", 3*time.Minute)
 		killed = time.Now()
 		close(stop)
-	}()
+	})
 
 	// The step, early in the ramp (memory: 40 MiB of ramp, 250 of step).
 	time.Sleep(5 * time.Second)

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package e2ev2
@@ -5,9 +8,8 @@ package e2ev2
 import (
 	"fmt"
 	"strings"
-	"time"
-
 	"testing"
+	"time"
 )
 
 // snapshotShape is the process-snapshot test's pod: cgroupfs driver,

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package e2ev2
 
 import (
@@ -48,7 +51,7 @@ func (r *consoleResult) counts() (pass, fail, pending int) {
 			pending++
 		}
 	}
-	return
+	return pass, fail, pending
 }
 
 // formatCheck renders a CHECK line; the detail is kept on one line.
@@ -66,11 +69,11 @@ func parseConsole(r io.Reader) (*consoleResult, error) {
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		res.Lines = append(res.Lines, line)
-		i := strings.Index(line, linePrefix)
-		if i < 0 {
+		_, after, ok := strings.Cut(line, linePrefix)
+		if !ok {
 			continue
 		}
-		kind, rest, _ := strings.Cut(line[i+len(linePrefix):], " ")
+		kind, rest, _ := strings.Cut(after, " ")
 		rest = strings.TrimSpace(rest)
 		switch kind {
 		case "KERNEL":

@@ -1,3 +1,8 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
 package e2ev2
 
 import (
@@ -90,7 +95,7 @@ func TestVMQoSSignals(t *testing.T) {
 	// avg10 is the kernel's two-decimal percentage.
 	b, err := os.ReadFile(filepath.Join(cg.Dir, "memory.pressure"))
 	must(t, "memory.pressure", err)
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(line)
 		total, err := strconv.ParseUint(strings.TrimPrefix(f[4], "total="), 10, 64)
 		must(t, "pressure total", err)

@@ -1,3 +1,8 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
 package e2ev2
 
 import (

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package e2ev2
@@ -13,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,10 +103,8 @@ func enableMemory(dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range strings.Fields(string(b)) {
-		if c == "memory" {
-			return nil
-		}
+	if slices.Contains(strings.Fields(string(b)), "memory") {
+		return nil
 	}
 	if err := os.WriteFile(f, []byte("+memory"), 0); err != nil {
 		return fmt.Errorf("enabling +memory in %s: %w", f, err)
@@ -118,7 +120,7 @@ func enableMemory(dir string) error {
 func (v *vm) mkcg(t *testing.T, p string) *cgrouptest.Cgroup {
 	t.Helper()
 	cur := "/"
-	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+	for seg := range strings.SplitSeq(strings.Trim(p, "/"), "/") {
 		must(t, "mkcg "+p, enableMemory(v.h.Abs(cur)))
 		cur = path.Join(cur, seg)
 		dir := v.h.Abs(cur)
@@ -175,7 +177,7 @@ func readFlat(file string) (map[string]uint64, error) {
 		return nil, err
 	}
 	m := map[string]uint64{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) != 2 {
 			continue
@@ -287,7 +289,8 @@ type source func(after time.Time) (map[string]kernelState, error)
 // moves it is the value at some moment the code under test read it. A field
 // that misses is retried (a workload can move between the reads) up to
 // attempts times; the outcome of each target and field is returned.
-func (v *vm) compare(targets []target, want []string, src source, attempts int) map[string]map[string]outcome {
+func (v *vm) compare(targets []target, want []string, src source) map[string]map[string]outcome {
+	const attempts = 5
 	out := map[string]map[string]outcome{}
 	for _, tg := range targets {
 		out[tg.label] = map[string]outcome{}
@@ -378,16 +381,16 @@ func startReceiverWith(t *testing.T, set func(*cgroupmemoryreceiver.Config), inc
 	set(cfg)
 	must(t, "receiver config", cfg.Validate())
 	sink := new(consumertest.MetricsSink)
-	rcv, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
+	rcv, err := f.CreateMetrics(t.Context(), receivertest.NewNopSettings(f.Type()), cfg, sink)
 	must(t, "receiver create", err)
 	// The logs pipeline of the same configuration shares the instance: one
 	// Start starts both, reading /dev/kmsg from its end.
 	logs := new(consumertest.LogsSink)
-	_, err = f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, logs)
+	_, err = f.CreateLogs(t.Context(), receivertest.NewNopSettings(f.Type()), cfg, logs)
 	must(t, "receiver create (logs)", err)
-	must(t, "receiver start", rcv.Start(context.Background(), componenttest.NewNopHost()))
+	must(t, "receiver start", rcv.Start(t.Context(), componenttest.NewNopHost()))
 	t.Cleanup(func() {
-		if err := rcv.Shutdown(context.Background()); err != nil {
+		if err := rcv.Shutdown(context.WithoutCancel(t.Context())); err != nil {
 			t.Errorf("receiver shutdown: %v", err)
 		}
 	})
@@ -439,8 +442,8 @@ type point struct {
 // latest returns the newest data of the cgroup at p sampled after `after`.
 func (r *receiverRun) latest(p string, after time.Time) (point, bool) {
 	all := r.sink.AllMetrics()
-	for i := len(all) - 1; i >= 0; i-- {
-		rms := all[i].ResourceMetrics()
+	for _, a := range slices.Backward(all) {
+		rms := a.ResourceMetrics()
 		for j := 0; j < rms.Len(); j++ {
 			rm := rms.At(j)
 			if cp, ok := rm.Resource().Attributes().Get("cgroup.path"); !ok || cp.Str() != p {
@@ -457,7 +460,8 @@ func (r *receiverRun) latest(p string, after time.Time) (point, bool) {
 }
 
 // waitLatest waits for a data point of p sampled after `after`.
-func (r *receiverRun) waitLatest(p string, after time.Time, timeout time.Duration) (point, error) {
+func (r *receiverRun) waitLatest(p string, after time.Time) (point, error) {
+	const timeout = 10 * time.Second
 	deadline := time.Now().Add(timeout)
 	for {
 		if pt, ok := r.latest(p, after); ok {
@@ -509,7 +513,7 @@ func (r *receiverRun) source(targets []target) source {
 	return func(after time.Time) (map[string]kernelState, error) {
 		m := map[string]kernelState{}
 		for _, tg := range targets {
-			pt, err := r.waitLatest(tg.path, after, 10*time.Second)
+			pt, err := r.waitLatest(tg.path, after)
 			if err != nil {
 				return nil, err
 			}
@@ -644,7 +648,7 @@ func checkIdentity(t *testing.T, r *receiverRun, s podShape) {
 		{"container", s.ctr, map[string]string{"cgroup.path": s.ctr, "k8s.pod.uid": s.podUID, "k8s.pod.qos_class": s.qos, "container.id": s.ctrID, "container.runtime.name": s.runtime}},
 	} {
 		name := "identity/" + s.name + "/" + c.level
-		pt, err := r.waitLatest(c.path, time.Time{}, 10*time.Second)
+		pt, err := r.waitLatest(c.path, time.Time{})
 		if err != nil {
 			report(t, name, false, "%v", err)
 			continue
@@ -728,7 +732,7 @@ func TestVMMetrics(t *testing.T) {
 	// to the container.
 	if v.disk != "" {
 		for _, s := range shapes {
-			must(t, "disk file", os.WriteFile(filepath.Join(v.disk, s.workloadID+".dat"), make([]byte, 8*mib), 0o644))
+			must(t, "disk file", os.WriteFile(filepath.Join(v.disk, s.workloadID+".dat"), make([]byte, 8*mib), 0o600))
 		}
 		unix.Sync()
 		must(t, "drop_caches", os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0))
@@ -767,7 +771,7 @@ func TestVMMetrics(t *testing.T) {
 	}
 
 	rcv := startReceiver(t, "/kubepods*", "/kubepods*/**")
-	res := v.compare(targets, fields, rcv.source(targets), 5)
+	res := v.compare(targets, fields, rcv.source(targets))
 	reportFields(t, "metrics", targets, fields, res)
 	for _, s := range shapes {
 		checkIdentity(t, rcv, s)
@@ -778,7 +782,7 @@ func TestVMMetrics(t *testing.T) {
 	for _, s := range shapes {
 		ctrs = append(ctrs, target{s.name + "/container", s.ctr})
 	}
-	rres := v.compare(ctrs, fields, readerSource(t, v.h, ctrs), 5)
+	rres := v.compare(ctrs, fields, readerSource(t, v.h, ctrs))
 	for _, tg := range ctrs {
 		var bad, good []string
 		for _, f := range fields {
@@ -909,7 +913,7 @@ func TestVMOOMPodLimit(t *testing.T) {
 	start := time.Now()
 	before := map[string]point{}
 	for _, c := range []string{s.pod, s.ctr} {
-		pt, err := rcv.waitLatest(c, start, 10*time.Second)
+		pt, err := rcv.waitLatest(c, start)
 		must(t, "receiver before the OOM", err)
 		before[c] = pt
 	}
@@ -933,13 +937,13 @@ func TestVMOOMPodLimit(t *testing.T) {
 		"receiver oom_kills before=%s after=%s %v", b, after.vals["oom_kills"], errOrEmpty(err))
 	// oom_kills is memory.events.local: the pod's own count stays 0, the
 	// kill was in the container (memory.events, hierarchical, says 1).
-	podAfter, err := rcv.waitLatest(s.pod, time.Now(), 10*time.Second)
+	podAfter, err := rcv.waitLatest(s.pod, time.Now())
 	pk := podAfter.vals["oom_kills"]
 	report(t, "oom/pod-limit/oom_kills-local/pod", err == nil && pk.ok && pk.v == 0 && pe["oom_kill"] >= 1,
 		"receiver pod oom_kills=%s (memory.events.local), kernel memory.events oom_kill=%d (hierarchical) %v", pk, pe["oom_kill"], errOrEmpty(err))
 	targets := []target{{"container", s.ctr}, {"pod", s.pod}}
 	reportFields(t, "oom/pod-limit/metrics", targets, oomMetricFields,
-		v.compare(targets, oomMetricFields, rcv.source(targets), 5))
+		v.compare(targets, oomMetricFields, rcv.source(targets)))
 	checkIdentity(t, rcv, s)
 
 	// The kernel's own kill record through the project's kmsg reader.
@@ -961,7 +965,7 @@ func TestVMOOMPodLimit(t *testing.T) {
 	report(t, "oom-report-via-kmsg/pod-limit",
 		a["linux.oom.memcg"] == s.pod && a["linux.oom.task_memcg"] == s.ctr &&
 			a["process.pid"] == int64(p.Pid) && a["process.executable.name"] == "memhog" &&
-			a["linux.oom.memcg.limit"] == int64(s.podLimit) && a["linux.oom.constraint"] == "CONSTRAINT_MEMCG" &&
+			a["linux.oom.memcg.limit"] == s.podLimit && a["linux.oom.constraint"] == "CONSTRAINT_MEMCG" &&
 			a["linux.oom.cause"] == "anon" && a["linux.oom.group_kill"] == false &&
 			a["resource.k8s.pod.uid"] == s.podUID && strings.Contains(a["body"].(string), "pod"),
 		"pid=%v memcg=%v task_memcg=%v limit=%v cause=%v body=%q", a["process.pid"], a["linux.oom.memcg"], a["linux.oom.task_memcg"], a["linux.oom.memcg.limit"], a["linux.oom.cause"], a["body"])
@@ -983,7 +987,7 @@ func TestVMOOMGroup(t *testing.T) {
 	do(t, idle, "anon 10")
 	hog := ctr.Start(t, v.memhog)
 
-	pt, err := rcv.waitLatest(s.ctr, time.Now(), 10*time.Second)
+	pt, err := rcv.waitLatest(s.ctr, time.Now())
 	must(t, "receiver before the OOM", err)
 	b := pt.vals["oom_kills"]
 	w := watchKmsg(t)
@@ -1004,7 +1008,7 @@ func TestVMOOMGroup(t *testing.T) {
 		"receiver oom_kills before=%s after=%s %v", b, after.vals["oom_kills"], errOrEmpty(err))
 	targets := []target{{"container", s.ctr}, {"pod", s.pod}}
 	reportFields(t, "oom/oom-group/metrics", targets, oomMetricFields,
-		v.compare(targets, oomMetricFields, rcv.source(targets), 5))
+		v.compare(targets, oomMetricFields, rcv.source(targets)))
 	checkIdentity(t, rcv, s)
 
 	// The kill record names the container as the limit hit, then the group
@@ -1075,7 +1079,7 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	}, s.pod, s.pod+"/**")
 	p := ctr.Start(t, v.memhog)
 	do(t, p, "anon 8")
-	_, err = rcv.waitLatest(s.pod, time.Time{}, 10*time.Second)
+	_, err = rcv.waitLatest(s.pod, time.Time{})
 	must(t, "the collection at start", err)
 	time.Sleep(500 * time.Millisecond)
 	before, err := readOne(filepath.Join(v.h.Abs(s.pod), "memory.current"))
@@ -1100,8 +1104,8 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	// memory before the limit-hit event is read: the history must show the
 	// climb (well above where it started), not necessarily the top. The
 	// ≥ 90 % check runs on v1 in CI (TestOOMRecordCarriesTheClimb).
-	base := int64(before.v) //nolint:gosec // a cgroup's usage
-	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= base+int64(s.podLimit)/4,
+	base := int64(before.v)
+	report(t, "capture/history-climb", len(ts) > 0 && len(ts) == len(usage) && top >= base+s.podLimit/4,
 		"%d points, up to %d from %d before the allocation, of a %d limit (a climb of at least a quarter of the limit)", len(ts), top, base, s.podLimit)
 	events := 0
 	for _, ft := range fullT[min(1, len(fullT)):] {

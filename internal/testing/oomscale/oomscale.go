@@ -1,7 +1,10 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package oomscale makes real OOM captures larger for the tests and
 // benchmarks of the cost bounds (issue 24): it repeats a capture's own
 // lines with other pids and renumbers the records; no line is typed up.
-package oomscale
+package oomscale // import "github.com/oomsight/oomsight/internal/testing/oomscale"
 
 import (
 	"bufio"

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package otlptest runs a real OTLP server in a test: the collector's own
 // otlpreceiver on a loopback port, delivering into in-memory sinks, so that
 // end-to-end tests check what actually went over the wire.
@@ -23,18 +26,18 @@ type Server struct {
 }
 
 // Start starts the server on loopback; it stops at test cleanup.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	return StartAt(t, "127.0.0.1")
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return StartAt(tb, "127.0.0.1")
 }
 
 // StartAt starts the server on a free port of the local address host (for
 // clients in other network namespaces, such as pods on a bridge whose
 // host side has that address); it stops at test cleanup.
-func StartAt(t testing.TB, host string) *Server {
-	t.Helper()
+func StartAt(tb testing.TB, host string) *Server {
+	tb.Helper()
 	s := &Server{
-		Endpoint: freeAddr(t, host),
+		Endpoint: freeAddr(tb, host),
 		Metrics:  new(consumertest.MetricsSink),
 		Logs:     new(consumertest.LogsSink),
 	}
@@ -44,37 +47,37 @@ func StartAt(t testing.TB, host string) *Server {
 		"protocols": map[string]any{"grpc": map[string]any{"endpoint": s.Endpoint}},
 	})
 	if err := conf.Unmarshal(cfg); err != nil {
-		t.Fatalf("otlp server config: %v", err)
+		tb.Fatalf("otlp server config: %v", err)
 	}
 	set := receivertest.NewNopSettings(f.Type())
-	ctx := context.Background()
+	ctx := tb.Context()
 	mr, err := f.CreateMetrics(ctx, set, cfg, s.Metrics)
 	if err != nil {
-		t.Fatalf("otlp server: %v", err)
+		tb.Fatalf("otlp server: %v", err)
 	}
 	lr, err := f.CreateLogs(ctx, set, cfg, s.Logs)
 	if err != nil {
-		t.Fatalf("otlp server: %v", err)
+		tb.Fatalf("otlp server: %v", err)
 	}
 	// Both signals share one otlpreceiver instance; starting one starts it.
 	if err := mr.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatalf("otlp server start: %v", err)
+		tb.Fatalf("otlp server start: %v", err)
 	}
 	if err := lr.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatalf("otlp server start: %v", err)
+		tb.Fatalf("otlp server start: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = mr.Shutdown(ctx)
-		_ = lr.Shutdown(ctx)
+	tb.Cleanup(func() {
+		_ = mr.Shutdown(context.WithoutCancel(ctx))
+		_ = lr.Shutdown(context.WithoutCancel(ctx))
 	})
 	return s
 }
 
-func freeAddr(t testing.TB, host string) string {
-	t.Helper()
+func freeAddr(tb testing.TB, host string) string {
+	tb.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		t.Fatalf("no free port on %s: %v", host, err)
+		tb.Fatalf("no free port on %s: %v", host, err)
 	}
 	defer l.Close()
 	return l.Addr().String()

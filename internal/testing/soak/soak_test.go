@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package soak
 
 import (
@@ -55,7 +58,7 @@ func rssMB(t *testing.T) float64 {
 	debug.FreeOSMemory()
 	b, err := os.ReadFile("/proc/self/status")
 	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
@@ -69,7 +72,7 @@ func rssMB(t *testing.T) float64 {
 // would be the memory growth measured).
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*counter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (c *counter) ConsumeMetrics(context.Context, pmetric.Metrics) error {
 	c.n.Add(1)
@@ -83,7 +86,7 @@ type records struct {
 	pids   map[int64]int
 }
 
-func (r *records) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*records) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (r *records) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	r.mu.Lock()
@@ -132,20 +135,18 @@ func TestChurnSoak(t *testing.T) {
 	set.Logger = zap.New(core)
 	metrics := new(counter)
 	recs := &records{prefix: oomCg.Path, pids: map[int64]int{}}
-	mr, err := f.CreateMetrics(context.Background(), set, cfg, metrics)
+	mr, err := f.CreateMetrics(t.Context(), set, cfg, metrics)
 	require.NoError(t, err)
-	_, err = f.CreateLogs(context.Background(), set, cfg, recs)
+	_, err = f.CreateLogs(t.Context(), set, cfg, recs)
 	require.NoError(t, err)
-	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, mr.Start(t.Context(), componenttest.NewNopHost()))
 
 	var created atomic.Int64
 	var kills []int
 	stop := time.Now().Add(time.Duration(secs) * time.Second)
 	var rss10 float64
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the OOM kills
-		defer wg.Done()
+	wg.Go(func() { // the OOM kills
 		for time.Now().Before(stop.Add(-time.Second)) {
 			p := oomCg.Start(t, memhog)
 			cgrouptest.PaceOOM(t)
@@ -156,7 +157,7 @@ func TestChurnSoak(t *testing.T) {
 			}
 			time.Sleep(oomEvery)
 		}
-	}()
+	})
 
 	var live []string
 	var procs []*exec.Cmd
@@ -174,7 +175,7 @@ func TestChurnSoak(t *testing.T) {
 		require.NoError(t, os.Mkdir(dir, 0o755))
 		live = append(live, dir)
 		if n%procEvery == 0 { // a process enters, and leaves in half a second
-			cmd := exec.Command("sh", "-c", "echo $$ > "+dir+"/cgroup.procs && exec sleep 0.5")
+			cmd := exec.Command("sh", "-c", "echo $$ > "+dir+"/cgroup.procs && exec sleep 0.5") //nolint:gosec // dir is the cgroup this test made
 			require.NoError(t, cmd.Start())
 			procs = append(procs, cmd)
 		}
@@ -197,7 +198,7 @@ func TestChurnSoak(t *testing.T) {
 	for _, d := range live {
 		require.NoError(t, cgrouptest.RemoveCgroup(d))
 	}
-	require.NoError(t, mr.Shutdown(context.Background()))
+	require.NoError(t, mr.Shutdown(t.Context()))
 
 	scrapes := int(metrics.n.Load())
 	failed := logs.FilterMessageSnippet("Error scraping metrics").Len()

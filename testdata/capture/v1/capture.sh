@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Copyright The oomsight Authors
+# SPDX-License-Identifier: Apache-2.0
+
 # Captures real cgroup v1 memory files for oomsight's fixtures.
 #
 # Run as root on a host with the v1 memory controller (hybrid or legacy):

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Copyright The oomsight Authors
+# SPDX-License-Identifier: Apache-2.0
+
 # Captures one real kernel OOM report in the text forms other tools write,
 # for `oomsight explain`'s line adapter: the same kill as raw /dev/kmsg
 # records and as

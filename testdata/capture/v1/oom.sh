@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Copyright The oomsight Authors
+# SPDX-License-Identifier: Apache-2.0
+
 # Captures real kernel OOM reports from this host's cgroup v1 memory
 # controller for oomsight's OOM parser fixtures.
 #

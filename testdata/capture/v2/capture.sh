@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Copyright The oomsight Authors
+# SPDX-License-Identifier: Apache-2.0
+
 # Captures real cgroup v2 memory-controller files and kernel OOM reports from
 # a Debian cloud kernel booted under qemu (TCG) and writes them to
 # testdata/v2/. Run as root on a Debian 12 host:

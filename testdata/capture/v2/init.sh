@@ -1,4 +1,7 @@
 #!/bin/busybox sh
+# Copyright The oomsight Authors
+# SPDX-License-Identifier: Apache-2.0
+
 # /init of the oomsight cgroup v2 capture VM (see capture.sh / README.md).
 #
 # Everything printed between "@@@OOMSIGHT BEGIN FILE <dest>@@@" and

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build ignore
 
 // oomhelper is a tiny static helper that capture.sh puts into the capture

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build ignore
 
 // parse splits the capture VM's serial console log into fixture files.

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command memhog is the workload of oomsight's real-cgroup tests and fixture
 // captures: it holds as much memory as it is told to, so that a test can put
 // it in a cgroup first and make it allocate afterwards.
@@ -196,15 +199,16 @@ func main() {
 func rename(hexName string) ([]byte, error) {
 	name, err := hex.DecodeString(hexName)
 	if err != nil {
-		return nil, fmt.Errorf("bad name %q: %v", hexName, err)
+		return nil, fmt.Errorf("bad name %q: %w", hexName, err)
 	}
-	buf := append(name, 0)
+	buf := make([]byte, len(name)+1) // NUL-terminated for the kernel
+	copy(buf, name)
 	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&buf[0])), 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("prctl(PR_SET_NAME): %v", err)
+		return nil, fmt.Errorf("prctl(PR_SET_NAME): %w", err)
 	}
 	var kept [16]byte
 	if err := unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&kept[0])), 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("prctl(PR_GET_NAME): %v", err)
+		return nil, fmt.Errorf("prctl(PR_GET_NAME): %w", err)
 	}
 	n := bytes.IndexByte(kept[:], 0)
 	if n < 0 {
@@ -223,13 +227,12 @@ func child(n int) error {
 	cmd := exec.Command(self)
 	cmd.Stdin = strings.NewReader(fmt.Sprintf("anon %d\n", n))
 	err = cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	if exit, ok := errors.AsType[*exec.ExitError](err); ok {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			return nil
 		}
 	}
-	return fmt.Errorf("child ended without SIGKILL: %v", err)
+	return fmt.Errorf("child ended without SIGKILL: %w", err)
 }
 
 // anon maps n MiB of anonymous memory and touches every page.
@@ -284,7 +287,7 @@ func writeMiB(fh *os.File, n int) error {
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	for i := 0; i < n; i++ {
+	for range n {
 		if _, err := fh.Write(buf); err != nil {
 			fh.Close()
 			return err

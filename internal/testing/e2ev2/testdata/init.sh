@@ -1,4 +1,7 @@
 #!/bin/busybox sh
+# Copyright The oomsight Authors
+# SPDX-License-Identifier: Apache-2.0
+
 # /init of the oomsight cgroup v2 end-to-end VM (see ../README.md). The host
 # side (host_test.go) puts it into the initramfs next to busybox, memhog,
 # brd.ko and the static e2ev2 test binary.

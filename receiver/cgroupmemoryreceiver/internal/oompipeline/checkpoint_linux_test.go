@@ -1,7 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oompipeline
 
 import (
-	"context"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -65,7 +67,7 @@ func TestReportedOnceAcrossRestart(t *testing.T) {
 	p, out, src := run(checkpointFile)
 	live := s.kill(t)
 	require.Eventually(t, func() bool { return out.count() == 1 }, 10*time.Second, 20*time.Millisecond)
-	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, p.Shutdown(t.Context()))
 	assert.Equal(t, []int{live}, src.got(), "a live kill")
 
 	stopped := s.kill(t) // while stopped
@@ -73,11 +75,11 @@ func TestReportedOnceAcrossRestart(t *testing.T) {
 	p, out, src = run(checkpointFile)
 	require.Eventually(t, func() bool { return out.count() == 1 }, 10*time.Second, 20*time.Millisecond)
 	time.Sleep(200 * time.Millisecond) // a repeat would come now
-	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, p.Shutdown(t.Context()))
 	assert.Equal(t, []int{stopped}, src.got(), "the kill made while stopped, and not the one delivered before")
 
 	p, out, src = run(filepath.Join(t.TempDir(), "new.checkpoint"))
 	require.Eventually(t, func() bool { return out.count() == 2 }, 10*time.Second, 20*time.Millisecond, "the ring's kills become records")
-	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, p.Shutdown(t.Context()))
 	assert.Empty(t, src.got(), "no metrics from a backlog without a position to resume from")
 }

@@ -1,4 +1,7 @@
-package oompipeline
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oompipeline // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/oompipeline"
 
 import (
 	"context"

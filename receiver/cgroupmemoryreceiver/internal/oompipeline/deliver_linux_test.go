@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oompipeline
 
 import (
@@ -42,7 +45,7 @@ func TestOOMSlowConsumerNeverBlocksReading(t *testing.T) {
 	pid := int64(s.kill(t))
 	require.Eventually(t, func() bool { return slices.Contains(out.pids(), pid) },
 		10*time.Second, 20*time.Millisecond, "no record of a kill after the consumer recovered")
-	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, p.Shutdown(t.Context()))
 }
 
 // TestOOMCheckpointReplayLosesNone: kills made while the receiver is
@@ -62,7 +65,7 @@ func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 	require.NoError(t, p.Start(componenttest.NewNopHost()))
 	s.kill(t)
 	require.Eventually(t, func() bool { return first.count() == 1 }, 10*time.Second, 20*time.Millisecond)
-	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, p.Shutdown(t.Context()))
 
 	var pids []int64
 	for range 3 {
@@ -78,7 +81,7 @@ func TestOOMCheckpointReplayLosesNone(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the replay runs into the stuck consumer
 	close(gate)
 	require.Eventually(t, func() bool { return out.count() == 3 }, 10*time.Second, 20*time.Millisecond, "kills made while stopped were lost")
-	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, p.Shutdown(t.Context()))
 	assert.Equal(t, pids, out.pids(), "every kill made while stopped, in order")
 }
 
@@ -91,7 +94,7 @@ func TestOOMStandardReceiverTelemetry(t *testing.T) {
 	out := &sink{path: s.ctr.Path}
 	p := New(set, options(out, tb))
 	require.NoError(t, p.Start(componenttest.NewNopHost()))
-	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = p.Shutdown(context.WithoutCancel(t.Context())) })
 
 	s.kill(t)
 	require.Eventually(t, func() bool {

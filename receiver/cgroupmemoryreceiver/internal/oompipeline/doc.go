@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package oompipeline owns the OOM path of the cgroupmemory receiver: the
 // kernel log in, OOM log records (or, without a logs pipeline, only counts)
 // out. The receiver builds one Pipeline (New), starts it and shuts it down;

@@ -1,7 +1,9 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oompipeline
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -40,7 +42,7 @@ func TestRateLimitedKillLineIsAttributed(t *testing.T) {
 	_, err = smp.Start()
 	require.NoError(t, err)
 	t.Cleanup(smp.Close)
-	_, err = smp.Collect(context.Background(), func(*sampler.Collected) {})
+	_, err = smp.Collect(t.Context(), func(*sampler.Collected) {})
 	require.NoError(t, err)
 
 	kr, err := kmsg.Open("/dev/kmsg")

@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package oompipeline
@@ -60,7 +63,7 @@ func groupKillRecords(tb testing.TB, members int) []kmsg.Record {
 // counting is a logs consumer that only counts records.
 type counting struct{ n atomic.Int64 }
 
-func (c *counting) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*counting) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 func (c *counting) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	c.n.Add(int64(ld.LogRecordCount()))
 	return nil
@@ -95,7 +98,7 @@ type groupCost struct {
 func runGroupKill(tb testing.TB, recs []kmsg.Record) (groupCost, int) {
 	tb.Helper()
 	tel := componenttest.NewTelemetry()
-	defer func() { _ = tel.Shutdown(context.Background()) }()
+	defer func() { _ = tel.Shutdown(tb.Context()) }()
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	tbl, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -163,7 +166,7 @@ func BenchmarkOOMGroupKill(b *testing.B) {
 	sizes := []int{10000, 20000}
 	if env := os.Getenv("OOMSIGHT_BENCH_MEMBERS"); env != "" {
 		sizes = sizes[:0]
-		for _, s := range strings.Split(env, ",") {
+		for s := range strings.SplitSeq(env, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
 			require.NoError(b, err, "OOMSIGHT_BENCH_MEMBERS=%q", env)
 			sizes = append(sizes, n)
@@ -195,9 +198,9 @@ func TestOOMParseErrorCountedAndLogged(t *testing.T) {
 	require.Equal(t, 1, strings.Count(string(raw), old))
 	edited := strings.Replace(string(raw), old, "Killed process 1680 (memhog) total-vm:1281196kB, anon-rss:9007199254740992kB", 1)
 	var recs []kmsg.Record
-	for _, l := range strings.Split(strings.TrimSpace(edited), "\n") {
-		r, err := kmsg.ParseRecord([]byte(l))
-		require.NoError(t, err)
+	for l := range strings.SplitSeq(strings.TrimSpace(edited), "\n") {
+		r, perr := kmsg.ParseRecord([]byte(l))
+		require.NoError(t, perr)
 		recs = append(recs, r)
 	}
 	tel, set, tbl := telemetryForTest(t)

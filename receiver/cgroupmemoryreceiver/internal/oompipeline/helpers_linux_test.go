@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package oompipeline
 
 import (
@@ -36,7 +39,7 @@ type sink struct {
 	gate chan struct{} // when set, ConsumeLogs waits on it
 }
 
-func (s *sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (*sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (s *sink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if s.gate != nil {
@@ -87,7 +90,7 @@ func (s *sink) pids() []int64 {
 // can read back, and the receiver's telemetry builder on them.
 func telemetryForTest(t *testing.T) (*componenttest.Telemetry, receiver.Settings, *metadata.TelemetryBuilder) {
 	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) })
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -157,5 +160,5 @@ func runStages(tb testing.TB, p *Pipeline, queue int, recs []kmsg.Record, before
 		p.records <- read{Record: r}
 	}
 	close(p.records)
-	require.NoError(tb, p.Shutdown(context.Background()))
+	require.NoError(tb, p.Shutdown(tb.Context()))
 }

@@ -1,4 +1,9 @@
-package oompipeline
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package oompipeline // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/oompipeline"
 
 import (
 	"math"
@@ -220,7 +225,7 @@ func putHistory(m pcommon.Map, h *recorder.History) {
 	ints := func(key string, n int, at func(int) int64) {
 		s := m.PutEmptySlice(key)
 		s.EnsureCapacity(n)
-		for i := 0; i < n; i++ {
+		for i := range n {
 			s.AppendEmpty().SetInt(at(i))
 		}
 	}

@@ -1,4 +1,9 @@
-package oompipeline
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package oompipeline // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/oompipeline"
 
 import (
 	"time"

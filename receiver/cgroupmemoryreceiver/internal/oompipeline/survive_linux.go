@@ -1,4 +1,7 @@
-package oompipeline
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package oompipeline // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/oompipeline"
 
 import (
 	"go.uber.org/zap"
@@ -34,12 +37,10 @@ func (p *Pipeline) survival(path string, victim int, groupKill, backlog bool) <-
 		p.logger.Debug("survival check skipped: too many in flight", zap.String("cgroup.path", path), zap.Int("max", maxChecks))
 		return nil
 	}
-	p.checks.Add(1)
-	go func() {
-		defer p.checks.Done()
+	p.checks.Go(func() {
 		defer func() { <-p.checkSlots }()
 		ch <- p.smp.Survival(p.stop, path, victim)
-	}()
+	})
 	return ch
 }
 
@@ -49,15 +50,13 @@ func (p *Pipeline) countSurvived(verdict <-chan survival.Verdict, path string, n
 	if verdict == nil {
 		return
 	}
-	p.checks.Add(1)
-	go func() {
-		defer p.checks.Done()
+	p.checks.Go(func() {
 		if <-verdict == survival.Survived {
 			for range n {
 				p.smp.CountSurvived(path)
 			}
 		}
-	}()
+	})
 }
 
 // complete waits for the verdict of a queued record and puts it on the

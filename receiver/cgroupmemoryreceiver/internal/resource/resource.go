@@ -1,3 +1,6 @@
+// Copyright The oomsight Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package resource sets the resource of a cgroup: one function shared by
 // the metrics scraper and the OOM pipeline, so that a cgroup's metrics and
 // its OOM records carry the same resource and join on cgroup.path.
