@@ -1,7 +1,7 @@
 // Copyright The oomsight Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package kubecluster
+package kubecluster // import "github.com/oomsight/oomsight/deploy/kubecluster"
 
 import (
 	"errors"

@@ -24,19 +24,31 @@ func TestRuleArgs(t *testing.T) {
 		line string
 		want []string
 	}{
-		{`-A FORWARD -m comment --comment "kube-router netpol - TEMCG2JMHZYE7H7T" -j KUBE-ROUTER-FORWARD`,
-			[]string{"-A", "FORWARD", "-m", "comment", "--comment", "kube-router netpol - TEMCG2JMHZYE7H7T", "-j", "KUBE-ROUTER-FORWARD"}},
-		{`-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`,
-			[]string{"-A", "INPUT", "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", "KUBE-EXTERNAL-SERVICES"}},
+		{
+			`-A FORWARD -m comment --comment "kube-router netpol - TEMCG2JMHZYE7H7T" -j KUBE-ROUTER-FORWARD`,
+			[]string{"-A", "FORWARD", "-m", "comment", "--comment", "kube-router netpol - TEMCG2JMHZYE7H7T", "-j", "KUBE-ROUTER-FORWARD"},
+		},
+		{
+			`-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`,
+			[]string{"-A", "INPUT", "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", "KUBE-EXTERNAL-SERVICES"},
+		},
 		{`-A OUTPUT -j KUBE-FIREWALL`, []string{"-A", "OUTPUT", "-j", "KUBE-FIREWALL"}},
-		{`-A KUBE-POD-FW-AYUHHQHCAQFPPFKG -d 10.244.0.2/32 -m comment --comment "rule to permit the traffic traffic to pods when source is the pod\'s local node" -m addrtype --src-type LOCAL -j ACCEPT`,
-			[]string{"-A", "KUBE-POD-FW-AYUHHQHCAQFPPFKG", "-d", "10.244.0.2/32", "-m", "comment", "--comment", "rule to permit the traffic traffic to pods when source is the pod's local node", "-m", "addrtype", "--src-type", "LOCAL", "-j", "ACCEPT"}},
-		{`-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP`,
-			[]string{"-A", "KUBE-FORWARD", "-m", "conntrack", "--ctstate", "INVALID", "-m", "nfacct", "--nfacct-name", "ct_state_invalid_dropped_pkts", "-j", "DROP"}},
-		{`-A OOMSIGHT-PROBE -m comment --comment "a \"quoted\" word \\ here" -j RETURN`,
-			[]string{"-A", "OOMSIGHT-PROBE", "-m", "comment", "--comment", `a "quoted" word \ here`, "-j", "RETURN"}},
-		{`-A OOMSIGHT-PROBE -m comment --comment "" -j RETURN`,
-			[]string{"-A", "OOMSIGHT-PROBE", "-m", "comment", "--comment", "", "-j", "RETURN"}},
+		{
+			`-A KUBE-POD-FW-AYUHHQHCAQFPPFKG -d 10.244.0.2/32 -m comment --comment "rule to permit the traffic traffic to pods when source is the pod\'s local node" -m addrtype --src-type LOCAL -j ACCEPT`,
+			[]string{"-A", "KUBE-POD-FW-AYUHHQHCAQFPPFKG", "-d", "10.244.0.2/32", "-m", "comment", "--comment", "rule to permit the traffic traffic to pods when source is the pod's local node", "-m", "addrtype", "--src-type", "LOCAL", "-j", "ACCEPT"},
+		},
+		{
+			`-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP`,
+			[]string{"-A", "KUBE-FORWARD", "-m", "conntrack", "--ctstate", "INVALID", "-m", "nfacct", "--nfacct-name", "ct_state_invalid_dropped_pkts", "-j", "DROP"},
+		},
+		{
+			`-A OOMSIGHT-PROBE -m comment --comment "a \"quoted\" word \\ here" -j RETURN`,
+			[]string{"-A", "OOMSIGHT-PROBE", "-m", "comment", "--comment", `a "quoted" word \ here`, "-j", "RETURN"},
+		},
+		{
+			`-A OOMSIGHT-PROBE -m comment --comment "" -j RETURN`,
+			[]string{"-A", "OOMSIGHT-PROBE", "-m", "comment", "--comment", "", "-j", "RETURN"},
+		},
 	} {
 		got, err := ruleArgs(tc.line)
 		if err != nil || !slices.Equal(got, tc.want) {

@@ -6,4 +6,4 @@
 // module of its own: the API server's validation code
 // (k8s.io/apiextensions-apiserver) brings dependencies newer than the
 // deploy module's, which they would move.
-package operator
+package operator // import "github.com/oomsight/oomsight/deploy/operator"

@@ -1,7 +1,7 @@
 // Copyright The oomsight Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package peerbench
+package peerbench // import "github.com/oomsight/oomsight/internal/peerbench"
 
 import (
 	"bytes"

@@ -7,7 +7,7 @@
 // time and peak resident set from /proc, the configurations each program
 // runs with, and the BENCHPEER lines. The driver that starts the processes
 // and the cgroups is BenchmarkPeers in internal/testing/e2e.
-package peerbench
+package peerbench // import "github.com/oomsight/oomsight/internal/peerbench"
 
 import (
 	"bytes"

@@ -19,10 +19,12 @@ func TestRatio(t *testing.T) {
 	assert.True(t, math.IsNaN(Ratio(1, math.NaN())))
 }
 
-func run(program string, alt int, cpu time.Duration, hwmMB float64, load float64) Run {
+func run(program string, alt int, cpu time.Duration, hwmMB, load float64) Run {
 	rss := int64(hwmMB * 1e6 * 0.9)
-	return Run{Program: program, Setup: "s", Cgroups: 1000, Alternation: alt, CPU: cpu, Window: time.Minute,
-		Memory: Memory{HWM: int64(hwmMB * 1e6), RSS: rss, Anon: rss / 3, File: rss - rss/3}, Load1: load}
+	return Run{
+		Program: program, Setup: "s", Cgroups: 1000, Alternation: alt, CPU: cpu, Window: time.Minute,
+		Memory: Memory{HWM: int64(hwmMB * 1e6), RSS: rss, Anon: rss / 3, File: rss - rss/3}, Load1: load,
+	}
 }
 
 func TestRunLine(t *testing.T) {

@@ -1,7 +1,7 @@
 // Copyright The oomsight Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package cgroupmemoryreceiver
+package cgroupmemoryreceiver // import "github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver"
 
 import (
 	"slices"

@@ -66,10 +66,10 @@ func TestKindOf(t *testing.T) {
 		"/":                   kindOther,
 		"/kubepods":           kindOther,
 		"/kubepods/burstable": kindOther,
-		"/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4":                                                                  kindPod,
-		"/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3": kindContainer,
-		"/kubepods.slice/kubepods-burstable.slice":                                                                                     kindOther,
-		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice":                    kindPod,
+		"/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4":                                                                                                                                     kindPod,
+		"/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3":                                                                    kindContainer,
+		"/kubepods.slice/kubepods-burstable.slice":                                                                                                                                                        kindOther,
+		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice":                                                                                       kindPod,
 		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice/cri-containerd-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope": kindContainer,
 		// A plain container outside Kubernetes is a container too.
 		"/system.slice/docker-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope": kindContainer,
@@ -167,8 +167,10 @@ func BenchmarkSemconvScrape(b *testing.B) {
 			cfg.Include = []string{"/kubepods/burstable/*", "/kubepods/burstable/*/*", "/kubepods.slice/*/*.slice", "/kubepods.slice/*/*.slice/*.scope"}
 			if !on {
 				m := &cfg.Metrics
-				for _, mc := range []*bool{&m.ContainerMemoryUsage.Enabled, &m.ContainerMemoryWorkingSet.Enabled, &m.ContainerMemoryRss.Enabled, &m.ContainerMemoryAvailable.Enabled,
-					&m.K8sPodMemoryUsage.Enabled, &m.K8sPodMemoryWorkingSet.Enabled, &m.K8sPodMemoryRss.Enabled, &m.K8sPodMemoryAvailable.Enabled} {
+				for _, mc := range []*bool{
+					&m.ContainerMemoryUsage.Enabled, &m.ContainerMemoryWorkingSet.Enabled, &m.ContainerMemoryRss.Enabled, &m.ContainerMemoryAvailable.Enabled,
+					&m.K8sPodMemoryUsage.Enabled, &m.K8sPodMemoryWorkingSet.Enabled, &m.K8sPodMemoryRss.Enabled, &m.K8sPodMemoryAvailable.Enabled,
+				} {
 					*mc = false
 				}
 			}

@@ -116,12 +116,16 @@ func BenchmarkPeers(b *testing.B) {
 					}
 				}
 				for _, c := range []struct{ name, ours string }{
-					{"equal_1s", "equal_1s"}, {"equal_1s_otlp", "equal_1s_otlp"},
-					{"default_vs_1s", "default_1s"}, {"daemonset_vs_1s", "daemonset_10s"},
+					{"equal_1s", "equal_1s"},
+					{"equal_1s_otlp", "equal_1s_otlp"},
+					{"default_vs_1s", "default_1s"},
+					{"daemonset_vs_1s", "daemonset_10s"},
 				} {
-					fmt.Println(peerbench.Comparison{Name: c.name, Cgroups: n,
+					fmt.Println(peerbench.Comparison{
+						Name: c.name, Cgroups: n,
 						Peer: peerbench.Select(runs, "cadvisor", "cadvisor_1s", n),
-						Ours: peerbench.Select(runs, "oomsight", c.ours, n)}.Line())
+						Ours: peerbench.Select(runs, "oomsight", c.ours, n),
+					}.Line())
 				}
 				for _, f := range features {
 					fmt.Println(peerbench.FeatureLine(f, n, peerbench.Select(runs, "oomsight", "default_1s", n),

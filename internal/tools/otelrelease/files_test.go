@@ -37,8 +37,10 @@ func TestBuilderRequirements(t *testing.T) {
 }
 
 func TestRewriteBuilder(t *testing.T) {
-	r := Release{Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.1", ContribStable: "v1.4.1",
-		Moved: map[string]string{"github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor": "v1.4.1"}}
+	r := Release{
+		Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.1", ContribStable: "v1.4.1",
+		Moved: map[string]string{"github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor": "v1.4.1"},
+	}
 	got := string(RewriteBuilder([]byte(builderYAML), r))
 	want := strings.NewReplacer(
 		"otlpreceiver v0.155.0", "otlpreceiver v0.165.0",
@@ -84,8 +86,10 @@ func TestGoModRequirements(t *testing.T) {
 }
 
 func TestRewriteGoMod(t *testing.T) {
-	r := Release{Core: "v0.159.0", CoreStable: "v1.65.0", Contrib: "v0.159.0",
-		Moved: map[string]string{"go.opentelemetry.io/collector/config/configgrpc": "v1.65.0"}}
+	r := Release{
+		Core: "v0.159.0", CoreStable: "v1.65.0", Contrib: "v0.159.0",
+		Moved: map[string]string{"go.opentelemetry.io/collector/config/configgrpc": "v1.65.0"},
+	}
 	got, err := RewriteGoMod("go.mod", []byte(goMod), r)
 	if err != nil {
 		t.Fatal(err)

@@ -40,14 +40,22 @@ func TestNewRelease(t *testing.T) {
 		want                                 Release
 		wantErr                              bool
 	}{
-		{name: "before contrib's stable series", core: "v0.159.0", stable: "v1.65.0",
-			want: Release{Core: "v0.159.0", CoreStable: "v1.65.0", Contrib: "v0.159.0"}},
-		{name: "contrib stable derived", core: "v0.165.0", stable: "v1.71.0",
-			want: Release{Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.0", ContribStable: "v1.4.0"}},
-		{name: "contrib patch release given", core: "v0.165.0", stable: "v1.71.0", contrib: "v0.165.1", contribStable: "v1.4.1",
-			want: Release{Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.1", ContribStable: "v1.4.1"}},
-		{name: "first contrib stable", core: "v0.161.0", stable: "v1.67.0",
-			want: Release{Core: "v0.161.0", CoreStable: "v1.67.0", Contrib: "v0.161.0", ContribStable: "v1.0.0"}},
+		{
+			name: "before contrib's stable series", core: "v0.159.0", stable: "v1.65.0",
+			want: Release{Core: "v0.159.0", CoreStable: "v1.65.0", Contrib: "v0.159.0"},
+		},
+		{
+			name: "contrib stable derived", core: "v0.165.0", stable: "v1.71.0",
+			want: Release{Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.0", ContribStable: "v1.4.0"},
+		},
+		{
+			name: "contrib patch release given", core: "v0.165.0", stable: "v1.71.0", contrib: "v0.165.1", contribStable: "v1.4.1",
+			want: Release{Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.1", ContribStable: "v1.4.1"},
+		},
+		{
+			name: "first contrib stable", core: "v0.161.0", stable: "v1.67.0",
+			want: Release{Core: "v0.161.0", CoreStable: "v1.67.0", Contrib: "v0.161.0", ContribStable: "v1.0.0"},
+		},
 		{name: "v1 given as VERSION", core: "v1.65.0", stable: "v1.65.0", wantErr: true},
 		{name: "no v", core: "0.159.0", stable: "v1.65.0", wantErr: true},
 		{name: "not canonical", core: "v0.159", stable: "v1.65.0", wantErr: true},
@@ -69,11 +77,13 @@ func TestNewRelease(t *testing.T) {
 }
 
 func TestTarget(t *testing.T) {
-	r := Release{Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.1", ContribStable: "v1.4.1",
+	r := Release{
+		Core: "v0.165.0", CoreStable: "v1.71.0", Contrib: "v0.165.1", ContribStable: "v1.4.1",
 		Moved: map[string]string{
 			"go.opentelemetry.io/collector/config/confighttp":                                            "v1.71.0",
 			"github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor": "v1.4.1",
-		}}
+		},
+	}
 	noContribStable := Release{Core: "v0.159.0", CoreStable: "v1.65.0", Contrib: "v0.159.0"}
 	for _, tc := range []struct {
 		r             Release
