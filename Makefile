@@ -141,14 +141,14 @@ LICENSE_HOLDER := The oomsight Authors
 PORTO_FLAGS := --include-internal --skip-dirs '^_build$$'
 
 # Every Go module of the repository (contrib's gotidy check runs on each).
-MODULES := . deploy internal/tools internal/kube internal/kube/coredns
+MODULES := . deploy deploy/operator internal/tools internal/kube internal/kube/coredns internal/kube/kuberouter internal/kube/helm internal/bench/cadvisor
 
-## check-format: gofmt, the SPDX header of every Go and shell file
+## check-format: gofmt (the toolchain's, GOTOOLCHAIN), the SPDX header of every Go and shell file
 ## (addlicense -check, then the exact two lines), porto's import comments
 ## (`make fix-style` repairs these three), US spelling in the Markdown docs
 ## (misspell) and `go mod tidy -diff` in every module
 check-format:
-	@bad=$$(gofmt -l $$(git ls-files '*.go')); \
+	@bad=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$bad" ]; then echo "not gofmt-clean (run make fix-style):"; echo "$$bad"; exit 1; fi
 	@$(TOOL) addlicense -check -s=only -y "" -c "$(LICENSE_HOLDER)" $(LICENSED) || \
 		{ echo "files above lack a license header: run make fix-style"; exit 1; }

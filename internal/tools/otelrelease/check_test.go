@@ -114,8 +114,8 @@ func TestCheckRepository(t *testing.T) {
 			if !bytes.Contains(data, []byte(tc.from)) {
 				t.Fatalf("%s has no %q to skew", tc.file, tc.from)
 			}
-			if err := os.WriteFile(path, bytes.Replace(data, []byte(tc.from), []byte(tc.to), 1), 0o644); err != nil {
-				t.Fatal(err)
+			if werr := os.WriteFile(path, bytes.Replace(data, []byte(tc.from), []byte(tc.to), 1), 0o644); werr != nil {
+				t.Fatal(werr)
 			}
 			var out bytes.Buffer
 			err = run([]string{"check", "-root", root}, &out)

@@ -23,8 +23,8 @@ var (
 func BuilderRequirements(file string, data []byte) []Requirement {
 	var reqs []Requirement
 	replaces := false
-	for _, line := range strings.Split(string(data), "\n") {
-		if len(line) > 0 && line[0] != ' ' && line[0] != '#' && line[0] != '-' {
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if line != "" && line[0] != ' ' && line[0] != '#' && line[0] != '-' {
 			replaces = strings.HasPrefix(line, "replaces:")
 		}
 		if m := gomodLine.FindStringSubmatch(line); m != nil {
@@ -94,8 +94,8 @@ func RewriteGoMod(file string, data []byte, r Release) ([]byte, error) {
 	}
 	for _, req := range f.Require {
 		if v, ok := r.Target(req.Mod.Path, req.Mod.Version); ok && v != req.Mod.Version {
-			if err := f.AddRequire(req.Mod.Path, v); err != nil {
-				return nil, fmt.Errorf("%s: %s %s: %w", file, req.Mod.Path, v, err)
+			if aerr := f.AddRequire(req.Mod.Path, v); aerr != nil {
+				return nil, fmt.Errorf("%s: %s %s: %w", file, req.Mod.Path, v, aerr)
 			}
 		}
 	}

@@ -193,9 +193,11 @@ func update(goCmd, root string, reqs []Requirement, r Release, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	if moved, err := movedToStable(goCmd, refused, r); err != nil {
+	moved, err := movedToStable(goCmd, refused, r)
+	if err != nil {
 		return err
-	} else if len(moved) > 0 {
+	}
+	if len(moved) > 0 {
 		r.Moved = moved
 		for path, v := range moved {
 			fmt.Fprintf(out, "moved to its stable series: %s %s\n", path, v)
@@ -222,15 +224,15 @@ func update(goCmd, root string, reqs []Requirement, r Release, out io.Writer) er
 	}
 	for _, name := range goModFiles {
 		path := filepath.Join(root, name)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", name, err)
+		data, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return fmt.Errorf("reading %s: %w", name, rerr)
 		}
 		if data, err = RewriteGoMod(name, data, r); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", name, err)
+		if werr := os.WriteFile(path, data, 0o644); werr != nil {
+			return fmt.Errorf("writing %s: %w", name, werr)
 		}
 	}
 	path := filepath.Join(root, builderFile)

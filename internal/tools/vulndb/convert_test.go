@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -96,8 +97,8 @@ func TestWrite(t *testing.T) {
 		"ID/GO-2026-6809.json": files["GO-2026-6809.json"],
 	} {
 		got, err := os.ReadFile(filepath.Join(out, name))
-		if err != nil || string(got) != string(want) {
-			t.Errorf("%s: %v, content equal: %v", name, err, string(got) == string(want))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %v, content equal: %v", name, err, bytes.Equal(got, want))
 		}
 	}
 	if _, err := os.Stat(out + ".tmp"); !os.IsNotExist(err) {

@@ -80,7 +80,7 @@ func download(goCmd, version string) (string, error) {
 	data, err := cmd.Output()
 	var d struct{ Dir, Error string }
 	if jerr := json.Unmarshal(data, &d); jerr != nil || d.Error != "" || err != nil {
-		return "", fmt.Errorf("go mod download %s@%s: %v %s %v", vulndbModule, version, err, d.Error, jerr)
+		return "", fmt.Errorf("go mod download %s@%s: %w %s %w", vulndbModule, version, err, d.Error, jerr)
 	}
 	return d.Dir, nil
 }
