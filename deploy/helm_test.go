@@ -78,7 +78,7 @@ func TestHelmValuesInstallTheRawAgent(t *testing.T) {
 				}
 			}
 			semantic(t, env, as[[]corev1.EnvVar](t, v["extraEnvs"], "extraEnvs"), "extraEnvs")
-			assert.Equal(t, true, v["useGOMEMLIMIT"] == nil || v["useGOMEMLIMIT"] == true, "the chart's GOMEMLIMIT (80 %% of limits.memory)")
+			assert.True(t, v["useGOMEMLIMIT"] == nil || v["useGOMEMLIMIT"] == true, "the chart's GOMEMLIMIT (80 %% of limits.memory)")
 
 			role := as[struct {
 				Create bool                `json:"create"`
@@ -102,7 +102,7 @@ func helmTool(t *testing.T) (helm, chart string) {
 		cgrouptest.Unavailable(t, "OOMSIGHT_HELM and OOMSIGHT_OTEL_CHART are not set: run make installers OTEL_CHART=<the opentelemetry-collector chart, directory or .tgz>")
 	}
 	for _, p := range []string{helm, chart} {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(p); err != nil { //nolint:gosec // G703: the test's own build and chart paths
 			t.Fatalf("%v", err)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"sigs.k8s.io/yaml"
+	"sigs.k8s.io/yaml" //nolint:depguard // decodes manifests into k8s.io/api types through their json tags, which go.yaml.in/yaml ignores
 
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
@@ -67,9 +67,9 @@ func (a rawAgent) container(t *testing.T) corev1.Container {
 // ConfigMap's (the installers bring the config their own way).
 func (a rawAgent) volumesBut(config string) []corev1.Volume {
 	var out []corev1.Volume
-	for _, v := range a.ds.Spec.Template.Spec.Volumes {
-		if v.Name != config {
-			out = append(out, v)
+	for i := range a.ds.Spec.Template.Spec.Volumes {
+		if v := &a.ds.Spec.Template.Spec.Volumes[i]; v.Name != config {
+			out = append(out, *v)
 		}
 	}
 	return out
@@ -138,8 +138,8 @@ func validateConfig(t *testing.T, config []byte, what string) {
 	t.Helper()
 	bin, err := filepath.Abs(filepath.Join("..", "_build", "otelcol-oomsight"))
 	require.NoError(t, err)
-	if _, err := os.Stat(bin); err != nil {
-		cgrouptest.Unavailable(t, "the distribution is not built (make build): %v", err)
+	if _, serr := os.Stat(bin); serr != nil {
+		cgrouptest.Unavailable(t, "the distribution is not built (make build): %v", serr)
 	}
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(cfg, config, 0o600))

@@ -5,7 +5,6 @@ package deploy
 
 import (
 	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,5 +32,5 @@ func TestMakeRunInstallsOnlyWhatRunningNeeds(t *testing.T) {
 		assert.NotContains(t, run, pkg, "make run must not install %s", pkg)
 	}
 	rules := dry("rules")
-	assert.True(t, strings.Contains(rules, "promtool:prometheus"), "make rules no longer installs Prometheus:\n%s", rules)
+	assert.Contains(t, rules, "promtool:prometheus", "make rules no longer installs Prometheus:\n%s", rules)
 }

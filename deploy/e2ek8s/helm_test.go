@@ -27,18 +27,18 @@ const (
 // helmProof reports whether make e2e-k8s gave the helm proof its chart.
 func helmProof() bool { return os.Getenv(chartEnv) != "" }
 
-// helm runs the helm CLI against the test cluster.
-func (e *env) helm(ctx context.Context, args ...string) (string, error) {
+// helm runs the helm CLI against the test cluster; its output is in the
+// error when it fails.
+func (e *env) helm(ctx context.Context, args ...string) error {
 	bin := os.Getenv(helmEnv)
 	if bin == "" {
-		return "", fmt.Errorf("%s is not set (make e2e-k8s sets it to the helm of make helm)", helmEnv)
+		return fmt.Errorf("%s is not set (make e2e-k8s sets it to the helm of make helm)", helmEnv)
 	}
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", e.c.Kubeconfig()}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out), nil
+	return nil
 }
 
 // helmAgentPod returns the one agent pod of the Helm release.
@@ -48,9 +48,9 @@ func (e *env) helmAgentPod(ctx context.Context) (corev1.Pod, error) {
 		return corev1.Pod{}, err
 	}
 	var live []corev1.Pod
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			live = append(live, p)
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.DeletionTimestamp == nil {
+			live = append(live, *p)
 		}
 	}
 	if len(live) != 1 {
@@ -62,8 +62,8 @@ func (e *env) helmAgentPod(ctx context.Context) (corev1.Pod, error) {
 // hostPaths returns the pod's hostPath volumes by path.
 func hostPaths(p corev1.Pod) map[string]bool {
 	out := map[string]bool{}
-	for _, v := range p.Spec.Volumes {
-		if v.HostPath != nil {
+	for i := range p.Spec.Volumes {
+		if v := &p.Spec.Volumes[i]; v.HostPath != nil {
 			out[v.HostPath.Path] = true
 		}
 	}
@@ -100,7 +100,7 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 		return "", err
 	}
 	t0 := time.Now()
-	if _, err := e.helm(ctx, "install", helmRelease, chart, "--namespace", "oomsight",
+	if err := e.helm(ctx, "install", helmRelease, chart, "--namespace", "oomsight",
 		"-f", e.repoPath("deploy", "helm", "values-agent.yaml"), "--wait", "--timeout", "180s"); err != nil {
 		return "", err
 	}
@@ -139,8 +139,8 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 	}
 	var eaterID string
 	var restarts int32
-	for _, cs := range cur.Status.ContainerStatuses {
-		if cs.Name == "eater" {
+	for i := range cur.Status.ContainerStatuses {
+		if cs := &cur.Status.ContainerStatuses[i]; cs.Name == "eater" {
 			eaterID, restarts = trimRuntime(cs.ContainerID), cs.RestartCount
 		}
 	}
@@ -198,7 +198,7 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("OOM record %s = %v, want %v (body: %s)", c.what, c.got, c.want, r.body)
 		}
 	}
-	if _, err := e.helm(ctx, "uninstall", helmRelease, "--namespace", "oomsight", "--wait", "--timeout", "120s"); err != nil {
+	if err := e.helm(ctx, "uninstall", helmRelease, "--namespace", "oomsight", "--wait", "--timeout", "120s"); err != nil {
 		return "", err
 	}
 	if _, err := e.helmAgentPod(ctx); err == nil {
@@ -215,7 +215,7 @@ func chartName(chart string) string {
 		return chart
 	}
 	var name, version string
-	for _, l := range strings.Split(string(b), "\n") {
+	for l := range strings.SplitSeq(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "name: "); ok {
 			name = strings.TrimSpace(v)
 		}

@@ -31,8 +31,8 @@ func (e *env) countRejects(ctx context.Context, gateways, targets []string) (uin
 		if err != nil {
 			return 0, err
 		}
-		if _, err := e.waitDials(ctx, targets, false); err != nil {
-			return 0, err
+		if _, werr := e.waitDials(ctx, targets, false); werr != nil {
+			return 0, werr
 		}
 		after, err := rejected(ctx, gateways)
 		if err != nil {
@@ -138,7 +138,7 @@ func rejected(ctx context.Context, gateways []string) (uint64, error) {
 func rejectPackets(save, namespace string, pods []string) (uint64, error) {
 	var sum uint64
 	found := 0
-	for _, line := range strings.Split(save, "\n") {
+	for line := range strings.SplitSeq(save, "\n") {
 		if !strings.HasPrefix(line, "[") || !strings.Contains(line, " -j REJECT") {
 			continue
 		}

@@ -137,8 +137,8 @@ func (e *env) gatewayTargets(ctx context.Context) ([]string, []string, error) {
 	}
 	var names []string
 	var ip string
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && ready(p) && p.Status.PodIP != "" {
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.DeletionTimestamp == nil && ready(*p) && p.Status.PodIP != "" {
 			names = append(names, p.Name)
 			ip = p.Status.PodIP
 		}

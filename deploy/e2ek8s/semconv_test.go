@@ -63,8 +63,8 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 	}
 	defer os.RemoveAll(dir)
 	otlpAddr, exporterAddr, promAddr := freeLocal(), freeLocal(), freeLocal()
-	if err := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(fmt.Sprintf(hostDistroConfig, otlpAddr, exporterAddr)), 0o600); err != nil {
-		return "", err
+	if werr := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(fmt.Sprintf(hostDistroConfig, otlpAddr, exporterAddr)), 0o600); werr != nil {
+		return "", werr
 	}
 	stopCol, err := startLogged(filepath.Join(dir, "otelcol.log"), e.repoPath("_build", "otelcol-oomsight"), "--config", filepath.Join(dir, "otelcol.yaml"))
 	if err != nil {
@@ -72,8 +72,8 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 	}
 	defer stopCol()
 	promCfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oomsight\n    static_configs:\n      - targets: [%q]\n", exporterAddr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); err != nil {
-		return "", err
+	if werr := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); werr != nil {
+		return "", werr
 	}
 	stopProm, err := startLogged(filepath.Join(dir, "prometheus.log"), "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
@@ -85,7 +85,7 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
 		var errs []string
-		for _, line := range strings.Split(string(b), "\n") {
+		for line := range strings.SplitSeq(string(b), "\n") {
 			if strings.Contains(line, "\terror\t") && len(errs) < 3 {
 				errs = append(errs, line)
 			}
@@ -107,18 +107,22 @@ func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otl
 	if err := replay(ctx, otlpAddr, withoutSemconv(batches)); err != nil {
 		return "", err
 	}
-	if _, err := waitSeries(ctx, promAddr, cgroupWS, 1); err != nil {
+	if _, err := waitSeries(ctx, promAddr, cgroupWS); err != nil {
 		return "", fmt.Errorf("the pod cgroup's own series never reached Prometheus: %w", err)
 	}
-	if got, err := promSamples(ctx, promAddr, wss); err != nil || len(got) != 0 {
-		return "", fmt.Errorf("without container.memory.* and k8s.pod.memory.* the dashboard's query %s finds %v (%v): it would not tell them apart", wss, got, err)
+	got, err := promSamples(ctx, promAddr, wss)
+	if err != nil {
+		return "", fmt.Errorf("the dashboard's query %s: %w", wss, err)
+	}
+	if len(got) != 0 {
+		return "", fmt.Errorf("without container.memory.* and k8s.pod.memory.* the dashboard's query %s finds %v: it would not tell them apart", wss, got)
 	}
 
 	// With them, as the agent sends them.
-	if err := replay(ctx, otlpAddr, batches); err != nil {
-		return "", err
+	if rerr := replay(ctx, otlpAddr, batches); rerr != nil {
+		return "", rerr
 	}
-	got, err := waitSeries(ctx, promAddr, wss, 1)
+	got, err = waitSeries(ctx, promAddr, wss)
 	if err != nil {
 		return "", fmt.Errorf("Pod dashboard Memory Usage (WSS) %s: %w", wss, err)
 	}
@@ -126,19 +130,19 @@ func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otl
 	if got[0].Metric["k8s_pod_name"] != e.pod.Name || got[0].Value <= 0 || !sent[got[0].Value] {
 		return "", fmt.Errorf("Memory Usage (WSS): %v, want pod %s at one of the working sets the agent sent for %s: %v", got[0], e.pod.Name, podPath, sent)
 	}
-	r, err := waitSeries(ctx, promAddr, rss, 1)
+	r, err := waitSeries(ctx, promAddr, rss)
 	if err != nil {
 		return "", fmt.Errorf("Memory Usage (RSS) %s: %w", rss, err)
 	}
-	c, err := waitSeries(ctx, promAddr, cache, 1)
+	c, err := waitSeries(ctx, promAddr, cache)
 	if err != nil {
 		return "", fmt.Errorf("Memory Usage (Cache) %s: %w", cache, err)
 	}
-	ctrWS, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "working_set", workloadNS, e.pod.Name), 1)
+	ctrWS, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "working_set", workloadNS, e.pod.Name))
 	if err != nil {
 		return "", fmt.Errorf("the eater's container.memory.working_set: %w", err)
 	}
-	avail, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "available", workloadNS, e.pod.Name), 1)
+	avail, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "available", workloadNS, e.pod.Name))
 	if err != nil {
 		return "", fmt.Errorf("the eater's container.memory.available: %w", err)
 	}
@@ -312,8 +316,8 @@ func replay(ctx context.Context, addr string, batches []pmetric.Metrics) error {
 	return nil
 }
 
-// waitSeries polls the query until it returns n series.
-func waitSeries(ctx context.Context, addr, q string, n int) ([]promSample, error) {
+// waitSeries polls the query until it returns exactly one series.
+func waitSeries(ctx context.Context, addr, q string) ([]promSample, error) {
 	var got []promSample
 	err := waitFor(ctx, 30*time.Second, q, func() error {
 		var err error
@@ -321,8 +325,8 @@ func waitSeries(ctx context.Context, addr, q string, n int) ([]promSample, error
 		if err != nil {
 			return err
 		}
-		if len(got) != n {
-			return fmt.Errorf("%d series, want %d: %v", len(got), n, got)
+		if len(got) != 1 {
+			return fmt.Errorf("%d series, want 1: %v", len(got), got)
 		}
 		return nil
 	})

@@ -71,7 +71,7 @@ func TestRuleArgsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 			args, err := ruleArgs(line)
 			if err != nil {
 				t.Errorf("%s: %v", f, err)

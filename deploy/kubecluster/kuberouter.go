@@ -143,7 +143,7 @@ func kubeRouterSets(ctx context.Context) []string {
 // kubeRouterSetNames picks kube-router's sets from `ipset list -n`.
 func kubeRouterSetNames(list string) []string {
 	var sets []string
-	for _, name := range strings.Fields(list) {
+	for name := range strings.FieldsSeq(list) {
 		for _, p := range kubeRouterSetPrefixes {
 			if strings.HasPrefix(name, p) {
 				sets = append(sets, name)

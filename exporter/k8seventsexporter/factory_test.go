@@ -4,7 +4,6 @@
 package k8seventsexporter
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,13 +41,13 @@ func TestFactoryAnswersToItsOldType(t *testing.T) {
 		t.Run(tc.id.String(), func(t *testing.T) {
 			set := exportertest.NewNopSettings(tc.id.Type())
 			set.ID = tc.id
-			e, err := f.CreateLogs(context.Background(), set, cfg)
+			e, err := f.CreateLogs(t.Context(), set, cfg)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			require.NoError(t, e.Shutdown(context.Background()))
+			require.NoError(t, e.Shutdown(t.Context()))
 		})
 	}
 }

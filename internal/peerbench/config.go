@@ -237,8 +237,8 @@ func ShippedConfig(agentYAML []byte, p Params, collection time.Duration, off str
 		return nil, err
 	}
 	var cfg map[string]any
-	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil {
-		return nil, fmt.Errorf("the agent's config.yaml: %w", err)
+	if uerr := yaml.Unmarshal([]byte(raw), &cfg); uerr != nil {
+		return nil, fmt.Errorf("the agent's config.yaml: %w", uerr)
 	}
 	recv := sub(sub(cfg, "receivers"), "cgroupmemory")
 	if len(recv) == 0 {

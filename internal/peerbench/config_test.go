@@ -245,8 +245,8 @@ func TestShippedConfigFeaturesOff(t *testing.T) {
 	base, err := ShippedConfig(agent, params, time.Second, "")
 	require.NoError(t, err)
 	for _, name := range FeatureNames() {
-		b, err := ShippedConfig(agent, params, time.Second, name)
-		require.NoError(t, err)
+		b, ferr := ShippedConfig(agent, params, time.Second, name)
+		require.NoError(t, ferr)
 		assert.NotEqual(t, string(base), string(b), name)
 	}
 	_, err = ShippedConfig(agent, params, time.Second, "flight_recorder")

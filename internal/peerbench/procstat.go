@@ -93,7 +93,7 @@ func ParseStat(b []byte) (time.Duration, error) {
 func ParseStatus(b []byte) (Memory, error) {
 	var m Memory
 	var haveRSS, haveHWM bool
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue

@@ -136,7 +136,7 @@ func Select(runs []Run, program, setup string, cgroups int) []Run {
 // (OOMSIGHT_PEERS_CGROUPS, "1000,100").
 func ParseCounts(s string) ([]int, error) {
 	var out []int
-	for _, f := range strings.Split(s, ",") {
+	for f := range strings.SplitSeq(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
 			return nil, fmt.Errorf("cgroup count %q: want a positive number (e.g. 1000,100)", f)

@@ -36,16 +36,16 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // fixtureScraper builds the sampler (without events or fast pass) and the
 // scraper over a fixture tree, as Start would; tweak adjusts the sampler's
 // options (its clock is fixed unless a tweak sets another).
-func fixtureScraper(t testing.TB, root string, cfg *Config, tweak ...func(*sampler.Options)) (*metricsScraper, *sampler.Sampler) {
-	t.Helper()
+func fixtureScraper(tb testing.TB, root string, cfg *Config, tweak ...func(*sampler.Options)) (*metricsScraper, *sampler.Sampler) {
+	tb.Helper()
 	h, err := cgroupfs.Detect(root)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	f, err := discovery.NewFilter(cfg.Include, cfg.Exclude)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	set := receivertest.NewNopSettings(metadata.Type)
-	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
-	require.NoError(t, err)
-	o := samplerOptions(cfg, h, f, zap.NewNop(), tb)
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(tb, err)
+	o := samplerOptions(cfg, h, f, zap.NewNop(), tel)
 	o.Events, o.FastPass = false, false
 	o.Now = func() time.Time { return time.Unix(1763800000, 0) }
 	for _, fn := range tweak {
@@ -53,9 +53,9 @@ func fixtureScraper(t testing.TB, root string, cfg *Config, tweak ...func(*sampl
 	}
 	smp := sampler.New(o)
 	_, err = smp.Start()
-	require.NoError(t, err)
-	t.Cleanup(smp.Close)
-	s := newMetricsScraper(cfg, set, smp, tb)
+	require.NoError(tb, err)
+	tb.Cleanup(smp.Close)
+	s := newMetricsScraper(cfg, set, smp, tel)
 	s.now = o.Now
 	return s, smp
 }

@@ -4,7 +4,6 @@
 package cgroupmemoryreceiver
 
 import (
-	"context"
 	"sort"
 	"strings"
 	"testing"
@@ -87,7 +86,7 @@ func TestKindOf(t *testing.T) {
 func TestSemconvOnCapturedTree(t *testing.T) {
 	names := func(cfg *Config) map[string]string {
 		s, _ := fixtureScraper(t, "../../testdata/v1/root", cfg)
-		md, err := s.scrape(context.Background())
+		md, err := s.scrape(t.Context())
 		require.NoError(t, err)
 		out := map[string]string{}
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
@@ -133,8 +132,8 @@ func TestSemconvOnCapturedTree(t *testing.T) {
 	cfg.Metrics.K8sPodMemoryWorkingSet.Enabled = false
 	cfg.Metrics.K8sPodMemoryAvailable.Enabled = false
 	got = names(cfg)
-	assert.Equal(t, "", got[pod1], "k8s.pod.memory.* switched off")
-	assert.Equal(t, "", got[pod2], "k8s.pod.memory.* switched off")
+	assert.Empty(t, got[pod1], "k8s.pod.memory.* switched off")
+	assert.Empty(t, got[pod2], "k8s.pod.memory.* switched off")
 	assert.Equal(t, "container.memory.available container.memory.rss container.memory.usage", got[ctr1], "container.memory.working_set switched off")
 }
 
@@ -175,7 +174,7 @@ func BenchmarkSemconvScrape(b *testing.B) {
 				}
 			}
 			s, _ := fixtureScraper(b, "../../testdata/v1/root", cfg)
-			ctx := context.Background()
+			ctx := b.Context()
 			points, size := 0, 0
 			var sizer pmetric.ProtoMarshaler
 			b.ReportAllocs()

@@ -46,20 +46,20 @@ func (env Env) Many(tb testing.TB, name string, n, kib int) *Cgroup {
 // holds a container, so that a reader of per-process files (cAdvisor, the
 // receiver's process snapshots) finds one process in each. The processes
 // are killed when the cgroups are removed at cleanup (RemoveCgroup).
-func (env Env) ManyLive(t testing.TB, name string, n, kib int) *Cgroup {
-	t.Helper()
-	parent := env.NewCgroup(t, name)
+func (env Env) ManyLive(tb testing.TB, name string, n, kib int) *Cgroup {
+	tb.Helper()
+	parent := env.NewCgroup(tb, name)
 	var script strings.Builder
 	dirs := make([]string, n)
 	files := make([]string, n)
-	for i := 0; i < n; i++ {
-		dirs[i] = env.NewCgroup(t, fmt.Sprintf("%s/c%04d", name, i)).Dir
+	for i := range n {
+		dirs[i] = env.NewCgroup(tb, fmt.Sprintf("%s/c%04d", name, i)).Dir
 		files[i] = filepath.Join("/dev/shm", fmt.Sprintf("oomsight-%s-%d", strings.ReplaceAll(name, "/", "-"), i))
 		// Single quotes: $$ is the inner shell's pid, the one that moves.
 		fmt.Fprintf(&script, "sh -c 'echo $$ > %s/cgroup.procs && head -c %d /dev/zero > %s && exec sleep 2147483647' </dev/null >/dev/null 2>&1 &\n",
 			dirs[i], kib*1024, files[i])
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		for _, f := range files {
 			_ = os.Remove(f)
 		}
@@ -67,7 +67,7 @@ func (env Env) ManyLive(t testing.TB, name string, n, kib int) *Cgroup {
 	cmd := exec.Command("sh", "-s")
 	cmd.Stdin = strings.NewReader(script.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("starting %d processes in their cgroups: %v\n%s", n, err, out)
+		tb.Fatalf("starting %d processes in their cgroups: %v\n%s", n, err, out)
 	}
 	// The processes move themselves in the background: wait until every
 	// cgroup holds its sleep and its charge.
@@ -80,7 +80,7 @@ func (env Env) ManyLive(t testing.TB, name string, n, kib int) *Cgroup {
 			continue
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cgroup %s: no process charged with %d KiB after %s (procs %q)", dirs[i], kib, time.Since(start).Round(time.Millisecond), procs)
+			tb.Fatalf("cgroup %s: no process charged with %d KiB after %s (procs %q)", dirs[i], kib, time.Since(start).Round(time.Millisecond), procs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -57,7 +57,7 @@ service:
     logs:
       receivers: [cgroupmemory]
       exporters: [`+tc.typ+`]
-`), 0o644))
+`), 0o600))
 			out, err := exec.Command(bin, "validate", "--config", cfg).CombinedOutput()
 			require.NoError(t, err, "validate: %s", out)
 

@@ -167,7 +167,7 @@ func measurePeer(b *testing.B, s peerSetup, srv *otlptest.Server, parent string,
 	defer stop()
 
 	// The consumer: the same reader, at the same rate, for every setup.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(b.Context())
 	var scrapes, failures, points atomic.Int64
 	var last atomic.Pointer[[]byte] // the last page scraped
 	consumed := make(chan struct{})
@@ -238,7 +238,7 @@ func measurePeer(b *testing.B, s peerSetup, srv *otlptest.Server, parent string,
 func scrapeOnce(ctx context.Context, url string, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +282,7 @@ func mustUsage(b *testing.B, cmd *exec.Cmd, logs *syncBuffer) peerbench.Usage {
 func peerCommand(b *testing.B, p peerbench.Params, bin string, args ...string) *exec.Cmd {
 	b.Helper()
 	var logs syncBuffer
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...) //nolint:gosec // G702: the benchmark's own builds (cAdvisor, otelcol-oomsight) with flags it made
 	cmd.Env = append(os.Environ(), peerbench.ShippedEnv()...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.Dir = p.Dir
@@ -295,7 +295,7 @@ func peerCommand(b *testing.B, p peerbench.Params, bin string, args ...string) *
 func writeConfig(b *testing.B, p peerbench.Params, cfg []byte) string {
 	b.Helper()
 	f := filepath.Join(p.Dir, "config.yaml")
-	if err := os.WriteFile(f, cfg, 0o600); err != nil {
+	if err := os.WriteFile(f, cfg, 0o600); err != nil { //nolint:gosec // G703: the run's own temporary directory
 		b.Fatal(err)
 	}
 	return f
