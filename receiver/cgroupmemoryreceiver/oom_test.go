@@ -115,7 +115,7 @@ func startLogsReceiver(tb testing.TB, cfg *Config, next consumer.Logs) func() {
 	require.NoError(tb, err)
 	require.NoError(tb, rcv.Start(tb.Context(), componenttest.NewNopHost()))
 	var once sync.Once
-	stop := func() { once.Do(func() { require.NoError(tb, rcv.Shutdown(tb.Context())) }) }
+	stop := func() { once.Do(func() { require.NoError(tb, rcv.Shutdown(context.WithoutCancel(tb.Context()))) }) }
 	tb.Cleanup(stop)
 	return stop
 }
