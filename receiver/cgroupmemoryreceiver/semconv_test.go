@@ -61,20 +61,53 @@ func TestSemconvDerived(t *testing.T) {
 // DESIGN's kernel facts) by kind: only a container's cgroup and a pod's own
 // get semantic-convention names, never a QoS level or the root.
 func TestKindOf(t *testing.T) {
-	for path, want := range map[string]cgroupKind{
-		"/":                   kindOther,
-		"/kubepods":           kindOther,
-		"/kubepods/burstable": kindOther,
-		"/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4":                                                                                                                                     kindPod,
-		"/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3":                                                                    kindContainer,
-		"/kubepods.slice/kubepods-burstable.slice":                                                                                                                                                        kindOther,
-		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice":                                                                                       kindPod,
-		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice/cri-containerd-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope": kindContainer,
+	for _, tc := range []struct {
+		path string
+		want cgroupKind
+	}{
+		{
+			path: "/",
+			want: kindOther,
+		},
+		{
+			path: "/kubepods",
+			want: kindOther,
+		},
+		{
+			path: "/kubepods/burstable",
+			want: kindOther,
+		},
+		{
+			path: "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4",
+			want: kindPod,
+		},
+		{
+			path: "/kubepods/burstable/pod0f5eb28f-6722-4cf5-ab0f-b62748c018d4/0dc1822caf9e150de25daa1cf572418426ce6b72757b5efdff52acef348368a3",
+			want: kindContainer,
+		},
+		{
+			path: "/kubepods.slice/kubepods-burstable.slice",
+			want: kindOther,
+		},
+		{
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice",
+			want: kindPod,
+		},
+		{
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poddfc377c9_c533_4d51_af9e_6e0e0b3db83b.slice/cri-containerd-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope",
+			want: kindContainer,
+		},
 		// A plain container outside Kubernetes is a container too.
-		"/system.slice/docker-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope": kindContainer,
-		"/system.slice/kubelet.service": kindOther,
+		{
+			path: "/system.slice/docker-2260b35b008a15bd118e629c0c5d74e7f3a1fe18c724fbac61a54862fea196dc.scope",
+			want: kindContainer,
+		},
+		{
+			path: "/system.slice/kubelet.service",
+			want: kindOther,
+		},
 	} {
-		assert.Equal(t, want, kindOf(identity.FromPath(path)), path)
+		assert.Equal(t, tc.want, kindOf(identity.FromPath(tc.path)), tc.path)
 	}
 }
 
