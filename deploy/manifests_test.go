@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml" //nolint:depguard // decodes the agent's config through json tags, as the other deploy tests do
 
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
@@ -281,8 +282,50 @@ func TestAgentWritesPodEvents(t *testing.T) {
 		agents++
 		cfg := o.Data["config.yaml"]
 		assert.Contains(t, cfg, "\n  k8s_oom_events:\n    auth_type: serviceAccount\n", m.file)
-		assert.Contains(t, cfg, "exporters: [otlp_grpc, k8s_oom_events]", "%s: the logs pipeline", m.file)
+		assert.Contains(t, cfg, "exporters: [otlp_grpc/records, k8s_oom_events]", "%s: the logs pipeline", m.file)
 		assert.Contains(t, cfg, "\n  k8s_attributes:\n    auth_type: serviceAccount\n", m.file)
+	}
+	assert.Equal(t, 2, agents)
+}
+
+// TestAgentQueues: in each agent the metrics go to the gateway through a
+// queue in memory bounded in data points, the OOM records through a queue
+// on disk (file_storage). Metrics are sent again at every collection; a
+// queue on disk made every collection a bbolt write and cost tens of MB of
+// resident memory at 1000 cgroups (docs/performance.md), which only the
+// records, once lost never sent again, are worth.
+func TestAgentQueues(t *testing.T) {
+	type exporter struct {
+		SendingQueue map[string]any `json:"sending_queue"`
+	}
+	var cfg struct {
+		Exporters map[string]exporter
+		Service   struct {
+			Pipelines map[string]struct{ Exporters []string }
+		}
+	}
+	agents := 0
+	for _, m := range manifests(t) {
+		o, ok := m.obj.(*corev1.ConfigMap)
+		if !ok || o.Name != "oomsight-agent" {
+			continue
+		}
+		agents++
+		require.NoError(t, yaml.Unmarshal([]byte(o.Data["config.yaml"]), &cfg), m.file)
+		otlpOf := func(pipeline string) exporter {
+			for _, name := range cfg.Service.Pipelines[pipeline].Exporters {
+				if typ, _, _ := strings.Cut(name, "/"); typ == "otlp_grpc" {
+					return cfg.Exporters[name]
+				}
+			}
+			t.Fatalf("%s: the %s pipeline has no otlp_grpc exporter", m.file, pipeline)
+			return exporter{}
+		}
+		metrics, logs := otlpOf("metrics"), otlpOf("logs")
+		assert.Nil(t, metrics.SendingQueue["storage"], "%s: the metrics' queue is in memory", m.file)
+		assert.Equal(t, "items", metrics.SendingQueue["sizer"], "%s: the metrics' queue is bounded in data points", m.file)
+		assert.InDelta(t, 100000, metrics.SendingQueue["queue_size"], 0, "%s: the metrics' queue size", m.file)
+		assert.Equal(t, "file_storage", logs.SendingQueue["storage"], "%s: the records' queue is on disk", m.file)
 	}
 	assert.Equal(t, 2, agents)
 }
