@@ -160,8 +160,8 @@ type shipped struct {
 	}
 	Processors map[string]any
 	Exporters  struct {
-		OTLP    otlpExporter `yaml:"otlp_grpc"`
-		Records otlpExporter `yaml:"otlp_grpc/records"`
+		OTLP      otlpExporter `yaml:"otlp_grpc"`
+		Records   otlpExporter `yaml:"otlp_grpc/records"`
 		K8sEvents struct {
 			AuthType string `yaml:"auth_type"`
 			Path     string `yaml:"kube_config_path"`
