@@ -410,6 +410,9 @@ bench-short: build
 ## over oomsight) and BENCHPEER_RAW lines (every run); docs/performance.md.
 ## OOMSIGHT_PEERS_FEATURES=all adds the default with each feature off
 ## (BENCHFEATURE lines; about 14 more minutes a cgroup count and round).
+## OOMSIGHT_PEERS_AGENT=<manifest> measures another agent.yaml in the
+## shipped setups; OOMSIGHT_PEERS_BASELINE=<manifest> adds its shipped
+## setups beside them, old and new in the same alternations.
 ## cAdvisor is its library at CADVISOR_VERSION (internal/bench/cadvisor, a
 ## module of its own) built into _build/cadvisor-<version>, rebuilt only
 ## when the version or its main.go changes.
