@@ -38,8 +38,8 @@ import (
 
 const (
 	vmEnv     = "OOMSIGHT_E2E_VM"     // "1" inside the VM
-	memhogEnv = "OOMSIGHT_E2E_MEMHOG" // path of the static memhog in the VM
-	diskEnv   = "OOMSIGHT_E2E_DISK"   // mount point of a disk-backed (ext4 on brd) filesystem
+	memhogEnv = cgrouptest.MemhogEnv // path of the static memhog in the VM
+	diskEnv   = cgrouptest.DiskEnv   // mount point of a disk-backed (ext4 on brd) filesystem
 	cgRoot    = "/sys/fs/cgroup"
 	mib       = 1 << 20
 )
@@ -92,24 +92,8 @@ func requireVM(t *testing.T) *vm {
 	}
 	v.h = h
 	v.env = cgrouptest.Env{Hierarchy: h, Self: "/"}
-	must(t, "root subtree_control", enableMemory(cgRoot))
+	must(t, "root subtree_control", cgrouptest.EnableMemory(cgRoot))
 	return v
-}
-
-// enableMemory enables the memory controller for the children of dir.
-func enableMemory(dir string) error {
-	f := filepath.Join(dir, "cgroup.subtree_control")
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(strings.Fields(string(b)), "memory") {
-		return nil
-	}
-	if err := os.WriteFile(f, []byte("+memory"), 0); err != nil {
-		return fmt.Errorf("enabling +memory in %s: %w", f, err)
-	}
-	return nil
 }
 
 // mkcg creates the cgroup at p (a path from the hierarchy root, as the
@@ -121,7 +105,7 @@ func (v *vm) mkcg(t *testing.T, p string) *cgrouptest.Cgroup {
 	t.Helper()
 	cur := "/"
 	for seg := range strings.SplitSeq(strings.Trim(p, "/"), "/") {
-		must(t, "mkcg "+p, enableMemory(v.h.Abs(cur)))
+		must(t, "mkcg "+p, cgrouptest.EnableMemory(v.h.Abs(cur)))
 		cur = path.Join(cur, seg)
 		dir := v.h.Abs(cur)
 		err := os.Mkdir(dir, 0o755)
