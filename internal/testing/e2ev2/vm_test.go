@@ -37,7 +37,7 @@ import (
 )
 
 const (
-	vmEnv     = "OOMSIGHT_E2E_VM"     // "1" inside the VM
+	vmEnv     = "OOMSIGHT_E2E_VM"    // "1" inside the VM
 	memhogEnv = cgrouptest.MemhogEnv // path of the static memhog in the VM
 	diskEnv   = cgrouptest.DiskEnv   // mount point of a disk-backed (ext4 on brd) filesystem
 	cgRoot    = "/sys/fs/cgroup"
