@@ -153,10 +153,18 @@ func TestPinnedAtLimitIsNoBusyLoop(t *testing.T) {
 }
 
 // BenchmarkPinnedAtLimit prints the CPU cost of one cgroup pinned at its
-// limit for 10 s (make bench).
+// limit for 10 s (make bench), or OOMSIGHT_BENCH_PINNED_SECONDS.
 func BenchmarkPinnedAtLimit(b *testing.B) {
+	window := 10 * time.Second
+	if v := os.Getenv("OOMSIGHT_BENCH_PINNED_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("OOMSIGHT_BENCH_PINNED_SECONDS=%q: want a number of seconds", v)
+		}
+		window = time.Duration(n) * time.Second
+	}
 	for b.Loop() {
-		r := runPinned(b, 10*time.Second)
+		r := runPinned(b, window)
 		b.ReportMetric(r.cpuPct, "cpu_pct")
 		fmt.Printf("BENCH pinned_at_limit seconds=%.1f limit_hits_per_s=%.0f cpu_pct=%.2f event_samples=%d collections=%d workload_cpu_pct=%.1f ratio_to_workload=%.4f hierarchy=%s\n",
 			r.window.Seconds(), float64(r.failcnt)/r.window.Seconds(), r.cpuPct, r.eventPoints, r.collections,
