@@ -125,6 +125,7 @@ func TestBenchV2(t *testing.T) {
 	for bin, pkg := range bins {
 		qemuvm.GoBuild(t, "test", "-c", "-o", filepath.Join(dir, bin), "-ldflags=-s -w", pkg)
 	}
+	memhog := qemuvm.Memhog(t, dir)
 	runs := c.runs()
 
 	// The host first, then the VM: never both at once, each would slow the
@@ -133,7 +134,7 @@ func TestBenchV2(t *testing.T) {
 	for _, r := range runs {
 		cmd := exec.Command(filepath.Join(dir, r.bin), r.args(c.hostTime, c.binTimeout)...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), r.env...)
+		cmd.Env = append(os.Environ(), append(r.env, cgrouptest.MemhogEnv+"="+memhog)...)
 		out, err := cmd.CombinedOutput()
 		host[r.name] = benchLines(out)
 		if err != nil {

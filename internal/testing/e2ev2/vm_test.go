@@ -33,6 +33,7 @@ import (
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/qemuvm"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver"
 )
 
@@ -1052,7 +1053,7 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	c, err := cgroupfs.Open(v.h, s.pod, 0)
 	must(t, "cgroupfs.Open "+s.pod, err)
 	rel := kernelRelease()
-	want := !versionLess(rel, "6.12")
+	want := !qemuvm.VersionLess(rel, "6.12")
 	report(t, "peak/per-fd-reset-detected", c.PeakResets() == want,
 		"memory.peak reset per open file: %v on kernel %s (the reset needs 6.12+; otherwise the interval peak comes from the fast samples, event samples and the lifetime peak)", c.PeakResets(), rel)
 	c.Close()

@@ -122,6 +122,16 @@ func GoBuild(tb testing.TB, args ...string) {
 	}
 }
 
+// Memhog builds the static memhog into dir and returns its path: every VM
+// has it at /bin/memhog, and a host run of the same benchmarks takes it
+// through cgrouptest.MemhogEnv.
+func Memhog(tb testing.TB, dir string) string {
+	tb.Helper()
+	memhog := filepath.Join(dir, "memhog")
+	GoBuild(tb, "build", "-o", memhog, "-ldflags=-s -w", "github.com/oomsight/oomsight/internal/testing/cgrouptest/memhog")
+	return memhog
+}
+
 // File is a file the caller puts into the initramfs.
 type File struct {
 	Name string // path in the VM without the leading slash: "bin/e2ev2.test"
@@ -158,8 +168,7 @@ type Boot struct {
 func (k Kernel) Boot(tb testing.TB, b Boot) ([]byte, error) {
 	tb.Helper()
 	dir := tb.TempDir()
-	memhog := filepath.Join(dir, "memhog")
-	GoBuild(tb, "build", "-o", memhog, "-ldflags=-s -w", "github.com/oomsight/oomsight/internal/testing/cgrouptest/memhog")
+	memhog := Memhog(tb, dir)
 	entries := []cpioEntry{
 		{name: "bin", mode: modeDir | 0o755},
 		{name: "dev", mode: modeDir | 0o755},
