@@ -269,7 +269,7 @@ e2e-v2: deps
 ## sides' BENCH lines (each says hierarchy=) and BENCH compare lines;
 ## docs/performance.md and internal/testing/benchv2/README.md
 BENCHV2_TEST := OOMSIGHT_BENCH_V2=1 $(GO) test -count=1 -v -run '^(TestBenchV2|TestParseVM|TestCompare|TestWorkload)$$' ./internal/testing/benchv2/
-BENCHV2_GREP := grep --line-buffered -E '^(BENCH|---|ok|FAIL|PASS|panic)|Error|_test.go:'
+BENCHV2_GREP := grep --line-buffered -E '^(BENCH|---|ok|FAIL|PASS|panic)|Error|_test.go:| vm: '
 bench-v2: deps
 	set -o pipefail; $(BENCHV2_TEST) -timeout 60m | $(BENCHV2_GREP)
 

@@ -100,10 +100,12 @@ func (r benchRun) args(benchtime, timeout string) []string {
 }
 
 // TestBenchV2 builds the receiver's and the sampler's test binaries
-// statically, runs their benchmarks on the host, then boots the cgroup v2
-// VM and runs the same binaries there, and prints every BENCH line of both
-// (each names its hierarchy) and a BENCH compare line per ratio. It fails
-// when a run fails or a BENCH line is missing on either side.
+// statically, runs their benchmarks on the host, then boots the VM with
+// the memory controller on cgroup v1 and again on v2 and runs the same
+// binaries there, and prints every BENCH line of the three (each names its
+// hierarchy, and the harness adds on=host or on=vm) and a BENCH compare
+// line per ratio. It fails when a run fails or a BENCH line is missing on
+// any side.
 //
 // Environment: OOMSIGHT_BENCH_V2=1 to run; OOMSIGHT_BENCH_CGROUPS (250),
 // OOMSIGHT_BENCH_PINNED_SECONDS (10), OOMSIGHT_BENCHV2_HOST_TIME (6s) and
@@ -128,67 +130,91 @@ func TestBenchV2(t *testing.T) {
 	memhog := qemuvm.Memhog(t, dir)
 	runs := c.runs()
 
-	// The host first, then the VM: never both at once, each would slow the
-	// other down.
-	host := map[string][]string{}
+	// The host first, then the VM on v1, then on v2: never two at once,
+	// each would slow the other down. The VM on v1 runs the same kernel
+	// under the same emulation as on v2, so that the two differ only in
+	// the hierarchy.
+	sides := []*side{{name: "host"}, {name: "vm", hierarchy: "v1"}, {name: "vm", hierarchy: "v2"}}
+	var problems []string
+	sides[0].lines = map[string][]string{}
 	for _, r := range runs {
 		cmd := exec.Command(filepath.Join(dir, r.bin), r.args(c.hostTime, c.binTimeout)...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), append(r.env, cgrouptest.MemhogEnv+"="+memhog)...)
 		out, err := cmd.CombinedOutput()
-		host[r.name] = benchLines(out)
+		sides[0].lines[r.name] = benchLines(out)
 		if err != nil {
 			t.Fatalf("host %s: %v\n%s", r.name, err, qemuvm.Tail(out, 60))
 		}
 	}
-
-	console, runErr := k.Boot(t, qemuvm.Boot{
-		Tag:      tag,
-		Workload: []byte(workload(runs, c)),
-		Files: []qemuvm.File{
-			{Name: "bin/receiver.test", Src: filepath.Join(dir, "receiver.test")},
-			{Name: "bin/sampler.test", Src: filepath.Join(dir, "sampler.test")},
-		},
-		MemMiB: c.memMiB, CPUs: c.cpus,
-		// The pinned writer rewrites a file of 3/4 of the disk's free
-		// space: at least twice its cgroup's 64 MiB limit.
-		DiskMiB:  256,
-		Timeout:  c.vmTimeout,
-		Console:  filepath.Join(t.ArtifactDir(), "console.log"),
-		Progress: func(line string) bool { return strings.Contains(line, tag+" ") },
-	})
-	vm, problems := parseVM(console, runs)
-	if runErr != nil {
-		problems = append(problems, runErr.Error())
+	var consoles []byte
+	for _, sd := range sides[1:] {
+		console, runErr := k.Boot(t, qemuvm.Boot{
+			Tag:      tag,
+			Workload: []byte(workload(runs, c)),
+			Files: []qemuvm.File{
+				{Name: "bin/receiver.test", Src: filepath.Join(dir, "receiver.test")},
+				{Name: "bin/sampler.test", Src: filepath.Join(dir, "sampler.test")},
+			},
+			MemMiB: c.memMiB, CPUs: c.cpus,
+			// The pinned writer rewrites a file of 3/4 of the disk's free
+			// space: at least twice its cgroup's 64 MiB limit.
+			DiskMiB:  256,
+			Env:      []string{"CGROUP=" + sd.hierarchy},
+			Timeout:  c.vmTimeout,
+			Console:  filepath.Join(t.ArtifactDir(), "console-"+sd.hierarchy+".log"),
+			Progress: func(line string) bool { return strings.Contains(line, tag+" ") },
+		})
+		var p []string
+		sd.lines, p = parseVM(console, runs, sd.label())
+		problems = append(problems, p...)
+		if runErr != nil {
+			problems = append(problems, sd.label()+": "+runErr.Error())
+		}
+		consoles = append(consoles, console...)
 	}
 
 	for _, r := range runs {
-		for _, side := range []map[string][]string{host, vm} {
-			for _, l := range side[r.name] {
-				fmt.Println(l)
+		for _, sd := range sides {
+			for _, l := range sd.lines[r.name] {
+				fmt.Println(l + " on=" + sd.name)
 			}
 		}
 	}
-	for _, l := range compare(host, vm, runs) {
+	for _, l := range compare(sides, runs) {
 		fmt.Println(l)
 	}
 	for _, r := range runs {
-		if !hasKind(host[r.name], r.kind) {
-			problems = append(problems, fmt.Sprintf("host %s printed no BENCH %s line", r.name, r.kind))
-		}
-		if !hasKind(vm[r.name], r.kind) {
-			problems = append(problems, fmt.Sprintf("VM %s printed no BENCH %s line", r.name, r.kind))
-		}
-		for _, l := range vm[r.name] {
-			if field(l, "hierarchy") != "v2" {
-				problems = append(problems, fmt.Sprintf("VM line not on cgroup v2: %s", l))
+		for _, sd := range sides {
+			if !hasKind(sd.lines[r.name], r.kind) {
+				problems = append(problems, fmt.Sprintf("%s %s printed no BENCH %s line", sd.label(), r.name, r.kind))
+			}
+			for _, l := range sd.lines[r.name] {
+				if sd.hierarchy != "" && field(l, "hierarchy") != sd.hierarchy {
+					problems = append(problems, fmt.Sprintf("%s: a line not on cgroup %s: %s", sd.label(), sd.hierarchy, l))
+				}
 			}
 		}
 	}
 	if len(problems) > 0 {
-		t.Logf("VM console:\n%s", qemuvm.Tail(console, 200))
+		t.Logf("VM consoles:\n%s", qemuvm.Tail(consoles, 300))
 		t.Fatalf("bench-v2 failed:\n- %s", strings.Join(problems, "\n- "))
 	}
+}
+
+// side is where the runs ran: the host, or the VM with the memory
+// controller on one hierarchy.
+type side struct {
+	name      string // "host" or "vm": the on= its lines get
+	hierarchy string // the VM's ("v1", "v2"); "" on the host, whichever it has
+	lines     map[string][]string
+}
+
+func (s *side) label() string {
+	if s.hierarchy == "" {
+		return s.name
+	}
+	return s.name + "-" + s.hierarchy
 }
 
 // workload is the VM's /workload.sh: each run between a RUN and an END
@@ -196,7 +222,7 @@ func TestBenchV2(t *testing.T) {
 func workload(runs []benchRun, c config) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/busybox sh\n# make bench-v2's runs in the cgroup v2 VM (internal/testing/benchv2)\n")
-	fmt.Fprintf(&b, "echo \"%s KERNEL $(uname -r) $(cat /sys/fs/cgroup/cgroup.controllers)\"\n", tag)
+	fmt.Fprintf(&b, "echo \"%s KERNEL $(uname -r) $(grep -E '^0::|memory' /proc/self/cgroup)\"\n", tag)
 	for _, r := range runs {
 		fmt.Fprintf(&b, "echo \"%s RUN %s\"\n", tag, r.name)
 		fmt.Fprintf(&b, "env %s /bin/%s", strings.Join(r.env, " "), r.bin)
@@ -208,9 +234,10 @@ func workload(runs []benchRun, c config) string {
 	return b.String()
 }
 
-// parseVM takes the BENCH lines of each run from the VM's console and
-// says what went wrong: a run that did not end, or ended non-zero.
-func parseVM(console []byte, runs []benchRun) (map[string][]string, []string) {
+// parseVM takes the BENCH lines of each run from the console of the VM
+// called name and says what went wrong: a run that did not end, or ended
+// non-zero.
+func parseVM(console []byte, runs []benchRun, name string) (map[string][]string, []string) {
 	out := map[string][]string{}
 	ended := map[string]string{}
 	cur := ""
@@ -235,9 +262,9 @@ func parseVM(console []byte, runs []benchRun) (map[string][]string, []string) {
 	for _, r := range runs {
 		switch st, ok := ended[r.name]; {
 		case !ok:
-			problems = append(problems, fmt.Sprintf("VM %s did not end (timeout, panic or a VM that did not boot)", r.name))
+			problems = append(problems, fmt.Sprintf("%s %s did not end (timeout, panic or a VM that did not boot)", name, r.name))
 		case st != "exit=0":
-			problems = append(problems, fmt.Sprintf("VM %s ended with %s", r.name, st))
+			problems = append(problems, fmt.Sprintf("%s %s ended with %s", name, r.name, st))
 		}
 	}
 	return out, problems
@@ -282,9 +309,9 @@ func field(line, key string) string {
 	return ""
 }
 
-// compare sets each ratio of the host's lines beside the VM's:
-// BENCH compare what=<kind>.<field> <host hierarchy>=… <VM hierarchy>=….
-func compare(host, vm map[string][]string, runs []benchRun) []string {
+// compare sets each ratio of the sides' lines beside each other:
+// BENCH compare what=<kind>.<field> <side>_<hierarchy>=… for each side.
+func compare(sides []*side, runs []benchRun) []string {
 	fields := map[string][]string{
 		"scrape":          {"ratio", "allocs_per_cgroup", "files", "stat_keys"},
 		"sample_usage":    {"ratio"},
@@ -292,13 +319,14 @@ func compare(host, vm map[string][]string, runs []benchRun) []string {
 	}
 	var out []string
 	for _, r := range runs {
-		h, v := lineOf(host[r.name], r.kind), lineOf(vm[r.name], r.kind)
-		if h == "" || v == "" {
-			continue
-		}
 		for _, f := range fields[r.kind] {
-			out = append(out, fmt.Sprintf("BENCH compare what=%s.%s %s=%s %s=%s", r.kind, f,
-				field(h, "hierarchy"), field(h, f), field(v, "hierarchy"), field(v, f)))
+			line := fmt.Sprintf("BENCH compare what=%s.%s", r.kind, f)
+			for _, sd := range sides {
+				if l := lineOf(sd.lines[r.name], r.kind); l != "" {
+					line += fmt.Sprintf(" %s_%s=%s", sd.name, field(l, "hierarchy"), field(l, f))
+				}
+			}
+			out = append(out, line)
 		}
 	}
 	return out
@@ -328,7 +356,7 @@ func TestParseVM(t *testing.T) {
 		"BENCH sample_usage cgroups=250 ratio=1.3 hierarchy=v2\r\n" +
 		"BENCHV2 END fast_pass exit=1\r\n" +
 		"BENCHV2 RUN pinned\r\n")
-	got, problems := parseVM(console, runs)
+	got, problems := parseVM(console, runs, "vm-v2")
 	want := map[string][]string{
 		"scrape":    {"BENCH scrape cgroups=250 ratio=2.10 hierarchy=v2"},
 		"fast_pass": {"BENCH sample_usage cgroups=250 ratio=1.3 hierarchy=v2"},
@@ -336,29 +364,32 @@ func TestParseVM(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("lines:\n got %q\nwant %q", got, want)
 	}
-	wantProblems := []string{"VM fast_pass ended with exit=1", "VM pinned did not end (timeout, panic or a VM that did not boot)"}
+	wantProblems := []string{"vm-v2 fast_pass ended with exit=1", "vm-v2 pinned did not end (timeout, panic or a VM that did not boot)"}
 	if fmt.Sprint(problems) != fmt.Sprint(wantProblems) {
 		t.Errorf("problems:\n got %q\nwant %q", problems, wantProblems)
 	}
 }
 
-// TestCompare: each ratio of a kind's line on the host beside the VM's,
-// named by their hierarchies; other kinds' lines (scrape_files) are not
-// taken for it.
+// TestCompare: each ratio of a kind's line on every side, named by the
+// side and its hierarchy; other kinds' lines (scrape_files) are not taken
+// for it.
 func TestCompare(t *testing.T) {
-	runs := []benchRun{{name: "scrape", kind: "scrape"}, {name: "pinned", kind: "pinned_at_limit"}}
-	host := map[string][]string{"scrape": {"BENCH scrape ratio=1.66 allocs_per_cgroup=80.0 files=5 stat_keys=70 hierarchy=v1"}}
-	vm := map[string][]string{"scrape": {
-		"BENCH scrape_files hierarchy=v2 files=memory.current,memory.stat",
-		"BENCH scrape ratio=2.10 allocs_per_cgroup=95.5 files=5 stat_keys=50 hierarchy=v2",
-	}}
-	want := []string{
-		"BENCH compare what=scrape.ratio v1=1.66 v2=2.10",
-		"BENCH compare what=scrape.allocs_per_cgroup v1=80.0 v2=95.5",
-		"BENCH compare what=scrape.files v1=5 v2=5",
-		"BENCH compare what=scrape.stat_keys v1=70 v2=50",
+	runs := []benchRun{{name: "scrape", kind: "scrape"}}
+	sides := []*side{
+		{name: "host", lines: map[string][]string{"scrape": {"BENCH scrape ratio=1.66 allocs_per_cgroup=80.0 files=5 stat_keys=42 hierarchy=v1"}}},
+		{name: "vm", hierarchy: "v1", lines: map[string][]string{"scrape": {"BENCH scrape ratio=2.50 allocs_per_cgroup=80.0 files=5 stat_keys=40 hierarchy=v1"}}},
+		{name: "vm", hierarchy: "v2", lines: map[string][]string{"scrape": {
+			"BENCH scrape_files hierarchy=v2 files=memory.current,memory.stat",
+			"BENCH scrape ratio=3.79 allocs_per_cgroup=95.5 files=5 stat_keys=47 hierarchy=v2",
+		}}},
 	}
-	if got := compare(host, vm, runs); fmt.Sprint(got) != fmt.Sprint(want) {
+	want := []string{
+		"BENCH compare what=scrape.ratio host_v1=1.66 vm_v1=2.50 vm_v2=3.79",
+		"BENCH compare what=scrape.allocs_per_cgroup host_v1=80.0 vm_v1=80.0 vm_v2=95.5",
+		"BENCH compare what=scrape.files host_v1=5 vm_v1=5 vm_v2=5",
+		"BENCH compare what=scrape.stat_keys host_v1=42 vm_v1=40 vm_v2=47",
+	}
+	if got := compare(sides, runs); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }

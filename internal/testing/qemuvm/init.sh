@@ -7,7 +7,8 @@
 # runs /workload.sh (what the caller put into the initramfs) and powers off.
 # The kernel hands the command line's KEY=value words to its environment:
 # VMTAG prefixes this script's own console lines (TAG INIT …, TAG EXIT
-# <status of the workload>), DISK_MIB sizes the RAM disk (default 64).
+# <status of the workload>), DISK_MIB sizes the RAM disk (default 64),
+# CGROUP=v1 mounts the memory controller on cgroup v1 instead of v2.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /mnt/disk /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -18,8 +19,16 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/shm
 mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
-# Same options systemd uses on a unified-hierarchy host.
-mount -t cgroup2 -o nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
+if [ "$CGROUP" = v1 ]; then
+	# The memory controller on cgroup v1, as on a legacy or hybrid host
+	# (make bench-v2 compares both on this same kernel).
+	mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup
+	mkdir -p /sys/fs/cgroup/memory
+	mount -t cgroup -o nosuid,nodev,noexec,relatime,memory memory /sys/fs/cgroup/memory
+else
+	# Same options systemd uses on a unified-hierarchy host.
+	mount -t cgroup2 -o nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
+fi
 # Keep kernel messages (OOM reports) off the console: they would interleave
 # with the workload's output. Tests read them from /dev/kmsg.
 dmesg -n 1

@@ -153,7 +153,9 @@ type Boot struct {
 	CPUs     int    // -smp
 	DiskMiB  int    // the ext4 RAM disk; 0: 64
 	// Env is more KEY=value words for the kernel's command line, which
-	// the kernel hands to /init's environment (no dots in KEY).
+	// the kernel hands to /init's environment (no dots in KEY);
+	// CGROUP=v1 makes /init mount the memory controller on cgroup v1 at
+	// /sys/fs/cgroup/memory instead of cgroup2 at /sys/fs/cgroup.
 	Env     []string
 	Timeout time.Duration // boot to power-off, after which qemu is killed
 	Console string        // the file the console is copied to
