@@ -159,11 +159,16 @@ func TestBenchV2(t *testing.T) {
 			MemMiB: c.memMiB, CPUs: c.cpus,
 			// The pinned writer rewrites a file of 3/4 of the disk's free
 			// space: at least twice its cgroup's 64 MiB limit.
-			DiskMiB:  256,
-			Env:      []string{"CGROUP=" + sd.hierarchy},
-			Timeout:  c.vmTimeout,
-			Console:  filepath.Join(t.ArtifactDir(), "console-"+sd.hierarchy+".log"),
-			Progress: func(line string) bool { return strings.Contains(line, tag+" ") },
+			DiskMiB: 256,
+			Env:     []string{"CGROUP=" + sd.hierarchy},
+			Timeout: c.vmTimeout,
+			Console: filepath.Join(t.ArtifactDir(), "console-"+sd.hierarchy+".log"),
+			Progress: func(line string) string {
+				if i := strings.Index(line, tag+" "); i >= 0 {
+					return line[i:]
+				}
+				return ""
+			},
 		})
 		var p []string
 		sd.lines, p = parseVM(console, runs, sd.label())

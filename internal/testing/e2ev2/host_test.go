@@ -85,11 +85,14 @@ func TestCgroupV2InVM(t *testing.T) {
 		Timeout: timeout,
 		Console: consolePath,
 		// Progress, not the checks: they are listed at the end.
-		Progress: func(line string) bool {
-			if i := strings.Index(line, linePrefix); i >= 0 {
-				return !strings.HasPrefix(line[i:], linePrefix+"CHECK ")
+		Progress: func(line string) string {
+			if i := strings.Index(line, linePrefix); i >= 0 && !strings.HasPrefix(line[i:], linePrefix+"CHECK ") {
+				return line[i:]
 			}
-			return strings.HasPrefix(line, "=== RUN") || strings.HasPrefix(line, "--- ")
+			if strings.HasPrefix(line, "=== RUN") || strings.HasPrefix(line, "--- ") {
+				return line
+			}
+			return ""
 		},
 	})
 	vmTime := time.Since(tBoot)

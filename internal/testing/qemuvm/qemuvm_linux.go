@@ -159,9 +159,9 @@ type Boot struct {
 	Env     []string
 	Timeout time.Duration // boot to power-off, after which qemu is killed
 	Console string        // the file the console is copied to
-	// Progress selects the console lines logged while the VM runs, so
-	// that a slow or stuck VM shows how far it got.
-	Progress func(line string) bool
+	// Progress picks what to log of a console line while the VM runs
+	// ("": nothing), so that a slow or stuck VM shows how far it got.
+	Progress func(line string) string
 }
 
 // Boot builds memhog and the initramfs and runs the VM to its power-off,
@@ -235,8 +235,11 @@ func run(tb testing.TB, b Boot, args ...string) ([]byte, error) {
 		sc := bufio.NewScanner(tee)
 		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
-			if line := strings.TrimRight(sc.Text(), "\r"); b.Progress != nil && b.Progress(line) {
-				tb.Logf("vm: %s", line)
+			if b.Progress == nil {
+				continue
+			}
+			if log := b.Progress(strings.TrimRight(sc.Text(), "\r")); log != "" {
+				tb.Logf("vm: %s", log)
 			}
 		}
 		_, _ = io.Copy(io.Discard, tee) // after a scan error, keep recording
