@@ -186,6 +186,11 @@ func TestBenchV2(t *testing.T) {
 			}
 		}
 	}
+	for _, sd := range sides[1:] {
+		for _, l := range sd.lines[memoryRun] {
+			fmt.Println(l + " on=" + sd.name)
+		}
+	}
 	for _, l := range compare(sides, runs) {
 		fmt.Println(l)
 	}
@@ -228,6 +233,12 @@ func workload(runs []benchRun, c config) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/busybox sh\n# make bench-v2's runs in the cgroup v2 VM (internal/testing/benchv2)\n")
 	fmt.Fprintf(&b, "echo \"%s KERNEL $(uname -r) $(grep -E '^0::|memory' /proc/self/cgroup)\"\n", tag)
+	// The lowest MemAvailable while the runs go, every 2 s with the shell's
+	// builtins (no process a sample), to size the VM.
+	b.WriteString(`lowest() { while :; do while read -r k v _; do [ "$k" = MemAvailable: ] && break; done </proc/meminfo
+	[ -n "$min" ] && [ "$min" -le "$v" ] || { min=$v; echo "$min" >/tmp/lowest; }; sleep 2; done; }
+lowest & lowpid=$!
+`)
 	for _, r := range runs {
 		fmt.Fprintf(&b, "echo \"%s RUN %s\"\n", tag, r.name)
 		fmt.Fprintf(&b, "env %s /bin/%s", strings.Join(r.env, " "), r.bin)
@@ -236,8 +247,16 @@ func workload(runs []benchRun, c config) string {
 		}
 		fmt.Fprintf(&b, "\necho \"%s END %s exit=$?\"\n", tag, r.name)
 	}
+	fmt.Fprintf(&b, "kill $lowpid\necho \"%s RUN %s\"\n", tag, memoryRun)
+	b.WriteString(`echo "BENCH vm_memory total_mib=$(($(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) / 1024))` +
+		` lowest_available_mib=$(($(cat /tmp/lowest) / 1024)) hierarchy=${CGROUP:-v2}"` + "\n")
+	fmt.Fprintf(&b, "echo \"%s END %s exit=$?\"\n", tag, memoryRun)
 	return b.String()
 }
+
+// memoryRun is the VM's last run: a BENCH vm_memory line with the lowest
+// MemAvailable seen during the others.
+const memoryRun = "memory"
 
 // parseVM takes the BENCH lines of each run from the console of the VM
 // called name and says what went wrong: a run that did not end, or ended
