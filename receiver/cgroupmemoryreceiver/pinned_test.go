@@ -121,7 +121,7 @@ func runPinned(tb testing.TB, window, idle time.Duration) pinned {
 func pinnedFileMiB(tb testing.TB, dir string) int64 {
 	var st unix.Statfs_t
 	require.NoError(tb, unix.Statfs(dir, &st))
-	free := int64(st.Bavail) * st.Bsize / mib //nolint:gosec // a block count fits
+	free := int64(st.Bavail) * st.Bsize / mib
 	n := min(500, free*3/4)
 	if n < 128 {
 		tb.Fatalf("%s has %d MiB free; the pinned writer needs at least 171 MiB free to write twice the limit", dir, free)

@@ -37,8 +37,10 @@ type config struct {
 }
 
 func configFromEnv(t *testing.T) config {
-	c := config{cgroups: 250, hostTime: "6s", vmTime: "20s", pinnedSeconds: 10, memMiB: 2048, cpus: 2,
-		vmTimeout: 20 * time.Minute, binTimeout: "15m"}
+	c := config{
+		cgroups: 250, hostTime: "6s", vmTime: "20s", pinnedSeconds: 10, memMiB: 2048, cpus: 2,
+		vmTimeout: 20 * time.Minute, binTimeout: "15m",
+	}
 	num := func(name string, p *int) {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -325,7 +327,7 @@ func hasKind(lines []string, kind string) bool {
 
 // field is the value of key=value in a BENCH line, or "".
 func field(line, key string) string {
-	for _, f := range strings.Fields(line) {
+	for f := range strings.FieldsSeq(line) {
 		if v, ok := strings.CutPrefix(f, key+"="); ok {
 			return v
 		}

@@ -233,7 +233,7 @@ func ScratchDir(tb testing.TB) string {
 	if disk == "" {
 		return tb.TempDir()
 	}
-	dir, err := os.MkdirTemp(disk, "scratch")
+	dir, err := os.MkdirTemp(disk, "scratch") //nolint:usetesting // on DiskEnv's filesystem, which tb.TempDir cannot choose
 	if err != nil {
 		tb.Fatalf("scratch directory on %s: %v", disk, err)
 	}

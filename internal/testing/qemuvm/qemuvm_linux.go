@@ -199,8 +199,10 @@ func (k Kernel) Boot(tb testing.TB, b Boot) ([]byte, error) {
 	if disk == 0 {
 		disk = 64
 	}
-	cmdline := append([]string{"console=ttyS0", "quiet", "loglevel=1", "panic=-1",
-		"VMTAG=" + b.Tag, "DISK_MIB=" + strconv.Itoa(disk)}, b.Env...)
+	cmdline := append([]string{
+		"console=ttyS0", "quiet", "loglevel=1", "panic=-1",
+		"VMTAG=" + b.Tag, "DISK_MIB=" + strconv.Itoa(disk),
+	}, b.Env...)
 	return run(tb, b, "-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(b.MemMiB), "-smp", strconv.Itoa(b.CPUs),
 		"-nographic", "-no-reboot", "-kernel", k.Image, "-initrd", initrd, "-append", strings.Join(cmdline, " "))
 }
