@@ -223,7 +223,7 @@ func TestShippedEnv(t *testing.T) {
 	require.NoError(t, err)
 	env, err := ShippedEnv(agent)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"K8S_NODE_NAME=bench-peers", "POD_IP=127.0.0.1", "GOMEMLIMIT=160MiB"}, env)
+	assert.Equal(t, []string{"K8S_NODE_NAME=bench-peers", "POD_IP=127.0.0.1", "GOMEMLIMIT=160MiB", "GOGC=50"}, env)
 
 	_, err = ShippedEnv([]byte("kind: ConfigMap\nmetadata: {name: oomsight-agent}\n"))
 	require.ErrorContains(t, err, "no DaemonSet oomsight-agent")
