@@ -95,7 +95,8 @@ func (c *Cluster) startKubelet(ctx context.Context) error {
 	p, err := c.start("kubelet", c.bin("kubelet"),
 		"--config="+c.path("kubelet.yaml"),
 		"--kubeconfig="+c.path("kubelet.kubeconfig"),
-		"--hostname-override="+NodeName, "--node-ip="+HostIP, "--v=1")
+		"--hostname-override="+NodeName, "--node-ip="+HostIP,
+		"--node-labels="+NodeLabel+"="+string(V1), "--v=1")
 	if err != nil {
 		return err
 	}
