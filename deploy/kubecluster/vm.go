@@ -47,7 +47,8 @@ const (
 const vmKernelArgs = "root=/dev/vda rw console=ttyS0 loglevel=4 systemd.unified_cgroup_hierarchy=1 " +
 	"systemd.journald.forward_to_console=1 systemd.show_status=0 net.ifnames=0 panic=-1"
 
-// vmDir is the VM's working directory on the host.
+// vmStateDir is the VM's working directory on the host (overlay, node
+// disk).
 func (c *Cluster) vmStateDir(elem ...string) string {
 	return c.path(append([]string{"vm"}, elem...)...)
 }
