@@ -300,7 +300,8 @@ func treeSize(dir string) (int64, error) {
 	return total, nil
 }
 
-// waitVMReady waits until the VM's Node is Ready, at most vmReadyTimeout
+// waitVMReady waits until the VM's Node is Ready and setup.sh has imported
+// the images, at most vmReadyTimeout
 // from qemu's start. A timeout, or qemu's exit, is an error with the last
 // lines of the kubelet's journal from the console (or, when the kubelet
 // never started, the last lines of the console and the last step that
@@ -313,6 +314,14 @@ func (c *Cluster) waitVMReady(ctx context.Context) error {
 		}
 		if strings.TrimSpace(out) != "True" {
 			return fmt.Errorf("node %s Ready=%q", VMNodeName, out)
+		}
+		// Pods that come after Up find their images in place.
+		b, err := os.ReadFile(c.ConsoleLog())
+		if err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+		if step := setupStep(string(b)); !strings.HasPrefix(step, "done") {
+			return fmt.Errorf("node %s Ready, setup.sh at step %q", VMNodeName, step)
 		}
 		return nil
 	}
@@ -335,7 +344,7 @@ func (c *Cluster) waitVMReady(ctx context.Context) error {
 		case <-time.After(2 * time.Second):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not Ready after %.0f s: %s", vmReadyTimeout.Seconds(), c.vmJournalTail(20))
+			return fmt.Errorf("not Ready after %.0f s: %v; %s", vmReadyTimeout.Seconds(), last, c.vmJournalTail(20))
 		}
 	}
 }

@@ -142,8 +142,10 @@ RestartSec=2
 // vmSetupScript runs once at boot (oomsight-node.service of the image):
 // the VM's address and routes (to the host's pods and Services through
 // the host, nothing else), forwarding and bridge netfilter for kube-proxy,
-// the CNI config, then containerd, the images, the kubelet and kube-proxy.
-// Each step echoes its name and the seconds since boot, which the console
+// the CNI config, then containerd, the kubelet and kube-proxy, and the
+// images, all at once (under emulation the two large ones take about a
+// minute each, and the kubelet's start as long: the Node's Ready does not
+// wait for them, Up waits for both). Each step echoes its name and the seconds since boot, which the console
 // shows: a VM that does not become Ready names the last step reached.
 func vmSetupScript() string {
 	hostLink := VMHostIP
@@ -161,15 +163,19 @@ ip route add ` + ServiceCIDR + ` via ` + hostLink + `
 mkdir -p /etc/cni/net.d /var/lib/kubelet /var/log/pods
 cp ` + vmPath("etc", "10-oomsight.conflist") + ` /etc/cni/net.d/
 cp ` + vmPath("units") + `/*.service /run/systemd/system/
+chmod 644 /run/systemd/system/*.service
 systemctl daemon-reload
 step containerd
 systemctl start containerd.service
-step images
-for t in ` + vmPath("images") + `/*.tar; do
-  ` + vmPath("bin", "ctr") + ` --address ` + vmContainerdSocket + ` --namespace k8s.io images import "$t" >/dev/null
-done
 step kubelet
 systemctl start kubelet.service kube-proxy.service
+step images
+pids=""
+for t in ` + vmPath("images") + `/*.tar; do
+  ` + vmPath("bin", "ctr") + ` --address ` + vmContainerdSocket + ` --namespace k8s.io images import "$t" >/dev/null &
+  pids="$pids $!"
+done
+for p in $pids; do wait "$p"; done
 step done
 `
 }
