@@ -87,7 +87,7 @@ func TestVMNode(t *testing.T) {
 	if os.Getenv(runEnv) != "1" {
 		cgrouptest.Unavailable(t, "the VM node's end-to-end test: set %s=1 to run it (make e2e-k8s-vm builds what it needs; root)", runEnv)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
 	defer cancel()
 	c, err := kubecluster.New(func(format string, args ...any) { t.Logf(format, args...) })
 	if err != nil {
@@ -95,29 +95,30 @@ func TestVMNode(t *testing.T) {
 	}
 	c.NodeSet = kubecluster.Both
 	t.Cleanup(func() {
-		if err := c.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
+		// t.Context() is canceled before cleanups run.
+		if derr := c.Down(context.WithoutCancel(t.Context())); derr != nil {
+			t.Errorf("down: %v", derr)
 		}
 	})
 	t0 := time.Now()
-	if err := c.Up(ctx); err != nil {
+	if err = c.Up(ctx); err != nil {
 		t.Fatalf("up: %v", err)
 	}
 	t.Logf("E2EK8SVM up in %.0f s", time.Since(t0).Seconds())
 
 	kubectl := func(args ...string) string {
 		t.Helper()
-		out, err := c.Kubectl(ctx, args...)
-		if err != nil {
-			t.Fatal(err)
+		out, kerr := c.Kubectl(ctx, args...)
+		if kerr != nil {
+			t.Fatal(kerr)
 		}
 		return strings.TrimSpace(out)
 	}
 	apply := func(name, manifest string) {
 		t.Helper()
 		f := filepath.Join(t.TempDir(), name+".yaml")
-		if err := os.WriteFile(f, []byte(manifest), 0o600); err != nil {
-			t.Fatal(err)
+		if werr := os.WriteFile(f, []byte(manifest), 0o600); werr != nil {
+			t.Fatal(werr)
 		}
 		kubectl("apply", "-f", f)
 	}

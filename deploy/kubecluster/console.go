@@ -42,7 +42,7 @@ func journalLines(console, ident string) []string {
 	var out []string
 	for _, l := range consoleLines(console) {
 		m := journalLine.FindStringSubmatch(l)
-		if m != nil && m[1] == ident {
+		if len(m) == 4 && m[1] == ident {
 			out = append(out, m[3])
 		}
 	}
@@ -54,8 +54,8 @@ func journalLines(console, ident string) []string {
 func setupStep(console string) string {
 	last := ""
 	for _, l := range consoleLines(console) {
-		if i := strings.Index(l, "oomsight-node: "); i >= 0 {
-			last = strings.TrimSpace(l[i+len("oomsight-node: "):])
+		if _, after, ok := strings.Cut(l, "oomsight-node: "); ok {
+			last = strings.TrimSpace(after)
 		}
 	}
 	return last

@@ -119,7 +119,7 @@ func (c *Cluster) checkVM() error {
 // VMHostIP, the VM's tap on it, the VM's pods routed through the VM, and
 // every other address of ClusterCIDR unreachable, so that a pod's packet
 // to a range no node has never takes the host's default route out.
-func (c *Cluster) setupVMNetwork(ctx context.Context) error {
+func (*Cluster) setupVMNetwork(ctx context.Context) error {
 	for _, args := range [][]string{
 		{"link", "add", VMBridge, "type", "bridge"},
 		{"addr", "add", fmt.Sprintf("%s/%d", VMHostIP, VMLinkBits), "dev", VMBridge},
@@ -210,8 +210,8 @@ func (c *Cluster) makeNodeDisk(ctx context.Context) error {
 		copies[c.imageTar(ref)] = "images/" + filepath.Base(c.imageTar(ref))
 	}
 	for src, dst := range copies {
-		if err := copyFile(src, filepath.Join(stage, dst)); err != nil {
-			return err
+		if cerr := copyFile(src, filepath.Join(stage, dst)); cerr != nil {
+			return cerr
 		}
 	}
 	files := map[string]string{
@@ -225,13 +225,13 @@ func (c *Cluster) makeNodeDisk(ctx context.Context) error {
 		files["units/"+name] = content
 	}
 	for name, content := range files {
-		if err := writeFile(filepath.Join(stage, name), content); err != nil {
-			return err
+		if werr := writeFile(filepath.Join(stage, name), content); werr != nil {
+			return werr
 		}
 	}
 	for name, user := range map[string]string{"etc/kubelet.kubeconfig": "vm-kubelet", "etc/kube-proxy.kubeconfig": "kube-proxy"} {
-		if err := c.pki.embeddedKubeconfig(filepath.Join(stage, name), APIServer, user); err != nil {
-			return err
+		if kerr := c.pki.embeddedKubeconfig(filepath.Join(stage, name), APIServer, user); kerr != nil {
+			return kerr
 		}
 	}
 	size, err := treeSize(stage)
@@ -270,8 +270,8 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("node disk: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("node disk: %w", err)
+	if merr := os.MkdirAll(filepath.Dir(dst), 0o755); merr != nil {
+		return fmt.Errorf("node disk: %w", merr)
 	}
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, st.Mode().Perm())
 	if err != nil {
@@ -344,7 +344,7 @@ func (c *Cluster) waitVMReady(ctx context.Context) error {
 		case <-time.After(2 * time.Second):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not Ready after %.0f s: %v; %s", vmReadyTimeout.Seconds(), last, c.vmJournalTail(20))
+			return fmt.Errorf("not Ready after %.0f s: %w; %s", vmReadyTimeout.Seconds(), last, c.vmJournalTail(20))
 		}
 	}
 }
