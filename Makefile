@@ -354,6 +354,7 @@ KUBECLUSTER := cd deploy && $(GO) run ./kubecluster/cmd/kubecluster
 ## containerd 1.6; the default), v2 (a qemu VM: cgroup v2, systemd,
 ## containerd 2; the control plane stays on the host) or both
 NODES ?= v1
+export NODES
 # What the VM node needs on the host (command:package).
 VM_DEBS := qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils mkfs.ext4:e2fsprogs debootstrap:debootstrap
 VM_PREREQS := $(if $(filter v2 both,$(NODES)),containerd2 vmnode-image)
@@ -406,7 +407,7 @@ e2e-k8s-vm: image kube kube-router containerd2 vmnode-image
 ## the kubeconfig path); k8s-down stops it and removes everything it made
 k8s-up: image kube kube-router $(VM_PREREQS)
 	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(K8S_DEBS)"
-	NODES=$(NODES) $(KUBECLUSTER) up
+	$(KUBECLUSTER) up
 
 k8s-down:
 	$(KUBECLUSTER) down
