@@ -35,7 +35,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO) metadata.yaml
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router containerd2 vmnode-image e2e-k8s-vm run test generate check-generate check-format fix-style vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short bench-peers bench-peers-short e2e-v2 clean deps deps-test helm installers installers-if-present
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router containerd2 vmnode-image e2e-k8s-vm run test generate check-generate check-format fix-style vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short bench-peers bench-peers-short bench-v2 bench-v2-short e2e-v2 clean deps deps-test helm installers installers-if-present
 
 all: build
 
@@ -244,7 +244,8 @@ soak-short:
 # internal/testing holds the helpers and the tests that need more than the
 # module: internal/testing/e2e runs in make e2e (the built distribution),
 # internal/testing/e2ev2 in make e2e-v2 (its in-VM tests only run inside the
-# VM), internal/testing/soak in make soak-short (it measures RSS, which -race
+# VM), internal/testing/benchv2 in make bench-v2-short (it boots the same VM;
+# qemuvm, which boots it, has no tests of its own), internal/testing/soak in make soak-short (it measures RSS, which -race
 # distorts). cgrouptest and otlptest have no tests of their own.
 unit: deps-test
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /internal/testing/)
@@ -259,6 +260,25 @@ e2e: build deps-test
 ## and busybox-static with apt-get when missing; needs root)
 e2e-v2: deps
 	OOMSIGHT_E2E_V2=1 $(GO) test -count=1 -run '^(TestCgroupV2InVM|TestParseConsole|TestVersionLess)$$' -v -timeout 10m ./internal/testing/e2ev2/
+
+## bench-v2: what a cgroup v2 node costs (needs root; about 15 minutes):
+## make bench's scrape, fast pass and pinned-at-limit benchmarks, the same
+## static test binaries on 250 Kubernetes-shaped cgroups with a live process
+## in each, first on the host (v1), then in make e2e-v2's VM (cgroup v2, 2 GiB,
+## 2 CPUs, software emulation: only ratios mean anything there); prints both
+## sides' BENCH lines (each says hierarchy=) and BENCH compare lines;
+## docs/performance.md and internal/testing/benchv2/README.md
+BENCHV2_TEST := OOMSIGHT_BENCH_V2=1 $(GO) test -count=1 -v -run '^(TestBenchV2|TestParseVM|TestCompare|TestWorkload)$$' ./internal/testing/benchv2/
+BENCHV2_GREP := grep --line-buffered -E '^(BENCH|---|ok|FAIL|PASS|panic)|Error|_test.go:| vm: '
+bench-v2: deps
+	set -o pipefail; $(BENCHV2_TEST) -timeout 60m | $(BENCHV2_GREP)
+
+## bench-v2-short: the same with 20 cgroups, one round of each benchmark
+## and a 3 s pinned window (make test runs it, so that CI keeps it working;
+## its figures mean nothing)
+bench-v2-short: deps
+	set -o pipefail; OOMSIGHT_BENCH_CGROUPS=20 OOMSIGHT_BENCHV2_HOST_TIME=1x OOMSIGHT_BENCHV2_VM_TIME=1x \
+		OOMSIGHT_BENCH_PINNED_SECONDS=3 OOMSIGHT_BENCHV2_VM_TIMEOUT=300 $(BENCHV2_TEST) -timeout 15m | $(BENCHV2_GREP)
 
 ## deploy: the Kubernetes manifests (deploy/, a module of its own): strict
 ## decoding into the k8s.io/api types, `otelcol-oomsight validate` of the
@@ -413,7 +433,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 deploy installers-if-present e2e-k8s e2e-k8s-vm bench-short bench-peers-short
+test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 bench-v2-short deploy installers-if-present e2e-k8s e2e-k8s-vm bench-short bench-peers-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
@@ -451,6 +471,9 @@ bench-short: build
 ## over oomsight) and BENCHPEER_RAW lines (every run); docs/performance.md.
 ## OOMSIGHT_PEERS_FEATURES=all adds the default with each feature off
 ## (BENCHFEATURE lines; about 14 more minutes a cgroup count and round).
+## OOMSIGHT_PEERS_AGENT=<manifest> measures another agent.yaml in the
+## shipped setups; OOMSIGHT_PEERS_BASELINE=<manifest> adds its shipped
+## setups beside them, old and new in the same alternations.
 ## cAdvisor is its library at CADVISOR_VERSION (internal/bench/cadvisor, a
 ## module of its own) built into _build/cadvisor-<version>, rebuilt only
 ## when the version or its main.go changes.

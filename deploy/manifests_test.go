@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml" //nolint:depguard // decodes the agent's config through json tags, as the other deploy tests do
 
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 )
@@ -272,19 +273,61 @@ func TestAgentPrivileges(t *testing.T) {
 // k8s_oom_events in the logs pipeline (TestRBACIsExact: their accounts may
 // create and patch events.k8s.io Events).
 func TestAgentWritesPodEvents(t *testing.T) {
-	agents := 0
-	for _, m := range manifests(t) {
-		o, ok := m.obj.(*corev1.ConfigMap)
-		if !ok || o.Name != "oomsight-agent" {
-			continue
-		}
-		agents++
-		cfg := o.Data["config.yaml"]
-		assert.Contains(t, cfg, "\n  k8s_oom_events:\n    auth_type: serviceAccount\n", m.file)
-		assert.Contains(t, cfg, "exporters: [otlp_grpc, k8s_oom_events]", "%s: the logs pipeline", m.file)
-		assert.Contains(t, cfg, "\n  k8s_attributes:\n    auth_type: serviceAccount\n", m.file)
+	for file, cfg := range agentConfigs(t) {
+		assert.Contains(t, cfg, "\n  k8s_oom_events:\n    auth_type: serviceAccount\n", file)
+		assert.Contains(t, cfg, "exporters: [otlp_grpc/records, k8s_oom_events]", "%s: the logs pipeline", file)
+		assert.Contains(t, cfg, "\n  k8s_attributes:\n    auth_type: serviceAccount\n", file)
 	}
-	assert.Equal(t, 2, agents)
+}
+
+// agentConfigs returns the config.yaml of each oomsight-agent ConfigMap
+// under deploy/kubernetes by file: the default and the restricted agent.
+func agentConfigs(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, m := range manifests(t) {
+		if o, ok := m.obj.(*corev1.ConfigMap); ok && o.Name == "oomsight-agent" {
+			out[m.file] = o.Data["config.yaml"]
+		}
+	}
+	require.Len(t, out, 2, "the default and the restricted agent")
+	return out
+}
+
+// TestAgentQueues: in each agent the metrics go to the gateway through a
+// queue in memory bounded in data points, the OOM records through a queue
+// on disk (file_storage). Metrics are sent again at every collection; a
+// queue on disk made every collection a bbolt write and cost tens of MB of
+// resident memory at 1000 cgroups (docs/performance.md), which only the
+// records, once lost never sent again, are worth.
+func TestAgentQueues(t *testing.T) {
+	type exporter struct {
+		SendingQueue map[string]any `json:"sending_queue"`
+	}
+	type config struct {
+		Exporters map[string]exporter
+		Service   struct {
+			Pipelines map[string]struct{ Exporters []string }
+		}
+	}
+	for file, raw := range agentConfigs(t) {
+		var cfg config
+		require.NoError(t, yaml.Unmarshal([]byte(raw), &cfg), file)
+		otlpOf := func(pipeline string) exporter {
+			for _, name := range cfg.Service.Pipelines[pipeline].Exporters {
+				if typ, _, _ := strings.Cut(name, "/"); typ == "otlp_grpc" {
+					return cfg.Exporters[name]
+				}
+			}
+			t.Fatalf("%s: the %s pipeline has no otlp_grpc exporter", file, pipeline)
+			return exporter{}
+		}
+		metrics, logs := otlpOf("metrics"), otlpOf("logs")
+		assert.Nil(t, metrics.SendingQueue["storage"], "%s: the metrics' queue is in memory", file)
+		assert.Equal(t, "items", metrics.SendingQueue["sizer"], "%s: the metrics' queue is bounded in data points", file)
+		assert.InDelta(t, 100000, metrics.SendingQueue["queue_size"], 0, "%s: the metrics' queue size", file)
+		assert.Equal(t, "file_storage", logs.SendingQueue["storage"], "%s: the records' queue is on disk", file)
+	}
 }
 
 // TestAgentCanReadItsPods: k8s_attributes in the agents lists and watches

@@ -172,6 +172,27 @@ func resets(fd int) bool {
 // than the cgroup's lifetime peak.
 func (c *Cgroup) PeakResets() bool { return c.peakFD >= 0 }
 
+// ReadFiles names the files each Read of c reads, in read order (the
+// alternative's name where the kernel lacks the first): what a benchmark's
+// floor reads. The limit files are left out unless withLimits: a cgroup
+// that a LimitWatch follows reads them only after a write.
+func (c *Cgroup) ReadFiles(withLimits bool) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var names []string
+	for i, fd := range c.fds {
+		if fd < 0 || c.specs[i].limit && !withLimits {
+			continue
+		}
+		name := c.specs[i].name
+		if target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err == nil {
+			name = filepath.Base(target)
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
 // Path is the cgroup's path relative to the hierarchy root.
 func (c *Cgroup) Path() string { return c.path }
 

@@ -285,3 +285,51 @@ func TestMalformedStatLineSkipped(t *testing.T) {
 	require.True(t, ok)
 	assert.NotZero(t, ws)
 }
+
+// TestReadFiles: the files a Read reads, as benchmarks take them for their
+// floor, on the fixture trees of both versions: the optional files only
+// when asked for, memory.events where the kernel has no .local file, the
+// limit files only withLimits.
+func TestReadFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name, fixture, path string
+		opt                 Optional
+		dropFile            string
+		withLimits          bool
+		want                []string
+	}{
+		{
+			name: "v1 defaults", fixture: "../../testdata/v1/root", path: "/kubepods",
+			want: []string{"memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.stat", "memory.oom_control"},
+		},
+		{
+			name: "v1 with limits and kmem", fixture: "../../testdata/v1/root", path: "/kubepods",
+			opt: WithKernel, withLimits: true,
+			want: []string{"memory.usage_in_bytes", "memory.limit_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.stat", "memory.oom_control", "memory.kmem.usage_in_bytes"},
+		},
+		{
+			name: "v2 with pressure", fixture: "../../testdata/v2/cgroupfs", path: "/kubepods",
+			opt:  WithPressure,
+			want: []string{"memory.current", "memory.peak", "memory.stat", "memory.events.local", "memory.pressure"},
+		},
+		{
+			name: "v2 before 5.2", fixture: "../../testdata/v2/cgroupfs", path: "/kubepods",
+			dropFile: "memory.events.local", withLimits: true,
+			want: []string{"memory.current", "memory.max", "memory.peak", "memory.stat", "memory.events"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			require.NoError(t, os.CopyFS(root, os.DirFS(tc.fixture)))
+			h, err := Detect(root)
+			require.NoError(t, err)
+			if tc.dropFile != "" {
+				require.NoError(t, os.Remove(filepath.Join(h.Abs(tc.path), tc.dropFile)))
+			}
+			c, err := Open(h, tc.path, tc.opt)
+			require.NoError(t, err)
+			defer c.Close()
+			assert.Equal(t, tc.want, c.ReadFiles(tc.withLimits))
+		})
+	}
+}

@@ -184,6 +184,10 @@ var Features = []Feature{
 	{"metrics_oom_counts", metricsOff("cgroup.memory.oom_kills", "cgroup.memory.oom_kill.records", "cgroup.memory.oom_kill.survived")},
 	{"metrics_pressure", metricsOff("cgroup.memory.pressure.avg10", "cgroup.memory.pressure.stall_time")},
 	{"metrics_limit", metricsOff("cgroup.memory.limit")},
+	// The semantic-conventions names beside cgroup.memory.* (docs/semconv.md).
+	{"metrics_semconv", metricsOff("container.memory.usage", "container.memory.working_set", "container.memory.rss",
+		"container.memory.available", "k8s.pod.memory.usage", "k8s.pod.memory.working_set", "k8s.pod.memory.rss",
+		"k8s.pod.memory.available")},
 	{"process_snapshots", func(r, _ map[string]any) { sub(r, "processes")["enabled"] = false }},
 	{"kernel_log_reader", func(r, _ map[string]any) {
 		oom := sub(r, "oom")
@@ -263,9 +267,20 @@ func ShippedConfig(agentYAML []byte, p Params, collection time.Duration, off str
 	delete(procs, "k8s_attributes")
 
 	exps := sub(cfg, "exporters")
-	otlp := sub(exps, "otlp_grpc")
-	otlp["endpoint"] = p.OTLP
-	otlp["tls"] = map[string]any{"insecure": true}
+	redirected := 0
+	for name := range exps {
+		// Every OTLP/gRPC exporter, whatever its name after the type
+		// (otlp_grpc, otlp_grpc/records): all of them go to the driver.
+		if typ, _, _ := strings.Cut(name, "/"); typ == "otlp_grpc" {
+			otlp := sub(exps, name)
+			otlp["endpoint"] = p.OTLP
+			otlp["tls"] = map[string]any{"insecure": true}
+			redirected++
+		}
+	}
+	if redirected == 0 {
+		return nil, errors.New("the agent's config.yaml has no otlp_grpc exporter to send to the driver")
+	}
 	ev := sub(exps, "k8s_oom_events")
 	ev["auth_type"] = "kubeConfig"
 	ev["kube_config_path"] = p.Dir + "/kubeconfig"
@@ -302,10 +317,59 @@ func ShippedConfig(agentYAML []byte, p Params, collection time.Duration, off str
 	return out, nil
 }
 
-// ShippedEnv is the environment the shipped configuration reads (the
-// DaemonSet sets it from the downward API).
-func ShippedEnv() []string {
-	return []string{"K8S_NODE_NAME=bench-peers", "POD_IP=127.0.0.1"}
+// ShippedEnv is the environment of the shipped agent outside its pod: what
+// its configuration reads (the DaemonSet sets it from the downward API),
+// and the Go runtime's settings the DaemonSet oomsight-agent in agentYAML
+// gives its container (GOMEMLIMIT, GOGC, any GO* variable with a literal
+// value), so that the benchmark runs the runtime as shipped.
+func ShippedEnv(agentYAML []byte) ([]string, error) {
+	env, err := daemonSetEnv(agentYAML, "oomsight-agent")
+	if err != nil {
+		return nil, err
+	}
+	out := []string{"K8S_NODE_NAME=bench-peers", "POD_IP=127.0.0.1"}
+	for _, e := range env {
+		if strings.HasPrefix(e.Name, "GO") && e.Value != "" {
+			out = append(out, e.Name+"="+e.Value)
+		}
+	}
+	return out, nil
+}
+
+// envVar is one entry of a container's env in a manifest.
+type envVar struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+}
+
+// daemonSetEnv returns the env of the first container of the DaemonSet
+// name in the manifests.
+func daemonSetEnv(manifests []byte, name string) ([]envVar, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(manifests))
+	for {
+		var doc struct {
+			Kind     string                `yaml:"kind"`
+			Metadata struct{ Name string } `yaml:"metadata"`
+			Spec     struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Env []envVar `yaml:"env"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("no DaemonSet %s with a container in the manifests", name)
+			}
+			return nil, fmt.Errorf("reading the manifests: %w", err)
+		}
+		if doc.Kind == "DaemonSet" && doc.Metadata.Name == name && len(doc.Spec.Template.Spec.Containers) > 0 {
+			return doc.Spec.Template.Spec.Containers[0].Env, nil
+		}
+	}
 }
 
 // Kubeconfig is the kubeconfig of k8s_oom_events in the shipped setups: an

@@ -144,6 +144,11 @@ func TestCadvisorArgs(t *testing.T) {
 	}, CadvisorArgs(params, time.Second))
 }
 
+type otlpExporter struct {
+	Endpoint string
+	TLS      struct{ Insecure bool }
+}
+
 // shipped is the configuration ShippedConfig makes of the real agent.yaml.
 type shipped struct {
 	Extensions struct {
@@ -155,10 +160,8 @@ type shipped struct {
 	}
 	Processors map[string]any
 	Exporters  struct {
-		OTLP struct {
-			Endpoint string
-			TLS      struct{ Insecure bool }
-		} `yaml:"otlp_grpc"`
+		OTLP      otlpExporter `yaml:"otlp_grpc"`
+		Records   otlpExporter `yaml:"otlp_grpc/records"`
 		K8sEvents struct {
 			AuthType string `yaml:"auth_type"`
 			Path     string `yaml:"kube_config_path"`
@@ -198,17 +201,32 @@ func TestShippedConfig(t *testing.T) {
 	assert.Contains(t, s.Processors, "memory_limiter")
 	assert.Equal(t, "127.0.0.1:4317", s.Exporters.OTLP.Endpoint)
 	assert.True(t, s.Exporters.OTLP.TLS.Insecure)
+	assert.Equal(t, "127.0.0.1:4317", s.Exporters.Records.Endpoint, "every otlp_grpc exporter goes to the driver")
+	assert.True(t, s.Exporters.Records.TLS.Insecure)
 	assert.Equal(t, "kubeConfig", s.Exporters.K8sEvents.AuthType)
 	assert.Equal(t, "/tmp/run/kubeconfig", s.Exporters.K8sEvents.Path)
 	require.Contains(t, s.Service.Pipelines, "logs")
 	for name, p := range s.Service.Pipelines {
 		assert.Equal(t, []string{"memory_limiter", "resource", "batch"}, p.Processors, name)
 	}
-	assert.Equal(t, []string{"otlp_grpc", "k8s_oom_events"}, s.Service.Pipelines["logs"].Exporters)
+	assert.Equal(t, []string{"otlp_grpc/records", "k8s_oom_events"}, s.Service.Pipelines["logs"].Exporters)
 	assert.Contains(t, s.Service.Telemetry, "metrics")
 
 	asShipped := shippedConfig(t, 0, "")
 	assert.Equal(t, "10s", asShipped.Receivers.Cgroupmemory["collection_interval"], "0 keeps the shipped interval")
+}
+
+// TestShippedEnv: the benchmark runs the Go runtime with the DaemonSet's
+// settings, and nothing of its environment that needs the pod.
+func TestShippedEnv(t *testing.T) {
+	agent, err := os.ReadFile("../../deploy/kubernetes/agent.yaml")
+	require.NoError(t, err)
+	env, err := ShippedEnv(agent)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"K8S_NODE_NAME=bench-peers", "POD_IP=127.0.0.1", "GOMEMLIMIT=160MiB", "GOGC=50"}, env)
+
+	_, err = ShippedEnv([]byte("kind: ConfigMap\nmetadata: {name: oomsight-agent}\n"))
+	require.ErrorContains(t, err, "no DaemonSet oomsight-agent")
 }
 
 func TestShippedConfigFeaturesOff(t *testing.T) {
@@ -223,6 +241,9 @@ func TestShippedConfigFeaturesOff(t *testing.T) {
 		}},
 		{"metrics_memory_stat", func(t *testing.T, s shipped) {
 			assert.Len(t, s.Receivers.Cgroupmemory["metrics"], 7)
+		}},
+		{"metrics_semconv", func(t *testing.T, s shipped) {
+			assert.Len(t, s.Receivers.Cgroupmemory["metrics"], 8)
 		}},
 		{"process_snapshots", func(t *testing.T, s shipped) {
 			p := s.Receivers.Cgroupmemory["processes"].(map[string]any)
@@ -253,6 +274,38 @@ func TestShippedConfigFeaturesOff(t *testing.T) {
 	assert.ErrorContains(t, err, "want one of fast_pass")
 }
 
+// TestFeaturesCoverDefaultMetrics: every metric the receiver enables by
+// default (its metadata.yaml) is turned off by exactly one feature, so
+// that the table of prices in docs/performance.md misses none; but
+// cgroup.memory.usage, the one every setup keeps.
+func TestFeaturesCoverDefaultMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../../receiver/cgroupmemoryreceiver/metadata.yaml")
+	require.NoError(t, err)
+	var md struct {
+		Metrics map[string]struct{ Enabled bool }
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &md))
+	var enabled []string
+	for name, m := range md.Metrics {
+		if m.Enabled && name != "cgroup.memory.usage" {
+			enabled = append(enabled, name)
+		}
+	}
+	require.NotEmpty(t, enabled)
+	owner := map[string]string{}
+	for _, f := range Features {
+		recv := map[string]any{}
+		f.Off(recv, map[string]any{})
+		metrics, _ := recv["metrics"].(map[string]any)
+		for name := range metrics {
+			assert.Empty(t, owner[name], "%s is turned off by both %s and %s", name, owner[name], f.Name)
+			owner[name] = f.Name
+		}
+	}
+	sort.Strings(enabled)
+	assert.Equal(t, enabled, slices.Sorted(maps.Keys(owner)), "the default metrics and those a feature turns off")
+}
+
 func TestShippedConfigBadManifests(t *testing.T) {
 	_, err := ShippedConfig([]byte("kind: Namespace\nmetadata:\n  name: oomsight\n"), params, 0, "")
 	assert.ErrorContains(t, err, "no ConfigMap oomsight-agent")
@@ -260,6 +313,8 @@ func TestShippedConfigBadManifests(t *testing.T) {
 	assert.ErrorContains(t, err, "no cgroupmemory receiver")
 	_, err = ShippedConfig([]byte("kind: ConfigMap\nmetadata:\n  name: oomsight-agent\ndata:\n  config.yaml: |\n    receivers:\n      cgroupmemory: {collection_interval: 1s}\n"), params, 0, "")
 	assert.ErrorContains(t, err, "no k8s_attributes")
+	_, err = ShippedConfig([]byte("kind: ConfigMap\nmetadata:\n  name: oomsight-agent\ndata:\n  config.yaml: |\n    receivers:\n      cgroupmemory: {collection_interval: 1s}\n    processors:\n      k8s_attributes: {}\n    exporters:\n      debug: {}\n"), params, 0, "")
+	assert.ErrorContains(t, err, "no otlp_grpc exporter")
 	_, err = ShippedConfig([]byte("\t:"), params, 0, "")
 	assert.ErrorContains(t, err, "reading the manifests")
 }

@@ -33,7 +33,9 @@ func benchCgroups(b *testing.B) int {
 // BenchmarkFastPass measures the fast pass as the receiver runs it — one
 // pread of memory.usage_in_bytes (v1) or memory.current (v2) per cgroup on a
 // held descriptor, the interval peak and the flight recorder updated — over
-// N real child memory cgroups each charged with 1 MiB (benchCgroups),
+// N real child memory cgroups each charged with 1 MiB (benchCgroups;
+// cgrouptest.BenchSet: Kubernetes-shaped with a live process in each when
+// OOMSIGHT_BENCH_PODS=1),
 // against its floor: a bare pread of the same usage files on descriptors
 // held open, no parsing, no bookkeeping. The two are timed in alternating
 // passes, so that what slows the machine down for a while weighs on both
@@ -41,8 +43,8 @@ func benchCgroups(b *testing.B) int {
 func BenchmarkFastPass(b *testing.B) {
 	env := cgrouptest.Require(b)
 	n := benchCgroups(b)
-	parent := env.Many(b, fmt.Sprintf("oomsight-bench-fast-%d", os.Getpid()), n, 1024)
-	f, err := discovery.NewFilter([]string{parent.Path + "/*"}, nil)
+	set := env.BenchSet(b, fmt.Sprintf("oomsight-bench-fast-%d", os.Getpid()), n)
+	f, err := discovery.NewFilter([]string{set.Include}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,5 +94,5 @@ func BenchmarkFastPass(b *testing.B) {
 	}
 	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(passes*n) }
 	b.ReportMetric(per(oursD), "ns/cgroup")
-	fmt.Printf("BENCH sample_usage cgroups=%d ns_per_cgroup=%.0f floor_ns_per_cgroup=%.0f ratio=%.2f\n", n, per(oursD), per(floorD), per(oursD)/per(floorD))
+	fmt.Printf("BENCH sample_usage cgroups=%d ns_per_cgroup=%.0f floor_ns_per_cgroup=%.0f ratio=%.2f hierarchy=%s\n", n, per(oursD), per(floorD), per(oursD)/per(floorD), env.Hierarchy.Version)
 }

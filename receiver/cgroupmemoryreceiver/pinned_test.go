@@ -4,9 +4,12 @@
 package cgroupmemoryreceiver
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
+	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/registry"
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver/internal/metadata"
@@ -26,24 +30,33 @@ import (
 type pinned struct {
 	window        time.Duration
 	cpuPct        float64 // this process (the receiver), % of one core
-	failcnt       int64   // limit hits during the window
+	idlePct       float64 // the same before the writer started (0: not measured)
+	workloadPct   float64 // the writer (memhog), % of one core
+	failcnt       int64   // limit hits during the window (v2: memory.events.local max)
 	eventPoints   int     // event samples exported
 	collections   int     // collections in the window
 	maxPerExport  int     // most usage data points in one export
 	workloadBytes int64
+	hierarchy     cgroupfs.Version
 }
 
 // runPinned holds a 64 MiB cgroup at its limit for window — a process
 // writing a file, so that the kernel reclaims page cache at every charge
 // (about a thousand limit hits a second) — while the receiver watches it
 // at a 1 s collection and 100 ms sampling, and measures the receiver's
-// CPU (this process; the writer is a child and not counted).
-func runPinned(tb testing.TB, window time.Duration) pinned {
+// CPU (this process; the writer is a child and not counted) and the
+// writer's, whose ratio holds where absolute times do not (the v2 VM's
+// software emulation). With idle > 0 it first measures the receiver's CPU
+// for that long while the writer is idle, so that what being at the limit
+// adds stands apart from the receiver's own ticking.
+func runPinned(tb testing.TB, window, idle time.Duration) pinned {
 	env := cgrouptest.Require(tb)
 	cg := env.NewCgroup(tb, fmt.Sprintf("oomsight-pinned-%d", os.Getpid()))
 	cg.SetLimit(tb, 64*mib)
 	p := cg.Start(tb, cgrouptest.BuildMemhog(tb))
-	file := filepath.Join(tb.TempDir(), "pinned.dat")
+	dir := cgrouptest.ScratchDir(tb)
+	file := filepath.Join(dir, "pinned.dat")
+	fileMiB := pinnedFileMiB(tb, dir)
 
 	cfg := createDefaultConfig().(*Config)
 	cfg.CollectionInterval = time.Second
@@ -51,29 +64,36 @@ func runPinned(tb testing.TB, window time.Duration) pinned {
 	cfg.Include = []string{cg.Path}
 	sink := startMetricsReceiver(tb, cfg, receivertest.NewNopSettings(metadata.Type))
 	time.Sleep(1500 * time.Millisecond) // started, first collection done
+	idlePct := 0.0
+	if idle > 0 {
+		idlePct = selfCPUPct(tb, func() { time.Sleep(idle) })
+	}
 
-	failcnt0 := int64(cg.ReadUint(tb, "memory.failcnt"))
+	failcnt0 := int64(cg.LimitHits(tb))
 	before := len(series(sink, cg.Path, "cgroup.memory.usage"))
 	batches0 := batches(sink, cg.Path)
-	var ru0, ru1 unix.Rusage
-	require.NoError(tb, unix.Getrusage(unix.RUSAGE_SELF, &ru0))
+	work0 := procCPU(tb, p.Pid)
 	start := time.Now()
 	var written int64
-	for time.Since(start) < window {
-		p.MustDo(tb, "file "+file+" 500")
-		written += 500 * mib
-	}
+	cpuPct := selfCPUPct(tb, func() {
+		for time.Since(start) < window {
+			p.MustDo(tb, fmt.Sprintf("file %s %d", file, fileMiB))
+			written += fileMiB * mib
+		}
+	})
 	elapsed := time.Since(start)
-	require.NoError(tb, unix.Getrusage(unix.RUSAGE_SELF, &ru1))
+	work := procCPU(tb, p.Pid) - work0
 	time.Sleep(1200 * time.Millisecond) // the last event samples are exported
 
-	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	res := pinned{
 		window:        elapsed,
-		cpuPct:        100 * cpu.Seconds() / elapsed.Seconds(),
-		failcnt:       int64(cg.ReadUint(tb, "memory.failcnt")) - failcnt0,
+		cpuPct:        cpuPct,
+		idlePct:       idlePct,
+		workloadPct:   100 * work.Seconds() / elapsed.Seconds(),
+		failcnt:       int64(cg.LimitHits(tb)) - failcnt0,
 		collections:   batches(sink, cg.Path) - batches0,
 		workloadBytes: written,
+		hierarchy:     env.Hierarchy.Version,
 	}
 	pts := series(sink, cg.Path, "cgroup.memory.usage")[before:]
 	res.eventPoints = len(pts) - res.collections
@@ -94,11 +114,56 @@ func runPinned(tb testing.TB, window time.Duration) pinned {
 	return res
 }
 
+// pinnedFileMiB is the size of the file the pinned writer rewrites: 500 MiB,
+// or three quarters of what the filesystem of dir has free (the v2 VM's
+// RAM disk), and at least twice the 64 MiB limit, so that the writer
+// keeps the cgroup at its limit.
+func pinnedFileMiB(tb testing.TB, dir string) int64 {
+	var st unix.Statfs_t
+	require.NoError(tb, unix.Statfs(dir, &st))
+	free := int64(st.Bavail) * st.Bsize / mib
+	n := min(500, free*3/4)
+	if n < 128 {
+		tb.Fatalf("%s has %d MiB free; the pinned writer needs at least 171 MiB free to write twice the limit", dir, free)
+	}
+	return n
+}
+
+// selfCPUPct runs f and returns this process's CPU meanwhile, in % of one
+// core.
+func selfCPUPct(tb testing.TB, f func()) float64 {
+	var ru0, ru1 unix.Rusage
+	require.NoError(tb, unix.Getrusage(unix.RUSAGE_SELF, &ru0))
+	start := time.Now()
+	f()
+	elapsed := time.Since(start)
+	require.NoError(tb, unix.Getrusage(unix.RUSAGE_SELF, &ru1))
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	return 100 * cpu.Seconds() / elapsed.Seconds()
+}
+
+// procCPU returns the user and system CPU time of process pid so far
+// (/proc/<pid>/stat, in the kernel's USER_HZ ticks of 10 ms).
+func procCPU(tb testing.TB, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(tb, err)
+	// The fields after the command name, which may hold spaces: state is
+	// the first, utime the 12th and stime the 13th.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	require.Greater(tb, len(f), 13, "/proc/%d/stat: %q", pid, b)
+	utime, err := strconv.ParseInt(f[11], 10, 64)
+	require.NoError(tb, err)
+	stime, err := strconv.ParseInt(f[12], 10, 64)
+	require.NoError(tb, err)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // TestPinnedAtLimitIsNoBusyLoop: a cgroup sitting at its limit (a thousand
 // limit hits a second) costs the receiver little CPU and adds at most
 // registry.MaxEvents event data points per collection.
 func TestPinnedAtLimitIsNoBusyLoop(t *testing.T) {
-	r := runPinned(t, 3*time.Second)
+	r := runPinned(t, 3*time.Second, 0)
 	t.Logf("pinned for %s: %d limit hits, receiver CPU %.2f %% of a core, %d event samples exported over %d collections (at most %d usage points per export), %d MiB written",
 		r.window.Round(time.Millisecond), r.failcnt, r.cpuPct, r.eventPoints, r.collections, r.maxPerExport, r.workloadBytes/mib)
 	require.Greater(t, r.failcnt, int64(100), "the cgroup was at its limit")
@@ -107,13 +172,24 @@ func TestPinnedAtLimitIsNoBusyLoop(t *testing.T) {
 }
 
 // BenchmarkPinnedAtLimit prints the CPU cost of one cgroup pinned at its
-// limit for 10 s (make bench).
+// limit for 10 s (make bench), or OOMSIGHT_BENCH_PINNED_SECONDS.
 func BenchmarkPinnedAtLimit(b *testing.B) {
+	window := 10 * time.Second
+	if v := os.Getenv("OOMSIGHT_BENCH_PINNED_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("OOMSIGHT_BENCH_PINNED_SECONDS=%q: want a number of seconds", v)
+		}
+		window = time.Duration(n) * time.Second
+	}
 	for b.Loop() {
-		r := runPinned(b, 10*time.Second)
+		r := runPinned(b, window, window)
 		b.ReportMetric(r.cpuPct, "cpu_pct")
-		fmt.Printf("BENCH pinned_at_limit seconds=%.1f limit_hits_per_s=%.0f cpu_pct=%.2f event_samples=%d collections=%d\n",
-			r.window.Seconds(), float64(r.failcnt)/r.window.Seconds(), r.cpuPct, r.eventPoints, r.collections)
+		// ratio_to_workload: what being at the limit adds to the
+		// receiver's CPU, per unit of the writer's CPU that holds it there.
+		fmt.Printf("BENCH pinned_at_limit seconds=%.1f limit_hits_per_s=%.0f cpu_pct=%.2f event_samples=%d collections=%d idle_cpu_pct=%.2f workload_cpu_pct=%.1f ratio_to_workload=%.4f hierarchy=%s\n",
+			r.window.Seconds(), float64(r.failcnt)/r.window.Seconds(), r.cpuPct, r.eventPoints, r.collections,
+			r.idlePct, r.workloadPct, (r.cpuPct-r.idlePct)/r.workloadPct, r.hierarchy)
 	}
 }
 

@@ -36,11 +36,11 @@ func benchCgroups(b *testing.B) int {
 	return n
 }
 
-// benchLimits gives each of the n cgroups below parent the memory limit
-// of OOMSIGHT_BENCH_LIMIT_MIB (unset: none), as containers have: a limit
+// benchLimits gives each cgroup of set the memory limit of
+// OOMSIGHT_BENCH_LIMIT_MIB (unset: none), as containers have: a limit
 // adds its own data point, and cgroup.memory.oom.eta one where a limit
 // applies.
-func benchLimits(b *testing.B, parent *cgrouptest.Cgroup, n int) {
+func benchLimits(b *testing.B, set cgrouptest.Set) {
 	v := os.Getenv("OOMSIGHT_BENCH_LIMIT_MIB")
 	if v == "" {
 		return
@@ -49,11 +49,8 @@ func benchLimits(b *testing.B, parent *cgrouptest.Cgroup, n int) {
 	if _, err := fmt.Sscan(v, &mib); err != nil || mib <= 0 {
 		b.Fatalf("OOMSIGHT_BENCH_LIMIT_MIB=%q: want a positive number", v)
 	}
-	for i := range n {
-		file := filepath.Join(parent.Dir, fmt.Sprintf("c%04d", i), "memory.limit_in_bytes")
-		if err := os.WriteFile(file, []byte(fmt.Sprint(mib<<20)), 0); err != nil {
-			b.Fatal(err)
-		}
+	for _, cg := range set.Cgroups {
+		cg.SetLimit(b, mib<<20)
 	}
 	fmt.Printf("BENCH limits mib=%d\n", mib)
 }
@@ -78,20 +75,20 @@ func benchMetrics(b *testing.B, cfg *Config) {
 }
 
 // BenchmarkScrape measures, over N real child memory cgroups each charged
-// with 1 MiB, in one run: the kernel floor (pread on held descriptors of
-// the same files, no parsing), one full scrape as the receiver runs it
-// (discovery included, pdata built), containerd/cgroups' cgroup1 Stat of
-// the same cgroups, and discovery alone when nothing changed.
+// with 1 MiB (cgrouptest.BenchSet: Kubernetes-shaped with a live process
+// in each when OOMSIGHT_BENCH_PODS=1), in one run: the kernel floor (pread
+// on held descriptors of the same files, no parsing), one full scrape as
+// the receiver runs it (discovery included, pdata built), on v1
+// containerd/cgroups' cgroup1 Stat of the same cgroups, and discovery
+// alone when nothing changed. It runs on both hierarchies (make bench-v2
+// runs it in the cgroup v2 VM); the lines say which.
 func BenchmarkScrape(b *testing.B) {
 	env := cgrouptest.Require(b)
-	if env.Hierarchy.Version != cgroupfs.V1 {
-		cgrouptest.Unavailable(b, "the peer comparison uses containerd/cgroups' cgroup1")
-	}
 	n := benchCgroups(b)
-	parent := env.Many(b, fmt.Sprintf("oomsight-bench-scrape-%d", os.Getpid()), n, 1024)
+	set := env.BenchSet(b, fmt.Sprintf("oomsight-bench-scrape-%d", os.Getpid()), n)
 	cfg := createDefaultConfig().(*Config)
-	benchLimits(b, parent, n)
-	cfg.Include = []string{parent.Path + "/*"}
+	benchLimits(b, set)
+	cfg.Include = []string{set.Include}
 	benchMetrics(b, cfg)
 	f, err := discovery.NewFilter(cfg.Include, nil)
 	if err != nil {
@@ -99,8 +96,8 @@ func BenchmarkScrape(b *testing.B) {
 	}
 	// The sampler as the receiver builds it, without capture at the limit
 	// and the fast pass (their goroutines would run during the rounds).
-	set := receivertest.NewNopSettings(metadata.Type)
-	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	settings := receivertest.NewNopSettings(metadata.Type)
+	tb, err := metadata.NewTelemetryBuilder(settings.TelemetrySettings)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,12 +112,15 @@ func BenchmarkScrape(b *testing.B) {
 	if len(paths) != n {
 		b.Fatalf("sampler: %d cgroups, want %d", len(paths), n)
 	}
-	s := newMetricsScraper(cfg, set, smp, tb)
+	s := newMetricsScraper(cfg, settings, smp, tb)
 
-	// The floor: the files a scrape reads, held open, read with pread.
-	// memory.limit_in_bytes is not among them: it is read again only after
-	// a write (cgroupfs.LimitWatch), and nothing writes it here.
-	files := []string{"memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.stat", "memory.oom_control"}
+	// The floor: the files a scrape reads, held open, read with pread. The
+	// limit file is not among them: it is read again only after a write
+	// (cgroupfs.LimitWatch), and nothing writes it here. On v1 these are
+	// memory.usage_in_bytes, max_usage_in_bytes, failcnt, stat and
+	// oom_control; on v2 they depend on the kernel (memory.peak from
+	// 5.19, memory.pressure with PSI), hence asked of cgroupfs.
+	files, statKeys := scrapeFiles(b, env.Hierarchy, paths[0], optionalFiles(cfg))
 	var fds []int
 	for _, p := range paths {
 		for _, name := range files {
@@ -137,18 +137,7 @@ func BenchmarkScrape(b *testing.B) {
 		}
 	}()
 	buf := make([]byte, 8<<10)
-
-	mem := cgroup1.NewMemory(env.Hierarchy.Dir)
-	var cgs []cgroup1.Cgroup
-	for _, p := range paths {
-		cg, err := cgroup1.Load(cgroup1.StaticPath(filepath.Join("..", p)), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
-			return []cgroup1.Subsystem{mem}, nil
-		}))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cgs = append(cgs, cg)
-	}
+	peer := newPeer(b, env.Hierarchy, paths)
 	ctx := b.Context()
 	// Counted apart: AllocsPerRun's scrapes are not in the timed rounds.
 	allocs := testing.AllocsPerRun(3, func() { _, _ = s.scrape(ctx) }) / float64(n)
@@ -177,13 +166,11 @@ func BenchmarkScrape(b *testing.B) {
 				floorD += t1.Sub(t0)
 				oursD += time.Since(t1)
 			}
-			t2 := time.Now()
-			for _, cg := range cgs {
-				if _, err := cg.Stat(cgroup1.IgnoreNotExist); err != nil {
-					b.Fatal(err)
-				}
+			if peer != nil {
+				t2 := time.Now()
+				peer(b)
+				peerD += time.Since(t2)
 			}
-			peerD += time.Since(t2)
 			rounds++
 		}
 	})
@@ -202,7 +189,56 @@ func BenchmarkScrape(b *testing.B) {
 		discNs = float64(time.Since(start).Nanoseconds()) / float64(i)
 		b.ReportMetric(discNs, "ns/scrape")
 	})
-	fmt.Printf("BENCH scrape cgroups=%d ours_ns_per_cgroup=%.0f floor_ns_per_cgroup=%.0f ratio=%.2f allocs_per_cgroup=%.1f\n", n, oursNs, floorNs, oursNs/floorNs, allocs)
-	fmt.Printf("BENCH peer name=containerd-cgroups cgroups=%d ns_per_cgroup=%.0f ours_ns_per_cgroup=%.0f speedup=%.1f\n", n, peerNs, oursNs, peerNs/oursNs)
-	fmt.Printf("BENCH discovery cgroups=%d ns_per_scrape=%.0f\n", n, discNs)
+	hv := env.Hierarchy.Version
+	fmt.Printf("BENCH scrape cgroups=%d ours_ns_per_cgroup=%.0f floor_ns_per_cgroup=%.0f ratio=%.2f allocs_per_cgroup=%.1f hierarchy=%s files=%d stat_keys=%d\n",
+		n, oursNs, floorNs, oursNs/floorNs, allocs, hv, len(files), statKeys)
+	fmt.Printf("BENCH scrape_files hierarchy=%s files=%s\n", hv, strings.Join(files, ","))
+	if peer != nil {
+		fmt.Printf("BENCH peer name=containerd-cgroups cgroups=%d ns_per_cgroup=%.0f ours_ns_per_cgroup=%.0f speedup=%.1f hierarchy=%s\n", n, peerNs, oursNs, peerNs/oursNs, hv)
+	}
+	fmt.Printf("BENCH discovery cgroups=%d ns_per_scrape=%.0f hierarchy=%s\n", n, discNs, hv)
+}
+
+// scrapeFiles names the files a scrape reads of the cgroup at path on
+// this kernel (limit files aside, see cgroupfs.Cgroup.ReadFiles), and
+// counts the keys of its memory.stat, the file that dominates the parse.
+func scrapeFiles(b *testing.B, h cgroupfs.Hierarchy, path string, opt cgroupfs.Optional) (files []string, statKeys int) {
+	c, err := cgroupfs.Open(h, path, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	stat, err := os.ReadFile(filepath.Join(h.Abs(path), "memory.stat"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c.ReadFiles(false), len(strings.Fields(string(stat))) / 2
+}
+
+// newPeer returns one pass of containerd/cgroups' cgroup1 Stat over the
+// cgroups at paths (memory subsystem only), or nil on v2: its cgroup2
+// package would add cilium/ebpf to the module's dependencies for a
+// benchmark, so the v2 run compares with the kernel floor alone.
+func newPeer(b *testing.B, h cgroupfs.Hierarchy, paths []string) func(*testing.B) {
+	if h.Version != cgroupfs.V1 {
+		return nil
+	}
+	mem := cgroup1.NewMemory(h.Dir)
+	var cgs []cgroup1.Cgroup
+	for _, p := range paths {
+		cg, err := cgroup1.Load(cgroup1.StaticPath(filepath.Join("..", p)), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
+			return []cgroup1.Subsystem{mem}, nil
+		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cgs = append(cgs, cg)
+	}
+	return func(b *testing.B) {
+		for _, cg := range cgs {
+			if _, err := cg.Stat(cgroup1.IgnoreNotExist); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

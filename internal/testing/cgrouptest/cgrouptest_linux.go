@@ -100,6 +100,15 @@ func (env Env) NewCgroup(tb testing.TB, rel string) *Cgroup {
 	base := env.Self
 	var created []string
 	for seg := range strings.SplitSeq(strings.Trim(rel, "/"), "/") {
+		if env.Hierarchy.Version == cgroupfs.V2 {
+			// The memory controller is enabled in each parent's
+			// cgroup.subtree_control and never in the leaf's: on v2 a
+			// cgroup that distributes a controller cannot hold
+			// processes, so the leaf could take no workload.
+			if err := EnableMemory(env.Hierarchy.Abs(base)); err != nil {
+				Unavailable(tb, "%v", err)
+			}
+		}
 		base = strings.TrimSuffix(base, "/") + "/" + seg
 		dir := env.Hierarchy.Abs(base)
 		if err := os.Mkdir(dir, 0o755); err != nil {
@@ -109,11 +118,6 @@ func (env Env) NewCgroup(tb testing.TB, rel string) *Cgroup {
 			Unavailable(tb, "creating cgroup %s: %v", dir, err)
 		}
 		created = append(created, dir)
-		if env.Hierarchy.Version == cgroupfs.V2 {
-			// Children of this cgroup need the memory controller enabled
-			// here; errors surface when the child is used.
-			_ = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory"), 0)
-		}
 	}
 	tb.Cleanup(func() {
 		for _, c := range slices.Backward(created) {
@@ -123,6 +127,26 @@ func (env Env) NewCgroup(tb testing.TB, rel string) *Cgroup {
 		}
 	})
 	return &Cgroup{Env: env, Path: base, Dir: env.Hierarchy.Abs(base)}
+}
+
+// EnableMemory enables the memory controller for the children of the v2
+// cgroup directory dir, unless it already is. The kernel refuses it where
+// dir holds processes (other than in the root cgroup), as the test's own
+// cgroup does on a v2 host where the test was not started in a cgroup of
+// its own: the error says so.
+func EnableMemory(dir string) error {
+	f := filepath.Join(dir, "cgroup.subtree_control")
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", f, err)
+	}
+	if slices.Contains(strings.Fields(string(b)), "memory") {
+		return nil
+	}
+	if err := os.WriteFile(f, []byte("+memory"), 0); err != nil {
+		return fmt.Errorf("enabling +memory in %s (a v2 cgroup that holds processes cannot give its children a controller): %w", f, err)
+	}
+	return nil
 }
 
 // SetLimit sets the hard memory limit, and keeps swap from postponing an
@@ -170,6 +194,51 @@ func (c *Cgroup) ReadUint(tb testing.TB, file string) uint64 {
 		tb.Fatalf("%s: %v", file, err)
 	}
 	return v
+}
+
+// LimitHits returns how often the cgroup hit its limit: v1 memory.failcnt,
+// v2 the max counter of memory.events.local (v2 has no failcnt file; the
+// counter rises each time a charge finds usage at memory.max and reclaims).
+func (c *Cgroup) LimitHits(tb testing.TB) uint64 {
+	tb.Helper()
+	if c.Hierarchy.Version != cgroupfs.V2 {
+		return c.ReadUint(tb, "memory.failcnt")
+	}
+	b := c.Read(tb, "memory.events.local")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "max "); ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				tb.Fatalf("memory.events.local: %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	tb.Fatalf("memory.events.local has no max line: %q", b)
+	return 0
+}
+
+// DiskEnv names a directory on a disk-backed filesystem that ScratchDir
+// uses: the cgroup v2 VMs' root is a tmpfs, whose pages are shmem and
+// cannot be reclaimed without swap, so page cache needs a real disk (an
+// ext4 RAM disk there).
+const DiskEnv = "OOMSIGHT_E2E_DISK"
+
+// ScratchDir returns a directory for files whose page cache the kernel
+// must be able to reclaim: one below DiskEnv's when set, else the test's
+// temporary directory. It is removed at cleanup.
+func ScratchDir(tb testing.TB) string {
+	tb.Helper()
+	disk := os.Getenv(DiskEnv)
+	if disk == "" {
+		return tb.TempDir()
+	}
+	dir, err := os.MkdirTemp(disk, "scratch") //nolint:usetesting // on DiskEnv's filesystem, which tb.TempDir cannot choose
+	if err != nil {
+		tb.Fatalf("scratch directory on %s: %v", disk, err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }
 
 func (c *Cgroup) write(tb testing.TB, file string, v []byte) {
@@ -320,11 +389,19 @@ func RemoveCgroup(dir string) error {
 	}
 }
 
+// MemhogEnv names a prebuilt static memhog that BuildMemhog returns
+// instead of building one: inside the cgroup v2 VMs (make e2e-v2, make
+// bench-v2) there is no Go toolchain.
+const MemhogEnv = "OOMSIGHT_E2E_MEMHOG"
+
 // BuildMemhog builds the memhog command into a temporary directory and
-// returns its path. It is static (CGO_ENABLED=0) so that it runs anywhere,
-// including the cgroup v2 VM.
+// returns its path (or the prebuilt one of MemhogEnv). It is static
+// (CGO_ENABLED=0) so that it runs anywhere, including the cgroup v2 VM.
 func BuildMemhog(tb testing.TB) string {
 	tb.Helper()
+	if p := os.Getenv(MemhogEnv); p != "" {
+		return p
+	}
 	out := filepath.Join(tb.TempDir(), "memhog")
 	cmd := exec.Command("go", "build", "-o", out, "github.com/oomsight/oomsight/internal/testing/cgrouptest/memhog")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -23,7 +23,7 @@ func (env Env) Many(tb testing.TB, name string, n, kib int) *Cgroup {
 	var script strings.Builder
 	files := make([]string, n)
 	for i := range n {
-		c := env.NewCgroup(tb, fmt.Sprintf("%s/c%04d", name, i))
+		c := env.NewCgroup(tb, name+"/"+Flat(i))
 		files[i] = filepath.Join("/dev/shm", fmt.Sprintf("oomsight-%s-%d", strings.ReplaceAll(name, "/", "-"), i))
 		fmt.Fprintf(&script, "echo $$ > %s/cgroup.procs && head -c %d /dev/zero > %s || exit 1\n", c.Dir, kib*1024, files[i])
 	}
@@ -48,12 +48,45 @@ func (env Env) Many(tb testing.TB, name string, n, kib int) *Cgroup {
 // are killed when the cgroups are removed at cleanup (RemoveCgroup).
 func (env Env) ManyLive(tb testing.TB, name string, n, kib int) *Cgroup {
 	tb.Helper()
+	parent, _ := env.ManyLiveIn(tb, name, n, kib, Flat)
+	return parent
+}
+
+// Layout names the i-th cgroup of a set below its parent.
+type Layout func(i int) string
+
+// Flat is the layout c0000, c0001, … of Many and ManyLive.
+func Flat(i int) string { return fmt.Sprintf("c%04d", i) }
+
+// SystemdPods is the layout of a Kubernetes node with the systemd cgroup
+// driver and containerd, one container in each burstable pod:
+// kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/cri-containerd-<64 hex>.scope,
+// so that the receiver derives the pod and container identity from each
+// path as on a node. SystemdPodsGlob selects exactly the containers.
+func SystemdPods(i int) string {
+	uid := fmt.Sprintf("%08x_0000_4000_8000_%012x", i, i)
+	return fmt.Sprintf("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%s.slice/cri-containerd-%064x.scope", uid, i)
+}
+
+// SystemdPodsGlob is the include glob of SystemdPods' containers below
+// the parent at path.
+func SystemdPodsGlob(path string) string {
+	return path + "/kubepods.slice/kubepods-burstable.slice/*/cri-containerd-*.scope"
+}
+
+// ManyLiveIn is ManyLive with the cgroups named by layout below the
+// parent (their own parents are created as needed); it returns the
+// parent and the n cgroups.
+func (env Env) ManyLiveIn(tb testing.TB, name string, n, kib int, layout Layout) (*Cgroup, []*Cgroup) {
+	tb.Helper()
 	parent := env.NewCgroup(tb, name)
 	var script strings.Builder
+	cgs := make([]*Cgroup, n)
 	dirs := make([]string, n)
 	files := make([]string, n)
 	for i := range n {
-		dirs[i] = env.NewCgroup(tb, fmt.Sprintf("%s/c%04d", name, i)).Dir
+		cgs[i] = env.NewCgroup(tb, name+"/"+layout(i))
+		dirs[i] = cgs[i].Dir
 		files[i] = filepath.Join("/dev/shm", fmt.Sprintf("oomsight-%s-%d", strings.ReplaceAll(name, "/", "-"), i))
 		// Single quotes: $$ is the inner shell's pid, the one that moves.
 		fmt.Fprintf(&script, "sh -c 'echo $$ > %s/cgroup.procs && head -c %d /dev/zero > %s && exec sleep 2147483647' </dev/null >/dev/null 2>&1 &\n",
@@ -71,8 +104,10 @@ func (env Env) ManyLive(tb testing.TB, name string, n, kib int) *Cgroup {
 	}
 	// The processes move themselves in the background: wait until every
 	// cgroup holds its sleep and its charge.
+	// The bound is generous for the cgroup v2 VM, where software
+	// emulation makes each fork and exec take tens of milliseconds.
 	start := time.Now()
-	deadline := start.Add(time.Duration(n)*20*time.Millisecond + 10*time.Second)
+	deadline := start.Add(time.Duration(n)*50*time.Millisecond + 30*time.Second)
 	for i := 0; i < n; {
 		procs, _ := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs"))
 		if fi, err := os.Stat(files[i]); err == nil && fi.Size() == int64(kib)*1024 && len(strings.Fields(string(procs))) == 1 {
@@ -84,5 +119,5 @@ func (env Env) ManyLive(tb testing.TB, name string, n, kib int) *Cgroup {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return parent
+	return parent, cgs
 }

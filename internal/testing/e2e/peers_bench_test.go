@@ -50,6 +50,9 @@ type peerSetup struct {
 // feature names separated by commas) adds the shipped setup with each of
 // those features off, in the same rounds. It prints BENCHPEER_RAW lines
 // (each run), BENCHPEER lines (ratios) and BENCHFEATURE lines.
+// OOMSIGHT_PEERS_AGENT (a path relative to this package's directory, or
+// absolute) replaces deploy/kubernetes/agent.yaml as the shipped agent;
+// OOMSIGHT_PEERS_BASELINE adds another agent's shipped setups beside it.
 func BenchmarkPeers(b *testing.B) {
 	env := cgrouptest.Require(b)
 	bin := distro(b)
@@ -67,14 +70,22 @@ func BenchmarkPeers(b *testing.B) {
 	// How often the driver reads each program's output: Prometheus's
 	// default scrape interval, and the DaemonSet's export rate.
 	every := time.Duration(benchEnv(b, "OOMSIGHT_PEERS_SCRAPE", 10)) * time.Second
-	agent, err := os.ReadFile("../../../deploy/kubernetes/agent.yaml")
+	// OOMSIGHT_PEERS_AGENT measures another agent manifest (a changed
+	// config or Go runtime setting) in the shipped setups.
+	agent, err := os.ReadFile(envOr("OOMSIGHT_PEERS_AGENT", "../../../deploy/kubernetes/agent.yaml"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	features := peerFeatures(b, os.Getenv("OOMSIGHT_PEERS_FEATURES"))
+	// Every oomsight run gets the DaemonSet's Go runtime settings
+	// (GOMEMLIMIT, GOGC): the distribution as shipped.
+	ours, err := peerbench.ShippedEnv(agent)
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	srv := otlptest.Start(b)
-	shipped := func(collection time.Duration, off string) func(*testing.B, peerbench.Params) *exec.Cmd {
+	shippedFrom := func(agent []byte, env []string, collection time.Duration, off string) func(*testing.B, peerbench.Params) *exec.Cmd {
 		return func(b *testing.B, p peerbench.Params) *exec.Cmd {
 			cfg, err := peerbench.ShippedConfig(agent, p, collection, off)
 			if err != nil {
@@ -83,24 +94,52 @@ func BenchmarkPeers(b *testing.B) {
 			if err := os.WriteFile(filepath.Join(p.Dir, "kubeconfig"), []byte(peerbench.Kubeconfig), 0o600); err != nil {
 				b.Fatal(err)
 			}
-			return peerCommand(b, p, bin, "--config", writeConfig(b, p, cfg))
+			return peerCommand(b, p, env, bin, "--config", writeConfig(b, p, cfg))
 		}
+	}
+	shipped := func(collection time.Duration, off string) func(*testing.B, peerbench.Params) *exec.Cmd {
+		return shippedFrom(agent, ours, collection, off)
 	}
 	setups := []peerSetup{
 		{"cadvisor", "cadvisor_1s", func(b *testing.B, p peerbench.Params) *exec.Cmd {
-			return peerCommand(b, p, cadvisor, peerbench.CadvisorArgs(p, time.Second)...)
+			return peerCommand(b, p, nil, cadvisor, peerbench.CadvisorArgs(p, time.Second)...)
 		}, true},
 		{"oomsight", "equal_1s", func(b *testing.B, p peerbench.Params) *exec.Cmd {
-			return peerCommand(b, p, bin, "--config", writeConfig(b, p, []byte(peerbench.EqualConfig(p, false))))
+			return peerCommand(b, p, ours, bin, "--config", writeConfig(b, p, []byte(peerbench.EqualConfig(p, false))))
 		}, true},
 		{"oomsight", "equal_1s_otlp", func(b *testing.B, p peerbench.Params) *exec.Cmd {
-			return peerCommand(b, p, bin, "--config", writeConfig(b, p, []byte(peerbench.EqualConfig(p, true))))
+			return peerCommand(b, p, ours, bin, "--config", writeConfig(b, p, []byte(peerbench.EqualConfig(p, true))))
 		}, false},
 		{"oomsight", "default_1s", shipped(time.Second, ""), false},
 		{"oomsight", "daemonset_10s", shipped(0, ""), false},
 	}
 	for _, f := range features {
 		setups = append(setups, peerSetup{"oomsight", "default_1s_without_" + f, shipped(time.Second, f), false})
+	}
+	comparisons := []struct{ name, ours string }{
+		{"equal_1s", "equal_1s"},
+		{"equal_1s_otlp", "equal_1s_otlp"},
+		{"default_vs_1s", "default_1s"},
+		{"daemonset_vs_1s", "daemonset_10s"},
+	}
+	// OOMSIGHT_PEERS_BASELINE, another agent manifest (the one before a
+	// change: git show <rev>:deploy/kubernetes/agent.yaml), adds its two
+	// shipped setups to every alternation: old and new side by side.
+	if path := os.Getenv("OOMSIGHT_PEERS_BASELINE"); path != "" {
+		base, rerr := os.ReadFile(path)
+		if rerr != nil {
+			b.Fatal(rerr)
+		}
+		baseEnv, eerr := peerbench.ShippedEnv(base)
+		if eerr != nil {
+			b.Fatalf("OOMSIGHT_PEERS_BASELINE: %v", eerr)
+		}
+		setups = append(setups,
+			peerSetup{"oomsight", "default_1s_baseline", shippedFrom(base, baseEnv, time.Second, ""), false},
+			peerSetup{"oomsight", "daemonset_10s_baseline", shippedFrom(base, baseEnv, 0, ""), false})
+		comparisons = append(comparisons,
+			struct{ name, ours string }{"default_vs_1s_baseline", "default_1s_baseline"},
+			struct{ name, ours string }{"daemonset_vs_1s_baseline", "daemonset_10s_baseline"})
 	}
 
 	for _, n := range counts {
@@ -115,12 +154,7 @@ func BenchmarkPeers(b *testing.B) {
 						runs = append(runs, r)
 					}
 				}
-				for _, c := range []struct{ name, ours string }{
-					{"equal_1s", "equal_1s"},
-					{"equal_1s_otlp", "equal_1s_otlp"},
-					{"default_vs_1s", "default_1s"},
-					{"daemonset_vs_1s", "daemonset_10s"},
-				} {
+				for _, c := range comparisons {
 					fmt.Println(peerbench.Comparison{
 						Name: c.name, Cgroups: n,
 						Peer: peerbench.Select(runs, "cadvisor", "cadvisor_1s", n),
@@ -278,12 +312,13 @@ func mustUsage(b *testing.B, cmd *exec.Cmd, logs *syncBuffer) peerbench.Usage {
 	return u
 }
 
-// peerCommand starts a program with its output kept for failure messages.
-func peerCommand(b *testing.B, p peerbench.Params, bin string, args ...string) *exec.Cmd {
+// peerCommand starts a program, with env added to this process's
+// environment, and keeps its output for failure messages.
+func peerCommand(b *testing.B, p peerbench.Params, env []string, bin string, args ...string) *exec.Cmd {
 	b.Helper()
 	var logs syncBuffer
 	cmd := exec.Command(bin, args...) //nolint:gosec // G702: the benchmark's own builds (cAdvisor, otelcol-oomsight) with flags it made
-	cmd.Env = append(os.Environ(), peerbench.ShippedEnv()...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.Dir = p.Dir
 	if err := cmd.Start(); err != nil {

@@ -33,13 +33,14 @@ import (
 	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/kmsg"
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
+	"github.com/oomsight/oomsight/internal/testing/qemuvm"
 	"github.com/oomsight/oomsight/receiver/cgroupmemoryreceiver"
 )
 
 const (
-	vmEnv     = "OOMSIGHT_E2E_VM"     // "1" inside the VM
-	memhogEnv = "OOMSIGHT_E2E_MEMHOG" // path of the static memhog in the VM
-	diskEnv   = "OOMSIGHT_E2E_DISK"   // mount point of a disk-backed (ext4 on brd) filesystem
+	vmEnv     = "OOMSIGHT_E2E_VM"    // "1" inside the VM
+	memhogEnv = cgrouptest.MemhogEnv // path of the static memhog in the VM
+	diskEnv   = cgrouptest.DiskEnv   // mount point of a disk-backed (ext4 on brd) filesystem
 	cgRoot    = "/sys/fs/cgroup"
 	mib       = 1 << 20
 )
@@ -92,24 +93,8 @@ func requireVM(t *testing.T) *vm {
 	}
 	v.h = h
 	v.env = cgrouptest.Env{Hierarchy: h, Self: "/"}
-	must(t, "root subtree_control", enableMemory(cgRoot))
+	must(t, "root subtree_control", cgrouptest.EnableMemory(cgRoot))
 	return v
-}
-
-// enableMemory enables the memory controller for the children of dir.
-func enableMemory(dir string) error {
-	f := filepath.Join(dir, "cgroup.subtree_control")
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(strings.Fields(string(b)), "memory") {
-		return nil
-	}
-	if err := os.WriteFile(f, []byte("+memory"), 0); err != nil {
-		return fmt.Errorf("enabling +memory in %s: %w", f, err)
-	}
-	return nil
 }
 
 // mkcg creates the cgroup at p (a path from the hierarchy root, as the
@@ -121,7 +106,7 @@ func (v *vm) mkcg(t *testing.T, p string) *cgrouptest.Cgroup {
 	t.Helper()
 	cur := "/"
 	for seg := range strings.SplitSeq(strings.Trim(p, "/"), "/") {
-		must(t, "mkcg "+p, enableMemory(v.h.Abs(cur)))
+		must(t, "mkcg "+p, cgrouptest.EnableMemory(v.h.Abs(cur)))
 		cur = path.Join(cur, seg)
 		dir := v.h.Abs(cur)
 		err := os.Mkdir(dir, 0o755)
@@ -1068,7 +1053,7 @@ func TestVMCaptureAtTheLimit(t *testing.T) {
 	c, err := cgroupfs.Open(v.h, s.pod, 0)
 	must(t, "cgroupfs.Open "+s.pod, err)
 	rel := kernelRelease()
-	want := !versionLess(rel, "6.12")
+	want := !qemuvm.VersionLess(rel, "6.12")
 	report(t, "peak/per-fd-reset-detected", c.PeakResets() == want,
 		"memory.peak reset per open file: %v on kernel %s (the reset needs 6.12+; otherwise the interval peak comes from the fast samples, event samples and the lifetime peak)", c.PeakResets(), rel)
 	c.Close()
