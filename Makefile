@@ -35,7 +35,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO) metadata.yaml
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router run test generate check-generate check-format fix-style vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short bench-peers bench-peers-short bench-v2 bench-v2-short e2e-v2 clean deps deps-test helm installers installers-if-present
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router containerd2 vmnode-image e2e-k8s-vm run test generate check-generate check-format fix-style vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short bench-peers bench-peers-short bench-v2 bench-v2-short e2e-v2 clean deps deps-test helm installers installers-if-present
 
 all: build
 
@@ -141,7 +141,7 @@ LICENSE_HOLDER := The oomsight Authors
 PORTO_FLAGS := --include-internal --skip-dirs '^_build$$'
 
 # Every Go module of the repository (contrib's gotidy check runs on each).
-MODULES := . deploy deploy/operator internal/tools internal/kube internal/kube/coredns internal/kube/kuberouter internal/kube/helm internal/bench/cadvisor
+MODULES := . deploy deploy/operator internal/tools internal/kube internal/kube/coredns internal/kube/kuberouter internal/kube/helm internal/kube/containerd internal/bench/cadvisor
 
 ## check-format: gofmt (the toolchain's, GOTOOLCHAIN), the SPDX header of every Go and shell file
 ## (addlicense -check, then the exact two lines), porto's import comments
@@ -370,6 +370,39 @@ KUBE_DEBS := etcd:etcd-server containerd:containerd ctr:containerd runc:runc \
              iptables:iptables socat:socat ipset:ipset
 KUBECLUSTER := cd deploy && $(GO) run ./kubecluster/cmd/kubecluster
 
+## NODES: the nodes of make k8s-up: v1 (the host: cgroup v1, cgroupfs,
+## containerd 1.6; the default), v2 (a qemu VM: cgroup v2, systemd,
+## containerd 2; the control plane stays on the host) or both
+NODES ?= v1
+export NODES
+# What the VM node needs on the host (command:package).
+VM_DEBS := qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils mkfs.ext4:e2fsprogs debootstrap:debootstrap
+VM_PREREQS := $(if $(filter v2 both,$(NODES)),containerd2 vmnode-image)
+K8S_DEBS := $(KUBE_DEBS) $(if $(filter v2 both,$(NODES)),$(VM_DEBS))
+
+## containerd2: containerd 2 (containerd, containerd-shim-runc-v2, ctr) of
+## CONTAINERD_VERSION from its Go module (internal/kube/containerd, a
+## module of its own) into _build/containerd-<version>, for the VM node;
+## rebuilt only when the version changes
+CONTAINERD_VERSION := $(shell awk '$$1=="github.com/containerd/containerd/v2" {print $$2}' internal/kube/containerd/go.mod)
+CONTAINERD_PKG := github.com/containerd/containerd/v2
+containerd2: $(BUILD)/containerd-$(CONTAINERD_VERSION)/.built
+$(BUILD)/containerd-$(CONTAINERD_VERSION)/.built:
+	@rm -rf $(BUILD)/containerd-v* && mkdir -p $(dir $@)
+	@echo "building containerd $(CONTAINERD_VERSION) into $(dir $@)"
+	cd internal/kube/containerd && CGO_ENABLED=0 $(GO) build -trimpath -tags 'no_btrfs no_zfs no_devmapper' \
+		-ldflags '-s -w -X $(CONTAINERD_PKG)/version.Version=$(CONTAINERD_VERSION)' -o $(abspath $(dir $@)) \
+		$(addprefix $(CONTAINERD_PKG)/cmd/,containerd containerd-shim-runc-v2 ctr)
+	@touch $@
+
+## vmnode-image: the VM node's root filesystem (Debian 12 by debootstrap,
+## systemd, runc, CNI plugins, the cloud kernel) into _build/vmnode-<key>,
+## keyed by a hash of its package list and files; rebuilt only when the
+## key changes (cold: about 11 minutes; needs root)
+vmnode-image:
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(VM_DEBS)"
+	$(KUBECLUSTER) vm-image
+
 ## e2e-k8s: a real single-node Kubernetes (make kube, make kube-router as
 ## its NetworkPolicy enforcer, Debian's etcd, containerd, runc, CNI plugins
 ## and ipset) runs deploy/kubernetes/ as shipped and a workload OOM-killed
@@ -382,17 +415,25 @@ e2e-k8s: image kube kube-router
 	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S=1 OOMSIGHT_HELM=$(abspath $(HELM)) \
 		OOMSIGHT_OTEL_CHART=$$(test -e $(abspath $(OTEL_CHART)) && echo $(abspath $(OTEL_CHART))) $(GO) test -count=1 -v -timeout 30m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)'
 
-## k8s-up: start the same single-node cluster for a person (prints the
-## kubeconfig path); k8s-down stops it and removes everything it made
-k8s-up: image kube kube-router
-	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS)"
+## e2e-k8s-vm: the VM node proved (make k8s-up NODES=both, then the VM's
+## Node Ready, cgroup v2 with the kubelet's systemd layout inside it, pods
+## on each node reaching pods and Services on the other; needs root;
+## docs/tested-on-kubernetes.md)
+e2e-k8s-vm: image kube kube-router containerd2 vmnode-image
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS) $(VM_DEBS)"
+	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S_VM=1 $(GO) test -count=1 -v -timeout 30m ./e2ek8svm/ 2>&1 | tee /tmp/oomsight-e2e-k8s-vm.log | grep --line-buffered -E '(E2EK8SVM|k8s:|vm image|---|^ok|FAIL|PASS|panic)'
+
+## k8s-up: start the cluster for a person, the nodes NODES names (prints
+## the kubeconfig path); k8s-down stops it and removes everything it made
+k8s-up: image kube kube-router $(VM_PREREQS)
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(K8S_DEBS)"
 	$(KUBECLUSTER) up
 
 k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 bench-v2-short deploy installers-if-present e2e-k8s bench-short bench-peers-short
+test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 bench-v2-short deploy installers-if-present e2e-k8s e2e-k8s-vm bench-short bench-peers-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and

@@ -64,9 +64,14 @@ const (
 // (binaries are in Root/_build/kube).
 type Cluster struct {
 	Root string
+	// NodeSet is which nodes Up starts; "" is V1Only.
+	NodeSet NodeSet
 	// Log receives progress lines ("k8s: ...").
 	Log func(format string, args ...any)
 	pki *pki
+	// vmStarted is when qemu started; vmProc is qemu (NodeSet with V2).
+	vmStarted time.Time
+	vmProc    *process
 }
 
 // New finds the repository root from the working directory.
@@ -121,6 +126,11 @@ func (c *Cluster) Up(ctx context.Context) error {
 	if _, err := os.Stat(c.kubeRouterBin()); err != nil {
 		return fmt.Errorf("kube-router is not built (make kube-router): %w", err)
 	}
+	if c.nodeSet().Has(V2) {
+		if err := c.checkVM(); err != nil {
+			return fmt.Errorf("vm: %w", err)
+		}
+	}
 	for _, b := range []string{"etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables", "ipset", "conntrack", "podman", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local"} {
 		if _, err := exec.LookPath(b); err != nil {
 			return fmt.Errorf("%s is missing (make e2e-k8s and make k8s-up install Debian's etcd-server, containerd, runc, containernetworking-plugins, conntrack, iptables, ipset and podman): %w", b, err)
@@ -133,23 +143,7 @@ func (c *Cluster) Up(ctx context.Context) error {
 		}
 	}
 	start := time.Now()
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"host", c.setupHost},
-		{"files", c.writeFiles},
-		{"etcd", c.startEtcd},
-		{"kube-apiserver", c.startAPIServer},
-		{"kube-controller-manager", c.startControllerManager},
-		{"kube-scheduler", c.startScheduler},
-		{"containerd", c.startContainerd},
-		{"images", c.importImages},
-		{"kubelet", c.startKubelet},
-		{"kube-proxy", c.startKubeProxy},
-		{"kube-router", c.startKubeRouter},
-		{"coredns", c.startCoreDNS},
-	}
+	steps := c.steps()
 	for _, s := range steps {
 		t0 := time.Now()
 		if err := s.fn(ctx); err != nil {
@@ -159,6 +153,43 @@ func (c *Cluster) Up(ctx context.Context) error {
 	}
 	c.Log("k8s: cluster up in %.0f s; kubeconfig: %s", time.Since(start).Seconds(), c.Kubeconfig())
 	return nil
+}
+
+// step is one step of Up; its name starts its error.
+type step struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// steps are Up's for the cluster's nodes. The VM starts as soon as its
+// disk can be made (certificates and images exist), so that its boot
+// under emulation overlaps the host's components; its Ready is awaited
+// last.
+func (c *Cluster) steps() []step {
+	set := c.nodeSet()
+	steps := []step{{"host", c.setupHost}, {"files", c.writeFiles}, {"images", c.buildImages}}
+	if set.Has(V2) {
+		steps = append(steps, step{"vm-network", c.setupVMNetwork}, step{"vm-start", c.startVM})
+	}
+	steps = append(steps,
+		step{"etcd", c.startEtcd},
+		step{"kube-apiserver", c.startAPIServer},
+		step{"kube-controller-manager", c.startControllerManager},
+		step{"kube-scheduler", c.startScheduler})
+	if set.Has(V1) {
+		steps = append(steps,
+			step{"containerd", c.startContainerd},
+			step{"images-import", c.importImages},
+			step{"kubelet", c.startKubelet})
+	}
+	steps = append(steps, step{"kube-proxy", c.startKubeProxy})
+	if set.Has(V1) {
+		steps = append(steps, step{"kube-router", c.startKubeRouter})
+	}
+	if set.Has(V2) {
+		steps = append(steps, step{"vm", c.waitVMReady})
+	}
+	return append(steps, step{"coredns", c.startCoreDNS})
 }
 
 // writeFiles writes certificates, kubeconfigs and component configs.
@@ -194,6 +225,14 @@ func (c *Cluster) writeFiles(context.Context) error {
 			return err
 		}
 	}
+	if c.nodeSet().Has(V2) {
+		if err := os.MkdirAll(c.vmStateDir(), 0o700); err != nil {
+			return fmt.Errorf("mkdir %s: %w", c.vmStateDir(), err)
+		}
+		if err := c.writeVMCerts(); err != nil {
+			return err
+		}
+	}
 	for _, name := range []string{"admin", "controller-manager", "scheduler", "kubelet", "kube-proxy", "kube-router"} {
 		if err := p.kubeconfig(c.path(name+".kubeconfig"), APIServer, name); err != nil {
 			return err
@@ -204,7 +243,7 @@ func (c *Cluster) writeFiles(context.Context) error {
 		c.path("cni", "net.d", "10-oomsight.conflist"): c.cniConfig(),
 		c.path("kubelet.yaml"):                         c.kubeletConfig(),
 		c.path("kube-proxy.yaml"):                      c.kubeProxyConfig(),
-		c.path("coredns.yaml"):                         coreDNSManifests(),
+		c.path("coredns.yaml"):                         coreDNSManifests(c.nodeSet().systemGeneration()),
 		c.path("kube-router.yaml"):                     kubeRouterRBAC(),
 	}
 	for f, content := range files {

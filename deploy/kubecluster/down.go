@@ -46,6 +46,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 	c.deletePods(ctx)
 	netns := c.sandboxNetns(ctx)
 	note(c.stopComponent("kube-proxy", 10*time.Second))
+	note(c.stopVM(ctx))
 	note(c.stopComponent("kubelet", 20*time.Second))
 	c.killTasks(ctx)
 	note(c.stopComponent("containerd", 20*time.Second))

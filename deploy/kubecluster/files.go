@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The configuration files of the components. Every value here that users
@@ -51,8 +52,23 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 // cniConfig: a bridge between the pods' network namespaces and the host,
 // host-local addresses, no masquerading and no default route: pods reach
 // each other, the Service range (through the host, where kube-proxy's
-// rules are) and the host's address on the bridge, nothing beyond.
+// rules are) and the host's address on the bridge, nothing beyond. With
+// the VM node, the other node's pods too (ClusterCIDR through the host).
 func (c *Cluster) cniConfig() string {
+	routes := []string{ServiceCIDR}
+	if c.nodeSet().Has(V2) {
+		routes = append(routes, ClusterCIDR)
+	}
+	return cniConfig(Bridge, c.path("cni", "ipam"), PodCIDR, HostIP, routes...)
+}
+
+// cniConfig renders a node's bridge network: subnet on bridge with the
+// node at gateway, and routes through it.
+func cniConfig(bridge, ipamDir, subnet, gateway string, routes ...string) string {
+	rs := make([]string, 0, len(routes))
+	for _, r := range routes {
+		rs = append(rs, fmt.Sprintf(`{"dst": %q}`, r))
+	}
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "oomsight-e2e",
@@ -67,12 +83,12 @@ func (c *Cluster) cniConfig() string {
         "type": "host-local",
         "dataDir": %q,
         "ranges": [[{"subnet": %q, "gateway": %q}]],
-        "routes": [{"dst": %q}]
+        "routes": [%s]
       }
     }
   ]
 }
-`, Bridge, c.path("cni", "ipam"), PodCIDR, HostIP, ServiceCIDR)
+`, bridge, ipamDir, subnet, gateway, strings.Join(rs, ", "))
 }
 
 // kubeletConfig: failCgroupV1 (the host's memory controller is on cgroup
@@ -80,6 +96,23 @@ func (c *Cluster) cniConfig() string {
 // with dnsPolicy Default no resolver (nothing outside the machine is
 // reachable anyway).
 func (c *Cluster) kubeletConfig() string {
+	return kubeletConfig(kubeletParams{
+		caFile: c.pki.path("ca.crt"), certFile: c.pki.path("kubelet.crt"), keyFile: c.pki.path("kubelet.key"),
+		address: HostIP, driver: "cgroupfs", endpoint: c.ContainerdSocket(), failV1: false, dnsAddress: DNSIP,
+	})
+}
+
+// kubeletParams are what differs between the nodes' kubelets.
+type kubeletParams struct {
+	caFile, certFile, keyFile string
+	address                   string
+	driver                    string // cgroupDriver: cgroupfs or systemd
+	endpoint                  string // containerd's socket
+	failV1                    bool   // failCgroupV1
+	dnsAddress                string
+}
+
+func kubeletConfig(p kubeletParams) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -95,8 +128,8 @@ tlsCertFile: %s
 tlsPrivateKeyFile: %s
 address: %s
 healthzBindAddress: 127.0.0.1
-cgroupDriver: cgroupfs
-failCgroupV1: false
+cgroupDriver: %s
+failCgroupV1: %t
 failSwapOn: false
 containerRuntimeEndpoint: unix://%s
 clusterDNS: [%s]
@@ -110,14 +143,17 @@ evictionHard:
   memory.available: "100Mi"
   nodefs.available: "1%%"
   imagefs.available: "1%%"
-`, c.pki.path("ca.crt"), c.pki.path("kubelet.crt"), c.pki.path("kubelet.key"), HostIP,
-		c.ContainerdSocket(), DNSIP)
+`, p.caFile, p.certFile, p.keyFile, p.address, p.driver, p.failV1, p.endpoint, p.dnsAddress)
 }
 
 // kubeProxyConfig: iptables mode; the conntrack and localhost-node-port
 // settings are left as the host has them (0 and false: kube-proxy changes
 // no kernel tunable).
 func (c *Cluster) kubeProxyConfig() string {
+	return kubeProxyConfig(c.path("kube-proxy.kubeconfig"), NodeName, c.nodeSet().kubeProxyClusterCIDR(), HostIP)
+}
+
+func kubeProxyConfig(kubeconfig, node, clusterCIDR, bind string) string {
 	return fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
@@ -135,12 +171,13 @@ conntrack:
   tcpCloseWaitTimeout: 0s
 iptables:
   localhostNodePorts: false
-`, c.path("kube-proxy.kubeconfig"), NodeName, PodCIDR, HostIP)
+`, kubeconfig, node, clusterCIDR, bind)
 }
 
 // coreDNSManifests: CoreDNS as the cluster DNS (the kube-dns Service at
-// DNSIP), serving cluster.local from the API server, forwarding nothing.
-func coreDNSManifests() string {
+// DNSIP), serving cluster.local from the API server, forwarding nothing,
+// on the node of generation g (NodeLabel).
+func coreDNSManifests(g Generation) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -211,6 +248,8 @@ spec:
     spec:
       serviceAccountName: coredns
       dnsPolicy: Default
+      nodeSelector:
+        %s: %s
       containers:
         - name: coredns
           image: %s
@@ -253,7 +292,7 @@ spec:
   ports:
     - {name: dns, port: 53, protocol: UDP}
     - {name: dns-tcp, port: 53, protocol: TCP}
-`, CoreDNSImage, DNSIP)
+`, NodeLabel, g, CoreDNSImage, DNSIP)
 }
 
 func writeFile(path, content string) error {

@@ -20,11 +20,24 @@ type image struct {
 	entrypoint string            // JSON array
 }
 
-// importImages builds the cluster's own images (pause, workload, CoreDNS)
-// and imports them with the agent's image into containerd's k8s.io
-// namespace, where the CRI finds them: nothing is pulled.
-func (c *Cluster) importImages(ctx context.Context) error {
-	dir := c.path("images")
+// imageRefs are the images every node's containerd holds: nothing is
+// pulled.
+var imageRefs = []string{PauseImage, WorkloadImage, CoreDNSImage, AgentImage}
+
+// imageDir holds the images as archives (podman save) between buildImages
+// and the nodes' imports.
+func (c *Cluster) imageDir() string { return c.path("images") }
+
+// imageTar is the archive of ref in imageDir.
+func (c *Cluster) imageTar(ref string) string {
+	return filepath.Join(c.imageDir(), strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
+}
+
+// buildImages builds the cluster's own images (pause, workload, CoreDNS)
+// and saves them with the agent's image as archives in imageDir, which
+// importImages (the host's containerd) and the VM's node disk take.
+func (c *Cluster) buildImages(ctx context.Context) error {
+	dir := c.imageDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
@@ -46,16 +59,20 @@ func (c *Cluster) importImages(ctx context.Context) error {
 	if _, err := run(ctx, "podman", "image", "exists", AgentImage); err != nil {
 		return fmt.Errorf("the agent image %s is not built (make image): %w", AgentImage, err)
 	}
-	for _, ref := range []string{PauseImage, WorkloadImage, CoreDNSImage, AgentImage} {
-		tar := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
-		if _, err := run(ctx, "podman", "save", "--quiet", "--output", tar, ref); err != nil {
+	for _, ref := range imageRefs {
+		if _, err := run(ctx, "podman", "save", "--quiet", "--output", c.imageTar(ref), ref); err != nil {
 			return err
 		}
-		if _, err := c.ctr(ctx, "images", "import", tar); err != nil {
+	}
+	return os.Remove(workload)
+}
+
+// importImages imports the archives into the host's containerd, in the
+// k8s.io namespace, where the CRI finds them.
+func (c *Cluster) importImages(ctx context.Context) error {
+	for _, ref := range imageRefs {
+		if _, err := c.ctr(ctx, "images", "import", c.imageTar(ref)); err != nil {
 			return err
-		}
-		if err := os.Remove(tar); err != nil {
-			return fmt.Errorf("remove %s: %w", tar, err)
 		}
 	}
 	return nil

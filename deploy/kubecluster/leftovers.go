@@ -34,7 +34,7 @@ func pids(match func(pid int, cmdline string) bool) []int {
 
 // Leftovers lists what a stopped cluster must not leave: its processes,
 // mounts, cgroups, bridge, iptables chains and ipsets, and its
-// directories.
+// directories; the VM node's qemu, tap, bridge and route.
 func Leftovers() []string {
 	var left []string
 	for _, name := range append(append([]string{}, components...), "containerd-shim-runc-v2") {
@@ -44,6 +44,7 @@ func Leftovers() []string {
 			left = append(left, fmt.Sprintf("process %d (%s)", pid, name))
 		}
 	}
+	left = append(left, vmLeftovers()...)
 	for _, dir := range []string{KubeletDir, StateDir, RunDir} {
 		if ms := mountsUnder(dir); len(ms) > 0 {
 			left = append(left, "mounts "+strings.Join(ms, ", "))

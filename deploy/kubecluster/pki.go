@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -150,6 +151,43 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 func writePEM(path, typ string, der []byte) error {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// embeddedKubeconfig writes a kubeconfig for the client certificate name
+// with the CA, certificate and key inline: for the VM node, where the
+// host's paths do not exist.
+func (p *pki) embeddedKubeconfig(file, server, name string) error {
+	var data [3]string
+	for i, f := range []string{"ca.crt", name + ".crt", name + ".key"} {
+		b, err := os.ReadFile(p.path(f))
+		if err != nil {
+			return fmt.Errorf("kubeconfig %s: %w", file, err)
+		}
+		data[i] = base64.StdEncoding.EncodeToString(b)
+	}
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: oomsight-e2e
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    client-certificate-data: %s
+    client-key-data: %s
+contexts:
+- name: oomsight-e2e
+  context:
+    cluster: oomsight-e2e
+    user: %s
+current-context: oomsight-e2e
+`, server, data[0], name, data[1], data[2], name)
+	if err := writeFile(file, cfg); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
 	}
 	return nil
 }

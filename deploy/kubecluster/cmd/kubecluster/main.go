@@ -1,8 +1,10 @@
 // Copyright The oomsight Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Command kubecluster starts (`up`) and stops (`down`) the single-node
-// Kubernetes of `make k8s-up` / `make k8s-down` (package kubecluster).
+// Command kubecluster starts (`up`) and stops (`down`) the Kubernetes of
+// `make k8s-up` / `make k8s-down` (package kubecluster), and builds the VM
+// node's cached root filesystem (`vm-image`, make vmnode-image). NODES
+// (v1, v2 or both; v1 when unset) picks the nodes `up` starts.
 package main
 
 import (
@@ -16,8 +18,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 || (os.Args[1] != "up" && os.Args[1] != "down") {
-		fmt.Fprintln(os.Stderr, "usage: kubecluster up|down")
+	if len(os.Args) != 2 || (os.Args[1] != "up" && os.Args[1] != "down" && os.Args[1] != "vm-image") {
+		fmt.Fprintln(os.Stderr, "usage: [NODES=v1|v2|both] kubecluster up|down|vm-image")
 		os.Exit(2)
 	}
 	os.Exit(run(os.Args[1]))
@@ -33,6 +35,17 @@ func run(cmd string) int {
 		fmt.Fprintln(os.Stderr, "kubecluster:", err)
 		return 1
 	}
+	if c.NodeSet, err = kubecluster.ParseNodeSet(os.Getenv("NODES")); err != nil {
+		fmt.Fprintln(os.Stderr, "kubecluster:", err)
+		return 2
+	}
+	if cmd == "vm-image" {
+		if err = c.BuildVMImage(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "kubecluster vm-image:", err)
+			return 1
+		}
+		return 0
+	}
 	if cmd == "down" {
 		if err = c.Down(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "kubecluster down:", err)
@@ -45,7 +58,11 @@ func run(cmd string) int {
 		fmt.Fprintln(os.Stderr, "(make k8s-down removes what was started)")
 		return 1
 	}
-	fmt.Printf("\nThe cluster runs. Use it with:\n\n  export KUBECONFIG=%s\n  %s get nodes\n  %s apply -f deploy/kubernetes/\n\nStop it with make k8s-down.\n",
+	fmt.Print("\nThe cluster runs (nodes:")
+	for _, n := range c.Nodes() {
+		fmt.Printf(" %s %s=%s", n.Name, kubecluster.NodeLabel, n.Generation)
+	}
+	fmt.Printf("). Use it with:\n\n  export KUBECONFIG=%s\n  %s get nodes\n  %s apply -f deploy/kubernetes/\n\nStop it with make k8s-down.\n",
 		c.Kubeconfig(), c.KubectlPath(), c.KubectlPath())
 	return 0
 }
