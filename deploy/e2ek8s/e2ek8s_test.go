@@ -244,9 +244,9 @@ type env struct {
 	srv   *otlptest.Server
 	nodes []*node
 
-	applied    bool     // deploy/kubernetes/ applied (manifests)
-	restrictedOn bool   // deploy/kubernetes/restricted/ applied
-	agentNames []string // agent pods seen, in order
+	applied      bool     // deploy/kubernetes/ applied (manifests)
+	restrictedOn bool     // deploy/kubernetes/restricted/ applied
+	agentNames   []string // agent pods seen, in order
 }
 
 // result prints the proof's line (n nil: the cluster's) and fails the test
