@@ -280,13 +280,17 @@ func (e *env) cleanup() {
 
 // diagnose prints what a person would look at after a failed proof.
 func (e *env) diagnose(ctx context.Context) {
-	for _, args := range [][]string{
-		{"get", "pods", "-A", "-o", "wide"},
-		{"-n", "oomsight", "logs", "ds/oomsight-agent", "--tail=30"},
+	cmds := [][]string{{"get", "pods", "-A", "-o", "wide"}}
+	for _, n := range e.nodes {
+		if agent, err := e.agentPod(ctx, n); err == nil {
+			cmds = append(cmds, []string{"-n", "oomsight", "logs", agent.Name, "--tail=30"})
+		}
+	}
+	for _, args := range append(cmds, [][]string{
 		{"-n", "oomsight", "logs", "deploy/oomsight-gateway", "--tail=15"},
 		{"-n", "oomsight", "logs", "job/oomsight-tls", "--tail=5"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
-	} {
+	}...) {
 		out, err := e.c.Kubectl(ctx, args...)
 		if err != nil {
 			out = err.Error()

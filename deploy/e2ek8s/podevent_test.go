@@ -115,8 +115,11 @@ func (e *env) podEvent(ctx context.Context, n *node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, waitPodEventErr := e.waitPodEvent(ctx, n, uid, 1, 60*time.Second); waitPodEventErr != nil {
-		return "", waitPodEventErr
+	// The proof on the second node follows the first's API server outage:
+	// the agent's clients may still be in their back-off (2 min).
+	if _, waitPodEventErr := e.waitPodEvent(ctx, n, uid, 1, 120*time.Second); waitPodEventErr != nil {
+		recs := oomRecords(e.srv, byPod)
+		return "", fmt.Errorf("%w; the pod's OOM records at the test's server: %d, their resources %v", waitPodEventErr, len(recs), resources(recs))
 	}
 	time.Sleep(15 * time.Second) // three batches: a second Event would have come
 	ev, err := e.waitPodEvent(ctx, n, uid, 1, 0)

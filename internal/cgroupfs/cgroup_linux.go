@@ -348,6 +348,25 @@ func (r *Reader) Counters(c *Cgroup, s *Sample) error {
 	return nil
 }
 
+// Stat reads only memory.stat of c into s, taken at now (its fields,
+// Unreclaimable included): what the fast pass reads of a cgroup whose
+// usage climbs, for the time-to-OOM fit between two collections.
+func (r *Reader) Stat(c *Cgroup, now time.Time, s *Sample) error {
+	s.Reset()
+	s.Time = now
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i, fd := range c.fds {
+		if !c.specs[i].stat || fd == -1 {
+			continue
+		}
+		if err := r.parse(c, i, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Usage reads only the usage of c (memory.usage_in_bytes or memory.current):
 // the light read of the fast pass, one pread on a held descriptor.
 func (r *Reader) Usage(c *Cgroup) (uint64, error) {

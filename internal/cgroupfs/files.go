@@ -47,6 +47,8 @@ type fileSpec struct {
 	// counters marks the file of the failcnt and oom_kills counters that
 	// Reader.Counters reads alone.
 	counters bool
+	// stat marks memory.stat, which Reader.Stat reads alone.
+	stat bool
 	// limit marks the limit files (memory.max and the other limit-like
 	// files), which a LimitWatch lets Read skip while nobody wrote them.
 	limit bool
@@ -59,7 +61,7 @@ var v1Files = []fileSpec{
 	{name: "memory.limit_in_bytes", limit: true, parse: limitOf(Limit)},
 	{name: "memory.max_usage_in_bytes", peak: true, parse: single(Peak)},
 	{name: "memory.failcnt", counters: true, parse: single(Failcnt)},
-	{name: "memory.stat", parse: v1Stat},
+	{name: "memory.stat", stat: true, parse: v1Stat},
 	{name: "memory.oom_control", counters: true, parse: v1OOMControl},
 	{name: "memory.kmem.usage_in_bytes", optional: WithKernel, parse: single(Kernel)},
 	// memsw files exist only with swap accounting (CONFIG_MEMCG_SWAP and
@@ -73,7 +75,7 @@ var v2Files = []fileSpec{
 	{name: "memory.current", required: true, parse: single(Usage)},
 	{name: "memory.max", limit: true, parse: limitOf(Limit)},
 	{name: "memory.peak", peak: true, parse: single(Peak)},
-	{name: "memory.stat", parse: v2Stat},
+	{name: "memory.stat", stat: true, parse: v2Stat},
 	// memory.events is hierarchical (a pod counts its containers' limit
 	// hits); the .local file counts this cgroup's own, like v1 failcnt.
 	{name: "memory.events.local", alt: "memory.events", counters: true, parse: v2Events},

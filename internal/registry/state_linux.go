@@ -76,6 +76,10 @@ type state struct {
 	// none), for eta.AtLimit.
 	unrec   uint64
 	unrecOK bool
+	// The time and usage of the newest sample the fit has (full or trend),
+	// for TrendDue.
+	trendT     time.Time
+	trendUsage uint64
 	// final: the last interval was handed out (Final); nothing more is
 	// exported for this cgroup.
 	final bool
@@ -141,6 +145,14 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 		e.failcnt, _ = s.Get(cgroupfs.Failcnt)
 		e.counted = true
 	}
+	e.addFullLocked(s, usage)
+	e.limit, e.limited = s.Get(cgroupfs.Limit)
+	return p, true
+}
+
+// addFullLocked puts the memory.stat fields of s, with usage, into the
+// flight recorder's full samples (the fit's points).
+func (e *Entry) addFullLocked(s *cgroupfs.Sample, usage uint64) {
 	f := recorder.Full{T: s.Time.UnixNano(), Usage: usage}
 	f.Anon, _ = s.Get(cgroupfs.Anon)
 	f.File, _ = s.Get(cgroupfs.File)
@@ -153,8 +165,34 @@ func (e *Entry) fullLocked(s *cgroupfs.Sample) (uint64, bool) {
 	e.unrec, e.unrecOK = s.Get(cgroupfs.Unreclaimable)
 	e.rec.AddFull(f)
 	e.fitted = false
-	e.limit, e.limited = s.Get(cgroupfs.Limit)
-	return p, true
+	e.trendT, e.trendUsage = s.Time, usage
+}
+
+// TrendGap is the shortest time between two samples of a cgroup's
+// time-to-OOM fit: the fast pass adds a trend sample (AddTrend) at most
+// this often, so that the fit has its eta.MinPoints within seconds of a
+// climb's start however long the collection interval (the DaemonSet's
+// 10 s would give the first estimate 40 s in).
+const TrendGap = time.Second
+
+// TrendDue tells the fast pass whether to read memory.stat of the cgroup
+// for a trend sample at t: a limit applies to it, its usage rose by at
+// least eta.MinRise since the newest sample the fit has, and that one is
+// at least TrendGap old. A cgroup that does not climb is never read more
+// than its collections read it.
+func (e *Entry) TrendDue(t time.Time, usage uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.limited && t.Sub(e.trendT) >= TrendGap && usage >= e.trendUsage+eta.MinRise
+}
+
+// AddTrend records a trend sample: s is memory.stat read at s.Time by the
+// fast pass, usage the usage it had just read. It feeds the time-to-OOM
+// fit and the flight recorder's full samples; it is no data point.
+func (e *Entry) AddTrend(s *cgroupfs.Sample, usage uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.addFullLocked(s, usage)
 }
 
 // ownETA is the time from now until the cgroup's unreclaimable memory

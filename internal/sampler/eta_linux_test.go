@@ -122,3 +122,59 @@ func TestCollectETA(t *testing.T) {
 	assert.Empty(t, got)
 	assert.ElementsMatch(t, []string{pod, ctr, v1ShapeCtr}, inf)
 }
+
+// TestTrendSamplesETA: at the DaemonSet's 10 s collection, a climb of
+// 2 MiB/s of unreclaimable memory in the pod of the captured tree (48 MiB
+// limit) gets its estimate at the first collection 8 s into the climb
+// from the fast pass's trend samples (one memory.stat a second while the
+// usage rises); without them the fit has two full samples, and no
+// estimate. Page cache climbing as fast gives the trend samples and still
+// no estimate.
+func TestTrendSamplesETA(t *testing.T) {
+	const mib = 1 << 20
+	pod := path.Dir(ctr)
+	run := func(t *testing.T, trend bool, anon bool) (map[string]float64, int) {
+		clock := time.Unix(1_700_000_000, 0)
+		s, root := etaFixture(t, &clock)
+		fast := newFastPass(s.reg, 100*time.Millisecond, func() time.Time { return clock }, nil, trend)
+		set := func(climb uint64) {
+			a, f := uint64(mib), climb
+			if anon {
+				a, f = mib+climb, 0
+			}
+			writeCgroupFile(t, root, pod, "memory.current", fmt.Sprint(a+f+mib))
+			writeCgroupFile(t, root, pod, "memory.stat", fmt.Sprintf("anon %d\nfile %d\nshmem 0\npercpu %d\n", a, f, mib))
+		}
+		set(0)
+		etas(t, s) // the collection before the climb: limits known
+		full := 0
+		for i := 1; i <= 80; i++ { // 8 s of fast passes, 2 MiB/s
+			clock = clock.Add(100 * time.Millisecond)
+			set(uint64(i) * mib / 5)
+			fast.pass()
+		}
+		if e := s.reg.Get(pod); e != nil {
+			full = len(e.History(clock).Full)
+		}
+		got, _ := etas(t, s)
+		return got, full
+	}
+	t.Run("trend samples", func(t *testing.T) {
+		got, full := run(t, true, true)
+		// 8 trend samples and the collection before the climb.
+		assert.Equal(t, 9, full)
+		require.Contains(t, got, pod)
+		// 48 MiB - (1 + 16 + 1) MiB unreclaimable at 2 MiB/s: 15 s.
+		assert.InDelta(t, 15, got[pod], 15*0.05)
+	})
+	t.Run("collections only", func(t *testing.T) {
+		got, full := run(t, false, true)
+		assert.Equal(t, 1, full)
+		assert.NotContains(t, got, pod, "two full samples are no fit")
+	})
+	t.Run("page cache", func(t *testing.T) {
+		got, full := run(t, true, false)
+		assert.Equal(t, 9, full, "the climb is sampled")
+		assert.NotContains(t, got, pod, "page cache never gives an estimate")
+	})
+}

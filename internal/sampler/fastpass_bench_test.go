@@ -75,7 +75,7 @@ func BenchmarkFastPass(b *testing.B) {
 	}()
 	buf := make([]byte, 64)
 	// Snapshots on: the limit-zone check is part of every fast sample.
-	fp := newFastPass(reg, 100*time.Millisecond, time.Now, func(string, uint64, uint64) {})
+	fp := newFastPass(reg, 100*time.Millisecond, time.Now, func(string, uint64, uint64) {}, true)
 	b.ReportAllocs()
 	var floorD, oursD time.Duration
 	passes := 0

@@ -25,14 +25,18 @@ type fastPass struct {
 	// snapshot is asked for a process snapshot of a cgroup in its limit
 	// zone; nil when snapshots are off.
 	snapshot func(path string, usage, limit uint64)
+	// trend turns trend samples on (registry.Entry.TrendDue): the
+	// time-to-OOM estimate is asked for. stat is their scratch sample.
+	trend bool
+	stat  cgroupfs.Sample
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-func newFastPass(reg *registry.Registry, interval time.Duration, now func() time.Time, snapshot func(path string, usage, limit uint64)) *fastPass {
+func newFastPass(reg *registry.Registry, interval time.Duration, now func() time.Time, snapshot func(path string, usage, limit uint64), trend bool) *fastPass {
 	return &fastPass{
-		reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: now, snapshot: snapshot,
+		reg: reg, interval: interval, reader: cgroupfs.NewReader(), now: now, snapshot: snapshot, trend: trend,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -66,9 +70,16 @@ func (f *fastPass) pass() {
 			}
 			continue
 		}
-		limit := e.Fast(f.now(), v)
+		now := f.now()
+		limit := e.Fast(now, v)
 		if f.snapshot != nil && inZone(v, limit) {
 			f.snapshot(e.Path, v, limit)
+		}
+		// A climbing cgroup's memory.stat once a second, for the
+		// time-to-OOM fit; a failed read waits for the collection, which
+		// reports it.
+		if f.trend && e.TrendDue(now, v) && f.reader.Stat(e.Cgroup, now, &f.stat) == nil {
+			e.AddTrend(&f.stat, v)
 		}
 	}
 	clear(f.entries) // do not pin removed cgroups until the next pass

@@ -135,7 +135,7 @@ func New(o Options) *Sampler {
 		}
 	}
 	if o.FastPass {
-		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now, o.Snapshot)
+		s.fast = newFastPass(s.reg, o.SamplingInterval, o.Now, o.Snapshot, o.ETA)
 	}
 	if d, err := newDiscoverer(s.reg, o.Now, o.Logger); err != nil {
 		o.Logger.Warn("created cgroups are found by the collections only: cannot wait for creation events", zap.Error(err))
