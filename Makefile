@@ -370,15 +370,16 @@ KUBE_DEBS := etcd:etcd-server containerd:containerd ctr:containerd runc:runc \
              iptables:iptables socat:socat ipset:ipset
 KUBECLUSTER := cd deploy && $(GO) run ./kubecluster/cmd/kubecluster
 
-## NODES: the nodes of make k8s-up: v1 (the host: cgroup v1, cgroupfs,
-## containerd 1.6; the default), v2 (a qemu VM: cgroup v2, systemd,
-## containerd 2; the control plane stays on the host) or both
-NODES ?= v1
-export NODES
+## NODES: the cluster's nodes: v1 (the host: cgroup v1, cgroupfs,
+## containerd 1.6), v2 (a qemu VM: cgroup v2, systemd, containerd 2; the
+## control plane stays on the host) or both; make k8s-up starts v1 unless
+## told, make e2e-k8s proves both
+K8S_UP_NODES := $(or $(NODES),v1)
+E2E_K8S_NODES := $(or $(NODES),both)
 # What the VM node needs on the host (command:package).
 VM_DEBS := qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils mkfs.ext4:e2fsprogs debootstrap:debootstrap
-VM_PREREQS := $(if $(filter v2 both,$(NODES)),containerd2 vmnode-image)
-K8S_DEBS := $(KUBE_DEBS) $(if $(filter v2 both,$(NODES)),$(VM_DEBS))
+vm_prereqs = $(if $(filter v2 both,$(1)),containerd2 vmnode-image)
+k8s_debs = $(KUBE_DEBS) $(if $(filter v2 both,$(1)),$(VM_DEBS))
 
 ## containerd2: containerd 2 (containerd, containerd-shim-runc-v2, ctr) of
 ## CONTAINERD_VERSION from its Go module (internal/kube/containerd, a
@@ -403,17 +404,18 @@ vmnode-image:
 	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(VM_DEBS)"
 	$(KUBECLUSTER) vm-image
 
-## e2e-k8s: a real single-node Kubernetes (make kube, make kube-router as
-## its NetworkPolicy enforcer, Debian's etcd, containerd, runc, CNI plugins
-## and ipset) runs deploy/kubernetes/ as shipped and a workload OOM-killed
-## at 64 MiB; one E2EK8S line per proof (needs root;
-## docs/tested-on-kubernetes.md)
-e2e-k8s: image kube kube-router
-	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(KUBE_DEBS)"
+## e2e-k8s: a real Kubernetes of the nodes NODES names (default both: the
+## host's v1 node and the VM's v2 node; make kube, make kube-router as the
+## NetworkPolicy enforcer, Debian's etcd, containerd, runc, CNI plugins
+## and ipset; containerd 2 and the VM image for v2) runs deploy/kubernetes/
+## as shipped and workloads OOM-killed on each node; one E2EK8S line per
+## proof and node (needs root; docs/tested-on-kubernetes.md)
+e2e-k8s: image kube kube-router $(call vm_prereqs,$(E2E_K8S_NODES))
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(call k8s_debs,$(E2E_K8S_NODES))"
 	@if test -e $(abspath $(OTEL_CHART)); then $(MAKE) --no-print-directory helm; fi
-	@echo "e2e-k8s: full output in /tmp/oomsight-e2e-k8s.log"
-	set -o pipefail; cd deploy && OOMSIGHT_E2E_K8S=1 OOMSIGHT_HELM=$(abspath $(HELM)) \
-		OOMSIGHT_OTEL_CHART=$$(test -e $(abspath $(OTEL_CHART)) && echo $(abspath $(OTEL_CHART))) $(GO) test -count=1 -v -timeout 30m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)'
+	@echo "e2e-k8s: NODES=$(E2E_K8S_NODES); full output in /tmp/oomsight-e2e-k8s.log"
+	set -o pipefail; cd deploy && NODES=$(E2E_K8S_NODES) OOMSIGHT_E2E_K8S=1 OOMSIGHT_HELM=$(abspath $(HELM)) \
+		OOMSIGHT_OTEL_CHART=$$(test -e $(abspath $(OTEL_CHART)) && echo $(abspath $(OTEL_CHART))) $(GO) test -count=1 -v -timeout 60m ./e2ek8s/ 2>&1 | tee /tmp/oomsight-e2e-k8s.log | grep --line-buffered -E '^(E2EK8S|k8s:|---|ok|FAIL|PASS|panic)'
 
 ## e2e-k8s-vm: the VM node proved (make k8s-up NODES=both, then the VM's
 ## Node Ready, cgroup v2 with the kubelet's systemd layout inside it, pods
@@ -425,9 +427,9 @@ e2e-k8s-vm: image kube kube-router containerd2 vmnode-image
 
 ## k8s-up: start the cluster for a person, the nodes NODES names (prints
 ## the kubeconfig path); k8s-down stops it and removes everything it made
-k8s-up: image kube kube-router $(VM_PREREQS)
-	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(K8S_DEBS)"
-	$(KUBECLUSTER) up
+k8s-up: image kube kube-router $(call vm_prereqs,$(K8S_UP_NODES))
+	@$(MAKE) --no-print-directory deps DEB_TOOLS="$(call k8s_debs,$(K8S_UP_NODES))"
+	NODES=$(K8S_UP_NODES) $(KUBECLUSTER) up
 
 k8s-down:
 	$(KUBECLUSTER) down

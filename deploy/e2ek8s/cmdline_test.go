@@ -7,8 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,7 +24,7 @@ var pairManifest = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: pair
-  namespace: ` + workloadNS + `
+  namespace: {{ns}}
 spec:
   replicas: 1
   selector:
@@ -35,6 +33,7 @@ spec:
     metadata:
       labels: {app: pair}
     spec:
+      nodeSelector: {{nodeSelector}}
       terminationGracePeriodSeconds: 1
       containers:
         - name: pair
@@ -61,20 +60,17 @@ const (
 // OOM-killed: the record names the killed one by its command line, from
 // the process snapshot the agent (hostPID) took when the container neared
 // its limit, and lists the other with its password redacted.
-func (e *env) cmdline(ctx context.Context) (string, error) {
-	f := filepath.Join(kubecluster.StateDir, "pair.yaml")
-	if err := os.WriteFile(f, []byte(pairManifest), 0o600); err != nil {
-		return "", fmt.Errorf("pair manifest: %w", err)
-	}
-	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+func (e *env) cmdline(ctx context.Context, n *node) (string, error) {
+	f, err := n.apply(ctx, "pair", pairManifest)
+	if err != nil {
 		return "", err
 	}
 	defer func() { _, _ = e.kubectl(ctx, "delete", "-f", f, "--wait=false") }()
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/pair", "--timeout=120s"); err != nil {
+	if _, err := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/pair", "--timeout=180s"); err != nil {
 		return "", err
 	}
 	var pods corev1.PodList
-	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=pair"); err != nil {
+	if err := e.getJSON(ctx, &pods, "pods", "-n", n.ns, "-l", "app=pair"); err != nil {
 		return "", err
 	}
 	if len(pods.Items) != 1 || len(pods.Items[0].Status.ContainerStatuses) != 1 {
@@ -93,7 +89,7 @@ func (e *env) cmdline(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", err
 	}
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "exec", pod.Name, "-c", "pair", "--", "/workload", "kill", "/trigger"); err != nil {
+	if _, err := e.kubectl(ctx, "-n", n.ns, "exec", pod.Name, "-c", "pair", "--", "/workload", "kill", "/trigger"); err != nil {
 		return "", err
 	}
 	byID := func(r record) bool { return r.res["container.id"] == id }
@@ -144,5 +140,5 @@ func (e *env) cmdline(ctx context.Context) (string, error) {
 	before := r.int("linux.kmsg.seq") // present: the kernel's report was read
 	snapAt := time.UnixMilli(r.int("linux.oom.processes.time"))
 	return fmt.Sprintf("pod %s/%s: two \"workload\" processes in one 64 MiB container; the record of the killed one (pid %d, kmsg seq %d) names %q (snapshot at %s, of %s) and lists the other as %q; body: %q",
-		workloadNS, pod.Name, r.int("process.pid"), before, pairGrowerCmdline, snapAt.UTC().Format("15:04:05.000"), r.str("linux.oom.processes.cgroup"), pairIdleCmdline, r.body), nil
+		n.ns, pod.Name, r.int("process.pid"), before, pairGrowerCmdline, snapAt.UTC().Format("15:04:05.000"), r.str("linux.oom.processes.cgroup"), pairIdleCmdline, r.body), nil
 }

@@ -38,13 +38,13 @@ const (
 var workloadManifest = `apiVersion: v1
 kind: Namespace
 metadata:
-  name: ` + workloadNS + `
+  name: {{ns}}
 ---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: eater
-  namespace: ` + workloadNS + `
+  namespace: {{ns}}
 spec:
   replicas: 1
   selector:
@@ -53,6 +53,7 @@ spec:
     metadata:
       labels: {app: eater}
     spec:
+      nodeSelector: {{nodeSelector}}
       terminationGracePeriodSeconds: 1
       containers:
         - name: eater
@@ -83,7 +84,7 @@ var forkerManifest = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: forker
-  namespace: ` + workloadNS + `
+  namespace: {{ns}}
 spec:
   replicas: 1
   selector:
@@ -92,6 +93,7 @@ spec:
     metadata:
       labels: {app: forker}
     spec:
+      nodeSelector: {{nodeSelector}}
       terminationGracePeriodSeconds: 1
       containers:
         - name: forker
@@ -107,11 +109,12 @@ spec:
           emptyDir: {}
 `
 
-// TestKubernetes starts a real single-node Kubernetes (package
-// kubecluster), applies deploy/kubernetes/ as shipped and proves what
-// oomsight tells about a real OOMKilled container, one E2EK8S line per
-// proof. Environment: OOMSIGHT_E2E_K8S=1 (make e2e-k8s builds what it
-// needs first).
+// TestKubernetes starts a real Kubernetes (package kubecluster) of the
+// nodes NODES names (v1: the host; v2: the VM node; both), applies
+// deploy/kubernetes/ as shipped and proves what oomsight tells about real
+// OOMKilled containers on each node, one E2EK8S line per proof and node.
+// Environment: OOMSIGHT_E2E_K8S=1 (make e2e-k8s builds what it needs
+// first), NODES.
 func TestKubernetes(t *testing.T) {
 	if os.Getenv(runEnv) != "1" {
 		cgrouptest.Unavailable(t, "the Kubernetes end-to-end test: set %s=1 to run it (make e2e-k8s builds the binaries and images it needs; root)", runEnv)
@@ -119,91 +122,139 @@ func TestKubernetes(t *testing.T) {
 	if os.Geteuid() != 0 {
 		cgrouptest.Unavailable(t, "the Kubernetes end-to-end test needs root")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
+	set, err := kubecluster.ParseNodeSet(os.Getenv("NODES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 55*time.Minute)
 	defer cancel()
 	c, err := kubecluster.New(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.NodeSet = set
 	e := &env{t: t, c: c}
+	for _, n := range c.Nodes() {
+		e.nodes = append(e.nodes, newNode(c, n))
+	}
 	defer e.cleanup()
+	ps := proofs(helmProof())
+	if !helmProof() {
+		fmt.Printf("E2EK8S helm NOT RUN: no upstream chart given (%s; make e2e-k8s OTEL_CHART=<dir or .tgz>, docs/installing.md)\n", chartEnv)
+	}
+	t0 := time.Now()
 	if err := c.Up(ctx); err != nil {
-		for _, p := range []string{"manifests", "tls", "netpol", "names", "semconv", "oomkilled", "restart", "survived", "cmdline", "pod-event", "restricted", "helm"} {
-			e.result(p, fmt.Errorf("the cluster did not start: %w", err))
+		for _, p := range ps {
+			for _, n := range e.nodes {
+				if p.on(n) {
+					e.result(p.name, n, fmt.Errorf("the cluster did not start: %w", err))
+				}
+			}
 		}
 		return
 	}
+	fmt.Printf("k8s: cluster of %d nodes (NODES=%s) up in %.0f s\n", len(e.nodes), set, time.Since(t0).Seconds())
 	e.srv = otlptest.StartAt(t, kubecluster.HostIP)
 	fmt.Printf("k8s: test OTLP server on %s\n", e.srv.Endpoint)
 
-	proofs := []struct {
-		name string
-		fn   func(context.Context) (string, error)
-	}{
-		{"manifests", e.manifests},
-		{"tls", e.tlsProof},
-		// netpol restarts the agent and leaves the policies as shipped.
-		{"netpol", e.netpol},
-		{"names", e.names},
-		{"semconv", e.semconv},
-		{"oomkilled", e.oomKilled},
-		{"restart", e.restart},
-		{"survived", e.survived},
-		{"cmdline", e.cmdline},
-		// pod-event stops the API server for 30 s: last before restricted,
-		// which replaces the agent, so that no other proof depends on how
-		// fast the agent's k8s_attributes recovers from that.
-		{"pod-event", e.podEvent},
-		{"restricted", e.restricted},
-	}
-	// helm replaces the (restricted) raw agent with the upstream chart's:
-	// last. Without the chart (make e2e-k8s OTEL_CHART=…) it is not run,
-	// and says so.
-	if helmProof() {
-		proofs = append(proofs, struct {
-			name string
-			fn   func(context.Context) (string, error)
-		}{"helm", e.helmInstall})
-	} else {
-		fmt.Printf("E2EK8S helm NOT RUN: no upstream chart given (%s; make e2e-k8s OTEL_CHART=<dir or .tgz>, docs/installing.md)\n", chartEnv)
-	}
 	// OOMSIGHT_E2E_K8S_ONLY (comma-separated proof names) runs a few proofs
 	// for a short run by hand; each still needs those it builds on
 	// (manifests, names). Empty: all.
 	only := os.Getenv("OOMSIGHT_E2E_K8S_ONLY")
-	var failed string
-	for _, p := range proofs {
+	// A failed proof stops the later ones on its node: they build on it.
+	failed := map[*node]string{}
+	for _, p := range ps {
 		if only != "" && !slices.Contains(strings.Split(only, ","), p.name) {
 			continue
 		}
-		if failed != "" {
-			e.result(p.name, fmt.Errorf("not run: %s failed", failed))
-			continue
+		for _, n := range e.nodes {
+			if !p.on(n) {
+				continue
+			}
+			if failed[n] != "" {
+				e.result(p.name, n, fmt.Errorf("not run: %s failed on this node", failed[n]))
+				continue
+			}
+			fmt.Printf("k8s: proving %s %s\n", p.name, n.tag())
+			t1 := time.Now()
+			detail, err := p.fn(e, ctx, n)
+			if err != nil {
+				failed[n] = p.name
+				e.diagnose(ctx)
+			}
+			e.result(p.name, n, err, detail, fmt.Sprintf("(%.0f s)", time.Since(t1).Seconds()))
 		}
-		fmt.Printf("k8s: proving %s\n", p.name)
-		detail, err := p.fn(ctx)
-		if err != nil {
-			failed = p.name
-			e.diagnose(ctx)
-		}
-		e.result(p.name, err, detail)
 	}
+}
+
+// proof is one E2EK8S line per node it runs on.
+type proof struct {
+	name string
+	fn   func(*env, context.Context, *node) (string, error)
+	on   func(*node) bool
+}
+
+func everyNode(*node) bool { return true }
+
+// onV1 marks what runs on the host's node only: tls and netpol prove the
+// cluster's network (the gateway runs on the host: kube-router, the
+// NetworkPolicy enforcer, runs there only), helm replaces the agent.
+func onV1(n *node) bool { return !n.v2() }
+
+// onV2 marks what only cgroup v2 has: the last peak of a cgroup removed at
+// the kill (memory.peak), the time to OOM against a kill that the kernel
+// reports through memory.events, memory.high and pressure.
+func onV2(n *node) bool { return n.v2() }
+
+// proofs lists the proofs in the order they run; each runs on every node
+// it is for before the next starts, since some change the whole cluster
+// (netpol and restart replace agents, pod-event stops the API server,
+// restricted and helm replace the DaemonSet).
+func proofs(helm bool) []proof {
+	ps := []proof{
+		{"manifests", (*env).manifests, everyNode},
+		{"tls", (*env).tlsProof, onV1},
+		// netpol restarts the agent and leaves the policies as shipped.
+		{"netpol", (*env).netpol, onV1},
+		{"names", (*env).names, everyNode},
+		{"semconv", (*env).semconv, everyNode},
+		{"oomkilled", (*env).oomKilled, everyNode},
+		{"restart", (*env).restart, everyNode},
+		{"survived", (*env).survived, everyNode},
+		{"cmdline", (*env).cmdline, everyNode},
+		// pod-event stops the API server for 30 s: last before restricted,
+		// which replaces the agent, so that no other proof depends on how
+		// fast the agent's k8s_attributes recovers from that.
+		{"pod-event", (*env).podEvent, everyNode},
+		{"restricted", (*env).restricted, everyNode},
+	}
+	// helm replaces the (restricted) raw agent with the upstream chart's:
+	// last. Without the chart (make e2e-k8s OTEL_CHART=…) it is not run,
+	// and says so.
+	if helm {
+		ps = append(ps, proof{"helm", (*env).helmInstall, onV1})
+	}
+	return ps
 }
 
 // env is one run's cluster, OTLP server and what the proofs learnt.
 type env struct {
-	t   *testing.T
-	c   *kubecluster.Cluster
-	srv *otlptest.Server
+	t     *testing.T
+	c     *kubecluster.Cluster
+	srv   *otlptest.Server
+	nodes []*node
 
-	pod        corev1.Pod // the workload pod as first seen Running
-	firstID    string     // the eater's first container id
-	secondID   string     // its id after the first kill
-	agentNames []string   // agent pods seen, in order
+	applied      bool     // deploy/kubernetes/ applied (manifests)
+	restrictedOn bool     // deploy/kubernetes/restricted/ applied
+	agentNames   []string // agent pods seen, in order
 }
 
-// result prints the proof's line and fails the test on an error.
-func (e *env) result(name string, err error, detail ...string) {
+// result prints the proof's line (n nil: the cluster's) and fails the test
+// on an error.
+func (e *env) result(name string, n *node, err error, detail ...string) {
+	if n != nil {
+		name += " " + n.tag()
+	}
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", "\n    ")
 		fmt.Printf("E2EK8S %s FAIL %s\n", name, msg)
@@ -224,7 +275,7 @@ func (e *env) cleanup() {
 			err = fmt.Errorf("left behind: %s", strings.Join(left, "; "))
 		}
 	}
-	e.result("cleanup", err, fmt.Sprintf("every process, mount, cgroup, network device, iptables chain, ipset and directory of the cluster removed in %.0f s; sysctls restored", time.Since(t0).Seconds()))
+	e.result("cleanup", nil, err, fmt.Sprintf("every process, mount, cgroup, network device, iptables chain, ipset and directory of the cluster removed in %.0f s; sysctls restored", time.Since(t0).Seconds()))
 }
 
 // diagnose prints what a person would look at after a failed proof.
@@ -289,25 +340,6 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, check func
 
 func (e *env) repoPath(elem ...string) string {
 	return filepath.Join(append([]string{e.c.Root}, elem...)...)
-}
-
-// agentPod returns the one running agent pod.
-func (e *env) agentPod(ctx context.Context) (corev1.Pod, error) {
-	var pods corev1.PodList
-	if err := e.getJSON(ctx, &pods, "pods", "-n", "oomsight", "-l", "app.kubernetes.io/name=oomsight-agent"); err != nil {
-		return corev1.Pod{}, err
-	}
-	var live []corev1.Pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.DeletionTimestamp == nil {
-			live = append(live, *p)
-		}
-	}
-	if len(live) != 1 {
-		return corev1.Pod{}, fmt.Errorf("%d agent pods", len(live))
-	}
-	return live[0], nil
 }
 
 func ready(p corev1.Pod) bool {

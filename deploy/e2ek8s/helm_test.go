@@ -41,15 +41,15 @@ func (e *env) helm(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// helmAgentPod returns the one agent pod of the Helm release.
-func (e *env) helmAgentPod(ctx context.Context) (corev1.Pod, error) {
+// helmAgentPod returns the Helm release's one agent pod on the node.
+func (e *env) helmAgentPod(ctx context.Context, n *node) (corev1.Pod, error) {
 	var pods corev1.PodList
 	if err := e.getJSON(ctx, &pods, "pods", "-n", "oomsight", "-l", "app.kubernetes.io/instance="+helmRelease+",app.kubernetes.io/name=oomsight-agent"); err != nil {
 		return corev1.Pod{}, err
 	}
 	var live []corev1.Pod
 	for i := range pods.Items {
-		if p := &pods.Items[i]; p.DeletionTimestamp == nil {
+		if p := &pods.Items[i]; p.DeletionTimestamp == nil && p.Spec.NodeName == n.Name {
 			live = append(live, *p)
 		}
 	}
@@ -80,7 +80,7 @@ func hostPaths(p corev1.Pod) map[string]bool {
 // with the pod and container names from the API server. A values file
 // without the volumes cannot pass: no cgroups, no metrics with names; no
 // /dev/kmsg, no victim or limit on the record.
-func (e *env) helmInstall(ctx context.Context) (string, error) {
+func (e *env) helmInstall(ctx context.Context, n *node) (string, error) {
 	chart := os.Getenv(chartEnv)
 	if _, err := os.Stat(chart); err != nil {
 		return "", fmt.Errorf("the upstream chart (%s): %w", chartEnv, err)
@@ -92,7 +92,7 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if err := waitFor(ctx, 90*time.Second, "the raw agent gone", func() error {
-		if p, err := e.agentPod(ctx); err == nil {
+		if p, err := e.agentPod(ctx, n); err == nil {
 			return fmt.Errorf("agent pod %s still there", p.Name)
 		}
 		return nil
@@ -106,7 +106,7 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 	}
 	var agent corev1.Pod
 	if err := waitFor(ctx, 90*time.Second, "the Helm release's agent Ready", func() error {
-		p, err := e.helmAgentPod(ctx)
+		p, err := e.helmAgentPod(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 
 	// The workload's eater, named, from the new agent.
 	var cur corev1.Pod
-	if err := e.getJSON(ctx, &cur, "pod", "-n", workloadNS, e.pod.Name); err != nil {
+	if err := e.getJSON(ctx, &cur, "pod", "-n", n.ns, n.pod.Name); err != nil {
 		return "", err
 	}
 	var eaterID string
@@ -148,7 +148,7 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 	if err := waitFor(ctx, 90*time.Second, "the Helm agent's metrics with names", func() error {
 		for _, s := range metricSeries(e.srv) {
 			if s.last.AsTime().After(readyAt) && s.attrs["container.id"] == eaterID &&
-				s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == e.pod.Name {
+				s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == n.pod.Name {
 				return nil
 			}
 		}
@@ -164,7 +164,7 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("the Helm release's agent %s logs errors:\n%s", agent.Name, strings.Join(bad, "\n"))
 	}
 
-	killed, _, err := e.killEater(ctx, restarts+1)
+	killed, _, err := e.killEater(ctx, n, restarts+1)
 	if err != nil {
 		return "", err
 	}
@@ -189,10 +189,10 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 	}{
 		{"victim (the kernel log's)", r.str("process.executable.name"), "workload"},
 		{"linux.oom.memcg.limit (the kernel log's)", r.int("linux.oom.memcg.limit"), int64(eaterLimit)},
-		{"k8s.pod.name", r.res["k8s.pod.name"], e.pod.Name},
-		{"k8s.namespace.name", r.res["k8s.namespace.name"], workloadNS},
+		{"k8s.pod.name", r.res["k8s.pod.name"], n.pod.Name},
+		{"k8s.namespace.name", r.res["k8s.namespace.name"], n.ns},
 		{"k8s.container.name", r.res["k8s.container.name"], "eater"},
-		{"k8s.pod.uid", r.res["k8s.pod.uid"], string(e.pod.UID)},
+		{"k8s.pod.uid", r.res["k8s.pod.uid"], string(n.pod.UID)},
 	} {
 		if c.got != c.want {
 			return "", fmt.Errorf("OOM record %s = %v, want %v (body: %s)", c.what, c.got, c.want, r.body)
@@ -201,11 +201,11 @@ func (e *env) helmInstall(ctx context.Context) (string, error) {
 	if err := e.helm(ctx, "uninstall", helmRelease, "--namespace", "oomsight", "--wait", "--timeout", "120s"); err != nil {
 		return "", err
 	}
-	if _, err := e.helmAgentPod(ctx); err == nil {
+	if _, err := e.helmAgentPod(ctx, n); err == nil {
 		return "", fmt.Errorf("an agent pod of the Helm release is left after helm uninstall")
 	}
 	return fmt.Sprintf("helm install %s (chart %s) -f deploy/helm/values-agent.yaml: agent %s Ready by the chart's probes in %.0f s, hostPID, hostPaths /sys/fs/cgroup /dev/kmsg /var/lib/oomsight, no error in its log; a kill of container %s: exactly 1 OOM record (victim workload, limit 64 MiB from the kernel log; pod %s, container eater from the API server); helm uninstall leaves no agent",
-		helmRelease, chartName(chart), agent.Name, readyIn.Seconds(), short(killed), e.pod.Name), nil
+		helmRelease, chartName(chart), agent.Name, readyIn.Seconds(), short(killed), n.pod.Name), nil
 }
 
 // chartName is the chart's name and version as helm prints them.

@@ -23,7 +23,7 @@ import (
 // policy's. kube-router rewrites its rules (iptables-restore, counters
 // back to 0) at each sync, which any pod's change starts: a round that a
 // sync interrupted is tried again.
-func (e *env) countRejects(ctx context.Context, gateways, targets []string) (uint64, error) {
+func (e *env) countRejects(ctx context.Context, n *node, gateways, targets []string) (uint64, error) {
 	want := uint64(len(intruders) * len(targets))
 	var tries []string
 	for range 5 {
@@ -31,7 +31,7 @@ func (e *env) countRejects(ctx context.Context, gateways, targets []string) (uin
 		if err != nil {
 			return 0, err
 		}
-		if _, werr := e.waitDials(ctx, targets, false); werr != nil {
+		if _, werr := e.waitDials(ctx, n, targets, false); werr != nil {
 			return 0, werr
 		}
 		after, err := rejected(ctx, gateways)
@@ -49,13 +49,13 @@ func (e *env) countRejects(ctx context.Context, gateways, targets []string) (uin
 // waitDials has every intruder dial every target, once a second for up to
 // 60 s, until all are open (wantOpen) or all closed; it returns the
 // reasons of the closed ones.
-func (e *env) waitDials(ctx context.Context, targets []string, wantOpen bool) (string, error) {
+func (e *env) waitDials(ctx context.Context, n *node, targets []string, wantOpen bool) (string, error) {
 	var reasons []string
 	err := waitFor(ctx, 60*time.Second, "every intruder's connections "+map[bool]string{true: "open", false: "refused"}[wantOpen], func() error {
 		reasons = reasons[:0]
 		var wrong []string
 		for _, pod := range intruders {
-			out, err := e.kubectl(ctx, append([]string{"-n", workloadNS, "exec", pod, "--", "/workload", "dial"}, targets...)...)
+			out, err := e.kubectl(ctx, append([]string{"-n", n.ns, "exec", pod, "--", "/workload", "dial"}, targets...)...)
 			if err != nil {
 				return err
 			}

@@ -7,8 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,15 +22,16 @@ import (
 var intruderManifest = `apiVersion: v1
 kind: Namespace
 metadata:
-  name: ` + workloadNS + `
+  name: {{ns}}
 ---
 apiVersion: v1
 kind: Pod
 metadata:
   name: intruder
-  namespace: ` + workloadNS + `
+  namespace: {{ns}}
   labels: {app: intruder}
 spec:
+  nodeSelector: {{nodeSelector}}
   terminationGracePeriodSeconds: 1
   containers:
     - name: intruder
@@ -44,9 +43,10 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: impostor
-  namespace: ` + workloadNS + `
+  namespace: {{ns}}
   labels: {app.kubernetes.io/name: oomsight-agent}
 spec:
+  nodeSelector: {{nodeSelector}}
   terminationGracePeriodSeconds: 1
   containers:
     - name: impostor
@@ -66,19 +66,15 @@ var intruders = []string{"intruder", "impostor"}
 // with the policies deleted the same pods reach all three addresses (so
 // the refusal is the policy's, not the port's), and applied again they
 // are refused again (the shipped state the later proofs run in).
-func (e *env) netpol(ctx context.Context) (string, error) {
+func (e *env) netpol(ctx context.Context, n *node) (string, error) {
 	policy := e.repoPath("deploy", "kubernetes", "networkpolicy.yaml")
-	f := filepath.Join(kubecluster.StateDir, "intruders.yaml")
-	if err := os.WriteFile(f, []byte(intruderManifest), 0o600); err != nil {
-		return "", fmt.Errorf("intruders manifest: %w", err)
-	}
-	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+	if _, err := n.apply(ctx, "intruders", intruderManifest); err != nil {
 		return "", err
 	}
 	defer func() {
-		_, _ = e.kubectl(context.Background(), "-n", workloadNS, "delete", "pod", "intruder", "impostor", "--wait=false")
+		_, _ = e.kubectl(context.Background(), "-n", n.ns, "delete", "pod", "intruder", "impostor", "--wait=false")
 	}()
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "wait", "--for=condition=Ready", "pod/intruder", "pod/impostor", "--timeout=120s"); err != nil {
+	if _, err := e.kubectl(ctx, "-n", n.ns, "wait", "--for=condition=Ready", "pod/intruder", "pod/impostor", "--timeout=120s"); err != nil {
 		return "", err
 	}
 	gateways, targets, err := e.gatewayTargets(ctx)
@@ -87,17 +83,17 @@ func (e *env) netpol(ctx context.Context) (string, error) {
 	}
 
 	// The policy as shipped (applied by manifests).
-	refusedShipped, err := e.waitDials(ctx, targets, false)
+	refusedShipped, err := e.waitDials(ctx, n, targets, false)
 	if err != nil {
 		return "", fmt.Errorf("with networkpolicy.yaml as shipped: %w", err)
 	}
-	rejects, err := e.countRejects(ctx, gateways, targets)
+	rejects, err := e.countRejects(ctx, n, gateways, targets)
 	if err != nil {
 		return "", err
 	}
 
 	// An agent started now opens its connection under the policy.
-	agentDetail, err := e.freshAgentThrough(ctx)
+	agentDetail, err := e.freshAgentThrough(ctx, n)
 	if err != nil {
 		return "", fmt.Errorf("with networkpolicy.yaml as shipped: %w", err)
 	}
@@ -107,7 +103,7 @@ func (e *env) netpol(ctx context.Context) (string, error) {
 		return "", err
 	}
 	t0 := time.Now()
-	if _, err := e.waitDials(ctx, targets, true); err != nil {
+	if _, err := e.waitDials(ctx, n, targets, true); err != nil {
 		_, _ = e.kubectl(ctx, "apply", "-f", policy)
 		return "", fmt.Errorf("with networkpolicy.yaml deleted: %w", err)
 	}
@@ -118,12 +114,12 @@ func (e *env) netpol(ctx context.Context) (string, error) {
 		return "", err
 	}
 	t0 = time.Now()
-	if _, err := e.waitDials(ctx, targets, false); err != nil {
+	if _, err := e.waitDials(ctx, n, targets, false); err != nil {
 		return "", fmt.Errorf("with networkpolicy.yaml applied again: %w", err)
 	}
 	refusedAfter := time.Since(t0)
 	return fmt.Sprintf("kube-router %s (firewall-only) enforcing deploy/kubernetes/networkpolicy.yaml: pods intruder and impostor (the agents' label, namespace %s) refused at %s (%s) by the gateway pods' REJECT rules (+%d packets for %d connections); %s; policies deleted: both reach all %d addresses within %.0f s; applied again: refused within %.0f s",
-		e.kubeRouterVersion(ctx), workloadNS, strings.Join(targets, ", "), refusedShipped, rejects, len(intruders)*len(targets), agentDetail, len(targets),
+		e.kubeRouterVersion(ctx), n.ns, strings.Join(targets, ", "), refusedShipped, rejects, len(intruders)*len(targets), agentDetail, len(targets),
 		openAfter.Seconds(), refusedAfter.Seconds()), nil
 }
 
@@ -162,8 +158,8 @@ func (e *env) gatewayTargets(ctx context.Context) ([]string, []string, error) {
 // Ready, which it can only have sent through a connection opened while
 // the policy is enforced (an established connection outlives a policy
 // change: kube-router admits RELATED,ESTABLISHED first).
-func (e *env) freshAgentThrough(ctx context.Context) (string, error) {
-	old, err := e.agentPod(ctx)
+func (e *env) freshAgentThrough(ctx context.Context, n *node) (string, error) {
+	old, err := e.agentPod(ctx, n)
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +168,7 @@ func (e *env) freshAgentThrough(ctx context.Context) (string, error) {
 	}
 	var agent corev1.Pod
 	if err := waitFor(ctx, 120*time.Second, "the recreated agent Ready", func() error {
-		p, err := e.agentPod(ctx)
+		p, err := e.agentPod(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -186,15 +182,15 @@ func (e *env) freshAgentThrough(ctx context.Context) (string, error) {
 	}
 	e.agentNames = append(e.agentNames, agent.Name)
 	readyAt := time.Now()
-	n := 0
+	count := 0
 	if err := waitFor(ctx, 90*time.Second, "the recreated agent's metrics through the gateway", func() error {
-		n = 0
+		count = 0
 		for _, s := range metricSeries(e.srv) {
-			if s.last.AsTime().After(readyAt) {
-				n++
+			if s.last.AsTime().After(readyAt) && s.attrs["k8s.node.name"] == n.Name {
+				count++
 			}
 		}
-		if n == 0 {
+		if count == 0 {
 			return errNotYet
 		}
 		return nil
@@ -202,5 +198,5 @@ func (e *env) freshAgentThrough(ctx context.Context) (string, error) {
 		gw, _ := e.kubectl(ctx, "-n", "oomsight", "logs", agent.Name, "--tail=5")
 		return "", fmt.Errorf("%w; agent %s's last lines:\n%s", err, agent.Name, gw)
 	}
-	return fmt.Sprintf("agent %s deleted, %s started under the policy: %d series of its points at the test's server through the gateway", old.Name, agent.Name, n), nil
+	return fmt.Sprintf("agent %s deleted, %s started under the policy: %d series of its points at the test's server through the gateway", old.Name, agent.Name, count), nil
 }

@@ -26,7 +26,7 @@ var podEventManifest = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: pevent
-  namespace: ` + workloadNS + `
+  namespace: {{ns}}
 spec:
   replicas: 1
   selector:
@@ -35,6 +35,7 @@ spec:
     metadata:
       labels: {app: pevent}
     spec:
+      nodeSelector: {{nodeSelector}}
       terminationGracePeriodSeconds: 1
       containers:
         - name: eater
@@ -68,19 +69,15 @@ const (
 // Event on the pod (kubectl describe pod shows the record's sentence),
 // three kills of the container as one Event of count 3, and a kill while
 // the API server is stopped appears once it is back.
-func (e *env) podEvent(ctx context.Context) (string, error) {
-	f := filepath.Join(kubecluster.StateDir, "pevent.yaml")
-	if err := os.WriteFile(f, []byte(podEventManifest), 0o600); err != nil {
-		return "", fmt.Errorf("pod-event manifest: %w", err)
-	}
-	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+func (e *env) podEvent(ctx context.Context, n *node) (string, error) {
+	if _, err := n.apply(ctx, "pevent", podEventManifest); err != nil {
 		return "", err
 	}
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/pevent", "--timeout=120s"); err != nil {
+	if _, err := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/pevent", "--timeout=180s"); err != nil {
 		return "", err
 	}
 	var pods corev1.PodList
-	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=pevent"); err != nil {
+	if err := e.getJSON(ctx, &pods, "pods", "-n", n.ns, "-l", "app=pevent"); err != nil {
 		return "", err
 	}
 	if len(pods.Items) != 1 {
@@ -106,23 +103,23 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", err
 	}
-	// The emptyDir on the host: a kill can be asked for with the API down.
-	trigger := filepath.Join(kubecluster.KubeletDir, "pods", uid, "volumes", "kubernetes.io~empty-dir", "trigger")
+	// The emptyDir on the node: a kill can be asked for with the API down.
+	trigger := n.emptyDir(uid, "trigger")
 	byPod := func(r record) bool { return r.res["k8s.pod.uid"] == uid }
 
 	// One kill: exactly one Event, with the record's sentence.
-	if err := askKill(trigger); err != nil {
+	if err := n.askKill(ctx, trigger); err != nil {
 		return "", err
 	}
-	killed, err := e.waitOOMKilled(ctx, pod.Name, 1)
+	killed, err := e.waitOOMKilled(ctx, n, pod.Name, 1)
 	if err != nil {
 		return "", err
 	}
-	if _, waitPodEventErr := e.waitPodEvent(ctx, uid, 1, 60*time.Second); waitPodEventErr != nil {
+	if _, waitPodEventErr := e.waitPodEvent(ctx, n, uid, 1, 60*time.Second); waitPodEventErr != nil {
 		return "", waitPodEventErr
 	}
 	time.Sleep(15 * time.Second) // three batches: a second Event would have come
-	ev, err := e.waitPodEvent(ctx, uid, 1, 0)
+	ev, err := e.waitPodEvent(ctx, n, uid, 1, 0)
 	if err != nil {
 		return "", err
 	}
@@ -130,10 +127,10 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	if len(recs) != 1 {
 		return "", fmt.Errorf("%d OOM records for the killed container %s, want 1", len(recs), short(killed))
 	}
-	if checkEventErr := checkEvent(ev, pod, recs[0]); checkEventErr != nil {
+	if checkEventErr := checkEvent(ev, n, pod, recs[0]); checkEventErr != nil {
 		return "", checkEventErr
 	}
-	describe, err := e.kubectl(ctx, "-n", workloadNS, "describe", "pod", pod.Name)
+	describe, err := e.kubectl(ctx, "-n", n.ns, "describe", "pod", pod.Name)
 	if err != nil {
 		return "", err
 	}
@@ -142,13 +139,13 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	}
 
 	// A second kill counts in the same Event.
-	if askKillErr := askKill(trigger); askKillErr != nil {
+	if askKillErr := n.askKill(ctx, trigger); askKillErr != nil {
 		return "", askKillErr
 	}
-	if _, waitOOMKilledErr := e.waitOOMKilled(ctx, pod.Name, 2); waitOOMKilledErr != nil {
+	if _, waitOOMKilledErr := e.waitOOMKilled(ctx, n, pod.Name, 2); waitOOMKilledErr != nil {
 		return "", waitOOMKilledErr
 	}
-	if _, waitPodEventErr := e.waitPodEvent(ctx, uid, 2, 60*time.Second); waitPodEventErr != nil {
+	if _, waitPodEventErr := e.waitPodEvent(ctx, n, uid, 2, 60*time.Second); waitPodEventErr != nil {
 		return "", waitPodEventErr
 	}
 
@@ -165,7 +162,7 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 		}
 		return nil
 	}
-	if askKillErr := askKill(trigger); askKillErr != nil {
+	if askKillErr := n.askKill(ctx, trigger); askKillErr != nil {
 		return "", errors.Join(askKillErr, restart())
 	}
 	if waitForErr := waitFor(ctx, 60*time.Second, "the third kill's record with the API server stopped", func() error {
@@ -185,22 +182,22 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 		return "", restartErr
 	}
 	down, back := time.Since(stopped), time.Now()
-	_, err = e.waitPodEvent(ctx, uid, 3, 150*time.Second)
+	_, err = e.waitPodEvent(ctx, n, uid, 3, 150*time.Second)
 	if err != nil {
 		return "", err
 	}
 	eventAfter := time.Since(back)
-	if _, waitOOMKilledErr := e.waitOOMKilled(ctx, pod.Name, 3); waitOOMKilledErr != nil {
+	if _, waitOOMKilledErr := e.waitOOMKilled(ctx, n, pod.Name, 3); waitOOMKilledErr != nil {
 		return "", waitOOMKilledErr
 	}
 	time.Sleep(15 * time.Second)
-	if ev, err = e.waitPodEvent(ctx, uid, 3, 0); err != nil {
+	if ev, err = e.waitPodEvent(ctx, n, uid, 3, 0); err != nil {
 		return "", err
 	}
 	if n := len(oomRecords(e.srv, byPod)); n != 3 {
 		return "", fmt.Errorf("%d OOM records for pod %s after three kills, want 3", n, pod.Name)
 	}
-	table, err := e.kubectl(ctx, "-n", workloadNS, "get", "events", "--field-selector", "involvedObject.uid="+uid, "-o", "wide")
+	table, err := e.kubectl(ctx, "-n", n.ns, "get", "events", "--field-selector", "involvedObject.uid="+uid, "-o", "wide")
 	if err != nil {
 		return "", err
 	}
@@ -208,7 +205,7 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	if !strings.Contains(table, eventReason) {
 		return "", fmt.Errorf("kubectl get events does not list %s:\n%s", eventReason, table)
 	}
-	if describe, err = e.kubectl(ctx, "-n", workloadNS, "describe", "pod", pod.Name); err != nil {
+	if describe, err = e.kubectl(ctx, "-n", n.ns, "describe", "pod", pod.Name); err != nil {
 		return "", err
 	}
 	excerpt := eventsSection(describe)
@@ -216,7 +213,7 @@ func (e *env) podEvent(ctx context.Context) (string, error) {
 	if !strings.Contains(excerpt, "(x3 over") || !strings.Contains(excerpt, "spec.containers{eater}: "+ev.Message) {
 		return "", fmt.Errorf("kubectl describe pod: no oomsight Event x3 with the sentence:\n%s", excerpt)
 	}
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "delete", "deployment", "pevent", "--wait=true", "--timeout=60s"); err != nil {
+	if _, err := e.kubectl(ctx, "-n", n.ns, "delete", "deployment", "pevent", "--wait=true", "--timeout=60s"); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("pod %s: 1 kill -> exactly 1 Event (Warning %s from %s on %s, regarding the pod by uid, name, namespace, fieldPath spec.containers{eater}, eventTime = the record's kill time, message = the record's sentence, shown by kubectl describe pod); 3 kills -> still 1 Event, series.count 3 (kubectl describe: x3); kube-apiserver stopped %.0f s during the 3rd kill: its record reached the OTLP server %.0f s after the stop, the Event's count 3 %.0f s after the API server was back; message: %q",
@@ -247,11 +244,11 @@ func askKill(dir string) error {
 // waitOOMKilled waits until the kubelet reports the pod's eater OOMKilled
 // with restartCount want and running again; it returns the killed
 // instance's container id.
-func (e *env) waitOOMKilled(ctx context.Context, podName string, want int32) (string, error) {
+func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want int32) (string, error) {
 	var killed string
 	err := waitFor(ctx, 150*time.Second, fmt.Sprintf("the kubelet's OOMKilled #%d", want), func() error {
 		var p corev1.Pod
-		if err := e.getJSON(ctx, &p, "pod", "-n", workloadNS, podName); err != nil {
+		if err := e.getJSON(ctx, &p, "pod", "-n", n.ns, podName); err != nil {
 			return err
 		}
 		for i := range p.Status.ContainerStatuses {
@@ -274,11 +271,11 @@ func (e *env) waitOOMKilled(ctx context.Context, podName string, want int32) (st
 // waitPodEvent waits (timeout 0: checks once) until the pod has exactly
 // one Event from oomsight, counting want kills, as `kubectl get events
 // --field-selector involvedObject.uid=` lists them (core/v1).
-func (e *env) waitPodEvent(ctx context.Context, uid string, want int32, timeout time.Duration) (corev1.Event, error) {
+func (e *env) waitPodEvent(ctx context.Context, n *node, uid string, want int32, timeout time.Duration) (corev1.Event, error) {
 	var ev corev1.Event
 	err := waitFor(ctx, timeout, fmt.Sprintf("one oomsight Event of count %d on pod %s", want, uid), func() error {
 		var list corev1.EventList
-		if err := e.getJSON(ctx, &list, "events", "-n", workloadNS, "--field-selector", "involvedObject.uid="+uid); err != nil {
+		if err := e.getJSON(ctx, &list, "events", "-n", n.ns, "--field-selector", "involvedObject.uid="+uid); err != nil {
 			return err
 		}
 		var ours []corev1.Event
@@ -313,7 +310,7 @@ func eventCount(ev corev1.Event) int32 {
 }
 
 // checkEvent compares the first kill's Event with its OOM record.
-func checkEvent(ev corev1.Event, pod corev1.Pod, r record) error {
+func checkEvent(ev corev1.Event, n *node, pod corev1.Pod, r record) error {
 	io := ev.InvolvedObject
 	kill := r.ts.AsTime().Truncate(time.Microsecond)
 	checks := []struct {
@@ -325,10 +322,10 @@ func checkEvent(ev corev1.Event, pod corev1.Pod, r record) error {
 		{"action", ev.Action, "Killed"},
 		{"involvedObject.kind", io.Kind, "Pod"},
 		{"involvedObject.name", io.Name, pod.Name},
-		{"involvedObject.namespace", io.Namespace, workloadNS},
+		{"involvedObject.namespace", io.Namespace, n.ns},
 		{"involvedObject.uid", string(io.UID), string(pod.UID)},
 		{"involvedObject.fieldPath", io.FieldPath, "spec.containers{eater}"},
-		{"reportingInstance", ev.ReportingInstance, kubecluster.NodeName},
+		{"reportingInstance", ev.ReportingInstance, n.Name},
 		{"message", ev.Message, noteOf(r)},
 		{"eventTime", ev.EventTime.Time.UTC().Format(time.RFC3339Nano), kill.UTC().Format(time.RFC3339Nano)},
 	}

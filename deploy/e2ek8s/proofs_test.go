@@ -5,55 +5,51 @@ package e2ek8s
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oomsight/oomsight/deploy/kubecluster"
-	"github.com/oomsight/oomsight/internal/cgroupfs"
 )
 
-// manifests: deploy/kubernetes/ applied as shipped; the agent becomes Ready
-// through its own probes, the gateway Deployment becomes available, the
-// agent logs no error. The gateway's image and backend are the two values
-// a user sets (no registry here: the distribution's image, which holds
-// every component the gateway's config names; the test's OTLP server).
-func (e *env) manifests(ctx context.Context) (string, error) {
-	if _, err := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes")+"/"); err != nil {
-		return "", err
+// manifests: deploy/kubernetes/ applied as shipped (once, for every node);
+// on the node, the agent becomes Ready through its own probes, its
+// metrics reach the test's server through the gateway's Service (from the
+// VM: across nodes), and it logs no error; the gateway Deployment becomes
+// available. The gateway's image and backend are the two values a user
+// sets (no registry here: the distribution's image, which holds every
+// component the gateway's config names; the test's OTLP server); the test
+// also pins the gateway to the host's node, where kube-router enforces
+// its NetworkPolicy (netpol).
+func (e *env) manifests(ctx context.Context, n *node) (string, error) {
+	if !e.applied {
+		if err := e.applyShipped(ctx); err != nil {
+			return "", err
+		}
+		e.applied = true
 	}
-	if _, err := e.kubectl(ctx, "-n", "oomsight", "set", "image", "deployment/oomsight-gateway", "gateway="+kubecluster.AgentImage); err != nil {
-		return "", err
-	}
-	if _, err := e.kubectl(ctx, "-n", "oomsight", "set", "env", "deployment/oomsight-gateway",
-		"BACKEND_ENDPOINT="+e.srv.Endpoint, "BACKEND_INSECURE=true"); err != nil {
-		return "", err
-	}
-	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=180s"); err != nil {
-		return "", err
-	}
-	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "deployment/oomsight-gateway", "--timeout=180s"); err != nil {
-		return "", err
-	}
-	agent, err := e.agentPod(ctx)
+	agent, err := e.agentPod(ctx, n)
 	if err != nil {
 		return "", err
 	}
-	if !ready(agent) || agent.Spec.NodeName != kubecluster.NodeName {
-		return "", fmt.Errorf("agent pod %s: ready=%v node=%q", agent.Name, ready(agent), agent.Spec.NodeName)
+	if !ready(agent) {
+		return "", fmt.Errorf("agent pod %s on %s not Ready", agent.Name, agent.Spec.NodeName)
 	}
 	e.agentNames = append(e.agentNames, agent.Name)
-	// The agent has exported through the gateway once metrics arrive.
-	if waitForErr := waitFor(ctx, 90*time.Second, "metrics through the gateway", func() error {
-		if len(metricSeries(e.srv)) == 0 {
-			return errNotYet
+	// The agent has exported through the gateway once its node's metrics
+	// arrive.
+	if waitForErr := waitFor(ctx, 120*time.Second, "metrics of "+n.Name+" through the gateway", func() error {
+		for _, s := range metricSeries(e.srv) {
+			if s.attrs["k8s.node.name"] == n.Name {
+				return nil
+			}
 		}
-		return nil
+		return errNotYet
 	}); waitForErr != nil {
 		return "", waitForErr
 	}
@@ -64,48 +60,99 @@ func (e *env) manifests(ctx context.Context) (string, error) {
 	if len(bad) > 0 {
 		return "", fmt.Errorf("agent %s logs errors:\n%s", agent.Name, strings.Join(bad, "\n"))
 	}
-	return fmt.Sprintf("kubectl apply -f deploy/kubernetes/: agent %s Ready by its probes on %s, gateway 2/2 available, metrics at the test's server through the gateway, no error in the agent's log",
-		agent.Name, agent.Spec.NodeName), nil
+	gw, err := e.gatewayNodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("kubectl apply -f deploy/kubernetes/: DaemonSet of %d pods; agent %s Ready by its probes on %s, its metrics (k8s.node.name %s) at the test's server through the gateway Service (gateway 2/2 available on %s), no error in the agent's log",
+		len(e.nodes), agent.Name, agent.Spec.NodeName, n.Name, gw), nil
+}
+
+// applyShipped applies deploy/kubernetes/ and waits for the DaemonSet's
+// pod on every node and the gateway.
+func (e *env) applyShipped(ctx context.Context) error {
+	if _, err := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes")+"/"); err != nil {
+		return err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "set", "image", "deployment/oomsight-gateway", "gateway="+kubecluster.AgentImage); err != nil {
+		return err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "set", "env", "deployment/oomsight-gateway",
+		"BACKEND_ENDPOINT="+e.srv.Endpoint, "BACKEND_INSECURE=true"); err != nil {
+		return err
+	}
+	pin := fmt.Sprintf(`{"spec":{"template":{"spec":{"nodeSelector":{%q:%q}}}}}`, kubecluster.NodeLabel, e.nodes[0].Generation)
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "patch", "deployment/oomsight-gateway", "-p", pin); err != nil {
+		return err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=300s"); err != nil {
+		return err
+	}
+	if _, err := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "deployment/oomsight-gateway", "--timeout=180s"); err != nil {
+		return err
+	}
+	var ds appsv1.DaemonSet
+	if err := e.getJSON(ctx, &ds, "daemonset", "-n", "oomsight", "oomsight-agent"); err != nil {
+		return err
+	}
+	if int(ds.Status.NumberReady) != len(e.nodes) {
+		return fmt.Errorf("DaemonSet oomsight-agent: %d pods Ready, want one on each of %d nodes", ds.Status.NumberReady, len(e.nodes))
+	}
+	return nil
+}
+
+// gatewayNodes names the nodes the gateway's pods run on.
+func (e *env) gatewayNodes(ctx context.Context) (string, error) {
+	var pods corev1.PodList
+	if err := e.getJSON(ctx, &pods, "pods", "-n", "oomsight", "-l", "app.kubernetes.io/name=oomsight-gateway"); err != nil {
+		return "", err
+	}
+	var on []string
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.DeletionTimestamp == nil && ready(*p) && !slices.Contains(on, p.Spec.NodeName) {
+			on = append(on, p.Spec.NodeName)
+		}
+	}
+	if len(on) == 0 {
+		return "", errors.New("no gateway pod Ready")
+	}
+	return strings.Join(on, ", "), nil
 }
 
 // names: the workload's pod and container cgroups arrive with the names
 // k8s_attributes read from the API server and the identity the agent read
 // from the kubelet's cgroup paths.
-func (e *env) names(ctx context.Context) (string, error) {
-	f := filepath.Join(kubecluster.StateDir, "workload.yaml")
-	if err := os.WriteFile(f, []byte(workloadManifest), 0o600); err != nil {
-		return "", fmt.Errorf("workload manifest: %w", err)
-	}
-	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+func (e *env) names(ctx context.Context, n *node) (string, error) {
+	if _, err := n.apply(ctx, "workload", workloadManifest); err != nil {
 		return "", err
 	}
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/eater", "--timeout=120s"); err != nil {
+	if _, err := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/eater", "--timeout=180s"); err != nil {
 		return "", err
 	}
 	var pods corev1.PodList
-	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=eater"); err != nil {
+	if err := e.getJSON(ctx, &pods, "pods", "-n", n.ns, "-l", "app=eater"); err != nil {
 		return "", err
 	}
 	if len(pods.Items) != 1 {
 		return "", fmt.Errorf("%d eater pods", len(pods.Items))
 	}
-	e.pod = pods.Items[0]
-	if e.pod.Status.QOSClass != corev1.PodQOSBurstable {
-		return "", fmt.Errorf("pod QoS %q, want Burstable", e.pod.Status.QOSClass)
+	n.pod = pods.Items[0]
+	if n.pod.Status.QOSClass != corev1.PodQOSBurstable {
+		return "", fmt.Errorf("pod QoS %q, want Burstable", n.pod.Status.QOSClass)
 	}
-	uid := string(e.pod.UID)
+	uid := string(n.pod.UID)
 	ids := map[string]string{}
-	for i := range e.pod.Status.ContainerStatuses {
-		cs := &e.pod.Status.ContainerStatuses[i]
+	for i := range n.pod.Status.ContainerStatuses {
+		cs := &n.pod.Status.ContainerStatuses[i]
 		ids[cs.Name] = trimRuntime(cs.ContainerID)
 	}
-	e.firstID = ids["eater"]
+	n.firstID = ids["eater"]
 	want := []struct {
 		what, path, container, id string
 	}{
-		{"pod cgroup", "/kubepods/burstable/pod" + uid, "", ""},
-		{"eater", "/kubepods/burstable/pod" + uid + "/" + ids["eater"], "eater", ids["eater"]},
-		{"sidecar", "/kubepods/burstable/pod" + uid + "/" + ids["sidecar"], "sidecar", ids["sidecar"]},
+		{"pod cgroup", n.podPath(uid), "", ""},
+		{"eater", n.containerPath(uid, ids["eater"]), "eater", ids["eater"]},
+		{"sidecar", n.containerPath(uid, ids["sidecar"]), "sidecar", ids["sidecar"]},
 	}
 	var found []string
 	err := waitFor(ctx, 90*time.Second, "the workload's metrics with names", func() error {
@@ -119,9 +166,9 @@ func (e *env) names(ctx context.Context) (string, error) {
 					continue
 				}
 				last = s.attrs
-				if s.attrs["k8s.pod.uid"] == uid && s.attrs["k8s.pod.name"] == e.pod.Name &&
-					s.attrs["k8s.namespace.name"] == workloadNS && s.attrs["k8s.deployment.name"] == "eater" &&
-					s.attrs["k8s.pod.qos_class"] == "Burstable" && s.attrs["k8s.node.name"] == kubecluster.NodeName &&
+				if s.attrs["k8s.pod.uid"] == uid && s.attrs["k8s.pod.name"] == n.pod.Name &&
+					s.attrs["k8s.namespace.name"] == n.ns && s.attrs["k8s.deployment.name"] == "eater" &&
+					s.attrs["k8s.pod.qos_class"] == "Burstable" && s.attrs["k8s.node.name"] == n.Name &&
 					s.attrs["container.id"] == w.id && s.attrs["k8s.container.name"] == w.container {
 					ok = true
 					break
@@ -137,20 +184,20 @@ func (e *env) names(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("pod %s/%s (uid %s, Burstable): metrics of %s with k8s.pod.name, k8s.namespace.name, k8s.deployment.name, k8s.container.name from the API server and k8s.pod.uid, container.id, k8s.pod.qos_class from /kubepods/burstable/pod<uid>/<id>",
-		workloadNS, e.pod.Name, uid, strings.Join(found, ", ")), nil
+	return fmt.Sprintf("pod %s/%s (uid %s, Burstable): metrics of %s with k8s.pod.name, k8s.namespace.name, k8s.deployment.name, k8s.container.name from the API server and k8s.pod.uid, container.id, k8s.pod.qos_class, k8s.node.name %s from %s",
+		n.ns, n.pod.Name, uid, strings.Join(found, ", "), n.Name, n.containerPath("<uid>", "<id>")), nil
 }
 
 // killEater asks the eater for one more kill and waits until the kubelet
 // reports it: the new restart count, OOMKilled, and the killed instance's
 // container id.
-func (e *env) killEater(ctx context.Context, wantRestarts int32) (killedID, newID string, err error) {
-	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "exec", e.pod.Name, "-c", "sidecar", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
+func (e *env) killEater(ctx context.Context, n *node, wantRestarts int32) (killedID, newID string, err error) {
+	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "exec", n.pod.Name, "-c", "sidecar", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
 		return "", "", kubectlErr
 	}
 	err = waitFor(ctx, 120*time.Second, "the kubelet's OOMKilled", func() error {
 		var p corev1.Pod
-		if getJSONErr := e.getJSON(ctx, &p, "pod", "-n", workloadNS, e.pod.Name); getJSONErr != nil {
+		if getJSONErr := e.getJSON(ctx, &p, "pod", "-n", n.ns, n.pod.Name); getJSONErr != nil {
 			return getJSONErr
 		}
 		for i := range p.Status.ContainerStatuses {
@@ -175,15 +222,15 @@ func (e *env) killEater(ctx context.Context, wantRestarts int32) (killedID, newI
 
 // oomKilled: a real OOM kill of the 64 MiB container, told once, by the
 // kubelet's container id.
-func (e *env) oomKilled(ctx context.Context) (string, error) {
-	killed, newID, err := e.killEater(ctx, 1)
+func (e *env) oomKilled(ctx context.Context, n *node) (string, error) {
+	killed, newID, err := e.killEater(ctx, n, 1)
 	if err != nil {
 		return "", err
 	}
-	if killed != e.firstID {
-		return "", fmt.Errorf("the kubelet's killed container %s is not the eater's first %s", killed, e.firstID)
+	if killed != n.firstID {
+		return "", fmt.Errorf("the kubelet's killed container %s is not the eater's first %s", killed, n.firstID)
 	}
-	e.secondID = newID
+	n.secondID = newID
 	byID := func(r record) bool { return r.res["container.id"] == killed }
 	if err := waitFor(ctx, 60*time.Second, "the OOM record", func() error {
 		if len(oomRecords(e.srv, byID)) == 0 {
@@ -200,17 +247,17 @@ func (e *env) oomKilled(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%d OOM records for container %s, want exactly 1", len(recs), killed)
 	}
 	r := recs[0]
-	uid := string(e.pod.UID)
+	uid := string(n.pod.UID)
 	checks := []struct {
 		what      string
 		got, want any
 	}{
 		{"victim", r.str("process.executable.name"), "workload"},
-		{"k8s.pod.name", r.res["k8s.pod.name"], e.pod.Name},
-		{"k8s.namespace.name", r.res["k8s.namespace.name"], workloadNS},
+		{"k8s.pod.name", r.res["k8s.pod.name"], n.pod.Name},
+		{"k8s.namespace.name", r.res["k8s.namespace.name"], n.ns},
 		{"k8s.container.name", r.res["k8s.container.name"], "eater"},
 		{"k8s.pod.uid", r.res["k8s.pod.uid"], uid},
-		{"linux.oom.memcg", r.str("linux.oom.memcg"), "/kubepods/burstable/pod" + uid + "/" + killed},
+		{"linux.oom.memcg", r.str("linux.oom.memcg"), n.containerPath(uid, killed)},
 		{"linux.oom.memcg.limit", r.int("linux.oom.memcg.limit"), int64(eaterLimit)},
 	}
 	for _, c := range checks {
@@ -251,14 +298,14 @@ func (e *env) oomKilled(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("restarted eater's series starts at %d, the killed one's at %d: not a new series", newStart, oldStart)
 	}
 	return fmt.Sprintf("kubelet: OOMKilled, restartCount 1, containerID %s; exactly 1 OOM record: victim workload, pod %s, container eater, container.id = the kubelet's, limit 64 MiB, a climb of %d samples; restarted container %s is a new series (start %s later); body: %q",
-		short(killed), e.pod.Name, usage.Slice().Len(), short(newID), time.Duration(newStart-oldStart).Round(time.Second), r.body), nil
+		short(killed), n.pod.Name, usage.Slice().Len(), short(newID), time.Duration(newStart-oldStart).Round(time.Second), r.body), nil
 }
 
 // restart: the agent pod deleted and recreated by its DaemonSet repeats no
 // record (the checkpoint on the hostPath), and a second kill gives exactly
 // one new record.
-func (e *env) restart(ctx context.Context) (string, error) {
-	old, err := e.agentPod(ctx)
+func (e *env) restart(ctx context.Context, n *node) (string, error) {
+	old, err := e.agentPod(ctx, n)
 	if err != nil {
 		return "", err
 	}
@@ -267,7 +314,7 @@ func (e *env) restart(ctx context.Context) (string, error) {
 	}
 	var agent corev1.Pod
 	if waitForErr := waitFor(ctx, 120*time.Second, "the recreated agent Ready", func() error {
-		p, agentPodErr := e.agentPod(ctx)
+		p, agentPodErr := e.agentPod(ctx, n)
 		if agentPodErr != nil {
 			return agentPodErr
 		}
@@ -288,7 +335,7 @@ func (e *env) restart(ctx context.Context) (string, error) {
 	readyAt := time.Now()
 	if waitForErr := waitFor(ctx, 60*time.Second, "the recreated agent's metrics", func() error {
 		for _, s := range metricSeries(e.srv) {
-			if s.attrs["container.id"] == e.secondID && s.last.AsTime().After(readyAt) {
+			if s.attrs["container.id"] == n.secondID && s.last.AsTime().After(readyAt) {
 				return nil
 			}
 		}
@@ -297,16 +344,16 @@ func (e *env) restart(ctx context.Context) (string, error) {
 		return "", waitForErr
 	}
 	time.Sleep(20 * time.Second)
-	first := oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == e.firstID })
+	first := oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == n.firstID })
 	if len(first) != 1 {
 		return "", fmt.Errorf("after the agent's restart: %d OOM records for the first kill, want still 1", len(first))
 	}
-	killed, _, err := e.killEater(ctx, 2)
+	killed, _, err := e.killEater(ctx, n, 2)
 	if err != nil {
 		return "", err
 	}
-	if killed != e.secondID {
-		return "", fmt.Errorf("the kubelet's killed container %s is not the eater's second %s", killed, e.secondID)
+	if killed != n.secondID {
+		return "", fmt.Errorf("the kubelet's killed container %s is not the eater's second %s", killed, n.secondID)
 	}
 	byID := func(r record) bool { return r.res["container.id"] == killed }
 	if err := waitFor(ctx, 60*time.Second, "the second OOM record", func() error {
@@ -319,7 +366,7 @@ func (e *env) restart(ctx context.Context) (string, error) {
 	}
 	time.Sleep(25 * time.Second)
 	second := oomRecords(e.srv, byID)
-	first = oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == e.firstID })
+	first = oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == n.firstID })
 	if len(second) != 1 || len(first) != 1 {
 		return "", fmt.Errorf("%d records for the second kill and %d for the first, want 1 and 1", len(second), len(first))
 	}
@@ -333,37 +380,30 @@ func (e *env) restart(ctx context.Context) (string, error) {
 // exactly one counter-based record on that container; and the OOMKilled
 // container's kill (its cgroup removed at once) gives a record on cgroup
 // v2 and, on cgroup v1, none, and no wrong one.
-func (e *env) restricted(ctx context.Context) (string, error) {
-	hier, err := cgroupfs.Detect("/sys/fs/cgroup")
-	if err != nil {
-		return "", fmt.Errorf("the host's memory hierarchy: %w", err)
-	}
-	before, err := e.agentPod(ctx)
-	if err != nil {
-		return "", err
-	}
-	// The forker starts while the agent is replaced.
-	f := filepath.Join(kubecluster.StateDir, "forker.yaml")
-	if writeFileErr := os.WriteFile(f, []byte(forkerManifest), 0o600); writeFileErr != nil {
-		return "", fmt.Errorf("forker manifest: %w", writeFileErr)
-	}
-	if _, kubectlErr := e.kubectl(ctx, "apply", "-f", f); kubectlErr != nil {
-		return "", kubectlErr
-	}
-	if _, kubectlErr := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes", "restricted")+"/"); kubectlErr != nil {
-		return "", kubectlErr
-	}
-	if _, kubectlErr := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=180s"); kubectlErr != nil {
-		return "", kubectlErr
+func (e *env) restricted(ctx context.Context, n *node) (string, error) {
+	if !e.restrictedOn {
+		// The forkers start while the agents are replaced.
+		for _, m := range e.nodes {
+			if _, err := m.apply(ctx, "forker", forkerManifest); err != nil {
+				return "", err
+			}
+		}
+		if _, kubectlErr := e.kubectl(ctx, "apply", "-f", e.repoPath("deploy", "kubernetes", "restricted")+"/"); kubectlErr != nil {
+			return "", kubectlErr
+		}
+		if _, kubectlErr := e.kubectl(ctx, "-n", "oomsight", "rollout", "status", "daemonset/oomsight-agent", "--timeout=300s"); kubectlErr != nil {
+			return "", kubectlErr
+		}
+		e.restrictedOn = true
 	}
 	var agent corev1.Pod
-	if waitForErr := waitFor(ctx, 60*time.Second, "the restricted agent Ready", func() error {
-		p, agentPodErr := e.agentPod(ctx)
+	if waitForErr := waitFor(ctx, 120*time.Second, "the restricted agent Ready", func() error {
+		p, agentPodErr := e.agentPod(ctx, n)
 		if agentPodErr != nil {
 			return agentPodErr
 		}
-		if p.Name == before.Name || !ready(p) {
-			return fmt.Errorf("agent %s ready=%v", p.Name, ready(p))
+		if p.Spec.ServiceAccountName != "oomsight-agent-restricted" || !ready(p) {
+			return fmt.Errorf("agent %s (service account %s) ready=%v", p.Name, p.Spec.ServiceAccountName, ready(p))
 		}
 		agent = p
 		return nil
@@ -380,25 +420,25 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("restricted agent's securityContext: pod %+v container %+v", psc, sc)
 	}
 	// What the kernel says about the agent's process.
-	proc, err := processOf(agent)
+	proc, err := processOf(ctx, n, agent)
 	if err != nil {
 		return "", err
 	}
-	if n := agent.Status.ContainerStatuses[0].RestartCount; n > 0 {
+	if restarts := agent.Status.ContainerStatuses[0].RestartCount; restarts > 0 {
 		prev, _ := e.kubectl(ctx, "-n", "oomsight", "logs", agent.Name, "--previous", "--tail=20")
-		return "", fmt.Errorf("restricted agent %s restarted %d times; its previous log:\n%s", agent.Name, n, prev)
+		return "", fmt.Errorf("restricted agent %s restarted %d times; its previous log:\n%s", agent.Name, restarts, prev)
 	}
-	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/forker", "--timeout=120s"); kubectlErr != nil {
+	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/forker", "--timeout=180s"); kubectlErr != nil {
 		return "", kubectlErr
 	}
-	forker, forkerID, err := e.forkerPod(ctx)
+	forker, forkerID, err := e.forkerPod(ctx, n)
 	if err != nil {
 		return "", err
 	}
 	readyAt := time.Now()
-	uid := string(e.pod.UID)
+	uid := string(n.pod.UID)
 	var cur corev1.Pod
-	if getJSONErr := e.getJSON(ctx, &cur, "pod", "-n", workloadNS, e.pod.Name); getJSONErr != nil {
+	if getJSONErr := e.getJSON(ctx, &cur, "pod", "-n", n.ns, n.pod.Name); getJSONErr != nil {
 		return "", getJSONErr
 	}
 	var eaterID string
@@ -413,7 +453,7 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 	if waitForErr := waitFor(ctx, 60*time.Second, "the restricted agent's metrics with names", func() error {
 		seen := map[string]bool{}
 		for _, s := range metricSeries(e.srv) {
-			if s.last.AsTime().After(readyAt) && (s.attrs["container.id"] == eaterID && s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == e.pod.Name ||
+			if s.last.AsTime().After(readyAt) && (s.attrs["container.id"] == eaterID && s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == n.pod.Name ||
 				s.attrs["container.id"] == forkerID && s.attrs["k8s.container.name"] == "forker" && s.attrs["k8s.pod.name"] == forker.Name) {
 				seen[s.attrs["container.id"]] = true
 			}
@@ -434,17 +474,17 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 	}
 
 	// A worker killed in a container that survives it.
-	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
+	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
 		return "", kubectlErr
 	}
-	forkerPath := "/kubepods/burstable/pod" + string(forker.UID) + "/" + forkerID
+	forkerPath := n.containerPath(string(forker.UID), forkerID)
 	if waitForErr := waitFor(ctx, 60*time.Second, "the counter-based record of the worker's kill", func() error {
 		if len(oomRecords(e.srv, counted)) == 0 {
 			return errNotYet
 		}
 		return nil
 	}); waitForErr != nil {
-		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agent.Name, proc, waitForErr, oomKillCounter(hier, forkerPath))
+		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agent.Name, proc, waitForErr, oomKillCounter(ctx, n, forkerPath))
 	}
 	time.Sleep(25 * time.Second) // two more collections: a repeat would have arrived
 	recs := oomRecords(e.srv, counted)
@@ -459,7 +499,7 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		{"cgroup.path", r.res["cgroup.path"], forkerPath},
 		{"container.id", r.res["container.id"], forkerID},
 		{"k8s.pod.name", r.res["k8s.pod.name"], forker.Name},
-		{"k8s.namespace.name", r.res["k8s.namespace.name"], workloadNS},
+		{"k8s.namespace.name", r.res["k8s.namespace.name"], n.ns},
 		{"k8s.container.name", r.res["k8s.container.name"], "forker"},
 		{"linux.oom.counted_kills", r.int("linux.oom.counted_kills"), int64(1)},
 	}
@@ -469,7 +509,7 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		}
 	}
 	var after corev1.Pod
-	if getJSONErr := e.getJSON(ctx, &after, "pod", "-n", workloadNS, forker.Name); getJSONErr != nil {
+	if getJSONErr := e.getJSON(ctx, &after, "pod", "-n", n.ns, forker.Name); getJSONErr != nil {
 		return "", getJSONErr
 	}
 	if n := after.Status.ContainerStatuses[0].RestartCount; n != 0 {
@@ -479,12 +519,12 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		agent.Name, proc, short(forkerID), forkerPath, r.body)
 
 	// An OOMKilled container: its cgroup is removed at once.
-	killed, _, err := e.killEater(ctx, 3)
+	killed, _, err := e.killEater(ctx, n, 3)
 	if err != nil {
 		return "", err
 	}
 	others := func(r record) bool { return counted(r) && r.res["cgroup.path"] != forkerPath }
-	if hier.Version == cgroupfs.V2 {
+	if n.v2() {
 		// memory.events changes at the kill and the agent reads the counters
 		// then, before the runtime removes the cgroup.
 		if err := waitFor(ctx, 60*time.Second, "the counter-based record of the OOMKilled container", func() error {
@@ -497,7 +537,7 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		}
 		time.Sleep(25 * time.Second)
 		recs := oomRecords(e.srv, others)
-		if len(recs) != 1 || recs[0].res["k8s.pod.uid"] != uid || recs[0].res["k8s.pod.name"] != e.pod.Name {
+		if len(recs) != 1 || recs[0].res["k8s.pod.uid"] != uid || recs[0].res["k8s.pod.name"] != n.pod.Name {
 			return "", fmt.Errorf("%d counter-based records for the OOMKilled container %s, want 1 with the pod's names: %v", len(recs), short(killed), resources(recs))
 		}
 		return detail + fmt.Sprintf("; v2: OOMKilled container %s gives 1 counter-based record on %s", short(killed), recs[0].res["cgroup.path"]), nil
@@ -513,13 +553,13 @@ func (e *env) restricted(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("after the OOMKilled kill of %s: %d counter-based records, want still the worker's 1", short(killed), n)
 	}
 	return detail + fmt.Sprintf("; v1: OOMKilled container's kill not visible to counters (documented): container %s killed, no other record (%s)",
-		short(killed), killCounters(uid, killed)), nil
+		short(killed), killCounters(ctx, n, uid, killed)), nil
 }
 
 // forkerPod returns the forker's pod and its container's id.
-func (e *env) forkerPod(ctx context.Context) (corev1.Pod, string, error) {
+func (e *env) forkerPod(ctx context.Context, n *node) (corev1.Pod, string, error) {
 	var pods corev1.PodList
-	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=forker"); err != nil {
+	if err := e.getJSON(ctx, &pods, "pods", "-n", n.ns, "-l", "app=forker"); err != nil {
 		return corev1.Pod{}, "", err
 	}
 	if len(pods.Items) != 1 || len(pods.Items[0].Status.ContainerStatuses) != 1 {
@@ -541,13 +581,13 @@ func resources(recs []record) []map[string]string {
 	return out
 }
 
-// oomKillCounter reads a cgroup's own oom_kill counter on the host.
-func oomKillCounter(h cgroupfs.Hierarchy, path string) string {
+// oomKillCounter reads a cgroup's own oom_kill counter on its node.
+func oomKillCounter(ctx context.Context, n *node, path string) string {
 	file := "memory.oom_control"
-	if h.Version == cgroupfs.V2 {
+	if n.v2() {
 		file = "memory.events.local"
 	}
-	b, err := os.ReadFile(filepath.Join(h.Dir, filepath.FromSlash(path), file))
+	b, err := n.readFile(ctx, n.cgroupFile(path, file))
 	if err != nil {
 		return err.Error()
 	}
@@ -566,16 +606,16 @@ func short(id string) string {
 	return id
 }
 
-// processOf checks, on the host, the agent container's process as the
-// kernel sees it: user, effective capabilities and the cgroup mount.
-func processOf(agent corev1.Pod) (string, error) {
+// processOf checks, on the agent's node, the agent container's process as
+// the kernel sees it: user, effective capabilities and the cgroup mount.
+func processOf(ctx context.Context, n *node, agent corev1.Pod) (string, error) {
 	if len(agent.Status.ContainerStatuses) != 1 {
 		return "", fmt.Errorf("agent %s: %d container statuses", agent.Name, len(agent.Status.ContainerStatuses))
 	}
 	id := trimRuntime(agent.Status.ContainerStatuses[0].ContainerID)
 	qos := strings.ToLower(string(agent.Status.QOSClass))
-	procs := filepath.Join("/sys/fs/cgroup/memory/kubepods", qos, "pod"+string(agent.UID), id, "cgroup.procs")
-	b, err := os.ReadFile(procs)
+	procs := n.cgroupFile(n.qosContainerPath(qos, string(agent.UID), id), "cgroup.procs")
+	b, err := n.readFile(ctx, procs)
 	if err != nil {
 		return "", fmt.Errorf("agent's cgroup: %w", err)
 	}
@@ -584,7 +624,7 @@ func processOf(agent corev1.Pod) (string, error) {
 		return "", fmt.Errorf("no process in %s", procs)
 	}
 	pid := fields[0]
-	status, err := os.ReadFile("/proc/" + pid + "/status")
+	status, err := n.readFile(ctx, "/proc/"+pid+"/status")
 	if err != nil {
 		return "", fmt.Errorf("agent process: %w", err)
 	}
@@ -602,13 +642,13 @@ func processOf(agent corev1.Pod) (string, error) {
 	if uid != "65532" || strings.Trim(capEff, "0") != "" {
 		return "", fmt.Errorf("agent process %s: uid %s, CapEff %s; want 65532 and none", pid, uid, capEff)
 	}
-	mounts, err := os.ReadFile("/proc/" + pid + "/mountinfo")
+	mounts, err := n.readFile(ctx, "/proc/"+pid+"/mountinfo")
 	if err != nil {
 		return "", fmt.Errorf("agent process: %w", err)
 	}
-	// The volume is a recursive bind of the host's tree; readOnly makes its
-	// top read-only, and the hierarchies below it are what the kernel and
-	// runtime make of that (containerd 1.x: no recursive read-only), so
+	// The volume is a recursive bind of the node's tree; readOnly makes its
+	// top read-only, and the hierarchies below it (v1) are what the kernel
+	// and runtime make of that (containerd 1.x: no recursive read-only), so
 	// their flags are reported, not required.
 	opts := map[string]string{}
 	for line := range strings.SplitSeq(string(mounts), "\n") {
@@ -619,24 +659,27 @@ func processOf(agent corev1.Pod) (string, error) {
 	if opts["/host/sys/fs/cgroup"] != "ro" {
 		return "", fmt.Errorf("agent process %s: /host/sys/fs/cgroup mounted %v, want ro", pid, opts)
 	}
-	return fmt.Sprintf("process %s: uid 65532, CapEff %s, /host/sys/fs/cgroup %s, its memory hierarchy %s", pid, capEff,
-		opts["/host/sys/fs/cgroup"], opts["/host/sys/fs/cgroup/memory"]), nil
+	below := "its memory hierarchy " + opts["/host/sys/fs/cgroup/memory"]
+	if n.v2() {
+		below = "the unified hierarchy itself"
+	}
+	return fmt.Sprintf("process %s: uid 65532, CapEff %s, /host/sys/fs/cgroup %s, %s", pid, capEff,
+		opts["/host/sys/fs/cgroup"], below), nil
 }
 
 // killCounters tells what cgroup v1 kept of a container's kill: the pod
 // cgroup's own oom_kill counter and whether the killed container's cgroup
 // is still there to be read.
-func killCounters(podUID, containerID string) string {
-	pod := "/sys/fs/cgroup/memory/kubepods/burstable/pod" + podUID
+func killCounters(ctx context.Context, n *node, podUID, containerID string) string {
 	var podKills string
-	if b, err := os.ReadFile(pod + "/memory.oom_control"); err == nil {
+	if b, err := n.readFile(ctx, n.cgroupFile(n.podPath(podUID), "memory.oom_control")); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
 				podKills = f[1]
 			}
 		}
 	}
-	_, err := os.Stat(filepath.Join(pod, containerID))
+	gone := !n.exists(ctx, n.cgroupFile(n.containerPath(podUID, containerID), ""))
 	return fmt.Sprintf("the pod cgroup's oom_kill %q after three kills of its container, the killed container's cgroup exists: %v",
-		podKills, err == nil)
+		podKills, !gone)
 }

@@ -51,9 +51,9 @@ const (
 // on All, must return the eater pod with the pod cgroup's values. The
 // same metrics without the semantic-convention names first must return
 // nothing: the proof fails where oomsight emits only cgroup.memory.*.
-func (e *env) semconv(ctx context.Context) (string, error) {
-	podPath := "/kubepods/burstable/pod" + string(e.pod.UID)
-	batches, err := e.freshCollection(ctx, podPath)
+func (e *env) semconv(ctx context.Context, n *node) (string, error) {
+	podPath := n.podPath(string(n.pod.UID))
+	batches, err := e.freshCollection(ctx, n, podPath)
 	if err != nil {
 		return "", err
 	}
@@ -81,7 +81,7 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer stopProm()
-	detail, err := e.semconvQueries(ctx, batches, otlpAddr, promAddr, podPath)
+	detail, err := e.semconvQueries(ctx, n, batches, otlpAddr, promAddr, podPath)
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
 		var errs []string
@@ -97,8 +97,8 @@ func (e *env) semconv(ctx context.Context) (string, error) {
 
 // semconvQueries replays the batches without and with the semantic-
 // convention names and asks the dashboard's queries after each.
-func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otlpAddr, promAddr, podPath string) (string, error) {
-	vars := strings.NewReplacer("${cluster:pipe}", ".*", "${namespace:pipe}", workloadNS, "${pod:pipe}", e.pod.Name)
+func (e *env) semconvQueries(ctx context.Context, n *node, batches []pmetric.Metrics, otlpAddr, promAddr, podPath string) (string, error) {
+	vars := strings.NewReplacer("${cluster:pipe}", ".*", "${namespace:pipe}", n.ns, "${pod:pipe}", n.pod.Name)
 	wss, rss, cache := vars.Replace(mixinPodWSS), vars.Replace(mixinPodRSS), vars.Replace(mixinPodCache)
 	cgroupWS := fmt.Sprintf(`cgroup_memory_working_set_bytes{cgroup_path=%q}`, podPath)
 
@@ -127,8 +127,8 @@ func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otl
 		return "", fmt.Errorf("Pod dashboard Memory Usage (WSS) %s: %w", wss, err)
 	}
 	sent := pointValues(batches, podPath, "k8s.pod.memory.working_set")
-	if got[0].Metric["k8s_pod_name"] != e.pod.Name || got[0].Value <= 0 || !sent[got[0].Value] {
-		return "", fmt.Errorf("Memory Usage (WSS): %v, want pod %s at one of the working sets the agent sent for %s: %v", got[0], e.pod.Name, podPath, sent)
+	if got[0].Metric["k8s_pod_name"] != n.pod.Name || got[0].Value <= 0 || !sent[got[0].Value] {
+		return "", fmt.Errorf("Memory Usage (WSS): %v, want pod %s at one of the working sets the agent sent for %s: %v", got[0], n.pod.Name, podPath, sent)
 	}
 	r, err := waitSeries(ctx, promAddr, rss)
 	if err != nil {
@@ -138,21 +138,21 @@ func (e *env) semconvQueries(ctx context.Context, batches []pmetric.Metrics, otl
 	if err != nil {
 		return "", fmt.Errorf("Memory Usage (Cache) %s: %w", cache, err)
 	}
-	ctrWS, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "working_set", workloadNS, e.pod.Name))
+	ctrWS, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "working_set", n.ns, n.pod.Name))
 	if err != nil {
 		return "", fmt.Errorf("the eater's container.memory.working_set: %w", err)
 	}
-	avail, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "available", workloadNS, e.pod.Name))
+	avail, err := waitSeries(ctx, promAddr, fmt.Sprintf(kubeletstatsContainer, "available", n.ns, n.pod.Name))
 	if err != nil {
 		return "", fmt.Errorf("the eater's container.memory.available: %w", err)
 	}
-	eaterPath := podPath + "/" + e.firstID
+	eaterPath := n.containerPath(string(n.pod.UID), n.firstID)
 	if a := avail[0].Value; a <= 0 || a > eaterLimit || !pointValues(batches, eaterPath, "container.memory.available")[a] ||
 		!pointValues(batches, eaterPath, "container.memory.working_set")[ctrWS[0].Value] {
 		return "", fmt.Errorf("the eater's container.memory.available %.0f and working set %.0f: not what the agent sent for %s under its 64 MiB limit", a, ctrWS[0].Value, eaterPath)
 	}
 	return fmt.Sprintf("grafana/kubernetes-mixin-otel Pod dashboard on %s/%s: Memory Usage (WSS) %.1f MiB = the agent's k8s.pod.memory.working_set of %s, RSS %.1f MiB, Cache %.1f MiB; kubeletstats' container_memory_working_set_bytes / _available_bytes of the eater %.1f / %.1f MiB (limit 64 MiB), each a value the agent sent; the same collection without the semconv names: the panel empty",
-		workloadNS, e.pod.Name, got[0].Value/(1<<20), podPath, r[0].Value/(1<<20), c[0].Value/(1<<20), ctrWS[0].Value/(1<<20), avail[0].Value/(1<<20)), nil
+		n.ns, n.pod.Name, got[0].Value/(1<<20), podPath, r[0].Value/(1<<20), c[0].Value/(1<<20), ctrWS[0].Value/(1<<20), avail[0].Value/(1<<20)), nil
 }
 
 // hostDistroConfig is the distribution on the host between the replayed
@@ -185,7 +185,7 @@ service:
 // with k8s.pod.name and the eater's container.memory.working_set with
 // k8s.container.name have all arrived (a collection may come in several
 // messages: the batches are split).
-func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Metrics, error) {
+func (e *env) freshCollection(ctx context.Context, n *node, podPath string) ([]pmetric.Metrics, error) {
 	from := len(e.srv.Metrics.AllMetrics())
 	var batches []pmetric.Metrics
 	err := waitFor(ctx, 60*time.Second, "a collection with the semantic-convention names", func() error {
@@ -196,11 +196,11 @@ func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Me
 			for i := range rms.Len() {
 				attrs := rms.At(i).Resource().Attributes().AsRaw()
 				names := metricNames(rms.At(i))
-				if attrs["cgroup.path"] == podPath && attrs["k8s.pod.name"] == e.pod.Name {
+				if attrs["cgroup.path"] == podPath && attrs["k8s.pod.name"] == n.pod.Name {
 					pod = pod || names["k8s.pod.memory.working_set"]
 					podCgroup = podCgroup || names["cgroup.memory.working_set"]
 				}
-				if attrs["k8s.pod.uid"] == string(e.pod.UID) && attrs["k8s.container.name"] == "eater" && names["container.memory.working_set"] {
+				if attrs["k8s.pod.uid"] == string(n.pod.UID) && attrs["k8s.container.name"] == "eater" && names["container.memory.working_set"] {
 					eater = true
 				}
 			}
@@ -213,7 +213,7 @@ func (e *env) freshCollection(ctx context.Context, podPath string) ([]pmetric.Me
 	if err != nil {
 		return nil, err
 	}
-	return inNamespace(batches, workloadNS), nil
+	return inNamespace(batches, n.ns), nil
 }
 
 // inNamespace copies the batches' resources of the namespace: the

@@ -38,7 +38,7 @@ var survivorManifest = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: survivor
-  namespace: ` + workloadNS + `
+  namespace: {{ns}}
 spec:
   replicas: 1
   selector:
@@ -47,6 +47,7 @@ spec:
     metadata:
       labels: {app: survivor}
     spec:
+      nodeSelector: {{nodeSelector}}
       terminationGracePeriodSeconds: 1
       containers:
         - name: survivor
@@ -70,23 +71,19 @@ spec:
 // shipped rules, say the container survived. The converse: the eater of
 // the oomkilled proof, whose PID 1 was the victim (kubelet: OOMKilled),
 // has survived false, no survived metric and no such alert.
-func (e *env) survived(ctx context.Context) (string, error) {
-	f := filepath.Join(kubecluster.StateDir, "survivor.yaml")
-	if err := os.WriteFile(f, []byte(survivorManifest), 0o600); err != nil {
-		return "", fmt.Errorf("survivor manifest: %w", err)
-	}
-	if _, err := e.kubectl(ctx, "apply", "-f", f); err != nil {
+func (e *env) survived(ctx context.Context, n *node) (string, error) {
+	if _, err := n.apply(ctx, "survivor", survivorManifest); err != nil {
 		return "", err
 	}
-	if _, err := e.kubectl(ctx, "-n", workloadNS, "rollout", "status", "deployment/survivor", "--timeout=120s"); err != nil {
+	if _, err := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/survivor", "--timeout=180s"); err != nil {
 		return "", err
 	}
-	pod, id, err := e.survivorPod(ctx)
+	pod, id, err := e.survivorPod(ctx, n)
 	if err != nil {
 		return "", err
 	}
-	path := "/kubepods/burstable/pod" + string(pod.UID) + "/" + id
-	if _, kubectlErr := e.kubectl(ctx, "-n", workloadNS, "exec", pod.Name, "-c", "survivor", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
+	path := n.containerPath(string(pod.UID), id)
+	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "exec", pod.Name, "-c", "survivor", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
 		return "", kubectlErr
 	}
 	byPath := func(r record) bool { return r.res["cgroup.path"] == path }
@@ -115,7 +112,7 @@ func (e *env) survived(ctx context.Context) (string, error) {
 
 	// The kubelet: the container runs, never restarted, no OOMKilled.
 	var now corev1.Pod
-	if getJSONErr := e.getJSON(ctx, &now, "pod", "-n", workloadNS, pod.Name); getJSONErr != nil {
+	if getJSONErr := e.getJSON(ctx, &now, "pod", "-n", n.ns, pod.Name); getJSONErr != nil {
 		return "", getJSONErr
 	}
 	cs := now.Status.ContainerStatuses
@@ -126,10 +123,10 @@ func (e *env) survived(ctx context.Context) (string, error) {
 	// The metric, with the pod's names, through the gateway.
 	var got pmetric.Metrics
 	if waitForErr := waitFor(ctx, 60*time.Second, "cgroup.memory.oom_kill.survived of the survivor", func() error {
-		var n int64
-		got, n = survivedSeries(e.srv.Metrics.AllMetrics(), id)
-		if n != 1 {
-			return fmt.Errorf("%s = %d, want 1", survivedMetric, n)
+		var count int64
+		got, count = survivedSeries(e.srv.Metrics.AllMetrics(), id)
+		if count != 1 {
+			return fmt.Errorf("%s = %d, want 1", survivedMetric, count)
 		}
 		return nil
 	}); waitForErr != nil {
@@ -139,10 +136,9 @@ func (e *env) survived(ctx context.Context) (string, error) {
 	if names["k8s.pod.name"] != pod.Name || names["k8s.container.name"] != "survivor" || names["k8s.pod.uid"] != string(pod.UID) {
 		return "", fmt.Errorf("%s resource %v: want the survivor's pod and container names", survivedMetric, names)
 	}
-	killed := e.firstID // the eater's container the kernel killed (PID 1)
-	_, n := survivedSeries(e.srv.Metrics.AllMetrics(), killed)
-	if n != 0 {
-		return "", fmt.Errorf("%s of the OOMKilled eater %s = %d, want none", survivedMetric, short(killed), n)
+	killed := n.firstID // the eater's container the kernel killed (PID 1)
+	if _, count := survivedSeries(e.srv.Metrics.AllMetrics(), killed); count != 0 {
+		return "", fmt.Errorf("%s of the OOMKilled eater %s = %d, want none", survivedMetric, short(killed), count)
 	}
 	eater := oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == killed })
 	if len(eater) != 1 {
@@ -163,7 +159,7 @@ func (e *env) survived(ctx context.Context) (string, error) {
 
 	// The Event on the pod (k8s_oom_events): action KilledWorker and the
 	// sentence; the eater's Events (PID 1 killed) all say Killed.
-	if err := e.survivedEvents(ctx, pod, r, eater[0].res["k8s.pod.uid"]); err != nil {
+	if err := e.survivedEvents(ctx, n, pod, r, eater[0].res["k8s.pod.uid"]); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("container survivor %s: worker killed, kubelet: running, restartCount 0, no OOMKilled; record %s=true with the sentence; %s=1 (pod %s); %s firing (%s); Event action %s with the sentence; converse: eater %s (PID 1 killed, OOMKilled): %s=false, no metric, no alert (%s), Events action Killed; body: %q",
@@ -178,8 +174,8 @@ const survivedAction = "KilledWorker"
 // survivor's pod has one oomsight Event, action KilledWorker, whose
 // message is the record's sentence with the survived clause; every
 // oomsight Event of the eater's pod (its PID 1 killed) says Killed.
-func (e *env) survivedEvents(ctx context.Context, pod corev1.Pod, r record, eaterUID string) error {
-	ev, err := e.waitPodEvent(ctx, string(pod.UID), 1, 60*time.Second)
+func (e *env) survivedEvents(ctx context.Context, n *node, pod corev1.Pod, r record, eaterUID string) error {
+	ev, err := e.waitPodEvent(ctx, n, string(pod.UID), 1, 60*time.Second)
 	if err != nil {
 		return err
 	}
@@ -187,30 +183,30 @@ func (e *env) survivedEvents(ctx context.Context, pod corev1.Pod, r record, eate
 		return fmt.Errorf("the survivor's Event %s: action %q, message %q; want action %s and the record's sentence with %q", ev.Name, ev.Action, ev.Message, survivedAction, survivedSentence)
 	}
 	var list corev1.EventList
-	if err := e.getJSON(ctx, &list, "events", "-n", workloadNS, "--field-selector", "involvedObject.uid="+eaterUID); err != nil {
+	if err := e.getJSON(ctx, &list, "events", "-n", n.ns, "--field-selector", "involvedObject.uid="+eaterUID); err != nil {
 		return err
 	}
-	n := 0
+	ours := 0
 	for i := range list.Items {
 		x := &list.Items[i]
 		if x.ReportingController != eventController {
 			continue
 		}
-		n++
+		ours++
 		if x.Action != "Killed" || strings.Contains(x.Message, survivedSentence) {
 			return fmt.Errorf("the OOMKilled eater's Event %s: action %q, message %q; want Killed and no survived clause", x.Name, x.Action, x.Message)
 		}
 	}
-	if n == 0 {
+	if ours == 0 {
 		return fmt.Errorf("no oomsight Event on the OOMKilled eater's pod %s", eaterUID)
 	}
 	return nil
 }
 
 // survivorPod returns the survivor's pod and its container's id.
-func (e *env) survivorPod(ctx context.Context) (corev1.Pod, string, error) {
+func (e *env) survivorPod(ctx context.Context, n *node) (corev1.Pod, string, error) {
 	var pods corev1.PodList
-	if err := e.getJSON(ctx, &pods, "pods", "-n", workloadNS, "-l", "app=survivor"); err != nil {
+	if err := e.getJSON(ctx, &pods, "pods", "-n", n.ns, "-l", "app=survivor"); err != nil {
 		return corev1.Pod{}, "", err
 	}
 	if len(pods.Items) != 1 || len(pods.Items[0].Status.ContainerStatuses) != 1 {
