@@ -4,20 +4,16 @@
 package e2ek8s
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oomsight/oomsight/deploy/kubecluster"
