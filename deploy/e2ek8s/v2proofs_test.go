@@ -355,7 +355,8 @@ const (
 // etaManifest: ramp grows 1 MiB every 250 ms (4 MiB/s) into 256 MiB once
 // asked; pagecache writes and rereads a 96 MiB file on a disk-backed
 // emptyDir under a 64 MiB limit from its start, one 1 MiB write every
-// 50 ms: its usage sits at the limit, all page cache.
+// 100 ms (the VM's disk is emulated too): its usage sits at the limit,
+// all page cache.
 var etaManifest = `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -403,7 +404,7 @@ spec:
         - name: pagecache
           image: ` + kubecluster.WorkloadImage + `
           imagePullPolicy: IfNotPresent
-          command: ["/workload", "cache", "/data/log", "96", "50"]
+          command: ["/workload", "cache", "/data/log", "96", "100"]
           resources:
             requests: {cpu: 10m, memory: 32Mi}
             limits: {memory: 64Mi}
@@ -579,27 +580,37 @@ func (e *env) eta(ctx context.Context, n *node) (string, error) {
 	stopFeed()
 	wg.Wait()
 
+	// Every check is evaluated, so that a failure shows all the figures.
 	pts := metricPoints(e.srv.Metrics.AllMetrics(), byContainer(ramp), "cgroup.memory.oom.eta")
-	checks, err := checkETA(pts, kill, etaWindow)
-	if err != nil {
-		return "", fmt.Errorf("ramp %s (asked %.1f s before its kill): %w", short(ramp), killHost.Sub(asked).Seconds(), err)
-	}
+	checks, etaErr := checkETA(pts, kill, etaWindow)
 	w.mu.Lock()
 	fired, seen, pushes, pushErr := w.rampFired, w.cacheSeen, w.pushes, w.lastErr
 	w.mu.Unlock()
-	if fired.IsZero() {
-		return "", fmt.Errorf("%s never fired for the ramp %s (%d pushes to Prometheus, last error %v; estimates %v)", imminentName, short(ramp), pushes, pushErr, checks)
-	}
+	var alertErr error
 	lead := killHost.Sub(fired) - within
-	if lead < warnBefore {
-		return "", fmt.Errorf("%s fired %.1f s before the ramp's kill (host clock, VM offset %v ± %v), want %s or more; estimates %v", imminentName, lead.Seconds(), offset, within, warnBefore, checks)
+	switch {
+	case fired.IsZero():
+		alertErr = fmt.Errorf("%s never fired for the ramp (%d pushes to Prometheus, last error %v)", imminentName, pushes, pushErr)
+	case lead < warnBefore:
+		alertErr = fmt.Errorf("%s fired %.1f s before the ramp's kill, want %s or more", imminentName, lead.Seconds(), warnBefore)
 	}
-	quiet, err := e.pageCacheQuiet(ctx, st, cache, seen, time.Since(started))
-	if err != nil {
-		return "", err
+	quiet, cacheErr := e.pageCacheQuiet(ctx, st, cache, seen, time.Since(started))
+	figures := fmt.Sprintf("ramp %s (4 MiB/s into 256 MiB, killed %.1f s after asked): oom.eta %s (all its points: %s); %s fired %.1f s before the kill (Prometheus on the host fed live, %d pushes; VM clock %+v ± %v)",
+		short(ramp), killHost.Sub(asked).Seconds(), joinChecks(checks), etaSeries(pts, kill), imminentName, lead.Seconds(), pushes, offset.Round(time.Millisecond), within.Round(time.Millisecond))
+	if err := errors.Join(etaErr, alertErr, cacheErr); err != nil {
+		return "", fmt.Errorf("%w\n%s; %s", err, figures, quiet)
 	}
-	return fmt.Sprintf("ramp %s (4 MiB/s into 256 MiB, killed %.1f s after asked): oom.eta %s; %s fired %.1f s before the kill (Prometheus on the host fed live, %d pushes; VM clock %+v ± %v); %s",
-		short(ramp), killHost.Sub(asked).Seconds(), joinChecks(checks), imminentName, lead.Seconds(), pushes, offset.Round(time.Millisecond), within.Round(time.Millisecond), quiet), nil
+	return figures + "; " + quiet, nil
+}
+
+// etaSeries is every oom.eta point of a cgroup, as seconds from the kill
+// and the estimate, for a failure's message.
+func etaSeries(pts []point, kill time.Time) string {
+	s := make([]string, len(pts))
+	for i, p := range pts {
+		s[i] = fmt.Sprintf("%+.1f:%.1f", p.at.Sub(kill).Seconds(), p.v)
+	}
+	return strings.Join(s, " ")
 }
 
 func joinChecks(cs []etaCheck) string {
@@ -616,7 +627,7 @@ func joinChecks(cs []etaCheck) string {
 // no OOM record.
 func (e *env) pageCacheQuiet(ctx context.Context, st *promStack, id string, seen []string, watched time.Duration) (string, error) {
 	if len(seen) > 0 {
-		return "", fmt.Errorf("%s for the page-cache container %s: %s", imminentName, short(id), strings.Join(seen, ", "))
+		return "page cache " + short(id), fmt.Errorf("%s for the page-cache container %s: %s", imminentName, short(id), strings.Join(seen, ", "))
 	}
 	q := fmt.Sprintf(`count_over_time(ALERTS{alertname=%q, container_id=%q}[%ds])`, imminentName, id, int(watched.Seconds())+60)
 	if n, err := promCount(ctx, st.prom, q); err != nil || n != 0 {
