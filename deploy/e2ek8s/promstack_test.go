@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -53,9 +54,9 @@ service:
     metrics:
       level: none
 `, s.otlp, promExp)
-	if err := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o600); err != nil {
+	if werr := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o600); werr != nil {
 		s.close()
-		return nil, err
+		return nil, werr
 	}
 	stopCol, err := startLogged(filepath.Join(dir, "otelcol.log"), e.repoPath("_build", "otelcol-oomsight"), "--config", filepath.Join(dir, "otelcol.yaml"))
 	if err != nil {
@@ -73,9 +74,9 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, rules, promExp)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); err != nil {
+	if werr := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); werr != nil {
 		s.close()
-		return nil, err
+		return nil, werr
 	}
 	stopProm, err := startLogged(filepath.Join(dir, "prometheus.log"), "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+s.prom)
@@ -117,8 +118,8 @@ func (s *promStack) otelLog() string {
 
 // close stops Prometheus and the distribution and removes their files.
 func (s *promStack) close() {
-	for i := len(s.stop) - 1; i >= 0; i-- {
-		s.stop[i]()
+	for _, stop := range slices.Backward(s.stop) {
+		stop()
 	}
 	_ = os.RemoveAll(s.dir)
 }

@@ -213,8 +213,8 @@ func (e *env) psi(ctx context.Context, n *node) (string, error) {
 		return "", err
 	}
 	defer func() { _, _ = e.kubectl(context.WithoutCancel(ctx), "delete", "-f", f, "--wait=false") }()
-	if _, err := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/highwater", "--timeout=240s"); err != nil {
-		return "", err
+	if _, kerr := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/highwater", "--timeout=240s"); kerr != nil {
+		return "", kerr
 	}
 	pod, id, err := e.onePod(ctx, n, "highwater")
 	if err != nil {
@@ -229,13 +229,13 @@ func (e *env) psi(ctx context.Context, n *node) (string, error) {
 	avg10 := func() []point {
 		return metricPoints(e.srv.Metrics.AllMetrics(), byPath(path), "cgroup.memory.pressure.avg10")
 	}
-	if err := waitFor(ctx, 90*time.Second, "the agent's first cgroup.memory.events and pressure of "+path, func() error {
+	if werr := waitFor(ctx, 90*time.Second, "the agent's first cgroup.memory.events and pressure of "+path, func() error {
 		if len(high()) == 0 || len(avg10()) == 0 {
 			return fmt.Errorf("%d events{type=high}, %d pressure.avg10 points", len(high()), len(avg10()))
 		}
 		return nil
-	}); err != nil {
-		return "", err
+	}); werr != nil {
+		return "", werr
 	}
 	before := high()
 	highBefore := before[len(before)-1].v
@@ -514,8 +514,8 @@ func (e *env) eta(ctx context.Context, n *node) (string, error) {
 	}
 	defer func() { _, _ = e.kubectl(context.WithoutCancel(ctx), "delete", "-f", f, "--wait=false") }()
 	for _, d := range []string{"ramp", "pagecache"} {
-		if _, err := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/"+d, "--timeout=240s"); err != nil {
-			return "", err
+		if _, kerr := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/"+d, "--timeout=240s"); kerr != nil {
+			return "", kerr
 		}
 	}
 	rampPod, ramp, err := e.onePod(ctx, n, "ramp")
@@ -538,15 +538,19 @@ func (e *env) eta(ctx context.Context, n *node) (string, error) {
 	wg.Go(func() { e.feed(feedCtx, st, w, ramp, cache) })
 	defer func() { stopFeed(); wg.Wait() }()
 	started := time.Now()
-	if err := waitFor(ctx, 120*time.Second, "both containers' oom.eta in Prometheus", func() error {
+	if werr := waitFor(ctx, 120*time.Second, "both containers' oom.eta in Prometheus", func() error {
 		for _, id := range []string{ramp, cache} {
-			if c, err := promCount(ctx, st.prom, fmt.Sprintf(`cgroup_memory_oom_eta_seconds{container_id=%q}`, id)); err != nil || c != 1 {
-				return fmt.Errorf("%s: %d series (%v); otelcol log: %s", short(id), c, err, st.otelLog())
+			c, qerr := promCount(ctx, st.prom, fmt.Sprintf(`cgroup_memory_oom_eta_seconds{container_id=%q}`, id))
+			if qerr != nil {
+				return qerr
+			}
+			if c != 1 {
+				return fmt.Errorf("%s: %d series; otelcol log: %s", short(id), c, st.otelLog())
 			}
 		}
 		return nil
-	}); err != nil {
-		return "", err
+	}); werr != nil {
+		return "", werr
 	}
 	offset, within, err := vmClock(ctx, n)
 	if err != nil {
@@ -590,7 +594,10 @@ func (e *env) eta(ctx context.Context, n *node) (string, error) {
 	lead := killHost.Sub(fired) - within
 	switch {
 	case fired.IsZero():
-		alertErr = fmt.Errorf("%s never fired for the ramp (%d pushes to Prometheus, last error %v)", imminentName, pushes, pushErr)
+		alertErr = fmt.Errorf("%s never fired for the ramp (%d pushes to Prometheus)", imminentName, pushes)
+		if pushErr != nil {
+			alertErr = fmt.Errorf("%w; last push: %w", alertErr, pushErr)
+		}
 	case lead < warnBefore:
 		alertErr = fmt.Errorf("%s fired %.1f s before the ramp's kill, want %s or more", imminentName, lead.Seconds(), warnBefore)
 	}
@@ -630,8 +637,12 @@ func (e *env) pageCacheQuiet(ctx context.Context, st *promStack, id string, seen
 		return "page cache " + short(id), fmt.Errorf("%s for the page-cache container %s: %s", imminentName, short(id), strings.Join(seen, ", "))
 	}
 	q := fmt.Sprintf(`count_over_time(ALERTS{alertname=%q, container_id=%q}[%ds])`, imminentName, id, int(watched.Seconds())+60)
-	if n, err := promCount(ctx, st.prom, q); err != nil || n != 0 {
-		return "", fmt.Errorf("%s: %d series (%v), want none", q, n, err)
+	n, err := promCount(ctx, st.prom, q)
+	if err != nil {
+		return "", err
+	}
+	if n != 0 {
+		return "", fmt.Errorf("%s: %d series, want none", q, n)
 	}
 	if recs := oomRecords(e.srv, func(r record) bool { return r.res["container.id"] == id }); len(recs) != 0 {
 		return "", fmt.Errorf("the page-cache container %s was OOM-killed: %s", short(id), recs[0].body)
