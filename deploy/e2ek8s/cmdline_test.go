@@ -99,8 +99,16 @@ func (e *env) cmdline(ctx context.Context, n *node) (string, error) {
 		if len(recs) == 0 {
 			return errNotYet
 		}
-		r = recs[0]
-		return nil
+		// On cgroup v2 the kubelet's memory.oom.group takes the whole
+		// container: the kernel's own choice is the record with the task
+		// table (the group's other members' records have none).
+		for _, c := range recs {
+			if _, ok := c.attrs.Get("linux.oom.tasks"); ok {
+				r = c
+				return nil
+			}
+		}
+		return fmt.Errorf("%d records, none with the task table", len(recs))
 	}); err != nil {
 		return "", err
 	}

@@ -245,6 +245,11 @@ func askKill(dir string) error {
 // with restartCount want and running again; it returns the killed
 // instance's container id.
 func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want int32) (string, error) {
+	return e.waitOOMKilledAs(ctx, n, podName, "eater", want)
+}
+
+// waitOOMKilledAs is waitOOMKilled for the pod's container named container.
+func (e *env) waitOOMKilledAs(ctx context.Context, n *node, podName, container string, want int32) (string, error) {
 	var killed string
 	err := waitFor(ctx, 150*time.Second, fmt.Sprintf("the kubelet's OOMKilled #%d", want), func() error {
 		var p corev1.Pod
@@ -253,17 +258,17 @@ func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want i
 		}
 		for i := range p.Status.ContainerStatuses {
 			cs := &p.Status.ContainerStatuses[i]
-			if cs.Name != "eater" {
+			if cs.Name != container {
 				continue
 			}
 			term := cs.LastTerminationState.Terminated
 			if cs.RestartCount != want || term == nil || cs.State.Running == nil || term.Reason != "OOMKilled" {
-				return fmt.Errorf("eater: restarts %d, last state %+v, state %+v", cs.RestartCount, cs.LastTerminationState, cs.State)
+				return fmt.Errorf("%s: restarts %d, last state %+v, state %+v", container, cs.RestartCount, cs.LastTerminationState, cs.State)
 			}
 			killed = trimRuntime(term.ContainerID)
 			return nil
 		}
-		return fmt.Errorf("no eater container in %s", p.Name)
+		return fmt.Errorf("no %s container in %s", container, p.Name)
 	})
 	return killed, err
 }

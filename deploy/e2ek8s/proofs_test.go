@@ -382,8 +382,13 @@ func (e *env) restart(ctx context.Context, n *node) (string, error) {
 // v2 and, on cgroup v1, none, and no wrong one.
 func (e *env) restricted(ctx context.Context, n *node) (string, error) {
 	if !e.restrictedOn {
-		// The forkers start while the agents are replaced.
+		// The forkers start while the agents are replaced; not on v2, where
+		// the kubelet's memory.oom.group makes every worker's kill the
+		// container's (survived).
 		for _, m := range e.nodes {
+			if m.v2() {
+				continue
+			}
 			if _, err := m.apply(ctx, "forker", forkerManifest); err != nil {
 				return "", err
 			}
@@ -428,13 +433,6 @@ func (e *env) restricted(ctx context.Context, n *node) (string, error) {
 		prev, _ := e.kubectl(ctx, "-n", "oomsight", "logs", agent.Name, "--previous", "--tail=20")
 		return "", fmt.Errorf("restricted agent %s restarted %d times; its previous log:\n%s", agent.Name, restarts, prev)
 	}
-	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/forker", "--timeout=180s"); kubectlErr != nil {
-		return "", kubectlErr
-	}
-	forker, forkerID, err := e.forkerPod(ctx, n)
-	if err != nil {
-		return "", err
-	}
 	readyAt := time.Now()
 	uid := string(n.pod.UID)
 	var cur corev1.Pod
@@ -448,75 +446,28 @@ func (e *env) restricted(ctx context.Context, n *node) (string, error) {
 			eaterID = trimRuntime(cs.ContainerID)
 		}
 	}
-	// Metrics with names for both containers after the agent started: the
-	// agent has read their counters, so a kill from now on is a rise.
-	if waitForErr := waitFor(ctx, 60*time.Second, "the restricted agent's metrics with names", func() error {
-		seen := map[string]bool{}
-		for _, s := range metricSeries(e.srv) {
-			if s.last.AsTime().After(readyAt) && (s.attrs["container.id"] == eaterID && s.attrs["k8s.container.name"] == "eater" && s.attrs["k8s.pod.name"] == n.pod.Name ||
-				s.attrs["container.id"] == forkerID && s.attrs["k8s.container.name"] == "forker" && s.attrs["k8s.pod.name"] == forker.Name) {
-				seen[s.attrs["container.id"]] = true
-			}
-		}
-		if len(seen) < 2 {
-			return errNotYet
-		}
-		return nil
-	}); waitForErr != nil {
-		return "", waitForErr
-	}
+	// The node's counter-based records.
 	counted := func(r record) bool {
 		_, ok := r.attrs.Get("linux.oom.counted_kills")
-		return ok
+		return ok && r.res["k8s.node.name"] == n.Name
 	}
-	if recs := oomRecords(e.srv, counted); len(recs) != 0 {
-		return "", fmt.Errorf("%d counter-based records before any kill under the restricted agent: %v", len(recs), recs[0].res)
-	}
-
-	// A worker killed in a container that survives it.
-	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
-		return "", kubectlErr
-	}
-	forkerPath := n.containerPath(string(forker.UID), forkerID)
-	if waitForErr := waitFor(ctx, 60*time.Second, "the counter-based record of the worker's kill", func() error {
-		if len(oomRecords(e.srv, counted)) == 0 {
-			return errNotYet
+	var detail, forkerPath string
+	if n.v2() {
+		// Metrics with names after the agent started: it has read the
+		// eater's counters, so a kill from now on is a rise.
+		if err := e.namedAfter(ctx, readyAt, map[string]string{eaterID: n.pod.Name + "/eater"}); err != nil {
+			return "", err
 		}
-		return nil
-	}); waitForErr != nil {
-		return "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agent.Name, proc, waitForErr, oomKillCounter(ctx, n, forkerPath))
-	}
-	time.Sleep(25 * time.Second) // two more collections: a repeat would have arrived
-	recs := oomRecords(e.srv, counted)
-	if len(recs) != 1 {
-		return "", fmt.Errorf("%d counter-based records after the worker's kill, want exactly 1: %v", len(recs), resources(recs))
-	}
-	r := recs[0]
-	checks := []struct {
-		what      string
-		got, want any
-	}{
-		{"cgroup.path", r.res["cgroup.path"], forkerPath},
-		{"container.id", r.res["container.id"], forkerID},
-		{"k8s.pod.name", r.res["k8s.pod.name"], forker.Name},
-		{"k8s.namespace.name", r.res["k8s.namespace.name"], n.ns},
-		{"k8s.container.name", r.res["k8s.container.name"], "forker"},
-		{"linux.oom.counted_kills", r.int("linux.oom.counted_kills"), int64(1)},
-	}
-	for _, c := range checks {
-		if c.got != c.want {
-			return "", fmt.Errorf("counter-based record %s = %v, want %v (resource %v, body %q)", c.what, c.got, c.want, r.res, r.body)
+		if recs := oomRecords(e.srv, counted); len(recs) != 0 {
+			return "", fmt.Errorf("%d counter-based records before any kill under the restricted agent: %v", len(recs), recs[0].res)
+		}
+		detail = fmt.Sprintf("restricted agent %s Ready (%s); metrics with names (no forker: on v2 a worker's kill is its container's, see survived)", agent.Name, proc)
+	} else {
+		detail, forkerPath, err = e.restrictedWorker(ctx, n, agent.Name, proc, readyAt, eaterID, counted)
+		if err != nil {
+			return "", err
 		}
 	}
-	var after corev1.Pod
-	if getJSONErr := e.getJSON(ctx, &after, "pod", "-n", n.ns, forker.Name); getJSONErr != nil {
-		return "", getJSONErr
-	}
-	if n := after.Status.ContainerStatuses[0].RestartCount; n != 0 {
-		return "", fmt.Errorf("the forker restarted %d times: its main process should survive the worker's kill", n)
-	}
-	detail := fmt.Sprintf("restricted agent %s Ready (%s); metrics with names; a worker killed in container forker %s (restartCount 0) gives exactly 1 counter-based record on %s with its names; body: %q",
-		agent.Name, proc, short(forkerID), forkerPath, r.body)
 
 	// An OOMKilled container: its cgroup is removed at once.
 	killed, _, err := e.killEater(ctx, n, 3)
@@ -540,7 +491,8 @@ func (e *env) restricted(ctx context.Context, n *node) (string, error) {
 		if len(recs) != 1 || recs[0].res["k8s.pod.uid"] != uid || recs[0].res["k8s.pod.name"] != n.pod.Name {
 			return "", fmt.Errorf("%d counter-based records for the OOMKilled container %s, want 1 with the pod's names: %v", len(recs), short(killed), resources(recs))
 		}
-		return detail + fmt.Sprintf("; v2: OOMKilled container %s gives 1 counter-based record on %s", short(killed), recs[0].res["cgroup.path"]), nil
+		return detail + fmt.Sprintf("; v2: OOMKilled container %s gives 1 counter-based record on %s (container.id %s, linux.oom.counted_kills %d); body: %q",
+			short(killed), recs[0].res["cgroup.path"], short(recs[0].res["container.id"]), recs[0].int("linux.oom.counted_kills"), recs[0].body), nil
 	}
 	// cgroup v1: the kill is counted only in the container's own cgroup,
 	// which the runtime removes before the next collection; no record, and
@@ -549,11 +501,97 @@ func (e *env) restricted(ctx context.Context, n *node) (string, error) {
 	if recs := oomRecords(e.srv, others); len(recs) != 0 {
 		return "", fmt.Errorf("after the OOMKilled kill of %s on cgroup v1: %d counter-based records on other cgroups, want none: %v", short(killed), len(recs), resources(recs))
 	}
-	if n := len(oomRecords(e.srv, counted)); n != 1 {
-		return "", fmt.Errorf("after the OOMKilled kill of %s: %d counter-based records, want still the worker's 1", short(killed), n)
+	if count := len(oomRecords(e.srv, counted)); count != 1 {
+		return "", fmt.Errorf("after the OOMKilled kill of %s: %d counter-based records, want still the worker's 1", short(killed), count)
 	}
 	return detail + fmt.Sprintf("; v1: OOMKilled container's kill not visible to counters (documented): container %s killed, no other record (%s)",
 		short(killed), killCounters(ctx, n, uid, killed)), nil
+}
+
+// namedAfter waits for metrics taken after t of each container id in want
+// ("pod/container" names).
+func (e *env) namedAfter(ctx context.Context, t time.Time, want map[string]string) error {
+	return waitFor(ctx, 60*time.Second, "the restricted agent's metrics with names", func() error {
+		seen := map[string]bool{}
+		for _, s := range metricSeries(e.srv) {
+			id := s.attrs["container.id"]
+			if w, ok := want[id]; ok && s.last.AsTime().After(t) && s.attrs["k8s.pod.name"]+"/"+s.attrs["k8s.container.name"] == w {
+				seen[id] = true
+			}
+		}
+		if len(seen) < len(want) {
+			return fmt.Errorf("%d of %d containers", len(seen), len(want))
+		}
+		return nil
+	})
+}
+
+// restrictedWorker is restricted's cgroup v1 part: a worker killed in a
+// container that survives it (forker) gives exactly one counter-based
+// record on that container. It returns the proof's detail so far and the
+// forker's cgroup path.
+func (e *env) restrictedWorker(ctx context.Context, n *node, agentName, proc string, readyAt time.Time, eaterID string, counted func(record) bool) (detail, forkerPath string, err error) {
+	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/forker", "--timeout=180s"); kubectlErr != nil {
+		return "", "", kubectlErr
+	}
+	forker, forkerID, err := e.forkerPod(ctx, n)
+	if err != nil {
+		return "", "", err
+	}
+	// Metrics with names for both containers after the agent started: the
+	// agent has read their counters, so a kill from now on is a rise.
+	if err := e.namedAfter(ctx, readyAt, map[string]string{eaterID: n.pod.Name + "/eater", forkerID: forker.Name + "/forker"}); err != nil {
+		return "", "", err
+	}
+	if recs := oomRecords(e.srv, counted); len(recs) != 0 {
+		return "", "", fmt.Errorf("%d counter-based records before any kill under the restricted agent: %v", len(recs), recs[0].res)
+	}
+
+	// A worker killed in a container that survives it.
+	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "exec", forker.Name, "-c", "forker", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
+		return "", "", kubectlErr
+	}
+	forkerPath = n.containerPath(string(forker.UID), forkerID)
+	if waitForErr := waitFor(ctx, 60*time.Second, "the counter-based record of the worker's kill", func() error {
+		if len(oomRecords(e.srv, counted)) == 0 {
+			return errNotYet
+		}
+		return nil
+	}); waitForErr != nil {
+		return "", "", fmt.Errorf("restricted agent %s Ready (%s), metrics with names; but %w; the forker's oom_kill counter: %s", agentName, proc, waitForErr, oomKillCounter(ctx, n, forkerPath))
+	}
+	time.Sleep(25 * time.Second) // two more collections: a repeat would have arrived
+	recs := oomRecords(e.srv, counted)
+	if len(recs) != 1 {
+		return "", "", fmt.Errorf("%d counter-based records after the worker's kill, want exactly 1: %v", len(recs), resources(recs))
+	}
+	r := recs[0]
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"cgroup.path", r.res["cgroup.path"], forkerPath},
+		{"container.id", r.res["container.id"], forkerID},
+		{"k8s.pod.name", r.res["k8s.pod.name"], forker.Name},
+		{"k8s.namespace.name", r.res["k8s.namespace.name"], n.ns},
+		{"k8s.container.name", r.res["k8s.container.name"], "forker"},
+		{"linux.oom.counted_kills", r.int("linux.oom.counted_kills"), int64(1)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			return "", "", fmt.Errorf("counter-based record %s = %v, want %v (resource %v, body %q)", c.what, c.got, c.want, r.res, r.body)
+		}
+	}
+	var after corev1.Pod
+	if getJSONErr := e.getJSON(ctx, &after, "pod", "-n", n.ns, forker.Name); getJSONErr != nil {
+		return "", "", getJSONErr
+	}
+	if restarts := after.Status.ContainerStatuses[0].RestartCount; restarts != 0 {
+		return "", "", fmt.Errorf("the forker restarted %d times: its main process should survive the worker's kill", restarts)
+	}
+	detail = fmt.Sprintf("restricted agent %s Ready (%s); metrics with names; a worker killed in container forker %s (restartCount 0) gives exactly 1 counter-based record on %s with its names; body: %q",
+		agentName, proc, short(forkerID), forkerPath, r.body)
+	return detail, forkerPath, nil
 }
 
 // forkerPod returns the forker's pod and its container's id.

@@ -79,6 +79,9 @@ func (e *env) survived(ctx context.Context, n *node) (string, error) {
 		return "", err
 	}
 	path := n.containerPath(string(pod.UID), id)
+	if n.v2() {
+		return e.groupKilled(ctx, n, pod, id, path)
+	}
 	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "exec", pod.Name, "-c", "survivor", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
 		return "", kubectlErr
 	}
@@ -160,6 +163,87 @@ func (e *env) survived(ctx context.Context, n *node) (string, error) {
 	}
 	return fmt.Sprintf("container survivor %s: worker killed, kubelet: running, restartCount 0, no OOMKilled; record %s=true with the sentence; %s=1 (pod %s); %s firing (%s); Event action %s with the sentence; converse: eater %s (PID 1 killed, OOMKilled): %s=false, no metric, no alert (%s), Events action Killed; body: %q",
 		short(id), survivedKey, survivedMetric, pod.Name, survivedAlert, fired, survivedAction, short(killed), survivedKey, quiet, r.body), nil
+}
+
+// groupKilled is survived on cgroup v2, where the kubelet (1.28+, unless
+// singleProcessOOMKill: true) sets memory.oom.group on every container's
+// cgroup: the worker's kill takes the whole container, as users of v2
+// nodes see it. The container's memory.oom.group is 1; the kubelet reports
+// OOMKilled; every record of the container (the worker and its main
+// process, at least two) says linux.oom.group_kill true and
+// linux.oom.container.survived false, without the survived sentence; no
+// cgroup.memory.oom_kill.survived is exported for it; its Event says
+// Killed.
+func (e *env) groupKilled(ctx context.Context, n *node, pod corev1.Pod, id, path string) (string, error) {
+	group, err := n.readFile(ctx, n.cgroupFile(path, "memory.oom.group"))
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(string(group)) != "1" {
+		return "", fmt.Errorf("the survivor's %s/memory.oom.group is %q: the kubelet should set 1 on cgroup v2", path, strings.TrimSpace(string(group)))
+	}
+	if _, err := e.kubectl(ctx, "-n", n.ns, "exec", pod.Name, "-c", "survivor", "--", "/workload", "kill", "/trigger"); err != nil {
+		return "", err
+	}
+	killed, err := e.waitOOMKilledAs(ctx, n, pod.Name, "survivor", 1)
+	if err != nil {
+		return "", err
+	}
+	if killed != id {
+		return "", fmt.Errorf("the kubelet's OOMKilled container %s is not the survivor's %s", short(killed), short(id))
+	}
+	byPath := func(r record) bool { return r.res["cgroup.path"] == path }
+	if err := waitFor(ctx, 60*time.Second, "the group kill's records", func() error {
+		if len(oomRecords(e.srv, byPath)) < 2 {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	time.Sleep(15 * time.Second) // a late member's record would have come
+	recs := oomRecords(e.srv, byPath)
+	var pids []string
+	for _, r := range recs {
+		g, gok := r.attrs.Get("linux.oom.group_kill")
+		sv, sok := r.attrs.Get(survivedKey)
+		if !gok || !g.Bool() || !sok || sv.Bool() || strings.Contains(r.body, "kept running") {
+			return "", fmt.Errorf("record of pid %d: linux.oom.group_kill %v (present %v), %s %v (present %v); want true and false; body: %s",
+				r.int("process.pid"), g.AsRaw(), gok, survivedKey, sv.AsRaw(), sok, r.body)
+		}
+		if r.res["k8s.pod.name"] != pod.Name || r.res["k8s.container.name"] != "survivor" {
+			return "", fmt.Errorf("record resource %v: want pod %s, container survivor", r.res, pod.Name)
+		}
+		pids = append(pids, fmt.Sprint(r.int("process.pid")))
+	}
+	if _, count := survivedSeries(e.srv.Metrics.AllMetrics(), id); count != 0 {
+		return "", fmt.Errorf("%s of the group-killed survivor = %d, want none", survivedMetric, count)
+	}
+	var ev corev1.Event
+	if err := waitFor(ctx, 60*time.Second, "the survivor's Event", func() error {
+		var list corev1.EventList
+		if err := e.getJSON(ctx, &list, "events", "-n", n.ns, "--field-selector", "involvedObject.uid="+string(pod.UID)); err != nil {
+			return err
+		}
+		var ours []corev1.Event
+		for i := range list.Items {
+			if list.Items[i].ReportingController == eventController {
+				ours = append(ours, list.Items[i])
+			}
+		}
+		if len(ours) != 1 {
+			return fmt.Errorf("%d oomsight Events on the survivor's pod", len(ours))
+		}
+		ev = ours[0]
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	if ev.Action != "Killed" || strings.Contains(ev.Message, survivedSentence) {
+		return "", fmt.Errorf("the survivor's Event %s: action %q, message %q; want Killed without the survived clause", ev.Name, ev.Action, ev.Message)
+	}
+	return fmt.Sprintf("v2: the kubelet set %s/memory.oom.group 1; the worker's kill took the container: kubelet OOMKilled (container %s); %d records (pids %s), each linux.oom.group_kill=true, %s=false, no survived sentence; no %s; one Event, action Killed, count %d; body: %q",
+		path, short(id), len(recs), strings.Join(pids, ", "), survivedKey, survivedMetric, eventCount(ev), recs[0].body), nil
 }
 
 // survivedAction is the Event's action for a kill the container survived
