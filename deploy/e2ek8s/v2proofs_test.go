@@ -160,36 +160,43 @@ func (e *env) lastPeak(ctx context.Context, n *node) (string, error) {
 		short(n.firstID), path, best.v/(1<<20), 100*best.v/eaterLimit, eaterLimit>>20, best.at.Sub(kill).Seconds(), len(all)), nil
 }
 
-// highManifest is the psi proof's workload: a Burstable container limited
-// to 64 MiB that, once asked (workload on), touches 48 MiB and holds it.
-var highManifest = `apiVersion: apps/v1
+// burstable is a Deployment of one Burstable container of the workload
+// image on the node (requests 10m CPU, 32 Mi memory; the memory limit
+// given) with an emptyDir volume mounted at /<volume>.
+func burstable(name, limit, volume string, command ...string) string {
+	return `apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: highwater
+  name: ` + name + `
   namespace: {{ns}}
 spec:
   replicas: 1
   selector:
-    matchLabels: {app: highwater}
+    matchLabels: {app: ` + name + `}
   template:
     metadata:
-      labels: {app: highwater}
+      labels: {app: ` + name + `}
     spec:
       nodeSelector: {{nodeSelector}}
       terminationGracePeriodSeconds: 1
       containers:
-        - name: highwater
+        - name: ` + name + `
           image: ` + kubecluster.WorkloadImage + `
           imagePullPolicy: IfNotPresent
-          command: ["/workload", "on", "/trigger", "hold", "48"]
+          command: ["` + strings.Join(command, `", "`) + `"]
           resources:
             requests: {cpu: 10m, memory: 32Mi}
-            limits: {memory: 64Mi}
-          volumeMounts: [{name: trigger, mountPath: /trigger}]
+            limits: {memory: ` + limit + `}
+          volumeMounts: [{name: ` + volume + `, mountPath: /` + volume + `}]
       volumes:
-        - name: trigger
+        - name: ` + volume + `
           emptyDir: {}
 `
+}
+
+// highManifest is the psi proof's workload: a Burstable container limited
+// to 64 MiB that, once asked (workload on), touches 48 MiB and holds it.
+var highManifest = burstable("highwater", "64Mi", "trigger", "/workload", "on", "/trigger", "hold", "48")
 
 const (
 	highMiB = 32 // memory.high the psi proof writes
@@ -357,62 +364,8 @@ const (
 // emptyDir under a 64 MiB limit from its start, one 1 MiB write every
 // 100 ms (the VM's disk is emulated too): its usage sits at the limit,
 // all page cache.
-var etaManifest = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ramp
-  namespace: {{ns}}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: ramp}
-  template:
-    metadata:
-      labels: {app: ramp}
-    spec:
-      nodeSelector: {{nodeSelector}}
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: ramp
-          image: ` + kubecluster.WorkloadImage + `
-          imagePullPolicy: IfNotPresent
-          command: ["/workload", "on", "/trigger", "grow", "400", "250"]
-          resources:
-            requests: {cpu: 10m, memory: 32Mi}
-            limits: {memory: 256Mi}
-          volumeMounts: [{name: trigger, mountPath: /trigger}]
-      volumes:
-        - name: trigger
-          emptyDir: {}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: pagecache
-  namespace: {{ns}}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: pagecache}
-  template:
-    metadata:
-      labels: {app: pagecache}
-    spec:
-      nodeSelector: {{nodeSelector}}
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: pagecache
-          image: ` + kubecluster.WorkloadImage + `
-          imagePullPolicy: IfNotPresent
-          command: ["/workload", "cache", "/data/log", "96", "100"]
-          resources:
-            requests: {cpu: 10m, memory: 32Mi}
-            limits: {memory: 64Mi}
-          volumeMounts: [{name: data, mountPath: /data}]
-      volumes:
-        - name: data
-          emptyDir: {}
-`
+var etaManifest = burstable("ramp", "256Mi", "trigger", "/workload", "on", "/trigger", "grow", "400", "250") + "---\n" +
+	burstable("pagecache", "64Mi", "data", "/workload", "cache", "/data/log", "96", "100")
 
 // etaCheck is one estimate of the ramp's time to OOM against the truth.
 type etaCheck struct {
