@@ -125,7 +125,7 @@ func lastIntervalPeak(pts []point, kill time.Time, interval time.Duration) (poin
 // removed by the runtime within milliseconds of the kill) exported its
 // last interval's cgroup.memory.peak at >= 95 % of its limit, seen in what
 // the gateway delivered: the agent's kill-time event sample and its
-// closing point of a removed cgroup (issue 8 item 1), which v2's
+// closing point of a removed cgroup (docs/design-peaks-and-kills.md), which v2's
 // memory.peak and the 100 ms fast pass feed, on the systemd layout.
 func (e *env) lastPeak(ctx context.Context, n *node) (string, error) {
 	if n.firstID == "" {
