@@ -284,9 +284,10 @@ bench-v2-short: deps
 ## decoding into the k8s.io/api types, `otelcol-oomsight validate` of the
 ## agent configs, and the DaemonSet's pod run for real by podman kube play
 ## (the image from make image, a workload OOM-killed at 64 MiB, a restart);
-## deploy/e2ek8s is left to e2e-k8s
+## deploy/e2ek8s and e2ek8svm are left to e2e-k8s and e2e-k8s-vm (the
+## workload program's tests run here: root, a memory cgroup)
 deploy: image
-	cd deploy && $(GO) test -count=1 -v -timeout 10m -skip '^TestUpstream' $$($(GO) list ./... | grep -v /e2ek8s)
+	cd deploy && $(GO) test -count=1 -v -timeout 10m -skip '^TestUpstream' $$($(GO) list ./... | grep -v -E '/e2ek8s(vm)?$$')
 
 ## helm: the helm CLI of HELM_VERSION from its Go module (internal/kube/helm,
 ## a module of its own) into _build/helm; rebuilt only when the version changes

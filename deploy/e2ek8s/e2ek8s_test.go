@@ -219,9 +219,13 @@ func proofs(helm bool) []proof {
 		{"names", (*env).names, everyNode},
 		{"semconv", (*env).semconv, everyNode},
 		{"oomkilled", (*env).oomKilled, everyNode},
+		// last-peak reads the removed cgroup of oomkilled's first kill.
+		{"last-peak", (*env).lastPeak, onV2},
 		{"restart", (*env).restart, everyNode},
 		{"survived", (*env).survived, everyNode},
 		{"cmdline", (*env).cmdline, everyNode},
+		{"psi", (*env).psi, onV2},
+		{"eta", (*env).eta, onV2},
 		// pod-event stops the API server for 30 s: last before restricted,
 		// which replaces the agent, so that no other proof depends on how
 		// fast the agent's k8s_attributes recovers from that.

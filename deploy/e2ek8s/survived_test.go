@@ -4,20 +4,16 @@
 package e2ek8s
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oomsight/oomsight/deploy/kubecluster"
@@ -332,6 +328,12 @@ func survivedSeries(mds []pmetric.Metrics, id string) (pmetric.Metrics, int64) {
 // carries its OOM kill counts (the records counter, and the survived one
 // where there is one).
 func latestFor(mds []pmetric.Metrics, ids ...string) pmetric.Metrics {
+	return newestWith(mds, "cgroup.memory.oom_kill.records", ids...)
+}
+
+// newestWith returns, for each container id, the newest resource of it
+// in mds that carries the metric.
+func newestWith(mds []pmetric.Metrics, metric string, ids ...string) pmetric.Metrics {
 	out := pmetric.NewMetrics()
 	for _, id := range ids {
 		var last pmetric.ResourceMetrics
@@ -343,7 +345,7 @@ func latestFor(mds []pmetric.Metrics, ids ...string) pmetric.Metrics {
 				if c, ok := rm.Resource().Attributes().Get("container.id"); !ok || c.Str() != id {
 					continue
 				}
-				if hasMetric(rm, "cgroup.memory.oom_kill.records") {
+				if hasMetric(rm, metric) {
 					last, found = rm, true
 				}
 			}
@@ -374,76 +376,14 @@ func hasMetric(rm pmetric.ResourceMetrics, name string) bool {
 // until ContainerOOMKillSurvived fires for container survivor and the
 // OOM-kill alert (not the survived one) for container ended.
 func (e *env) alertOn(ctx context.Context, feed pmetric.Metrics, survivor, ended string) (fired, quiet string, err error) {
-	dir, err := os.MkdirTemp("", "oomsight-e2ek8s-prom-")
+	st, err := e.startPromStack()
 	if err != nil {
 		return "", "", err
 	}
-	defer os.RemoveAll(dir)
-	otlpAddr, promExp, promAddr := freeLocal(), freeLocal(), freeLocal()
-	cfg := fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: %s
-exporters:
-  prometheus:
-    endpoint: %s
-    resource_to_telemetry_conversion:
-      enabled: true
-service:
-  pipelines:
-    metrics: {receivers: [otlp], exporters: [prometheus]}
-  telemetry:
-    metrics:
-      level: none
-`, otlpAddr, promExp)
-	if joinErr := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o600); joinErr != nil {
-		return "", "", joinErr
-	}
-	stopCol, err := startLogged(filepath.Join(dir, "otelcol.log"), e.repoPath("_build", "otelcol-oomsight"), "--config", filepath.Join(dir, "otelcol.yaml"))
-	if err != nil {
-		return "", "", err
-	}
-	defer stopCol()
-	rules := e.repoPath("deploy", "prometheus", "oomsight-rules.yaml")
-	promCfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [%q]
-scrape_configs:
-  - job_name: oomsight
-    static_configs:
-      - targets: [%q]
-`, rules, promExp)
-	if joinErr := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o600); joinErr != nil {
-		return "", "", joinErr
-	}
-	stopProm, err := startLogged(filepath.Join(dir, "prometheus.log"), "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
-	if err != nil {
-		return "", "", err
-	}
-	defer stopProm()
-
-	body, err := pmetricotlp.NewExportRequestFromMetrics(feed).MarshalProto()
-	if err != nil {
-		return "", "", err
-	}
+	defer st.close()
+	promAddr := st.prom
 	if waitForErr := waitFor(ctx, 30*time.Second, "the distribution's OTLP/HTTP receiver", func() error {
-		req, newRequestWithContextErr := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+otlpAddr+"/v1/metrics", bytes.NewReader(body))
-		if newRequestWithContextErr != nil {
-			return newRequestWithContextErr
-		}
-		req.Header.Set("Content-Type", "application/x-protobuf")
-		resp, newRequestWithContextErr := http.DefaultClient.Do(req)
-		if newRequestWithContextErr != nil {
-			return newRequestWithContextErr
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("OTLP/HTTP: %s", resp.Status)
-		}
-		return nil
+		return st.push(ctx, feed)
 	}); waitForErr != nil {
 		return "", "", waitForErr
 	}
@@ -464,8 +404,7 @@ scrape_configs:
 		}
 		return nil
 	}); waitForErr != nil {
-		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
-		return "", "", fmt.Errorf("%w; otelcol log: %s", waitForErr, tail(string(b), 10))
+		return "", "", fmt.Errorf("%w; otelcol log: %s", waitForErr, st.otelLog())
 	}
 	n, err := alert(survivedAlert, ended)
 	if err != nil {

@@ -31,6 +31,18 @@
 //	workload hold MIB [LABEL...]
 //	                        touches MIB MiB and holds it until stopped
 //	workload kill DIR       asks for one more kill (DIR/kills + 1)
+//	workload on DIR MODE [ARG...]
+//	                        waits for each request as eat does (DIR/kills
+//	                        greater than DIR/done), then runs workload MODE
+//	                        ARG... in this process: a restarted container
+//	                        does not start again until asked (the eta
+//	                        proof's ramp, the psi proof's hold, started once
+//	                        the test has its cgroup ready)
+//	workload cache FILE MIB MS
+//	                        writes FILE up to MIB MiB, 1 MiB every MS ms,
+//	                        rereads it and writes it again, until stopped:
+//	                        its cgroup's usage rises by page cache only,
+//	                        its heap stays one 1 MiB buffer
 //	workload dial ADDR...   opens a TCP connection to each HOST:PORT (3 s
 //	                        at most) and prints one line per address,
 //	                        "ADDR open" or "ADDR closed: ERROR" (the
@@ -64,7 +76,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|pair DIR MIB|touch MIB|grow MIB MS [LABEL...]|hold MIB [LABEL...]|kill DIR|dial ADDR [ADDR...]")
+		return errors.New("usage: workload pause|sleep|eat DIR MIB|fork DIR MIB|pair DIR MIB|touch MIB|grow MIB MS [LABEL...]|hold MIB [LABEL...]|kill DIR|on DIR MODE [ARG...]|cache FILE MIB MS|dial ADDR [ADDR...]")
 	}
 	switch args[0] {
 	case "pause", "sleep":
@@ -128,6 +140,28 @@ func run(args []string) error {
 			return err
 		}
 		return writeCount(filepath.Join(args[1], "kills"), n+1)
+	case "on":
+		if len(args) < 3 {
+			return errors.New("usage: workload on DIR MODE [ARG...]")
+		}
+		return onRequest(args[1], 0, func(int) error { return run(args[2:]) })
+	case "cache":
+		if len(args) != 4 {
+			return errors.New("usage: workload cache FILE MIB MS")
+		}
+		mib, err := strconv.Atoi(args[2])
+		if err != nil {
+			return fmt.Errorf("MIB: %w", err)
+		}
+		ms, err := strconv.Atoi(args[3])
+		if err != nil {
+			return fmt.Errorf("MS: %w", err)
+		}
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+		rounds, err := cache(args[1], mib, time.Duration(ms)*time.Millisecond, stop)
+		fmt.Printf("cache: %d rounds of %d MiB written and reread\n", rounds, mib)
+		return err
 	case "dial":
 		if len(args) < 2 {
 			return errors.New("usage: workload dial ADDR [ADDR...]")
@@ -150,6 +184,40 @@ func dial(addr string) string {
 	}
 	_ = conn.Close()
 	return addr + " open"
+}
+
+// cache writes path up to mib MiB, 1 MiB every pace, and reads it back,
+// round after round, until stop: the page cache of the file is charged to
+// the cgroup and fills its limit, reclaim takes it back, and nothing but
+// page cache rises (one 1 MiB buffer of heap). It returns the rounds
+// done.
+func cache(path string, mib int, pace time.Duration, stop <-chan os.Signal) (int, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for rounds := 0; ; rounds++ {
+		for i := range mib {
+			for j := range buf {
+				buf[j] = byte(rounds + i)
+			}
+			if _, err := f.WriteAt(buf, int64(i)<<20); err != nil {
+				return rounds, fmt.Errorf("cache: write %s: %w", path, err)
+			}
+			select {
+			case <-stop:
+				return rounds, nil
+			case <-time.After(pace):
+			}
+		}
+		for i := range mib {
+			if _, err := f.ReadAt(buf, int64(i)<<20); err != nil {
+				return rounds, fmt.Errorf("cache: read %s: %w", path, err)
+			}
+		}
+	}
 }
 
 func waitSignal() {
@@ -177,7 +245,11 @@ func onRequest(dir string, mib int, eat func(mib int) error) error {
 			if err := writeCount(filepath.Join(dir, "done"), done+1); err != nil {
 				return err
 			}
-			fmt.Printf("kill %d asked: touching %d MiB\n", done+1, mib)
+			if mib > 0 {
+				fmt.Printf("kill %d asked: touching %d MiB\n", done+1, mib)
+			} else {
+				fmt.Printf("request %d\n", done+1)
+			}
 			if err := eat(mib); err != nil {
 				return err
 			}
