@@ -61,9 +61,9 @@ const (
 // the process snapshot the agent (hostPID) took when the container neared
 // its limit, and lists the other with its password redacted.
 func (e *env) cmdline(ctx context.Context, n *node) (string, error) {
-	f, err := n.apply(ctx, "pair", pairManifest)
-	if err != nil {
-		return "", err
+	f, applyErr := n.apply(ctx, "pair", pairManifest)
+	if applyErr != nil {
+		return "", applyErr
 	}
 	defer func() { _, _ = e.kubectl(ctx, "delete", "-f", f, "--wait=false") }()
 	if _, err := e.kubectl(ctx, "-n", n.ns, "rollout", "status", "deployment/pair", "--timeout=180s"); err != nil {

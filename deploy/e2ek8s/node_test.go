@@ -141,8 +141,9 @@ func (n *node) exists(ctx context.Context, path string) bool {
 	return err == nil
 }
 
-// emptyDir is a pod's emptyDir volume on the node.
-func (n *node) emptyDir(uid, volume string) string {
+// emptyDir is a pod's emptyDir volume on its node (the kubelet's root
+// directory is the same on both).
+func emptyDir(uid, volume string) string {
 	return filepath.Join(kubecluster.KubeletDir, "pods", uid, "volumes", "kubernetes.io~empty-dir", volume)
 }
 

@@ -104,7 +104,7 @@ func (e *env) podEvent(ctx context.Context, n *node) (string, error) {
 		return "", err
 	}
 	// The emptyDir on the node: a kill can be asked for with the API down.
-	trigger := n.emptyDir(uid, "trigger")
+	trigger := emptyDir(uid, "trigger")
 	byPod := func(r record) bool { return r.res["k8s.pod.uid"] == uid }
 
 	// One kill: exactly one Event, with the record's sentence.

@@ -455,8 +455,8 @@ func (e *env) restricted(ctx context.Context, n *node) (string, error) {
 	if n.v2() {
 		// Metrics with names after the agent started: it has read the
 		// eater's counters, so a kill from now on is a rise.
-		if err := e.namedAfter(ctx, readyAt, map[string]string{eaterID: n.pod.Name + "/eater"}); err != nil {
-			return "", err
+		if namedErr := e.namedAfter(ctx, readyAt, map[string]string{eaterID: n.pod.Name + "/eater"}); namedErr != nil {
+			return "", namedErr
 		}
 		if recs := oomRecords(e.srv, counted); len(recs) != 0 {
 			return "", fmt.Errorf("%d counter-based records before any kill under the restricted agent: %v", len(recs), recs[0].res)

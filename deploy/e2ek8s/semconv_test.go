@@ -81,7 +81,7 @@ func (e *env) semconv(ctx context.Context, n *node) (string, error) {
 		return "", err
 	}
 	defer stopProm()
-	detail, err := e.semconvQueries(ctx, n, batches, otlpAddr, promAddr, podPath)
+	detail, err := semconvQueries(ctx, n, batches, otlpAddr, promAddr, podPath)
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "otelcol.log"))
 		var errs []string
@@ -97,7 +97,7 @@ func (e *env) semconv(ctx context.Context, n *node) (string, error) {
 
 // semconvQueries replays the batches without and with the semantic-
 // convention names and asks the dashboard's queries after each.
-func (e *env) semconvQueries(ctx context.Context, n *node, batches []pmetric.Metrics, otlpAddr, promAddr, podPath string) (string, error) {
+func semconvQueries(ctx context.Context, n *node, batches []pmetric.Metrics, otlpAddr, promAddr, podPath string) (string, error) {
 	vars := strings.NewReplacer("${cluster:pipe}", ".*", "${namespace:pipe}", n.ns, "${pod:pipe}", n.pod.Name)
 	wss, rss, cache := vars.Replace(mixinPodWSS), vars.Replace(mixinPodRSS), vars.Replace(mixinPodCache)
 	cgroupWS := fmt.Sprintf(`cgroup_memory_working_set_bytes{cgroup_path=%q}`, podPath)

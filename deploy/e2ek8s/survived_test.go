@@ -175,9 +175,9 @@ func (e *env) survived(ctx context.Context, n *node) (string, error) {
 // cgroup.memory.oom_kill.survived is exported for it; its Event says
 // Killed.
 func (e *env) groupKilled(ctx context.Context, n *node, pod corev1.Pod, id, path string) (string, error) {
-	group, err := n.readFile(ctx, n.cgroupFile(path, "memory.oom.group"))
-	if err != nil {
-		return "", err
+	group, readErr := n.readFile(ctx, n.cgroupFile(path, "memory.oom.group"))
+	if readErr != nil {
+		return "", readErr
 	}
 	if strings.TrimSpace(string(group)) != "1" {
 		return "", fmt.Errorf("the survivor's %s/memory.oom.group is %q: the kubelet should set 1 on cgroup v2", path, strings.TrimSpace(string(group)))

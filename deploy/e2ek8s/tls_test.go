@@ -29,7 +29,7 @@ const gatewayName = "oomsight-gateway.oomsight.svc.cluster.local"
 // client without the agents' certificate are refused, a client with it is
 // admitted; the agents' metrics already arrive through it (manifests), so
 // the agent verified the gateway and was admitted.
-func (e *env) tlsProof(ctx context.Context, n *node) (string, error) {
+func (e *env) tlsProof(ctx context.Context, _ *node) (string, error) {
 	var secret corev1.Secret
 	if err := e.getJSON(ctx, &secret, "secret", "-n", "oomsight", "oomsight-tls"); err != nil {
 		return "", err

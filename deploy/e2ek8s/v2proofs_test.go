@@ -263,7 +263,7 @@ func (e *env) psi(ctx context.Context, n *node) (string, error) {
 		return "", fmt.Errorf("the VM's clock: %q: %w", out, err)
 	}
 	written := time.Unix(0, ns)
-	if err := n.askKill(ctx, n.emptyDir(string(pod.UID), "trigger")); err != nil {
+	if err := n.askKill(ctx, emptyDir(string(pod.UID), "trigger")); err != nil {
 		return "", err
 	}
 
@@ -511,7 +511,7 @@ func (e *env) eta(ctx context.Context, n *node) (string, error) {
 	}
 
 	// The ramp, until the kernel kills it.
-	if err := n.askKill(ctx, n.emptyDir(string(rampPod.UID), "trigger")); err != nil {
+	if err := n.askKill(ctx, emptyDir(string(rampPod.UID), "trigger")); err != nil {
 		return "", err
 	}
 	asked := time.Now()

@@ -133,7 +133,7 @@ func TestCollectETA(t *testing.T) {
 func TestTrendSamplesETA(t *testing.T) {
 	const mib = 1 << 20
 	pod := path.Dir(ctr)
-	run := func(t *testing.T, trend bool, anon bool) (map[string]float64, int) {
+	run := func(t *testing.T, trend, anon bool) (map[string]float64, int) {
 		clock := time.Unix(1_700_000_000, 0)
 		s, root := etaFixture(t, &clock)
 		fast := newFastPass(s.reg, 100*time.Millisecond, func() time.Time { return clock }, nil, trend)
