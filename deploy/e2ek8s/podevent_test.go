@@ -261,23 +261,16 @@ func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want i
 func (e *env) waitOOMKilledAs(ctx context.Context, n *node, podName, container string, want int32) (string, error) {
 	var killed string
 	err := waitFor(ctx, 150*time.Second, fmt.Sprintf("the kubelet's OOMKilled #%d", want), func() error {
-		var p corev1.Pod
-		if err := e.getJSON(ctx, &p, "pod", "-n", n.ns, podName); err != nil {
+		cs, err := e.containerStatus(ctx, n, podName, container)
+		if err != nil {
 			return err
 		}
-		for i := range p.Status.ContainerStatuses {
-			cs := &p.Status.ContainerStatuses[i]
-			if cs.Name != container {
-				continue
-			}
-			term := cs.LastTerminationState.Terminated
-			if cs.RestartCount != want || term == nil || cs.State.Running == nil || term.Reason != "OOMKilled" {
-				return fmt.Errorf("%s: restarts %d, last state %+v, state %+v", container, cs.RestartCount, cs.LastTerminationState, cs.State)
-			}
-			killed = trimRuntime(term.ContainerID)
-			return nil
+		term := cs.LastTerminationState.Terminated
+		if cs.RestartCount != want || term == nil || cs.State.Running == nil || term.Reason != "OOMKilled" {
+			return fmt.Errorf("%s: restarts %d, last state %+v, state %+v", container, cs.RestartCount, cs.LastTerminationState, cs.State)
 		}
-		return fmt.Errorf("no %s container in %s", container, p.Name)
+		killed = trimRuntime(term.ContainerID)
+		return nil
 	})
 	return killed, err
 }
@@ -288,31 +281,38 @@ func (e *env) waitOOMKilledAs(ctx context.Context, n *node, podName, container s
 func (e *env) waitRestarted(ctx context.Context, n *node, podName string, want int32) (string, error) {
 	var last string
 	err := waitFor(ctx, 150*time.Second, fmt.Sprintf("the kubelet's restart #%d", want), func() error {
-		var p corev1.Pod
-		if err := e.getJSON(ctx, &p, "pod", "-n", n.ns, podName); err != nil {
+		cs, err := e.containerStatus(ctx, n, podName, "eater")
+		if err != nil {
 			return err
 		}
-		for i := range p.Status.ContainerStatuses {
-			cs := &p.Status.ContainerStatuses[i]
-			if cs.Name != "eater" {
-				continue
-			}
-			term := cs.LastTerminationState.Terminated
-			switch {
-			case cs.RestartCount != want || cs.State.Running == nil:
-				return fmt.Errorf("eater: restarts %d, state %+v", cs.RestartCount, cs.State)
-			case term == nil:
-				last = "none"
-			case term.Reason == "OOMKilled":
-				last = term.Reason
-			default:
-				return fmt.Errorf("eater's last termination: reason %q, want OOMKilled", term.Reason)
-			}
-			return nil
+		term := cs.LastTerminationState.Terminated
+		switch {
+		case cs.RestartCount != want || cs.State.Running == nil:
+			return fmt.Errorf("eater: restarts %d, state %+v", cs.RestartCount, cs.State)
+		case term == nil:
+			last = "none"
+		case term.Reason == "OOMKilled":
+			last = term.Reason
+		default:
+			return fmt.Errorf("eater's last termination: reason %q, want OOMKilled", term.Reason)
 		}
-		return fmt.Errorf("no eater container in %s", p.Name)
+		return nil
 	})
 	return last, err
+}
+
+// containerStatus returns the kubelet's status of a pod's container.
+func (e *env) containerStatus(ctx context.Context, n *node, podName, container string) (corev1.ContainerStatus, error) {
+	var p corev1.Pod
+	if err := e.getJSON(ctx, &p, "pod", "-n", n.ns, podName); err != nil {
+		return corev1.ContainerStatus{}, err
+	}
+	for i := range p.Status.ContainerStatuses {
+		if cs := p.Status.ContainerStatuses[i]; cs.Name == container {
+			return cs, nil
+		}
+	}
+	return corev1.ContainerStatus{}, fmt.Errorf("no %s container in %s", container, podName)
 }
 
 // waitPodEvent waits (timeout 0: checks once) until the pod has exactly

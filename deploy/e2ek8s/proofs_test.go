@@ -196,26 +196,19 @@ func (e *env) killEater(ctx context.Context, n *node, wantRestarts int32) (kille
 		return "", "", kubectlErr
 	}
 	err = waitFor(ctx, 120*time.Second, "the kubelet's OOMKilled", func() error {
-		var p corev1.Pod
-		if getJSONErr := e.getJSON(ctx, &p, "pod", "-n", n.ns, n.pod.Name); getJSONErr != nil {
-			return getJSONErr
+		cs, csErr := e.containerStatus(ctx, n, n.pod.Name, "eater")
+		if csErr != nil {
+			return csErr
 		}
-		for i := range p.Status.ContainerStatuses {
-			cs := &p.Status.ContainerStatuses[i]
-			if cs.Name != "eater" {
-				continue
-			}
-			term := cs.LastTerminationState.Terminated
-			if cs.RestartCount != wantRestarts || term == nil || cs.State.Running == nil {
-				return fmt.Errorf("eater: restarts %d, last state %+v, state %+v", cs.RestartCount, cs.LastTerminationState, cs.State)
-			}
-			if term.Reason != "OOMKilled" {
-				return fmt.Errorf("eater's last termination: reason %q, want OOMKilled", term.Reason)
-			}
-			killedID, newID = trimRuntime(term.ContainerID), trimRuntime(cs.ContainerID)
-			return nil
+		term := cs.LastTerminationState.Terminated
+		if cs.RestartCount != wantRestarts || term == nil || cs.State.Running == nil {
+			return fmt.Errorf("eater: restarts %d, last state %+v, state %+v", cs.RestartCount, cs.LastTerminationState, cs.State)
 		}
-		return fmt.Errorf("no eater container in %s", p.Name)
+		if term.Reason != "OOMKilled" {
+			return fmt.Errorf("eater's last termination: reason %q, want OOMKilled", term.Reason)
+		}
+		killedID, newID = trimRuntime(term.ContainerID), trimRuntime(cs.ContainerID)
+		return nil
 	})
 	return killedID, newID, err
 }
