@@ -254,11 +254,7 @@ func askKill(dir string) error {
 // with restartCount want and running again; it returns the killed
 // instance's container id.
 func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want int32) (string, error) {
-	return e.waitOOMKilledAs(ctx, n, podName, "eater", want)
-}
-
-// waitOOMKilledAs is waitOOMKilled for the pod's container named container.
-func (e *env) waitOOMKilledAs(ctx context.Context, n *node, podName, container string, want int32) (string, error) {
+	const container = "eater"
 	var killed string
 	err := waitFor(ctx, 150*time.Second, fmt.Sprintf("the kubelet's OOMKilled #%d", want), func() error {
 		cs, err := e.containerStatus(ctx, n, podName, container)
