@@ -76,9 +76,12 @@ func (f *fastPass) pass() {
 			f.snapshot(e.Path, v, limit)
 		}
 		// A climbing cgroup's memory.stat once a second, for the
-		// time-to-OOM fit; a failed read waits for the collection, which
-		// reports it.
-		if f.trend && e.TrendDue(now, v) && f.reader.Stat(e.Cgroup, now, &f.stat) == nil {
+		// time-to-OOM fit, while it is below the limit zone: there the
+		// event sampler reads every file at the limit, and a read of
+		// memory.stat here (the kernel flushes its statistics for it)
+		// would only compete with it in the last milliseconds before a
+		// kill. A failed read waits for the collection, which reports it.
+		if f.trend && !inZone(v, limit) && e.TrendDue(now, v) && f.reader.Stat(e.Cgroup, now, &f.stat) == nil {
 			e.AddTrend(&f.stat, v)
 		}
 	}
