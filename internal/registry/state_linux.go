@@ -77,7 +77,7 @@ type state struct {
 	unrec   uint64
 	unrecOK bool
 	// The time and usage of the newest sample the fit has (full or trend),
-	// for TrendDue.
+	// for trendDueLocked.
 	trendT     time.Time
 	trendUsage uint64
 	// final: the last interval was handed out (Final); nothing more is
@@ -115,12 +115,20 @@ func (e *Entry) SeriesStart(s *cgroupfs.Sample) time.Time {
 // the latest full sample (0: none), so that the fast pass can tell the
 // limit zone without reading the limit.
 func (e *Entry) Fast(t time.Time, usage uint64) (limit uint64) {
+	limit, _ = e.FastTrend(t, usage)
+	return limit
+}
+
+// FastTrend is Fast that also tells, under the same lock, whether a trend
+// sample is due (trendDueLocked): the fast pass takes the entry's lock once per
+// cgroup and pass.
+func (e *Entry) FastTrend(t time.Time, usage uint64) (limit uint64, trendDue bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.peak.Observe(usage)
 	e.rec.Add(t.UnixNano(), usage)
 	e.fastT, e.fastUsage, e.fastPending = t, usage, true
-	return e.limit
+	return e.limit, e.trendDueLocked(t, usage)
 }
 
 // Full records a full sample and returns its data point's peak: the
@@ -175,14 +183,12 @@ func (e *Entry) addFullLocked(s *cgroupfs.Sample, usage uint64) {
 // 10 s would give the first estimate 40 s in).
 const TrendGap = time.Second
 
-// TrendDue tells the fast pass whether to read memory.stat of the cgroup
-// for a trend sample at t: a limit applies to it, its usage rose by at
-// least eta.MinRise since the newest sample the fit has, and that one is
-// at least TrendGap old. A cgroup that does not climb is never read more
-// than its collections read it.
-func (e *Entry) TrendDue(t time.Time, usage uint64) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// trendDueLocked tells whether the fast pass should read memory.stat of
+// the cgroup for a trend sample at t (FastTrend): a limit applies to it,
+// its usage rose by at least eta.MinRise since the newest sample the fit
+// has, and that one is at least TrendGap old. A cgroup that does not
+// climb is never read more than its collections read it.
+func (e *Entry) trendDueLocked(t time.Time, usage uint64) bool {
 	return e.limited && t.Sub(e.trendT) >= TrendGap && usage >= e.trendUsage+eta.MinRise
 }
 

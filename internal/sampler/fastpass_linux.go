@@ -25,7 +25,7 @@ type fastPass struct {
 	// snapshot is asked for a process snapshot of a cgroup in its limit
 	// zone; nil when snapshots are off.
 	snapshot func(path string, usage, limit uint64)
-	// trend turns trend samples on (registry.Entry.TrendDue): the
+	// trend turns trend samples on (registry.Entry.FastTrend): the
 	// time-to-OOM estimate is asked for. stat is their scratch sample.
 	trend bool
 	stat  cgroupfs.Sample
@@ -71,7 +71,7 @@ func (f *fastPass) pass() {
 			continue
 		}
 		now := f.now()
-		limit := e.Fast(now, v)
+		limit, trendDue := e.FastTrend(now, v)
 		if f.snapshot != nil && inZone(v, limit) {
 			f.snapshot(e.Path, v, limit)
 		}
@@ -81,7 +81,7 @@ func (f *fastPass) pass() {
 		// memory.stat here (the kernel flushes its statistics for it)
 		// would only compete with it in the last milliseconds before a
 		// kill. A failed read waits for the collection, which reports it.
-		if f.trend && !inZone(v, limit) && e.TrendDue(now, v) && f.reader.Stat(e.Cgroup, now, &f.stat) == nil {
+		if f.trend && trendDue && !inZone(v, limit) && f.reader.Stat(e.Cgroup, now, &f.stat) == nil {
 			e.AddTrend(&f.stat, v)
 		}
 	}
