@@ -164,7 +164,7 @@ func (e *env) helmInstall(ctx context.Context, n *node) (string, error) {
 		return "", fmt.Errorf("the Helm release's agent %s logs errors:\n%s", agent.Name, strings.Join(bad, "\n"))
 	}
 
-	killed, _, err := e.killEater(ctx, n, restarts+1)
+	killed, _, _, err := e.killEater(ctx, n, restarts+1)
 	if err != nil {
 		return "", err
 	}

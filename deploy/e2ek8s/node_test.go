@@ -49,6 +49,25 @@ func (n *node) tag() string { return "node=" + string(n.Generation) }
 // v2 tells whether the node runs cgroup v2 (the VM).
 func (n *node) v2() bool { return n.Generation == kubecluster.V2 }
 
+// killReason checks the kubelet's last termination of a container the
+// kernel OOM-killed and returns it for a proof's line. OOMKilled passes on
+// every node. On the VM's node (systemd cgroup driver, containerd 2) Error
+// with exit code 137 passes too: containerd can lose or reorder the OOM
+// event of a container whose scope systemd removes as it dies (seen here
+// after an API server outage; containerd#8893, containerd#12714 skips
+// cri-tools' OOMKilled test for the systemd driver), so the kubelet there
+// shows a plain SIGKILL. That is the gap oomsight's record fills, and the
+// line says which the kubelet gave.
+func (n *node) killReason(term *corev1.ContainerStateTerminated) (string, error) {
+	switch {
+	case term.Reason == "OOMKilled":
+		return term.Reason, nil
+	case n.v2() && term.ExitCode == 137:
+		return fmt.Sprintf("%s, exit code %d (containerd's OOM event lost, a known race with the systemd driver)", term.Reason, term.ExitCode), nil
+	}
+	return "", fmt.Errorf("last termination: reason %q, exit code %d; want OOMKilled", term.Reason, term.ExitCode)
+}
+
 // manifest puts a workload template on the node: {{ns}} becomes its
 // namespace, {{nodeSelector}} the selector of its label.
 func (n *node) manifest(tmpl string) string {

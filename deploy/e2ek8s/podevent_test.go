@@ -192,9 +192,9 @@ func (e *env) podEvent(ctx context.Context, n *node) (string, error) {
 	eventAfter := time.Since(back)
 	// The kill during the outage: on the VM's node the kubelet was seen to
 	// come back with restartCount 3 and no lastState at all (the exited
-	// container no longer known to it), so a missing lastState passes
-	// here and is said in the line; a lastState other than OOMKilled does
-	// not.
+	// container no longer known to it), or with Error and exit code 137
+	// (node.killReason), so both pass here and are said in the line; any
+	// other lastState does not.
 	lastState, waitErr := e.waitRestarted(ctx, n, pod.Name, 3)
 	if waitErr != nil {
 		return "", waitErr
@@ -250,9 +250,9 @@ func askKill(dir string) error {
 	return nil
 }
 
-// waitOOMKilled waits until the kubelet reports the pod's eater OOMKilled
-// with restartCount want and running again; it returns the killed
-// instance's container id.
+// waitOOMKilled waits until the kubelet reports the pod's eater killed
+// (node.killReason) with restartCount want and running again; it returns
+// the killed instance's container id.
 func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want int32) (string, error) {
 	const container = "eater"
 	var killed string
@@ -262,8 +262,11 @@ func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want i
 			return err
 		}
 		term := cs.LastTerminationState.Terminated
-		if cs.RestartCount != want || term == nil || cs.State.Running == nil || term.Reason != "OOMKilled" {
+		if cs.RestartCount != want || term == nil || cs.State.Running == nil {
 			return fmt.Errorf("%s: restarts %d, last state %+v, state %+v", container, cs.RestartCount, cs.LastTerminationState, cs.State)
+		}
+		if _, reasonErr := n.killReason(term); reasonErr != nil {
+			return fmt.Errorf("%s's %w", container, reasonErr)
 		}
 		killed = trimRuntime(term.ContainerID)
 		return nil
@@ -272,8 +275,8 @@ func (e *env) waitOOMKilled(ctx context.Context, n *node, podName string, want i
 }
 
 // waitRestarted waits until the kubelet reports the pod's eater running
-// with restartCount want, its lastState OOMKilled or none; it returns
-// which ("OOMKilled" or "none").
+// with restartCount want, its lastState a kill (node.killReason) or none;
+// it returns which ("none" or the kill's reason).
 func (e *env) waitRestarted(ctx context.Context, n *node, podName string, want int32) (string, error) {
 	var last string
 	err := waitFor(ctx, 150*time.Second, fmt.Sprintf("the kubelet's restart #%d", want), func() error {
@@ -287,10 +290,11 @@ func (e *env) waitRestarted(ctx context.Context, n *node, podName string, want i
 			return fmt.Errorf("eater: restarts %d, state %+v", cs.RestartCount, cs.State)
 		case term == nil:
 			last = "none"
-		case term.Reason == "OOMKilled":
-			last = term.Reason
 		default:
-			return fmt.Errorf("eater's last termination: reason %q, want OOMKilled", term.Reason)
+			var reasonErr error
+			if last, reasonErr = n.killReason(term); reasonErr != nil {
+				return fmt.Errorf("eater's %w", reasonErr)
+			}
 		}
 		return nil
 	})

@@ -189,11 +189,11 @@ func (e *env) names(ctx context.Context, n *node) (string, error) {
 }
 
 // killEater asks the eater for one more kill and waits until the kubelet
-// reports it: the new restart count, OOMKilled, and the killed instance's
-// container id.
-func (e *env) killEater(ctx context.Context, n *node, wantRestarts int32) (killedID, newID string, err error) {
+// reports it: the new restart count, the kill (node.killReason), and the
+// killed instance's container id.
+func (e *env) killEater(ctx context.Context, n *node, wantRestarts int32) (killedID, newID, reason string, err error) {
 	if _, kubectlErr := e.kubectl(ctx, "-n", n.ns, "exec", n.pod.Name, "-c", "sidecar", "--", "/workload", "kill", "/trigger"); kubectlErr != nil {
-		return "", "", kubectlErr
+		return "", "", "", kubectlErr
 	}
 	err = waitFor(ctx, 120*time.Second, "the kubelet's OOMKilled", func() error {
 		cs, csErr := e.containerStatus(ctx, n, n.pod.Name, "eater")
@@ -204,19 +204,20 @@ func (e *env) killEater(ctx context.Context, n *node, wantRestarts int32) (kille
 		if cs.RestartCount != wantRestarts || term == nil || cs.State.Running == nil {
 			return fmt.Errorf("eater: restarts %d, last state %+v, state %+v", cs.RestartCount, cs.LastTerminationState, cs.State)
 		}
-		if term.Reason != "OOMKilled" {
-			return fmt.Errorf("eater's last termination: reason %q, want OOMKilled", term.Reason)
+		var reasonErr error
+		if reason, reasonErr = n.killReason(term); reasonErr != nil {
+			return fmt.Errorf("eater's %w", reasonErr)
 		}
 		killedID, newID = trimRuntime(term.ContainerID), trimRuntime(cs.ContainerID)
 		return nil
 	})
-	return killedID, newID, err
+	return killedID, newID, reason, err
 }
 
 // oomKilled: a real OOM kill of the 64 MiB container, told once, by the
 // kubelet's container id.
 func (e *env) oomKilled(ctx context.Context, n *node) (string, error) {
-	killed, newID, err := e.killEater(ctx, n, 1)
+	killed, newID, reason, err := e.killEater(ctx, n, 1)
 	if err != nil {
 		return "", err
 	}
@@ -290,8 +291,8 @@ func (e *env) oomKilled(ctx context.Context, n *node) (string, error) {
 	if oldStart == 0 || newStart <= oldStart {
 		return "", fmt.Errorf("restarted eater's series starts at %d, the killed one's at %d: not a new series", newStart, oldStart)
 	}
-	return fmt.Sprintf("kubelet: OOMKilled, restartCount 1, containerID %s; exactly 1 OOM record: victim workload, pod %s, container eater, container.id = the kubelet's, limit 64 MiB, a climb of %d samples; restarted container %s is a new series (start %s later); body: %q",
-		short(killed), n.pod.Name, usage.Slice().Len(), short(newID), time.Duration(newStart-oldStart).Round(time.Second), r.body), nil
+	return fmt.Sprintf("kubelet: %s, restartCount 1, containerID %s; exactly 1 OOM record: victim workload, pod %s, container eater, container.id = the kubelet's, limit 64 MiB, a climb of %d samples; restarted container %s is a new series (start %s later); body: %q",
+		reason, short(killed), n.pod.Name, usage.Slice().Len(), short(newID), time.Duration(newStart-oldStart).Round(time.Second), r.body), nil
 }
 
 // restart: the agent pod deleted and recreated by its DaemonSet repeats no
@@ -341,7 +342,7 @@ func (e *env) restart(ctx context.Context, n *node) (string, error) {
 	if len(first) != 1 {
 		return "", fmt.Errorf("after the agent's restart: %d OOM records for the first kill, want still 1", len(first))
 	}
-	killed, _, err := e.killEater(ctx, n, 2)
+	killed, _, _, err := e.killEater(ctx, n, 2)
 	if err != nil {
 		return "", err
 	}
@@ -463,7 +464,7 @@ func (e *env) restricted(ctx context.Context, n *node) (string, error) {
 	}
 
 	// An OOMKilled container: its cgroup is removed at once.
-	killed, _, err := e.killEater(ctx, n, 3)
+	killed, _, _, err := e.killEater(ctx, n, 3)
 	if err != nil {
 		return "", err
 	}
