@@ -99,11 +99,16 @@ func newOOMScene(tb testing.TB) *oomScene {
 
 // kill runs memhog in the container until the kernel kills it at the
 // pod's limit, and returns its pid.
-func (s *oomScene) kill(tb testing.TB) int {
+func (s *oomScene) kill(tb testing.TB) int { return s.killBy(tb, "anon 100") }
+
+// killBy is kill with the last climb (from 40 MiB past the limit) as the
+// memhog command climb: "anon 100" at the speed of memory, a "ramp" at a
+// leak's.
+func (s *oomScene) killBy(tb testing.TB, climb string) int {
 	p := s.ctr.Start(tb, s.memhog)
 	p.MustDo(tb, "anon 40")
 	cgrouptest.PaceOOM(tb)
-	_, err := p.Do("anon 100", 30*time.Second)
+	_, err := p.Do(climb, 30*time.Second)
 	require.Error(tb, err, "memhog must be OOM-killed")
 	_, err = p.Wait(10 * time.Second)
 	require.NoError(tb, err)
