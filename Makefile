@@ -35,7 +35,7 @@ GENERATED := $(RECEIVER)/internal $(RECEIVER)/documentation.md $(RECEIVER)/READM
              $(EXPORTER)/generated_component_test.go $(EXPORTER)/generated_package_test.go \
              $(VERSION_GO) metadata.yaml
 
-.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router containerd2 vmnode-image e2e-k8s-vm run test generate check-generate check-format fix-style vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short bench-peers bench-peers-short bench-v2 bench-v2-short e2e-v2 clean deps deps-test helm installers installers-if-present
+.PHONY: all build image deploy e2e-k8s k8s-up k8s-down kube kube-router containerd2 vmnode-image e2e-k8s-vm run test generate check-generate check-format fix-style vet lint rules cross unit e2e fuzz fuzz-short soak soak-short bench bench-short bench-peers bench-peers-short bench-v2 bench-v2-short e2e-v2 clean deps deps-test helm installers installers-if-present operator
 
 all: build
 
@@ -300,35 +300,48 @@ $(BUILD)/helm/.built-$(HELM_VERSION):
 	cd internal/kube/helm && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)' -o $(abspath $(HELM)) helm.sh/helm/v4/cmd/helm
 	@touch $@
 
-## installers-if-present: make installers when both upstream inputs are on
+## operator: deploy/operator's OpenTelemetryCollector against the
+## Operator's CRD (v1beta1) as the API server applies it. The CRD comes from
+## the Operator's Go module (OTEL_OPERATOR_VERSION, its zip's hash pinned as
+## OTEL_OPERATOR_SUM): config/crd/bases of that release, copied to
+## _build/upstream (OTEL_OPERATOR_CRD=<file> takes another)
+OTEL_OPERATOR_VERSION := v0.153.0
+OTEL_OPERATOR_SUM     := h1:9aCEMDxwT3t50nVv9aun+IXNRnvtJYlnO4Rjl8RfHNQ=
+OTEL_OPERATOR_CRD     ?= $(BUILD)/upstream/opentelemetry-operator-$(OTEL_OPERATOR_VERSION)/opentelemetry.io_opentelemetrycollectors.yaml
+$(BUILD)/upstream/opentelemetry-operator-$(OTEL_OPERATOR_VERSION)/opentelemetry.io_opentelemetrycollectors.yaml:
+	@mkdir -p $(@D)
+	@json=$$($(GO) mod download -json github.com/open-telemetry/opentelemetry-operator@$(OTEL_OPERATOR_VERSION)) || { echo "the Operator's module $(OTEL_OPERATOR_VERSION): $$json"; exit 1; }; \
+	sum=$$(printf '%s' "$$json" | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",*$$/\1/p'); \
+	dir=$$(printf '%s' "$$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$$/\1/p'); \
+	test "$$sum" = "$(OTEL_OPERATOR_SUM)" || { echo "the Operator's module $(OTEL_OPERATOR_VERSION): hash $$sum, pinned $(OTEL_OPERATOR_SUM)"; exit 1; }; \
+	cp "$$dir/config/crd/bases/opentelemetry.io_opentelemetrycollectors.yaml" $@.tmp && chmod 644 $@.tmp && mv $@.tmp $@
+	@echo "the Operator's CRD $(OTEL_OPERATOR_VERSION) ($(OTEL_OPERATOR_SUM)): $@"
+operator: $(OTEL_OPERATOR_CRD)
+	cd deploy/operator && OOMSIGHT_OPERATOR_CRD=$(abspath $(OTEL_OPERATOR_CRD)) $(GO) test -count=1 -v .
+
+## installers-if-present: make installers when the upstream chart is on
 ## this machine; otherwise one line says that it did not run and why (make
-## test runs this: the inputs cannot be fetched by the build, see
+## test runs this: the chart cannot be fetched by the build, see
 ## docs/installing.md)
 installers-if-present:
-	@if test -e "$(OTEL_CHART)" && test -e "$(OTEL_OPERATOR_CRD)"; then $(MAKE) --no-print-directory installers; \
-	else echo "INSTALLERS NOT RUN: the upstream chart ($(OTEL_CHART)) or the Operator's CRD ($(OTEL_OPERATOR_CRD)) is not on this machine (docs/installing.md)"; fi
+	@if test -e "$(OTEL_CHART)"; then $(MAKE) --no-print-directory installers; \
+	else echo "INSTALLERS NOT RUN: the upstream chart ($(OTEL_CHART)) is not on this machine (docs/installing.md)"; fi
 
-## installers: the upstream installers against oomsight's files: helm lint
-## and helm template of the OpenTelemetry Collector chart (OTEL_CHART, a
-## directory or .tgz of chart OTEL_CHART_VERSION) with each values file of
-## deploy/helm, the rendered config through `otelcol-oomsight validate`;
-## deploy/operator's OpenTelemetryCollector against the Operator's CRD
-## (OTEL_OPERATOR_CRD, of OTEL_OPERATOR_VERSION). Neither is in this
-## repository: no chart repository is reachable from where it is built
-## (docs/installing.md says how to get them)
+## installers: helm lint and helm template of the OpenTelemetry Collector
+## chart (OTEL_CHART, a directory or .tgz of chart OTEL_CHART_VERSION) with
+## each values file of deploy/helm, the rendered config through
+## `otelcol-oomsight validate`. The chart is not in this repository: no
+## chart repository (nor a Go module holding it) is reachable from where it
+## is built (docs/installing.md says how to get it)
 OTEL_CHART_VERSION    := 0.170.0
-OTEL_OPERATOR_VERSION := v0.158.0
-# Where the two inputs are looked for: ../shared/upstream (beside the
-# checkout, as CI has ../shared) when it exists, else _build/upstream.
+# Where the chart is looked for: ../shared/upstream (beside the checkout,
+# as CI has ../shared) when it exists, else _build/upstream.
 UPSTREAM          ?= $(or $(wildcard ../shared/upstream),$(BUILD)/upstream)
 OTEL_CHART        ?= $(UPSTREAM)/opentelemetry-collector-$(OTEL_CHART_VERSION)
-OTEL_OPERATOR_CRD ?= $(UPSTREAM)/opentelemetry-operator-$(OTEL_OPERATOR_VERSION)/opentelemetry.io_opentelemetrycollectors.yaml
 installers: build helm
 	@test -e "$(OTEL_CHART)" || { echo "OTEL_CHART=$(OTEL_CHART): no such chart; see docs/installing.md"; exit 1; }
-	@test -e "$(OTEL_OPERATOR_CRD)" || { echo "OTEL_OPERATOR_CRD=$(OTEL_OPERATOR_CRD): no such file; see docs/installing.md"; exit 1; }
 	@$(HELM) show chart $(OTEL_CHART) | grep -qx 'version: $(OTEL_CHART_VERSION)' || { echo "$(OTEL_CHART) is not chart version $(OTEL_CHART_VERSION)"; exit 1; }
 	cd deploy && OOMSIGHT_HELM=$(abspath $(HELM)) OOMSIGHT_OTEL_CHART=$(abspath $(OTEL_CHART)) $(GO) test -count=1 -v -run '^TestUpstreamHelmChart$$' .
-	cd deploy/operator && OOMSIGHT_OPERATOR_CRD=$(abspath $(OTEL_OPERATOR_CRD)) $(GO) test -count=1 -v .
 
 ## kube: the Kubernetes binaries (kube-apiserver, kube-controller-manager,
 ## kube-scheduler, kubelet, kube-proxy, kubectl) of KUBE_VERSION from
@@ -436,7 +449,7 @@ k8s-down:
 	$(KUBECLUSTER) down
 
 ## test: everything CI runs
-test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 bench-v2-short deploy installers-if-present e2e-k8s e2e-k8s-vm bench-short bench-peers-short
+test: deps-test check-generate check-otel check-format vet lint vulncheck rules cross unit e2e fuzz-short soak-short e2e-v2 bench-v2-short deploy operator installers-if-present e2e-k8s e2e-k8s-vm bench-short bench-peers-short
 
 ## bench: every BENCH figure of docs/performance.md (needs root; about 5 minutes):
 ## scrape cost against the kernel floor and containerd/cgroups at 100 and
