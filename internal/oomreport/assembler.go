@@ -275,6 +275,11 @@ func (a *Assembler) line(r kmsg.Record, line string, out []*Report) []*Report {
 	if a.held != nil {
 		if m != nil && ru.re == reGroup {
 			a.held.GroupKill = true
+			if a.held.TaskMemcg == "" {
+				// A kill line alone (its report rate-limited): the victim
+				// is in the group's cgroup or below it, as every member.
+				a.held.TaskMemcg = m[1]
+			}
 			a.ctx.group = m[1]
 			a.ctx.groupPIDs = nil
 			a.ctx.groupPIDs.add(a.held.PID)

@@ -499,7 +499,7 @@ func (s *Sampler) Subscribe(fn func(Kill)) (cancel func()) { return s.kills.subs
 
 // OOMGroup tells whether a kill in taskMemcg, at an OOM of memcg ("" for a
 // system-wide one), starts a memory.oom.group kill (cgroup v2 only; false
-// on v1).
+// on v1), or may (taskMemcg unknown: OOMGroupSet).
 func (s *Sampler) OOMGroup(taskMemcg, memcg string) bool {
 	if s.h.Version != cgroupfs.V2 {
 		return false

@@ -34,6 +34,7 @@ const (
 // block.
 type sink struct {
 	path string
+	all  bool // keep the records of every cgroup.path (or none), not only path's
 	mu   sync.Mutex
 	recs []plog.LogRecord
 	gate chan struct{} // when set, ConsumeLogs waits on it
@@ -52,7 +53,7 @@ func (s *sink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	defer s.mu.Unlock()
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
-		if p, ok := rls.At(i).Resource().Attributes().Get("cgroup.path"); !ok || p.Str() != s.path {
+		if p, ok := rls.At(i).Resource().Attributes().Get("cgroup.path"); !s.all && (!ok || p.Str() != s.path) {
 			continue
 		}
 		sls := rls.At(i).ScopeLogs()

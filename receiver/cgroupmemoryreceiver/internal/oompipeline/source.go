@@ -25,7 +25,8 @@ type ProcessSource interface {
 // cgroup, the kill accounting (attribution of a kill line without a
 // cgroup, kills explained by kernel reports, counted kills while the
 // kernel log cannot be read), the count of records per cgroup, whether
-// a kill starts a memory.oom.group kill, and each report's numbers for
+// a kill starts (or, its cgroup unknown, may start) a memory.oom.group
+// kill, and each report's numbers for
 // the metrics of the cgroup whose limit was hit (Reported).
 type KillSource interface {
 	History(path string, until time.Time) (recorder.History, bool)
