@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomsight/oomsight/internal/cgroupfs"
 	"github.com/oomsight/oomsight/internal/peerbench"
 	"github.com/oomsight/oomsight/internal/testing/cgrouptest"
 	"github.com/oomsight/oomsight/internal/testing/otlptest"
@@ -26,11 +27,12 @@ import (
 
 // peerSetup is one program in one configuration, as BenchmarkPeers runs it.
 type peerSetup struct {
-	program string // "cadvisor" or "oomsight"
+	program string // "cadvisor", "oomsight" or "floor"
 	name    string
 	// start starts the process; scrape is true when the driver scrapes
 	// its /metrics at p.Listen (cAdvisor, and oomsight's prometheus
-	// exporter), false when it exports OTLP to the driver.
+	// exporter), false when it exports OTLP to the driver (or, the floor,
+	// has no output).
 	start  func(b *testing.B, p peerbench.Params) *exec.Cmd
 	scrape bool
 }
@@ -116,11 +118,19 @@ func BenchmarkPeers(b *testing.B) {
 	for _, f := range features {
 		setups = append(setups, peerSetup{"oomsight", "default_1s_without_" + f, shipped(time.Second, f), false})
 	}
-	comparisons := []struct{ name, ours string }{
-		{"equal_1s", "equal_1s"},
-		{"equal_1s_otlp", "equal_1s_otlp"},
-		{"default_vs_1s", "default_1s"},
-		{"daemonset_vs_1s", "daemonset_10s"},
+	// The floor: the equal-work setup's reads alone, by a process that
+	// does nothing else (internal/bench/floor); cAdvisor over it is the
+	// highest equal-work ratio any program could reach in this run.
+	floor := buildFloor(b)
+	setups = append(setups, peerSetup{"floor", "floor_1s", func(b *testing.B, p peerbench.Params) *exec.Cmd {
+		return peerCommand(b, p, nil, floor, "-dir", env.Hierarchy.Abs(p.Parent), "-files", strings.Join(floorFiles(b, env.Hierarchy, p.Parent), ","), "-interval", "1s")
+	}, false})
+	comparisons := []struct{ name, program, ours string }{
+		{"equal_1s", "oomsight", "equal_1s"},
+		{"equal_1s_otlp", "oomsight", "equal_1s_otlp"},
+		{"default_vs_1s", "oomsight", "default_1s"},
+		{"daemonset_vs_1s", "oomsight", "daemonset_10s"},
+		{"floor_1s", "floor", "floor_1s"},
 	}
 	// OOMSIGHT_PEERS_BASELINE, another agent manifest (the one before a
 	// change: git show <rev>:deploy/kubernetes/agent.yaml), adds its two
@@ -138,8 +148,8 @@ func BenchmarkPeers(b *testing.B) {
 			peerSetup{"oomsight", "default_1s_baseline", shippedFrom(base, baseEnv, time.Second, ""), false},
 			peerSetup{"oomsight", "daemonset_10s_baseline", shippedFrom(base, baseEnv, 0, ""), false})
 		comparisons = append(comparisons,
-			struct{ name, ours string }{"default_vs_1s_baseline", "default_1s_baseline"},
-			struct{ name, ours string }{"daemonset_vs_1s_baseline", "daemonset_10s_baseline"})
+			struct{ name, program, ours string }{"default_vs_1s_baseline", "oomsight", "default_1s_baseline"},
+			struct{ name, program, ours string }{"daemonset_vs_1s_baseline", "oomsight", "daemonset_10s_baseline"})
 	}
 
 	for _, n := range counts {
@@ -158,7 +168,7 @@ func BenchmarkPeers(b *testing.B) {
 					fmt.Println(peerbench.Comparison{
 						Name: c.name, Cgroups: n,
 						Peer: peerbench.Select(runs, "cadvisor", "cadvisor_1s", n),
-						Ours: peerbench.Select(runs, "oomsight", c.ours, n),
+						Ours: peerbench.Select(runs, c.program, c.ours, n),
 					}.Line())
 				}
 				for _, f := range features {
@@ -258,7 +268,7 @@ func measurePeer(b *testing.B, s peerSetup, srv *otlptest.Server, parent string,
 			b.Fatalf("%s: its /metrics has no series of %s (and maybe others)\n%s", s.name, missing, logs.String())
 		}
 	}
-	if !s.scrape && points.Load() == 0 {
+	if !s.scrape && s.program != "floor" && points.Load() == 0 {
 		b.Fatalf("%s: no metrics received over OTLP in %s\n%s", s.name, warm+window, logs.String())
 	}
 	b.Logf("%s cgroups=%d alternation=%d: %d reads of its output, %d failed, %d OTLP data points", s.name, n, alt, scrapes.Load(), failures.Load(), points.Load())
@@ -266,6 +276,31 @@ func measurePeer(b *testing.B, s peerSetup, srv *otlptest.Server, parent string,
 		Program: s.program, Setup: s.name, Cgroups: n, Alternation: alt,
 		CPU: u1.CPU - u0.CPU, Window: elapsed, Memory: u1.Memory, Load1: load1,
 	}
+}
+
+// buildFloor builds internal/bench/floor into the benchmark's temporary
+// directory.
+func buildFloor(b *testing.B) string {
+	b.Helper()
+	out := filepath.Join(b.TempDir(), "floor")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/oomsight/oomsight/internal/bench/floor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the floor: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// floorFiles are the files a collection of the equal-work setup reads in
+// each cgroup below parent (ManyLive's first, c0000).
+func floorFiles(b *testing.B, h cgroupfs.Hierarchy, parent string) []string {
+	b.Helper()
+	c, err := cgroupfs.Open(h, parent+"/c0000", peerbench.EqualOptional)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	return c.ReadFiles(false)
 }
 
 // scrapeOnce reads a /metrics page whole, as Prometheus does.
