@@ -24,15 +24,16 @@ import (
 // What the exporter reads from a record: the receiver's EventName and
 // attribute keys, and the resource attributes k8s_attributes sets.
 const (
-	oomEventName  = "linux.oom_kill"
-	podUIDKey     = "k8s.pod.uid"
-	podNameKey    = "k8s.pod.name"
-	namespaceKey  = "k8s.namespace.name"
-	containerKey  = "k8s.container.name"
-	nodeNameKey   = "k8s.node.name"
-	countedKey    = oomrecord.CountedKillsKey
-	survivedKey   = oomrecord.ContainerSurvivedKey
-	noteByteLimit = 1024 // the API server's limit on note/message (events.go, NoteLengthLimit)
+	oomEventName   = "linux.oom_kill"
+	podUIDKey      = "k8s.pod.uid"
+	podNameKey     = "k8s.pod.name"
+	namespaceKey   = "k8s.namespace.name"
+	containerKey   = "k8s.container.name"
+	nodeNameKey    = "k8s.node.name"
+	containerIDKey = "container.id"
+	countedKey     = oomrecord.CountedKillsKey
+	survivedKey    = oomrecord.ContainerSurvivedKey
+	noteByteLimit  = 1024 // the API server's limit on note/message (events.go, NoteLengthLimit)
 )
 
 // The Event's fixed words.
@@ -70,6 +71,15 @@ type kill struct {
 	at                 time.Time // the kill's time (record timestamp)
 	instance           string    // reportingInstance
 	n                  int32     // kills this record stands for (counter-based records: more than 1)
+	// lookup: the record has the pod's uid (the receiver reads it from
+	// the cgroup path) but not its name or namespace, because
+	// k8s_attributes had not seen the pod yet (one killed seconds after
+	// it started, or while the processor's watch was re-established
+	// after an API server outage); the exporter looks the pod up on
+	// node (lookup.go).
+	lookup      bool
+	node        string // k8s.node.name
+	containerID string // container.id, to find the container's name
 }
 
 // key is what repeated kills aggregate on: one Event per pod, container
@@ -103,9 +113,11 @@ func (m mapping) toKill(res pcommon.Resource, lr plog.LogRecord, now time.Time) 
 		note:      noteOf(m.note(lr)),
 		n:         1,
 	}
-	if k.namespace == "" || k.podName == "" || k.podUID == "" {
+	if k.podUID == "" {
 		return kill{}, dropNoPod
 	}
+	k.node, k.containerID = str(attrs, nodeNameKey), str(attrs, containerIDKey)
+	k.lookup = k.namespace == "" || k.podName == ""
 	if v, ok := lr.Attributes().Get(survivedKey); ok && v.Type() == pcommon.ValueTypeBool && v.Bool() {
 		k.action = ActionKilledWorker
 	}

@@ -90,10 +90,15 @@ func TestEventTimeIsKillTime(t *testing.T) {
 func TestRecordsWithoutAPod(t *testing.T) {
 	m := mapping{controller: defaultController, host: "h"}
 	// A pod's uid from the cgroup path but no names: k8s_attributes did
-	// not know the pod (or is not in the pipeline).
+	// not know the pod (or is not in the pipeline): to be looked up on
+	// the record's node.
 	res, lr := only(t, capturedRecords(t, "../../testdata/oom/v1-container-limit.kmsg", k8sNames{node: "n"}, killAt)[0])
-	_, drop := m.toKill(res, lr, time.Now())
-	assert.Equal(t, dropNoPod, drop)
+	k, drop := m.toKill(res, lr, time.Now())
+	assert.Empty(t, drop)
+	assert.True(t, k.lookup)
+	assert.Equal(t, "n", k.node)
+	assert.Equal(t, types.UID("0f5eb28f-6722-4cf5-ab0f-b62748c018d4"), k.podUID)
+	assert.NotEmpty(t, k.containerID)
 
 	// A cgroup that is no pod's (a podman or systemd service cgroup): no
 	// k8s.pod.uid, whatever else the resource says.

@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
 	eventsclient "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -51,6 +52,7 @@ type eventsExporter struct {
 
 	mu     sync.Mutex
 	client eventsclient.EventsV1Interface
+	pods   coreclient.PodsGetter // names the pod of a record without them (lookup.go)
 	cache  *lru.Cache[string, *series]
 }
 
@@ -73,7 +75,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*eventsExporter, error) {
 	}, nil
 }
 
-// start builds the API client; nothing is read from the API server.
+// start builds the API clients; nothing is read from the API server
+// until a record needs its pod looked up.
 func (e *eventsExporter) start(context.Context, component.Host) error {
 	rc, err := restConfig(e.cfg)
 	if err != nil {
@@ -85,8 +88,12 @@ func (e *eventsExporter) start(context.Context, component.Host) error {
 	if err != nil {
 		return fmt.Errorf("k8s_oom_events: the events.k8s.io/v1 client: %w", err)
 	}
+	core, err := coreclient.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("k8s_oom_events: the v1 client: %w", err)
+	}
 	e.mu.Lock()
-	e.client = c
+	e.client, e.pods = c, core
 	e.mu.Unlock()
 	return nil
 }
@@ -175,6 +182,20 @@ func (e *eventsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // its own (counted and logged at debug).
 func (e *eventsExporter) export(ctx context.Context, rl plog.ResourceLogs, lr plog.LogRecord, now time.Time) error {
 	k, drop := e.m.toKill(rl.Resource(), lr, now)
+	if drop == "" && k.lookup {
+		var err error
+		switch drop, err = e.lookup(ctx, &k); {
+		case err != nil && isPermanent(err):
+			// 403 without RBAC's list on pods: the kill's Event cannot
+			// name its pod, but the next record may have the names.
+			e.logger.Warn("k8s_oom_events: the record has no pod name and the pods of its node cannot be listed; the record is dropped", zap.String("pod_uid", string(k.podUID)), zap.Error(err))
+			drop = dropNoPod
+		case err != nil:
+			return err
+		case drop == "":
+			e.logger.Debug("k8s_oom_events: pod looked up", zap.String("namespace", k.namespace), zap.String("name", k.podName), zap.String("container", k.container))
+		}
+	}
 	if drop != "" {
 		e.tb.K8sEventsRecordsDropped.Add(ctx, 1, dropped(drop))
 		e.logger.Debug("k8s_oom_events: record dropped", zap.String("reason", drop), zap.String("event_name", lr.EventName()))

@@ -48,7 +48,7 @@ func newHarness(t *testing.T) *harness {
 	e, err := newExporter(cfg, metadatatest.NewSettings(tel))
 	require.NoError(t, err)
 	cs := fake.NewClientset()
-	e.client = cs.EventsV1()
+	e.client, e.pods = cs.EventsV1(), cs.CoreV1()
 	return &harness{t: t, tel: tel, cs: cs, e: e}
 }
 
